@@ -1,0 +1,43 @@
+//! The command line: clap structs hold raw flags; each subcommand file turns
+//! them into checked options and runs.
+
+mod exec;
+mod inventory;
+mod run;
+mod shared;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::Error;
+
+/// Deploy software to fleets of servers over SSH, the Ansible way.
+#[derive(Parser)]
+#[command(name = "convoy", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a playbook's plays on the hosts they select.
+    Run(run::Opts),
+    /// Run one command on the hosts a pattern selects.
+    Exec(exec::Opts),
+    /// Show the inventory as convoy understands it (like ansible-inventory).
+    Inventory(inventory::Opts),
+}
+
+impl Cli {
+    /// Runs the command; the result is the process exit code.
+    pub fn run(self) -> Result<i32, Error> {
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        runtime.block_on(async move {
+            match self.command {
+                Command::Run(opts) => run::run(opts).await,
+                Command::Exec(opts) => exec::run(opts).await,
+                Command::Inventory(opts) => inventory::run(opts),
+            }
+        })
+    }
+}

@@ -1,0 +1,125 @@
+//! Flags shared by the commands that run on hosts, and what they become.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::error::Error;
+use crate::inventory::Inventory;
+use crate::report::OutputFormat;
+use crate::run::{RunOptions, TagFilter};
+use crate::vars::{Value, VarMap};
+
+#[derive(Args, Clone)]
+pub struct InventoryOpts {
+    /// Inventory file, directory or executable (repeatable). Default: $CONVOY_INVENTORY, else localhost only.
+    #[arg(short = 'i', long = "inventory", value_name = "INVENTORY")]
+    pub inventory: Vec<PathBuf>,
+}
+
+impl InventoryOpts {
+    pub fn load(&self) -> Result<Inventory, Error> {
+        let mut sources = self.inventory.clone();
+        if sources.is_empty() {
+            if let Some(env) = std::env::var_os("CONVOY_INVENTORY") {
+                sources.push(env.into());
+            }
+        }
+        Ok(if sources.is_empty() { Inventory::localhost() } else { Inventory::load(&sources)? })
+    }
+}
+
+#[derive(Args, Clone)]
+pub struct HostOpts {
+    #[command(flatten)]
+    pub inventory: InventoryOpts,
+    /// Further limit the hosts to this pattern.
+    #[arg(short = 'l', long = "limit", value_name = "PATTERN")]
+    pub limit: Option<String>,
+    /// Extra variables: key=value (repeatable, several per flag), YAML/JSON, or @file.
+    #[arg(short = 'e', long = "extra-vars", value_name = "VARS")]
+    pub extra_vars: Vec<String>,
+    /// Change nothing; report what would change.
+    #[arg(short = 'C', long)]
+    pub check: bool,
+    /// Show the differences in changed files.
+    #[arg(short = 'D', long)]
+    pub diff: bool,
+    /// Hosts worked on at once.
+    #[arg(short = 'f', long, default_value_t = 10, value_name = "FORKS")]
+    pub forks: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// More output (command stdout/stderr, ok results on a terminal).
+    #[arg(short = 'v', long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Use this ssh_config file instead of ~/.ssh/config (like `ssh -F`).
+    #[arg(long, value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
+    /// Record unknown host keys instead of refusing them (changed keys are always refused).
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
+    /// SSH connection timeout, e.g. 10s.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub timeout: Duration,
+}
+
+impl HostOpts {
+    pub fn run_options(&self, tags: TagFilter) -> Result<RunOptions, Error> {
+        if self.forks == 0 {
+            return Err(Error::Usage("--forks must be at least 1".into()));
+        }
+        Ok(RunOptions {
+            limit: self.limit.clone(),
+            extra_vars: parse_extra_vars(&self.extra_vars)?,
+            check: self.check,
+            diff: self.diff,
+            forks: self.forks,
+            tags,
+            ssh_config: self.ssh_config.clone(),
+            accept_new_host_keys: self.accept_new_host_keys,
+            connect_timeout: self.timeout,
+        })
+    }
+}
+
+/// `-e` as Ansible reads it: `@file`, a YAML/JSON mapping, or `k=v k2=v2`.
+pub fn parse_extra_vars(args: &[String]) -> Result<VarMap, Error> {
+    let mut vars = VarMap::new();
+    for arg in args {
+        let bad = |reason: String| Error::ExtraVars { arg: arg.clone(), reason };
+        if let Some(file) = arg.strip_prefix('@') {
+            crate::vars::merge(&mut vars, &crate::vars_file::load(std::path::Path::new(file))?);
+        } else if arg.trim_start().starts_with('{') {
+            let map: VarMap = serde_json::from_str(arg).map_err(|e| bad(e.to_string()))?;
+            crate::vars::merge(&mut vars, &map);
+        } else {
+            let words = shlex::split(arg).ok_or_else(|| bad("unbalanced quotes".into()))?;
+            for word in words {
+                let (k, v) = word.split_once('=').ok_or_else(|| bad(format!("`{word}` is not key=value")))?;
+                if k.is_empty() {
+                    return Err(bad("empty variable name".into()));
+                }
+                // Ansible keeps key=value extra vars as strings.
+                vars.insert(k.to_owned(), Value::String(v.to_owned()));
+            }
+        }
+    }
+    Ok(vars)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extra_vars_forms() {
+        let vars = parse_extra_vars(&["a=1 b='x y'".into(), r#"{"c": [1]}"#.into()]).unwrap();
+        assert_eq!(vars["a"], Value::from("1"));
+        assert_eq!(vars["b"], Value::from("x y"));
+        assert_eq!(vars["c"], serde_json::json!([1]));
+        assert!(parse_extra_vars(&["nokey".into()]).is_err());
+    }
+}

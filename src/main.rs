@@ -1,0 +1,27 @@
+//! convoy: deploy software to fleets of servers over SSH.
+
+mod cli;
+mod error;
+mod inventory;
+mod playbook;
+mod report;
+mod run;
+mod source;
+mod tasks;
+mod template;
+mod transport;
+mod vars;
+mod vars_file;
+
+use clap::Parser;
+
+fn main() {
+    let code = match cli::Cli::parse().run() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,419 @@
+//! From YAML text to checked plays and tasks.
+//!
+//! Plays are plain serde structs (`deny_unknown_fields`). Tasks need a
+//! hand-written visitor: their keys are keywords *or* one module name, and
+//! `block` nests tasks, so each key is looked at before its value is read,
+//! keeping every location.
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use serde::de::{MapAccess, Visitor};
+use serde_saphyr::Spanned;
+
+use super::task::{LoopSpec, Task, TaskKind};
+use super::{Play, Playbook, PlaybookError};
+use crate::source::{SourceSpan, nearest, parse_yaml};
+use crate::tasks::{self, ModuleSpec};
+use crate::vars::{Value, VarMap};
+
+/// Keywords a task may carry besides its module.
+pub const TASK_KEYWORDS: &[&str] = &[
+    "name", "when", "loop", "with_items", "loop_control", "register", "notify", "listen",
+    "changed_when", "failed_when", "ignore_errors", "tags", "become", "become_user", "no_log",
+    "vars", "args", "until", "retries", "delay", "run_once", "block", "rescue", "always",
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlay {
+    name: Option<String>,
+    hosts: Spanned<String>,
+    #[serde(default)]
+    vars: VarMap,
+    #[serde(default)]
+    vars_files: Vec<Spanned<String>>,
+    #[serde(default)]
+    tasks: Vec<RawTask>,
+    #[serde(default)]
+    handlers: Vec<RawTask>,
+    #[serde(rename = "become")]
+    become_: Option<bool>,
+    become_user: Option<String>,
+    /// Accepted for Ansible compatibility; convoy gathers no facts.
+    #[serde(default)]
+    #[allow(dead_code)]
+    gather_facts: Option<bool>,
+    #[serde(default)]
+    tags: Option<Value>,
+}
+
+/// A task as written: its keys in order, each with its location.
+struct RawTask {
+    entries: Vec<(Spanned<String>, RawValue)>,
+}
+
+enum RawValue {
+    Value(Spanned<Value>),
+    Tasks(Vec<RawTask>),
+    Args(Spanned<RawArgs>),
+}
+
+/// Module arguments: Ansible's free form (`command: ls -l`, `copy: src=a dest=b`) or a map.
+enum RawArgs {
+    Free(String),
+    Map(IndexMap<Spanned<String>, Value>),
+    Null,
+}
+
+impl<'de> Deserialize<'de> for RawTask {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct TaskVisitor;
+        impl<'de> Visitor<'de> for TaskVisitor {
+            type Value = RawTask;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a task (a mapping with a module key)")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawTask, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(key) = map.next_key::<Spanned<String>>()? {
+                    let value = match key.value.as_str() {
+                        "block" | "rescue" | "always" => RawValue::Tasks(map.next_value()?),
+                        k if tasks::find(k).is_some() => RawValue::Args(map.next_value()?),
+                        _ => RawValue::Value(map.next_value()?),
+                    };
+                    entries.push((key, value));
+                }
+                Ok(RawTask { entries })
+            }
+        }
+        d.deserialize_map(TaskVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawArgs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ArgsVisitor;
+        impl<'de> Visitor<'de> for ArgsVisitor {
+            type Value = RawArgs;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("module arguments (a mapping or a string)")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawArgs, E> {
+                Ok(RawArgs::Free(v.to_owned()))
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<RawArgs, E> {
+                Ok(RawArgs::Null)
+            }
+            fn visit_none<E: serde::de::Error>(self) -> Result<RawArgs, E> {
+                Ok(RawArgs::Null)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawArgs, A::Error> {
+                let mut args = IndexMap::new();
+                while let Some(k) = map.next_key::<Spanned<String>>()? {
+                    args.insert(k, map.next_value::<Value>()?);
+                }
+                Ok(RawArgs::Map(args))
+            }
+        }
+        d.deserialize_any(ArgsVisitor)
+    }
+}
+
+pub(super) fn load(path: &Path) -> Result<Playbook, PlaybookError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| PlaybookError::Read { path: path.to_owned(), reason: e.to_string() })?;
+    let raw: Vec<RawPlay> = parse_yaml(path, &text)?;
+    let base_dir = base_dir(path);
+    let plays = raw
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| convert_play(path, i, p))
+        .collect::<Result<_, _>>()?;
+    Ok(Playbook { path: path.to_owned(), base_dir, plays })
+}
+
+/// Relative paths in a playbook resolve against the project directory: the
+/// playbook's own directory, or its parent when the playbook lives in
+/// `playbooks/` (so `templates/` beside `playbooks/` is found, as in the repo layout).
+fn base_dir(path: &Path) -> std::path::PathBuf {
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let dir = if dir.as_os_str().is_empty() { ".".into() } else { dir };
+    match dir.file_name() {
+        Some(n) if n == "playbooks" && !dir.join("templates").exists() => {
+            dir.parent().map(Path::to_path_buf).unwrap_or(dir)
+        }
+        _ => dir,
+    }
+}
+
+fn span(file: &Path, s: &serde_saphyr::Location) -> SourceSpan {
+    SourceSpan::from_location(file, s).unwrap_or_else(|| SourceSpan::new(file, 1, 1))
+}
+
+fn convert_play(file: &Path, index: usize, raw: RawPlay) -> Result<Play, PlaybookError> {
+    let hosts_span = span(file, &raw.hosts.referenced);
+    let convert_all = |tasks: Vec<RawTask>| -> Result<Vec<Task>, PlaybookError> {
+        tasks.into_iter().map(|t| convert_task(file, t)).collect()
+    };
+    Ok(Play {
+        name: raw.name.unwrap_or_else(|| format!("play #{}", index + 1)),
+        hosts: raw.hosts.value,
+        hosts_span,
+        vars: raw.vars,
+        vars_files: raw
+            .vars_files
+            .into_iter()
+            .map(|f| {
+                let s = span(file, &f.referenced);
+                (f.value, s)
+            })
+            .collect(),
+        tasks: convert_all(raw.tasks)?,
+        handlers: convert_all(raw.handlers)?,
+        sudo: raw.become_,
+        become_user: raw.become_user,
+        tags: raw.tags.map(|t| string_list(&t)).unwrap_or_default(),
+    })
+}
+
+fn convert_task(file: &Path, raw: RawTask) -> Result<Task, PlaybookError> {
+    let start = raw
+        .entries
+        .first()
+        .map(|(k, _)| span(file, &k.referenced))
+        .unwrap_or_else(|| SourceSpan::new(file, 1, 1));
+    let placeholder = TaskKind::Block { block: vec![], rescue: vec![], always: vec![] };
+    let mut task = Task::ad_hoc(placeholder, start.clone());
+    let mut module: Option<(&'static ModuleSpec, Spanned<RawArgs>, SourceSpan)> = None;
+    let mut extra_args: Option<VarMap> = None;
+    let mut loop_items: Option<Value> = None;
+    let mut loop_control: Option<Value> = None;
+    let mut has_block = false;
+    let (mut block, mut rescue, mut always) = (vec![], vec![], vec![]);
+
+    for (key, value) in raw.entries {
+        let key_span = span(file, &key.referenced);
+        let value = match value {
+            RawValue::Tasks(tasks) => {
+                let tasks = tasks
+                    .into_iter()
+                    .map(|t| convert_task(file, t))
+                    .collect::<Result<Vec<_>, _>>()?;
+                match key.value.as_str() {
+                    "block" => {
+                        has_block = true;
+                        block = tasks;
+                    }
+                    "rescue" => rescue = tasks,
+                    _ => always = tasks,
+                }
+                continue;
+            }
+            RawValue::Args(args) => {
+                let spec = tasks::find(&key.value).expect("visitor checked the module");
+                if let Some((other, _, _)) = &module {
+                    return Err(PlaybookError::Invalid {
+                        message: format!(
+                            "a task runs one module, this one names `{}` and `{}`",
+                            other.name, spec.name
+                        ),
+                        span: key_span,
+                    });
+                }
+                module = Some((spec, args, key_span));
+                continue;
+            }
+            RawValue::Value(v) => v,
+        };
+        let at = span(file, &value.referenced);
+        let v = value.value;
+        let invalid = |message: String| PlaybookError::Invalid { message, span: at.clone() };
+        match key.value.as_str() {
+            "name" => task.name = Some(scalar_string(&v).ok_or_else(|| invalid("`name` must be a string".into()))?),
+            "when" => task.when = conditions(&v),
+            "loop" | "with_items" => loop_items = Some(v),
+            "loop_control" => loop_control = Some(v),
+            "register" => task.register = Some(identifier(&v).ok_or_else(|| invalid("`register` must be a variable name".into()))?),
+            "notify" => task.notify = string_list(&v),
+            "listen" => task.listen = string_list(&v),
+            "changed_when" => task.changed_when = Some(conditions(&v)),
+            "failed_when" => task.failed_when = Some(conditions(&v)),
+            "ignore_errors" => task.ignore_errors = boolean(&v).ok_or_else(|| invalid("`ignore_errors` must be true or false".into()))?,
+            "tags" => task.tags = string_list(&v),
+            "become" => task.sudo = Some(boolean(&v).ok_or_else(|| invalid("`become` must be true or false".into()))?),
+            "become_user" => task.become_user = scalar_string(&v),
+            "no_log" => task.no_log = boolean(&v).ok_or_else(|| invalid("`no_log` must be true or false".into()))?,
+            "vars" => match v {
+                Value::Object(m) => task.vars = m,
+                _ => return Err(invalid("`vars` must be a mapping".into())),
+            },
+            "args" => match v {
+                Value::Object(m) => extra_args = Some(m),
+                _ => return Err(invalid("`args` must be a mapping".into())),
+            },
+            "until" => task.until = scalar_string(&v),
+            "retries" => task.retries = v.as_u64().ok_or_else(|| invalid("`retries` must be a number".into()))? as u32,
+            "delay" => task.delay = duration(&v).ok_or_else(|| invalid("`delay` must be seconds or a duration like `5s`".into()))?,
+            "run_once" => task.run_once = boolean(&v).ok_or_else(|| invalid("`run_once` must be true or false".into()))?,
+            other => {
+                let candidates = TASK_KEYWORDS.iter().copied().chain(tasks::names());
+                return Err(PlaybookError::UnknownKey {
+                    key: other.to_owned(),
+                    context: "task (not a keyword nor a module)".into(),
+                    suggestion: nearest(other, candidates).map(str::to_owned),
+                    span: key_span,
+                });
+            }
+        }
+    }
+
+    if let Some(items) = loop_items {
+        let mut spec = LoopSpec { items, loop_var: "item".into(), label: None };
+        if let Some(Value::Object(ctl)) = &loop_control {
+            if let Some(var) = ctl.get("loop_var").and_then(Value::as_str) {
+                spec.loop_var = var.to_owned();
+            }
+            spec.label = ctl.get("label").and_then(scalar_string);
+        }
+        task.loop_spec = Some(spec);
+    }
+
+    task.kind = match (module, has_block) {
+        (Some((spec, args, key_span)), false) => {
+            let args_span = span(file, &args.referenced);
+            let args = module_args(spec, args.value, extra_args, &key_span)?;
+            TaskKind::Module { module: spec.name, args, args_span }
+        }
+        (None, true) => TaskKind::Block { block, rescue, always },
+        (Some((_, _, key_span)), true) => {
+            return Err(PlaybookError::Invalid {
+                message: "a task has either a module or a `block`, not both".into(),
+                span: key_span,
+            });
+        }
+        (None, false) => {
+            return Err(PlaybookError::Invalid {
+                message: format!(
+                    "task{} names no module (one of: {})",
+                    task.name.as_ref().map(|n| format!(" \"{n}\"")).unwrap_or_default(),
+                    tasks::names().collect::<Vec<_>>().join(", ")
+                ),
+                span: start,
+            });
+        }
+    };
+    Ok(task)
+}
+
+/// Normalises module arguments to a map and checks their names.
+fn module_args(
+    spec: &ModuleSpec,
+    raw: RawArgs,
+    extra: Option<VarMap>,
+    key_span: &SourceSpan,
+) -> Result<Value, PlaybookError> {
+    let mut args = VarMap::new();
+    let mut spans: Vec<(String, SourceSpan)> = vec![];
+    match raw {
+        RawArgs::Null => {}
+        RawArgs::Free(text) if spec.free_form => {
+            args.insert("_raw_params".into(), Value::String(text));
+        }
+        RawArgs::Free(text) => {
+            for word in shlex::split(&text).unwrap_or_default() {
+                let Some((k, v)) = word.split_once('=') else {
+                    return Err(PlaybookError::Invalid {
+                        message: format!(
+                            "module `{}` takes key=value arguments, `{word}` is not one",
+                            spec.name
+                        ),
+                        span: key_span.clone(),
+                    });
+                };
+                args.insert(k.to_owned(), Value::String(v.to_owned()));
+                spans.push((k.to_owned(), key_span.clone()));
+            }
+        }
+        RawArgs::Map(map) => {
+            for (k, v) in map {
+                let s = SourceSpan::from_location(&key_span.file, &k.referenced)
+                    .unwrap_or_else(|| key_span.clone());
+                spans.push((k.value.clone(), s));
+                args.insert(k.value, v);
+            }
+        }
+    }
+    for (k, v) in extra.unwrap_or_default() {
+        spans.push((k.clone(), key_span.clone()));
+        args.insert(k, v);
+    }
+    for (name, at) in spans {
+        if !spec.args.contains(&name.as_str()) {
+            return Err(PlaybookError::UnknownKey {
+                suggestion: nearest(&name, spec.args.iter().copied()).map(str::to_owned),
+                key: name,
+                context: format!("arguments of module `{}`", spec.name),
+                span: at,
+            });
+        }
+    }
+    Ok(Value::Object(args))
+}
+
+fn scalar_string(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn identifier(v: &Value) -> Option<String> {
+    v.as_str()
+        .filter(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .map(str::to_owned)
+}
+
+/// `when:`-style conditions: a string, a bool, or a list of them.
+fn conditions(v: &Value) -> Vec<String> {
+    match v {
+        Value::Array(items) => items.iter().flat_map(conditions).collect(),
+        Value::Null => vec![],
+        other => scalar_string(other).into_iter().collect(),
+    }
+}
+
+/// A string or a list of strings (tags, notify); comma-separated strings split like Ansible's tags.
+fn string_list(v: &Value) -> Vec<String> {
+    match v {
+        Value::Array(items) => items.iter().filter_map(scalar_string).collect(),
+        Value::Null => vec![],
+        other => scalar_string(other).into_iter().collect(),
+    }
+}
+
+fn boolean(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) => match s.to_ascii_lowercase().as_str() {
+            "yes" | "true" | "on" | "1" => Some(true),
+            "no" | "false" | "off" | "0" => Some(false),
+            _ => None,
+        },
+        Value::Number(n) => n.as_i64().map(|n| n != 0),
+        _ => None,
+    }
+}
+
+fn duration(v: &Value) -> Option<Duration> {
+    match v {
+        Value::Number(n) => n.as_f64().map(Duration::from_secs_f64),
+        Value::String(s) => humantime::parse_duration(s).ok(),
+        _ => None,
+    }
+}

@@ -1,0 +1,76 @@
+//! Playbooks: the YAML model of plays and tasks, checked with locations.
+//!
+//! Loading is strict on purpose: an unknown key, a wrong type or an unknown
+//! module stops the run before any host is contacted, with the file, line and
+//! column of the mistake.
+
+mod error;
+mod load;
+mod task;
+
+use std::path::{Path, PathBuf};
+
+pub use error::PlaybookError;
+pub use task::{Task, TaskKind};
+
+use crate::source::SourceSpan;
+use crate::vars::VarMap;
+
+/// A loaded playbook: its plays in order and the directory that relative
+/// paths (templates, `src:` files, vars_files) are resolved against.
+#[derive(Debug)]
+pub struct Playbook {
+    pub path: PathBuf,
+    pub base_dir: PathBuf,
+    pub plays: Vec<Play>,
+}
+
+#[derive(Debug)]
+pub struct Play {
+    pub name: String,
+    pub hosts: String,
+    pub hosts_span: SourceSpan,
+    pub vars: VarMap,
+    /// Files as written (templated per host at run time), with their location.
+    pub vars_files: Vec<(String, SourceSpan)>,
+    pub tasks: Vec<Task>,
+    pub handlers: Vec<Task>,
+    pub sudo: Option<bool>,
+    pub become_user: Option<String>,
+    pub tags: Vec<String>,
+}
+
+impl Playbook {
+    pub fn load(path: &Path) -> Result<Playbook, PlaybookError> {
+        load::load(path)
+    }
+}
+
+impl Playbook {
+    /// A one-task playbook for `convoy exec`: the command through the shell module.
+    pub fn ad_hoc(pattern: &str, command: &str, sudo: bool) -> Playbook {
+        let span = SourceSpan::new("<command line>", 1, 1);
+        let mut args = VarMap::new();
+        args.insert("_raw_params".into(), crate::vars::Value::String(command.to_owned()));
+        let task = Task::ad_hoc(
+            TaskKind::Module { module: "shell", args: crate::vars::Value::Object(args), args_span: span.clone() },
+            span.clone(),
+        );
+        Playbook {
+            path: PathBuf::from("<command line>"),
+            base_dir: std::env::current_dir().unwrap_or_else(|_| ".".into()),
+            plays: vec![Play {
+                name: format!("exec on {pattern}"),
+                hosts: pattern.to_owned(),
+                hosts_span: span,
+                vars: VarMap::new(),
+                vars_files: vec![],
+                tasks: vec![task],
+                handlers: vec![],
+                sudo: Some(sudo),
+                become_user: None,
+                tags: vec![],
+            }],
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! One task: Ansible's shape, a module key plus keywords.
+
+use crate::source::SourceSpan;
+use crate::vars::{Value, VarMap};
+
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub name: Option<String>,
+    /// Where the task starts (its first key).
+    pub span: SourceSpan,
+    pub kind: TaskKind,
+    /// All conditions must hold (Ansible: a list of `when:` is an `and`).
+    pub when: Vec<String>,
+    pub loop_spec: Option<LoopSpec>,
+    pub register: Option<String>,
+    pub notify: Vec<String>,
+    /// Extra topics a handler answers to (Ansible's `listen`).
+    pub listen: Vec<String>,
+    pub changed_when: Option<Vec<String>>,
+    pub failed_when: Option<Vec<String>>,
+    pub ignore_errors: bool,
+    pub tags: Vec<String>,
+    pub sudo: Option<bool>,
+    pub become_user: Option<String>,
+    pub no_log: bool,
+    pub vars: VarMap,
+    pub until: Option<String>,
+    pub retries: u32,
+    pub delay: std::time::Duration,
+    pub run_once: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum TaskKind {
+    /// A module call; `args` is still a template, rendered per host and item.
+    Module { module: &'static str, args: Value, args_span: SourceSpan },
+    /// `block` / `rescue` / `always`.
+    Block { block: Vec<Task>, rescue: Vec<Task>, always: Vec<Task> },
+}
+
+#[derive(Debug, Clone)]
+pub struct LoopSpec {
+    /// A list, or a template string that renders to one.
+    pub items: Value,
+    pub loop_var: String,
+    pub label: Option<String>,
+}
+
+impl Task {
+    /// The name shown in output: the task's name, or `module` as Ansible does.
+    pub fn display_name(&self) -> String {
+        match (&self.name, &self.kind) {
+            (Some(n), _) => n.clone(),
+            (None, TaskKind::Module { module, .. }) => (*module).to_owned(),
+            (None, TaskKind::Block { .. }) => "block".to_owned(),
+        }
+    }
+
+    /// Does this handler answer to `topic` (its name or a `listen` topic)?
+    pub fn answers_to(&self, topic: &str) -> bool {
+        self.name.as_deref() == Some(topic) || self.listen.iter().any(|l| l == topic)
+    }
+}
+
+impl Task {
+    /// A task with every keyword at its default.
+    pub fn ad_hoc(kind: TaskKind, span: SourceSpan) -> Task {
+        Task {
+            name: None,
+            span,
+            kind,
+            when: vec![],
+            loop_spec: None,
+            register: None,
+            notify: vec![],
+            listen: vec![],
+            changed_when: None,
+            failed_when: None,
+            ignore_errors: false,
+            tags: vec![],
+            sudo: None,
+            become_user: None,
+            no_log: false,
+            vars: VarMap::new(),
+            until: None,
+            retries: 3,
+            delay: std::time::Duration::from_secs(5),
+            run_once: false,
+        }
+    }
+}

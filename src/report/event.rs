@@ -1,0 +1,73 @@
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::Recap;
+use crate::tasks::FileDiff;
+
+/// Something the executor did, for the renderers.
+#[derive(Debug, Clone)]
+pub enum Event {
+    PlayStart { play: String, hosts: Vec<String> },
+    TaskStart { task: String, hosts: usize, handler: bool },
+    HostStart { host: String },
+    HostResult(Box<HostResult>),
+    Recap(Recap),
+}
+
+/// One task's result on one host (and one loop item).
+#[derive(Debug, Clone)]
+pub struct HostResult {
+    pub host: String,
+    pub task: String,
+    pub status: Status,
+    pub msg: Option<String>,
+    pub item: Option<String>,
+    pub duration: Duration,
+    pub diffs: Vec<FileDiff>,
+    /// Failed, but `ignore_errors` let the host carry on.
+    pub ignored: bool,
+    /// stdout/stderr, shown with -v.
+    pub output: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Changed,
+    Failed,
+    Skipped,
+    Unreachable,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Changed => "changed",
+            Status::Failed => "failed",
+            Status::Skipped => "skipping",
+            Status::Unreachable => "unreachable",
+        }
+    }
+}
+
+impl HostResult {
+    /// The one-line text shown for a result, the same in every text renderer.
+    pub fn line(&self) -> String {
+        let mut line = format!("{}: [{}]", self.status.as_str(), self.host);
+        if let Some(item) = &self.item {
+            line.push_str(&format!(" => (item={item})"));
+        }
+        if let Some(msg) = &self.msg {
+            if matches!(self.status, Status::Failed | Status::Unreachable) || !msg.is_empty() {
+                line.push_str(&format!(": {msg}"));
+            }
+        }
+        if self.ignored {
+            line.push_str(" ...ignoring");
+        }
+        line
+    }
+}

@@ -1,0 +1,37 @@
+//! The variables a task sees on one host, layered as Ansible does (lowest
+//! first): inventory, play `vars`, `vars_files`, block and task `vars`,
+//! facts and registered results, extra vars (`-e`), then the loop item.
+
+use serde_json::json;
+
+use super::HostState;
+use crate::vars::{Value, VarMap, merge};
+
+/// What every host of a play shares.
+pub struct PlayScope {
+    pub play_vars: VarMap,
+    pub vars_files: VarMap,
+    pub extra_vars: VarMap,
+    /// `groups`, `hostvars`, `ansible_play_hosts`, `playbook_dir`, `ansible_check_mode`.
+    pub magic: VarMap,
+}
+
+impl PlayScope {
+    /// The context of `host` with `task_vars` (block and task `vars`) on top of the play's.
+    pub fn context(&self, host: &HostState, task_vars: &VarMap) -> VarMap {
+        let mut ctx = host.inventory_vars.clone();
+        merge(&mut ctx, &self.play_vars);
+        merge(&mut ctx, &self.vars_files);
+        merge(&mut ctx, task_vars);
+        merge(&mut ctx, &host.facts);
+        merge(&mut ctx, &self.extra_vars);
+        merge(&mut ctx, &self.magic);
+        ctx.insert("inventory_hostname".into(), json!(host.name));
+        ctx
+    }
+}
+
+/// Turns a map into the `Value` the template engine takes.
+pub fn as_value(map: VarMap) -> Value {
+    Value::Object(map)
+}

@@ -1,0 +1,52 @@
+use indexmap::IndexSet;
+
+use crate::report::HostStats;
+use crate::transport::Connection;
+use crate::vars::VarMap;
+
+/// One host's state across the whole run.
+pub struct HostState {
+    pub name: String,
+    /// Inventory variables, merged once.
+    pub inventory_vars: VarMap,
+    /// `set_fact` results and registered variables; they outlive the play, as in Ansible.
+    pub facts: VarMap,
+    pub conn: Option<Connection>,
+    /// Why the host could not be reached; it takes no further part.
+    pub unreachable: Option<String>,
+    /// A task failed (not ignored): the host takes no further part.
+    pub failed: bool,
+    pub stats: HostStats,
+    /// Handler topics notified during the current play.
+    pub notified: IndexSet<String>,
+}
+
+impl HostState {
+    pub fn new(name: String, inventory_vars: VarMap) -> Self {
+        Self {
+            name,
+            inventory_vars,
+            facts: VarMap::new(),
+            conn: None,
+            unreachable: None,
+            failed: false,
+            stats: HostStats::default(),
+            notified: IndexSet::new(),
+        }
+    }
+
+    pub fn active(&self) -> bool {
+        !self.failed && self.unreachable.is_none()
+    }
+
+    pub fn bytes_sent(&self) -> u64 {
+        self.conn.as_ref().map_or(0, Connection::bytes_sent)
+    }
+
+    pub async fn close(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.stats.bytes_sent = conn.bytes_sent();
+            conn.close().await;
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! Running playbooks: plays in order, each task on every active host of the
+//! play at once (bounded by `--forks`), Ansible's "linear" strategy.
+//!
+//! Workers never print: they send events to the reporter. Hosts keep their
+//! state (connection, facts, registered results, failure) for the whole run.
+
+mod connect;
+mod context;
+mod host_state;
+mod interrupt;
+mod play;
+pub mod preflight;
+mod tags;
+mod task_runner;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use indexmap::IndexMap;
+
+pub use host_state::HostState;
+pub use interrupt::Interrupt;
+pub use tags::TagFilter;
+
+use crate::inventory::Inventory;
+use crate::playbook::Playbook;
+use crate::report::{Event, Recap, Reporter};
+use crate::template::Templates;
+use crate::vars::VarMap;
+
+/// Settings of one run, already checked.
+pub struct RunOptions {
+    pub limit: Option<String>,
+    pub extra_vars: VarMap,
+    pub check: bool,
+    pub diff: bool,
+    pub forks: usize,
+    pub tags: TagFilter,
+    /// `-F` for every ssh connection (`--ssh-config`).
+    pub ssh_config: Option<PathBuf>,
+    pub accept_new_host_keys: bool,
+    pub connect_timeout: std::time::Duration,
+}
+
+/// How the run ended, for the exit code.
+#[derive(Debug, Default)]
+pub struct RunSummary {
+    pub failed_hosts: usize,
+    pub unreachable_hosts: usize,
+    pub interrupted: bool,
+}
+
+/// Everything shared by the hosts of a run.
+pub struct Runner<'a> {
+    pub inventory: &'a Inventory,
+    pub playbook: &'a Playbook,
+    pub templates: Arc<Templates>,
+    pub options: &'a RunOptions,
+    pub reporter: Reporter,
+    pub interrupt: Interrupt,
+    pub control_dir: PathBuf,
+}
+
+impl Runner<'_> {
+    pub async fn run(&self) -> RunSummary {
+        let started = Instant::now();
+        let mut hosts: IndexMap<String, HostState> = IndexMap::new();
+        for play in &self.playbook.plays {
+            if self.interrupt.is_set() {
+                break;
+            }
+            play::run_play(self, play, &mut hosts).await;
+        }
+        let mut recap = Recap { elapsed: started.elapsed(), interrupted: self.interrupt.is_set(), ..Recap::default() };
+        let mut summary = RunSummary { interrupted: recap.interrupted, ..RunSummary::default() };
+        for (name, mut host) in hosts {
+            host.stats.bytes_sent = host.bytes_sent();
+            summary.failed_hosts += usize::from(host.stats.failed > 0);
+            summary.unreachable_hosts += usize::from(host.stats.unreachable > 0);
+            host.close().await;
+            recap.hosts.insert(name, host.stats);
+        }
+        self.reporter.send(Event::Recap(recap));
+        summary
+    }
+}
+
+/// The exit code for a finished run: interrupted beats failed beats unreachable.
+pub fn exit_code(summary: &RunSummary) -> i32 {
+    use crate::error::*;
+    if summary.interrupted {
+        EXIT_INTERRUPTED
+    } else if summary.failed_hosts > 0 {
+        EXIT_FAILED
+    } else if summary.unreachable_hosts > 0 {
+        EXIT_UNREACHABLE
+    } else {
+        EXIT_OK
+    }
+}

@@ -1,0 +1,94 @@
+//! One play: select its hosts, run its tasks linearly, then its handlers.
+
+use indexmap::IndexMap;
+use serde_json::json;
+
+use super::context::PlayScope;
+use super::task_runner::{Scope, run_tasks};
+use super::{HostState, Runner};
+use crate::playbook::Play;
+use crate::report::Event;
+use crate::vars::{Value, VarMap};
+
+pub async fn run_play(runner: &Runner<'_>, play: &Play, hosts: &mut IndexMap<String, HostState>) {
+    let inventory = runner.inventory;
+    // Patterns were checked before the run started; here they only select.
+    let mut selected: Vec<String> = inventory
+        .select(&play.hosts)
+        .map(|hs| hs.into_iter().map(|h| h.name.clone()).collect())
+        .unwrap_or_default();
+    if let Some(limit) = &runner.options.limit {
+        let allowed: Vec<String> =
+            inventory.select(limit).map(|hs| hs.into_iter().map(|h| h.name.clone()).collect()).unwrap_or_default();
+        selected.retain(|h| allowed.contains(h));
+    }
+    for name in &selected {
+        hosts.entry(name.clone()).or_insert_with(|| HostState::new(name.clone(), inventory.host_vars(name)));
+    }
+    runner.reporter.send(Event::PlayStart { play: play.name.clone(), hosts: selected.clone() });
+
+    let scope = PlayScope {
+        play_vars: play.vars.clone(),
+        vars_files: load_vars_files(runner, play),
+        extra_vars: runner.options.extra_vars.clone(),
+        magic: magic_vars(runner, &selected, hosts),
+    };
+    let mut play_hosts: Vec<&mut HostState> =
+        hosts.values_mut().filter(|h| selected.contains(&h.name) && h.active()).collect();
+    for h in play_hosts.iter_mut() {
+        h.notified.clear();
+    }
+    let task_scope = Scope { play, scope: &scope, tags: play.tags.clone(), vars: VarMap::new(), handler: false };
+    run_tasks(runner, &task_scope, &play.tasks, &mut play_hosts).await;
+
+    // Handlers: once each, in definition order, on the hosts that notified them.
+    for handler in &play.handlers {
+        if runner.interrupt.is_set() {
+            break;
+        }
+        let mut notified: Vec<&mut HostState> = play_hosts
+            .iter_mut()
+            .filter(|h| h.active() && h.notified.iter().any(|topic| handler.answers_to(topic)))
+            .map(|h| &mut **h)
+            .collect();
+        if notified.is_empty() {
+            continue;
+        }
+        let handler_scope = Scope { handler: true, ..task_scope.clone() };
+        run_tasks(runner, &handler_scope, std::slice::from_ref(handler), &mut notified).await;
+    }
+}
+
+/// `vars_files`, read once per play (their names were checked before the run).
+fn load_vars_files(runner: &Runner<'_>, play: &Play) -> VarMap {
+    let mut vars = VarMap::new();
+    for (file, _) in &play.vars_files {
+        let path = runner.playbook.base_dir.join(file);
+        if let Ok(map) = super::super::vars_file::load(&path) {
+            crate::vars::merge(&mut vars, &map);
+        }
+    }
+    vars
+}
+
+fn magic_vars(runner: &Runner<'_>, selected: &[String], hosts: &IndexMap<String, HostState>) -> VarMap {
+    let inventory = runner.inventory;
+    let groups: serde_json::Map<String, Value> =
+        inventory.groups().into_iter().map(|(g, hs)| (g, json!(hs))).collect();
+    let hostvars: serde_json::Map<String, Value> = hosts
+        .values()
+        .map(|h| {
+            let mut vars = h.inventory_vars.clone();
+            crate::vars::merge(&mut vars, &h.facts);
+            (h.name.clone(), Value::Object(vars))
+        })
+        .collect();
+    let mut magic = VarMap::new();
+    magic.insert("groups".into(), Value::Object(groups));
+    magic.insert("hostvars".into(), Value::Object(hostvars));
+    magic.insert("ansible_play_hosts".into(), json!(selected));
+    magic.insert("ansible_check_mode".into(), json!(runner.options.check));
+    magic.insert("ansible_diff_mode".into(), json!(runner.options.diff));
+    magic.insert("playbook_dir".into(), json!(runner.playbook.base_dir.display().to_string()));
+    magic
+}

@@ -1,0 +1,158 @@
+//! Checks made before the first connection, so that a typo fails the run
+//! with no host touched: host patterns, `--limit`, vars files, template and
+//! `src` files, and every task's templates rendered for every host.
+//!
+//! A template may name a variable that only exists once the run is under way
+//! (a `register`, a `set_fact`, a loop variable); such names are allowed to
+//! be undefined here and are checked when the task runs.
+
+use std::collections::HashSet;
+
+use super::RunOptions;
+use super::context::{PlayScope, as_value};
+use super::host_state::HostState;
+use crate::error::Error;
+use crate::inventory::Inventory;
+use crate::playbook::{Play, Playbook, Task, TaskKind};
+use crate::template::Templates;
+use crate::vars::{Value, VarMap};
+
+pub fn check(inventory: &Inventory, playbook: &Playbook, templates: &Templates, options: &RunOptions) -> Result<(), Error> {
+    if let Some(limit) = &options.limit {
+        inventory.select(limit).map_err(|source| Error::Pattern { source, span: None })?;
+    }
+    let runtime = runtime_names(playbook);
+    for play in &playbook.plays {
+        let hosts = inventory
+            .select(&play.hosts)
+            .map_err(|source| Error::Pattern { source, span: Some(play.hosts_span.clone()) })?;
+        let mut vars_files = VarMap::new();
+        for (file, span) in &play.vars_files {
+            let path = playbook.base_dir.join(file);
+            if !file.contains("{{") && !path.exists() {
+                return Err(Error::MissingFile { what: "vars file", path: path.display().to_string(), span: span.clone() });
+            }
+            crate::vars::merge(&mut vars_files, &crate::vars_file::load(&path)?);
+        }
+        let scope = PlayScope {
+            play_vars: play.vars.clone(),
+            vars_files,
+            extra_vars: options.extra_vars.clone(),
+            magic: VarMap::new(),
+        };
+        let groups: serde_json::Map<String, Value> =
+            inventory.groups().into_iter().map(|(g, hs)| (g, serde_json::json!(hs))).collect();
+        for host in hosts {
+            let state = HostState::new(host.name.clone(), inventory.host_vars(&host.name));
+            let mut ctx = scope.context(&state, &VarMap::new());
+            ctx.insert("groups".into(), Value::Object(groups.clone()));
+            ctx.insert("ansible_check_mode".into(), options.check.into());
+            ctx.insert("playbook_dir".into(), playbook.base_dir.display().to_string().into());
+            check_tasks(playbook, templates, play, &play.tasks, &ctx, &host.name, &runtime)?;
+            check_tasks(playbook, templates, play, &play.handlers, &ctx, &host.name, &runtime)?;
+        }
+    }
+    Ok(())
+}
+
+fn check_tasks(
+    playbook: &Playbook,
+    templates: &Templates,
+    play: &Play,
+    tasks: &[Task],
+    ctx: &VarMap,
+    host: &str,
+    runtime: &HashSet<String>,
+) -> Result<(), Error> {
+    for task in tasks {
+        let mut ctx = ctx.clone();
+        crate::vars::merge(&mut ctx, &task.vars);
+        match &task.kind {
+            TaskKind::Block { block, rescue, always } => {
+                for list in [block, rescue, always] {
+                    check_tasks(playbook, templates, play, list, &ctx, host, runtime)?;
+                }
+            }
+            TaskKind::Module { module, args, args_span } => {
+                let value = as_value(ctx);
+                let rendered = templates.render_value(args, &value, &task.span.to_string());
+                match rendered {
+                    Ok(rendered) => check_files(playbook, templates, module, &rendered, args_span)?,
+                    Err(error) => {
+                        let deferred = error.undefined_name().map(root).is_some_and(|n| runtime.contains(n))
+                            || task.loop_spec.is_some();
+                        if !deferred {
+                            return Err(Error::Template {
+                                error,
+                                span: task.span.clone(),
+                                task: task.display_name(),
+                                host: host.to_owned(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `src` files of copy and template must exist; template files must render.
+fn check_files(
+    playbook: &Playbook,
+    templates: &Templates,
+    module: &str,
+    args: &Value,
+    span: &crate::source::SourceSpan,
+) -> Result<(), Error> {
+    let Some(src) = args.get("src").and_then(Value::as_str) else { return Ok(()) };
+    let missing = match module {
+        "template" => templates.resolve(src).is_none(),
+        "copy" => !playbook.base_dir.join(src).exists() && !playbook.base_dir.join("files").join(src).exists(),
+        _ => false,
+    };
+    if missing {
+        return Err(Error::MissingFile {
+            what: if module == "template" { "template file" } else { "src file" },
+            path: src.to_owned(),
+            span: span.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// The root of a dotted variable path: `result.rc` -> `result`.
+fn root(name: &str) -> &str {
+    name.split(['.', '[']).next().unwrap_or(name)
+}
+
+/// Names that come into being during the run.
+fn runtime_names(playbook: &Playbook) -> HashSet<String> {
+    fn walk(tasks: &[Task], names: &mut HashSet<String>) {
+        for t in tasks {
+            if let Some(r) = &t.register {
+                names.insert(r.clone());
+            }
+            if let Some(l) = &t.loop_spec {
+                names.insert(l.loop_var.clone());
+            }
+            match &t.kind {
+                TaskKind::Module { module: "set_fact", args: Value::Object(m), .. } => {
+                    names.extend(m.keys().cloned());
+                }
+                TaskKind::Block { block, rescue, always } => {
+                    for list in [block, rescue, always] {
+                        walk(list, names);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut names: HashSet<String> = ["hostvars", "ansible_play_hosts", "ansible_diff_mode"].iter().map(|s| s.to_string()).collect();
+    for play in &playbook.plays {
+        walk(&play.tasks, &mut names);
+        walk(&play.handlers, &mut names);
+    }
+    names
+}

@@ -1,0 +1,132 @@
+//! `command` and `shell`: run a program; always "changed" unless
+//! `creates`/`removes` say there is nothing to do.
+//!
+//! `command` passes its words to the program without a shell (each word is
+//! quoted), `shell` hands the line to `sh`, as in Ansible.
+
+use serde::Deserialize;
+
+use super::{Action, ActionContext, ModuleSpec, Outcome, boxed, parse_args};
+use crate::transport::{Script, TransportError, quote};
+
+const ARGS: &[&str] = &["_raw_params", "cmd", "argv", "chdir", "creates", "removes", "stdin"];
+
+pub static COMMAND: ModuleSpec = ModuleSpec {
+    name: "command",
+    args: ARGS,
+    free_form: true,
+    build: |args| build(args, false),
+};
+
+pub static SHELL: ModuleSpec = ModuleSpec {
+    name: "shell",
+    args: ARGS,
+    free_form: true,
+    build: |args| build(args, true),
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Args {
+    #[serde(rename = "_raw_params")]
+    raw: Option<String>,
+    cmd: Option<String>,
+    argv: Option<Vec<String>>,
+    chdir: Option<String>,
+    creates: Option<String>,
+    removes: Option<String>,
+    stdin: Option<String>,
+}
+
+struct Command {
+    /// The shell line that runs it.
+    line: String,
+    /// What is shown to the operator and registered as `cmd`.
+    display: String,
+    chdir: Option<String>,
+    creates: Option<String>,
+    removes: Option<String>,
+    stdin: Option<String>,
+}
+
+fn build(args: crate::vars::Value, shell: bool) -> Result<Box<dyn Action>, String> {
+    let a: Args = parse_args(args)?;
+    let (line, display) = match (a.raw.or(a.cmd), a.argv) {
+        (Some(text), None) if shell => (text.clone(), text),
+        (Some(text), None) => {
+            let words = shlex::split(&text).ok_or_else(|| format!("cannot split command `{text}`"))?;
+            (words.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" "), text)
+        }
+        (None, Some(argv)) if !argv.is_empty() => {
+            (argv.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" "), argv.join(" "))
+        }
+        (Some(_), Some(_)) => return Err("give either a command line or `argv`, not both".into()),
+        _ => return Err("no command given".into()),
+    };
+    Ok(Box::new(Command { line, display, chdir: a.chdir, creates: a.creates, removes: a.removes, stdin: a.stdin }))
+}
+
+impl Action for Command {
+    fn run<'a>(&'a self, ctx: &'a ActionContext<'a>) -> super::BoxFuture<'a, Result<Outcome, TransportError>> {
+        boxed(async move {
+            if let Some(reason) = self.nothing_to_do(ctx).await? {
+                return Ok(Outcome::ok().with_msg(reason).with("rc", 0).with("cmd", self.display.clone()));
+            }
+            if ctx.check {
+                // Ansible skips commands in check mode; convoy says plainly that it would run them.
+                return Ok(Outcome::changed(true).with_msg(format!("would run: {}", self.display)).with("cmd", self.display.clone()));
+            }
+            let mut line = String::new();
+            if let Some(dir) = &self.chdir {
+                line.push_str(&format!("cd {} && ", quote(dir)));
+            }
+            line.push_str(&self.line);
+            let stdin = self.stdin.as_ref().map(|s| format!("{s}\n"));
+            let mut script = Script::new(&line).sudo(ctx.sudo);
+            if let Some(data) = &stdin {
+                script = script.stdin(data.as_bytes());
+            }
+            let out = ctx.conn.exec(script).await?;
+            let stdout = out.stdout_str().trim_end_matches('\n').to_owned();
+            let stderr = out.stderr_str().trim_end_matches('\n').to_owned();
+            let mut outcome = Outcome::changed(true)
+                .with("cmd", self.display.clone())
+                .with("rc", out.status)
+                .with("stdout_lines", stdout.lines().collect::<Vec<_>>())
+                .with("stderr_lines", stderr.lines().collect::<Vec<_>>())
+                .with("stdout", stdout)
+                .with("stderr", stderr.clone());
+            if !out.success() {
+                outcome.failed = true;
+                outcome.msg = Some(if stderr.is_empty() {
+                    format!("non-zero return code {}", out.status)
+                } else {
+                    format!("non-zero return code {}: {}", out.status, last_line(&stderr))
+                });
+            }
+            Ok(outcome)
+        })
+    }
+}
+
+impl Command {
+    /// `creates`/`removes`: the reason the command is skipped, if it is.
+    async fn nothing_to_do(&self, ctx: &ActionContext<'_>) -> Result<Option<String>, TransportError> {
+        let check = |path: &str, want: bool| format!("[ {}-e {} ]", if want { "" } else { "! " }, quote(path));
+        let test = match (&self.creates, &self.removes) {
+            (None, None) => return Ok(None),
+            (Some(c), None) => check(c, true),
+            (None, Some(r)) => check(r, false),
+            (Some(c), Some(r)) => format!("{{ {} || {}; }}", check(c, true), check(r, false)),
+        };
+        let out = ctx.conn.exec(Script::new(&test).sudo(ctx.sudo)).await?;
+        Ok(out.success().then(|| match &self.creates {
+            Some(c) => format!("skipped, since {c} exists"),
+            None => format!("skipped, since {} does not exist", self.removes.as_deref().unwrap_or_default()),
+        }))
+    }
+}
+
+fn last_line(text: &str) -> &str {
+    text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or(text)
+}

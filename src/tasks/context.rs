@@ -1,0 +1,19 @@
+use std::path::Path;
+
+use crate::template::Templates;
+use crate::transport::{Become, Connection};
+use crate::vars::Value;
+
+/// Everything an action may use on one host.
+pub struct ActionContext<'a> {
+    pub host: &'a str,
+    pub conn: &'a Connection,
+    pub templates: &'a Templates,
+    /// The host's variables for this task (item included).
+    pub vars: &'a Value,
+    pub check: bool,
+    pub diff: bool,
+    pub sudo: Option<&'a Become>,
+    /// The directory `src:` paths resolve against.
+    pub base_dir: &'a Path,
+}

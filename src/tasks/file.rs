@@ -1,0 +1,1099 @@
+//! `file`: make a path a directory, a symlink or an (existing) file, remove
+//! it or touch it, and set its mode and ownership, as Ansible's `file` does.
+//!
+//! One query script reports everything the decision needs (the path's
+//! `lstat`, where a symlink points, the link source, and for `recurse` a
+//! de-duplicated summary of the tree); what must change is computed here, and
+//! a second script applies it only when something differs and not in check
+//! mode. Symbolic modes (`u+x,go-w`) are evaluated locally with chmod's own
+//! rules, so they are as idempotent as octal ones.
+//!
+//! `state: hard` is not supported.
+
+use serde::Deserialize;
+
+use super::copy::normalize_mode;
+use super::{Action, ActionContext, BoxFuture, FileDiff, ModuleSpec, Outcome, boxed, parse_args};
+use crate::transport::{Script, TransportError, quote};
+use crate::vars::Value;
+
+pub static SPEC: ModuleSpec = ModuleSpec {
+    name: "file",
+    args: &[
+        "path", "dest", "name", "state", "mode", "owner", "group", "src", "recurse", "force",
+        "follow",
+    ],
+    free_form: false,
+    build: |args| Ok(Box::new(FileAction::new(parse_args(args)?)?)),
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Args {
+    #[serde(alias = "dest", alias = "name")]
+    path: String,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    state: Option<String>,
+    mode: Option<Value>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    owner: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    group: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    src: Option<String>,
+    #[serde(default, deserialize_with = "lenient::boolean")]
+    recurse: bool,
+    #[serde(default, deserialize_with = "lenient::boolean")]
+    force: bool,
+    #[serde(default = "lenient::yes", deserialize_with = "lenient::boolean")]
+    follow: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Absent,
+    File,
+    Directory,
+    Link,
+    Touch,
+}
+
+impl State {
+    fn parse(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "absent" => State::Absent,
+            "file" => State::File,
+            "directory" => State::Directory,
+            "link" => State::Link,
+            "touch" => State::Touch,
+            "hard" => return Err("state=hard is not supported by convoy".into()),
+            other => {
+                return Err(format!(
+                    "value of state must be one of: absent, directory, file, hard, link, touch, got: {other}"
+                ));
+            }
+        })
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            State::Absent => "absent",
+            State::File => "file",
+            State::Directory => "directory",
+            State::Link => "link",
+            State::Touch => "touch",
+        }
+    }
+}
+
+/// What a path is now (Ansible's `get_state`, without `hard`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Absent,
+    File,
+    Directory,
+    Link,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Absent => "absent",
+            Kind::File => "file",
+            Kind::Directory => "directory",
+            Kind::Link => "link",
+        }
+    }
+}
+
+/// Wanted attributes; `None` leaves one alone.
+#[derive(Debug, Clone, Default)]
+struct Attrs {
+    mode: Option<String>,
+    owner: Option<String>,
+    group: Option<String>,
+}
+
+struct FileAction {
+    path: String,
+    state: Option<State>,
+    attrs: Attrs,
+    src: Option<String>,
+    recurse: bool,
+    force: bool,
+    follow: bool,
+}
+
+impl FileAction {
+    fn new(a: Args) -> Result<Self, String> {
+        let state = a.state.as_deref().map(State::parse).transpose()?;
+        let mode = match &a.mode {
+            None => None,
+            Some(m) => Some(normalize_mode(Some(m)).ok_or_else(|| format!("bad mode: {m}"))?),
+        };
+        if let Some(m) = &mode
+            && mode_after(m, 0, false, 0).is_none()
+        {
+            return Err(format!("bad symbolic permission for mode: {m}"));
+        }
+        if a.recurse && state.is_some_and(|s| s != State::Directory) {
+            return Err("recurse option requires state to be 'directory'".into());
+        }
+        if a.src.is_some() && state.is_some_and(|s| s != State::Link) {
+            return Err("src option requires state to be 'link' or 'hard'".into());
+        }
+        if a.path.is_empty() {
+            return Err("path must not be empty".into());
+        }
+        let trimmed = a.path.trim_end_matches('/');
+        let path = if trimmed.is_empty() { "/".to_owned() } else { trimmed.to_owned() };
+        Ok(Self {
+            path,
+            state,
+            attrs: Attrs { mode, owner: a.owner, group: a.group },
+            src: a.src,
+            recurse: a.recurse,
+            force: a.force,
+            follow: a.follow,
+        })
+    }
+
+    /// Shell functions and `p`, shared by the query and the apply script.
+    fn prelude(&self) -> String {
+        format!(
+            "p={}\n\
+             st() {{ LC_ALL=C stat -c '{FMT}' -- \"$1\"; }}\n\
+             sl() {{ LC_ALL=C stat -L -c '{FMT}' -- \"$1\"; }}\n",
+            shell_path(&self.path)
+        )
+    }
+
+    /// One round trip: prints `key=value` lines that [`Query::parse`] reads.
+    fn query_script(&self) -> String {
+        let mut s = self.prelude();
+        s.push_str(
+            r#"printf 'u=%s\n' "$(umask)"
+if [ -L "$p" ]; then
+  printf 'l=%s\n' "$(st "$p")"
+  printf 'k=%s\n' "$(readlink -- "$p")"
+  r=$(readlink -f -- "$p")
+  printf 'r=%s\n' "$r"
+  if [ -e "$p" ]; then printf 't=%s\n' "$(sl "$p")"; fi
+elif [ -e "$p" ]; then
+  printf 'l=%s\n' "$(st "$p")"
+  r=$p
+fi
+"#,
+        );
+        if let Some(src) = &self.src {
+            s.push_str(&format!(
+                r#"if [ -d "$p" ] && [ ! -L "$p" ] && [ -z "$(ls -A -- "$p")" ]; then echo e=1; fi
+s={}
+case $s in /*) a=$s ;; *) a=$(dirname -- "$p")/$s ;; esac
+if [ -e "$a" ]; then printf 's=%s\n' "$(sl "$a")"; fi
+"#,
+                quote(src)
+            ));
+        }
+        if self.recurse {
+            s.push_str(
+                r#"if [ -n "${r:-}" ] && [ -d "$r" ]; then
+  find "$r" -mindepth 1 -printf 'c=%y|%m|%u|%g|%U|%G\n' | sort -u
+fi
+"#,
+            );
+        }
+        s
+    }
+
+    /// Decides what to do from the query; `Err` is the failure message.
+    fn plan(&self, q: &Query) -> Result<Plan, String> {
+        let prev = q.lstat.as_ref().map_or(Kind::Absent, Meta::kind);
+        let state = self.state.unwrap_or(match prev {
+            Kind::Absent if self.recurse => State::Directory,
+            Kind::Absent | Kind::File => State::File,
+            Kind::Directory => State::Directory,
+            Kind::Link => State::Link,
+        });
+        if self.recurse && state != State::Directory {
+            return Err(format!("recurse option requires state to be 'directory' ({})", self.path));
+        }
+        if self.src.is_some() && state != State::Link {
+            return Err(format!("src option requires state to be 'link' or 'hard' ({})", self.path));
+        }
+        // With `follow`, attributes and state checks apply to a link's target.
+        let follows = self.follow && prev == Kind::Link;
+        let (meta, word, shown) = if follows {
+            let real = q.real.clone().unwrap_or_else(|| self.path.clone());
+            (q.target.as_ref(), "\"$r\"", real)
+        } else {
+            (q.lstat.as_ref(), "\"$p\"", self.path.clone())
+        };
+        let kind = meta.map_or(Kind::Absent, Meta::kind);
+        let mut plan = Plan::new(&self.path, prev, state);
+        let attrs = &self.attrs;
+        match state {
+            State::Absent => {
+                if prev != Kind::Absent {
+                    plan.change("rm -rf -- \"$p\" || exit 1\n");
+                }
+            }
+            State::Directory => match kind {
+                Kind::Absent => {
+                    if follows && q.real.is_none() {
+                        return Err(format!("cannot resolve the symlink {}", self.path));
+                    }
+                    plan.change(&mkdir_script(word, attrs));
+                    plan.wanted(attrs);
+                }
+                Kind::Directory => {
+                    let meta = meta.expect("not absent");
+                    let delta = attrs.delta(meta, q.umask, true);
+                    let below = self.recurse && attrs.tree_differs(&q.tree, q.umask);
+                    if !delta.is_empty() || below {
+                        plan.change(&attrs.commands(word, self.recurse, false));
+                        plan.delta(&delta);
+                        if below {
+                            plan.after.push("recurse: attributes changed below".into());
+                        }
+                    }
+                }
+                other => return Err(format!("{shown} already exists as a {}", other.as_str())),
+            },
+            State::File => match kind {
+                Kind::File => {
+                    let delta = attrs.delta(meta.expect("not absent"), q.umask, true);
+                    if !delta.is_empty() {
+                        plan.change(&attrs.commands(word, false, false));
+                        plan.delta(&delta);
+                    }
+                }
+                other => {
+                    return Err(format!("file ({shown}) is {}, cannot continue", other.as_str()));
+                }
+            },
+            State::Touch => {
+                // Touching always updates the times, so it is always a change (as in Ansible).
+                let no_deref = !self.follow && prev == Kind::Link;
+                let mut script =
+                    format!("touch {}-- \"$p\" || exit 1\n", if no_deref { "-h " } else { "" });
+                let target = if follows && q.real.is_some() { "\"$r\"" } else { "\"$p\"" };
+                script.push_str(&attrs.commands(target, false, no_deref));
+                plan.change(&script);
+                match meta {
+                    Some(m) => plan.delta(&attrs.delta(m, q.umask, !no_deref)),
+                    None => plan.wanted(attrs),
+                }
+            }
+            State::Link => self.plan_link(q, prev, &mut plan)?,
+        }
+        Ok(plan)
+    }
+
+    fn plan_link(&self, q: &Query, prev: Kind, plan: &mut Plan) -> Result<(), String> {
+        let path = &self.path;
+        let src = match (&self.src, &q.link) {
+            (Some(s), _) => s.clone(),
+            (None, Some(current)) if prev == Kind::Link => current.clone(),
+            _ => return Err(format!("src is required for creating new symlinks ({path})")),
+        };
+        if self.src.is_some() && !self.force && q.src.is_none() {
+            let absrc = if src.starts_with('/') {
+                src.clone()
+            } else {
+                format!("{}/{src}", parent(path))
+            };
+            return Err(format!(
+                "src file does not exist, use \"force=yes\" if you really want to create the link: {absrc}"
+            ));
+        }
+        match prev {
+            Kind::Directory if !self.force => {
+                return Err(format!("refusing to convert from directory to symlink for {path}"));
+            }
+            Kind::Directory if !q.empty_dir => {
+                return Err(format!("the directory {path} is not empty, refusing to convert it"));
+            }
+            Kind::File if !self.force => {
+                return Err(format!("refusing to convert from file to symlink for {path}"));
+            }
+            _ => {}
+        }
+        let relink = prev != Kind::Link || q.link.as_deref() != Some(src.as_str());
+        if relink {
+            let s = quote(&src);
+            let script = if prev == Kind::Absent {
+                format!("ln -s -- {s} \"$p\" || exit 1\n")
+            } else {
+                // Replace atomically: a new link beside it, renamed over the old path.
+                let rmdir = if prev == Kind::Directory {
+                    "rmdir -- \"$p\" || exit 1\n"
+                } else {
+                    ""
+                };
+                format!(
+                    "t=\"$(dirname -- \"$p\")/.convoy-link.$$\"\nrm -f -- \"$t\"\n{rmdir}\
+                     ln -s -- {s} \"$t\" || exit 1\n\
+                     mv -Tf -- \"$t\" \"$p\" || {{ rm -f -- \"$t\"; exit 1; }}\n"
+                )
+            };
+            plan.change(&script);
+            if let Some(old) = &q.link {
+                plan.before.push(format!("src: {old}"));
+            }
+            plan.after.push(format!("src: {src}"));
+        }
+        let attrs = &self.attrs;
+        if attrs.is_empty() {
+            return Ok(());
+        }
+        if self.follow {
+            // Attributes go to the link's target; a missing target has none to set (Ansible warns).
+            let target = if relink { q.src.as_ref() } else { q.target.as_ref() };
+            if let Some(meta) = target {
+                let delta = attrs.delta(meta, q.umask, true);
+                if !delta.is_empty() {
+                    plan.change(&attrs.commands("\"$p\"", false, false));
+                    plan.delta(&delta);
+                }
+            }
+        } else {
+            // The link itself: only ownership applies.
+            let owner_only = Attrs { mode: None, ..attrs.clone() };
+            let delta = match (relink, &q.lstat) {
+                (false, Some(meta)) => owner_only.delta(meta, q.umask, false),
+                _ => Delta::default(),
+            };
+            if (relink && !owner_only.is_empty()) || !delta.is_empty() {
+                plan.change(&owner_only.commands("\"$p\"", false, true));
+                plan.delta(&delta);
+            }
+        }
+        Ok(())
+    }
+
+    async fn run(&self, ctx: &ActionContext<'_>) -> Result<Outcome, TransportError> {
+        let path = &self.path;
+        let script = self.query_script();
+        let out = ctx.conn.exec(Script::new(&script).sudo(ctx.sudo)).await?;
+        if !out.success() {
+            let reason = last_line(&out.stderr_str());
+            return Ok(Outcome::failed(format!("cannot inspect {path}: {reason}"))
+                .with("path", path.clone()));
+        }
+        let q = Query::parse(&out.stdout_str());
+        let plan = match self.plan(&q) {
+            Ok(plan) => plan,
+            Err(msg) => return Ok(Outcome::failed(msg).with("path", path.clone())),
+        };
+        let mut outcome = Outcome::changed(plan.changed);
+        if ctx.diff && plan.changed {
+            outcome.diffs.push(FileDiff {
+                path: path.clone(),
+                before: plan.before.join("\n") + "\n",
+                after: plan.after.join("\n") + "\n",
+            });
+        }
+        // What the path is afterwards, for the registered result.
+        let mut after = if plan.changed { None } else { q.lstat.clone() };
+        if plan.changed && !ctx.check {
+            let mut script = self.prelude();
+            if let Some(real) = &q.real {
+                script.push_str(&format!("r={}\n", quote(real)));
+            }
+            script.push_str(&plan.script);
+            script.push_str("printf 'l=%s\\n' \"$(st \"$p\" 2>/dev/null)\"\n");
+            let out = ctx.conn.exec(Script::new(&script).sudo(ctx.sudo)).await?;
+            if !out.success() {
+                let reason = last_line(&out.stderr_str());
+                let reason = if reason.is_empty() {
+                    format!("exit status {}", out.status)
+                } else {
+                    reason
+                };
+                return Ok(Outcome::failed(format!("{path}: {reason}")).with("path", path.clone()));
+            }
+            after = Query::parse(&out.stdout_str()).lstat;
+        }
+        outcome = outcome.with("path", path.clone());
+        if matches!(plan.state, State::Link | State::Touch) {
+            outcome = outcome.with("dest", path.clone());
+        }
+        if plan.state == State::Link
+            && let Some(src) = self.src.clone().or(q.link.clone())
+        {
+            outcome = outcome.with("src", src);
+        }
+        match after {
+            Some(m) => {
+                outcome = outcome
+                    .with("state", m.kind().as_str())
+                    .with("mode", format!("0{:03o}", m.perms()))
+                    .with("owner", m.owner.clone())
+                    .with("group", m.group.clone())
+                    .with("uid", m.uid)
+                    .with("gid", m.gid)
+                    .with("size", m.size);
+            }
+            None if plan.changed && ctx.check => {
+                let state = if plan.state == State::Touch { State::File } else { plan.state };
+                outcome = outcome.with("state", state.as_str());
+            }
+            None => outcome = outcome.with("state", "absent"),
+        }
+        Ok(outcome)
+    }
+}
+
+impl Action for FileAction {
+    fn run<'a>(&'a self, ctx: &'a ActionContext<'a>) -> BoxFuture<'a, Result<Outcome, TransportError>> {
+        boxed(FileAction::run(self, ctx))
+    }
+}
+
+/// What the query script's `stat` prints: raw mode (hex), owner, group, uid, gid, size.
+const FMT: &str = "%f|%U|%G|%u|%g|%s";
+
+/// One path's metadata, from [`FMT`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Meta {
+    /// `st_mode`, file type included.
+    raw: u32,
+    owner: String,
+    group: String,
+    uid: u32,
+    gid: u32,
+    size: u64,
+}
+
+impl Meta {
+    fn parse(text: &str) -> Option<Self> {
+        let f: Vec<&str> = text.trim_end().split('|').collect();
+        let [raw, owner, group, uid, gid, size] = f.as_slice() else {
+            return None;
+        };
+        Some(Self {
+            raw: u32::from_str_radix(raw, 16).ok()?,
+            owner: (*owner).to_owned(),
+            group: (*group).to_owned(),
+            uid: uid.parse().ok()?,
+            gid: gid.parse().ok()?,
+            size: size.parse().ok()?,
+        })
+    }
+
+    fn kind(&self) -> Kind {
+        match self.raw & 0o170_000 {
+            0o040_000 => Kind::Directory,
+            0o120_000 => Kind::Link,
+            _ => Kind::File,
+        }
+    }
+
+    fn perms(&self) -> u32 {
+        self.raw & 0o7777
+    }
+}
+
+/// One distinct (type, mode, owner, group) below a recursed directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    kind: char,
+    perms: u32,
+    owner: String,
+    group: String,
+    uid: u32,
+    gid: u32,
+}
+
+impl Entry {
+    fn parse(text: &str) -> Option<Self> {
+        let f: Vec<&str> = text.trim_end().split('|').collect();
+        let [kind, perms, owner, group, uid, gid] = f.as_slice() else {
+            return None;
+        };
+        Some(Self {
+            kind: kind.chars().next()?,
+            perms: u32::from_str_radix(perms, 8).ok()?,
+            owner: (*owner).to_owned(),
+            group: (*group).to_owned(),
+            uid: uid.parse().ok()?,
+            gid: gid.parse().ok()?,
+        })
+    }
+}
+
+/// What the query script reported.
+#[derive(Debug, Default)]
+struct Query {
+    umask: u32,
+    /// The path itself, not following a final symlink.
+    lstat: Option<Meta>,
+    /// A symlink's target as written (`readlink`).
+    link: Option<String>,
+    /// A symlink's resolved path (`readlink -f`).
+    real: Option<String>,
+    /// What a symlink points at, when that exists.
+    target: Option<Meta>,
+    /// The `src` of a link, followed, when it exists.
+    src: Option<Meta>,
+    empty_dir: bool,
+    tree: Vec<Entry>,
+}
+
+impl Query {
+    fn parse(text: &str) -> Self {
+        let mut q = Query { umask: 0o022, ..Query::default() };
+        for line in text.lines() {
+            let Some((key, value)) = line.split_once('=') else {
+                continue;
+            };
+            match key {
+                "u" => q.umask = u32::from_str_radix(value.trim(), 8).unwrap_or(0o022),
+                "l" => q.lstat = Meta::parse(value),
+                "k" => q.link = Some(value.to_owned()),
+                "r" => q.real = Some(value.to_owned()).filter(|r| !r.is_empty()),
+                "t" => q.target = Meta::parse(value),
+                "s" => q.src = Meta::parse(value),
+                "e" => q.empty_dir = true,
+                "c" => q.tree.extend(Entry::parse(value)),
+                _ => {}
+            }
+        }
+        q
+    }
+}
+
+/// Differences between wanted and current attributes.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Delta {
+    mode: Option<(u32, u32)>,
+    owner: Option<(String, String)>,
+    group: Option<(String, String)>,
+}
+
+impl Delta {
+    fn is_empty(&self) -> bool {
+        self.mode.is_none() && self.owner.is_none() && self.group.is_none()
+    }
+}
+
+/// `owner`/`group` may be given by name or by number.
+fn id_matches(wanted: &str, name: &str, id: u32) -> bool {
+    wanted == name || wanted.parse::<u32>() == Ok(id)
+}
+
+impl Attrs {
+    fn is_empty(&self) -> bool {
+        self.mode.is_none() && self.owner.is_none() && self.group.is_none()
+    }
+
+    fn delta(&self, meta: &Meta, umask: u32, with_mode: bool) -> Delta {
+        let mut d = Delta::default();
+        if with_mode && let Some(spec) = &self.mode {
+            let cur = meta.perms();
+            let new =
+                mode_after(spec, cur, meta.kind() == Kind::Directory, umask).unwrap_or(cur);
+            if new != cur {
+                d.mode = Some((cur, new));
+            }
+        }
+        if let Some(o) = &self.owner
+            && !id_matches(o, &meta.owner, meta.uid)
+        {
+            d.owner = Some((meta.owner.clone(), o.clone()));
+        }
+        if let Some(g) = &self.group
+            && !id_matches(g, &meta.group, meta.gid)
+        {
+            d.group = Some((meta.group.clone(), g.clone()));
+        }
+        d
+    }
+
+    /// Whether anything below a directory has other attributes than wanted.
+    fn tree_differs(&self, tree: &[Entry], umask: u32) -> bool {
+        tree.iter().any(|e| {
+            // chmod -R leaves symlinks alone; chown -R changes the links themselves.
+            let mode = e.kind != 'l'
+                && self.mode.as_deref().is_some_and(|spec| {
+                    mode_after(spec, e.perms, e.kind == 'd', umask).is_some_and(|m| m != e.perms)
+                });
+            let owner = self.owner.as_deref().is_some_and(|o| !id_matches(o, &e.owner, e.uid));
+            let group = self.group.as_deref().is_some_and(|g| !id_matches(g, &e.group, e.gid));
+            mode || owner || group
+        })
+    }
+
+    /// Commands (each failing the script) that set these attributes on `word`.
+    fn commands(&self, word: &str, recurse: bool, no_deref: bool) -> String {
+        let r = if recurse { "-R " } else { "" };
+        let h = if no_deref { "-h " } else { "" };
+        let mut s = String::new();
+        // chown first: it may clear set-id bits that the mode sets.
+        match (&self.owner, &self.group) {
+            (Some(o), Some(g)) => {
+                s.push_str(&format!("chown {r}{h}-- {} {word} || exit 1\n", quote(&format!("{o}:{g}"))))
+            }
+            (Some(o), None) => s.push_str(&format!("chown {r}{h}-- {} {word} || exit 1\n", quote(o))),
+            (None, Some(g)) => s.push_str(&format!("chgrp {r}{h}-- {} {word} || exit 1\n", quote(g))),
+            (None, None) => {}
+        }
+        if let Some(mode) = &self.mode
+            && !no_deref
+        {
+            s.push_str(&format!("chmod {r}-- {} {word} || exit 1\n", quote(mode)));
+        }
+        s
+    }
+}
+
+/// `mkdir -p`, then the attributes on every directory it created (as Ansible does).
+fn mkdir_script(word: &str, attrs: &Attrs) -> String {
+    let mut s = format!(
+        r#"d={word}
+top=$d
+while :; do
+  up=$(dirname -- "$top")
+  if [ "$up" = "$top" ] || [ -e "$up" ] || [ -L "$up" ]; then break; fi
+  top=$up
+done
+mkdir -p -- "$d" || exit 1
+"#
+    );
+    if !attrs.is_empty() {
+        s.push_str(&format!(
+            "c=$d\nwhile :; do\n{}  [ \"$c\" = \"$top\" ] && break\n  c=$(dirname -- \"$c\")\ndone\n",
+            attrs.commands("\"$c\"", false, false)
+        ));
+    }
+    s
+}
+
+/// The decision for one call.
+struct Plan {
+    state: State,
+    changed: bool,
+    /// Shell commands that make the change.
+    script: String,
+    /// `--diff` lines.
+    before: Vec<String>,
+    after: Vec<String>,
+}
+
+impl Plan {
+    fn new(path: &str, prev: Kind, state: State) -> Self {
+        Plan {
+            state,
+            changed: false,
+            script: String::new(),
+            before: vec![format!("path: {path}"), format!("state: {}", prev.as_str())],
+            after: vec![format!("path: {path}"), format!("state: {}", state.as_str())],
+        }
+    }
+
+    fn change(&mut self, script: &str) {
+        self.changed = true;
+        self.script.push_str(script);
+    }
+
+    fn delta(&mut self, d: &Delta) {
+        if let Some((old, new)) = d.mode {
+            self.before.push(format!("mode: {old:04o}"));
+            self.after.push(format!("mode: {new:04o}"));
+        }
+        for (key, pair) in [("owner", &d.owner), ("group", &d.group)] {
+            if let Some((old, new)) = pair {
+                self.before.push(format!("{key}: {old}"));
+                self.after.push(format!("{key}: {new}"));
+            }
+        }
+    }
+
+    fn wanted(&mut self, attrs: &Attrs) {
+        for (key, value) in [("mode", &attrs.mode), ("owner", &attrs.owner), ("group", &attrs.group)] {
+            if let Some(v) = value {
+                self.after.push(format!("{key}: {v}"));
+            }
+        }
+    }
+}
+
+/// The directory part of a path, as `dirname` gives it.
+fn parent(path: &str) -> &str {
+    match path.trim_end_matches('/').rfind('/') {
+        Some(0) => "/",
+        Some(i) => &path[..i],
+        None => ".",
+    }
+}
+
+/// A path as one shell word, with a leading `~` expanded on the host as Ansible does.
+pub(super) fn shell_path(path: &str) -> String {
+    if path == "~" {
+        "\"$HOME\"".into()
+    } else if let Some(rest) = path.strip_prefix("~/") {
+        format!("\"$HOME\"/{}", quote(rest))
+    } else {
+        quote(path)
+    }
+}
+
+/// The last non-empty line of a command's error output.
+pub(super) fn last_line(text: &str) -> String {
+    text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default().trim().to_owned()
+}
+
+/// The permission bits `chmod spec` gives a file that has `current`, with
+/// GNU chmod's rules (octal or symbolic `[ugoa]*[-+=][rwxXst]*|[ugo]`, comma
+/// separated; without `ugoa` the umask applies; directories keep set-id bits
+/// an octal mode does not mention). `None` for a mode chmod would reject.
+pub(super) fn mode_after(spec: &str, current: u32, is_dir: bool, umask: u32) -> Option<u32> {
+    const ALL: u32 = 0o7777;
+    const SET_ID: u32 = 0o6000;
+    let current = current & ALL;
+    if !spec.is_empty() && spec.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+        let value = u32::from_str_radix(spec, 8).ok().filter(|v| *v <= ALL)?;
+        let mentioned = if spec.len() < 5 { (value & SET_ID) | 0o1777 } else { ALL };
+        let omit = if is_dir { SET_ID & !mentioned } else { 0 };
+        return Some((current & omit) | (value & !omit));
+    }
+    enum Flag {
+        Ordinary,
+        Copy,
+        XIfAnyX,
+    }
+    let mut mode = current;
+    for clause in spec.split(',') {
+        let b = clause.as_bytes();
+        let mut i = 0;
+        let mut affected = 0;
+        while let Some(c) = b.get(i) {
+            match c {
+                b'u' => affected |= 0o4700,
+                b'g' => affected |= 0o2070,
+                b'o' => affected |= 0o1007,
+                b'a' => affected |= ALL,
+                _ => break,
+            }
+            i += 1;
+        }
+        if i == b.len() {
+            return None;
+        }
+        while i < b.len() {
+            let op = b[i];
+            if !matches!(op, b'+' | b'-' | b'=') {
+                return None;
+            }
+            i += 1;
+            let (mut value, flag) = match b.get(i) {
+                Some(b'u') => (0o700, Flag::Copy),
+                Some(b'g') => (0o070, Flag::Copy),
+                Some(b'o') => (0o007, Flag::Copy),
+                _ => {
+                    let mut value = 0;
+                    let mut flag = Flag::Ordinary;
+                    while let Some(c) = b.get(i) {
+                        match c {
+                            b'r' => value |= 0o444,
+                            b'w' => value |= 0o222,
+                            b'x' => value |= 0o111,
+                            b'X' => flag = Flag::XIfAnyX,
+                            b's' => value |= SET_ID,
+                            b't' => value |= 0o1000,
+                            _ => break,
+                        }
+                        i += 1;
+                    }
+                    (value, flag)
+                }
+            };
+            if matches!(flag, Flag::Copy) {
+                i += 1;
+            }
+            let mentioned = if affected != 0 { affected & value } else { value };
+            let omit = if is_dir { SET_ID & !mentioned } else { 0 };
+            match flag {
+                Flag::Ordinary => {}
+                Flag::Copy => {
+                    value &= mode;
+                    let spread = |bits: u32| if value & bits != 0 { bits } else { 0 };
+                    value |= spread(0o444) | spread(0o222) | spread(0o111);
+                }
+                Flag::XIfAnyX => {
+                    if mode & 0o111 != 0 || is_dir {
+                        value |= 0o111;
+                    }
+                }
+            }
+            value &= (if affected != 0 { affected } else { !umask & ALL }) & !omit;
+            match op {
+                b'=' => {
+                    let preserved = (if affected != 0 { !affected & ALL } else { 0 }) | omit;
+                    mode = (mode & preserved) | value;
+                }
+                b'+' => mode |= value,
+                _ => mode &= !value,
+            }
+        }
+    }
+    Some(mode)
+}
+
+/// Arguments as rendered templates give them: `"yes"`, `"8080"` and `8080`
+/// all mean what Ansible takes them to mean.
+pub(super) mod lenient {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer};
+
+    use crate::vars::Value;
+
+    pub fn yes() -> bool {
+        true
+    }
+
+    pub fn as_bool(v: &Value) -> Option<bool> {
+        match v {
+            Value::Bool(b) => Some(*b),
+            Value::String(s) => match s.to_ascii_lowercase().as_str() {
+                "yes" | "true" | "on" | "1" | "y" => Some(true),
+                "no" | "false" | "off" | "0" | "n" | "" => Some(false),
+                _ => None,
+            },
+            Value::Number(n) => n.as_f64().map(|n| n != 0.0),
+            _ => None,
+        }
+    }
+
+    pub fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+        let v = Value::deserialize(d)?;
+        as_bool(&v).ok_or_else(|| D::Error::custom(format!("expected a boolean, got {v}")))
+    }
+
+    pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        match Value::deserialize(d)? {
+            Value::Null => Ok(None),
+            Value::String(s) => Ok(Some(s)),
+            v @ (Value::Number(_) | Value::Bool(_)) => Ok(Some(v.to_string())),
+            v => Err(D::Error::custom(format!("expected a string, got {v}"))),
+        }
+    }
+
+    pub fn number<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        let v = Value::deserialize(d)?;
+        let n = match &v {
+            Value::Number(n) => n.as_u64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        };
+        n.ok_or_else(|| D::Error::custom(format!("expected a non-negative integer, got {v}")))
+    }
+
+    pub fn opt_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        let v = Value::deserialize(d)?;
+        match &v {
+            Value::Null => Ok(None),
+            Value::Number(n) if n.as_u64().is_some() => Ok(n.as_u64()),
+            Value::String(s) if s.trim().parse::<u64>().is_ok() => Ok(s.trim().parse().ok()),
+            _ => Err(D::Error::custom(format!("expected a non-negative integer, got {v}"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn action(args: Value) -> Result<FileAction, String> {
+        FileAction::new(parse_args(args)?)
+    }
+
+    fn meta(raw: u32) -> Meta {
+        Meta {
+            raw,
+            owner: "root".into(),
+            group: "root".into(),
+            uid: 0,
+            gid: 0,
+            size: 0,
+        }
+    }
+
+    fn query(lstat: Option<Meta>) -> Query {
+        Query { umask: 0o022, lstat, ..Query::default() }
+    }
+
+    #[test]
+    fn octal_and_symbolic_modes() {
+        assert_eq!(mode_after("0644", 0o755, false, 0o022), Some(0o644));
+        assert_eq!(mode_after("0755", 0o2700, true, 0o022), Some(0o2755));
+        assert_eq!(mode_after("u+x", 0o644, false, 0o022), Some(0o744));
+        assert_eq!(mode_after("go-rwx", 0o755, false, 0o022), Some(0o700));
+        assert_eq!(mode_after("u=rwX,g=rX,o=", 0o644, true, 0o022), Some(0o750));
+        assert_eq!(mode_after("u=rwX,g=rX,o=", 0o644, false, 0o022), Some(0o640));
+        assert_eq!(mode_after("+x", 0o644, false, 0o022), Some(0o755));
+        assert_eq!(mode_after("=r", 0o666, false, 0o022), Some(0o444));
+        assert_eq!(mode_after("g=u", 0o640, false, 0o022), Some(0o660));
+        assert_eq!(mode_after("u+s", 0o755, false, 0o022), Some(0o4755));
+        assert_eq!(mode_after("a+t", 0o777, true, 0o022), Some(0o1777));
+        assert_eq!(mode_after("u+q", 0o644, false, 0o022), None);
+        assert_eq!(mode_after("u", 0o644, false, 0o022), None);
+        assert_eq!(mode_after("99", 0o644, false, 0o022), None);
+    }
+
+    /// The evaluator agrees with the system's chmod (GNU coreutils on Linux).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn symbolic_modes_agree_with_chmod() {
+        let dir = tempfile::tempdir().unwrap();
+        let specs = [
+            "u+x", "g-w", "o=", "a+rX", "u=rwx,g=rx,o=", "+x", "-w", "=rw", "g=u", "o=g", "u+s",
+            "g+s", "ug+s,o-rwx", "a=X", "u-x+w", "0750", "4755", "go=u-w",
+        ];
+        for (is_dir, start) in [(false, 0o644), (false, 0o751), (true, 0o2755), (true, 0o700)] {
+            for spec in specs {
+                let target = dir.path().join(if is_dir { "d" } else { "f" });
+                let _ = std::fs::remove_dir(&target);
+                let _ = std::fs::remove_file(&target);
+                let t = target.display();
+                let make = if is_dir { format!("mkdir {t}") } else { format!("touch {t}") };
+                let out = std::process::Command::new("sh")
+                    .arg("-c")
+                    .arg(format!(
+                        "umask 022 && {make} && chmod {start:o} {t} && chmod {spec} {t} && stat -c %a {t}"
+                    ))
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "{spec}: {}", String::from_utf8_lossy(&out.stderr));
+                let real = u32::from_str_radix(String::from_utf8_lossy(&out.stdout).trim(), 8).unwrap();
+                assert_eq!(
+                    mode_after(spec, start, is_dir, 0o022),
+                    Some(real),
+                    "chmod {spec} on {start:o} (dir: {is_dir})"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn parses_the_query() {
+        let q = Query::parse(
+            "u=0002\nl=a1ff|root|root|0|0|4\nk=../x\nr=/srv/x\nt=41ed|app|app|1000|1000|4096\n\
+             c=f|644|app|app|1000|1000\nc=d|755|app|app|1000|1000\n",
+        );
+        assert_eq!(q.umask, 0o002);
+        assert_eq!(q.lstat.as_ref().unwrap().kind(), Kind::Link);
+        assert_eq!(q.link.as_deref(), Some("../x"));
+        assert_eq!(q.real.as_deref(), Some("/srv/x"));
+        assert_eq!(q.target.as_ref().unwrap().kind(), Kind::Directory);
+        assert_eq!(q.target.as_ref().unwrap().perms(), 0o755);
+        assert_eq!(q.tree.len(), 2);
+        assert!(Query::parse("u=0022\n").lstat.is_none());
+    }
+
+    #[test]
+    fn default_state_needs_an_existing_path() {
+        let a = action(serde_json::json!({"path": "/x", "mode": "0644"})).unwrap();
+        assert_eq!(a.plan(&query(None)).err().unwrap(), "file (/x) is absent, cannot continue");
+        let plan = a.plan(&query(Some(meta(0o100_600)))).unwrap();
+        assert!(plan.changed);
+        assert!(plan.script.contains("chmod -- 0644 \"$p\""));
+        let plan = a.plan(&query(Some(meta(0o100_644)))).unwrap();
+        assert!(!plan.changed);
+        // An existing directory keeps being one.
+        let plan = a.plan(&query(Some(meta(0o040_644)))).unwrap();
+        assert_eq!(plan.state, State::Directory);
+    }
+
+    #[test]
+    fn directory_is_created_or_left_alone() {
+        let a = action(serde_json::json!({"dest": "/srv/app/", "state": "directory", "owner": "app"}))
+            .unwrap();
+        assert_eq!(a.path, "/srv/app");
+        let plan = a.plan(&query(None)).unwrap();
+        assert!(plan.changed && plan.script.contains("mkdir -p"));
+        assert!(plan.script.contains("chown -- app \"$c\""));
+        let mut m = meta(0o040_755);
+        m.owner = "app".into();
+        assert!(!a.plan(&query(Some(m.clone()))).unwrap().changed);
+        m.uid = 1000;
+        m.owner = "1000".into();
+        assert!(a.plan(&query(Some(m))).unwrap().changed);
+        let err = a.plan(&query(Some(meta(0o100_644)))).err().unwrap();
+        assert_eq!(err, "/srv/app already exists as a file");
+    }
+
+    #[test]
+    fn recurse_looks_below() {
+        let a = action(serde_json::json!({"path": "/d", "state": "directory", "mode": "u=rwX,go=rX", "recurse": "yes"}))
+            .unwrap();
+        let mut q = query(Some(meta(0o040_755)));
+        q.tree = vec![Entry::parse("f|644|root|root|0|0").unwrap()];
+        assert!(!a.plan(&q).unwrap().changed);
+        q.tree.push(Entry::parse("f|600|root|root|0|0").unwrap());
+        let plan = a.plan(&q).unwrap();
+        assert!(plan.changed && plan.script.contains("chmod -R"));
+        assert!(action(serde_json::json!({"path": "/d", "state": "file", "recurse": true})).is_err());
+    }
+
+    #[test]
+    fn absent_and_touch() {
+        let a = action(serde_json::json!({"path": "/x", "state": "absent"})).unwrap();
+        assert!(!a.plan(&query(None)).unwrap().changed);
+        let plan = a.plan(&query(Some(meta(0o040_755)))).unwrap();
+        assert!(plan.changed && plan.script.contains("rm -rf"));
+        assert_eq!(plan.before[1], "state: directory");
+        let t = action(serde_json::json!({"path": "/x", "state": "touch"})).unwrap();
+        assert!(t.plan(&query(Some(meta(0o100_644)))).unwrap().changed);
+    }
+
+    #[test]
+    fn links() {
+        let a = action(serde_json::json!({"path": "/etc/app", "src": "/opt/app", "state": "link"}))
+            .unwrap();
+        // Missing source without force.
+        let err = a.plan(&query(None)).err().unwrap();
+        assert!(err.starts_with("src file does not exist"), "{err}");
+        let mut q = query(None);
+        q.src = Some(meta(0o040_755));
+        let plan = a.plan(&q).unwrap();
+        assert!(plan.changed && plan.script.contains("ln -s -- /opt/app \"$p\""));
+        // Already pointing there.
+        let mut q = query(Some(meta(0o120_777)));
+        q.link = Some("/opt/app".into());
+        q.src = Some(meta(0o040_755));
+        q.target = Some(meta(0o040_755));
+        assert!(!a.plan(&q).unwrap().changed);
+        // Pointing elsewhere: replaced atomically.
+        q.link = Some("/opt/old".into());
+        let plan = a.plan(&q).unwrap();
+        assert!(plan.changed && plan.script.contains("mv -Tf"));
+        // A file in the way needs force.
+        let mut q = query(Some(meta(0o100_644)));
+        q.src = Some(meta(0o040_755));
+        assert_eq!(
+            a.plan(&q).err().unwrap(),
+            "refusing to convert from file to symlink for /etc/app"
+        );
+    }
+
+    #[test]
+    fn bad_arguments_fail_early() {
+        assert!(action(serde_json::json!({"path": "/x", "state": "hard", "src": "/y"})).is_err());
+        assert!(action(serde_json::json!({"path": "/x", "state": "bogus"})).is_err());
+        assert!(action(serde_json::json!({"path": "/x", "mode": "u+q"})).is_err());
+        assert!(action(serde_json::json!({"path": "/x", "src": "/y", "state": "file"})).is_err());
+        assert!(action(serde_json::json!({"path": "/x", "colour": "red"})).is_err());
+        assert!(action(serde_json::json!({"path": "/x", "mode": 420})).is_ok());
+    }
+
+    #[test]
+    fn tilde_expands_on_the_host() {
+        assert_eq!(shell_path("~/.ssh"), "\"$HOME\"/.ssh");
+        assert_eq!(shell_path("/a b"), "'/a b'");
+        assert_eq!(parent("/a/b"), "/a");
+        assert_eq!(parent("/a"), "/");
+        assert_eq!(parent("a"), ".");
+    }
+}

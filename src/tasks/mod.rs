@@ -1,0 +1,87 @@
+//! Task modules, one file each, Ansible-compatible in name, arguments and
+//! change reporting.
+//!
+//! A module is described by a [`ModuleSpec`] (its name and argument names,
+//! known before any host is contacted so typos fail early) and builds an
+//! [`Action`] from arguments already rendered for one host. An action may
+//! only *query* in check mode, and apply otherwise.
+
+mod assert;
+mod command;
+mod context;
+mod copy;
+mod debug;
+mod fail;
+mod file;
+mod lineinfile;
+mod outcome;
+mod set_fact;
+mod stat;
+mod template;
+mod wait_for;
+
+use std::future::Future;
+use std::pin::Pin;
+
+pub use context::ActionContext;
+pub use outcome::{FileDiff, Outcome};
+
+use crate::transport::TransportError;
+use crate::vars::Value;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A module call ready to run on one host.
+pub trait Action: Send + Sync {
+    fn run<'a>(&'a self, ctx: &'a ActionContext<'a>) -> BoxFuture<'a, Result<Outcome, TransportError>>;
+}
+
+/// What convoy knows of a module before running it.
+pub struct ModuleSpec {
+    pub name: &'static str,
+    /// Argument names accepted (checked at load time).
+    pub args: &'static [&'static str],
+    /// Takes Ansible's free form (`command: ls -l`) as `_raw_params`.
+    pub free_form: bool,
+    /// Builds the action from arguments rendered for one host; the error is a
+    /// one-line message about the arguments.
+    pub build: fn(Value) -> Result<Box<dyn Action>, String>,
+}
+
+static MODULES: &[&ModuleSpec] = &[
+    &command::COMMAND,
+    &command::SHELL,
+    &copy::SPEC,
+    &template::SPEC,
+    &file::SPEC,
+    &lineinfile::SPEC,
+    &stat::SPEC,
+    &debug::SPEC,
+    &set_fact::SPEC,
+    &assert::SPEC,
+    &fail::SPEC,
+    &wait_for::SPEC,
+];
+
+/// Finds a module by name; `ansible.builtin.copy` works as well as `copy`.
+pub fn find(name: &str) -> Option<&'static ModuleSpec> {
+    let short = name.strip_prefix("ansible.builtin.").unwrap_or(name);
+    MODULES.iter().copied().find(|m| m.name == short)
+}
+
+pub fn names() -> impl Iterator<Item = &'static str> {
+    MODULES.iter().map(|m| m.name)
+}
+
+/// Deserialises rendered arguments into a module's typed argument struct.
+pub(crate) fn parse_args<T: serde::de::DeserializeOwned>(args: Value) -> Result<T, String> {
+    serde_json::from_value(args).map_err(|e| e.to_string())
+}
+
+/// Boxes an action's future (the trait must stay object-safe).
+pub(crate) fn boxed<'a, F>(f: F) -> BoxFuture<'a, Result<Outcome, TransportError>>
+where
+    F: Future<Output = Result<Outcome, TransportError>> + Send + 'a,
+{
+    Box::pin(f)
+}

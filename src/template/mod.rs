@@ -1,0 +1,292 @@
+//! Jinja templating with Ansible's semantics, on minijinja.
+//!
+//! One [`Templates`] is built per run and shared by every task (it is `Send + Sync`). It is
+//! set up the way Ansible sets up Jinja2: strict undefined variables (with the variable
+//! named in the error), `trim_blocks` on, `lstrip_blocks` off, trailing newlines kept, no
+//! auto-escaping, and the filters, tests, `lookup` function and Python methods playbooks
+//! expect ([`filters`], [`patterns`], [`digest`], [`predicates`], [`lookup`], [`methods`]).
+//!
+//! Template files are found relative to the playbook directory, then under its
+//! `templates/` folder, as Ansible's template search does.
+
+mod digest;
+mod error;
+mod filters;
+mod lookup;
+mod methods;
+mod native;
+mod patterns;
+mod predicates;
+mod undefined;
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+
+use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
+
+use crate::vars::Value;
+
+pub use error::TemplateError;
+use error::{Failure, SourceKind};
+
+/// The template engine for one run: shared, immutable once built.
+pub struct Templates {
+    env: Environment<'static>,
+    base_dir: PathBuf,
+}
+
+impl Templates {
+    /// base_dir: the playbook's directory. Template files are looked up relative to it
+    /// (as given, e.g. "templates/app.conf.j2"), and also under base_dir/templates/ when the
+    /// plain path does not exist (Ansible's template search). lookup('file', P) reads
+    /// relative to base_dir.
+    pub fn new(base_dir: &Path) -> Templates {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_keep_trailing_newline(true);
+        env.set_trim_blocks(true);
+        env.set_lstrip_blocks(false);
+        // Debug info gives errors the span of the failing expression, which is how the
+        // undefined variable gets named; it costs nothing until an error happens.
+        env.set_debug(true);
+        // minijinja would HTML- or JSON-escape by file extension (.html, .yml, .json...);
+        // Ansible never escapes, and a `.yml.j2` config must render verbatim.
+        env.set_auto_escape_callback(|_| AutoEscape::None);
+        env.set_formatter(|out, state, value| {
+            // Jinja2 (so Ansible) prints none as "None"; minijinja would print "none".
+            if value.is_none() {
+                out.write_str("None").map_err(minijinja::Error::from)
+            } else {
+                minijinja::escape_formatter(out, state, value)
+            }
+        });
+        let dir = base_dir.to_path_buf();
+        env.set_loader(move |name| load(&dir, name));
+        filters::register(&mut env);
+        patterns::register(&mut env);
+        digest::register(&mut env);
+        predicates::register(&mut env);
+        lookup::register(&mut env, base_dir.to_path_buf());
+        env.set_unknown_method_callback(methods::call);
+        Templates {
+            env,
+            base_dir: base_dir.to_path_buf(),
+        }
+    }
+
+    /// Renders a template string. `origin` names where it came from for errors
+    /// (e.g. "playbooks/site.yml:12:9" or a task name).
+    pub fn render_str(
+        &self,
+        source: &str,
+        vars: &Value,
+        origin: &str,
+    ) -> Result<String, TemplateError> {
+        if !native::has_markers(source) {
+            return Ok(source.to_string());
+        }
+        self.render_inline(
+            source,
+            &minijinja::Value::from_serialize(vars),
+            vars,
+            origin,
+        )
+    }
+
+    /// Recursively renders every string inside a value (maps, lists). A string that is exactly
+    /// one expression "{{ expr }}" (surrounding whitespace allowed) yields the expression's
+    /// native value (list, map, bool, number), like Ansible's native types; other strings
+    /// render to strings. Strings without "{{" / "{%" / "{#" are returned untouched without
+    /// going through the engine (fast path). Map keys are not rendered, as in Ansible.
+    pub fn render_value(
+        &self,
+        value: &Value,
+        vars: &Value,
+        origin: &str,
+    ) -> Result<Value, TemplateError> {
+        // The variables are converted for the engine once, and only if some string needs it.
+        let mut ctx = None;
+        self.render_value_with(value, vars, &mut ctx, origin)
+    }
+
+    fn render_value_with(
+        &self,
+        value: &Value,
+        vars: &Value,
+        ctx: &mut Option<minijinja::Value>,
+        origin: &str,
+    ) -> Result<Value, TemplateError> {
+        match value {
+            Value::String(s) if native::has_markers(s) => {
+                let ctx = &*ctx.get_or_insert_with(|| minijinja::Value::from_serialize(vars));
+                match native::single_expression(s) {
+                    Some(expr) => {
+                        let result = self.eval_in(expr, ctx, vars, origin)?;
+                        to_vars_value(&result, origin)
+                    }
+                    None => self.render_inline(s, ctx, vars, origin).map(Value::String),
+                }
+            }
+            Value::Array(items) => items
+                .iter()
+                .map(|item| self.render_value_with(item, vars, ctx, origin))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array),
+            Value::Object(map) => {
+                let mut out = crate::vars::VarMap::with_capacity(map.len());
+                for (key, item) in map {
+                    out.insert(
+                        key.clone(),
+                        self.render_value_with(item, vars, ctx, origin)?,
+                    );
+                }
+                Ok(Value::Object(out))
+            }
+            other => Ok(other.clone()),
+        }
+    }
+
+    /// Renders a template file (path as written in the playbook, resolved as above).
+    /// Missing file => TemplateError::NotFound naming the path.
+    pub fn render_file(&self, path: &str, vars: &Value) -> Result<String, TemplateError> {
+        if self.resolve(path).is_none() {
+            return Err(TemplateError::NotFound {
+                path: path.to_string(),
+            });
+        }
+        let failure = |source: &str, err: &minijinja::Error| {
+            Failure {
+                source,
+                name: path,
+                kind: SourceKind::File,
+                env: &self.env,
+                vars,
+            }
+            .translate(err)
+        };
+        let template = self
+            .env
+            .get_template(path)
+            .map_err(|err| match err.kind() {
+                // Deleted between the check above and the load.
+                ErrorKind::TemplateNotFound if err.name().is_none() => TemplateError::NotFound {
+                    path: path.to_string(),
+                },
+                _ => failure("", &err),
+            })?;
+        template
+            .render(vars)
+            .map_err(|err| failure(template.source(), &err))
+    }
+
+    /// Resolves a template path as described (for existence checks at load time).
+    pub fn resolve(&self, path: &str) -> Option<PathBuf> {
+        resolve_in(&self.base_dir, path)
+    }
+
+    /// Evaluates a bare Jinja expression (Ansible `when:`, `failed_when:`, `changed_when:`,
+    /// `that:` items, `loop:` given bare) to a value.
+    /// Accepts bare expressions ("x is defined", "result.rc != 0") and also "{{ expr }}".
+    pub fn eval(&self, expr: &str, vars: &Value, origin: &str) -> Result<Value, TemplateError> {
+        let ctx = minijinja::Value::from_serialize(vars);
+        let source: Cow<str> = match native::single_expression(expr) {
+            Some(inner) => Cow::Borrowed(inner),
+            // Old-style conditionals with templates inside ("{{ a }} == 1"): Ansible renders
+            // them first and evaluates the result.
+            None if native::has_markers(expr) => {
+                Cow::Owned(self.render_inline(expr, &ctx, vars, origin)?)
+            }
+            None => Cow::Borrowed(expr),
+        };
+        let result = self.eval_in(&source, &ctx, vars, origin)?;
+        to_vars_value(&result, origin)
+    }
+
+    /// eval + Jinja truthiness (Ansible semantics: the strings "yes","true","on","1" are
+    /// true; "no","false","off","0","" false).
+    pub fn eval_bool(&self, expr: &str, vars: &Value, origin: &str) -> Result<bool, TemplateError> {
+        Ok(native::truthy(&self.eval(expr, vars, origin)?))
+    }
+
+    /// Renders a string from a playbook against already-converted variables.
+    fn render_inline(
+        &self,
+        source: &str,
+        ctx: &minijinja::Value,
+        vars: &Value,
+        origin: &str,
+    ) -> Result<String, TemplateError> {
+        let failure = Failure {
+            source,
+            name: origin,
+            kind: SourceKind::Inline,
+            env: &self.env,
+            vars,
+        };
+        let template = self
+            .env
+            .template_from_named_str(origin, source)
+            .map_err(|err| failure.translate(&err))?;
+        template.render(ctx).map_err(|err| failure.translate(&err))
+    }
+
+    /// Evaluates one expression; an undefined result is an error, as strict mode makes it in
+    /// templates.
+    fn eval_in(
+        &self,
+        source: &str,
+        ctx: &minijinja::Value,
+        vars: &Value,
+        origin: &str,
+    ) -> Result<minijinja::Value, TemplateError> {
+        let failure = Failure {
+            source,
+            name: origin,
+            kind: SourceKind::Expression,
+            env: &self.env,
+            vars,
+        };
+        let expression = self
+            .env
+            .compile_expression(source)
+            .map_err(|err| failure.translate(&err))?;
+        let result = expression
+            .eval(ctx)
+            .map_err(|err| failure.translate(&err))?;
+        if result.is_undefined() {
+            return Err(failure.undefined_result());
+        }
+        Ok(result)
+    }
+}
+
+/// The playbook-relative path, else the same under `templates/`.
+fn resolve_in(base_dir: &Path, path: &str) -> Option<PathBuf> {
+    [base_dir.join(path), base_dir.join("templates").join(path)]
+        .into_iter()
+        .find(|candidate| candidate.is_file())
+}
+
+/// The loader behind `render_file` and `{% include %}` / `{% import %}` in templates.
+fn load(base_dir: &Path, name: &str) -> Result<Option<String>, minijinja::Error> {
+    let Some(path) = resolve_in(base_dir, name) else {
+        return Ok(None);
+    };
+    std::fs::read_to_string(&path).map(Some).map_err(|err| {
+        minijinja::Error::new(
+            ErrorKind::InvalidOperation,
+            format!("cannot read template {}", path.display()),
+        )
+        .with_source(err)
+    })
+}
+
+fn to_vars_value(value: &minijinja::Value, origin: &str) -> Result<Value, TemplateError> {
+    serde_json::to_value(value).map_err(|err| TemplateError::Render {
+        location: origin.to_string(),
+        detail: format!("cannot convert the result to data: {err}"),
+    })
+}
+
+#[cfg(test)]
+mod tests;

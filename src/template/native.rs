@@ -1,0 +1,84 @@
+//! Ansible's native types and truthiness: which strings need the engine at all, which are a
+//! single `{{ expr }}` whose value is kept as-is, and how a result reads as a condition.
+
+use serde_json::Value;
+
+/// Whether `s` contains any Jinja markup; strings without it skip the engine entirely.
+pub(crate) fn has_markers(s: &str) -> bool {
+    s.contains("{{") || s.contains("{%") || s.contains("{#")
+}
+
+/// The expression inside a string that is exactly one `{{ expr }}` (surrounding whitespace
+/// and whitespace-control dashes allowed), or none.
+pub(crate) fn single_expression(s: &str) -> Option<&str> {
+    let inner = s.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    if has_markers(inner) || inner.contains("}}") {
+        return None;
+    }
+    let inner = inner.strip_prefix(['-', '+']).unwrap_or(inner);
+    let inner = inner.strip_suffix(['-', '+']).unwrap_or(inner);
+    (!inner.trim().is_empty()).then_some(inner)
+}
+
+/// Ansible's truthiness of a conditional's result: the usual Jinja rules, except that the
+/// strings "yes"/"true"/"on"/"1" are true and "no"/"false"/"off"/"0"/"" false (any case),
+/// since such strings often arrive from inventory files or `set_fact`.
+pub(crate) fn truthy(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => match s.trim().to_lowercase().as_str() {
+            "yes" | "true" | "on" | "1" => true,
+            "no" | "false" | "off" | "0" | "" => false,
+            _ => true,
+        },
+        Value::Array(items) => !items.is_empty(),
+        Value::Object(map) => !map.is_empty(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn single_expression_only_for_whole_strings() {
+        assert_eq!(single_expression("{{ x }}"), Some(" x "));
+        assert_eq!(single_expression("  {{- x -}}\n"), Some(" x "));
+        assert_eq!(single_expression("{{ -1 }}"), Some(" -1 "));
+        assert_eq!(single_expression("a {{ x }}"), None);
+        assert_eq!(single_expression("{{ a }}{{ b }}"), None);
+        assert_eq!(single_expression("{{ a }} {% if b %}{% endif %}"), None);
+        assert_eq!(single_expression("{{ }}"), None);
+    }
+
+    #[test]
+    fn truthiness_follows_ansible() {
+        for yes in [
+            json!("yes"),
+            json!("True"),
+            json!("on"),
+            json!("1"),
+            json!(2),
+            json!([0]),
+            json!("x"),
+        ] {
+            assert!(truthy(&yes), "{yes}");
+        }
+        for no in [
+            json!("no"),
+            json!("FALSE"),
+            json!("off"),
+            json!("0"),
+            json!(""),
+            json!(0),
+            json!(null),
+            json!({}),
+            json!([]),
+        ] {
+            assert!(!truthy(&no), "{no}");
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! How convoy reaches a host: one primitive, `exec` (a shell script with
+//! optional stdin), over SSH or on the control machine itself.
+//!
+//! Everything higher (writing a file, hashing it, checking a path) is built
+//! on `exec` in [`remote_fs`], so a transport only has to get bytes to and
+//! from `sh` reliably. The set of transports is closed (ssh, local), so a
+//! plain enum dispatches them without boxing.
+
+mod error;
+mod local;
+pub mod remote_fs;
+mod ssh;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub use error::TransportError;
+pub use local::LocalConnection;
+pub use ssh::{SshConnection, SshTarget};
+
+/// What a remote script printed and how it ended.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOutput {
+    pub status: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl ExecOutput {
+    pub fn success(&self) -> bool {
+        self.status == 0
+    }
+    pub fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    pub fn stderr_str(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+/// Privilege escalation for one script (Ansible's `become`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Become {
+    pub user: String,
+}
+
+/// A script to run on a host.
+#[derive(Debug, Clone, Copy)]
+pub struct Script<'a> {
+    pub text: &'a str,
+    pub stdin: Option<&'a [u8]>,
+    pub sudo: Option<&'a Become>,
+}
+
+impl<'a> Script<'a> {
+    pub fn new(text: &'a str) -> Self {
+        Self { text, stdin: None, sudo: None }
+    }
+    pub fn stdin(mut self, data: &'a [u8]) -> Self {
+        self.stdin = Some(data);
+        self
+    }
+    pub fn sudo(mut self, sudo: Option<&'a Become>) -> Self {
+        self.sudo = sudo;
+        self
+    }
+
+    /// The `sh` command line that runs this script, with sudo in front when asked.
+    fn command_line(&self) -> String {
+        let sh = format!("sh -c {}", quote(self.text));
+        match self.sudo {
+            // -n: never prompt (a prompt would hang a fleet run); -H: the target user's HOME.
+            Some(b) => format!("sudo -n -H -u {} -- {sh}", quote(&b.user)),
+            None => sh,
+        }
+    }
+}
+
+/// POSIX shell quoting for one word.
+pub fn quote(word: &str) -> String {
+    shlex::try_quote(word)
+        .map(|q| q.into_owned())
+        .unwrap_or_else(|_| format!("'{}'", word.replace('\0', "").replace('\'', "'\\''")))
+}
+
+/// An open connection to one host.
+pub enum Connection {
+    Ssh(SshConnection),
+    Local(LocalConnection),
+}
+
+impl Connection {
+    /// Runs a script; a non-zero exit status is an `Ok` result, only failing
+    /// to reach the host is an error.
+    pub async fn exec(&self, script: Script<'_>) -> Result<ExecOutput, TransportError> {
+        self.counter().add(script.stdin.map_or(0, |s| s.len()) + script.text.len());
+        match self {
+            Connection::Ssh(c) => c.exec(&script.command_line(), script.stdin).await,
+            Connection::Local(c) => c.exec(&script.command_line(), script.stdin).await,
+        }
+    }
+
+    /// Bytes handed to the transport so far (scripts and stdin payloads).
+    pub fn bytes_sent(&self) -> u64 {
+        self.counter().get()
+    }
+
+    fn counter(&self) -> &ByteCounter {
+        match self {
+            Connection::Ssh(c) => &c.sent,
+            Connection::Local(c) => &c.sent,
+        }
+    }
+
+    /// Closes the connection: for ssh, the master process and its control socket go away.
+    pub async fn close(self) {
+        if let Connection::Ssh(c) = self {
+            c.close().await;
+        }
+    }
+}
+
+/// Counts bytes sent to a host, for the recap and the JSON events.
+#[derive(Debug, Default, Clone)]
+pub struct ByteCounter(Arc<AtomicU64>);
+
+impl ByteCounter {
+    fn add(&self, n: usize) {
+        self.0.fetch_add(n as u64, Ordering::Relaxed);
+    }
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,124 @@
+//! SSH through the system `ssh` client, multiplexed: one master connection
+//! per host for the whole run, every command a new channel on it.
+//!
+//! Driving the system client (rather than an SSH library) is deliberate: the
+//! operator's `~/.ssh/config` (ProxyJump, IdentityFile), agent and
+//! known_hosts apply exactly as they do for `ssh` itself.
+
+use std::error::Error as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
+use tokio::io::AsyncWriteExt;
+
+use super::{ByteCounter, ExecOutput, TransportError};
+
+/// Where and how to connect, from the host's connection variables.
+#[derive(Debug, Clone, Default)]
+pub struct SshTarget {
+    pub address: String,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub key_file: Option<PathBuf>,
+    /// An ssh_config file used instead of `~/.ssh/config` (`ssh -F`).
+    pub config_file: Option<PathBuf>,
+    /// Accept and record unknown host keys (never changed ones).
+    pub accept_new_host_keys: bool,
+    pub connect_timeout: Duration,
+}
+
+pub struct SshConnection {
+    session: Session,
+    pub(super) sent: ByteCounter,
+}
+
+impl SshConnection {
+    /// Opens the master connection. `control_dir` must be short: the control
+    /// socket lives in it and Unix socket paths are limited to ~100 bytes.
+    pub async fn connect(target: &SshTarget, control_dir: &Path) -> Result<Self, TransportError> {
+        let mut builder = SessionBuilder::default();
+        builder
+            .known_hosts_check(if target.accept_new_host_keys {
+                KnownHosts::Add
+            } else {
+                KnownHosts::Strict
+            })
+            .control_directory(control_dir)
+            // Bounded: if convoy is killed hard, the master still goes away soon.
+            .control_persist(ControlPersist::IdleFor(
+                std::num::NonZeroUsize::new(60).expect("non-zero"),
+            ))
+            .connect_timeout(target.connect_timeout)
+            .server_alive_interval(Duration::from_secs(15));
+        if let Some(port) = target.port {
+            builder.port(port);
+        }
+        if let Some(user) = &target.user {
+            builder.user(user.clone());
+        }
+        if let Some(key) = &target.key_file {
+            builder.keyfile(key);
+        }
+        if let Some(config) = &target.config_file {
+            builder.config_file(config);
+        }
+        let session = builder
+            .connect_mux(&target.address)
+            .await
+            .map_err(|e| TransportError::Connect { reason: ssh_reason(&e) })?;
+        Ok(Self { session, sent: ByteCounter::default() })
+    }
+
+    pub(super) async fn exec(
+        &self,
+        command_line: &str,
+        stdin: Option<&[u8]>,
+    ) -> Result<ExecOutput, TransportError> {
+        let lost = |e: openssh::Error| TransportError::Lost { reason: ssh_reason(&e) };
+        let mut cmd = self.session.raw_command(command_line);
+        cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().await.map_err(lost)?;
+        let writer = match (stdin, child.stdin().take()) {
+            (Some(data), Some(mut pipe)) => {
+                // Feed stdin while the output is read, so neither side blocks.
+                let data = data.to_vec();
+                Some(tokio::spawn(async move {
+                    let result = pipe.write_all(&data).await;
+                    let _ = pipe.shutdown().await;
+                    result
+                }))
+            }
+            _ => None,
+        };
+        let out = child.wait_with_output().await.map_err(lost)?;
+        if let Some(writer) = writer {
+            // A write error here means the remote side stopped reading: its
+            // exit status already tells why, so it is not reported twice.
+            let _ = writer.await;
+        }
+        Ok(ExecOutput {
+            status: out.status.code().unwrap_or(-1),
+            stdout: out.stdout,
+            stderr: out.stderr,
+        })
+    }
+
+    pub(super) async fn close(self) {
+        let _ = self.session.close().await;
+    }
+}
+
+/// ssh's own words for a failure ("Connection refused", "Host key
+/// verification failed."), which openssh keeps as the error's source.
+fn ssh_reason(e: &openssh::Error) -> String {
+    let mut reason = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        reason = s.to_string();
+        source = s.source();
+    }
+    reason.trim().trim_end_matches('.').to_owned()
+}

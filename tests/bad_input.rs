@@ -1,0 +1,146 @@
+//! Bad input gets one clear message naming file:line:column (or the host or
+//! pattern), exit code 3, and no host touched. Each case puts a valid first
+//! task before the mistake, on a local host, and checks the first task did
+//! not run: proof that nothing was touched.
+
+use std::path::Path;
+
+use tempfile::TempDir;
+
+const INVENTORY: &str = "all:\n  hosts:\n    web1:\n      ansible_connection: local\n  children:\n    web:\n      hosts:\n        web1:\n";
+
+struct Case {
+    dir: TempDir,
+}
+
+impl Case {
+    fn new(playbook: &str) -> Case {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("inv.yml"), INVENTORY).unwrap();
+        std::fs::write(dir.path().join("play.yml"), playbook.replace("MARKER", &marker(dir.path()))).unwrap();
+        Case { dir }
+    }
+
+    fn file(self, rel: &str, content: &str) -> Case {
+        let path = self.dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+        self
+    }
+
+    /// Runs convoy and returns stderr with the temp dir replaced by `<dir>`.
+    fn fails(&self, extra: &[&str]) -> String {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_convoy"))
+            .current_dir(self.dir.path())
+            .args(["run", "play.yml", "-i", "inv.yml"])
+            .args(extra)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).replace(&self.dir.path().display().to_string(), "<dir>");
+        assert_eq!(out.status.code(), Some(3), "exit code; stderr:\n{stderr}");
+        assert!(!Path::new(&marker(self.dir.path())).exists(), "a host was touched: the first task ran");
+        stderr
+    }
+}
+
+fn marker(dir: &Path) -> String {
+    dir.join("touched").display().to_string()
+}
+
+const FIRST: &str = "- name: play\n  hosts: web\n  tasks:\n    - name: would touch\n      file: { path: MARKER, state: touch }\n";
+
+#[test]
+fn yaml_syntax_error_points_at_line_and_column() {
+    let case = Case::new(&format!("{FIRST}    - name: broken\n      command: [echo\n"));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn unknown_play_key_suggests_the_nearest() {
+    let case = Case::new("- name: play\n  hostz: web\n  tasks: []\n");
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn unknown_task_keyword_suggests_the_nearest() {
+    let case = Case::new(&format!("{FIRST}    - name: typo\n      command: echo hi\n      regster: out\n"));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn unknown_module_argument_suggests_the_nearest() {
+    let case = Case::new(&format!("{FIRST}    - name: typo\n      copy:\n        content: x\n        dset: /tmp/x\n"));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn wrong_type_is_located() {
+    let case = Case::new(&format!("{FIRST}  vars: [1, 2]\n"));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn task_without_module_is_named() {
+    let case = Case::new(&format!("{FIRST}    - name: nothing to do\n      register: out\n"));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn undefined_variable_names_template_line_and_variable() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: render\n      template: {{ src: templates/app.j2, dest: /tmp/app }}\n"
+    ))
+    .file("templates/app.j2", "line one\nport = {{ app_port }}\n");
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn undefined_variable_in_task_arguments() {
+    let case = Case::new(&format!("{FIRST}    - name: greet\n      command: echo {{{{ greeting }}}}\n"));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn missing_template_file() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: render\n      template:\n        src: templates/missing.j2\n        dest: /tmp/x\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn missing_copy_source() {
+    let case = Case::new(&format!("{FIRST}    - name: ship\n      copy:\n        src: files/nope.txt\n        dest: /tmp/x\n"));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn pattern_matching_no_host_is_named() {
+    let case = Case::new("- name: play\n  hosts: webz\n  tasks:\n    - file: { path: MARKER, state: touch }\n");
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn limit_matching_no_host_is_named() {
+    let case = Case::new(FIRST);
+    insta::assert_snapshot!(case.fails(&["--limit", "db"]));
+}
+
+#[test]
+fn unreadable_inventory_is_named() {
+    let case = Case::new(FIRST);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_convoy"))
+        .current_dir(case.dir.path())
+        .args(["run", "play.yml", "-i", "missing.yml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr).replace(&case.dir.path().display().to_string(), "<dir>");
+    insta::assert_snapshot!(stderr);
+}
+
+#[test]
+fn bad_inventory_key_is_located() {
+    let case = Case::new(FIRST).file("inv.yml", "all:\n  hostz:\n    web1:\n");
+    insta::assert_snapshot!(case.fails(&[]));
+}
