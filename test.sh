@@ -27,7 +27,7 @@ section "cargo test (--test-threads=${TEST_THREADS:-4})"
 cargo test -- --test-threads="${TEST_THREADS:-4}"
 
 TARGET=x86_64-unknown-linux-musl
-BIN=target/$TARGET/release/convoy
+BIN=${CARGO_TARGET_DIR:-target}/$TARGET/release/convoy
 
 section "static release build ($TARGET)"
 cargo build --release --target "$TARGET"

@@ -26,7 +26,7 @@ pub enum Error {
     #[error(transparent)]
     VarsFile(#[from] VarsFileError),
     /// A template that cannot render for a host, found before any host is contacted.
-    #[error("{error}\n  --> {span} (task \"{task}\", host {host})")]
+    #[error("{error}\n  (task \"{task}\" for host {host})\n{}", span.snippet())]
     Template { error: TemplateError, span: SourceSpan, task: String, host: String },
     /// A file the playbook names that does not exist.
     #[error("{what} not found: {path}\n{}", span.snippet())]

@@ -91,11 +91,26 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned>(file: &Path, text: &str) -> Re
             .filter(|(head, _)| head.starts_with("line "))
             .map(|(_, rest)| rest.to_owned())
             .unwrap_or_else(|| first.to_owned());
-        let message = message
-            .split(" at line ")
-            .next()
-            .unwrap_or(&message)
-            .replace("unknown field", "unknown key");
+        let message = friendlier(message.split(" at line ").next().unwrap_or(&message));
         YamlError { file: file.to_owned(), message, span }
     })
+}
+
+/// Rewrites serde's wording into convoy's: "unknown key" with the nearest
+/// valid key instead of the whole list, "a mapping" instead of parser events.
+fn friendlier(message: &str) -> String {
+    let unknown = regex::Regex::new(r"^unknown (?:field|variant) `([^`]*)`, expected (?:one of )?(.*)$")
+        .expect("valid regex");
+    if let Some(c) = unknown.captures(message) {
+        let key = &c[1];
+        let valid: Vec<&str> = c[2].split(", ").map(|k| k.trim_matches('`')).collect();
+        return match nearest(key, valid.iter().copied()) {
+            Some(near) => format!("unknown key `{key}` (did you mean `{near}`?)"),
+            None => format!("unknown key `{key}` (valid keys: {})", valid.join(", ")),
+        };
+    }
+    message
+        .replace("expected mapping start", "expected a mapping")
+        .replace("expected sequence start", "expected a list")
+        .replace("expected string scalar", "expected a string")
 }

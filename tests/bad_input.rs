@@ -51,7 +51,7 @@ const FIRST: &str = "- name: play\n  hosts: web\n  tasks:\n    - name: would tou
 
 #[test]
 fn yaml_syntax_error_points_at_line_and_column() {
-    let case = Case::new(&format!("{FIRST}    - name: broken\n      command: [echo\n"));
+    let case = Case::new(&format!("{FIRST}    - name: \"broken\n      command: echo\n"));
     insta::assert_snapshot!(case.fails(&[]));
 }
 

@@ -280,3 +280,21 @@ fn wait_for(mut cond: impl FnMut() -> bool) {
     }
     panic!("condition not met within 5 s");
 }
+
+#[test]
+fn helpers_make_fresh_homes_and_files() {
+    let a = support::fresh_home();
+    let b = support::fresh_home();
+    assert_ne!(a, b);
+    assert!(a.is_dir() && std::fs::read_dir(&a).unwrap().next().is_none());
+    assert!(
+        a.as_os_str().len() < 40,
+        "HOME must be short: {}",
+        a.display()
+    );
+
+    let dir = support::workdir();
+    let p = support::write_file(&dir, "playbooks/site.yml", "- hosts: all\n");
+    assert_eq!(p, dir.path().join("playbooks/site.yml"));
+    assert_eq!(std::fs::read_to_string(p).unwrap(), "- hosts: all\n");
+}

@@ -251,8 +251,9 @@ impl Inventory {
         vars
     }
 
-    /// The merged variables of `host`, without the ones convoy computes
-    /// except `inventory_file`/`inventory_dir` (which are host variables in Ansible).
+    /// The merged variables of `host` in precedence order. Of the magic
+    /// variables only `inventory_file`/`inventory_dir` are here, because
+    /// Ansible stores those as ordinary host variables.
     fn inventory_vars(&self, host: &Host) -> VarMap {
         let all = &self.groups[ALL];
         let mut vars = all.vars.clone();
@@ -560,4 +561,128 @@ fn is_executable(meta: &fs::Metadata) -> bool {
 #[cfg(not(unix))]
 fn is_executable(_meta: &fs::Metadata) -> bool {
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> (tempfile::TempDir, Result<Inventory, InventoryError>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hosts.yml");
+        fs::write(&path, text).unwrap();
+        let result = Inventory::load(&[path]);
+        (dir, result)
+    }
+
+    #[test]
+    fn missing_source_names_path_and_reason() {
+        let err = Inventory::load(&[PathBuf::from("/nonexistent/hosts.yml")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot read inventory /nonexistent/hosts.yml: No such file or directory (os error 2)"
+        );
+    }
+
+    #[test]
+    fn groups_always_has_all_and_ungrouped() {
+        let (_d, inv) = load("web:\n  hosts: {w1:, w2:}\nall:\n  hosts: {lone:, w2:}\n");
+        let groups = inv.unwrap().groups();
+        assert_eq!(
+            groups.keys().collect::<Vec<_>>(),
+            ["all", "ungrouped", "web"]
+        );
+        assert_eq!(groups["all"], ["w1", "w2", "lone"]);
+        assert_eq!(groups["ungrouped"], ["lone"]);
+        assert_eq!(Inventory::localhost().groups().len(), 2);
+    }
+
+    #[test]
+    fn explicit_ungrouped_host_in_another_group_leaves_ungrouped() {
+        let (_d, inv) = load("ungrouped:\n  hosts: {h:, u:}\nweb:\n  hosts: {h:}\n");
+        let inv = inv.unwrap();
+        assert_eq!(inv.groups()["ungrouped"], ["u"]);
+        assert_eq!(inv.group_names("h"), ["web"]);
+        // `ungrouped` is left out of group_names by convoy's contract.
+        assert!(inv.group_names("u").is_empty());
+    }
+
+    #[test]
+    fn magic_variables() {
+        let (dir, inv) = load("all:\n  hosts:\n    web1.example.com: {inventory_dir: custom}\n");
+        let vars = inv.unwrap().host_vars("web1.example.com");
+        assert_eq!(vars["inventory_hostname"], "web1.example.com");
+        assert_eq!(vars["inventory_hostname_short"], "web1");
+        assert_eq!(vars["group_names"], Value::Array(vec![]));
+        let file = dir.path().join("hosts.yml").display().to_string();
+        assert_eq!(vars["inventory_file"], file.as_str());
+        // Like Ansible, the host's own variables may override inventory_dir.
+        assert_eq!(vars["inventory_dir"], "custom");
+    }
+
+    #[test]
+    fn unknown_host_has_no_vars() {
+        let inv = Inventory::localhost();
+        assert!(inv.host_vars("nope").is_empty());
+        assert!(inv.group_names("nope").is_empty());
+        assert!(inv.host("nope").is_none());
+    }
+
+    #[test]
+    fn explicit_localhost_replaces_the_implicit_one() {
+        let (_d, inv) = load("all:\n  hosts:\n    localhost: {ansible_connection: ssh}\n");
+        let inv = inv.unwrap();
+        assert_eq!(inv.host_vars("localhost")["ansible_connection"], "ssh");
+        assert_eq!(inv.select("all").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn group_loops_are_reported() {
+        let (_d, inv) = load(
+            "a:\n  children:\n    b:\n      children:\n        c:\n          children:\n            a:\n",
+        );
+        assert_eq!(
+            inv.unwrap_err().to_string(),
+            "inventory groups form a loop: a -> b -> c -> a"
+        );
+        let (_d, inv) = load("a:\n  children:\n    a:\n");
+        assert_eq!(
+            inv.unwrap_err().to_string(),
+            "inventory groups form a loop: a -> a"
+        );
+    }
+
+    #[test]
+    fn deeper_groups_win_then_priority_then_name() {
+        let (_d, inv) = load(
+            "parent:\n  vars: {x: parent, y: parent}\n  children:\n    child:\n      vars: {x: child}\n      \
+             hosts: {h:}\nbeta:\n  vars: {y: beta, z: beta}\n  hosts: {h:}\nalpha:\n  vars: {z: alpha}\n  \
+             hosts: {h:}\n",
+        );
+        let vars = inv.unwrap().host_vars("h");
+        // child (depth 2) beats parent (depth 1); beta beats parent and alpha by name.
+        assert_eq!(
+            (&vars["x"], &vars["y"], &vars["z"]),
+            (&"child".into(), &"parent".into(), &"beta".into())
+        );
+    }
+
+    #[test]
+    fn ignored_directory_entries() {
+        for name in [
+            ".git",
+            "group_vars",
+            "host_vars",
+            "notes.md",
+            "a.txt",
+            "x~",
+            "hosts.ini",
+            "ansible.cfg",
+        ] {
+            assert!(ignored_in_dir(name), "{name}");
+        }
+        for name in ["hosts", "hosts.yml", "ec2.py", "inventory.json"] {
+            assert!(!ignored_in_dir(name), "{name}");
+        }
+    }
 }

@@ -263,7 +263,7 @@ fn convert_task(file: &Path, raw: RawTask) -> Result<Task, PlaybookError> {
                 let candidates = TASK_KEYWORDS.iter().copied().chain(tasks::names());
                 return Err(PlaybookError::UnknownKey {
                     key: other.to_owned(),
-                    context: "task (not a keyword nor a module)".into(),
+                    context: "task: neither a task keyword nor a module".into(),
                     suggestion: nearest(other, candidates).map(str::to_owned),
                     span: key_span,
                 });

@@ -14,7 +14,7 @@ use super::host_state::HostState;
 use crate::error::Error;
 use crate::inventory::Inventory;
 use crate::playbook::{Play, Playbook, Task, TaskKind};
-use crate::template::Templates;
+use crate::template::{TemplateError, Templates};
 use crate::vars::{Value, VarMap};
 
 pub fn check(inventory: &Inventory, playbook: &Playbook, templates: &Templates, options: &RunOptions) -> Result<(), Error> {
@@ -75,21 +75,32 @@ fn check_tasks(
             }
             TaskKind::Module { module, args, args_span } => {
                 let value = as_value(ctx);
-                let rendered = templates.render_value(args, &value, &task.span.to_string());
-                match rendered {
-                    Ok(rendered) => check_files(playbook, templates, module, &rendered, args_span)?,
-                    Err(error) => {
-                        let deferred = error.undefined_name().map(root).is_some_and(|n| runtime.contains(n))
-                            || task.loop_spec.is_some();
-                        if !deferred {
-                            return Err(Error::Template {
-                                error,
-                                span: task.span.clone(),
-                                task: task.display_name(),
-                                host: host.to_owned(),
-                            });
+                let template_error = |error: TemplateError| {
+                    let deferred = error.undefined_name().map(root).is_some_and(|n| runtime.contains(n))
+                        || task.loop_spec.is_some();
+                    match deferred {
+                        true => Ok(()),
+                        false => Err(Error::Template {
+                            error,
+                            span: task.span.clone(),
+                            task: task.display_name(),
+                            host: host.to_owned(),
+                        }),
+                    }
+                };
+                match templates.render_value(args, &value, &task.span.to_string()) {
+                    Ok(rendered) => {
+                        check_files(playbook, templates, module, &rendered, args_span)?;
+                        // A template file must render for every host, too.
+                        if *module == "template" {
+                            if let Some(src) = rendered.get("src").and_then(Value::as_str) {
+                                if let Err(error) = templates.render_file(src, &value) {
+                                    template_error(error)?;
+                                }
+                            }
                         }
                     }
+                    Err(error) => template_error(error)?,
                 }
             }
         }

@@ -146,11 +146,19 @@ impl FileAction {
             return Err("path must not be empty".into());
         }
         let trimmed = a.path.trim_end_matches('/');
-        let path = if trimmed.is_empty() { "/".to_owned() } else { trimmed.to_owned() };
+        let path = if trimmed.is_empty() {
+            "/".to_owned()
+        } else {
+            trimmed.to_owned()
+        };
         Ok(Self {
             path,
             state,
-            attrs: Attrs { mode, owner: a.owner, group: a.group },
+            attrs: Attrs {
+                mode,
+                owner: a.owner,
+                group: a.group,
+            },
             src: a.src,
             recurse: a.recurse,
             force: a.force,
@@ -216,10 +224,16 @@ fi
             Kind::Link => State::Link,
         });
         if self.recurse && state != State::Directory {
-            return Err(format!("recurse option requires state to be 'directory' ({})", self.path));
+            return Err(format!(
+                "recurse option requires state to be 'directory' ({})",
+                self.path
+            ));
         }
         if self.src.is_some() && state != State::Link {
-            return Err(format!("src option requires state to be 'link' or 'hard' ({})", self.path));
+            return Err(format!(
+                "src option requires state to be 'link' or 'hard' ({})",
+                self.path
+            ));
         }
         // With `follow`, attributes and state checks apply to a link's target.
         let follows = self.follow && prev == Kind::Link;
@@ -269,15 +283,24 @@ fi
                     }
                 }
                 other => {
-                    return Err(format!("file ({shown}) is {}, cannot continue", other.as_str()));
+                    return Err(format!(
+                        "file ({shown}) is {}, cannot continue",
+                        other.as_str()
+                    ));
                 }
             },
             State::Touch => {
                 // Touching always updates the times, so it is always a change (as in Ansible).
                 let no_deref = !self.follow && prev == Kind::Link;
-                let mut script =
-                    format!("touch {}-- \"$p\" || exit 1\n", if no_deref { "-h " } else { "" });
-                let target = if follows && q.real.is_some() { "\"$r\"" } else { "\"$p\"" };
+                let mut script = format!(
+                    "touch {}-- \"$p\" || exit 1\n",
+                    if no_deref { "-h " } else { "" }
+                );
+                let target = if follows && q.real.is_some() {
+                    "\"$r\""
+                } else {
+                    "\"$p\""
+                };
                 script.push_str(&attrs.commands(target, false, no_deref));
                 plan.change(&script);
                 match meta {
@@ -295,7 +318,11 @@ fi
         let src = match (&self.src, &q.link) {
             (Some(s), _) => s.clone(),
             (None, Some(current)) if prev == Kind::Link => current.clone(),
-            _ => return Err(format!("src is required for creating new symlinks ({path})")),
+            _ => {
+                return Err(format!(
+                    "src is required for creating new symlinks ({path})"
+                ));
+            }
         };
         if self.src.is_some() && !self.force && q.src.is_none() {
             let absrc = if src.starts_with('/') {
@@ -309,13 +336,19 @@ fi
         }
         match prev {
             Kind::Directory if !self.force => {
-                return Err(format!("refusing to convert from directory to symlink for {path}"));
+                return Err(format!(
+                    "refusing to convert from directory to symlink for {path}"
+                ));
             }
             Kind::Directory if !q.empty_dir => {
-                return Err(format!("the directory {path} is not empty, refusing to convert it"));
+                return Err(format!(
+                    "the directory {path} is not empty, refusing to convert it"
+                ));
             }
             Kind::File if !self.force => {
-                return Err(format!("refusing to convert from file to symlink for {path}"));
+                return Err(format!(
+                    "refusing to convert from file to symlink for {path}"
+                ));
             }
             _ => {}
         }
@@ -349,7 +382,11 @@ fi
         }
         if self.follow {
             // Attributes go to the link's target; a missing target has none to set (Ansible warns).
-            let target = if relink { q.src.as_ref() } else { q.target.as_ref() };
+            let target = if relink {
+                q.src.as_ref()
+            } else {
+                q.target.as_ref()
+            };
             if let Some(meta) = target {
                 let delta = attrs.delta(meta, q.umask, true);
                 if !delta.is_empty() {
@@ -359,7 +396,10 @@ fi
             }
         } else {
             // The link itself: only ownership applies.
-            let owner_only = Attrs { mode: None, ..attrs.clone() };
+            let owner_only = Attrs {
+                mode: None,
+                ..attrs.clone()
+            };
             let delta = match (relink, &q.lstat) {
                 (false, Some(meta)) => owner_only.delta(meta, q.umask, false),
                 _ => Delta::default(),
@@ -436,7 +476,11 @@ fi
                     .with("size", m.size);
             }
             None if plan.changed && ctx.check => {
-                let state = if plan.state == State::Touch { State::File } else { plan.state };
+                let state = if plan.state == State::Touch {
+                    State::File
+                } else {
+                    plan.state
+                };
                 outcome = outcome.with("state", state.as_str());
             }
             None => outcome = outcome.with("state", "absent"),
@@ -446,7 +490,10 @@ fi
 }
 
 impl Action for FileAction {
-    fn run<'a>(&'a self, ctx: &'a ActionContext<'a>) -> BoxFuture<'a, Result<Outcome, TransportError>> {
+    fn run<'a>(
+        &'a self,
+        ctx: &'a ActionContext<'a>,
+    ) -> BoxFuture<'a, Result<Outcome, TransportError>> {
         boxed(FileAction::run(self, ctx))
     }
 }
@@ -543,7 +590,10 @@ struct Query {
 
 impl Query {
     fn parse(text: &str) -> Self {
-        let mut q = Query { umask: 0o022, ..Query::default() };
+        let mut q = Query {
+            umask: 0o022,
+            ..Query::default()
+        };
         for line in text.lines() {
             let Some((key, value)) = line.split_once('=') else {
                 continue;
@@ -579,7 +629,7 @@ impl Delta {
 }
 
 /// `owner`/`group` may be given by name or by number.
-fn id_matches(wanted: &str, name: &str, id: u32) -> bool {
+pub(super) fn id_matches(wanted: &str, name: &str, id: u32) -> bool {
     wanted == name || wanted.parse::<u32>() == Ok(id)
 }
 
@@ -592,8 +642,7 @@ impl Attrs {
         let mut d = Delta::default();
         if with_mode && let Some(spec) = &self.mode {
             let cur = meta.perms();
-            let new =
-                mode_after(spec, cur, meta.kind() == Kind::Directory, umask).unwrap_or(cur);
+            let new = mode_after(spec, cur, meta.kind() == Kind::Directory, umask).unwrap_or(cur);
             if new != cur {
                 d.mode = Some((cur, new));
             }
@@ -619,8 +668,14 @@ impl Attrs {
                 && self.mode.as_deref().is_some_and(|spec| {
                     mode_after(spec, e.perms, e.kind == 'd', umask).is_some_and(|m| m != e.perms)
                 });
-            let owner = self.owner.as_deref().is_some_and(|o| !id_matches(o, &e.owner, e.uid));
-            let group = self.group.as_deref().is_some_and(|g| !id_matches(g, &e.group, e.gid));
+            let owner = self
+                .owner
+                .as_deref()
+                .is_some_and(|o| !id_matches(o, &e.owner, e.uid));
+            let group = self
+                .group
+                .as_deref()
+                .is_some_and(|g| !id_matches(g, &e.group, e.gid));
             mode || owner || group
         })
     }
@@ -632,11 +687,16 @@ impl Attrs {
         let mut s = String::new();
         // chown first: it may clear set-id bits that the mode sets.
         match (&self.owner, &self.group) {
-            (Some(o), Some(g)) => {
-                s.push_str(&format!("chown {r}{h}-- {} {word} || exit 1\n", quote(&format!("{o}:{g}"))))
+            (Some(o), Some(g)) => s.push_str(&format!(
+                "chown {r}{h}-- {} {word} || exit 1\n",
+                quote(&format!("{o}:{g}"))
+            )),
+            (Some(o), None) => {
+                s.push_str(&format!("chown {r}{h}-- {} {word} || exit 1\n", quote(o)))
             }
-            (Some(o), None) => s.push_str(&format!("chown {r}{h}-- {} {word} || exit 1\n", quote(o))),
-            (None, Some(g)) => s.push_str(&format!("chgrp {r}{h}-- {} {word} || exit 1\n", quote(g))),
+            (None, Some(g)) => {
+                s.push_str(&format!("chgrp {r}{h}-- {} {word} || exit 1\n", quote(g)))
+            }
             (None, None) => {}
         }
         if let Some(mode) = &self.mode
@@ -688,7 +748,10 @@ impl Plan {
             changed: false,
             script: String::new(),
             before: vec![format!("path: {path}"), format!("state: {}", prev.as_str())],
-            after: vec![format!("path: {path}"), format!("state: {}", state.as_str())],
+            after: vec![
+                format!("path: {path}"),
+                format!("state: {}", state.as_str()),
+            ],
         }
     }
 
@@ -711,7 +774,11 @@ impl Plan {
     }
 
     fn wanted(&mut self, attrs: &Attrs) {
-        for (key, value) in [("mode", &attrs.mode), ("owner", &attrs.owner), ("group", &attrs.group)] {
+        for (key, value) in [
+            ("mode", &attrs.mode),
+            ("owner", &attrs.owner),
+            ("group", &attrs.group),
+        ] {
             if let Some(v) = value {
                 self.after.push(format!("{key}: {v}"));
             }
@@ -741,7 +808,12 @@ pub(super) fn shell_path(path: &str) -> String {
 
 /// The last non-empty line of a command's error output.
 pub(super) fn last_line(text: &str) -> String {
-    text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default().trim().to_owned()
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
 }
 
 /// The permission bits `chmod spec` gives a file that has `current`, with
@@ -754,7 +826,11 @@ pub(super) fn mode_after(spec: &str, current: u32, is_dir: bool, umask: u32) -> 
     let current = current & ALL;
     if !spec.is_empty() && spec.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
         let value = u32::from_str_radix(spec, 8).ok().filter(|v| *v <= ALL)?;
-        let mentioned = if spec.len() < 5 { (value & SET_ID) | 0o1777 } else { ALL };
+        let mentioned = if spec.len() < 5 {
+            (value & SET_ID) | 0o1777
+        } else {
+            ALL
+        };
         let omit = if is_dir { SET_ID & !mentioned } else { 0 };
         return Some((current & omit) | (value & !omit));
     }
@@ -812,7 +888,11 @@ pub(super) fn mode_after(spec: &str, current: u32, is_dir: bool, umask: u32) -> 
             if matches!(flag, Flag::Copy) {
                 i += 1;
             }
-            let mentioned = if affected != 0 { affected & value } else { value };
+            let mentioned = if affected != 0 {
+                affected & value
+            } else {
+                value
+            };
             let omit = if is_dir { SET_ID & !mentioned } else { 0 };
             match flag {
                 Flag::Ordinary => {}
@@ -827,7 +907,11 @@ pub(super) fn mode_after(spec: &str, current: u32, is_dir: bool, umask: u32) -> 
                     }
                 }
             }
-            value &= (if affected != 0 { affected } else { !umask & ALL }) & !omit;
+            value &= (if affected != 0 {
+                affected
+            } else {
+                !umask & ALL
+            }) & !omit;
             match op {
                 b'=' => {
                     let preserved = (if affected != 0 { !affected & ALL } else { 0 }) | omit;
@@ -896,8 +980,43 @@ pub(super) mod lenient {
             Value::Null => Ok(None),
             Value::Number(n) if n.as_u64().is_some() => Ok(n.as_u64()),
             Value::String(s) if s.trim().parse::<u64>().is_ok() => Ok(s.trim().parse().ok()),
-            _ => Err(D::Error::custom(format!("expected a non-negative integer, got {v}"))),
+            _ => Err(D::Error::custom(format!(
+                "expected a non-negative integer, got {v}"
+            ))),
         }
+    }
+}
+
+/// Runs modules end to end on this machine (`connection: local`), for tests.
+#[cfg(test)]
+pub(super) mod testing {
+    use std::path::Path;
+
+    use super::super::{ActionContext, ModuleSpec, Outcome};
+    use crate::template::Templates;
+    use crate::transport::{Connection, LocalConnection};
+    use crate::vars::Value;
+
+    pub fn run_local(spec: &ModuleSpec, args: Value, check: bool) -> Outcome {
+        let action = (spec.build)(args).expect("valid arguments");
+        let conn = Connection::Local(LocalConnection::default());
+        let templates = Templates::new(Path::new("."));
+        let vars = Value::Object(Default::default());
+        let ctx = ActionContext {
+            host: "localhost",
+            conn: &conn,
+            templates: &templates,
+            vars: &vars,
+            check,
+            diff: true,
+            sudo: None,
+            base_dir: Path::new("."),
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(action.run(&ctx)).expect("no transport error")
     }
 }
 
@@ -921,7 +1040,11 @@ mod tests {
     }
 
     fn query(lstat: Option<Meta>) -> Query {
-        Query { umask: 0o022, lstat, ..Query::default() }
+        Query {
+            umask: 0o022,
+            lstat,
+            ..Query::default()
+        }
     }
 
     #[test]
@@ -931,7 +1054,10 @@ mod tests {
         assert_eq!(mode_after("u+x", 0o644, false, 0o022), Some(0o744));
         assert_eq!(mode_after("go-rwx", 0o755, false, 0o022), Some(0o700));
         assert_eq!(mode_after("u=rwX,g=rX,o=", 0o644, true, 0o022), Some(0o750));
-        assert_eq!(mode_after("u=rwX,g=rX,o=", 0o644, false, 0o022), Some(0o640));
+        assert_eq!(
+            mode_after("u=rwX,g=rX,o=", 0o644, false, 0o022),
+            Some(0o640)
+        );
         assert_eq!(mode_after("+x", 0o644, false, 0o022), Some(0o755));
         assert_eq!(mode_after("=r", 0o666, false, 0o022), Some(0o444));
         assert_eq!(mode_after("g=u", 0o640, false, 0o022), Some(0o660));
@@ -948,16 +1074,41 @@ mod tests {
     fn symbolic_modes_agree_with_chmod() {
         let dir = tempfile::tempdir().unwrap();
         let specs = [
-            "u+x", "g-w", "o=", "a+rX", "u=rwx,g=rx,o=", "+x", "-w", "=rw", "g=u", "o=g", "u+s",
-            "g+s", "ug+s,o-rwx", "a=X", "u-x+w", "0750", "4755", "go=u-w",
+            "u+x",
+            "g-w",
+            "o=",
+            "a+rX",
+            "u=rwx,g=rx,o=",
+            "+x",
+            "-w",
+            "=rw",
+            "g=u",
+            "o=g",
+            "u+s",
+            "g+s",
+            "ug+s,o-rwx",
+            "a=X",
+            "u-x+w",
+            "0750",
+            "4755",
+            "go=u-w",
         ];
-        for (is_dir, start) in [(false, 0o644), (false, 0o751), (true, 0o2755), (true, 0o700)] {
+        for (is_dir, start) in [
+            (false, 0o644),
+            (false, 0o751),
+            (true, 0o2755),
+            (true, 0o700),
+        ] {
             for spec in specs {
                 let target = dir.path().join(if is_dir { "d" } else { "f" });
                 let _ = std::fs::remove_dir(&target);
                 let _ = std::fs::remove_file(&target);
                 let t = target.display();
-                let make = if is_dir { format!("mkdir {t}") } else { format!("touch {t}") };
+                let make = if is_dir {
+                    format!("mkdir {t}")
+                } else {
+                    format!("touch {t}")
+                };
                 let out = std::process::Command::new("sh")
                     .arg("-c")
                     .arg(format!(
@@ -965,8 +1116,13 @@ mod tests {
                     ))
                     .output()
                     .unwrap();
-                assert!(out.status.success(), "{spec}: {}", String::from_utf8_lossy(&out.stderr));
-                let real = u32::from_str_radix(String::from_utf8_lossy(&out.stdout).trim(), 8).unwrap();
+                assert!(
+                    out.status.success(),
+                    "{spec}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let real =
+                    u32::from_str_radix(String::from_utf8_lossy(&out.stdout).trim(), 8).unwrap();
                 assert_eq!(
                     mode_after(spec, start, is_dir, 0o022),
                     Some(real),
@@ -995,7 +1151,10 @@ mod tests {
     #[test]
     fn default_state_needs_an_existing_path() {
         let a = action(serde_json::json!({"path": "/x", "mode": "0644"})).unwrap();
-        assert_eq!(a.plan(&query(None)).err().unwrap(), "file (/x) is absent, cannot continue");
+        assert_eq!(
+            a.plan(&query(None)).err().unwrap(),
+            "file (/x) is absent, cannot continue"
+        );
         let plan = a.plan(&query(Some(meta(0o100_600)))).unwrap();
         assert!(plan.changed);
         assert!(plan.script.contains("chmod -- 0644 \"$p\""));
@@ -1008,8 +1167,9 @@ mod tests {
 
     #[test]
     fn directory_is_created_or_left_alone() {
-        let a = action(serde_json::json!({"dest": "/srv/app/", "state": "directory", "owner": "app"}))
-            .unwrap();
+        let a =
+            action(serde_json::json!({"dest": "/srv/app/", "state": "directory", "owner": "app"}))
+                .unwrap();
         assert_eq!(a.path, "/srv/app");
         let plan = a.plan(&query(None)).unwrap();
         assert!(plan.changed && plan.script.contains("mkdir -p"));
@@ -1034,7 +1194,9 @@ mod tests {
         q.tree.push(Entry::parse("f|600|root|root|0|0").unwrap());
         let plan = a.plan(&q).unwrap();
         assert!(plan.changed && plan.script.contains("chmod -R"));
-        assert!(action(serde_json::json!({"path": "/d", "state": "file", "recurse": true})).is_err());
+        assert!(
+            action(serde_json::json!({"path": "/d", "state": "file", "recurse": true})).is_err()
+        );
     }
 
     #[test]
@@ -1095,5 +1257,111 @@ mod tests {
         assert_eq!(parent("/a/b"), "/a");
         assert_eq!(parent("/a"), "/");
         assert_eq!(parent("a"), ".");
+    }
+
+    #[cfg(target_os = "linux")]
+    mod local {
+        use std::os::unix::fs::PermissionsExt;
+
+        use super::super::SPEC;
+        use super::super::testing::run_local;
+
+        fn perms(p: &std::path::Path) -> u32 {
+            std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
+        }
+
+        #[test]
+        fn directories_links_touch_absent() {
+            let tmp = tempfile::tempdir().unwrap();
+            let d = tmp.path().join("a/b/c");
+            let args = serde_json::json!({"path": d, "state": "directory", "mode": "0750"});
+            let o = run_local(&SPEC, args.clone(), true);
+            assert!(o.changed && !o.failed, "{:?}", o.msg);
+            assert!(!d.exists(), "check mode changed nothing");
+            assert_eq!(
+                o.diffs[0].after,
+                format!("path: {}\nstate: directory\nmode: 0750\n", d.display())
+            );
+            let o = run_local(&SPEC, args.clone(), false);
+            assert!(o.changed && !o.failed, "{:?}", o.msg);
+            assert_eq!(o.result["state"], "directory");
+            assert_eq!(o.result["mode"], "0750");
+            assert_eq!(perms(&d), 0o750);
+            assert_eq!(
+                perms(&tmp.path().join("a")),
+                0o750,
+                "created parents get the mode too"
+            );
+            assert!(!run_local(&SPEC, args, false).changed);
+
+            let sub = d.join("f");
+            std::fs::write(&sub, "x").unwrap();
+            std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o600)).unwrap();
+            let args = serde_json::json!({"path": tmp.path().join("a"), "state": "directory", "mode": "u=rwX,go=rX", "recurse": true});
+            assert!(run_local(&SPEC, args.clone(), false).changed);
+            assert_eq!(perms(&sub), 0o644);
+            assert_eq!(perms(&d), 0o755);
+            assert!(!run_local(&SPEC, args, false).changed);
+
+            let link = tmp.path().join("link");
+            let args = serde_json::json!({"path": link, "src": d, "state": "link"});
+            let o = run_local(&SPEC, args.clone(), false);
+            assert!(o.changed && !o.failed, "{:?}", o.msg);
+            assert_eq!(std::fs::read_link(&link).unwrap(), d);
+            assert_eq!(o.result["state"], "link");
+            assert!(!run_local(&SPEC, args, false).changed);
+            let o = run_local(
+                &SPEC,
+                serde_json::json!({"path": link, "src": "a", "state": "link"}),
+                false,
+            );
+            assert!(o.changed && !o.failed, "{:?}", o.msg);
+            assert_eq!(std::fs::read_link(&link).unwrap().to_str(), Some("a"));
+            let o = run_local(
+                &SPEC,
+                serde_json::json!({"path": link, "src": "nope", "state": "link"}),
+                false,
+            );
+            assert!(o.failed);
+            let o = run_local(
+                &SPEC,
+                serde_json::json!({"path": link, "src": "nope", "state": "link", "force": true}),
+                false,
+            );
+            assert!(o.changed && !o.failed, "{:?}", o.msg);
+
+            let t = tmp.path().join("t");
+            let o = run_local(
+                &SPEC,
+                serde_json::json!({"path": t, "state": "touch", "mode": "0600"}),
+                false,
+            );
+            assert!(o.changed && !o.failed, "{:?}", o.msg);
+            assert_eq!(perms(&t), 0o600);
+            assert_eq!(o.result["state"], "file");
+            let o = run_local(&SPEC, serde_json::json!({"path": t}), false);
+            assert!(!o.changed && !o.failed);
+            let o = run_local(
+                &SPEC,
+                serde_json::json!({"path": t, "state": "directory"}),
+                false,
+            );
+            assert_eq!(
+                o.msg,
+                Some(format!("{} already exists as a file", t.display()))
+            );
+
+            let args = serde_json::json!({"path": tmp.path().join("a"), "state": "absent"});
+            assert!(run_local(&SPEC, args.clone(), true).changed);
+            assert!(d.exists());
+            assert!(run_local(&SPEC, args.clone(), false).changed);
+            assert!(!d.exists());
+            assert!(!run_local(&SPEC, args, false).changed);
+            let o = run_local(&SPEC, serde_json::json!({"path": d}), false);
+            assert_eq!(
+                o.msg,
+                Some(format!("file ({}) is absent, cannot continue", d.display()))
+            );
+        }
     }
 }

@@ -54,7 +54,7 @@ pub async fn stat(
         String::new()
     };
     let script = format!(
-        "if [ -e {p} ] || [ -L {p} ]; then stat -c '%F|%a|%U|%G|%s' {p}; \
+        "if [ -e {p} ] || [ -L {p} ]; then LC_ALL=C stat -c '%F|%a|%U|%G|%s' {p}; \
          if [ -L {p} ]; then readlink {p}; else echo; fi; {hash_cmd} else echo absent; fi"
     );
     let out = conn.exec(Script::new(&script).sudo(sudo)).await?;

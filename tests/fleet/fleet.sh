@@ -48,6 +48,7 @@
 set -euo pipefail
 umask 022
 export LC_ALL=C
+export PATH=$PATH:/usr/sbin:/sbin # ip, useradd, visudo live there; some root shells lack them
 
 SSHD=/usr/sbin/sshd # absolute: sshd re-executes itself and insists on an absolute path
 RUN_ROOT=/run/convoy-fleets
@@ -229,15 +230,22 @@ cmd_up() {
     done
     [[ -n $K ]] || die "no free fleet number (all $MAX_FLEETS in use? see $RUN_ROOT)"
     R=$RUN_ROOT/$K
-    echo "$DIR" >"$R/dir"
-    echo "$N" >"$R/n"
+    # Other fleet.sh processes read these concurrently (gc): write each
+    # file whole, via a temporary name and an atomic rename.
+    atomic_write "$R/dir" "$DIR"
+    atomic_write "$R/n" "$N"
+    if [[ -n ${CONVOY_FLEET_OWNER:-} ]]; then
+        local owner
+        owner=$(owner_record "$CONVOY_FLEET_OWNER") || {
+            rm -rf -- "$R"
+            exit 1
+        }
+        atomic_write "$R/owner" "$owner"
+    fi
     echo "$K" >"$DIR/id"
     ln -s "$R" "$DIR/run"
     # From here on, any failure tears down whatever was built.
     trap 'rc=$?; trap - EXIT; if ((rc != 0)); then echo "fleet.sh: up failed, tearing down fleet $K" >&2; FLEET_QUIET=1 cmd_down "$DIR" || true; fi; exit $rc' EXIT
-    if [[ -n ${CONVOY_FLEET_OWNER:-} ]]; then
-        owner_record "$CONVOY_FLEET_OWNER" >"$R/owner"
-    fi
 
     # Keys: one client key for everything, authorized for root and convoy.
     ssh-keygen -q -t ed25519 -N '' -C "convoy-fleet-$K" -f "$DIR/id_ed25519"
@@ -262,7 +270,11 @@ cmd_up() {
     # printed why; teardown waits until all jobs are done.
     local jobs=() failed=0 j
     for i in $(seq 1 "$N"); do
-        (create_host "$i" && launch_sshd "$i") &
+        # (not `a && b`: errexit would be off inside a)
+        (
+            create_host "$i"
+            launch_sshd "$i"
+        ) &
         jobs+=($!)
     done
     for j in "${jobs[@]}"; do
@@ -277,6 +289,11 @@ cmd_up() {
     write_client_files
     trap - EXIT
     log "fleet $K up: $N hosts on $NET_PREFIX.$K.0/24, state in $DIR"
+}
+
+atomic_write() {
+    printf '%s\n' "$2" >"$1.tmp.$$"
+    mv -f "$1.tmp.$$" "$1"
 }
 
 # "PID STARTTIME": the start time guards against the pid being reused later.
@@ -525,10 +542,12 @@ cmd_gc() {
     for r in "$RUN_ROOT"/*/; do
         r=${r%/}
         k=${r##*/}
+        # No owner file: a fleet without owner, or one being created.
         [[ $k =~ ^[0-9]+$ && -f $r/owner ]] || continue
         owner=$(<"$r/owner") || continue
         pid=${owner%% *}
         start=${owner#* }
+        [[ $pid =~ ^[0-9]+$ && $start =~ ^[0-9]+$ ]] || continue
         if [[ -r /proc/$pid/stat && $(proc_starttime "$pid" 2>/dev/null) == "$start" ]]; then
             continue # owner alive
         fi

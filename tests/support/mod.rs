@@ -7,7 +7,7 @@
 //! Only convoy's binary is used, never its internals.
 
 // Each test file uses a different subset of these helpers.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod fleet;
 

@@ -1,0 +1,954 @@
+//! `lineinfile`: make sure one line is in a file (replacing the last line a
+//! `regexp` matches, or inserting it after/before a marker) or that lines
+//! are not, as Ansible's `lineinfile` does.
+//!
+//! One round trip reads the file with its attributes; the new content is
+//! computed here by [`present`]/[`absent`], which follow Ansible's algorithm
+//! line for line, and the file is written (atomically) only when it differs.
+//! Patterns use the `regex` crate on bytes with ASCII classes, like Python's
+//! `re` on bytes, minus look-around and back-references in the pattern.
+//!
+//! Not supported: `validate`, `unsafe_writes`, SELinux attributes.
+
+use regex::bytes::{Regex, RegexBuilder};
+use serde::Deserialize;
+
+use super::copy::normalize_mode;
+use super::file::{id_matches, last_line, lenient, mode_after, shell_path};
+use super::{Action, ActionContext, BoxFuture, FileDiff, ModuleSpec, Outcome, boxed, parse_args};
+use crate::transport::remote_fs::{self, FileAttrs};
+use crate::transport::{Script, TransportError, quote};
+use crate::vars::Value;
+
+pub static SPEC: ModuleSpec = ModuleSpec {
+    name: "lineinfile",
+    args: &[
+        "path",
+        "dest",
+        "destfile",
+        "name",
+        "line",
+        "value",
+        "regexp",
+        "regex",
+        "search_string",
+        "state",
+        "insertafter",
+        "insertbefore",
+        "create",
+        "backrefs",
+        "firstmatch",
+        "backup",
+        "mode",
+        "owner",
+        "group",
+    ],
+    free_form: false,
+    build: |args| Ok(Box::new(LineInFile::new(parse_args(args)?)?)),
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Args {
+    #[serde(alias = "dest", alias = "destfile", alias = "name")]
+    path: String,
+    #[serde(default, alias = "value", deserialize_with = "lenient::opt_string")]
+    line: Option<String>,
+    #[serde(default, alias = "regex", deserialize_with = "lenient::opt_string")]
+    regexp: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    search_string: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    state: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    insertafter: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    insertbefore: Option<String>,
+    #[serde(default, deserialize_with = "lenient::boolean")]
+    create: bool,
+    #[serde(default, deserialize_with = "lenient::boolean")]
+    backrefs: bool,
+    #[serde(default, deserialize_with = "lenient::boolean")]
+    firstmatch: bool,
+    #[serde(default, deserialize_with = "lenient::boolean")]
+    backup: bool,
+    mode: Option<Value>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    owner: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    group: Option<String>,
+}
+
+/// How lines are found (Ansible's `regexp` or `search_string`).
+#[derive(Debug)]
+pub(super) enum Matcher {
+    Regex(Regex),
+    Search(Vec<u8>),
+}
+
+impl Matcher {
+    fn matches(&self, line: &[u8]) -> bool {
+        match self {
+            Matcher::Regex(re) => re.is_match(without_newline(line)),
+            Matcher::Search(s) => s.is_empty() || line.windows(s.len()).any(|w| w == s.as_slice()),
+        }
+    }
+}
+
+/// Where a missing line goes.
+#[derive(Debug)]
+pub(super) enum Insert {
+    Eof,
+    Bof,
+    After(Regex),
+    Before(Regex),
+}
+
+/// The result of editing a file's content.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Edit {
+    pub content: Vec<u8>,
+    pub changed: bool,
+    pub msg: String,
+    /// Lines removed (`state: absent`).
+    pub found: usize,
+}
+
+struct LineInFile {
+    path: String,
+    present: bool,
+    line: Option<String>,
+    matcher: Option<Matcher>,
+    insert: Insert,
+    create: bool,
+    backrefs: bool,
+    firstmatch: bool,
+    backup: bool,
+    mode: Option<String>,
+    owner: Option<String>,
+    group: Option<String>,
+}
+
+fn compile(what: &str, pattern: &str) -> Result<Regex, String> {
+    // ASCII classes, as Python's `re` has for the bytes Ansible matches.
+    RegexBuilder::new(pattern)
+        .unicode(false)
+        .build()
+        .map_err(|e| {
+            let reason = e.to_string();
+            let reason = reason
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("invalid");
+            format!(
+                "{what} {pattern:?} is not a valid regular expression: {}",
+                reason.trim()
+            )
+        })
+}
+
+impl LineInFile {
+    fn new(a: Args) -> Result<Self, String> {
+        let present = match a.state.as_deref() {
+            None | Some("present") => true,
+            Some("absent") => false,
+            Some(other) => {
+                return Err(format!(
+                    "value of state must be one of: absent, present, got: {other}"
+                ));
+            }
+        };
+        if a.path.is_empty() {
+            return Err("path must not be empty".into());
+        }
+        for (x, y, both) in [
+            (
+                "insertbefore",
+                "insertafter",
+                a.insertbefore.is_some() && a.insertafter.is_some(),
+            ),
+            (
+                "regexp",
+                "search_string",
+                a.regexp.is_some() && a.search_string.is_some(),
+            ),
+            (
+                "backrefs",
+                "search_string",
+                a.backrefs && a.search_string.is_some(),
+            ),
+        ] {
+            if both {
+                return Err(format!("parameters are mutually exclusive: {x}|{y}"));
+            }
+        }
+        if present && a.backrefs && a.regexp.is_none() {
+            return Err("regexp is required with backrefs=true".into());
+        }
+        if present && a.line.is_none() {
+            return Err("line is required with state=present".into());
+        }
+        if !present && a.line.is_none() && a.regexp.is_none() && a.search_string.is_none() {
+            return Err(
+                "one of line, search_string, or regexp is required with state=absent".into(),
+            );
+        }
+        let matcher = match (&a.regexp, &a.search_string) {
+            (Some(re), _) => Some(Matcher::Regex(compile("regexp", re)?)),
+            (None, Some(s)) => Some(Matcher::Search(s.clone().into_bytes())),
+            (None, None) => None,
+        };
+        let insert = match (a.insertbefore.as_deref(), a.insertafter.as_deref()) {
+            (Some("BOF"), _) | (None, Some("BOF")) => Insert::Bof,
+            (Some(re), _) => Insert::Before(compile("insertbefore", re)?),
+            (None, None | Some("EOF")) => Insert::Eof,
+            (None, Some(re)) => Insert::After(compile("insertafter", re)?),
+        };
+        let mode = match &a.mode {
+            None => None,
+            Some(m) => Some(normalize_mode(Some(m)).ok_or_else(|| format!("bad mode: {m}"))?),
+        };
+        if let Some(m) = &mode
+            && mode_after(m, 0, false, 0).is_none()
+        {
+            return Err(format!("bad symbolic permission for mode: {m}"));
+        }
+        Ok(Self {
+            path: a.path,
+            present,
+            line: a.line,
+            matcher,
+            insert,
+            create: a.create,
+            backrefs: a.backrefs,
+            firstmatch: a.firstmatch,
+            backup: a.backup,
+            mode,
+            owner: a.owner,
+            group: a.group,
+        })
+    }
+
+    /// One round trip: a header line, then the file's content.
+    fn query_script(&self) -> String {
+        format!(
+            r#"p={}
+if [ -d "$p" ]; then echo dir; exit 0; fi
+u=$(umask); i=$(id -u)
+r=$(readlink -f -- "$p" 2>/dev/null) || r=
+[ -n "$r" ] || r=$p
+if [ -e "$p" ]; then
+  printf 'file|%s|%s|%s|%s\n' "$u" "$i" "$(LC_ALL=C stat -L -c '%a|%U|%G|%u|%g' -- "$p")" "$r"
+  exec cat -- "$p"
+fi
+if [ -d "$(dirname -- "$r")" ]; then d=1; else d=0; fi
+printf 'absent|%s|%s|%s|%s\n' "$u" "$i" "$d" "$r"
+"#,
+            shell_path(&self.path)
+        )
+    }
+
+    fn edit(&self, content: &[u8]) -> Edit {
+        let line = self.line.as_deref().map(str::as_bytes);
+        if self.present {
+            let line = line.expect("checked when built");
+            present(
+                content,
+                line,
+                self.matcher.as_ref(),
+                &self.insert,
+                self.firstmatch,
+                self.backrefs,
+            )
+        } else {
+            absent(content, line, self.matcher.as_ref())
+        }
+    }
+
+    async fn run(&self, ctx: &ActionContext<'_>) -> Result<Outcome, TransportError> {
+        let path = &self.path;
+        let script = self.query_script();
+        let out = ctx.conn.exec(Script::new(&script).sudo(ctx.sudo)).await?;
+        if !out.success() {
+            let reason = last_line(&out.stderr_str());
+            return Ok(Outcome::failed(format!("cannot read {path}: {reason}")));
+        }
+        let Some(file) = Remote::parse(&out.stdout) else {
+            return Ok(Outcome::failed(format!(
+                "cannot read {path}: unexpected answer from the host"
+            )));
+        };
+        let (content, meta) = match &file.kind {
+            RemoteKind::Directory => {
+                return Ok(Outcome::failed(format!("Path {path} is a directory !")));
+            }
+            RemoteKind::Missing { .. } if !self.present => {
+                return Ok(Outcome::ok()
+                    .with_msg("file not present")
+                    .with("backup", ""));
+            }
+            RemoteKind::Missing { .. } if !self.create => {
+                return Ok(Outcome::failed(format!(
+                    "Destination {path} does not exist !"
+                )));
+            }
+            RemoteKind::Missing { .. } => (&[][..], None),
+            RemoteKind::File { meta, content } => (content.as_slice(), Some(meta)),
+        };
+        let edit = self.edit(content);
+        // Attributes: what the written file should get, and whether an existing one differs.
+        let wanted_mode = self.mode.as_deref().map(|spec| {
+            let cur = meta.map_or(0o666 & !file.umask, |m| m.perms);
+            mode_after(spec, cur, false, file.umask).unwrap_or(cur)
+        });
+        let attrs_differ = meta.is_some_and(|m| {
+            wanted_mode.is_some_and(|w| w != m.perms)
+                || self
+                    .owner
+                    .as_deref()
+                    .is_some_and(|o| !id_matches(o, &m.owner, m.uid))
+                || self
+                    .group
+                    .as_deref()
+                    .is_some_and(|g| !id_matches(g, &m.group, m.gid))
+        });
+        let mut msg = edit.msg.clone();
+        if attrs_differ {
+            if !msg.is_empty() {
+                msg.push_str(" and ");
+            }
+            msg.push_str("ownership, perms or SE linux context changed");
+        }
+        let mut outcome = Outcome::changed(edit.changed || attrs_differ).with_msg(msg);
+        if !self.present {
+            outcome = outcome.with("found", edit.found);
+        }
+        if ctx.diff && edit.changed {
+            outcome.diffs.push(FileDiff {
+                path: path.clone(),
+                before: String::from_utf8_lossy(content).into_owned(),
+                after: String::from_utf8_lossy(&edit.content).into_owned(),
+            });
+        }
+        let mut backup = String::new();
+        if ctx.check || !outcome.changed {
+            return Ok(outcome.with("backup", backup));
+        }
+        let real = &file.real;
+        let q = quote(real);
+        if edit.changed {
+            // Rare extras, one more round trip: the parent directory for `create`, a backup copy.
+            let mut prepare = String::new();
+            if matches!(file.kind, RemoteKind::Missing { parent: false }) {
+                let dir = real
+                    .rsplit_once('/')
+                    .map_or(".", |(d, _)| if d.is_empty() { "/" } else { d });
+                prepare.push_str(&format!("mkdir -p -- {} || exit 1\n", quote(dir)));
+            }
+            if self.backup && meta.is_some() {
+                prepare.push_str(&format!(
+                    "b={q}.$$.$(date +%Y-%m-%d@%H:%M:%S)~\ncp -p -- {q} \"$b\" || exit 1\nprintf '%s\\n' \"$b\"\n"
+                ));
+            }
+            if !prepare.is_empty() {
+                let out = ctx.conn.exec(Script::new(&prepare).sudo(ctx.sudo)).await?;
+                if !out.success() {
+                    let reason = last_line(&out.stderr_str());
+                    return Ok(Outcome::failed(format!("cannot write {path}: {reason}")));
+                }
+                backup = out.stdout_str().trim().to_owned();
+            }
+            // As root, keep the file's owner and group (a fresh file would be root's).
+            let keep = |id: Option<u32>| id.filter(|_| file.uid == 0).map(|id| id.to_string());
+            let attrs = FileAttrs {
+                mode: wanted_mode.map(|m| format!("{m:04o}")),
+                owner: self.owner.clone().or_else(|| keep(meta.map(|m| m.uid))),
+                group: self.group.clone().or_else(|| keep(meta.map(|m| m.gid))),
+            };
+            if let Err(reason) =
+                remote_fs::write_atomic(ctx.conn, real, &edit.content, &attrs, ctx.sudo).await?
+            {
+                return Ok(Outcome::failed(format!(
+                    "cannot write {path}: {}",
+                    last_line(&reason)
+                )));
+            }
+        } else {
+            let attrs = FileAttrs {
+                mode: wanted_mode.map(|m| format!("{m:04o}")),
+                owner: self.owner.clone(),
+                group: self.group.clone(),
+            };
+            let script = format!("true{}", attrs.commands(&q));
+            let out = ctx.conn.exec(Script::new(&script).sudo(ctx.sudo)).await?;
+            if !out.success() {
+                let reason = last_line(&out.stderr_str());
+                return Ok(Outcome::failed(format!(
+                    "cannot set attributes of {path}: {reason}"
+                )));
+            }
+        }
+        Ok(outcome.with("backup", backup))
+    }
+}
+
+impl Action for LineInFile {
+    fn run<'a>(
+        &'a self,
+        ctx: &'a ActionContext<'a>,
+    ) -> BoxFuture<'a, Result<Outcome, TransportError>> {
+        boxed(LineInFile::run(self, ctx))
+    }
+}
+
+/// An existing file's attributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Meta {
+    perms: u32,
+    owner: String,
+    group: String,
+    uid: u32,
+    gid: u32,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum RemoteKind {
+    Directory,
+    Missing { parent: bool },
+    File { meta: Meta, content: Vec<u8> },
+}
+
+/// What the query script answered.
+#[derive(Debug, PartialEq, Eq)]
+struct Remote {
+    kind: RemoteKind,
+    umask: u32,
+    /// The remote user's uid.
+    uid: u32,
+    /// Where to write: the path with symlinks resolved (Ansible writes through links).
+    real: String,
+}
+
+impl Remote {
+    fn parse(out: &[u8]) -> Option<Self> {
+        let (header, content) = match out.iter().position(|&b| b == b'\n') {
+            Some(i) => (&out[..i], &out[i + 1..]),
+            None => (out, &[][..]),
+        };
+        let header = std::str::from_utf8(header).ok()?;
+        if header == "dir" {
+            return Some(Remote {
+                kind: RemoteKind::Directory,
+                umask: 0,
+                uid: 0,
+                real: String::new(),
+            });
+        }
+        let (tag, rest) = header.split_once('|')?;
+        let f: Vec<&str> = rest
+            .splitn(if tag == "file" { 8 } else { 4 }, '|')
+            .collect();
+        let umask = u32::from_str_radix(f.first()?, 8).ok()?;
+        let uid = f.get(1)?.parse().ok()?;
+        let (kind, real) = match (tag, f.as_slice()) {
+            ("file", [_, _, perms, owner, group, u, g, real]) => (
+                RemoteKind::File {
+                    meta: Meta {
+                        perms: u32::from_str_radix(perms, 8).ok()?,
+                        owner: (*owner).to_owned(),
+                        group: (*group).to_owned(),
+                        uid: u.parse().ok()?,
+                        gid: g.parse().ok()?,
+                    },
+                    content: content.to_vec(),
+                },
+                *real,
+            ),
+            ("absent", [_, _, parent, real]) => (
+                RemoteKind::Missing {
+                    parent: *parent == "1",
+                },
+                *real,
+            ),
+            _ => return None,
+        };
+        Some(Remote {
+            kind,
+            umask,
+            uid,
+            real: real.to_owned(),
+        })
+    }
+}
+
+/// Splits after each `\n`, as Python's `readlines` does.
+fn split_lines(content: &[u8]) -> Vec<Vec<u8>> {
+    content
+        .split_inclusive(|&b| b == b'\n')
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+/// A line as patterns see it: Python's `$` matches before a final newline.
+fn without_newline(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\n").unwrap_or(line)
+}
+
+/// Python's `rstrip(b'\r\n')`.
+fn rstrip(line: &[u8]) -> &[u8] {
+    let end = line
+        .iter()
+        .rposition(|&b| b != b'\r' && b != b'\n')
+        .map_or(0, |i| i + 1);
+    &line[..end]
+}
+
+fn ends_line(line: &[u8]) -> bool {
+    matches!(line.last(), Some(b'\n' | b'\r'))
+}
+
+/// Ansible's `present()`: the last (or with `firstmatch` the first) line
+/// the matcher finds is replaced by `line`; otherwise, unless the line is
+/// already there, it is inserted after/before the last (first) line the
+/// insert pattern matches, or at the end of the file.
+pub(super) fn present(
+    content: &[u8],
+    line: &[u8],
+    matcher: Option<&Matcher>,
+    insert: &Insert,
+    firstmatch: bool,
+    backrefs: bool,
+) -> Edit {
+    let mut lines = split_lines(content);
+    let mut found: Option<usize> = None;
+    let mut matched = false;
+    if let Some(m) = matcher {
+        for (i, l) in lines.iter().enumerate() {
+            if m.matches(l) {
+                found = Some(i);
+                matched = true;
+                if firstmatch {
+                    break;
+                }
+            }
+        }
+    }
+    let mut anchor: Option<usize> = None;
+    if !matched {
+        for (i, l) in lines.iter().enumerate() {
+            if rstrip(l) == line {
+                found = Some(i);
+            } else {
+                let hit = match insert {
+                    Insert::After(re) if re.is_match(without_newline(l)) => Some(i + 1),
+                    Insert::Before(re) if re.is_match(without_newline(l)) => Some(i),
+                    _ => None,
+                };
+                if hit.is_some() {
+                    anchor = hit;
+                    if firstmatch {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    let with_nl = |l: &[u8]| {
+        let mut v = l.to_vec();
+        v.push(b'\n');
+        v
+    };
+    let mut msg = "";
+    if let Some(i) = found {
+        let mut new_line = match matcher {
+            Some(Matcher::Regex(re)) if backrefs && matched => expand(re, &lines[i], line),
+            _ => line.to_vec(),
+        };
+        if !new_line.ends_with(b"\n") {
+            new_line.push(b'\n');
+        }
+        if lines[i] != new_line {
+            lines[i] = new_line;
+            msg = "line replaced";
+        }
+    } else if backrefs {
+        // Without a match there is nothing to fill the back-references with: leave the file alone.
+    } else if matches!(insert, Insert::Bof) {
+        lines.insert(0, with_nl(line));
+        msg = "line added";
+    } else if matches!(insert, Insert::Eof) || anchor.is_none() {
+        if lines.last().is_some_and(|l| !ends_line(l)) {
+            lines.push(b"\n".to_vec());
+        }
+        lines.push(with_nl(line));
+        msg = "line added";
+    } else if let (Insert::After(_), Some(at)) = (insert, anchor) {
+        if at == lines.len() {
+            if rstrip(&lines[at - 1]) != line {
+                // Unlike Ansible, end an unterminated last line first instead of joining onto it.
+                if !ends_line(&lines[at - 1]) {
+                    lines[at - 1].push(b'\n');
+                }
+                lines.push(with_nl(line));
+                msg = "line added";
+            }
+        } else if rstrip(&lines[at]) != line {
+            lines.insert(at, with_nl(line));
+            msg = "line added";
+        }
+    } else if let Some(at) = anchor {
+        lines.insert(at, with_nl(line));
+        msg = "line added";
+    }
+    Edit {
+        content: lines.concat(),
+        changed: !msg.is_empty(),
+        msg: msg.to_owned(),
+        found: 0,
+    }
+}
+
+/// Ansible's `absent()`: removes every line the matcher finds (or, without
+/// one, every line equal to `line`).
+pub(super) fn absent(content: &[u8], line: Option<&[u8]>, matcher: Option<&Matcher>) -> Edit {
+    let lines = split_lines(content);
+    let total = lines.len();
+    let kept: Vec<Vec<u8>> = lines
+        .into_iter()
+        .filter(|l| match (matcher, line) {
+            (Some(m), _) => !m.matches(l),
+            (None, Some(line)) => rstrip(l) != line,
+            (None, None) => true,
+        })
+        .collect();
+    let found = total - kept.len();
+    Edit {
+        content: kept.concat(),
+        changed: found > 0,
+        msg: if found > 0 {
+            format!("{found} line(s) removed")
+        } else {
+            String::new()
+        },
+        found,
+    }
+}
+
+/// Python's `match.expand(line)`: `\1`, `\g<1>`, `\g<name>` and the usual
+/// escapes in `template`, filled from `re` matched against `subject`.
+fn expand(re: &Regex, subject: &[u8], template: &[u8]) -> Vec<u8> {
+    let Some(caps) = re.captures(without_newline(subject)) else {
+        return template.to_vec();
+    };
+    let mut out = Vec::new();
+    let mut i = 0;
+    let group = |out: &mut Vec<u8>, name: &[u8]| {
+        let text = std::str::from_utf8(name).unwrap_or_default();
+        let m = match text.parse::<usize>() {
+            Ok(n) => caps.get(n),
+            Err(_) => caps.name(text),
+        };
+        if let Some(m) = m {
+            out.extend_from_slice(m.as_bytes());
+        }
+    };
+    while i < template.len() {
+        let c = template[i];
+        if c != b'\\' || i + 1 == template.len() {
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        let next = template[i + 1];
+        match next {
+            b'1'..=b'9' => {
+                let digits = if template.get(i + 2).is_some_and(u8::is_ascii_digit) {
+                    2
+                } else {
+                    1
+                };
+                group(&mut out, &template[i + 1..i + 1 + digits]);
+                i += 1 + digits;
+            }
+            b'g' if template.get(i + 2) == Some(&b'<') => {
+                match template[i + 3..].iter().position(|&b| b == b'>') {
+                    Some(end) => {
+                        group(&mut out, &template[i + 3..i + 3 + end]);
+                        i += 4 + end;
+                    }
+                    None => {
+                        out.extend_from_slice(&template[i..i + 2]);
+                        i += 2;
+                    }
+                }
+            }
+            b'n' | b't' | b'r' | b'\\' | b'0' => {
+                out.push(match next {
+                    b'n' => b'\n',
+                    b't' => b'\t',
+                    b'r' => b'\r',
+                    b'0' => 0,
+                    _ => b'\\',
+                });
+                i += 2;
+            }
+            _ => {
+                out.extend_from_slice(&template[i..i + 2]);
+                i += 2;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn re(p: &str) -> Regex {
+        compile("regexp", p).unwrap()
+    }
+
+    fn add(
+        content: &str,
+        line: &str,
+        m: Option<Matcher>,
+        insert: Insert,
+    ) -> (String, &'static str) {
+        let e = present(
+            content.as_bytes(),
+            line.as_bytes(),
+            m.as_ref(),
+            &insert,
+            false,
+            false,
+        );
+        let msg = match e.msg.as_str() {
+            "line added" => "added",
+            "line replaced" => "replaced",
+            "" => "",
+            other => panic!("{other}"),
+        };
+        (String::from_utf8(e.content).unwrap(), msg)
+    }
+
+    #[test]
+    fn appends_once() {
+        assert_eq!(
+            add("a\nb\n", "c", None, Insert::Eof),
+            ("a\nb\nc\n".into(), "added")
+        );
+        assert_eq!(
+            add("a\nc\nb\n", "c", None, Insert::Eof),
+            ("a\nc\nb\n".into(), "")
+        );
+        assert_eq!(add("a", "c", None, Insert::Eof), ("a\nc\n".into(), "added"));
+        assert_eq!(add("", "c", None, Insert::Eof), ("c\n".into(), "added"));
+        // An exact line without its newline gets one (Ansible's "line replaced").
+        assert_eq!(
+            add("a\nc", "c", None, Insert::Eof),
+            ("a\nc\n".into(), "replaced")
+        );
+    }
+
+    #[test]
+    fn replaces_the_last_match() {
+        let m = || Some(Matcher::Regex(re("^#?Port ")));
+        let text = "#Port 22\nX 1\nPort 2222\n";
+        assert_eq!(
+            add(text, "Port 22", m(), Insert::Eof),
+            ("#Port 22\nX 1\nPort 22\n".into(), "replaced")
+        );
+        assert_eq!(
+            add("#Port 22\nX 1\nPort 22\n", "Port 22", m(), Insert::Eof).1,
+            ""
+        );
+        let first = present(
+            text.as_bytes(),
+            b"Port 22",
+            m().as_ref(),
+            &Insert::Eof,
+            true,
+            false,
+        );
+        assert_eq!(first.content, b"Port 22\nX 1\nPort 2222\n");
+        // No match: appended.
+        assert_eq!(
+            add("X 1\n", "Port 22", m(), Insert::Eof),
+            ("X 1\nPort 22\n".into(), "added")
+        );
+        // `$` matches before the newline, as in Python.
+        let m = Some(Matcher::Regex(re("^X 1$")));
+        assert_eq!(add("X 1\n", "X 2", m, Insert::Eof).0, "X 2\n");
+    }
+
+    #[test]
+    fn inserts_after_and_before() {
+        let after = || Insert::After(re("^\\[main\\]"));
+        assert_eq!(
+            add("[main]\nb=1\n", "a=0", None, after()).0,
+            "[main]\na=0\nb=1\n"
+        );
+        assert_eq!(add("[main]\na=0\n", "a=0", None, after()).1, "");
+        assert_eq!(add("x\n[main]", "a=0", None, after()).0, "x\n[main]\na=0\n");
+        // Last marker wins unless firstmatch.
+        assert_eq!(
+            add("[main]\n[main]\n", "a", None, after()).0,
+            "[main]\n[main]\na\n"
+        );
+        let e = present(b"[main]\n[main]\n", b"a", None, &after(), true, false);
+        assert_eq!(e.content, b"[main]\na\n[main]\n");
+        // No marker: at the end.
+        assert_eq!(add("x\n", "a", None, after()).0, "x\na\n");
+        let before = Insert::Before(re("^b"));
+        assert_eq!(add("a\nb\n", "z", None, before).0, "a\nz\nb\n");
+        assert_eq!(add("a\nb\n", "z", None, Insert::Bof).0, "z\na\nb\n");
+        // An existing line is found before inserting anywhere.
+        assert_eq!(add("z\na\nb\n", "z", None, Insert::Bof).1, "");
+    }
+
+    #[test]
+    fn backrefs() {
+        let m = Matcher::Regex(re("^(Listen) (?P<port>\\d+)$"));
+        let e = present(
+            b"Listen 80\n",
+            b"\\1 \\g<port>0",
+            Some(&m),
+            &Insert::Eof,
+            false,
+            true,
+        );
+        assert_eq!(e.content, b"Listen 800\n");
+        let e = present(b"Other\n", b"\\1 8080", Some(&m), &Insert::Eof, false, true);
+        assert!(!e.changed);
+        assert_eq!(e.content, b"Other\n");
+    }
+
+    #[test]
+    fn search_string_and_absent() {
+        let s = || Some(Matcher::Search(b"Port".to_vec()));
+        assert_eq!(
+            add("#Port 1\nx\n", "Port 2", s(), Insert::Eof).0,
+            "Port 2\nx\n"
+        );
+        let e = absent(b"a\nb\na\n", Some(b"a"), None);
+        assert_eq!(
+            (e.content.as_slice(), e.found, e.msg.as_str()),
+            (&b"b\n"[..], 2, "2 line(s) removed")
+        );
+        let m = Matcher::Regex(re("^#"));
+        let e = absent(b"#x\ny\n#z", Some(b"y"), Some(&m));
+        assert_eq!(e.content, b"y\n");
+        assert!(!absent(b"y\n", Some(b"a"), None).changed);
+    }
+
+    #[test]
+    fn ascii_classes_and_literal_unicode() {
+        assert!(re("^\\w+$").is_match("abc".as_bytes()));
+        assert!(re("é").is_match("café".as_bytes()));
+        assert!(compile("regexp", "(?<=a)b").is_err());
+    }
+
+    #[test]
+    fn arguments() {
+        let build = |v| LineInFile::new(parse_args(v)?).map(|_| ());
+        assert!(build(serde_json::json!({"path": "/x", "line": "a"})).is_ok());
+        assert!(build(serde_json::json!({"dest": "/x", "line": 8080, "create": "yes"})).is_ok());
+        assert!(build(serde_json::json!({"path": "/x"})).is_err());
+        assert!(build(serde_json::json!({"path": "/x", "state": "absent"})).is_err());
+        assert!(build(serde_json::json!({"path": "/x", "line": "a", "insertafter": "x", "insertbefore": "y"})).is_err());
+        assert!(build(serde_json::json!({"path": "/x", "line": "a", "backrefs": true})).is_err());
+        assert!(build(serde_json::json!({"path": "/x", "line": "a", "validate": "x %s"})).is_err());
+    }
+
+    #[test]
+    fn parses_the_query_answer() {
+        let r = Remote::parse(b"file|0022|0|644|root|adm|0|4|/etc/a|b\nx=1\n").unwrap();
+        assert_eq!(r.real, "/etc/a|b");
+        assert_eq!(r.uid, 0);
+        let RemoteKind::File { meta, content } = r.kind else {
+            panic!()
+        };
+        assert_eq!(
+            (meta.perms, meta.gid, content.as_slice()),
+            (0o644, 4, &b"x=1\n"[..])
+        );
+        let r = Remote::parse(b"absent|0002|1000|0|/srv/new/file\n").unwrap();
+        assert_eq!(r.kind, RemoteKind::Missing { parent: false });
+        assert_eq!(r.umask, 0o002);
+        assert_eq!(Remote::parse(b"dir\n").unwrap().kind, RemoteKind::Directory);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn edits_files_on_this_machine() {
+        use super::super::file::testing::run_local;
+        let tmp = tempfile::tempdir().unwrap();
+        let f = tmp.path().join("etc/app.conf");
+        let args = serde_json::json!({"path": f, "line": "a=1"});
+        let o = run_local(&SPEC, args.clone(), false);
+        assert_eq!(
+            o.msg,
+            Some(format!("Destination {} does not exist !", f.display()))
+        );
+        let args = serde_json::json!({"path": f, "line": "a=1", "create": true, "mode": "0600"});
+        let o = run_local(&SPEC, args.clone(), true);
+        assert!(o.changed && !f.exists());
+        let o = run_local(&SPEC, args.clone(), false);
+        assert!(o.changed && !o.failed, "{:?}", o.msg);
+        assert_eq!(std::fs::read_to_string(&f).unwrap(), "a=1\n");
+        assert!(!run_local(&SPEC, args, false).changed);
+
+        std::fs::write(&f, "# a=0\nb=2\na=0\n").unwrap();
+        let link = tmp.path().join("link.conf");
+        std::os::unix::fs::symlink(&f, &link).unwrap();
+        let args =
+            serde_json::json!({"path": link, "regexp": "^a=", "line": "a=1", "backup": true});
+        let o = run_local(&SPEC, args.clone(), false);
+        assert!(o.changed && !o.failed, "{:?}", o.msg);
+        assert_eq!(o.msg.as_deref(), Some("line replaced"));
+        assert_eq!(o.diffs[0].before, "# a=0\nb=2\na=0\n");
+        assert_eq!(std::fs::read_to_string(&f).unwrap(), "# a=0\nb=2\na=1\n");
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink(),
+            "written through the link"
+        );
+        let backup = o.result["backup"].as_str().unwrap().to_owned();
+        assert_eq!(
+            std::fs::read_to_string(&backup).unwrap(),
+            "# a=0\nb=2\na=0\n"
+        );
+        assert!(!run_local(&SPEC, args, false).changed);
+
+        let o = run_local(
+            &SPEC,
+            serde_json::json!({"path": f, "regexp": "^#", "state": "absent"}),
+            false,
+        );
+        assert!(o.changed && !o.failed, "{:?}", o.msg);
+        assert_eq!(o.result["found"], 1);
+        assert_eq!(std::fs::read_to_string(&f).unwrap(), "b=2\na=1\n");
+        let o = run_local(
+            &SPEC,
+            serde_json::json!({"path": f, "line": "b=2", "mode": "0640"}),
+            false,
+        );
+        assert_eq!(
+            o.msg.as_deref(),
+            Some("ownership, perms or SE linux context changed")
+        );
+        let o = run_local(
+            &SPEC,
+            serde_json::json!({"path": tmp.path(), "line": "x"}),
+            false,
+        );
+        assert_eq!(
+            o.msg,
+            Some(format!("Path {} is a directory !", tmp.path().display()))
+        );
+    }
+}
