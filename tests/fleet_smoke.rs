@@ -162,13 +162,14 @@ fn kill_sessions_drops_established_connections() {
     let mut session = Command::new("ssh")
         .arg("-F")
         .arg(fleet.ssh_config())
-        .args([&fleet.addr(1), "sleep 60"])
+        .args([&fleet.addr(1), "sleep 3601"])
         .stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // Wait for the session to be up (its sleep runs in the host).
-    wait_for(|| fleet.exec(1, "pgrep -f '^sleep 60'").status.success());
+    // Wait for the session to be up (a sleep with a number unique to this test:
+    // pids are shared with the other tests running in parallel).
+    wait_for(|| fleet.exec(1, "pgrep -f '^sleep 3601'").status.success());
     fleet.kill_sessions(1);
     let status = session.wait().unwrap();
     assert!(!status.success());
@@ -187,12 +188,12 @@ fn drop_tears_everything_down() {
     let mut session = Command::new("ssh")
         .arg("-F")
         .arg(fleet.ssh_config())
-        .args([&fleet.addr(1), "sleep 60"])
+        .args([&fleet.addr(1), "sleep 3602"])
         .stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    wait_for(|| fleet.exec(1, "pgrep -f '^sleep 60'").status.success());
+    wait_for(|| fleet.exec(1, "pgrep -f '^sleep 3602'").status.success());
     let pids: Vec<String> = names.iter().flat_map(|ns| netns_pids(ns)).collect();
     assert!(
         pids.len() >= 6,
