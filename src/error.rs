@@ -27,13 +27,25 @@ pub enum Error {
     VarsFile(#[from] VarsFileError),
     /// A template that cannot render for a host, found before any host is contacted.
     #[error("{error}\n  (task \"{task}\" for host {host})\n{}", span.snippet())]
-    Template { error: TemplateError, span: SourceSpan, task: String, host: String },
+    Template {
+        error: TemplateError,
+        span: SourceSpan,
+        task: String,
+        host: String,
+    },
     /// A file the playbook names that does not exist.
     #[error("{what} not found: {path}\n{}", span.snippet())]
-    MissingFile { what: &'static str, path: String, span: SourceSpan },
+    MissingFile {
+        what: &'static str,
+        path: String,
+        span: SourceSpan,
+    },
     /// A host pattern in a play or `--limit` that selects nothing.
     #[error("{source}\n{}", span.as_ref().map(SourceSpan::snippet).unwrap_or_default())]
-    Pattern { source: InventoryError, span: Option<SourceSpan> },
+    Pattern {
+        source: InventoryError,
+        span: Option<SourceSpan>,
+    },
     #[error("bad extra vars `{arg}`: {reason}")]
     ExtraVars { arg: String, reason: String },
     #[error("{0}")]

@@ -16,7 +16,11 @@ pub struct SourceSpan {
 
 impl SourceSpan {
     pub fn new(file: impl Into<PathBuf>, line: usize, column: usize) -> Self {
-        Self { file: file.into(), line, column }
+        Self {
+            file: file.into(),
+            line,
+            column,
+        }
     }
 
     /// Builds a span from a serde-saphyr location, if it carries one.
@@ -28,10 +32,11 @@ impl SourceSpan {
     /// The `--> file:line:col`, source line and caret block shown under a message.
     pub fn snippet(&self) -> String {
         let mut out = format!("  --> {self}");
-        if let Some(text) = std::fs::read_to_string(&self.file)
-            .ok()
-            .and_then(|s| s.lines().nth(self.line.saturating_sub(1)).map(str::to_owned))
-        {
+        if let Some(text) = std::fs::read_to_string(&self.file).ok().and_then(|s| {
+            s.lines()
+                .nth(self.line.saturating_sub(1))
+                .map(str::to_owned)
+        }) {
             let gutter = self.line.to_string();
             let pad = " ".repeat(gutter.len());
             let caret_pad: String = text
@@ -39,7 +44,9 @@ impl SourceSpan {
                 .take(self.column.saturating_sub(1))
                 .map(|c| if c == '\t' { '\t' } else { ' ' })
                 .collect();
-            out.push_str(&format!("\n {pad} |\n {gutter} | {text}\n {pad} | {caret_pad}^"));
+            out.push_str(&format!(
+                "\n {pad} |\n {gutter} | {text}\n {pad} | {caret_pad}^"
+            ));
         }
         out
     }
@@ -81,7 +88,9 @@ pub fn yaml_options() -> serde_saphyr::Options {
 /// Parses YAML text into `T`, locating any error in `file`.
 pub fn parse_yaml<T: serde::de::DeserializeOwned>(file: &Path, text: &str) -> Result<T, YamlError> {
     serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| {
-        let span = e.location().and_then(|l| SourceSpan::from_location(file, &l));
+        let span = e
+            .location()
+            .and_then(|l| SourceSpan::from_location(file, &l));
         let raw = e.without_snippet().to_string();
         let first = raw.lines().next().unwrap_or_default();
         // serde-saphyr prefixes "error: line L column C: "; we print the location ourselves.
@@ -92,15 +101,20 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned>(file: &Path, text: &str) -> Re
             .map(|(_, rest)| rest.to_owned())
             .unwrap_or_else(|| first.to_owned());
         let message = friendlier(message.split(" at line ").next().unwrap_or(&message));
-        YamlError { file: file.to_owned(), message, span }
+        YamlError {
+            file: file.to_owned(),
+            message,
+            span,
+        }
     })
 }
 
 /// Rewrites serde's wording into convoy's: "unknown key" with the nearest
 /// valid key instead of the whole list, "a mapping" instead of parser events.
 fn friendlier(message: &str) -> String {
-    let unknown = regex::Regex::new(r"^unknown (?:field|variant) `([^`]*)`, expected (?:one of )?(.*)$")
-        .expect("valid regex");
+    let unknown =
+        regex::Regex::new(r"^unknown (?:field|variant) `([^`]*)`, expected (?:one of )?(.*)$")
+            .expect("valid regex");
     if let Some(c) = unknown.captures(message) {
         let key = &c[1];
         let valid: Vec<&str> = c[2].split(", ").map(|k| k.trim_matches('`')).collect();

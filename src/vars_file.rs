@@ -8,14 +8,19 @@ use crate::vars::VarMap;
 #[derive(Debug, thiserror::Error)]
 pub enum VarsFileError {
     #[error("cannot read vars file {}: {reason}", path.display())]
-    Read { path: std::path::PathBuf, reason: String },
+    Read {
+        path: std::path::PathBuf,
+        reason: String,
+    },
     #[error(transparent)]
     Yaml(#[from] YamlError),
 }
 
 pub fn load(path: &Path) -> Result<VarMap, VarsFileError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| VarsFileError::Read { path: path.to_owned(), reason: e.to_string() })?;
+    let text = std::fs::read_to_string(path).map_err(|e| VarsFileError::Read {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
     if text.trim().is_empty() {
         return Ok(VarMap::new());
     }

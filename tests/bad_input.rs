@@ -17,7 +17,11 @@ impl Case {
     fn new(playbook: &str) -> Case {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("inv.yml"), INVENTORY).unwrap();
-        std::fs::write(dir.path().join("play.yml"), playbook.replace("MARKER", &marker(dir.path()))).unwrap();
+        std::fs::write(
+            dir.path().join("play.yml"),
+            playbook.replace("MARKER", &marker(dir.path())),
+        )
+        .unwrap();
         Case { dir }
     }
 
@@ -36,9 +40,13 @@ impl Case {
             .args(extra)
             .output()
             .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr).replace(&self.dir.path().display().to_string(), "<dir>");
+        let stderr = String::from_utf8_lossy(&out.stderr)
+            .replace(&self.dir.path().display().to_string(), "<dir>");
         assert_eq!(out.status.code(), Some(3), "exit code; stderr:\n{stderr}");
-        assert!(!Path::new(&marker(self.dir.path())).exists(), "a host was touched: the first task ran");
+        assert!(
+            !Path::new(&marker(self.dir.path())).exists(),
+            "a host was touched: the first task ran"
+        );
         stderr
     }
 }
@@ -51,7 +59,9 @@ const FIRST: &str = "- name: play\n  hosts: web\n  tasks:\n    - name: would tou
 
 #[test]
 fn yaml_syntax_error_points_at_line_and_column() {
-    let case = Case::new(&format!("{FIRST}    - name: \"broken\n      command: echo\n"));
+    let case = Case::new(&format!(
+        "{FIRST}    - name: \"broken\n      command: echo\n"
+    ));
     insta::assert_snapshot!(case.fails(&[]));
 }
 
@@ -63,13 +73,17 @@ fn unknown_play_key_suggests_the_nearest() {
 
 #[test]
 fn unknown_task_keyword_suggests_the_nearest() {
-    let case = Case::new(&format!("{FIRST}    - name: typo\n      command: echo hi\n      regster: out\n"));
+    let case = Case::new(&format!(
+        "{FIRST}    - name: typo\n      command: echo hi\n      regster: out\n"
+    ));
     insta::assert_snapshot!(case.fails(&[]));
 }
 
 #[test]
 fn unknown_module_argument_suggests_the_nearest() {
-    let case = Case::new(&format!("{FIRST}    - name: typo\n      copy:\n        content: x\n        dset: /tmp/x\n"));
+    let case = Case::new(&format!(
+        "{FIRST}    - name: typo\n      copy:\n        content: x\n        dset: /tmp/x\n"
+    ));
     insta::assert_snapshot!(case.fails(&[]));
 }
 
@@ -81,7 +95,9 @@ fn wrong_type_is_located() {
 
 #[test]
 fn task_without_module_is_named() {
-    let case = Case::new(&format!("{FIRST}    - name: nothing to do\n      register: out\n"));
+    let case = Case::new(&format!(
+        "{FIRST}    - name: nothing to do\n      register: out\n"
+    ));
     insta::assert_snapshot!(case.fails(&[]));
 }
 
@@ -96,7 +112,9 @@ fn undefined_variable_names_template_line_and_variable() {
 
 #[test]
 fn undefined_variable_in_task_arguments() {
-    let case = Case::new(&format!("{FIRST}    - name: greet\n      command: echo {{{{ greeting }}}}\n"));
+    let case = Case::new(&format!(
+        "{FIRST}    - name: greet\n      command: echo {{{{ greeting }}}}\n"
+    ));
     insta::assert_snapshot!(case.fails(&[]));
 }
 
@@ -110,13 +128,17 @@ fn missing_template_file() {
 
 #[test]
 fn missing_copy_source() {
-    let case = Case::new(&format!("{FIRST}    - name: ship\n      copy:\n        src: files/nope.txt\n        dest: /tmp/x\n"));
+    let case = Case::new(&format!(
+        "{FIRST}    - name: ship\n      copy:\n        src: files/nope.txt\n        dest: /tmp/x\n"
+    ));
     insta::assert_snapshot!(case.fails(&[]));
 }
 
 #[test]
 fn pattern_matching_no_host_is_named() {
-    let case = Case::new("- name: play\n  hosts: webz\n  tasks:\n    - file: { path: MARKER, state: touch }\n");
+    let case = Case::new(
+        "- name: play\n  hosts: webz\n  tasks:\n    - file: { path: MARKER, state: touch }\n",
+    );
     insta::assert_snapshot!(case.fails(&[]));
 }
 
@@ -135,7 +157,8 @@ fn unreadable_inventory_is_named() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
-    let stderr = String::from_utf8_lossy(&out.stderr).replace(&case.dir.path().display().to_string(), "<dir>");
+    let stderr = String::from_utf8_lossy(&out.stderr)
+        .replace(&case.dir.path().display().to_string(), "<dir>");
     insta::assert_snapshot!(stderr);
 }
 

@@ -17,7 +17,11 @@ fn app_inventory(fleet: &Fleet, dir: &Path, host_extra: &str) -> PathBuf {
         fleet.ssh_config().display()
     );
     for i in fleet.hosts() {
-        yaml.push_str(&format!("        {}:\n          ansible_host: {}\n", fleet.name(i), fleet.addr(i)));
+        yaml.push_str(&format!(
+            "        {}:\n          ansible_host: {}\n",
+            fleet.name(i),
+            fleet.addr(i)
+        ));
         if !host_extra.is_empty() {
             yaml.push_str(&format!("          {host_extra}\n"));
         }
@@ -28,7 +32,11 @@ fn app_inventory(fleet: &Fleet, dir: &Path, host_extra: &str) -> PathBuf {
 /// The repository's example project (playbooks/, templates/, files/) copied into `dir`.
 fn example_project(dir: &Path) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for rel in ["playbooks/site.yml", "templates/app.conf.j2", "files/index.html"] {
+    for rel in [
+        "playbooks/site.yml",
+        "templates/app.conf.j2",
+        "files/index.html",
+    ] {
         write_file(dir, rel, &std::fs::read_to_string(root.join(rel)).unwrap());
     }
     dir.join("playbooks/site.yml")
@@ -60,10 +68,18 @@ impl Run {
     fn count(&self, host: &str, what: &str) -> u32 {
         let line = self.recap(host);
         let start = line.find(&format!("{what}=")).unwrap() + what.len() + 1;
-        line[start..].split_whitespace().next().unwrap().parse().unwrap()
+        line[start..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
     }
     fn dump(&self) -> String {
-        format!("exit {}\nstdout:\n{}\nstderr:\n{}", self.code, self.stdout, self.stderr)
+        format!(
+            "exit {}\nstdout:\n{}\nstderr:\n{}",
+            self.code, self.stdout, self.stderr
+        )
     }
 }
 
@@ -78,7 +94,12 @@ fn example_playbook_converges_and_second_run_changes_nothing() {
     let work = workdir();
     let playbook = example_project(work.path());
     let inventory = app_inventory(&fleet, work.path(), "");
-    let args = ["run", playbook.to_str().unwrap(), "-i", inventory.to_str().unwrap()];
+    let args = [
+        "run",
+        playbook.to_str().unwrap(),
+        "-i",
+        inventory.to_str().unwrap(),
+    ];
 
     let first = run(&args);
     assert_eq!(first.code, 0, "{}", first.dump());
@@ -91,26 +112,61 @@ fn example_playbook_converges_and_second_run_changes_nothing() {
         assert!(conf.contains(&format!("on {name} ")), "{conf}");
         assert!(conf.contains("peers = h1,h2,h3"), "{conf}");
         let index = std::fs::read(fleet.host_path(i, "/srv/hello/index.html")).unwrap();
-        assert_eq!(index, std::fs::read(work.path().join("files/index.html")).unwrap());
-        assert_eq!(fleet.exec_ok(i, "stat -c %a /srv/hello/app.conf /srv/hello/index.html /srv/hello"), "640\n644\n755\n");
-        assert!(fleet.host_path(i, "/srv/hello/restarted-at").exists(), "handler ran on {name}");
+        assert_eq!(
+            index,
+            std::fs::read(work.path().join("files/index.html")).unwrap()
+        );
+        assert_eq!(
+            fleet.exec_ok(
+                i,
+                "stat -c %a /srv/hello/app.conf /srv/hello/index.html /srv/hello"
+            ),
+            "640\n644\n755\n"
+        );
+        assert!(
+            fleet.host_path(i, "/srv/hello/restarted-at").exists(),
+            "handler ran on {name}"
+        );
     }
 
     let before: Vec<_> = fleet
         .hosts()
-        .flat_map(|i| ["/srv/hello/app.conf", "/srv/hello/index.html", "/srv/hello/restarted-at"].map(|p| snapshot(&fleet, i, p)))
+        .flat_map(|i| {
+            [
+                "/srv/hello/app.conf",
+                "/srv/hello/index.html",
+                "/srv/hello/restarted-at",
+            ]
+            .map(|p| snapshot(&fleet, i, p))
+        })
         .collect();
     let second = run(&args);
     assert_eq!(second.code, 0, "{}", second.dump());
     for i in fleet.hosts() {
-        assert_eq!(second.count(&fleet.name(i), "changed"), 0, "{}", second.dump());
+        assert_eq!(
+            second.count(&fleet.name(i), "changed"),
+            0,
+            "{}",
+            second.dump()
+        );
     }
     let after: Vec<_> = fleet
         .hosts()
-        .flat_map(|i| ["/srv/hello/app.conf", "/srv/hello/index.html", "/srv/hello/restarted-at"].map(|p| snapshot(&fleet, i, p)))
+        .flat_map(|i| {
+            [
+                "/srv/hello/app.conf",
+                "/srv/hello/index.html",
+                "/srv/hello/restarted-at",
+            ]
+            .map(|p| snapshot(&fleet, i, p))
+        })
         .collect();
     assert_eq!(before, after, "the re-run modified files on the hosts");
-    assert!(!second.stdout.contains("RUNNING HANDLER"), "no handler on a no-op run:\n{}", second.stdout);
+    assert!(
+        !second.stdout.contains("RUNNING HANDLER"),
+        "no handler on a no-op run:\n{}",
+        second.stdout
+    );
 }
 
 #[test]
@@ -125,13 +181,30 @@ fn unreachable_and_rekeyed_hosts_are_named_and_the_others_finish() {
     );
     fleet.stop_sshd(2);
     fleet.rekey(3);
-    let r = run(&["run", playbook.to_str().unwrap(), "-i", inventory.to_str().unwrap()]);
+    let r = run(&[
+        "run",
+        playbook.to_str().unwrap(),
+        "-i",
+        inventory.to_str().unwrap(),
+    ]);
     assert_eq!(r.code, 4, "{}", r.dump());
-    assert!(r.stdout.contains("unreachable: [h2]: ") && r.stdout.contains("Connection refused"), "{}", r.dump());
-    assert!(r.stdout.contains("unreachable: [h3]: ") && r.stdout.contains("Host key verification failed"), "{}", r.dump());
+    assert!(
+        r.stdout.contains("unreachable: [h2]: ") && r.stdout.contains("Connection refused"),
+        "{}",
+        r.dump()
+    );
+    assert!(
+        r.stdout.contains("unreachable: [h3]: ")
+            && r.stdout.contains("Host key verification failed"),
+        "{}",
+        r.dump()
+    );
     assert_eq!(r.count("h2", "unreachable"), 1);
     assert_eq!(r.count("h3", "unreachable"), 1);
-    assert_eq!(std::fs::read_to_string(fleet.host_path(1, "/srv/done")).unwrap(), "done");
+    assert_eq!(
+        std::fs::read_to_string(fleet.host_path(1, "/srv/done")).unwrap(),
+        "done"
+    );
     assert!(!fleet.host_path(2, "/srv/done").exists());
     assert!(!fleet.host_path(3, "/srv/done").exists());
 }
@@ -147,9 +220,18 @@ fn a_failing_command_stops_only_its_host() {
         "play.yml",
         "- hosts: app\n  tasks:\n    - name: health\n      command: test ! -e /srv/broken\n    - name: after\n      file: { path: /srv/after, state: touch }\n",
     );
-    let r = run(&["run", playbook.to_str().unwrap(), "-i", inventory.to_str().unwrap()]);
+    let r = run(&[
+        "run",
+        playbook.to_str().unwrap(),
+        "-i",
+        inventory.to_str().unwrap(),
+    ]);
     assert_eq!(r.code, 2, "{}", r.dump());
-    assert!(r.stdout.contains("failed: [h2]: non-zero return code 1"), "{}", r.dump());
+    assert!(
+        r.stdout.contains("failed: [h2]: non-zero return code 1"),
+        "{}",
+        r.dump()
+    );
     assert_eq!(r.count("h2", "failed"), 1);
     assert!(fleet.host_path(1, "/srv/after").exists());
     assert!(fleet.host_path(3, "/srv/after").exists());
@@ -166,10 +248,18 @@ fn become_runs_as_root_for_a_non_root_user() {
         "play.yml",
         "- hosts: app\n  tasks:\n    - command: id -un\n      register: plain\n    - command: id -un\n      become: true\n      register: root\n    - copy: { content: \"{{ plain.stdout }} {{ root.stdout }}\", dest: /srv/who, owner: root, mode: '0600' }\n      become: true\n",
     );
-    let r = run(&["run", playbook.to_str().unwrap(), "-i", inventory.to_str().unwrap()]);
+    let r = run(&[
+        "run",
+        playbook.to_str().unwrap(),
+        "-i",
+        inventory.to_str().unwrap(),
+    ]);
     assert_eq!(r.code, 0, "{}", r.dump());
     for i in fleet.hosts() {
-        assert_eq!(fleet.exec_ok(i, "cat /srv/who; echo; stat -c '%U %a' /srv/who"), "convoy root\nroot 600\n");
+        assert_eq!(
+            fleet.exec_ok(i, "cat /srv/who; echo; stat -c '%U %a' /srv/who"),
+            "convoy root\nroot 600\n"
+        );
     }
 }
 
@@ -179,11 +269,25 @@ fn check_mode_changes_nothing_and_says_what_would_run() {
     let work = workdir();
     let playbook = example_project(work.path());
     let inventory = app_inventory(&fleet, work.path(), "");
-    let r = run(&["run", playbook.to_str().unwrap(), "-i", inventory.to_str().unwrap(), "--check"]);
+    let r = run(&[
+        "run",
+        playbook.to_str().unwrap(),
+        "-i",
+        inventory.to_str().unwrap(),
+        "--check",
+    ]);
     assert_eq!(r.code, 0, "{}", r.dump());
-    assert!(r.stdout.contains("would run: cat /srv/hello/app.conf") || r.stdout.contains("changed: [h1]"), "{}", r.dump());
+    assert!(
+        r.stdout.contains("would run: cat /srv/hello/app.conf")
+            || r.stdout.contains("changed: [h1]"),
+        "{}",
+        r.dump()
+    );
     for i in fleet.hosts() {
-        assert!(!fleet.host_path(i, "/srv/hello").exists(), "--check created files on h{i}");
+        assert!(
+            !fleet.host_path(i, "/srv/hello").exists(),
+            "--check created files on h{i}"
+        );
         assert!(r.count(&fleet.name(i), "changed") > 0);
     }
 }
@@ -194,14 +298,27 @@ fn diff_shows_what_changes_in_a_template() {
     let work = workdir();
     let playbook = example_project(work.path());
     let inventory = app_inventory(&fleet, work.path(), "");
-    let args = ["run", playbook.to_str().unwrap(), "-i", inventory.to_str().unwrap()];
+    let args = [
+        "run",
+        playbook.to_str().unwrap(),
+        "-i",
+        inventory.to_str().unwrap(),
+    ];
     assert_eq!(run(&args).code, 0);
     let mut with_diff = args.to_vec();
     with_diff.extend(["--diff", "-e", "app_port=9090"]);
     let r = run(&with_diff);
     assert_eq!(r.code, 0, "{}", r.dump());
-    assert!(r.stdout.contains("-port = 8080") && r.stdout.contains("+port = 9090"), "{}", r.dump());
-    assert!(std::fs::read_to_string(fleet.host_path(1, "/srv/hello/app.conf")).unwrap().contains("port = 9090"));
+    assert!(
+        r.stdout.contains("-port = 8080") && r.stdout.contains("+port = 9090"),
+        "{}",
+        r.dump()
+    );
+    assert!(
+        std::fs::read_to_string(fleet.host_path(1, "/srv/hello/app.conf"))
+            .unwrap()
+            .contains("port = 9090")
+    );
 }
 
 #[test]
@@ -217,15 +334,34 @@ fn no_log_keeps_secrets_out_of_every_output() {
     for output in ["text", "json"] {
         let out = convoy()
             .env("DB_PASSWORD", "hunter2-s3cret")
-            .args(["run", playbook.to_str().unwrap(), "-i", inventory.to_str().unwrap(), "--diff", "-v", "--output", output])
+            .args([
+                "run",
+                playbook.to_str().unwrap(),
+                "-i",
+                inventory.to_str().unwrap(),
+                "--diff",
+                "-v",
+                "--output",
+                output,
+            ])
             .output()
             .unwrap();
-        let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_eq!(out.status.code(), Some(2), "{all}");
-        assert!(!all.contains("hunter2"), "secret leaked in {output} output:\n{all}");
+        assert!(
+            !all.contains("hunter2"),
+            "secret leaked in {output} output:\n{all}"
+        );
         assert!(all.contains("no_log"), "{all}");
     }
-    assert_eq!(std::fs::read_to_string(fleet.host_path(1, "/srv/secret")).unwrap(), "hunter2-s3cret");
+    assert_eq!(
+        std::fs::read_to_string(fleet.host_path(1, "/srv/secret")).unwrap(),
+        "hunter2-s3cret"
+    );
 }
 
 #[test]
@@ -233,13 +369,43 @@ fn json_output_is_one_event_per_line() {
     let fleet = Fleet::start(2);
     let work = workdir();
     let inventory = app_inventory(&fleet, work.path(), "");
-    let playbook = write_file(work.path(), "play.yml", "- hosts: app\n  tasks:\n    - name: hi\n      command: echo hi\n");
-    let r = run(&["run", playbook.to_str().unwrap(), "-i", inventory.to_str().unwrap(), "--output", "json"]);
+    let playbook = write_file(
+        work.path(),
+        "play.yml",
+        "- hosts: app\n  tasks:\n    - name: hi\n      command: echo hi\n",
+    );
+    let r = run(&[
+        "run",
+        playbook.to_str().unwrap(),
+        "-i",
+        inventory.to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
     assert_eq!(r.code, 0, "{}", r.dump());
-    let events: Vec<serde_json::Value> = r.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let kinds: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["play_start", "task_start", "host_result", "host_result", "recap"]);
-    let results: Vec<_> = events.iter().filter(|e| e["event"] == "host_result").collect();
+    let events: Vec<serde_json::Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "play_start",
+            "task_start",
+            "host_result",
+            "host_result",
+            "recap"
+        ]
+    );
+    let results: Vec<_> = events
+        .iter()
+        .filter(|e| e["event"] == "host_result")
+        .collect();
     for e in results {
         assert_eq!(e["task"], "hi");
         assert_eq!(e["status"], "changed");
@@ -258,9 +424,17 @@ fn handlers_run_once_in_definition_order_on_notifying_hosts_only() {
         "play.yml",
         "- hosts: app\n  tasks:\n    - copy: { content: '{{ inventory_hostname }}', dest: /srv/a }\n      when: inventory_hostname == 'h1'\n      notify: [second, first]\n    - copy: { content: x, dest: /srv/b }\n      when: inventory_hostname == 'h1'\n      notify: first\n  handlers:\n    - name: first\n      shell: echo first >> /srv/handlers\n    - name: second\n      shell: echo second >> /srv/handlers\n",
     );
-    let r = run(&["run", playbook.to_str().unwrap(), "-i", inventory.to_str().unwrap()]);
+    let r = run(&[
+        "run",
+        playbook.to_str().unwrap(),
+        "-i",
+        inventory.to_str().unwrap(),
+    ]);
     assert_eq!(r.code, 0, "{}", r.dump());
-    assert_eq!(std::fs::read_to_string(fleet.host_path(1, "/srv/handlers")).unwrap(), "first\nsecond\n");
+    assert_eq!(
+        std::fs::read_to_string(fleet.host_path(1, "/srv/handlers")).unwrap(),
+        "first\nsecond\n"
+    );
     assert!(!fleet.host_path(2, "/srv/handlers").exists());
 }
 
@@ -268,10 +442,19 @@ fn handlers_run_once_in_definition_order_on_notifying_hosts_only() {
 fn executable_inventory_feeds_the_run() {
     let fleet = Fleet::start(2);
     let work = workdir();
-    let hosts: Vec<String> = fleet.hosts().map(|i| format!("\"{}\"", fleet.name(i))).collect();
+    let hosts: Vec<String> = fleet
+        .hosts()
+        .map(|i| format!("\"{}\"", fleet.name(i)))
+        .collect();
     let hostvars: Vec<String> = fleet
         .hosts()
-        .map(|i| format!("\"{}\": {{\"ansible_host\": \"{}\", \"role\": \"r{i}\"}}", fleet.name(i), fleet.addr(i)))
+        .map(|i| {
+            format!(
+                "\"{}\": {{\"ansible_host\": \"{}\", \"role\": \"r{i}\"}}",
+                fleet.name(i),
+                fleet.addr(i)
+            )
+        })
         .collect();
     let script = format!(
         "#!/bin/sh\ncat <<'JSON'\n{{\"app\": {{\"hosts\": [{}]}}, \"all\": {{\"vars\": {{\"convoy_ssh_config\": \"{}\"}}}}, \"_meta\": {{\"hostvars\": {{{}}}}}}}\nJSON\n",
@@ -280,18 +463,44 @@ fn executable_inventory_feeds_the_run() {
         hostvars.join(", ")
     );
     let inventory = write_file(work.path(), "cmdb.sh", &script);
-    std::process::Command::new("chmod").arg("+x").arg(&inventory).status().unwrap();
-    let playbook = write_file(work.path(), "play.yml", "- hosts: app\n  tasks:\n    - copy: { content: '{{ role }}', dest: /srv/role }\n");
-    let r = run(&["run", playbook.to_str().unwrap(), "-i", inventory.to_str().unwrap()]);
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&inventory)
+        .status()
+        .unwrap();
+    let playbook = write_file(
+        work.path(),
+        "play.yml",
+        "- hosts: app\n  tasks:\n    - copy: { content: '{{ role }}', dest: /srv/role }\n",
+    );
+    let r = run(&[
+        "run",
+        playbook.to_str().unwrap(),
+        "-i",
+        inventory.to_str().unwrap(),
+    ]);
     assert_eq!(r.code, 0, "{}", r.dump());
-    assert_eq!(std::fs::read_to_string(fleet.host_path(1, "/srv/role")).unwrap(), "r1");
-    assert_eq!(std::fs::read_to_string(fleet.host_path(2, "/srv/role")).unwrap(), "r2");
+    assert_eq!(
+        std::fs::read_to_string(fleet.host_path(1, "/srv/role")).unwrap(),
+        "r1"
+    );
+    assert_eq!(
+        std::fs::read_to_string(fleet.host_path(2, "/srv/role")).unwrap(),
+        "r2"
+    );
 }
 
 /// ssh masters and control sockets of a run (they live under /tmp/cvy.*).
 fn leftover_ssh() -> Vec<String> {
-    let ps = std::process::Command::new("ps").args(["-eo", "args"]).output().unwrap();
-    let mut left: Vec<String> = String::from_utf8_lossy(&ps.stdout).lines().filter(|l| l.contains("/tmp/cvy.")).map(str::to_owned).collect();
+    let ps = std::process::Command::new("ps")
+        .args(["-eo", "args"])
+        .output()
+        .unwrap();
+    let mut left: Vec<String> = String::from_utf8_lossy(&ps.stdout)
+        .lines()
+        .filter(|l| l.contains("/tmp/cvy."))
+        .map(str::to_owned)
+        .collect();
     for entry in std::fs::read_dir("/tmp").unwrap().flatten() {
         if entry.file_name().to_string_lossy().starts_with("cvy.") {
             left.push(entry.path().display().to_string());
@@ -305,13 +514,26 @@ fn connections_are_closed_at_the_end_and_on_interrupt() {
     let fleet = Fleet::start(2);
     let work = workdir();
     let inventory = app_inventory(&fleet, work.path(), "");
-    let quick = write_file(work.path(), "quick.yml", "- hosts: app\n  tasks:\n    - command: 'true'\n");
-    let r = run(&["run", quick.to_str().unwrap(), "-i", inventory.to_str().unwrap()]);
+    let quick = write_file(
+        work.path(),
+        "quick.yml",
+        "- hosts: app\n  tasks:\n    - command: 'true'\n",
+    );
+    let r = run(&[
+        "run",
+        quick.to_str().unwrap(),
+        "-i",
+        inventory.to_str().unwrap(),
+    ]);
     assert_eq!(r.code, 0, "{}", r.dump());
     // Other tests run at the same time; only this run's (now finished) processes matter,
     // so give a parallel run no chance to be counted: compare against the fleet's addresses.
     let mine = |l: &String| fleet.hosts().any(|i| l.contains(&fleet.addr(i)));
-    assert!(leftover_ssh().iter().filter(|l| mine(l)).count() == 0, "{:?}", leftover_ssh());
+    assert!(
+        leftover_ssh().iter().filter(|l| mine(l)).count() == 0,
+        "{:?}",
+        leftover_ssh()
+    );
 
     let slow = write_file(
         work.path(),
@@ -319,18 +541,36 @@ fn connections_are_closed_at_the_end_and_on_interrupt() {
         "- hosts: app\n  tasks:\n    - shell: sleep 3; touch /srv/settled\n    - file: { path: /srv/next, state: touch }\n",
     );
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_convoy"))
-        .args(["run", slow.to_str().unwrap(), "-i", inventory.to_str().unwrap()])
+        .args([
+            "run",
+            slow.to_str().unwrap(),
+            "-i",
+            inventory.to_str().unwrap(),
+        ])
         .env("HOME", support::fresh_home())
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1500));
-    std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
     for i in fleet.hosts() {
-        assert!(fleet.host_path(i, "/srv/settled").exists(), "the running task settled on h{i}");
-        assert!(!fleet.host_path(i, "/srv/next").exists(), "no new task started on h{i}");
+        assert!(
+            fleet.host_path(i, "/srv/settled").exists(),
+            "the running task settled on h{i}"
+        );
+        assert!(
+            !fleet.host_path(i, "/srv/next").exists(),
+            "no new task started on h{i}"
+        );
     }
-    assert!(leftover_ssh().iter().filter(|l| mine(l)).count() == 0, "{:?}", leftover_ssh());
+    assert!(
+        leftover_ssh().iter().filter(|l| mine(l)).count() == 0,
+        "{:?}",
+        leftover_ssh()
+    );
 }

@@ -22,15 +22,24 @@ pub struct Opts {
 pub fn run(opts: Opts) -> Result<i32, Error> {
     let inventory = opts.inventory.load()?;
     if opts.list {
-        println!("{}", serde_json::to_string_pretty(&inventory.to_list_json()).expect("json"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&inventory.to_list_json()).expect("json")
+        );
     } else if let Some(group) = opts.graph {
         print!("{}", inventory.graph(group.as_deref())?);
     } else if let Some(host) = opts.host {
         if inventory.host(&host).is_none() {
-            return Err(Error::Usage(format!("host `{host}` is not in the inventory")));
+            return Err(Error::Usage(format!(
+                "host `{host}` is not in the inventory"
+            )));
         }
         let mut vars = inventory.host_vars(&host);
-        for magic in ["inventory_hostname", "inventory_hostname_short", "group_names"] {
+        for magic in [
+            "inventory_hostname",
+            "inventory_hostname_short",
+            "group_names",
+        ] {
             vars.shift_remove(magic);
         }
         println!("{}", serde_json::to_string_pretty(&vars).expect("json"));

@@ -31,7 +31,9 @@ enum Command {
 impl Cli {
     /// Runs the command; the result is the process exit code.
     pub fn run(self) -> Result<i32, Error> {
-        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
         runtime.block_on(async move {
             match self.command {
                 Command::Run(opts) => run::run(opts).await,

@@ -26,10 +26,12 @@ pub struct Opts {
 pub async fn run(opts: Opts) -> Result<i32, Error> {
     let inventory = opts.hosts.inventory.load()?;
     let playbook = Playbook::load(&opts.playbook)?;
-    let options = opts.hosts.run_options(TagFilter { only: opts.tags, skip: opts.skip_tags })?;
+    let options = opts.hosts.run_options(TagFilter {
+        only: opts.tags,
+        skip: opts.skip_tags,
+    })?;
     let templates = Arc::new(Templates::new(&playbook.base_dir));
     // Everything that can be checked without a host is checked before the first connection.
     preflight::check(&inventory, &playbook, &templates, &options)?;
     super::exec::execute(&inventory, &playbook, templates, &options, &opts.hosts).await
 }
-

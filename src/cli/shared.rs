@@ -21,12 +21,16 @@ pub struct InventoryOpts {
 impl InventoryOpts {
     pub fn load(&self) -> Result<Inventory, Error> {
         let mut sources = self.inventory.clone();
-        if sources.is_empty() {
-            if let Some(env) = std::env::var_os("CONVOY_INVENTORY") {
-                sources.push(env.into());
-            }
+        if sources.is_empty()
+            && let Some(env) = std::env::var_os("CONVOY_INVENTORY")
+        {
+            sources.push(env.into());
         }
-        Ok(if sources.is_empty() { Inventory::localhost() } else { Inventory::load(&sources)? })
+        Ok(if sources.is_empty() {
+            Inventory::localhost()
+        } else {
+            Inventory::load(&sources)?
+        })
     }
 }
 
@@ -89,16 +93,24 @@ impl HostOpts {
 pub fn parse_extra_vars(args: &[String]) -> Result<VarMap, Error> {
     let mut vars = VarMap::new();
     for arg in args {
-        let bad = |reason: String| Error::ExtraVars { arg: arg.clone(), reason };
+        let bad = |reason: String| Error::ExtraVars {
+            arg: arg.clone(),
+            reason,
+        };
         if let Some(file) = arg.strip_prefix('@') {
-            crate::vars::merge(&mut vars, &crate::vars_file::load(std::path::Path::new(file))?);
+            crate::vars::merge(
+                &mut vars,
+                &crate::vars_file::load(std::path::Path::new(file))?,
+            );
         } else if arg.trim_start().starts_with('{') {
             let map: VarMap = serde_json::from_str(arg).map_err(|e| bad(e.to_string()))?;
             crate::vars::merge(&mut vars, &map);
         } else {
             let words = shlex::split(arg).ok_or_else(|| bad("unbalanced quotes".into()))?;
             for word in words {
-                let (k, v) = word.split_once('=').ok_or_else(|| bad(format!("`{word}` is not key=value")))?;
+                let (k, v) = word
+                    .split_once('=')
+                    .ok_or_else(|| bad(format!("`{word}` is not key=value")))?;
                 if k.is_empty() {
                     return Err(bad("empty variable name".into()));
                 }

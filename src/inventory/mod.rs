@@ -185,6 +185,7 @@ impl Inventory {
     }
 
     /// All hosts in inventory order (first appearance); excludes the implicit `localhost`.
+    #[cfg(test)]
     pub fn hosts(&self) -> impl Iterator<Item = &Host> {
         self.hosts.iter()
     }

@@ -12,7 +12,12 @@ pub enum PlaybookError {
     Yaml(#[from] YamlError),
     /// A key that is not part of the schema, with the closest valid one.
     #[error("unknown key `{key}` in {context}{}\n{}", suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default(), span.snippet())]
-    UnknownKey { key: String, context: String, suggestion: Option<String>, span: SourceSpan },
+    UnknownKey {
+        key: String,
+        context: String,
+        suggestion: Option<String>,
+        span: SourceSpan,
+    },
     /// A value of the wrong shape, or a rule of the schema broken.
     #[error("{message}\n{}", span.snippet())]
     Invalid { message: String, span: SourceSpan },

@@ -22,9 +22,30 @@ use crate::vars::{Value, VarMap};
 
 /// Keywords a task may carry besides its module.
 pub const TASK_KEYWORDS: &[&str] = &[
-    "name", "when", "loop", "with_items", "loop_control", "register", "notify", "listen",
-    "changed_when", "failed_when", "ignore_errors", "tags", "become", "become_user", "no_log",
-    "vars", "args", "until", "retries", "delay", "run_once", "block", "rescue", "always",
+    "name",
+    "when",
+    "loop",
+    "with_items",
+    "loop_control",
+    "register",
+    "notify",
+    "listen",
+    "changed_when",
+    "failed_when",
+    "ignore_errors",
+    "tags",
+    "become",
+    "become_user",
+    "no_log",
+    "vars",
+    "args",
+    "until",
+    "retries",
+    "delay",
+    "run_once",
+    "block",
+    "rescue",
+    "always",
 ];
 
 #[derive(Deserialize)]
@@ -124,8 +145,10 @@ impl<'de> Deserialize<'de> for RawArgs {
 }
 
 pub(super) fn load(path: &Path) -> Result<Playbook, PlaybookError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| PlaybookError::Read { path: path.to_owned(), reason: e.to_string() })?;
+    let text = std::fs::read_to_string(path).map_err(|e| PlaybookError::Read {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
     let raw: Vec<RawPlay> = parse_yaml(path, &text)?;
     let base_dir = base_dir(path);
     let plays = raw
@@ -133,7 +156,7 @@ pub(super) fn load(path: &Path) -> Result<Playbook, PlaybookError> {
         .enumerate()
         .map(|(i, p)| convert_play(path, i, p))
         .collect::<Result<_, _>>()?;
-    Ok(Playbook { path: path.to_owned(), base_dir, plays })
+    Ok(Playbook { base_dir, plays })
 }
 
 /// Relative paths in a playbook resolve against the project directory: the
@@ -141,7 +164,11 @@ pub(super) fn load(path: &Path) -> Result<Playbook, PlaybookError> {
 /// `playbooks/` (so `templates/` beside `playbooks/` is found, as in the repo layout).
 fn base_dir(path: &Path) -> std::path::PathBuf {
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let dir = if dir.as_os_str().is_empty() { ".".into() } else { dir };
+    let dir = if dir.as_os_str().is_empty() {
+        ".".into()
+    } else {
+        dir
+    };
     match dir.file_name() {
         Some(n) if n == "playbooks" && !dir.join("templates").exists() => {
             dir.parent().map(Path::to_path_buf).unwrap_or(dir)
@@ -186,7 +213,11 @@ fn convert_task(file: &Path, raw: RawTask) -> Result<Task, PlaybookError> {
         .first()
         .map(|(k, _)| span(file, &k.referenced))
         .unwrap_or_else(|| SourceSpan::new(file, 1, 1));
-    let placeholder = TaskKind::Block { block: vec![], rescue: vec![], always: vec![] };
+    let placeholder = TaskKind::Block {
+        block: vec![],
+        rescue: vec![],
+        always: vec![],
+    };
     let mut task = Task::ad_hoc(placeholder, start.clone());
     let mut module: Option<(&'static ModuleSpec, Spanned<RawArgs>, SourceSpan)> = None;
     let mut extra_args: Option<VarMap> = None;
@@ -231,22 +262,44 @@ fn convert_task(file: &Path, raw: RawTask) -> Result<Task, PlaybookError> {
         };
         let at = span(file, &value.referenced);
         let v = value.value;
-        let invalid = |message: String| PlaybookError::Invalid { message, span: at.clone() };
+        let invalid = |message: String| PlaybookError::Invalid {
+            message,
+            span: at.clone(),
+        };
         match key.value.as_str() {
-            "name" => task.name = Some(scalar_string(&v).ok_or_else(|| invalid("`name` must be a string".into()))?),
+            "name" => {
+                task.name = Some(
+                    scalar_string(&v).ok_or_else(|| invalid("`name` must be a string".into()))?,
+                )
+            }
             "when" => task.when = conditions(&v),
             "loop" | "with_items" => loop_items = Some(v),
             "loop_control" => loop_control = Some(v),
-            "register" => task.register = Some(identifier(&v).ok_or_else(|| invalid("`register` must be a variable name".into()))?),
+            "register" => {
+                task.register = Some(
+                    identifier(&v)
+                        .ok_or_else(|| invalid("`register` must be a variable name".into()))?,
+                )
+            }
             "notify" => task.notify = string_list(&v),
             "listen" => task.listen = string_list(&v),
             "changed_when" => task.changed_when = Some(conditions(&v)),
             "failed_when" => task.failed_when = Some(conditions(&v)),
-            "ignore_errors" => task.ignore_errors = boolean(&v).ok_or_else(|| invalid("`ignore_errors` must be true or false".into()))?,
+            "ignore_errors" => {
+                task.ignore_errors = boolean(&v)
+                    .ok_or_else(|| invalid("`ignore_errors` must be true or false".into()))?
+            }
             "tags" => task.tags = string_list(&v),
-            "become" => task.sudo = Some(boolean(&v).ok_or_else(|| invalid("`become` must be true or false".into()))?),
+            "become" => {
+                task.sudo = Some(
+                    boolean(&v).ok_or_else(|| invalid("`become` must be true or false".into()))?,
+                )
+            }
             "become_user" => task.become_user = scalar_string(&v),
-            "no_log" => task.no_log = boolean(&v).ok_or_else(|| invalid("`no_log` must be true or false".into()))?,
+            "no_log" => {
+                task.no_log =
+                    boolean(&v).ok_or_else(|| invalid("`no_log` must be true or false".into()))?
+            }
             "vars" => match v {
                 Value::Object(m) => task.vars = m,
                 _ => return Err(invalid("`vars` must be a mapping".into())),
@@ -256,9 +309,21 @@ fn convert_task(file: &Path, raw: RawTask) -> Result<Task, PlaybookError> {
                 _ => return Err(invalid("`args` must be a mapping".into())),
             },
             "until" => task.until = scalar_string(&v),
-            "retries" => task.retries = v.as_u64().ok_or_else(|| invalid("`retries` must be a number".into()))? as u32,
-            "delay" => task.delay = duration(&v).ok_or_else(|| invalid("`delay` must be seconds or a duration like `5s`".into()))?,
-            "run_once" => task.run_once = boolean(&v).ok_or_else(|| invalid("`run_once` must be true or false".into()))?,
+            "retries" => {
+                task.retries = v
+                    .as_u64()
+                    .ok_or_else(|| invalid("`retries` must be a number".into()))?
+                    as u32
+            }
+            "delay" => {
+                task.delay = duration(&v).ok_or_else(|| {
+                    invalid("`delay` must be seconds or a duration like `5s`".into())
+                })?
+            }
+            "run_once" => {
+                task.run_once =
+                    boolean(&v).ok_or_else(|| invalid("`run_once` must be true or false".into()))?
+            }
             other => {
                 let candidates = TASK_KEYWORDS.iter().copied().chain(tasks::names());
                 return Err(PlaybookError::UnknownKey {
@@ -272,7 +337,11 @@ fn convert_task(file: &Path, raw: RawTask) -> Result<Task, PlaybookError> {
     }
 
     if let Some(items) = loop_items {
-        let mut spec = LoopSpec { items, loop_var: "item".into(), label: None };
+        let mut spec = LoopSpec {
+            items,
+            loop_var: "item".into(),
+            label: None,
+        };
         if let Some(Value::Object(ctl)) = &loop_control {
             if let Some(var) = ctl.get("loop_var").and_then(Value::as_str) {
                 spec.loop_var = var.to_owned();
@@ -286,9 +355,17 @@ fn convert_task(file: &Path, raw: RawTask) -> Result<Task, PlaybookError> {
         (Some((spec, args, key_span)), false) => {
             let args_span = span(file, &args.referenced);
             let args = module_args(spec, args.value, extra_args, &key_span)?;
-            TaskKind::Module { module: spec.name, args, args_span }
+            TaskKind::Module {
+                module: spec.name,
+                args,
+                args_span,
+            }
         }
-        (None, true) => TaskKind::Block { block, rescue, always },
+        (None, true) => TaskKind::Block {
+            block,
+            rescue,
+            always,
+        },
         (Some((_, _, key_span)), true) => {
             return Err(PlaybookError::Invalid {
                 message: "a task has either a module or a `block`, not both".into(),
@@ -299,7 +376,10 @@ fn convert_task(file: &Path, raw: RawTask) -> Result<Task, PlaybookError> {
             return Err(PlaybookError::Invalid {
                 message: format!(
                     "task{} names no module (one of: {})",
-                    task.name.as_ref().map(|n| format!(" \"{n}\"")).unwrap_or_default(),
+                    task.name
+                        .as_ref()
+                        .map(|n| format!(" \"{n}\""))
+                        .unwrap_or_default(),
                     tasks::names().collect::<Vec<_>>().join(", ")
                 ),
                 span: start,

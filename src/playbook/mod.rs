@@ -20,7 +20,6 @@ use crate::vars::VarMap;
 /// paths (templates, `src:` files, vars_files) are resolved against.
 #[derive(Debug)]
 pub struct Playbook {
-    pub path: PathBuf,
     pub base_dir: PathBuf,
     pub plays: Vec<Play>,
 }
@@ -51,13 +50,19 @@ impl Playbook {
     pub fn ad_hoc(pattern: &str, command: &str, sudo: bool) -> Playbook {
         let span = SourceSpan::new("<command line>", 1, 1);
         let mut args = VarMap::new();
-        args.insert("_raw_params".into(), crate::vars::Value::String(command.to_owned()));
+        args.insert(
+            "_raw_params".into(),
+            crate::vars::Value::String(command.to_owned()),
+        );
         let task = Task::ad_hoc(
-            TaskKind::Module { module: "shell", args: crate::vars::Value::Object(args), args_span: span.clone() },
+            TaskKind::Module {
+                module: "shell",
+                args: crate::vars::Value::Object(args),
+                args_span: span.clone(),
+            },
             span.clone(),
         );
         Playbook {
-            path: PathBuf::from("<command line>"),
             base_dir: std::env::current_dir().unwrap_or_else(|_| ".".into()),
             plays: vec![Play {
                 name: format!("exec on {pattern}"),

@@ -33,9 +33,17 @@ pub struct Task {
 #[derive(Debug, Clone)]
 pub enum TaskKind {
     /// A module call; `args` is still a template, rendered per host and item.
-    Module { module: &'static str, args: Value, args_span: SourceSpan },
+    Module {
+        module: &'static str,
+        args: Value,
+        args_span: SourceSpan,
+    },
     /// `block` / `rescue` / `always`.
-    Block { block: Vec<Task>, rescue: Vec<Task>, always: Vec<Task> },
+    Block {
+        block: Vec<Task>,
+        rescue: Vec<Task>,
+        always: Vec<Task>,
+    },
 }
 
 #[derive(Debug, Clone)]

@@ -8,9 +8,18 @@ use crate::tasks::FileDiff;
 /// Something the executor did, for the renderers.
 #[derive(Debug, Clone)]
 pub enum Event {
-    PlayStart { play: String, hosts: Vec<String> },
-    TaskStart { task: String, hosts: usize, handler: bool },
-    HostStart { host: String },
+    PlayStart {
+        play: String,
+        hosts: Vec<String>,
+    },
+    TaskStart {
+        task: String,
+        hosts: usize,
+        handler: bool,
+    },
+    HostStart {
+        host: String,
+    },
     HostResult(Box<HostResult>),
     Recap(Recap),
 }
@@ -60,10 +69,10 @@ impl HostResult {
         if let Some(item) = &self.item {
             line.push_str(&format!(" => (item={item})"));
         }
-        if let Some(msg) = &self.msg {
-            if matches!(self.status, Status::Failed | Status::Unreachable) || !msg.is_empty() {
-                line.push_str(&format!(": {msg}"));
-            }
+        if let Some(msg) = &self.msg
+            && (matches!(self.status, Status::Failed | Status::Unreachable) || !msg.is_empty())
+        {
+            line.push_str(&format!(": {msg}"));
         }
         if self.ignored {
             line.push_str(" ...ignoring");

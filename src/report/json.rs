@@ -17,8 +17,14 @@ impl JsonRenderer {
 impl Renderer for JsonRenderer {
     fn event(&mut self, event: &Event) {
         let value = match event {
-            Event::PlayStart { play, hosts } => json!({"event": "play_start", "play": play, "hosts": hosts}),
-            Event::TaskStart { task, hosts, handler } => {
+            Event::PlayStart { play, hosts } => {
+                json!({"event": "play_start", "play": play, "hosts": hosts})
+            }
+            Event::TaskStart {
+                task,
+                hosts,
+                handler,
+            } => {
                 json!({"event": "task_start", "task": task, "hosts": hosts, "handler": handler})
             }
             Event::HostStart { .. } => return,
@@ -35,7 +41,9 @@ impl Renderer for JsonRenderer {
                 "duration": (r.duration.as_secs_f64() * 1000.0).round() / 1000.0,
                 "diff": r.diffs.iter().map(|d| json!({"path": d.path, "before": d.before, "after": d.after})).collect::<Vec<_>>(),
             }),
-            Event::Recap(recap) => json!({"event": "recap", "hosts": recap.hosts, "elapsed": recap.elapsed.as_secs_f64(), "interrupted": recap.interrupted}),
+            Event::Recap(recap) => {
+                json!({"event": "recap", "hosts": recap.hosts, "elapsed": recap.elapsed.as_secs_f64(), "interrupted": recap.interrupted})
+            }
         };
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{value}");

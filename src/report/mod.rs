@@ -47,7 +47,9 @@ impl Reporter {
 pub fn start(format: OutputFormat, verbose: u8) -> (Reporter, RendererHandle) {
     let mut renderer: Box<dyn Renderer> = match format {
         OutputFormat::Json => Box::new(json::JsonRenderer::new()),
-        OutputFormat::Text if std::io::stdout().is_terminal() => Box::new(progress::ProgressRenderer::new(verbose)),
+        OutputFormat::Text if std::io::stdout().is_terminal() => {
+            Box::new(progress::ProgressRenderer::new(verbose))
+        }
         OutputFormat::Text => Box::new(plain::PlainRenderer::new(verbose)),
     };
     let (tx, mut rx) = mpsc::unbounded_channel();

@@ -24,24 +24,29 @@ impl PlainRenderer {
 
 /// Drops escape and other control characters a remote command may print.
 fn strip_controls(s: &str) -> String {
-    s.chars().filter(|c| !c.is_control() || *c == '\t').collect()
+    s.chars()
+        .filter(|c| !c.is_control() || *c == '\t')
+        .collect()
 }
 
 impl Renderer for PlainRenderer {
     fn event(&mut self, event: &Event) {
         match event {
-            Event::PlayStart { play, hosts } => self.line(&format!("PLAY [{play}] ({} hosts)", hosts.len())),
-            Event::TaskStart { task, handler, .. } => {
-                self.line(&format!("{} [{task}]", if *handler { "RUNNING HANDLER" } else { "TASK" }))
+            Event::PlayStart { play, hosts } => {
+                self.line(&format!("PLAY [{play}] ({} hosts)", hosts.len()))
             }
+            Event::TaskStart { task, handler, .. } => self.line(&format!(
+                "{} [{task}]",
+                if *handler { "RUNNING HANDLER" } else { "TASK" }
+            )),
             Event::HostStart { .. } => {}
             Event::HostResult(r) => {
                 let mut text = format!("{} ({:.2}s)", r.line(), r.duration.as_secs_f64());
-                if self.verbose > 0 || r.status == Status::Failed {
-                    if let Some(output) = &r.output {
-                        text.push('\n');
-                        text.push_str(output);
-                    }
+                if (self.verbose > 0 || r.status == Status::Failed)
+                    && let Some(output) = &r.output
+                {
+                    text.push('\n');
+                    text.push_str(output);
                 }
                 self.line(&text);
                 for d in &r.diffs {

@@ -14,7 +14,11 @@ pub struct ProgressRenderer {
 
 impl ProgressRenderer {
     pub fn new(verbose: u8) -> Self {
-        Self { verbose, bar: None, in_flight: IndexSet::new() }
+        Self {
+            verbose,
+            bar: None,
+            in_flight: IndexSet::new(),
+        }
     }
 
     fn print(&self, text: &str) {
@@ -51,9 +55,16 @@ impl Renderer for ProgressRenderer {
                 self.finish_bar();
                 self.print(&format!("\nPLAY [{play}] ({} hosts)", hosts.len()));
             }
-            Event::TaskStart { task, hosts, handler } => {
+            Event::TaskStart {
+                task,
+                hosts,
+                handler,
+            } => {
                 self.finish_bar();
-                self.print(&format!("{} [{task}]", if *handler { "RUNNING HANDLER" } else { "TASK" }));
+                self.print(&format!(
+                    "{} [{task}]",
+                    if *handler { "RUNNING HANDLER" } else { "TASK" }
+                ));
                 let bar = ProgressBar::new(*hosts as u64);
                 bar.set_style(
                     ProgressStyle::with_template("  {spinner} {pos}/{len} hosts {wide_msg}")
@@ -76,7 +87,9 @@ impl Renderer for ProgressRenderer {
                 }
                 if r.status != Status::Ok || self.verbose > 0 {
                     let mut text = r.line();
-                    if let (Some(output), true) = (&r.output, self.verbose > 0 || r.status == Status::Failed) {
+                    if let (Some(output), true) =
+                        (&r.output, self.verbose > 0 || r.status == Status::Failed)
+                    {
                         text.push('\n');
                         text.push_str(output);
                     }

@@ -7,7 +7,10 @@ use crate::transport::{Connection, LocalConnection, SshConnection, SshTarget, Tr
 use crate::vars::{Value, VarMap};
 
 fn var<'a>(vars: &'a VarMap, names: &[&str]) -> Option<&'a Value> {
-    names.iter().find_map(|n| vars.get(*n)).filter(|v| !v.is_null())
+    names
+        .iter()
+        .find_map(|n| vars.get(*n))
+        .filter(|v| !v.is_null())
 }
 
 fn text(v: &Value) -> String {
@@ -30,23 +33,42 @@ pub async fn open(
         None | Some("ssh") | Some("smart") | Some("openssh") => {}
         Some(other) => {
             return Err(TransportError::Connect {
-                reason: format!("unsupported ansible_connection `{other}` (convoy speaks ssh and local)"),
+                reason: format!(
+                    "unsupported ansible_connection `{other}` (convoy speaks ssh and local)"
+                ),
             });
         }
     }
     let accept_new = options.accept_new_host_keys
-        || var(vars, &["convoy_host_key_checking"]).map(text).as_deref() == Some("accept-new")
-        || var(vars, &["ansible_ssh_host_key_checking", "ansible_host_key_checking"])
+        || var(vars, &["convoy_host_key_checking"])
             .map(text)
-            .is_some_and(|v| matches!(v.as_str(), "false" | "no" | "False"));
+            .as_deref()
+            == Some("accept-new")
+        || var(
+            vars,
+            &["ansible_ssh_host_key_checking", "ansible_host_key_checking"],
+        )
+        .map(text)
+        .is_some_and(|v| matches!(v.as_str(), "false" | "no" | "False"));
     let target = SshTarget {
-        address: var(vars, &["ansible_host", "ansible_ssh_host"]).map(text).unwrap_or_else(|| host.to_owned()),
+        address: var(vars, &["ansible_host", "ansible_ssh_host"])
+            .map(text)
+            .unwrap_or_else(|| host.to_owned()),
         port: var(vars, &["ansible_port", "ansible_ssh_port"]).and_then(|v| text(v).parse().ok()),
         user: var(vars, &["ansible_user", "ansible_ssh_user"]).map(text),
-        key_file: var(vars, &["ansible_ssh_private_key_file", "ansible_private_key_file"]).map(|v| PathBuf::from(text(v))),
-        config_file: options.ssh_config.clone().or_else(|| var(vars, &["convoy_ssh_config"]).map(|v| PathBuf::from(text(v)))),
+        key_file: var(
+            vars,
+            &["ansible_ssh_private_key_file", "ansible_private_key_file"],
+        )
+        .map(|v| PathBuf::from(text(v))),
+        config_file: options
+            .ssh_config
+            .clone()
+            .or_else(|| var(vars, &["convoy_ssh_config"]).map(|v| PathBuf::from(text(v)))),
         accept_new_host_keys: accept_new,
         connect_timeout: options.connect_timeout,
     };
-    SshConnection::connect(&target, control_dir).await.map(Connection::Ssh)
+    SshConnection::connect(&target, control_dir)
+        .await
+        .map(Connection::Ssh)
 }

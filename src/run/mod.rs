@@ -72,8 +72,15 @@ impl Runner<'_> {
             }
             play::run_play(self, play, &mut hosts).await;
         }
-        let mut recap = Recap { elapsed: started.elapsed(), interrupted: self.interrupt.is_set(), ..Recap::default() };
-        let mut summary = RunSummary { interrupted: recap.interrupted, ..RunSummary::default() };
+        let mut recap = Recap {
+            elapsed: started.elapsed(),
+            interrupted: self.interrupt.is_set(),
+            ..Recap::default()
+        };
+        let mut summary = RunSummary {
+            interrupted: recap.interrupted,
+            ..RunSummary::default()
+        };
         for (name, mut host) in hosts {
             host.stats.bytes_sent = host.bytes_sent();
             summary.failed_hosts += usize::from(host.stats.failed > 0);

@@ -18,14 +18,21 @@ pub async fn run_play(runner: &Runner<'_>, play: &Play, hosts: &mut IndexMap<Str
         .map(|hs| hs.into_iter().map(|h| h.name.clone()).collect())
         .unwrap_or_default();
     if let Some(limit) = &runner.options.limit {
-        let allowed: Vec<String> =
-            inventory.select(limit).map(|hs| hs.into_iter().map(|h| h.name.clone()).collect()).unwrap_or_default();
+        let allowed: Vec<String> = inventory
+            .select(limit)
+            .map(|hs| hs.into_iter().map(|h| h.name.clone()).collect())
+            .unwrap_or_default();
         selected.retain(|h| allowed.contains(h));
     }
     for name in &selected {
-        hosts.entry(name.clone()).or_insert_with(|| HostState::new(name.clone(), inventory.host_vars(name)));
+        hosts
+            .entry(name.clone())
+            .or_insert_with(|| HostState::new(name.clone(), inventory.host_vars(name)));
     }
-    runner.reporter.send(Event::PlayStart { play: play.name.clone(), hosts: selected.clone() });
+    runner.reporter.send(Event::PlayStart {
+        play: play.name.clone(),
+        hosts: selected.clone(),
+    });
 
     let scope = PlayScope {
         play_vars: play.vars.clone(),
@@ -33,12 +40,20 @@ pub async fn run_play(runner: &Runner<'_>, play: &Play, hosts: &mut IndexMap<Str
         extra_vars: runner.options.extra_vars.clone(),
         magic: magic_vars(runner, &selected, hosts),
     };
-    let mut play_hosts: Vec<&mut HostState> =
-        hosts.values_mut().filter(|h| selected.contains(&h.name) && h.active()).collect();
+    let mut play_hosts: Vec<&mut HostState> = hosts
+        .values_mut()
+        .filter(|h| selected.contains(&h.name) && h.active())
+        .collect();
     for h in play_hosts.iter_mut() {
         h.notified.clear();
     }
-    let task_scope = Scope { play, scope: &scope, tags: play.tags.clone(), vars: VarMap::new(), handler: false };
+    let task_scope = Scope {
+        play,
+        scope: &scope,
+        tags: play.tags.clone(),
+        vars: VarMap::new(),
+        handler: false,
+    };
     run_tasks(runner, &task_scope, &play.tasks, &mut play_hosts).await;
 
     // Handlers: once each, in definition order, on the hosts that notified them.
@@ -54,8 +69,17 @@ pub async fn run_play(runner: &Runner<'_>, play: &Play, hosts: &mut IndexMap<Str
         if notified.is_empty() {
             continue;
         }
-        let handler_scope = Scope { handler: true, ..task_scope.clone() };
-        run_tasks(runner, &handler_scope, std::slice::from_ref(handler), &mut notified).await;
+        let handler_scope = Scope {
+            handler: true,
+            ..task_scope.clone()
+        };
+        run_tasks(
+            runner,
+            &handler_scope,
+            std::slice::from_ref(handler),
+            &mut notified,
+        )
+        .await;
     }
 }
 
@@ -71,10 +95,17 @@ fn load_vars_files(runner: &Runner<'_>, play: &Play) -> VarMap {
     vars
 }
 
-fn magic_vars(runner: &Runner<'_>, selected: &[String], hosts: &IndexMap<String, HostState>) -> VarMap {
+fn magic_vars(
+    runner: &Runner<'_>,
+    selected: &[String],
+    hosts: &IndexMap<String, HostState>,
+) -> VarMap {
     let inventory = runner.inventory;
-    let groups: serde_json::Map<String, Value> =
-        inventory.groups().into_iter().map(|(g, hs)| (g, json!(hs))).collect();
+    let groups: serde_json::Map<String, Value> = inventory
+        .groups()
+        .into_iter()
+        .map(|(g, hs)| (g, json!(hs)))
+        .collect();
     let hostvars: serde_json::Map<String, Value> = hosts
         .values()
         .map(|h| {
@@ -89,6 +120,9 @@ fn magic_vars(runner: &Runner<'_>, selected: &[String], hosts: &IndexMap<String,
     magic.insert("ansible_play_hosts".into(), json!(selected));
     magic.insert("ansible_check_mode".into(), json!(runner.options.check));
     magic.insert("ansible_diff_mode".into(), json!(runner.options.diff));
-    magic.insert("playbook_dir".into(), json!(runner.playbook.base_dir.display().to_string()));
+    magic.insert(
+        "playbook_dir".into(),
+        json!(runner.playbook.base_dir.display().to_string()),
+    );
     magic
 }

@@ -13,24 +13,38 @@ use super::context::{PlayScope, as_value};
 use super::host_state::HostState;
 use crate::error::Error;
 use crate::inventory::Inventory;
-use crate::playbook::{Play, Playbook, Task, TaskKind};
+use crate::playbook::{Playbook, Task, TaskKind};
 use crate::template::{TemplateError, Templates};
 use crate::vars::{Value, VarMap};
 
-pub fn check(inventory: &Inventory, playbook: &Playbook, templates: &Templates, options: &RunOptions) -> Result<(), Error> {
+pub fn check(
+    inventory: &Inventory,
+    playbook: &Playbook,
+    templates: &Templates,
+    options: &RunOptions,
+) -> Result<(), Error> {
     if let Some(limit) = &options.limit {
-        inventory.select(limit).map_err(|source| Error::Pattern { source, span: None })?;
+        inventory
+            .select(limit)
+            .map_err(|source| Error::Pattern { source, span: None })?;
     }
     let runtime = runtime_names(playbook);
     for play in &playbook.plays {
         let hosts = inventory
             .select(&play.hosts)
-            .map_err(|source| Error::Pattern { source, span: Some(play.hosts_span.clone()) })?;
+            .map_err(|source| Error::Pattern {
+                source,
+                span: Some(play.hosts_span.clone()),
+            })?;
         let mut vars_files = VarMap::new();
         for (file, span) in &play.vars_files {
             let path = playbook.base_dir.join(file);
             if !file.contains("{{") && !path.exists() {
-                return Err(Error::MissingFile { what: "vars file", path: path.display().to_string(), span: span.clone() });
+                return Err(Error::MissingFile {
+                    what: "vars file",
+                    path: path.display().to_string(),
+                    span: span.clone(),
+                });
             }
             crate::vars::merge(&mut vars_files, &crate::vars_file::load(&path)?);
         }
@@ -40,16 +54,29 @@ pub fn check(inventory: &Inventory, playbook: &Playbook, templates: &Templates, 
             extra_vars: options.extra_vars.clone(),
             magic: VarMap::new(),
         };
-        let groups: serde_json::Map<String, Value> =
-            inventory.groups().into_iter().map(|(g, hs)| (g, serde_json::json!(hs))).collect();
+        let groups: serde_json::Map<String, Value> = inventory
+            .groups()
+            .into_iter()
+            .map(|(g, hs)| (g, serde_json::json!(hs)))
+            .collect();
         for host in hosts {
             let state = HostState::new(host.name.clone(), inventory.host_vars(&host.name));
             let mut ctx = scope.context(&state, &VarMap::new());
             ctx.insert("groups".into(), Value::Object(groups.clone()));
             ctx.insert("ansible_check_mode".into(), options.check.into());
-            ctx.insert("playbook_dir".into(), playbook.base_dir.display().to_string().into());
-            check_tasks(playbook, templates, play, &play.tasks, &ctx, &host.name, &runtime)?;
-            check_tasks(playbook, templates, play, &play.handlers, &ctx, &host.name, &runtime)?;
+            ctx.insert(
+                "playbook_dir".into(),
+                playbook.base_dir.display().to_string().into(),
+            );
+            check_tasks(playbook, templates, &play.tasks, &ctx, &host.name, &runtime)?;
+            check_tasks(
+                playbook,
+                templates,
+                &play.handlers,
+                &ctx,
+                &host.name,
+                &runtime,
+            )?;
         }
     }
     Ok(())
@@ -58,7 +85,6 @@ pub fn check(inventory: &Inventory, playbook: &Playbook, templates: &Templates, 
 fn check_tasks(
     playbook: &Playbook,
     templates: &Templates,
-    play: &Play,
     tasks: &[Task],
     ctx: &VarMap,
     host: &str,
@@ -68,15 +94,26 @@ fn check_tasks(
         let mut ctx = ctx.clone();
         crate::vars::merge(&mut ctx, &task.vars);
         match &task.kind {
-            TaskKind::Block { block, rescue, always } => {
+            TaskKind::Block {
+                block,
+                rescue,
+                always,
+            } => {
                 for list in [block, rescue, always] {
-                    check_tasks(playbook, templates, play, list, &ctx, host, runtime)?;
+                    check_tasks(playbook, templates, list, &ctx, host, runtime)?;
                 }
             }
-            TaskKind::Module { module, args, args_span } => {
+            TaskKind::Module {
+                module,
+                args,
+                args_span,
+            } => {
                 let value = as_value(ctx);
                 let template_error = |error: TemplateError| {
-                    let deferred = error.undefined_name().map(root).is_some_and(|n| runtime.contains(n))
+                    let deferred = error
+                        .undefined_name()
+                        .map(root)
+                        .is_some_and(|n| runtime.contains(n))
                         || task.loop_spec.is_some();
                     match deferred {
                         true => Ok(()),
@@ -92,12 +129,11 @@ fn check_tasks(
                     Ok(rendered) => {
                         check_files(playbook, templates, module, &rendered, args_span)?;
                         // A template file must render for every host, too.
-                        if *module == "template" {
-                            if let Some(src) = rendered.get("src").and_then(Value::as_str) {
-                                if let Err(error) = templates.render_file(src, &value) {
-                                    template_error(error)?;
-                                }
-                            }
+                        if *module == "template"
+                            && let Some(src) = rendered.get("src").and_then(Value::as_str)
+                            && let Err(error) = templates.render_file(src, &value)
+                        {
+                            template_error(error)?;
                         }
                     }
                     Err(error) => template_error(error)?,
@@ -116,15 +152,24 @@ fn check_files(
     args: &Value,
     span: &crate::source::SourceSpan,
 ) -> Result<(), Error> {
-    let Some(src) = args.get("src").and_then(Value::as_str) else { return Ok(()) };
+    let Some(src) = args.get("src").and_then(Value::as_str) else {
+        return Ok(());
+    };
     let missing = match module {
         "template" => templates.resolve(src).is_none(),
-        "copy" => !playbook.base_dir.join(src).exists() && !playbook.base_dir.join("files").join(src).exists(),
+        "copy" => {
+            !playbook.base_dir.join(src).exists()
+                && !playbook.base_dir.join("files").join(src).exists()
+        }
         _ => false,
     };
     if missing {
         return Err(Error::MissingFile {
-            what: if module == "template" { "template file" } else { "src file" },
+            what: if module == "template" {
+                "template file"
+            } else {
+                "src file"
+            },
             path: src.to_owned(),
             span: span.clone(),
         });
@@ -148,10 +193,18 @@ fn runtime_names(playbook: &Playbook) -> HashSet<String> {
                 names.insert(l.loop_var.clone());
             }
             match &t.kind {
-                TaskKind::Module { module: "set_fact", args: Value::Object(m), .. } => {
+                TaskKind::Module {
+                    module: "set_fact",
+                    args: Value::Object(m),
+                    ..
+                } => {
                     names.extend(m.keys().cloned());
                 }
-                TaskKind::Block { block, rescue, always } => {
+                TaskKind::Block {
+                    block,
+                    rescue,
+                    always,
+                } => {
                     for list in [block, rescue, always] {
                         walk(list, names);
                     }
@@ -160,7 +213,10 @@ fn runtime_names(playbook: &Playbook) -> HashSet<String> {
             }
         }
     }
-    let mut names: HashSet<String> = ["hostvars", "ansible_play_hosts", "ansible_diff_mode"].iter().map(|s| s.to_string()).collect();
+    let mut names: HashSet<String> = ["hostvars", "ansible_play_hosts", "ansible_diff_mode"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     for play in &playbook.plays {
         walk(&play.tasks, &mut names);
         walk(&play.handlers, &mut names);

@@ -34,11 +34,17 @@ mod tests {
         let none = TagFilter::default();
         assert!(none.runs(&tags(&["web"])));
         assert!(!none.runs(&tags(&["never"])));
-        let only = TagFilter { only: tags(&["web"]), skip: vec![] };
+        let only = TagFilter {
+            only: tags(&["web"]),
+            skip: vec![],
+        };
         assert!(only.runs(&tags(&["web", "db"])));
         assert!(!only.runs(&tags(&["db"])));
         assert!(only.runs(&tags(&["always"])));
-        let skip = TagFilter { only: vec![], skip: tags(&["db"]) };
+        let skip = TagFilter {
+            only: vec![],
+            skip: tags(&["db"]),
+        };
         assert!(!skip.runs(&tags(&["db"])));
         assert!(skip.runs(&tags(&[])));
     }

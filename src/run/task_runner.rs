@@ -16,7 +16,8 @@ use crate::tasks::{self, ActionContext, Outcome};
 use crate::transport::Become;
 use crate::vars::{Value, VarMap, merge};
 
-const NO_LOG_MSG: &str = "the output has been hidden due to the fact that 'no_log: true' was specified for this result";
+const NO_LOG_MSG: &str =
+    "the output has been hidden due to the fact that 'no_log: true' was specified for this result";
 
 /// What tasks inherit from the play and enclosing blocks.
 #[derive(Clone)]
@@ -43,10 +44,18 @@ pub fn run_tasks<'a>(
             let mut tags = scope.tags.clone();
             tags.extend(task.tags.iter().cloned());
             match &task.kind {
-                TaskKind::Block { block, rescue, always } => {
+                TaskKind::Block {
+                    block,
+                    rescue,
+                    always,
+                } => {
                     let mut vars = scope.vars.clone();
                     merge(&mut vars, &task.vars);
-                    let inner = Scope { tags, vars, ..scope.clone() };
+                    let inner = Scope {
+                        tags,
+                        vars,
+                        ..scope.clone()
+                    };
                     run_block(runner, &inner, task, block, rescue, always, hosts).await;
                 }
                 TaskKind::Module { .. } => {
@@ -73,7 +82,10 @@ async fn run_block(
     let mut entering: Vec<&mut HostState> = Vec::new();
     for host in hosts.iter_mut().filter(|h| h.active()) {
         let ctx = as_value(scope.scope.context(host, &scope.vars));
-        let enters = task.when.iter().all(|c| runner.templates.eval_bool(c, &ctx, c).unwrap_or(false));
+        let enters = task
+            .when
+            .iter()
+            .all(|c| runner.templates.eval_bool(c, &ctx, c).unwrap_or(false));
         if enters {
             entering.push(&mut **host);
         }
@@ -111,10 +123,27 @@ async fn run_block(
     let _ = was_failed;
 }
 
-async fn run_module_task(runner: &Runner<'_>, scope: &Scope<'_>, task: &Task, hosts: &mut [&mut HostState]) {
-    let active: Vec<&mut HostState> = hosts.iter_mut().filter(|h| h.active()).map(|h| &mut **h).collect();
-    let targets = if task.run_once { active.into_iter().take(1).collect() } else { active };
-    runner.reporter.send(Event::TaskStart { task: task.display_name(), hosts: targets.len(), handler: scope.handler });
+async fn run_module_task(
+    runner: &Runner<'_>,
+    scope: &Scope<'_>,
+    task: &Task,
+    hosts: &mut [&mut HostState],
+) {
+    let active: Vec<&mut HostState> = hosts
+        .iter_mut()
+        .filter(|h| h.active())
+        .map(|h| &mut **h)
+        .collect();
+    let targets = if task.run_once {
+        active.into_iter().take(1).collect()
+    } else {
+        active
+    };
+    runner.reporter.send(Event::TaskStart {
+        task: task.display_name(),
+        hosts: targets.len(),
+        handler: scope.handler,
+    });
     let forks = Arc::new(Semaphore::new(runner.options.forks.max(1)));
     let mut first_registered: Option<(String, Value)> = None;
     let results = join_all(targets.into_iter().map(|host| {
@@ -137,9 +166,16 @@ async fn run_module_task(runner: &Runner<'_>, scope: &Scope<'_>, task: &Task, ho
 }
 
 /// Runs the task on one host; returns the registered variable, if any.
-async fn run_on_host(runner: &Runner<'_>, scope: &Scope<'_>, task: &Task, host: &mut HostState) -> Option<(String, Value)> {
+async fn run_on_host(
+    runner: &Runner<'_>,
+    scope: &Scope<'_>,
+    task: &Task,
+    host: &mut HostState,
+) -> Option<(String, Value)> {
     let started = Instant::now();
-    runner.reporter.send(Event::HostStart { host: host.name.clone() });
+    runner.reporter.send(Event::HostStart {
+        host: host.name.clone(),
+    });
     let mut task_vars = scope.vars.clone();
     merge(&mut task_vars, &task.vars);
     let ctx_map = scope.scope.context(host, &task_vars);
@@ -154,7 +190,10 @@ async fn run_on_host(runner: &Runner<'_>, scope: &Scope<'_>, task: &Task, host: 
         match runner.templates.eval_bool(cond, &ctx, &origin) {
             Ok(true) => {}
             Ok(false) => {
-                let outcome = Outcome { skipped: true, ..Outcome::ok() };
+                let outcome = Outcome {
+                    skipped: true,
+                    ..Outcome::ok()
+                };
                 let registered = outcome.to_registered();
                 finish(host, outcome, None);
                 return register(task, host, registered);
@@ -191,21 +230,40 @@ async fn run_on_host(runner: &Runner<'_>, scope: &Scope<'_>, task: &Task, host: 
         }
     }
 
-    let TaskKind::Module { module, args, .. } = &task.kind else { unreachable!("blocks recurse") };
+    let TaskKind::Module { module, args, .. } = &task.kind else {
+        unreachable!("blocks recurse")
+    };
     let spec = tasks::find(module).expect("module checked at load");
     let sudo = become_for(scope.play, task);
 
     let Some(loop_spec) = &task.loop_spec else {
-        let outcome = run_once(runner, task, host, spec, args, &ctx_map, &origin, sudo.as_ref()).await;
+        let outcome = run_once(
+            runner,
+            task,
+            host,
+            spec,
+            args,
+            &ctx_map,
+            &origin,
+            sudo.as_ref(),
+        )
+        .await;
         let registered = outcome.to_registered();
         finish(host, outcome, None);
         return register(task, host, registered);
     };
 
-    let items = match runner.templates.render_value(&loop_spec.items, &ctx, &origin) {
+    let items = match runner
+        .templates
+        .render_value(&loop_spec.items, &ctx, &origin)
+    {
         Ok(Value::Array(items)) => items,
         Ok(other) => {
-            finish(host, Outcome::failed(format!("`loop` must be a list, got {other}")), None);
+            finish(
+                host,
+                Outcome::failed(format!("`loop` must be a list, got {other}")),
+                None,
+            );
             return None;
         }
         Err(e) => {
@@ -223,13 +281,26 @@ async fn run_on_host(runner: &Runner<'_>, scope: &Scope<'_>, task: &Task, host: 
         let mut item_ctx = ctx_map.clone();
         item_ctx.insert(loop_spec.loop_var.clone(), item.clone());
         let label = match &loop_spec.label {
-            Some(label) => runner.templates.render_str(label, &as_value(item_ctx.clone()), &origin).unwrap_or_default(),
+            Some(label) => runner
+                .templates
+                .render_str(label, &as_value(item_ctx.clone()), &origin)
+                .unwrap_or_default(),
             None => match &item {
                 Value::String(s) => s.clone(),
                 other => other.to_string(),
             },
         };
-        let outcome = run_once(runner, task, host, spec, args, &item_ctx, &origin, sudo.as_ref()).await;
+        let outcome = run_once(
+            runner,
+            task,
+            host,
+            spec,
+            args,
+            &item_ctx,
+            &origin,
+            sudo.as_ref(),
+        )
+        .await;
         total.changed |= outcome.changed;
         total.failed |= outcome.failed && !task.ignore_errors;
         merge(&mut total.facts, &outcome.facts);
@@ -238,7 +309,14 @@ async fn run_on_host(runner: &Runner<'_>, scope: &Scope<'_>, task: &Task, host: 
             m.insert(loop_spec.loop_var.clone(), item);
         }
         results.push(registered);
-        emit(runner, task, host, &outcome, Some(label), item_started.elapsed());
+        emit(
+            runner,
+            task,
+            host,
+            &outcome,
+            Some(label),
+            item_started.elapsed(),
+        );
     }
     total.result.insert("results".into(), Value::Array(results));
     if total.failed {
@@ -262,7 +340,11 @@ async fn run_once(
     sudo: Option<&Become>,
 ) -> Outcome {
     let ctx = as_value(ctx_map.clone());
-    let attempts = if task.until.is_some() { task.retries + 1 } else { 1 };
+    let attempts = if task.until.is_some() {
+        task.retries + 1
+    } else {
+        1
+    };
     let mut outcome = Outcome::ok();
     for attempt in 1..=attempts {
         outcome = call_module(runner, host, spec, args, &ctx, origin, sudo).await;
@@ -273,7 +355,11 @@ async fn run_once(
         outcome = apply_overrides(runner, task, outcome, &registered_ctx, origin);
         match &task.until {
             Some(until) if attempt < attempts => {
-                if runner.templates.eval_bool(until, &registered_ctx, origin).unwrap_or(false) {
+                if runner
+                    .templates
+                    .eval_bool(until, &registered_ctx, origin)
+                    .unwrap_or(false)
+                {
                     break;
                 }
                 tokio::time::sleep(task.delay).await;
@@ -304,9 +390,11 @@ async fn call_module(
         Ok(a) => a,
         Err(msg) => return Outcome::failed(format!("module `{}`: {msg}", spec.name)),
     };
-    let conn = host.conn.as_ref().expect("connected before the first module call");
+    let conn = host
+        .conn
+        .as_ref()
+        .expect("connected before the first module call");
     let action_ctx = ActionContext {
-        host: &host.name,
         conn,
         templates: &runner.templates,
         vars: ctx,
@@ -325,13 +413,24 @@ async fn call_module(
 }
 
 /// Ansible templates recursively: a variable whose value is itself a template renders too.
-fn render_deep(runner: &Runner<'_>, value: &Value, ctx: &Value, origin: &str) -> Result<Value, String> {
-    let mut current = runner.templates.render_value(value, ctx, origin).map_err(|e| e.to_string())?;
+fn render_deep(
+    runner: &Runner<'_>,
+    value: &Value,
+    ctx: &Value,
+    origin: &str,
+) -> Result<Value, String> {
+    let mut current = runner
+        .templates
+        .render_value(value, ctx, origin)
+        .map_err(|e| e.to_string())?;
     for _ in 0..8 {
         if !contains_template(&current) {
             break;
         }
-        let next = runner.templates.render_value(&current, ctx, origin).map_err(|e| e.to_string())?;
+        let next = runner
+            .templates
+            .render_value(&current, ctx, origin)
+            .map_err(|e| e.to_string())?;
         if next == current {
             break;
         }
@@ -353,8 +452,14 @@ fn contains_template(v: &Value) -> bool {
 fn render_map(runner: &Runner<'_>, ctx_map: &VarMap, origin: &str) -> VarMap {
     let ctx = as_value(ctx_map.clone());
     let mut out = VarMap::new();
-    for (k, v) in ctx_map.iter().filter(|(k, _)| k.starts_with("ansible_") || k.starts_with("convoy_")) {
-        out.insert(k.clone(), render_deep(runner, v, &ctx, origin).unwrap_or_else(|_| v.clone()));
+    for (k, v) in ctx_map
+        .iter()
+        .filter(|(k, _)| k.starts_with("ansible_") || k.starts_with("convoy_"))
+    {
+        out.insert(
+            k.clone(),
+            render_deep(runner, v, &ctx, origin).unwrap_or_else(|_| v.clone()),
+        );
     }
     out
 }
@@ -371,10 +476,20 @@ fn with_registered(ctx_map: &VarMap, task: &Task, outcome: &Outcome) -> Value {
     Value::Object(map)
 }
 
-fn apply_overrides(runner: &Runner<'_>, task: &Task, mut outcome: Outcome, ctx: &Value, origin: &str) -> Outcome {
+fn apply_overrides(
+    runner: &Runner<'_>,
+    task: &Task,
+    mut outcome: Outcome,
+    ctx: &Value,
+    origin: &str,
+) -> Outcome {
     let all = |conds: &[String]| -> Result<bool, String> {
         for c in conds {
-            if !runner.templates.eval_bool(c, ctx, origin).map_err(|e| e.to_string())? {
+            if !runner
+                .templates
+                .eval_bool(c, ctx, origin)
+                .map_err(|e| e.to_string())?
+            {
                 return Ok(false);
             }
         }
@@ -394,7 +509,9 @@ fn apply_overrides(runner: &Runner<'_>, task: &Task, mut outcome: Outcome, ctx: 
                     outcome.msg = Some("failed_when condition met".into());
                 }
                 if !failed {
-                    outcome.msg = outcome.msg.filter(|m| !m.starts_with("non-zero return code"));
+                    outcome.msg = outcome
+                        .msg
+                        .filter(|m| !m.starts_with("non-zero return code"));
                 }
             }
             Err(e) => return Outcome::failed(e),
@@ -406,7 +523,11 @@ fn apply_overrides(runner: &Runner<'_>, task: &Task, mut outcome: Outcome, ctx: 
 fn become_for(play: &Play, task: &Task) -> Option<Become> {
     let on = task.sudo.or(play.sudo).unwrap_or(false);
     on.then(|| Become {
-        user: task.become_user.clone().or_else(|| play.become_user.clone()).unwrap_or_else(|| "root".into()),
+        user: task
+            .become_user
+            .clone()
+            .or_else(|| play.become_user.clone())
+            .unwrap_or_else(|| "root".into()),
     })
 }
 
@@ -417,7 +538,14 @@ fn register(task: &Task, host: &mut HostState, registered: Value) -> Option<(Str
 }
 
 /// Records the final outcome on the host and reports it.
-fn report(runner: &Runner<'_>, task: &Task, host: &mut HostState, outcome: Outcome, item: Option<String>, elapsed: Duration) {
+fn report(
+    runner: &Runner<'_>,
+    task: &Task,
+    host: &mut HostState,
+    outcome: Outcome,
+    item: Option<String>,
+    elapsed: Duration,
+) {
     let status = emit(runner, task, host, &outcome, item, elapsed);
     let ignored = status == Status::Failed && task.ignore_errors;
     host.stats.count(status, ignored);
@@ -429,7 +557,14 @@ fn report(runner: &Runner<'_>, task: &Task, host: &mut HostState, outcome: Outco
     }
 }
 
-fn emit(runner: &Runner<'_>, task: &Task, host: &HostState, outcome: &Outcome, item: Option<String>, elapsed: Duration) -> Status {
+fn emit(
+    runner: &Runner<'_>,
+    task: &Task,
+    host: &HostState,
+    outcome: &Outcome,
+    item: Option<String>,
+    elapsed: Duration,
+) -> Status {
     let status = if host.unreachable.is_some() {
         Status::Unreachable
     } else if outcome.failed {
@@ -443,7 +578,13 @@ fn emit(runner: &Runner<'_>, task: &Task, host: &HostState, outcome: &Outcome, i
     };
     let output = ["stdout", "stderr"]
         .iter()
-        .filter_map(|k| outcome.result.get(*k).and_then(Value::as_str).filter(|s| !s.is_empty()))
+        .filter_map(|k| {
+            outcome
+                .result
+                .get(*k)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+        })
         .collect::<Vec<_>>()
         .join("\n");
     let mut result = HostResult {

@@ -28,7 +28,10 @@ struct Args {
 }
 
 impl Action for Args {
-    fn run<'a>(&'a self, ctx: &'a ActionContext<'a>) -> super::BoxFuture<'a, Result<Outcome, TransportError>> {
+    fn run<'a>(
+        &'a self,
+        ctx: &'a ActionContext<'a>,
+    ) -> super::BoxFuture<'a, Result<Outcome, TransportError>> {
         boxed(async move {
             let conditions: Vec<String> = match &self.that {
                 Value::Array(items) => items.iter().map(as_expr).collect(),
@@ -38,13 +41,23 @@ impl Action for Args {
                 match ctx.templates.eval_bool(cond, ctx.vars, cond) {
                     Ok(true) => {}
                     Ok(false) => {
-                        let msg = self.fail_msg.clone().or_else(|| self.msg.clone()).unwrap_or_else(|| "Assertion failed".into());
-                        return Ok(Outcome::failed(msg).with("assertion", cond.clone()).with("evaluated_to", false));
+                        let msg = self
+                            .fail_msg
+                            .clone()
+                            .or_else(|| self.msg.clone())
+                            .unwrap_or_else(|| "Assertion failed".into());
+                        return Ok(Outcome::failed(msg)
+                            .with("assertion", cond.clone())
+                            .with("evaluated_to", false));
                     }
                     Err(e) => return Ok(Outcome::failed(e.to_string())),
                 }
             }
-            Ok(Outcome::ok().with_msg(self.success_msg.clone().unwrap_or_else(|| "All assertions passed".into())))
+            Ok(Outcome::ok().with_msg(
+                self.success_msg
+                    .clone()
+                    .unwrap_or_else(|| "All assertions passed".into()),
+            ))
         })
     }
 }

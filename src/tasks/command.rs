@@ -9,7 +9,15 @@ use serde::Deserialize;
 use super::{Action, ActionContext, ModuleSpec, Outcome, boxed, parse_args};
 use crate::transport::{Script, TransportError, quote};
 
-const ARGS: &[&str] = &["_raw_params", "cmd", "argv", "chdir", "creates", "removes", "stdin"];
+const ARGS: &[&str] = &[
+    "_raw_params",
+    "cmd",
+    "argv",
+    "chdir",
+    "creates",
+    "removes",
+    "stdin",
+];
 
 pub static COMMAND: ModuleSpec = ModuleSpec {
     name: "command",
@@ -54,27 +62,47 @@ fn build(args: crate::vars::Value, shell: bool) -> Result<Box<dyn Action>, Strin
     let (line, display) = match (a.raw.or(a.cmd), a.argv) {
         (Some(text), None) if shell => (text.clone(), text),
         (Some(text), None) => {
-            let words = shlex::split(&text).ok_or_else(|| format!("cannot split command `{text}`"))?;
-            (words.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" "), text)
+            let words =
+                shlex::split(&text).ok_or_else(|| format!("cannot split command `{text}`"))?;
+            (
+                words.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" "),
+                text,
+            )
         }
-        (None, Some(argv)) if !argv.is_empty() => {
-            (argv.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" "), argv.join(" "))
-        }
+        (None, Some(argv)) if !argv.is_empty() => (
+            argv.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" "),
+            argv.join(" "),
+        ),
         (Some(_), Some(_)) => return Err("give either a command line or `argv`, not both".into()),
         _ => return Err("no command given".into()),
     };
-    Ok(Box::new(Command { line, display, chdir: a.chdir, creates: a.creates, removes: a.removes, stdin: a.stdin }))
+    Ok(Box::new(Command {
+        line,
+        display,
+        chdir: a.chdir,
+        creates: a.creates,
+        removes: a.removes,
+        stdin: a.stdin,
+    }))
 }
 
 impl Action for Command {
-    fn run<'a>(&'a self, ctx: &'a ActionContext<'a>) -> super::BoxFuture<'a, Result<Outcome, TransportError>> {
+    fn run<'a>(
+        &'a self,
+        ctx: &'a ActionContext<'a>,
+    ) -> super::BoxFuture<'a, Result<Outcome, TransportError>> {
         boxed(async move {
             if let Some(reason) = self.nothing_to_do(ctx).await? {
-                return Ok(Outcome::ok().with_msg(reason).with("rc", 0).with("cmd", self.display.clone()));
+                return Ok(Outcome::ok()
+                    .with_msg(reason)
+                    .with("rc", 0)
+                    .with("cmd", self.display.clone()));
             }
             if ctx.check {
                 // Ansible skips commands in check mode; convoy says plainly that it would run them.
-                return Ok(Outcome::changed(true).with_msg(format!("would run: {}", self.display)).with("cmd", self.display.clone()));
+                return Ok(Outcome::changed(true)
+                    .with_msg(format!("would run: {}", self.display))
+                    .with("cmd", self.display.clone()));
             }
             let mut line = String::new();
             if let Some(dir) = &self.chdir {
@@ -101,7 +129,11 @@ impl Action for Command {
                 outcome.msg = Some(if stderr.is_empty() {
                     format!("non-zero return code {}", out.status)
                 } else {
-                    format!("non-zero return code {}: {}", out.status, last_line(&stderr))
+                    format!(
+                        "non-zero return code {}: {}",
+                        out.status,
+                        last_line(&stderr)
+                    )
                 });
             }
             Ok(outcome)
@@ -111,8 +143,13 @@ impl Action for Command {
 
 impl Command {
     /// `creates`/`removes`: the reason the command is skipped, if it is.
-    async fn nothing_to_do(&self, ctx: &ActionContext<'_>) -> Result<Option<String>, TransportError> {
-        let check = |path: &str, want: bool| format!("[ {}-e {} ]", if want { "" } else { "! " }, quote(path));
+    async fn nothing_to_do(
+        &self,
+        ctx: &ActionContext<'_>,
+    ) -> Result<Option<String>, TransportError> {
+        let check = |path: &str, want: bool| {
+            format!("[ {}-e {} ]", if want { "" } else { "! " }, quote(path))
+        };
         let test = match (&self.creates, &self.removes) {
             (None, None) => return Ok(None),
             (Some(c), None) => check(c, true),
@@ -122,11 +159,17 @@ impl Command {
         let out = ctx.conn.exec(Script::new(&test).sudo(ctx.sudo)).await?;
         Ok(out.success().then(|| match &self.creates {
             Some(c) => format!("skipped, since {c} exists"),
-            None => format!("skipped, since {} does not exist", self.removes.as_deref().unwrap_or_default()),
+            None => format!(
+                "skipped, since {} does not exist",
+                self.removes.as_deref().unwrap_or_default()
+            ),
         }))
     }
 }
 
 fn last_line(text: &str) -> &str {
-    text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or(text)
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or(text)
 }

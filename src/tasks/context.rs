@@ -6,7 +6,6 @@ use crate::vars::Value;
 
 /// Everything an action may use on one host.
 pub struct ActionContext<'a> {
-    pub host: &'a str,
     pub conn: &'a Connection,
     pub templates: &'a Templates,
     /// The host's variables for this task (item included).

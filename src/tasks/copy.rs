@@ -7,8 +7,8 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::{Action, ActionContext, FileDiff, ModuleSpec, Outcome, boxed, parse_args};
-use crate::transport::remote_fs::{self, FileAttrs, PathKind};
 use crate::transport::TransportError;
+use crate::transport::remote_fs::{self, FileAttrs, PathKind};
 use crate::vars::Value;
 
 pub static SPEC: ModuleSpec = ModuleSpec {
@@ -43,15 +43,32 @@ fn yes() -> bool {
 }
 
 impl Action for Args {
-    fn run<'a>(&'a self, ctx: &'a ActionContext<'a>) -> super::BoxFuture<'a, Result<Outcome, TransportError>> {
+    fn run<'a>(
+        &'a self,
+        ctx: &'a ActionContext<'a>,
+    ) -> super::BoxFuture<'a, Result<Outcome, TransportError>> {
         boxed(async move {
             let (content, name) = match (&self.src, &self.content) {
                 (Some(src), _) => {
                     let path = ctx.base_dir.join(src);
-                    let path = if path.exists() { path } else { ctx.base_dir.join("files").join(src) };
+                    let path = if path.exists() {
+                        path
+                    } else {
+                        ctx.base_dir.join("files").join(src)
+                    };
                     match std::fs::read(&path) {
-                        Ok(bytes) => (bytes, Path::new(src).file_name().map(|n| n.to_string_lossy().into_owned())),
-                        Err(e) => return Ok(Outcome::failed(format!("cannot read src {}: {e}", path.display()))),
+                        Ok(bytes) => (
+                            bytes,
+                            Path::new(src)
+                                .file_name()
+                                .map(|n| n.to_string_lossy().into_owned()),
+                        ),
+                        Err(e) => {
+                            return Ok(Outcome::failed(format!(
+                                "cannot read src {}: {e}",
+                                path.display()
+                            )));
+                        }
                     }
                 }
                 (None, Some(Value::String(s))) => (s.clone().into_bytes(), None),
@@ -59,8 +76,20 @@ impl Action for Args {
                 (None, Some(other)) => (other.to_string().into_bytes(), None),
                 (None, None) => unreachable!("checked when built"),
             };
-            let attrs = FileAttrs { mode: normalize_mode(self.mode.as_ref()), owner: self.owner.clone(), group: self.group.clone() };
-            put_content(ctx, &self.dest, name.as_deref(), &content, &attrs, self.force).await
+            let attrs = FileAttrs {
+                mode: normalize_mode(self.mode.as_ref()),
+                owner: self.owner.clone(),
+                group: self.group.clone(),
+            };
+            put_content(
+                ctx,
+                &self.dest,
+                name.as_deref(),
+                &content,
+                &attrs,
+                self.force,
+            )
+            .await
         })
     }
 }
@@ -70,7 +99,9 @@ impl Action for Args {
 pub(super) fn normalize_mode(mode: Option<&Value>) -> Option<String> {
     match mode? {
         Value::Number(n) => n.as_u64().map(|n| format!("{n:04o}")),
-        Value::String(s) if s.chars().all(|c| c.is_ascii_digit()) => Some(format!("{:0>4}", s.trim_start_matches('0'))),
+        Value::String(s) if s.chars().all(|c| c.is_ascii_digit()) => {
+            Some(format!("{:0>4}", s.trim_start_matches('0')))
+        }
         Value::String(s) => Some(s.clone()),
         _ => None,
     }
@@ -90,7 +121,9 @@ pub(super) async fn put_content(
     let mut stat = remote_fs::stat(ctx.conn, &dest, true, ctx.sudo).await?;
     if stat.kind == PathKind::Directory || dest.ends_with('/') {
         let Some(name) = src_name else {
-            return Ok(Outcome::failed(format!("dest {dest} is a directory; give a file path")));
+            return Ok(Outcome::failed(format!(
+                "dest {dest} is a directory; give a file path"
+            )));
         };
         dest = format!("{}/{name}", dest.trim_end_matches('/'));
         stat = remote_fs::stat(ctx.conn, &dest, true, ctx.sudo).await?;
@@ -98,11 +131,23 @@ pub(super) async fn put_content(
     let checksum = hex::encode(Sha256::digest(content));
     let content_differs = stat.sha256.as_deref() != Some(checksum.as_str());
     let attrs_differ = attributes_differ(&stat, attrs);
-    let result = |o: Outcome| o.with("dest", dest.clone()).with("checksum", checksum.clone()).with("size", content.len());
-    if !stat.exists && stat.kind == PathKind::Missing || (force && (content_differs || attrs_differ)) {
+    let result = |o: Outcome| {
+        o.with("dest", dest.clone())
+            .with("checksum", checksum.clone())
+            .with("size", content.len())
+    };
+    if !stat.exists && stat.kind == PathKind::Missing
+        || (force && (content_differs || attrs_differ))
+    {
         let mut outcome = Outcome::changed(true);
         if ctx.diff && content_differs {
-            let before = if stat.exists { remote_fs::read(ctx.conn, &dest, ctx.sudo).await?.unwrap_or_default() } else { vec![] };
+            let before = if stat.exists {
+                remote_fs::read(ctx.conn, &dest, ctx.sudo)
+                    .await?
+                    .unwrap_or_default()
+            } else {
+                vec![]
+            };
             outcome.diffs.push(FileDiff {
                 path: dest.clone(),
                 before: String::from_utf8_lossy(&before).into_owned(),
@@ -111,8 +156,12 @@ pub(super) async fn put_content(
         }
         if !ctx.check {
             // Rewriting identical content just to fix attributes keeps the write atomic and simple.
-            if let Err(reason) = remote_fs::write_atomic(ctx.conn, &dest, content, attrs, ctx.sudo).await? {
-                return Ok(result(Outcome::failed(format!("cannot write {dest}: {reason}"))));
+            if let Err(reason) =
+                remote_fs::write_atomic(ctx.conn, &dest, content, attrs, ctx.sudo).await?
+            {
+                return Ok(result(Outcome::failed(format!(
+                    "cannot write {dest}: {reason}"
+                ))));
             }
         }
         return Ok(result(outcome));
@@ -137,9 +186,21 @@ mod tests {
 
     #[test]
     fn modes_normalise_to_four_octal_digits() {
-        assert_eq!(normalize_mode(Some(&Value::from(420))).as_deref(), Some("0644"));
-        assert_eq!(normalize_mode(Some(&Value::from("644"))).as_deref(), Some("0644"));
-        assert_eq!(normalize_mode(Some(&Value::from("0755"))).as_deref(), Some("0755"));
-        assert_eq!(normalize_mode(Some(&Value::from("u+x"))).as_deref(), Some("u+x"));
+        assert_eq!(
+            normalize_mode(Some(&Value::from(420))).as_deref(),
+            Some("0644")
+        );
+        assert_eq!(
+            normalize_mode(Some(&Value::from("644"))).as_deref(),
+            Some("0644")
+        );
+        assert_eq!(
+            normalize_mode(Some(&Value::from("0755"))).as_deref(),
+            Some("0755")
+        );
+        assert_eq!(
+            normalize_mode(Some(&Value::from("u+x"))).as_deref(),
+            Some("u+x")
+        );
     }
 }

@@ -26,11 +26,16 @@ struct Args {
 }
 
 impl Action for Args {
-    fn run<'a>(&'a self, ctx: &'a ActionContext<'a>) -> super::BoxFuture<'a, Result<Outcome, TransportError>> {
+    fn run<'a>(
+        &'a self,
+        ctx: &'a ActionContext<'a>,
+    ) -> super::BoxFuture<'a, Result<Outcome, TransportError>> {
         boxed(async move {
             Ok(match (&self.msg, &self.var) {
                 (_, Some(var)) => match ctx.templates.eval(var, ctx.vars, var) {
-                    Ok(v) => Outcome::ok().with_msg(format!("{var}: {}", display(&v))).with(var, v),
+                    Ok(v) => Outcome::ok()
+                        .with_msg(format!("{var}: {}", display(&v)))
+                        .with(var, v),
                     Err(e) => Outcome::failed(e.to_string()),
                 },
                 (Some(msg), None) => Outcome::ok().with_msg(display(msg)),

@@ -22,9 +22,16 @@ struct Args {
 }
 
 impl Action for Args {
-    fn run<'a>(&'a self, _ctx: &'a ActionContext<'a>) -> super::BoxFuture<'a, Result<Outcome, TransportError>> {
+    fn run<'a>(
+        &'a self,
+        _ctx: &'a ActionContext<'a>,
+    ) -> super::BoxFuture<'a, Result<Outcome, TransportError>> {
         boxed(async move {
-            Ok(Outcome::failed(self.msg.clone().unwrap_or_else(|| "Failed as requested from task".into())))
+            Ok(Outcome::failed(
+                self.msg
+                    .clone()
+                    .unwrap_or_else(|| "Failed as requested from task".into()),
+            ))
         })
     }
 }

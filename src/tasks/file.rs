@@ -1003,7 +1003,6 @@ pub(super) mod testing {
         let templates = Templates::new(Path::new("."));
         let vars = Value::Object(Default::default());
         let ctx = ActionContext {
-            host: "localhost",
             conn: &conn,
             templates: &templates,
             vars: &vars,

@@ -33,7 +33,10 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A module call ready to run on one host.
 pub trait Action: Send + Sync {
-    fn run<'a>(&'a self, ctx: &'a ActionContext<'a>) -> BoxFuture<'a, Result<Outcome, TransportError>>;
+    fn run<'a>(
+        &'a self,
+        ctx: &'a ActionContext<'a>,
+    ) -> BoxFuture<'a, Result<Outcome, TransportError>>;
 }
 
 /// What convoy knows of a module before running it.

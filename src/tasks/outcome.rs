@@ -27,10 +27,17 @@ impl Outcome {
         Self::default()
     }
     pub fn changed(changed: bool) -> Self {
-        Self { changed, ..Self::default() }
+        Self {
+            changed,
+            ..Self::default()
+        }
     }
     pub fn failed(msg: impl Into<String>) -> Self {
-        Self { failed: true, msg: Some(msg.into()), ..Self::default() }
+        Self {
+            failed: true,
+            msg: Some(msg.into()),
+            ..Self::default()
+        }
     }
     pub fn with_msg(mut self, msg: impl Into<String>) -> Self {
         self.msg = Some(msg.into());

@@ -21,7 +21,15 @@ pub static SPEC: ModuleSpec = ModuleSpec {
 struct SetFact(VarMap);
 
 impl Action for SetFact {
-    fn run<'a>(&'a self, _ctx: &'a ActionContext<'a>) -> super::BoxFuture<'a, Result<Outcome, TransportError>> {
-        boxed(async move { Ok(Outcome { facts: self.0.clone(), ..Outcome::ok() }) })
+    fn run<'a>(
+        &'a self,
+        _ctx: &'a ActionContext<'a>,
+    ) -> super::BoxFuture<'a, Result<Outcome, TransportError>> {
+        boxed(async move {
+            Ok(Outcome {
+                facts: self.0.clone(),
+                ..Outcome::ok()
+            })
+        })
     }
 }

@@ -5,8 +5,8 @@ use serde::Deserialize;
 
 use super::copy::{normalize_mode, put_content};
 use super::{Action, ActionContext, ModuleSpec, Outcome, boxed, parse_args};
-use crate::transport::remote_fs::FileAttrs;
 use crate::transport::TransportError;
+use crate::transport::remote_fs::FileAttrs;
 use crate::vars::Value;
 
 pub static SPEC: ModuleSpec = ModuleSpec {
@@ -36,7 +36,10 @@ fn yes() -> bool {
 }
 
 impl Action for Args {
-    fn run<'a>(&'a self, ctx: &'a ActionContext<'a>) -> super::BoxFuture<'a, Result<Outcome, TransportError>> {
+    fn run<'a>(
+        &'a self,
+        ctx: &'a ActionContext<'a>,
+    ) -> super::BoxFuture<'a, Result<Outcome, TransportError>> {
         boxed(async move {
             let rendered = match ctx.templates.render_file(&self.src, ctx.vars) {
                 Ok(text) => text,
@@ -45,8 +48,20 @@ impl Action for Args {
             let name = std::path::Path::new(&self.src)
                 .file_name()
                 .map(|n| n.to_string_lossy().trim_end_matches(".j2").to_owned());
-            let attrs = FileAttrs { mode: normalize_mode(self.mode.as_ref()), owner: self.owner.clone(), group: self.group.clone() };
-            put_content(ctx, &self.dest, name.as_deref(), rendered.as_bytes(), &attrs, self.force).await
+            let attrs = FileAttrs {
+                mode: normalize_mode(self.mode.as_ref()),
+                owner: self.owner.clone(),
+                group: self.group.clone(),
+            };
+            put_content(
+                ctx,
+                &self.dest,
+                name.as_deref(),
+                rendered.as_bytes(),
+                &attrs,
+                self.force,
+            )
+            .await
         })
     }
 }

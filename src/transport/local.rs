@@ -28,9 +28,13 @@ impl LocalConnection {
 }
 
 async fn run(mut cmd: Command, stdin: Option<&[u8]>) -> std::io::Result<ExecOutput> {
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     let mut child = cmd.spawn()?;
     if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
         // Write concurrently with reading output, or a large payload could

@@ -54,7 +54,11 @@ pub struct Script<'a> {
 
 impl<'a> Script<'a> {
     pub fn new(text: &'a str) -> Self {
-        Self { text, stdin: None, sudo: None }
+        Self {
+            text,
+            stdin: None,
+            sudo: None,
+        }
     }
     pub fn stdin(mut self, data: &'a [u8]) -> Self {
         self.stdin = Some(data);
@@ -93,7 +97,8 @@ impl Connection {
     /// Runs a script; a non-zero exit status is an `Ok` result, only failing
     /// to reach the host is an error.
     pub async fn exec(&self, script: Script<'_>) -> Result<ExecOutput, TransportError> {
-        self.counter().add(script.stdin.map_or(0, |s| s.len()) + script.text.len());
+        self.counter()
+            .add(script.stdin.map_or(0, |s| s.len()) + script.text.len());
         match self {
             Connection::Ssh(c) => c.exec(&script.command_line(), script.stdin).await,
             Connection::Local(c) => c.exec(&script.command_line(), script.stdin).await,

@@ -27,18 +27,6 @@ pub enum PathKind {
     Other,
 }
 
-impl PathKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PathKind::Missing => "absent",
-            PathKind::File => "file",
-            PathKind::Directory => "directory",
-            PathKind::Link => "link",
-            PathKind::Other => "other",
-        }
-    }
-}
-
 /// Stats a path (without following a final symlink) and, for a regular
 /// file, hashes it, all in one round trip.
 pub async fn stat(
@@ -116,9 +104,11 @@ impl FileAttrs {
             cmds.push_str(&format!(" && chmod {} {quoted_path}", quote(mode)));
         }
         match (&self.owner, &self.group) {
-            (Some(o), Some(g)) => {
-                cmds.push_str(&format!(" && chown {}:{} {quoted_path}", quote(o), quote(g)))
-            }
+            (Some(o), Some(g)) => cmds.push_str(&format!(
+                " && chown {}:{} {quoted_path}",
+                quote(o),
+                quote(g)
+            )),
             (Some(o), None) => cmds.push_str(&format!(" && chown {} {quoted_path}", quote(o))),
             (None, Some(g)) => cmds.push_str(&format!(" && chgrp {} {quoted_path}", quote(g))),
             (None, None) => {}
@@ -149,8 +139,14 @@ pub async fn write_atomic(
         "umask 022 && cat > {tmp} && {keep_mode}true{attrs} && mv -f {tmp} {p} || {{ rc=$?; rm -f {tmp}; exit $rc; }}",
         attrs = attrs.commands(&tmp),
     );
-    let out = conn.exec(Script::new(&script).stdin(content).sudo(sudo)).await?;
-    Ok(if out.success() { Ok(()) } else { Err(out.stderr_str().trim().to_owned()) })
+    let out = conn
+        .exec(Script::new(&script).stdin(content).sudo(sudo))
+        .await?;
+    Ok(if out.success() {
+        Ok(())
+    } else {
+        Err(out.stderr_str().trim().to_owned())
+    })
 }
 
 #[cfg(test)]

@@ -63,11 +63,17 @@ impl SshConnection {
         if let Some(config) = &target.config_file {
             builder.config_file(config);
         }
-        let session = builder
-            .connect_mux(&target.address)
-            .await
-            .map_err(|e| TransportError::Connect { reason: ssh_reason(&e) })?;
-        Ok(Self { session, sent: ByteCounter::default() })
+        let session =
+            builder
+                .connect_mux(&target.address)
+                .await
+                .map_err(|e| TransportError::Connect {
+                    reason: ssh_reason(&e),
+                })?;
+        Ok(Self {
+            session,
+            sent: ByteCounter::default(),
+        })
     }
 
     pub(super) async fn exec(
@@ -75,11 +81,17 @@ impl SshConnection {
         command_line: &str,
         stdin: Option<&[u8]>,
     ) -> Result<ExecOutput, TransportError> {
-        let lost = |e: openssh::Error| TransportError::Lost { reason: ssh_reason(&e) };
+        let lost = |e: openssh::Error| TransportError::Lost {
+            reason: ssh_reason(&e),
+        };
         let mut cmd = self.session.raw_command(command_line);
-        cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
         let mut child = cmd.spawn().await.map_err(lost)?;
         let writer = match (stdin, child.stdin().take()) {
             (Some(data), Some(mut pipe)) => {
