@@ -527,6 +527,13 @@ teardown() {
     if [[ -e /sys/class/net/cvb$k ]]; then
         ip link del "cvb$k" 2>/dev/null || true
     fi
+    # The kernel destroys namespaces (and so their veths) asynchronously: wait
+    # until the names are free before freeing K for the next fleet.
+    local t
+    for t in $(seq 60); do
+        grep -qE "^(cv${k}h[0-9]+|cvb$k)\$" < <(ls /sys/class/net) || break
+        sleep 0.05
+    done
     # 3. Free K.
     rm -rf -- "${RUN_ROOT:?}/$k"
 }
