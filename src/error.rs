@@ -33,6 +33,13 @@ pub enum Error {
         task: String,
         host: String,
     },
+    /// The distribution section cannot be rendered or its artifact used.
+    #[error("{message}\n  (distribution for host {host})\n{}", span.snippet())]
+    Distribution {
+        message: String,
+        span: SourceSpan,
+        host: String,
+    },
     /// A file the playbook names that does not exist.
     #[error("{what} not found: {path}\n{}", span.snippet())]
     MissingFile {

@@ -1,6 +1,7 @@
 //! convoy: deploy software to fleets of servers over SSH.
 
 mod cli;
+mod distribution;
 mod error;
 mod inventory;
 mod playbook;

@@ -3,8 +3,11 @@
 
 mod exec;
 mod inventory;
+mod patch;
+mod rollback;
 mod run;
 mod shared;
+mod status;
 
 use clap::{Parser, Subcommand};
 
@@ -22,6 +25,12 @@ pub struct Cli {
 enum Command {
     /// Run a playbook's plays on the hosts they select.
     Run(run::Opts),
+    /// Which release runs on which host (current, previous, who deployed it).
+    Status(status::Opts),
+    /// Switch back to the previous release (or --to VERSION) everywhere; nothing is shipped.
+    Rollback(rollback::Opts),
+    /// Make `<current>+patch.N` with some files replaced, and switch to it.
+    Patch(patch::Opts),
     /// Run one command on the hosts a pattern selects.
     Exec(exec::Opts),
     /// Show the inventory as convoy understands it (like ansible-inventory).
@@ -38,6 +47,9 @@ impl Cli {
             match self.command {
                 Command::Run(opts) => run::run(opts).await,
                 Command::Exec(opts) => exec::run(opts).await,
+                Command::Status(opts) => status::run(opts).await,
+                Command::Rollback(opts) => rollback::run(opts).await,
+                Command::Patch(opts) => patch::run(opts).await,
                 Command::Inventory(opts) => inventory::run(opts),
             }
         })

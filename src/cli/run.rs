@@ -1,13 +1,11 @@
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use clap::Args;
 
 use super::shared::HostOpts;
 use crate::error::Error;
 use crate::playbook::Playbook;
-use crate::run::{TagFilter, preflight};
-use crate::template::Templates;
+use crate::run::{Mode, Phase, TagFilter};
 
 #[derive(Args)]
 pub struct Opts {
@@ -21,17 +19,19 @@ pub struct Opts {
     /// Skip tasks with these tags.
     #[arg(long = "skip-tags", value_delimiter = ',')]
     pub skip_tags: Vec<String>,
+    /// How far the release cycle goes: `prepare` ships and unpacks everywhere, switching nothing.
+    #[arg(long, value_enum, default_value_t = Phase::All)]
+    pub phase: Phase,
 }
 
 pub async fn run(opts: Opts) -> Result<i32, Error> {
     let inventory = opts.hosts.inventory.load()?;
     let playbook = Playbook::load(&opts.playbook)?;
-    let options = opts.hosts.run_options(TagFilter {
+    let tags = TagFilter {
         only: opts.tags,
         skip: opts.skip_tags,
-    })?;
-    let templates = Arc::new(Templates::new(&playbook.base_dir));
-    // Everything that can be checked without a host is checked before the first connection.
-    preflight::check(&inventory, &playbook, &templates, &options)?;
-    super::exec::execute(&inventory, &playbook, templates, &options, &opts.hosts).await
+    };
+    let mode = Mode::Deploy { phase: opts.phase };
+    let options = opts.hosts.run_options(tags, mode, &opts.playbook)?;
+    super::exec::execute(&inventory, &playbook, &options, &opts.hosts).await
 }

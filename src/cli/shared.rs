@@ -8,7 +8,7 @@ use clap::Args;
 use crate::error::Error;
 use crate::inventory::Inventory;
 use crate::report::OutputFormat;
-use crate::run::{RunOptions, TagFilter};
+use crate::run::{Mode, RunOptions, TagFilter};
 use crate::vars::{Value, VarMap};
 
 #[derive(Args, Clone)]
@@ -71,7 +71,12 @@ pub struct HostOpts {
 }
 
 impl HostOpts {
-    pub fn run_options(&self, tags: TagFilter) -> Result<RunOptions, Error> {
+    pub fn run_options(
+        &self,
+        tags: TagFilter,
+        mode: Mode,
+        playbook: &std::path::Path,
+    ) -> Result<RunOptions, Error> {
         if self.forks == 0 {
             return Err(Error::Usage("--forks must be at least 1".into()));
         }
@@ -85,6 +90,8 @@ impl HostOpts {
             ssh_config: self.ssh_config.clone(),
             accept_new_host_keys: self.accept_new_host_keys,
             connect_timeout: self.timeout,
+            mode,
+            playbook_name: playbook.display().to_string(),
         })
     }
 }
@@ -120,6 +127,21 @@ pub fn parse_extra_vars(args: &[String]) -> Result<VarMap, Error> {
         }
     }
     Ok(vars)
+}
+
+/// Rollback, patch and status act on distributions: say so when there is none.
+pub fn require_distribution(
+    playbook: &crate::playbook::Playbook,
+    path: &std::path::Path,
+) -> Result<(), Error> {
+    if playbook.plays.iter().any(|p| p.distribution.is_some()) {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!(
+            "{} has no play with a `distribution`",
+            path.display()
+        )))
+    }
 }
 
 #[cfg(test)]

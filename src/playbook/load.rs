@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde::de::{MapAccess, Visitor};
 use serde_saphyr::Spanned;
 
+use super::distribution::{DistributionSpec, Hooks, ReleaseTemplate};
 use super::task::{LoopSpec, Task, TaskKind};
 use super::{Play, Playbook, PlaybookError};
 use crate::source::{SourceSpan, nearest, parse_yaml};
@@ -70,6 +71,57 @@ struct RawPlay {
     gather_facts: Option<bool>,
     #[serde(default)]
     tags: Option<Value>,
+    distribution: Option<Spanned<RawDistribution>>,
+    #[serde(default)]
+    hooks: RawHooks,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDistribution {
+    name: String,
+    version: Value,
+    source: String,
+    sha256: Option<String>,
+    format: Option<String>,
+    #[serde(default)]
+    strip_components: u32,
+    root: String,
+    #[serde(default)]
+    shared: Vec<String>,
+    #[serde(default = "default_keep")]
+    keep: Spanned<u32>,
+    #[serde(default)]
+    templates: Vec<Spanned<RawReleaseTemplate>>,
+    owner: Option<String>,
+    group: Option<String>,
+}
+
+fn default_keep() -> Spanned<u32> {
+    Spanned::new(
+        5,
+        serde_saphyr::Location::UNKNOWN,
+        serde_saphyr::Location::UNKNOWN,
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReleaseTemplate {
+    src: String,
+    dest: String,
+    mode: Option<Value>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawHooks {
+    #[serde(default)]
+    prepare: Vec<RawTask>,
+    #[serde(default)]
+    switch: Vec<RawTask>,
+    #[serde(default)]
+    confirm: Vec<RawTask>,
 }
 
 /// A task as written: its keys in order, each with its location.
@@ -204,6 +256,63 @@ fn convert_play(file: &Path, index: usize, raw: RawPlay) -> Result<Play, Playboo
         sudo: raw.become_,
         become_user: raw.become_user,
         tags: raw.tags.map(|t| string_list(&t)).unwrap_or_default(),
+        distribution: raw
+            .distribution
+            .map(|d| convert_distribution(file, d))
+            .transpose()?,
+        hooks: Hooks {
+            prepare: convert_all(raw.hooks.prepare)?,
+            switch: convert_all(raw.hooks.switch)?,
+            confirm: convert_all(raw.hooks.confirm)?,
+        },
+    })
+}
+
+fn convert_distribution(
+    file: &Path,
+    raw: Spanned<RawDistribution>,
+) -> Result<DistributionSpec, PlaybookError> {
+    let at = span(file, &raw.referenced);
+    let d = raw.value;
+    let invalid = |message: String, span: SourceSpan| PlaybookError::Invalid { message, span };
+    if d.keep.value < 1 {
+        return Err(invalid(
+            "`keep` must be at least 1 (the current release and the one before it always stay)"
+                .into(),
+            span(file, &d.keep.referenced),
+        ));
+    }
+    for path in &d.shared {
+        if path.starts_with('/') || path.split('/').any(|c| c == ".." || c.is_empty()) {
+            return Err(invalid(
+                format!("shared path `{path}` must be relative, without `..`"),
+                at.clone(),
+            ));
+        }
+    }
+    Ok(DistributionSpec {
+        name: d.name,
+        version: scalar_string(&d.version)
+            .ok_or_else(|| invalid("`version` must be a string".into(), at.clone()))?,
+        source: d.source,
+        sha256: d.sha256,
+        format: d.format,
+        strip_components: d.strip_components,
+        root: d.root,
+        shared: d.shared,
+        keep: d.keep.value,
+        templates: d
+            .templates
+            .into_iter()
+            .map(|t| ReleaseTemplate {
+                src: t.value.src,
+                dest: t.value.dest,
+                mode: t.value.mode,
+            })
+            .collect(),
+        owner: d.owner,
+        group: d.group,
+        span: at,
     })
 }
 

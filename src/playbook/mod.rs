@@ -4,12 +4,14 @@
 //! module stops the run before any host is contacted, with the file, line and
 //! column of the mistake.
 
+mod distribution;
 mod error;
 mod load;
 mod task;
 
 use std::path::{Path, PathBuf};
 
+pub use distribution::{DistributionSpec, Hooks};
 pub use error::PlaybookError;
 pub use task::{Task, TaskKind};
 
@@ -37,6 +39,9 @@ pub struct Play {
     pub sudo: Option<bool>,
     pub become_user: Option<String>,
     pub tags: Vec<String>,
+    /// A versioned release cycle (prepare, switch, confirm) after the tasks.
+    pub distribution: Option<DistributionSpec>,
+    pub hooks: Hooks,
 }
 
 impl Playbook {
@@ -75,6 +80,8 @@ impl Playbook {
                 sudo: Some(sudo),
                 become_user: None,
                 tags: vec![],
+                distribution: None,
+                hooks: Hooks::default(),
             }],
         }
     }

@@ -12,7 +12,7 @@ mod recap;
 use std::io::IsTerminal;
 
 pub use event::{Event, HostResult, Status};
-pub use recap::{HostStats, Recap};
+pub use recap::{HostStats, Recap, human_bytes};
 use tokio::sync::mpsc;
 
 /// How results are shown (`--output`).

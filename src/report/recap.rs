@@ -17,6 +17,8 @@ pub struct HostStats {
     pub rescued: u32,
     /// Bytes handed to this host's transport (scripts and payloads).
     pub bytes_sent: u64,
+    /// Artifact payload sent to this host (0 when it already had the artifact).
+    pub artifact_bytes: u64,
 }
 
 impl HostStats {
@@ -54,8 +56,8 @@ impl Recap {
         let mut lines = vec!["PLAY RECAP".to_owned()];
         for (host, s) in &self.hosts {
             lines.push(format!(
-                "{host:<width$} : ok={:<4} changed={:<4} unreachable={:<4} failed={:<4} skipped={:<4} ignored={:<4} sent={}",
-                s.ok, s.changed, s.unreachable, s.failed, s.skipped, s.ignored, human_bytes(s.bytes_sent)
+                "{host:<width$} : ok={:<4} changed={:<4} unreachable={:<4} failed={:<4} skipped={:<4} ignored={:<4} artifact={:<8} sent={}",
+                s.ok, s.changed, s.unreachable, s.failed, s.skipped, s.ignored, human_bytes(s.artifact_bytes), human_bytes(s.bytes_sent)
             ));
         }
         lines.push(format!(

@@ -4,12 +4,13 @@
 //! Workers never print: they send events to the reporter. Hosts keep their
 //! state (connection, facts, registered results, failure) for the whole run.
 
-mod connect;
+pub(crate) mod connect;
 mod context;
 mod host_state;
 mod interrupt;
 mod play;
 pub mod preflight;
+mod release_cycle;
 mod tags;
 mod task_runner;
 
@@ -23,6 +24,7 @@ pub use host_state::HostState;
 pub use interrupt::Interrupt;
 pub use tags::TagFilter;
 
+use crate::distribution::ArtifactCache;
 use crate::inventory::Inventory;
 use crate::playbook::Playbook;
 use crate::report::{Event, Recap, Reporter};
@@ -41,6 +43,28 @@ pub struct RunOptions {
     pub ssh_config: Option<PathBuf>,
     pub accept_new_host_keys: bool,
     pub connect_timeout: std::time::Duration,
+    pub mode: Mode,
+    /// Recorded in release metadata on the hosts.
+    pub playbook_name: String,
+}
+
+/// What a run does with plays that have a `distribution`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Tasks, then the release cycle up to `phase`.
+    Deploy { phase: Phase },
+    /// Switch back to the previous release, or the one named.
+    Rollback { to: Option<String> },
+    /// A new release from the current one with some files replaced.
+    Patch { files: Vec<(String, Vec<u8>)> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Phase {
+    /// Ship and unpack everywhere; switch nothing.
+    Prepare,
+    /// Prepare, switch and confirm.
+    All,
 }
 
 /// How the run ended, for the exit code.
@@ -49,6 +73,8 @@ pub struct RunSummary {
     pub failed_hosts: usize,
     pub unreachable_hosts: usize,
     pub interrupted: bool,
+    /// A refusal found on the hosts before anything changed (exit 3).
+    pub refused: Option<String>,
 }
 
 /// Everything shared by the hosts of a run.
@@ -60,17 +86,23 @@ pub struct Runner<'a> {
     pub reporter: Reporter,
     pub interrupt: Interrupt,
     pub control_dir: PathBuf,
+    /// Local artifacts, hashed once per run.
+    pub artifacts: Arc<ArtifactCache>,
 }
 
 impl Runner<'_> {
     pub async fn run(&self) -> RunSummary {
         let started = Instant::now();
         let mut hosts: IndexMap<String, HostState> = IndexMap::new();
+        let mut refused = None;
         for play in &self.playbook.plays {
             if self.interrupt.is_set() {
                 break;
             }
-            play::run_play(self, play, &mut hosts).await;
+            if let Err(message) = play::run_play(self, play, &mut hosts).await {
+                refused = Some(message);
+                break;
+            }
         }
         let mut recap = Recap {
             elapsed: started.elapsed(),
@@ -79,6 +111,7 @@ impl Runner<'_> {
         };
         let mut summary = RunSummary {
             interrupted: recap.interrupted,
+            refused,
             ..RunSummary::default()
         };
         for (name, mut host) in hosts {
@@ -98,6 +131,8 @@ pub fn exit_code(summary: &RunSummary) -> i32 {
     use crate::error::*;
     if summary.interrupted {
         EXIT_INTERRUPTED
+    } else if summary.refused.is_some() {
+        EXIT_BAD_INPUT
     } else if summary.failed_hosts > 0 {
         EXIT_FAILED
     } else if summary.unreachable_hosts > 0 {

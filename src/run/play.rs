@@ -5,12 +5,17 @@ use serde_json::json;
 
 use super::context::PlayScope;
 use super::task_runner::{Scope, run_tasks};
-use super::{HostState, Runner};
+use super::{HostState, Mode, Runner, release_cycle};
 use crate::playbook::Play;
 use crate::report::Event;
 use crate::vars::{Value, VarMap};
 
-pub async fn run_play(runner: &Runner<'_>, play: &Play, hosts: &mut IndexMap<String, HostState>) {
+/// Runs one play. `Err` is a refusal made before any host changed.
+pub async fn run_play(
+    runner: &Runner<'_>,
+    play: &Play,
+    hosts: &mut IndexMap<String, HostState>,
+) -> Result<(), String> {
     let inventory = runner.inventory;
     // Patterns were checked before the run started; here they only select.
     let mut selected: Vec<String> = inventory
@@ -54,7 +59,21 @@ pub async fn run_play(runner: &Runner<'_>, play: &Play, hosts: &mut IndexMap<Str
         vars: VarMap::new(),
         handler: false,
     };
-    run_tasks(runner, &task_scope, &play.tasks, &mut play_hosts).await;
+    let deploying = matches!(runner.options.mode, Mode::Deploy { .. });
+    // Rollback and patch only act on releases: the play's own tasks are for deploys.
+    if deploying || play.distribution.is_none() {
+        run_tasks(runner, &task_scope, &play.tasks, &mut play_hosts).await;
+    }
+    if let Some(spec) = &play.distribution
+        && !runner.interrupt.is_set()
+    {
+        let mut active: Vec<&mut HostState> = play_hosts
+            .iter_mut()
+            .filter(|h| h.active())
+            .map(|h| &mut **h)
+            .collect();
+        release_cycle::run(runner, &task_scope, play, spec, &mut active).await?;
+    }
 
     // Handlers: once each, in definition order, on the hosts that notified them.
     for handler in &play.handlers {
@@ -81,6 +100,7 @@ pub async fn run_play(runner: &Runner<'_>, play: &Play, hosts: &mut IndexMap<Str
         )
         .await;
     }
+    Ok(())
 }
 
 /// `vars_files`, read once per play (their names were checked before the run).

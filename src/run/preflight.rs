@@ -11,6 +11,7 @@ use std::collections::HashSet;
 use super::RunOptions;
 use super::context::{PlayScope, as_value};
 use super::host_state::HostState;
+use crate::distribution::ArtifactCache;
 use crate::error::Error;
 use crate::inventory::Inventory;
 use crate::playbook::{Playbook, Task, TaskKind};
@@ -21,6 +22,7 @@ pub fn check(
     inventory: &Inventory,
     playbook: &Playbook,
     templates: &Templates,
+    artifacts: &ArtifactCache,
     options: &RunOptions,
 ) -> Result<(), Error> {
     if let Some(limit) = &options.limit {
@@ -68,6 +70,25 @@ pub fn check(
                 "playbook_dir".into(),
                 playbook.base_dir.display().to_string().into(),
             );
+            if let Some(spec) = &play.distribution {
+                // The release section renders for every host (and its artifact is
+                // found, safe and hashed) before any host is contacted.
+                let value = as_value(ctx.clone());
+                let base = &playbook.base_dir;
+                if let Err(message) =
+                    crate::distribution::render(spec, templates, &value, base, artifacts)
+                {
+                    let span = spec.span.clone();
+                    return Err(Error::Distribution {
+                        message,
+                        span,
+                        host: host.name.clone(),
+                    });
+                }
+                for hook in [&play.hooks.prepare, &play.hooks.switch, &play.hooks.confirm] {
+                    check_tasks(playbook, templates, hook, &ctx, &host.name, &runtime)?;
+                }
+            }
             check_tasks(playbook, templates, &play.tasks, &ctx, &host.name, &runtime)?;
             check_tasks(
                 playbook,
@@ -213,10 +234,16 @@ fn runtime_names(playbook: &Playbook) -> HashSet<String> {
             }
         }
     }
-    let mut names: HashSet<String> = ["hostvars", "ansible_play_hosts", "ansible_diff_mode"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut names: HashSet<String> = [
+        "release",
+        "distribution",
+        "hostvars",
+        "ansible_play_hosts",
+        "ansible_diff_mode",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     for play in &playbook.plays {
         walk(&play.tasks, &mut names);
         walk(&play.handlers, &mut names);

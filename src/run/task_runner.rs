@@ -206,28 +206,8 @@ async fn run_on_host(
     }
 
     // Connect on first use, inside the fork slot.
-    if host.conn.is_none() {
-        let conn_vars = render_map(runner, &ctx_map, &origin);
-        match connect::open(&host.name, &conn_vars, runner.options, &runner.control_dir).await {
-            Ok(conn) => host.conn = Some(conn),
-            Err(e) => {
-                host.unreachable = Some(e.to_string());
-                let result = HostResult {
-                    host: host.name.clone(),
-                    task: task.display_name(),
-                    status: Status::Unreachable,
-                    msg: Some(e.to_string()),
-                    item: None,
-                    duration: started.elapsed(),
-                    diffs: vec![],
-                    ignored: false,
-                    output: None,
-                };
-                host.stats.count(Status::Unreachable, false);
-                runner.reporter.send(Event::HostResult(Box::new(result)));
-                return None;
-            }
-        }
+    if !ensure_connected(runner, host, &ctx_map, &task.display_name(), started).await {
+        return None;
     }
 
     let TaskKind::Module { module, args, .. } = &task.kind else {
@@ -327,6 +307,44 @@ async fn run_on_host(
     register(task, host, registered)
 }
 
+/// Opens the host's connection if it has none; an unreachable host is
+/// reported (under `task_name`) and marked. Returns whether it is connected.
+pub(super) async fn ensure_connected(
+    runner: &Runner<'_>,
+    host: &mut HostState,
+    ctx_map: &VarMap,
+    task_name: &str,
+    started: Instant,
+) -> bool {
+    if host.conn.is_some() {
+        return true;
+    }
+    let conn_vars = render_map(runner, ctx_map, task_name);
+    match connect::open(&host.name, &conn_vars, runner.options, &runner.control_dir).await {
+        Ok(conn) => {
+            host.conn = Some(conn);
+            true
+        }
+        Err(e) => {
+            host.unreachable = Some(e.to_string());
+            let result = HostResult {
+                host: host.name.clone(),
+                task: task_name.to_owned(),
+                status: Status::Unreachable,
+                msg: Some(e.to_string()),
+                item: None,
+                duration: started.elapsed(),
+                diffs: vec![],
+                ignored: false,
+                output: None,
+            };
+            host.stats.count(Status::Unreachable, false);
+            runner.reporter.send(Event::HostResult(Box::new(result)));
+            false
+        }
+    }
+}
+
 /// One module call (with retries), then `changed_when` / `failed_when`.
 #[allow(clippy::too_many_arguments)]
 async fn run_once(
@@ -412,40 +430,16 @@ async fn call_module(
     }
 }
 
-/// Ansible templates recursively: a variable whose value is itself a template renders too.
 fn render_deep(
     runner: &Runner<'_>,
     value: &Value,
     ctx: &Value,
     origin: &str,
 ) -> Result<Value, String> {
-    let mut current = runner
+    runner
         .templates
-        .render_value(value, ctx, origin)
-        .map_err(|e| e.to_string())?;
-    for _ in 0..8 {
-        if !contains_template(&current) {
-            break;
-        }
-        let next = runner
-            .templates
-            .render_value(&current, ctx, origin)
-            .map_err(|e| e.to_string())?;
-        if next == current {
-            break;
-        }
-        current = next;
-    }
-    Ok(current)
-}
-
-fn contains_template(v: &Value) -> bool {
-    match v {
-        Value::String(s) => s.contains("{{") || s.contains("{%"),
-        Value::Array(a) => a.iter().any(contains_template),
-        Value::Object(m) => m.values().any(contains_template),
-        _ => false,
-    }
+        .render_deep(value, ctx, origin)
+        .map_err(|e| e.to_string())
 }
 
 /// Renders connection variables (they may be templates) without failing the host on a bad one.

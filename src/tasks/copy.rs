@@ -96,7 +96,7 @@ impl Action for Args {
 
 /// Mode as chmod takes it: `0644`, `644` and YAML's octal integer all become "0644";
 /// symbolic modes (`u+x`) pass through.
-pub(super) fn normalize_mode(mode: Option<&Value>) -> Option<String> {
+pub fn normalize_mode(mode: Option<&Value>) -> Option<String> {
     match mode? {
         Value::Number(n) => n.as_u64().map(|n| format!("{n:04o}")),
         Value::String(s) if s.chars().all(|c| c.is_ascii_digit()) => {

@@ -24,6 +24,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 pub use context::ActionContext;
+pub use copy::normalize_mode;
 pub use outcome::{FileDiff, Outcome};
 
 use crate::transport::TransportError;

@@ -93,6 +93,44 @@ impl Templates {
         )
     }
 
+    /// Renders like [`render_value`](Self::render_value), again and again
+    /// while the result is still a template: Ansible templates recursively,
+    /// so a variable whose value is `"{{ base }}/x"` ends up fully rendered.
+    pub fn render_deep(
+        &self,
+        value: &Value,
+        vars: &Value,
+        origin: &str,
+    ) -> Result<Value, TemplateError> {
+        let mut current = self.render_value(value, vars, origin)?;
+        for _ in 0..8 {
+            if !contains_template(&current) {
+                break;
+            }
+            let next = self.render_value(&current, vars, origin)?;
+            if next == current {
+                break;
+            }
+            current = next;
+        }
+        Ok(current)
+    }
+
+    /// A string rendered with [`render_deep`](Self::render_deep).
+    pub fn render_str_deep(
+        &self,
+        source: &str,
+        vars: &Value,
+        origin: &str,
+    ) -> Result<String, TemplateError> {
+        Ok(
+            match self.render_deep(&Value::String(source.to_owned()), vars, origin)? {
+                Value::String(s) => s,
+                other => other.to_string(),
+            },
+        )
+    }
+
     /// Recursively renders every string inside a value (maps, lists). A string that is exactly
     /// one expression "{{ expr }}" (surrounding whitespace allowed) yields the expression's
     /// native value (list, map, bool, number), like Ansible's native types; other strings
@@ -290,3 +328,12 @@ fn to_vars_value(value: &minijinja::Value, origin: &str) -> Result<Value, Templa
 
 #[cfg(test)]
 mod tests;
+
+fn contains_template(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains("{{") || s.contains("{%"),
+        Value::Array(a) => a.iter().any(contains_template),
+        Value::Object(m) => m.values().any(contains_template),
+        _ => false,
+    }
+}
