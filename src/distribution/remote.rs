@@ -302,11 +302,13 @@ pub async fn prune(
     let script = format!(
         "set -u\nR={root}; K={keep}; cd \"$R/releases\" 2>/dev/null || exit 0\n\
          cur=$(readlink ../current 2>/dev/null); cur=${{cur#releases/}}; prev=$(cat ../.convoy/previous 2>/dev/null)\n\
-         n=0\n\
+         # current and the one before it always stay; the newest others fill up to K.\n\
+         n=0; kept=\" \"\n\
+         for v in \"$cur\" \"$prev\"; do [ -n \"$v\" ] && [ -d \"$v\" ] || continue; case \"$kept\" in *\" $v \"*) ;; *) kept=\"$kept$v \"; n=$((n+1));; esac; done\n\
          for v in $(ls -1t); do\n\
            case \"$v\" in .tmp-*) continue;; esac\n\
-           n=$((n+1))\n\
-           if [ $n -gt $K ] && [ \"$v\" != \"$cur\" ] && [ \"$v\" != \"$prev\" ]; then rm -rf \"$v\" \"../.convoy/releases/$v.json\" && echo \"removed=$v\"; fi\n\
+           case \"$kept\" in *\" $v \"*) continue;; esac\n\
+           if [ $n -lt $K ]; then kept=\"$kept$v \"; n=$((n+1)); else rm -rf \"$v\" \"../.convoy/releases/$v.json\" && echo \"removed=$v\"; fi\n\
          done\n\
          for a in ../.convoy/artifacts/*; do [ -f \"$a\" ] || continue; s=${{a##*/}}; case \"$s\" in *.part) continue;; esac\n\
            grep -qs \"\\\"sha256\\\":\\\"$s\\\"\" ../.convoy/releases/*.json || rm -f \"$a\"; done\n\

@@ -15,6 +15,9 @@ use serde::de::{MapAccess, Visitor};
 use serde_saphyr::Spanned;
 
 use super::distribution::{DistributionSpec, Hooks, ReleaseTemplate};
+use super::migration::RawMigration;
+use super::proxy::RawProxy;
+use super::rollout::RawRollout;
 use super::task::{LoopSpec, Task, TaskKind};
 use super::{Play, Playbook, PlaybookError};
 use crate::source::{SourceSpan, nearest, parse_yaml};
@@ -74,6 +77,10 @@ struct RawPlay {
     distribution: Option<Spanned<RawDistribution>>,
     #[serde(default)]
     hooks: RawHooks,
+    rollout: Option<Spanned<RawRollout>>,
+    #[serde(default)]
+    migrations: Vec<Spanned<RawMigration>>,
+    proxy: Option<Spanned<RawProxy>>,
 }
 
 #[derive(Deserialize)]
@@ -125,7 +132,7 @@ struct RawHooks {
 }
 
 /// A task as written: its keys in order, each with its location.
-struct RawTask {
+pub(super) struct RawTask {
     entries: Vec<(Spanned<String>, RawValue)>,
 }
 
@@ -256,6 +263,19 @@ fn convert_play(file: &Path, index: usize, raw: RawPlay) -> Result<Play, Playboo
         sudo: raw.become_,
         become_user: raw.become_user,
         tags: raw.tags.map(|t| string_list(&t)).unwrap_or_default(),
+        rollout: raw
+            .rollout
+            .map(|r| super::rollout::convert(file, r))
+            .transpose()?,
+        migrations: raw
+            .migrations
+            .into_iter()
+            .map(|m| super::migration::convert(file, m))
+            .collect::<Result<_, _>>()?,
+        proxy: raw
+            .proxy
+            .map(|p| super::proxy::convert(file, p))
+            .transpose()?,
         distribution: raw
             .distribution
             .map(|d| convert_distribution(file, d))
@@ -316,7 +336,7 @@ fn convert_distribution(
     })
 }
 
-fn convert_task(file: &Path, raw: RawTask) -> Result<Task, PlaybookError> {
+pub(super) fn convert_task(file: &Path, raw: RawTask) -> Result<Task, PlaybookError> {
     let start = raw
         .entries
         .first()

@@ -7,12 +7,18 @@
 mod distribution;
 mod error;
 mod load;
+mod migration;
+mod proxy;
+mod rollout;
 mod task;
 
 use std::path::{Path, PathBuf};
 
 pub use distribution::{DistributionSpec, Hooks};
 pub use error::PlaybookError;
+pub use migration::{Migration, MigrationTarget};
+pub use proxy::{ProxyFile, ProxySpec};
+pub use rollout::{HealthSpec, OnFailure, Order, Pause, RolloutSpec, Size};
 pub use task::{Task, TaskKind};
 
 use crate::source::SourceSpan;
@@ -42,6 +48,10 @@ pub struct Play {
     /// A versioned release cycle (prepare, switch, confirm) after the tasks.
     pub distribution: Option<DistributionSpec>,
     pub hooks: Hooks,
+    /// Batches, gates and failure policy for the switch (default: one batch).
+    pub rollout: Option<RolloutSpec>,
+    pub migrations: Vec<Migration>,
+    pub proxy: Option<ProxySpec>,
 }
 
 impl Playbook {
@@ -82,6 +92,9 @@ impl Playbook {
                 tags: vec![],
                 distribution: None,
                 hooks: Hooks::default(),
+                rollout: None,
+                migrations: vec![],
+                proxy: None,
             }],
         }
     }

@@ -80,6 +80,11 @@ check_preconditions() {
     [[ -x $SSHD ]] || missing+=("$SSHD (package openssh-server)")
     ((${#missing[@]} == 0)) || die "missing required commands: ${missing[*]}
   on Debian: apt-get install -y openssh-server openssh-client sudo iproute2 util-linux passwd"
+    # sshd with UsePAM no refuses accounts whose password is locked ('!...').
+    if [[ $(getent shadow root | cut -d: -f2) == '!'* ]]; then
+        die "root's password is locked ('!' in /etc/shadow), so sshd refuses root logins;
+  'usermod -p \"*\" root' keeps password logins impossible without locking the account"
+    fi
 }
 
 # ---------------------------------------------------------------- helpers

@@ -1,0 +1,1337 @@
+//! `distribution:` plays (versioned releases) on a real fleet: an artifact is
+//! shipped once, unpacked into `releases/<version>`, made live by switching
+//! the `current` symlink, rolled back, patched and reported on. Every test
+//! checks the hosts themselves (links, files, inodes, leftovers), not only
+//! what convoy prints.
+//!
+//! Archives are built here (a small ustar writer + the system `gzip`), so
+//! each test controls every entry, including unsafe ones.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use support::{Fleet, convoy, workdir, write_file};
+
+/// The distribution's root on every host.
+const ROOT: &str = "/srv/hello";
+
+// ---------------------------------------------------------------- helpers (as in spine.rs)
+
+/// An inventory with the fleet's hosts in group `app`, the example's group vars,
+/// and extra host vars per host.
+fn app_inventory(fleet: &Fleet, dir: &Path, host_extra: &str) -> PathBuf {
+    let mut yaml = format!(
+        "all:\n  vars:\n    convoy_ssh_config: {}\n    app_name: hello\n    app_port: 8080\n    app_greeting: Hello from convoy\n    app_root: /srv\n  children:\n    app:\n      hosts:\n",
+        fleet.ssh_config().display()
+    );
+    for i in fleet.hosts() {
+        yaml.push_str(&format!(
+            "        {}:\n          ansible_host: {}\n",
+            fleet.name(i),
+            fleet.addr(i)
+        ));
+        if !host_extra.is_empty() {
+            yaml.push_str(&format!("          {host_extra}\n"));
+        }
+    }
+    write_file(dir, "inventory.yml", &yaml)
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(args: &[&str]) -> Run {
+    let out: Output = convoy().args(args).output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+impl Run {
+    /// The recap line of a host (text output).
+    fn recap(&self, host: &str) -> &str {
+        self.stdout
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(host) && l.contains(" : ok="))
+            .unwrap_or_else(|| panic!("no recap for {host} in:\n{}", self.dump()))
+    }
+    fn count(&self, host: &str, what: &str) -> u32 {
+        self.recap_field(host, what).parse().unwrap()
+    }
+    /// The raw value of `what=` in a host's text recap (e.g. `artifact` -> `1.5MiB`).
+    fn recap_field(&self, host: &str, what: &str) -> &str {
+        let line = self.recap(host);
+        let start = line
+            .find(&format!(" {what}="))
+            .unwrap_or_else(|| panic!("no {what}= in recap line {line:?}\n{}", self.dump()))
+            + what.len()
+            + 2;
+        line[start..].split_whitespace().next().unwrap()
+    }
+    fn dump(&self) -> String {
+        format!(
+            "exit {}\nstdout:\n{}\nstderr:\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+    /// stdout and stderr together (where a bad-input message may be).
+    fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+    /// `--output json`: the recap event.
+    fn json_recap(&self) -> Value {
+        self.stdout
+            .lines()
+            .filter(|l| l.trim_start().starts_with('{'))
+            .map(|l| {
+                serde_json::from_str::<Value>(l)
+                    .unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}\n{}", self.dump()))
+            })
+            .find(|e| e["event"] == "recap")
+            .unwrap_or_else(|| panic!("no recap event:\n{}", self.dump()))
+    }
+    /// `--output json`: the recap's `artifact_bytes` of a host.
+    fn artifact_bytes(&self, host: &str) -> u64 {
+        let recap = self.json_recap();
+        recap["hosts"][host]["artifact_bytes"]
+            .as_u64()
+            .unwrap_or_else(|| {
+                panic!(
+                    "no integer hosts.{host}.artifact_bytes in the recap {recap}\n{}",
+                    self.dump()
+                )
+            })
+    }
+    /// Text output: the `failed: [host]: ...` result lines of a host.
+    fn failed_lines(&self, host: &str) -> Vec<&str> {
+        let tag = format!("failed: [{host}]");
+        self.stdout.lines().filter(|l| l.contains(&tag)).collect()
+    }
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// 64-hex-digit words in `s`.
+fn hex_digests(s: &str) -> Vec<String> {
+    s.split(|c: char| !c.is_ascii_hexdigit())
+        .filter(|w| w.len() == 64)
+        .map(|w| w.to_ascii_lowercase())
+        .collect()
+}
+
+fn random_bytes(n: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; n];
+    std::fs::File::open("/dev/urandom")
+        .unwrap()
+        .read_exact(&mut buf)
+        .unwrap();
+    buf
+}
+
+// ---------------------------------------------------------------- archives
+
+/// One tar entry.
+enum Entry<'a> {
+    Dir(&'a str),
+    File(&'a str, &'a [u8], u32),
+    Symlink(&'a str, &'a str),
+}
+
+fn octal(field: &mut [u8], value: u64) {
+    let s = format!("{:0width$o}\0", value, width = field.len() - 1);
+    field.copy_from_slice(s.as_bytes());
+}
+
+fn tar_header(name: &str, mode: u32, size: u64, kind: u8, link: &str) -> [u8; 512] {
+    assert!(
+        name.len() <= 100 && link.len() <= 100,
+        "name too long: {name}"
+    );
+    let mut h = [0u8; 512];
+    h[..name.len()].copy_from_slice(name.as_bytes());
+    octal(&mut h[100..108], u64::from(mode));
+    octal(&mut h[108..116], 0);
+    octal(&mut h[116..124], 0);
+    octal(&mut h[124..136], size);
+    octal(&mut h[136..148], 1_700_000_000);
+    h[148..156].copy_from_slice(b"        ");
+    h[156] = kind;
+    h[157..157 + link.len()].copy_from_slice(link.as_bytes());
+    h[257..263].copy_from_slice(b"ustar\0");
+    h[263..265].copy_from_slice(b"00");
+    h[265..269].copy_from_slice(b"root");
+    h[297..301].copy_from_slice(b"root");
+    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+    let s = format!("{sum:06o}\0 ");
+    h[148..156].copy_from_slice(s.as_bytes());
+    h
+}
+
+/// A ustar archive of `entries`, names exactly as given (no sanitizing).
+fn tar(entries: &[Entry]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for e in entries {
+        match e {
+            Entry::Dir(name) => out.extend(tar_header(name, 0o755, 0, b'5', "")),
+            Entry::Symlink(name, target) => out.extend(tar_header(name, 0o777, 0, b'2', target)),
+            Entry::File(name, data, mode) => {
+                out.extend(tar_header(name, *mode, data.len() as u64, b'0', ""));
+                out.extend_from_slice(data);
+                out.resize(out.len().div_ceil(512) * 512, 0);
+            }
+        }
+    }
+    out.resize(out.len() + 1024, 0);
+    out
+}
+
+/// `gzip -n` of `data` (the system gzip: no dev-dependency needed).
+fn gzip(data: Vec<u8>) -> Vec<u8> {
+    let mut child = Command::new("gzip")
+        .args(["-n", "-c"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run gzip");
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(&data).unwrap());
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(out.status.success(), "gzip failed");
+    out.stdout
+}
+
+fn tar_gz(entries: &[Entry]) -> Vec<u8> {
+    gzip(tar(entries))
+}
+
+/// A release artifact written by a test.
+struct Artifact {
+    bytes: Vec<u8>,
+    sha: String,
+}
+
+fn hello_script(version: &str) -> String {
+    format!("#!/bin/sh\necho hello {version}\n")
+}
+
+/// The release tarball of `version`: bin/hello, VERSION, and `blob` random
+/// bytes in blob.bin (incompressible) when `blob > 0`.
+fn release_tar_gz(version: &str, blob: usize) -> Vec<u8> {
+    let script = hello_script(version);
+    let version_file = format!("{version}\n");
+    let random = random_bytes(blob);
+    let mut entries = vec![
+        Entry::Dir("bin/"),
+        Entry::File("bin/hello", script.as_bytes(), 0o755),
+        Entry::File("VERSION", version_file.as_bytes(), 0o644),
+    ];
+    if blob > 0 {
+        entries.push(Entry::File("blob.bin", &random, 0o644));
+    }
+    tar_gz(&entries)
+}
+
+// ---------------------------------------------------------------- the project
+
+const TEMPLATE: &str = "host={{ inventory_hostname }}\nversion={{ version }}\n";
+
+/// The playbook; `@SOURCE@`, `@EXTRA@` (more `distribution:` keys, 4-space
+/// indented lines) and `@KEEP@` are filled in by [`Project::write_playbook`].
+/// The hooks append one line per run to /srv/hooks.log on the host, with what
+/// they see (release.*, distribution.root, where `current` points).
+const PLAYBOOK: &str = r#"- name: Deploy hello
+  hosts: app
+  vars: { version: "1.0.0" }
+  distribution:
+    name: hello
+    version: "{{ version }}"
+    source: "@SOURCE@"
+@EXTRA@    strip_components: 0
+    root: /srv/hello
+    shared: [log, uploads]
+    keep: @KEEP@
+    templates:
+      - src: templates/hello.conf.j2
+        dest: config/hello.conf
+  hooks:
+    prepare:
+      - name: prepare marker
+        shell: 'echo "prepare {{ release.version }} {{ release.path }} {{ distribution.root }} cur=$(readlink /srv/hello/current) cfg=$(test -f {{ release.path }}/config/hello.conf && echo yes || echo no)" >> /srv/hooks.log'
+    switch:
+      - name: restart marker
+        shell: 'echo "switch {{ release.version }} {{ release.path }} {{ distribution.root }} cur=$(readlink /srv/hello/current) prev={{ release.previous }}" >> /srv/hooks.log'
+    confirm:
+      - name: confirm marker
+        shell: 'echo "confirm {{ release.version }} {{ release.path }} {{ distribution.root }} cur=$(readlink /srv/hello/current)" >> /srv/hooks.log'
+"#;
+
+const LOCAL_SOURCE: &str = "dist/hello-{{ version }}.tar.gz";
+
+struct Project {
+    // Declared first: dropped (torn down) first.
+    fleet: Fleet,
+    work: tempfile::TempDir,
+    playbook: PathBuf,
+    inventory: PathBuf,
+}
+
+impl Project {
+    /// A fleet of `n` hosts and a project: deploy.yml (local source, keep 3),
+    /// templates/hello.conf.j2, inventory.yml.
+    fn new(n: usize) -> Project {
+        let fleet = Fleet::start(n);
+        let work = workdir();
+        let inventory = app_inventory(&fleet, work.path(), "");
+        write_file(work.path(), "templates/hello.conf.j2", TEMPLATE);
+        let playbook = work.path().join("deploy.yml");
+        let p = Project {
+            fleet,
+            work,
+            playbook,
+            inventory,
+        };
+        p.write_playbook(LOCAL_SOURCE, "", 3);
+        p
+    }
+
+    fn dir(&self) -> &Path {
+        self.work.path()
+    }
+
+    fn write_playbook(&self, source: &str, extra: &str, keep: u32) {
+        let text = PLAYBOOK
+            .replace("@SOURCE@", source)
+            .replace("@EXTRA@", extra)
+            .replace("@KEEP@", &keep.to_string());
+        std::fs::write(&self.playbook, text).unwrap();
+    }
+
+    /// Writes dist/hello-VERSION.tar.gz (see [`release_tar_gz`]).
+    fn artifact(&self, version: &str, blob: usize) -> Artifact {
+        let bytes = release_tar_gz(version, blob);
+        self.write_dist(version, &bytes)
+    }
+
+    fn write_dist(&self, version: &str, bytes: &[u8]) -> Artifact {
+        let path = self.dir().join(format!("dist/hello-{version}.tar.gz"));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        Artifact {
+            bytes: bytes.to_vec(),
+            sha: sha256_hex(bytes),
+        }
+    }
+
+    /// `convoy SUB deploy.yml -i inventory.yml EXTRA...`
+    fn convoy(&self, sub: &str, extra: &[&str]) -> Run {
+        let mut args = vec![
+            sub,
+            self.playbook.to_str().unwrap(),
+            "-i",
+            self.inventory.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    }
+
+    /// `convoy run deploy.yml -i inventory.yml -e version=VERSION EXTRA...`
+    fn deploy(&self, version: &str, extra: &[&str]) -> Run {
+        let v = format!("version={version}");
+        let mut args = vec!["-e", v.as_str()];
+        args.extend_from_slice(extra);
+        self.convoy("run", &args)
+    }
+
+    /// Like [`deploy`](Self::deploy), panicking unless the run exits 0.
+    fn deploy_ok(&self, version: &str, extra: &[&str]) -> Run {
+        let r = self.deploy(version, extra);
+        assert_eq!(r.code, 0, "deploy {version}: {}", r.dump());
+        r
+    }
+
+    /// The control-side path of `ROOT/rel` on host i.
+    fn path(&self, i: usize, rel: &str) -> PathBuf {
+        self.fleet.host_path(i, &format!("{ROOT}/{rel}"))
+    }
+
+    /// Where host i's `current` points (its raw target), if it is a symlink.
+    fn current(&self, i: usize) -> Option<String> {
+        std::fs::read_link(self.path(i, "current"))
+            .ok()
+            .map(|t| t.to_string_lossy().into_owned())
+    }
+
+    fn assert_current(&self, i: usize, version: &str) {
+        let meta = std::fs::symlink_metadata(self.path(i, "current"));
+        assert!(
+            meta.as_ref().is_ok_and(|m| m.file_type().is_symlink()),
+            "h{i}: {ROOT}/current is not a symlink: {meta:?}"
+        );
+        assert_eq!(
+            self.current(i).as_deref(),
+            Some(format!("releases/{version}").as_str()),
+            "h{i}: where current points"
+        );
+        assert_eq!(
+            self.read(i, "current/VERSION"),
+            format!("{version}\n"),
+            "h{i}: current/VERSION"
+        );
+    }
+
+    fn read(&self, i: usize, rel: &str) -> String {
+        let p = self.path(i, rel);
+        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("h{i}: read {}: {e}", p.display()))
+    }
+
+    /// Entries of ROOT/releases on host i (all names, hidden ones too).
+    fn releases(&self, i: usize) -> BTreeSet<String> {
+        match std::fs::read_dir(self.path(i, "releases")) {
+            Ok(rd) => rd
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect(),
+            Err(_) => BTreeSet::new(),
+        }
+    }
+
+    fn ino(&self, i: usize, rel: &str) -> u64 {
+        std::fs::metadata(self.path(i, rel))
+            .unwrap_or_else(|e| panic!("h{i}: stat {rel}: {e}"))
+            .ino()
+    }
+
+    /// Lines of /srv/hooks.log on host i (written by the playbook's hooks).
+    fn hook_lines(&self, i: usize) -> Vec<String> {
+        std::fs::read_to_string(self.fleet.host_path(i, "/srv/hooks.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Temporary names (`.tmp*`, `*.part`, and `*.part.*` in case an
+    /// implementation suffixes them) anywhere under ROOT on host i,
+    /// seen from inside the host (also works for mounts only the host sees).
+    fn leftovers(&self, i: usize) -> String {
+        let out = self.fleet.exec(
+            i,
+            &format!(
+                "find {ROOT} \\( -name '.tmp*' -o -name '*.part' -o -name '*.part.*' \\) -print 2>/dev/null; true"
+            ),
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn assert_no_leftovers(&self, i: usize) {
+        let left = self.leftovers(i);
+        assert!(
+            left.trim().is_empty(),
+            "h{i}: temporary files left under {ROOT}:\n{left}"
+        );
+    }
+
+    /// Every file in the content-addressed store on host i has the sha256 it is named after.
+    fn assert_store_consistent(&self, i: usize) {
+        let out = self.fleet.exec_ok(
+            i,
+            &format!(
+                "cd {ROOT}/.convoy/artifacts 2>/dev/null || exit 0; for f in *; do [ -f \"$f\" ] && sha256sum \"$f\"; done; true"
+            ),
+        );
+        for line in out.lines() {
+            let mut words = line.split_whitespace();
+            let (sum, name) = (words.next().unwrap(), words.next().unwrap());
+            assert_eq!(
+                sum, name,
+                "h{i}: {ROOT}/.convoy/artifacts/{name} does not have the sha256 it is named after"
+            );
+        }
+    }
+}
+
+/// `python3 -m http.server` inside a host's namespaces, serving a directory of
+/// that host. It stops by itself after 60 s (and with the fleet).
+struct HttpServer {
+    child: Child,
+    url: String,
+}
+
+impl HttpServer {
+    fn start(fleet: &Fleet, i: usize, dir_in_host: &str, port: u16) -> HttpServer {
+        let addr = fleet.addr(i);
+        let cmd = format!(
+            "cd {dir_in_host} && exec timeout 60 python3 -m http.server {port} --bind {addr}"
+        );
+        let child = Command::new("bash")
+            .arg(support::fleet::fleet_sh())
+            .arg("exec")
+            .arg(fleet.dir())
+            .arg(i.to_string())
+            .args(["--", "sh", "-c", &cmd])
+            .env("CONVOY_FLEET_OWNER", std::process::id().to_string())
+            .env("FLEET_QUIET", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the http server");
+        // The control side is on the fleet's bridge: wait until it answers.
+        let sock: std::net::SocketAddr = format!("{addr}:{port}").parse().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while std::net::TcpStream::connect_timeout(&sock, Duration::from_millis(200)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "http server on h{i} did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        HttpServer {
+            child,
+            url: format!("http://{addr}:{port}"),
+        }
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        // Only the launcher is ours to kill here; the server itself ends by
+        // `timeout 60` or when the fleet's namespace is torn down.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------- tests
+
+#[test]
+fn first_deploy_lays_out_the_release_and_a_rerun_ships_nothing() {
+    let p = Project::new(2);
+    let art = p.artifact("1.0.0", 0);
+
+    let first = p.deploy("1.0.0", &[]);
+    assert_eq!(first.code, 0, "{}", first.dump());
+    for i in p.fleet.hosts() {
+        let name = p.fleet.name(i);
+        // Text recap: the artifact's bytes went to each host once.
+        assert!(art.bytes.len() < 1024, "test artifact should be tiny");
+        assert_eq!(
+            first.recap_field(&name, "artifact"),
+            format!("{}B", art.bytes.len()),
+            "{}",
+            first.dump()
+        );
+
+        p.assert_current(i, "1.0.0");
+        let rel = "releases/1.0.0";
+        assert_eq!(p.read(i, &format!("{rel}/VERSION")), "1.0.0\n");
+        assert_eq!(
+            p.read(i, &format!("{rel}/bin/hello")),
+            hello_script("1.0.0")
+        );
+        let mode = std::fs::metadata(p.path(i, &format!("{rel}/bin/hello")))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o111, 0o111, "h{i}: bin/hello lost its exec bits");
+        assert_eq!(
+            p.fleet.exec_ok(i, &format!("{ROOT}/current/bin/hello")),
+            "hello 1.0.0\n"
+        );
+
+        // Shared dirs: real dirs under shared/, symlinked into the release.
+        for d in ["log", "uploads"] {
+            assert!(
+                p.path(i, &format!("shared/{d}")).is_dir(),
+                "h{i}: shared/{d} is not a directory"
+            );
+            let link = p.path(i, &format!("{rel}/{d}"));
+            assert!(
+                std::fs::symlink_metadata(&link)
+                    .unwrap_or_else(|e| panic!("h{i}: {rel}/{d}: {e}"))
+                    .file_type()
+                    .is_symlink(),
+                "h{i}: {rel}/{d} is not a symlink"
+            );
+            assert_eq!(
+                p.fleet
+                    .exec_ok(i, &format!("readlink -f {ROOT}/{rel}/{d}"))
+                    .trim(),
+                format!("{ROOT}/shared/{d}"),
+                "h{i}: {rel}/{d} points elsewhere"
+            );
+        }
+        p.fleet
+            .exec_ok(i, &format!("echo probe > {ROOT}/current/log/probe"));
+        assert_eq!(p.read(i, "shared/log/probe"), "probe\n");
+
+        // The template, rendered per host into the release.
+        assert_eq!(
+            p.read(i, &format!("{rel}/config/hello.conf")),
+            format!("host={name}\nversion=1.0.0\n")
+        );
+
+        // Content-addressed store and release metadata.
+        let stored = std::fs::read(p.path(i, &format!(".convoy/artifacts/{}", art.sha)))
+            .unwrap_or_else(|e| panic!("h{i}: artifact not in the store: {e}"));
+        assert_eq!(stored, art.bytes, "h{i}: stored artifact differs");
+        let meta: Value = serde_json::from_str(&p.read(i, ".convoy/releases/1.0.0.json")).unwrap();
+        assert_eq!(meta["version"], "1.0.0", "{meta}");
+        assert_eq!(meta["sha256"], art.sha.as_str(), "{meta}");
+        assert!(
+            meta["deployed_at"].as_str().is_some_and(|s| !s.is_empty()),
+            "{meta}"
+        );
+        let by = meta["deployed_by"].as_str().unwrap_or_default();
+        assert!(
+            by.starts_with("root@") && by.len() > "root@".len(),
+            "deployed_by should be user@machine: {meta}"
+        );
+        assert!(
+            meta["playbook"].as_str().is_some_and(|s| !s.is_empty()),
+            "{meta}"
+        );
+
+        // Hooks: prepare saw the rendered template and no `current` yet,
+        // switch ran after the switch, confirm last.
+        let hooks = p.hook_lines(i);
+        let tail = format!("1.0.0 {ROOT}/{rel} {ROOT}");
+        assert_eq!(hooks.len(), 3, "h{i}: {hooks:?}");
+        assert_eq!(hooks[0], format!("prepare {tail} cur= cfg=yes"), "h{i}");
+        assert!(
+            hooks[1].starts_with(&format!("switch {tail} cur=releases/1.0.0 prev=")),
+            "h{i}: {hooks:?}"
+        );
+        assert_eq!(hooks[2], format!("confirm {tail} cur=releases/1.0.0"));
+        p.assert_no_leftovers(i);
+    }
+
+    let version_file = "releases/1.0.0/VERSION";
+    let snap = |i: usize| {
+        let m = std::fs::metadata(p.path(i, version_file)).unwrap();
+        (m.ino(), m.mtime(), m.mtime_nsec())
+    };
+    let before: Vec<_> = p.fleet.hosts().map(snap).collect();
+
+    let second = p.deploy("1.0.0", &["--output", "json"]);
+    assert_eq!(second.code, 0, "{}", second.dump());
+    for i in p.fleet.hosts() {
+        assert_eq!(
+            second.artifact_bytes(&p.fleet.name(i)),
+            0,
+            "{}",
+            second.dump()
+        );
+        p.assert_current(i, "1.0.0");
+    }
+    let after: Vec<_> = p.fleet.hosts().map(snap).collect();
+    assert_eq!(before, after, "the re-run rewrote {version_file}");
+
+    let third = p.deploy("1.0.0", &[]);
+    assert_eq!(third.code, 0, "{}", third.dump());
+    for i in p.fleet.hosts() {
+        assert_eq!(
+            third.recap_field(&p.fleet.name(i), "artifact"),
+            "0B",
+            "{}",
+            third.dump()
+        );
+    }
+}
+
+#[test]
+fn upgrade_then_rollback_and_rollback_to() {
+    let p = Project::new(2);
+    p.artifact("1.0.0", 0);
+    let v2 = p.artifact("2.0.0", 0);
+    p.deploy_ok("1.0.0", &[]);
+
+    let up = p.deploy("2.0.0", &["--output", "json"]);
+    assert_eq!(up.code, 0, "{}", up.dump());
+    for i in p.fleet.hosts() {
+        assert_eq!(
+            up.artifact_bytes(&p.fleet.name(i)),
+            v2.bytes.len() as u64,
+            "{}",
+            up.dump()
+        );
+        p.assert_current(i, "2.0.0");
+        assert!(p.path(i, "releases/1.0.0/VERSION").is_file());
+        let hooks = p.hook_lines(i);
+        let switches: Vec<&String> = hooks.iter().filter(|l| l.starts_with("switch ")).collect();
+        assert_eq!(switches.len(), 2, "h{i}: {hooks:?}");
+        assert_eq!(
+            *switches[1],
+            format!("switch 2.0.0 {ROOT}/releases/2.0.0 {ROOT} cur=releases/2.0.0 prev=1.0.0"),
+            "h{i}"
+        );
+        assert!(
+            hooks.contains(&format!(
+                "prepare 2.0.0 {ROOT}/releases/2.0.0 {ROOT} cur=releases/1.0.0 cfg=yes"
+            )),
+            "h{i}: {hooks:?}"
+        );
+    }
+
+    // Back to the previous release: nothing shipped, switch hooks ran.
+    let back = p.convoy("rollback", &["--output", "json"]);
+    assert_eq!(back.code, 0, "{}", back.dump());
+    for i in p.fleet.hosts() {
+        assert_eq!(back.artifact_bytes(&p.fleet.name(i)), 0, "{}", back.dump());
+        p.assert_current(i, "1.0.0");
+        let last = p.hook_lines(i).last().cloned().unwrap_or_default();
+        let switch_line = p
+            .hook_lines(i)
+            .into_iter()
+            .rfind(|l| l.starts_with("switch "))
+            .unwrap();
+        assert!(
+            switch_line.starts_with(&format!(
+                "switch 1.0.0 {ROOT}/releases/1.0.0 {ROOT} cur=releases/1.0.0 "
+            )),
+            "h{i}: the switch hook did not run for the rollback (last line {last:?})"
+        );
+    }
+
+    let to = p.convoy("rollback", &["--to", "2.0.0", "--output", "json"]);
+    assert_eq!(to.code, 0, "{}", to.dump());
+    for i in p.fleet.hosts() {
+        assert_eq!(to.artifact_bytes(&p.fleet.name(i)), 0, "{}", to.dump());
+        p.assert_current(i, "2.0.0");
+        let switch_line = p
+            .hook_lines(i)
+            .into_iter()
+            .rfind(|l| l.starts_with("switch "))
+            .unwrap();
+        assert!(
+            switch_line.starts_with(&format!(
+                "switch 2.0.0 {ROOT}/releases/2.0.0 {ROOT} cur=releases/2.0.0 "
+            )),
+            "h{i}: {switch_line:?}"
+        );
+    }
+
+    // A release no host has: bad input, nothing changes anywhere.
+    let hooks_before: Vec<_> = p.fleet.hosts().map(|i| p.hook_lines(i)).collect();
+    let missing = p.convoy("rollback", &["--to", "9.9.9"]);
+    assert_eq!(missing.code, 3, "{}", missing.dump());
+    let all = missing.all();
+    assert!(
+        all.contains("9.9.9") && all.contains("h1") && all.contains("h2"),
+        "the message should name the version and the hosts without it:\n{}",
+        missing.dump()
+    );
+    for i in p.fleet.hosts() {
+        p.assert_current(i, "2.0.0");
+    }
+    let hooks_after: Vec<_> = p.fleet.hosts().map(|i| p.hook_lines(i)).collect();
+    assert_eq!(
+        hooks_before, hooks_after,
+        "hooks ran for a refused rollback"
+    );
+
+    // A release only some hosts have: refused as a whole, naming the others.
+    p.fleet.exec_ok(
+        2,
+        &format!("rm -rf {ROOT}/releases/1.0.0 {ROOT}/.convoy/releases/1.0.0.json"),
+    );
+    let partial = p.convoy("rollback", &["--to", "1.0.0"]);
+    assert_eq!(partial.code, 3, "{}", partial.dump());
+    assert!(partial.all().contains("h2"), "{}", partial.dump());
+    for i in p.fleet.hosts() {
+        p.assert_current(i, "2.0.0");
+    }
+    let hooks_after: Vec<_> = p.fleet.hosts().map(|i| p.hook_lines(i)).collect();
+    assert_eq!(
+        hooks_before, hooks_after,
+        "hooks ran for a refused rollback"
+    );
+}
+
+#[test]
+fn keep_prunes_old_releases_but_never_current_or_previous() {
+    let p = Project::new(2);
+    let versions = ["1.0.0", "2.0.0", "3.0.0", "4.0.0", "5.0.0"];
+    for v in versions {
+        p.artifact(v, 0);
+        p.deploy_ok(v, &[]);
+    }
+    let expected: BTreeSet<String> = ["3.0.0", "4.0.0", "5.0.0"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    for i in p.fleet.hosts() {
+        p.assert_current(i, "5.0.0");
+        assert_eq!(p.releases(i), expected, "h{i}: releases kept with keep: 3");
+        for v in &expected {
+            assert_eq!(
+                p.read(i, &format!("releases/{v}/VERSION")),
+                format!("{v}\n")
+            );
+        }
+        p.assert_no_leftovers(i);
+    }
+
+    // After a rollback to the oldest kept release, that release is "the one
+    // before" the next deploy: it must survive pruning, the count still holds.
+    let back = p.convoy("rollback", &["--to", "3.0.0"]);
+    assert_eq!(back.code, 0, "{}", back.dump());
+    p.artifact("6.0.0", 0);
+    p.deploy_ok("6.0.0", &[]);
+    for i in p.fleet.hosts() {
+        p.assert_current(i, "6.0.0");
+        let kept = p.releases(i);
+        assert!(
+            kept.contains("6.0.0") && kept.contains("3.0.0"),
+            "h{i}: current (6.0.0) or the one before it (3.0.0) was pruned: {kept:?}"
+        );
+        assert_eq!(kept.len(), 3, "h{i}: keep: 3 but {kept:?}");
+        p.assert_no_leftovers(i);
+    }
+    // ... and rollback goes back to it.
+    let back = p.convoy("rollback", &[]);
+    assert_eq!(back.code, 0, "{}", back.dump());
+    for i in p.fleet.hosts() {
+        p.assert_current(i, "3.0.0");
+    }
+}
+
+#[test]
+fn current_is_always_a_complete_release_during_the_switch() {
+    let p = Project::new(2);
+    p.artifact("1.0.0", 0);
+    p.artifact("2.0.0", 256 * 1024);
+    p.deploy_ok("1.0.0", &[]);
+
+    let currents: Vec<PathBuf> = p.fleet.hosts().map(|i| p.path(i, "current")).collect();
+    let stop = AtomicBool::new(false);
+    let (r, bad, bad_count, seen) = std::thread::scope(|s| {
+        let watcher = s.spawn(|| {
+            let mut bad = Vec::new();
+            let mut bad_count = 0usize;
+            let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+            let mut note = |what: String| {
+                bad_count += 1;
+                if bad.len() < 20 {
+                    bad.push(what);
+                }
+            };
+            while !stop.load(Ordering::Relaxed) {
+                for (n, cur) in currents.iter().enumerate() {
+                    match std::fs::read_to_string(cur.join("VERSION")) {
+                        Ok(v) if v == "1.0.0\n" || v == "2.0.0\n" => {
+                            *seen.entry(format!("h{} {}", n + 1, v.trim())).or_default() += 1;
+                        }
+                        Ok(v) => note(format!("h{}: current/VERSION = {v:?}", n + 1)),
+                        Err(e) => note(format!("h{}: current/VERSION: {e}", n + 1)),
+                    }
+                    if let Err(e) = std::fs::read_to_string(cur.join("config/hello.conf")) {
+                        note(format!("h{}: current/config/hello.conf: {e}", n + 1));
+                    }
+                    if let Err(e) = std::fs::metadata(cur.join("bin/hello")) {
+                        note(format!("h{}: current/bin/hello: {e}", n + 1));
+                    }
+                }
+            }
+            (bad, bad_count, seen)
+        });
+        let r = p.deploy("2.0.0", &[]);
+        stop.store(true, Ordering::Relaxed);
+        let (bad, bad_count, seen) = watcher.join().unwrap();
+        (r, bad, bad_count, seen)
+    });
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert_eq!(
+        bad_count, 0,
+        "current was incomplete or wrong during the switch ({bad_count} times), first: {bad:#?}"
+    );
+    for i in p.fleet.hosts() {
+        assert!(
+            seen.get(&format!("h{i} 1.0.0")).is_some_and(|&n| n > 0),
+            "the watcher never saw 1.0.0 on h{i}: {seen:?}"
+        );
+        p.assert_current(i, "2.0.0");
+        assert_eq!(
+            p.read(i, "current/config/hello.conf"),
+            format!("host=h{i}\nversion=2.0.0\n")
+        );
+    }
+}
+
+#[test]
+fn corrupted_transfer_fails_with_both_digests_and_leaves_nothing() {
+    let p = Project::new(2);
+    p.artifact("1.0.0", 0);
+    p.deploy_ok("1.0.0", &[]);
+    let v2 = p.artifact("2.0.0", 2 * 1024 * 1024);
+
+    // On h2, corrupt any artifact being received: overwrite its first bytes
+    // (sticks whatever the writer's access pattern) and append a byte. Bounded
+    // (~15 s) and stopped early by /srv/stop-corrupter. It also looks for
+    // `*.part.*` (not a spec name) so that it corrupts such files too; the
+    // names it hit are checked against the spec at the end.
+    let corrupter = format!(
+        "for n in $(seq 3000); do \
+           [ -e /srv/stop-corrupter ] && exit 0; \
+           for f in {ROOT}/.convoy/artifacts/*.part {ROOT}/.convoy/artifacts/*.part.* \
+                    {ROOT}/.convoy/artifacts/.tmp*; do \
+             if [ -f \"$f\" ] && [ -s \"$f\" ]; then \
+               printf 'CORRUPT!' | dd of=\"$f\" bs=8 count=1 conv=notrunc 2>/dev/null; \
+               printf x >> \"$f\"; \
+               echo \"$f\" >> /srv/corrupter.hits; \
+             fi; \
+           done; \
+           sleep 0.005; \
+         done"
+    );
+    let (r, hits) = std::thread::scope(|s| {
+        let c = s.spawn(|| p.fleet.exec(2, &corrupter));
+        std::thread::sleep(Duration::from_millis(300));
+        let r = p.deploy("2.0.0", &[]);
+        std::fs::write(p.fleet.host_path(2, "/srv/stop-corrupter"), "").unwrap();
+        c.join().unwrap();
+        let hits = std::fs::read_to_string(p.fleet.host_path(2, "/srv/corrupter.hits"))
+            .unwrap_or_default();
+        (r, hits)
+    });
+    assert!(
+        !hits.is_empty() || r.code != 0,
+        "the corrupter never saw a temporary file under {ROOT}/.convoy/artifacts on h2 \
+         (the test did not corrupt anything):\n{}",
+        r.dump()
+    );
+    eprintln!("corrupter hits on h2:\n{hits}");
+    assert_eq!(r.code, 2, "corrupter hits: {hits}\n{}", r.dump());
+    assert_eq!(r.count("h2", "failed"), 1, "{}", r.dump());
+    let lines = r.failed_lines("h2");
+    let line = lines
+        .iter()
+        .find(|l| l.contains("sha256 mismatch"))
+        .unwrap_or_else(|| panic!("no `sha256 mismatch` failure for h2:\n{}", r.dump()));
+    let digests = hex_digests(line);
+    assert!(
+        digests.contains(&v2.sha),
+        "the expected digest {} is not in {line:?}",
+        v2.sha
+    );
+    assert!(
+        digests.iter().any(|d| *d != v2.sha),
+        "the actual digest is not in {line:?}"
+    );
+    p.assert_current(2, "1.0.0");
+    for i in p.fleet.hosts() {
+        p.assert_no_leftovers(i);
+        p.assert_store_consistent(i);
+    }
+    // The file being received had a temporary name as the spec says.
+    for f in hits.lines() {
+        let base = f.rsplit('/').next().unwrap();
+        assert!(
+            base.ends_with(".part") || base.starts_with(".tmp"),
+            "the artifact was received as {f}: temporary names must end in .part or start with .tmp"
+        );
+    }
+}
+
+#[test]
+fn url_with_a_wrong_sha256_fails_with_both_digests() {
+    let p = Project::new(2);
+    p.artifact("1.0.0", 0);
+    p.deploy_ok("1.0.0", &[]);
+
+    // A URL whose content does not have the given sha256: every host fails.
+    let v3 = release_tar_gz("3.0.0", 0);
+    let v3_sha = sha256_hex(&v3);
+    let wrong = sha256_hex(b"not the artifact");
+    std::fs::create_dir_all(p.fleet.host_path(1, "/srv/www")).unwrap();
+    std::fs::write(p.fleet.host_path(1, "/srv/www/hello-3.0.0.tar.gz"), &v3).unwrap();
+    let server = HttpServer::start(&p.fleet, 1, "/srv/www", 8080);
+    p.write_playbook(
+        &format!("{}/hello-{{{{ version }}}}.tar.gz", server.url),
+        &format!("    sha256: \"{wrong}\"\n"),
+        3,
+    );
+    let before: Vec<_> = p.fleet.hosts().map(|i| p.current(i)).collect();
+    let r = p.deploy("3.0.0", &[]);
+    assert_eq!(r.code, 2, "{}", r.dump());
+    for i in p.fleet.hosts() {
+        let name = p.fleet.name(i);
+        let lines = r.failed_lines(&name);
+        let line = lines
+            .iter()
+            .find(|l| l.contains("sha256 mismatch"))
+            .unwrap_or_else(|| panic!("no `sha256 mismatch` failure for {name}:\n{}", r.dump()));
+        let digests = hex_digests(line);
+        assert!(
+            digests.contains(&wrong) && digests.contains(&v3_sha),
+            "{name}: expected {wrong} and actual {v3_sha} in {line:?}"
+        );
+        assert_eq!(p.current(i), before[i - 1], "{name}: current changed");
+        assert!(
+            !p.path(i, "releases/3.0.0").exists(),
+            "{name}: release 3.0.0 made"
+        );
+        p.assert_no_leftovers(i);
+        p.assert_store_consistent(i);
+    }
+    drop(server);
+}
+
+#[test]
+fn full_disk_fails_with_the_path_and_leaves_nothing() {
+    let p = Project::new(1);
+    p.fleet.exec_ok(
+        1,
+        &format!("mkdir -p {ROOT} && mount -t tmpfs -o size=256k tmpfs {ROOT}"),
+    );
+    p.artifact("1.0.0", 0);
+    p.artifact("2.0.0", 2 * 1024 * 1024);
+    let first = p.deploy("1.0.0", &[]);
+    assert_eq!(first.code, 0, "{}", first.dump());
+    let readlink = |p: &Project| p.fleet.exec(1, &format!("readlink {ROOT}/current"));
+    assert_eq!(
+        String::from_utf8_lossy(&readlink(&p).stdout).trim(),
+        "releases/1.0.0"
+    );
+
+    let r = p.deploy("2.0.0", &[]);
+    assert_eq!(r.code, 2, "{}", r.dump());
+    // Checked inside the host: the tmpfs is only mounted there.
+    assert_eq!(
+        String::from_utf8_lossy(&readlink(&p).stdout).trim(),
+        "releases/1.0.0",
+        "current changed"
+    );
+    assert_eq!(
+        p.fleet.exec_ok(1, &format!("cat {ROOT}/current/VERSION")),
+        "1.0.0\n"
+    );
+    p.assert_no_leftovers(1);
+    let listing = p.fleet.exec_ok(
+        1,
+        &format!("ls -A {ROOT}/releases {ROOT}/.convoy/artifacts"),
+    );
+    for name in listing.lines() {
+        assert!(
+            !(name.starts_with(".tmp") || name.ends_with(".part") || name.contains(".part.")),
+            "left behind: {name}\n{listing}"
+        );
+    }
+    assert!(
+        !listing.contains(&sha256_hex(
+            &std::fs::read(p.dir().join("dist/hello-2.0.0.tar.gz")).unwrap()
+        )),
+        "a partial 2.0.0 artifact is in the store:\n{listing}"
+    );
+    // The message, checked last so that a wrong message does not hide a wrong state.
+    let lines = r.failed_lines("h1");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("No space left on device") && l.contains(&format!("{ROOT}/"))),
+        "no failure naming a path under {ROOT} with `No space left on device`:\n{}",
+        r.dump()
+    );
+    p.fleet.exec_ok(1, &format!("umount {ROOT}"));
+}
+
+#[test]
+fn unsafe_archives_are_refused_before_any_host_is_contacted() {
+    let p = Project::new(1);
+    let version = b"1.0.0\n".as_slice();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "../evil",
+            tar_gz(&[
+                Entry::File("VERSION", version, 0o644),
+                Entry::File("../evil", b"evil\n", 0o644),
+            ]),
+        ),
+        (
+            "/etc/evil",
+            tar_gz(&[
+                Entry::File("VERSION", version, 0o644),
+                Entry::File("/etc/evil", b"evil\n", 0o644),
+            ]),
+        ),
+        (
+            "etc-link",
+            tar_gz(&[
+                Entry::File("VERSION", version, 0o644),
+                Entry::Symlink("etc-link", "../../../etc"),
+            ]),
+        ),
+    ];
+    for sshd_up in [true, false] {
+        if !sshd_up {
+            // Reaching the host now fails (exit 4): exit 3 proves the archive
+            // was checked before any connection.
+            p.fleet.stop_sshd(1);
+        }
+        for (entry, bytes) in &cases {
+            p.write_dist("1.0.0", bytes);
+            let r = p.deploy("1.0.0", &[]);
+            assert_eq!(r.code, 3, "{entry} (sshd up: {sshd_up}): {}", r.dump());
+            let all = r.all();
+            assert!(
+                all.contains("unsafe") && all.contains(entry),
+                "the message should say `unsafe` and name {entry:?}:\n{}",
+                r.dump()
+            );
+            assert!(
+                !p.fleet.host_path(1, ROOT).exists(),
+                "{entry}: {ROOT} was created on the host"
+            );
+            assert!(!p.fleet.host_path(1, "/srv/evil").exists());
+            assert!(!p.fleet.host_path(1, "/srv/hooks.log").exists());
+        }
+    }
+}
+
+#[test]
+fn pull_mode_hosts_fetch_the_url_themselves() {
+    let p = Project::new(2);
+    let bytes = release_tar_gz("1.0.0", 0);
+    let sha = sha256_hex(&bytes);
+    std::fs::create_dir_all(p.fleet.host_path(1, "/srv/www")).unwrap();
+    std::fs::write(p.fleet.host_path(1, "/srv/www/hello-1.0.0.tar.gz"), &bytes).unwrap();
+    let server = HttpServer::start(&p.fleet, 1, "/srv/www", 8080);
+    p.write_playbook(
+        &format!("{}/hello-{{{{ version }}}}.tar.gz", server.url),
+        &format!("    sha256: \"{sha}\"\n"),
+        3,
+    );
+
+    let r = p.deploy("1.0.0", &["--output", "json"]);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    for i in p.fleet.hosts() {
+        assert_eq!(r.artifact_bytes(&p.fleet.name(i)), 0, "{}", r.dump());
+        p.assert_current(i, "1.0.0");
+        assert_eq!(p.read(i, "current/bin/hello"), hello_script("1.0.0"));
+        assert_eq!(
+            p.read(i, "current/config/hello.conf"),
+            format!("host=h{i}\nversion=1.0.0\n")
+        );
+        let stored = std::fs::read(p.path(i, &format!(".convoy/artifacts/{sha}")))
+            .unwrap_or_else(|e| panic!("h{i}: artifact not in the store: {e}"));
+        assert_eq!(stored, bytes);
+        let meta: Value = serde_json::from_str(&p.read(i, ".convoy/releases/1.0.0.json")).unwrap();
+        assert_eq!(meta["sha256"], sha.as_str(), "{meta}");
+        p.assert_no_leftovers(i);
+    }
+    drop(server);
+}
+
+#[test]
+fn phase_prepare_stages_without_switching() {
+    let p = Project::new(2);
+    p.artifact("1.0.0", 0);
+    p.artifact("2.0.0", 0);
+
+    // From scratch: staged everywhere, nothing live.
+    let r = p.deploy("1.0.0", &["--phase", "prepare"]);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    for i in p.fleet.hosts() {
+        assert_eq!(p.read(i, "releases/1.0.0/VERSION"), "1.0.0\n");
+        assert_eq!(
+            p.read(i, "releases/1.0.0/config/hello.conf"),
+            format!("host=h{i}\nversion=1.0.0\n")
+        );
+        assert!(
+            std::fs::symlink_metadata(p.path(i, "current")).is_err(),
+            "h{i}: current exists after --phase prepare"
+        );
+        let hooks = p.hook_lines(i);
+        assert!(
+            hooks.iter().all(|l| l.starts_with("prepare ")),
+            "h{i}: only prepare hooks may run: {hooks:?}"
+        );
+        assert_eq!(hooks.len(), 1, "h{i}: {hooks:?}");
+    }
+    let full = p.deploy("1.0.0", &["--output", "json"]);
+    assert_eq!(full.code, 0, "{}", full.dump());
+    for i in p.fleet.hosts() {
+        assert_eq!(full.artifact_bytes(&p.fleet.name(i)), 0, "{}", full.dump());
+        p.assert_current(i, "1.0.0");
+    }
+
+    // With a live release: staged next to it, current untouched.
+    let r = p.deploy("2.0.0", &["--phase", "prepare"]);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    for i in p.fleet.hosts() {
+        assert_eq!(p.read(i, "releases/2.0.0/VERSION"), "2.0.0\n");
+        p.assert_current(i, "1.0.0");
+        assert!(
+            !p.hook_lines(i)
+                .iter()
+                .any(|l| l.starts_with("switch 2.0.0")),
+            "h{i}: switch hook ran in --phase prepare"
+        );
+    }
+    let full = p.deploy("2.0.0", &["--output", "json"]);
+    assert_eq!(full.code, 0, "{}", full.dump());
+    for i in p.fleet.hosts() {
+        assert_eq!(full.artifact_bytes(&p.fleet.name(i)), 0, "{}", full.dump());
+        p.assert_current(i, "2.0.0");
+        assert!(
+            p.hook_lines(i)
+                .iter()
+                .any(|l| l.starts_with("switch 2.0.0")),
+            "h{i}: no switch hook for 2.0.0"
+        );
+        p.assert_no_leftovers(i);
+    }
+}
+
+#[test]
+fn patch_makes_a_hard_linked_release_and_rollback_undoes_it() {
+    let p = Project::new(2);
+    p.artifact("1.0.0", 0);
+    p.deploy_ok("1.0.0", &[]);
+
+    let fix = write_file(p.dir(), "patch/VERSION", "1.0.0-hotfix\n");
+    let spec = format!("{}:VERSION", fix.display());
+    let r = p.convoy("patch", &["--file", &spec]);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    let patched = "releases/1.0.0+patch.1";
+    for i in p.fleet.hosts() {
+        assert_eq!(
+            p.current(i).as_deref(),
+            Some(patched),
+            "h{i}: current after patch\n{}",
+            r.dump()
+        );
+        assert_eq!(p.read(i, "current/VERSION"), "1.0.0-hotfix\n");
+        // The original release is untouched (the patched file was replaced, not written through a link).
+        assert_eq!(p.read(i, "releases/1.0.0/VERSION"), "1.0.0\n");
+        assert_ne!(
+            p.ino(i, &format!("{patched}/VERSION")),
+            p.ino(i, "releases/1.0.0/VERSION")
+        );
+        for f in ["bin/hello", "config/hello.conf"] {
+            assert_eq!(
+                p.ino(i, &format!("{patched}/{f}")),
+                p.ino(i, &format!("releases/1.0.0/{f}")),
+                "h{i}: {f} is not a hard link of the original"
+            );
+        }
+        assert_eq!(
+            p.fleet
+                .exec_ok(i, &format!("readlink -f {ROOT}/{patched}/log"))
+                .trim(),
+            format!("{ROOT}/shared/log")
+        );
+        let meta: Value =
+            serde_json::from_str(&p.read(i, ".convoy/releases/1.0.0+patch.1.json")).unwrap();
+        assert_eq!(meta["version"], "1.0.0+patch.1", "{meta}");
+        p.assert_no_leftovers(i);
+    }
+
+    let back = p.convoy("rollback", &["--output", "json"]);
+    assert_eq!(back.code, 0, "{}", back.dump());
+    for i in p.fleet.hosts() {
+        assert_eq!(back.artifact_bytes(&p.fleet.name(i)), 0, "{}", back.dump());
+        p.assert_current(i, "1.0.0");
+    }
+
+    // The next patch gets the next number.
+    let fix2 = write_file(p.dir(), "patch2/VERSION", "1.0.0-hotfix2\n");
+    let spec2 = format!("{}:VERSION", fix2.display());
+    let r = p.convoy("patch", &["--file", &spec2]);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    for i in p.fleet.hosts() {
+        assert_eq!(
+            p.current(i).as_deref(),
+            Some("releases/1.0.0+patch.2"),
+            "h{i}: current after the second patch\n{}",
+            r.dump()
+        );
+        assert_eq!(p.read(i, "current/VERSION"), "1.0.0-hotfix2\n");
+        assert_eq!(p.read(i, &format!("{patched}/VERSION")), "1.0.0-hotfix\n");
+    }
+}
+
+#[test]
+fn status_reports_versions_and_marks_the_odd_host() {
+    let p = Project::new(3);
+    p.artifact("1.0.0", 0);
+    p.artifact("2.0.0", 0);
+    p.deploy_ok("1.0.0", &[]);
+    p.deploy_ok("2.0.0", &["-l", "h1:h2"]);
+    p.assert_current(1, "2.0.0");
+    p.assert_current(2, "2.0.0");
+    p.assert_current(3, "1.0.0");
+
+    let r = p.convoy("status", &["--output", "json"]);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    let status: Value = serde_json::from_str(r.stdout.trim())
+        .unwrap_or_else(|e| panic!("status JSON: {e}\n{}", r.dump()));
+    assert_eq!(status["majority"], "2.0.0", "{status}");
+    for (host, current, releases, differs) in [
+        ("h1", "2.0.0", vec!["1.0.0", "2.0.0"], false),
+        ("h2", "2.0.0", vec!["1.0.0", "2.0.0"], false),
+        ("h3", "1.0.0", vec!["1.0.0"], true),
+    ] {
+        let h = &status["hosts"][host];
+        assert_eq!(h["current"], current, "{host}: {status}");
+        assert_eq!(
+            h["releases"],
+            serde_json::json!(releases),
+            "{host}: {status}"
+        );
+        assert_eq!(h["differs"], differs, "{host}: {status}");
+        assert!(
+            h["deployed_at"].as_str().is_some_and(|s| !s.is_empty()),
+            "{host}: {status}"
+        );
+        assert!(
+            h["deployed_by"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("root@")),
+            "{host}: {status}"
+        );
+    }
+
+    let text = p.convoy("status", &[]);
+    assert_eq!(text.code, 0, "{}", text.dump());
+    let row = |host: &str| -> &str {
+        text.stdout
+            .lines()
+            .find(|l| {
+                l.split_whitespace()
+                    .any(|w| w.trim_matches(|c: char| c == '*' || c == '|') == host)
+            })
+            .unwrap_or_else(|| panic!("no row for {host}:\n{}", text.dump()))
+    };
+    assert!(
+        row("h3").contains('*'),
+        "h3 is not marked:\n{}",
+        text.stdout
+    );
+    assert!(row("h3").contains("1.0.0"), "{}", text.stdout);
+    for host in ["h1", "h2"] {
+        assert!(
+            !row(host).contains('*'),
+            "{host} is marked:\n{}",
+            text.stdout
+        );
+        assert!(row(host).contains("2.0.0"), "{}", text.stdout);
+    }
+}
