@@ -53,6 +53,9 @@ pub enum Error {
         source: InventoryError,
         span: Option<SourceSpan>,
     },
+    /// A rule broken by the playbook as a whole, pointed at where it is set.
+    #[error("{message}\n{}", span.snippet())]
+    Located { message: String, span: SourceSpan },
     #[error("bad extra vars `{arg}`: {reason}")]
     ExtraVars { arg: String, reason: String },
     #[error("{0}")]

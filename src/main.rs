@@ -6,6 +6,7 @@ mod error;
 mod inventory;
 mod playbook;
 mod report;
+mod rollout;
 mod run;
 mod source;
 mod tasks;

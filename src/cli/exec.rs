@@ -8,7 +8,7 @@ use crate::distribution::ArtifactCache;
 use crate::error::Error;
 use crate::inventory::Inventory;
 use crate::playbook::Playbook;
-use crate::report;
+use crate::report::{self, Event};
 use crate::run::{Interrupt, Mode, Phase, RunOptions, Runner, TagFilter, preflight};
 use crate::template::Templates;
 
@@ -49,7 +49,37 @@ pub async fn execute(
     preflight::check(inventory, playbook, &templates, &artifacts, options)?;
     // A short directory for ssh control sockets: Unix socket paths are limited to ~100 bytes.
     let control_dir = tempfile::Builder::new().prefix("cvy.").tempdir_in("/tmp")?;
-    let (reporter, renderer) = report::start(flags.output, flags.verbose);
+    // Runs of playbooks leave a journal in the project: <project>/.convoy/runs/<run-id>.jsonl.
+    let journal_path = (options.playbook_name != "<command line>").then(|| {
+        playbook
+            .base_dir
+            .join(".convoy/runs")
+            .join(format!("{}.jsonl", options.run_id))
+    });
+    let journal = match &journal_path {
+        Some(path) => Some(
+            std::fs::create_dir_all(path.parent().expect("has a parent"))
+                .and_then(|_| std::fs::File::create(path))
+                .map_err(|e| {
+                    Error::Usage(format!(
+                        "cannot write the run journal {}: {e}",
+                        path.display()
+                    ))
+                })?,
+        ),
+        None => None,
+    };
+    let (reporter, renderer) = report::start(flags.output, flags.verbose, journal);
+    reporter.send(Event::RunStart {
+        run_id: options.run_id.clone(),
+        playbook: options.playbook_name.clone(),
+        argv: std::env::args().skip(1).collect(),
+    });
+    if let Some(path) = &journal_path {
+        reporter.send(Event::Note {
+            message: format!("journal: {}", path.display()),
+        });
+    }
     let runner = Runner {
         inventory,
         playbook,
@@ -59,12 +89,18 @@ pub async fn execute(
         interrupt: Interrupt::install(),
         control_dir: control_dir.path().to_owned(),
         artifacts,
+        cycle_ends: Default::default(),
     };
     let summary = runner.run().await;
     drop(runner);
+    let code = crate::run::exit_code(&summary);
+    reporter.send(Event::RunEnd {
+        outcome: summary.outcome().to_owned(),
+        exit_code: code,
+    });
     renderer.finish(reporter).await;
     if let Some(message) = &summary.refused {
         eprintln!("error: {message}");
     }
-    Ok(crate::run::exit_code(&summary))
+    Ok(code)
 }

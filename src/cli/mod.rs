@@ -4,10 +4,13 @@
 mod exec;
 mod inventory;
 mod patch;
+mod plan;
+mod resume;
 mod rollback;
 mod run;
 mod shared;
 mod status;
+mod unlock;
 
 use clap::{Parser, Subcommand};
 
@@ -18,11 +21,11 @@ use crate::error::Error;
 #[command(name = "convoy", version, about, propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
-    command: Command,
+    pub(crate) command: Command,
 }
 
 #[derive(Subcommand)]
-enum Command {
+pub(crate) enum Command {
     /// Run a playbook's plays on the hosts they select.
     Run(run::Opts),
     /// Which release runs on which host (current, previous, who deployed it).
@@ -31,6 +34,12 @@ enum Command {
     Rollback(rollback::Opts),
     /// Make `<current>+patch.N` with some files replaced, and switch to it.
     Patch(patch::Opts),
+    /// Show the rollout's batches and each host's current -> new version; changes nothing.
+    Plan(plan::Opts),
+    /// Continue an interrupted rollout from its next batch, with the same plan.
+    Resume(resume::Opts),
+    /// Clear the deploy locks a dead run left behind.
+    Unlock(unlock::Opts),
     /// Run one command on the hosts a pattern selects.
     Exec(exec::Opts),
     /// Show the inventory as convoy understands it (like ansible-inventory).
@@ -50,6 +59,9 @@ impl Cli {
                 Command::Status(opts) => status::run(opts).await,
                 Command::Rollback(opts) => rollback::run(opts).await,
                 Command::Patch(opts) => patch::run(opts).await,
+                Command::Resume(opts) => resume::run(opts).await,
+                Command::Plan(opts) => plan::run(opts).await,
+                Command::Unlock(opts) => unlock::run(opts).await,
                 Command::Inventory(opts) => inventory::run(opts),
             }
         })

@@ -22,6 +22,9 @@ pub struct Opts {
     /// How far the release cycle goes: `prepare` ships and unpacks everywhere, switching nothing.
     #[arg(long, value_enum, default_value_t = Phase::All)]
     pub phase: Phase,
+    /// Set by `convoy resume`: the interrupted run's batches.
+    #[arg(skip)]
+    pub resume: Option<crate::run::Resume>,
 }
 
 pub async fn run(opts: Opts) -> Result<i32, Error> {
@@ -32,6 +35,7 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
         skip: opts.skip_tags,
     };
     let mode = Mode::Deploy { phase: opts.phase };
-    let options = opts.hosts.run_options(tags, mode, &opts.playbook)?;
+    let mut options = opts.hosts.run_options(tags, mode, &opts.playbook)?;
+    options.resume = opts.resume;
     super::exec::execute(&inventory, &playbook, &options, &opts.hosts).await
 }

@@ -65,6 +65,12 @@ pub struct HostOpts {
     /// Record unknown host keys instead of refusing them (changed keys are always refused).
     #[arg(long)]
     pub accept_new_host_keys: bool,
+    /// Continue at `pause: confirm` without asking (needed when not on a terminal).
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// Take over a deploy lock whose holder process is gone (or that is older than an hour).
+    #[arg(long)]
+    pub force_unlock: bool,
     /// SSH connection timeout, e.g. 10s.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub timeout: Duration,
@@ -91,6 +97,10 @@ impl HostOpts {
             accept_new_host_keys: self.accept_new_host_keys,
             connect_timeout: self.timeout,
             mode,
+            yes: self.yes,
+            force_unlock: self.force_unlock,
+            run_id: crate::run::new_run_id(),
+            resume: None,
             playbook_name: playbook.display().to_string(),
         })
     }
@@ -142,6 +152,37 @@ pub fn require_distribution(
             path.display()
         )))
     }
+}
+
+/// The hosts a play selects, narrowed by `--limit`.
+pub fn play_hosts(
+    inventory: &crate::inventory::Inventory,
+    play: &crate::playbook::Play,
+    options: &RunOptions,
+) -> Result<Vec<String>, Error> {
+    let selected = inventory
+        .select(&play.hosts)
+        .map_err(|source| Error::Pattern {
+            source,
+            span: Some(play.hosts_span.clone()),
+        })?;
+    let limit = match &options.limit {
+        Some(l) => Some(
+            inventory
+                .select(l)
+                .map_err(|source| Error::Pattern { source, span: None })?,
+        ),
+        None => None,
+    };
+    Ok(selected
+        .into_iter()
+        .filter(|h| {
+            limit
+                .as_ref()
+                .is_none_or(|l| l.iter().any(|x| x.name == h.name))
+        })
+        .map(|h| h.name.clone())
+        .collect())
 }
 
 #[cfg(test)]

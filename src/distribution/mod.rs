@@ -7,6 +7,7 @@
 
 mod artifact;
 mod format;
+pub mod lock;
 mod plan;
 pub mod remote;
 mod safety;

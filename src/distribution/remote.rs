@@ -247,19 +247,58 @@ pub struct Switched {
 /// Points `current` at `releases/<version>`: a new symlink under a temporary
 /// name, renamed over `current` (rename(2)), so `current` always names a
 /// complete release. Records who deployed it and the previous version.
+/// A timer armed on the host before a switch (magic rollback): unless
+/// `<root>/.convoy/magic/<token>.ok` appears within `seconds`, the host
+/// switches itself back to the release it ran before.
+#[derive(Debug, Clone)]
+pub struct Arm {
+    pub seconds: u64,
+    pub token: String,
+}
+
+impl Arm {
+    /// The command that confirms (run over a fresh connection).
+    pub fn confirm_command(&self, root: &str) -> String {
+        format!(
+            "touch {}/.convoy/magic/{}.ok",
+            quote(root),
+            quote(&self.token)
+        )
+    }
+}
+
 pub async fn switch(
     conn: &Connection,
     root: &str,
     version: &str,
     deployed_by: &str,
+    arm: Option<&Arm>,
     sudo: Option<&Become>,
 ) -> Result<Result<Switched, String>, TransportError> {
+    // The timer's script is written with the old link already expanded, then
+    // detached (setsid, no open descriptors) so that it outlives this session.
+    let arm_script = arm
+        .map(|a| {
+            format!(
+                "if [ -n \"$old\" ]; then mkdir -p .convoy/magic && T={token} && cat > \".convoy/magic/$T.sh\" <<CONVOY_MAGIC\n\
+                 sleep {secs}\n\
+                 if [ ! -e \"$R/.convoy/magic/$T.ok\" ]; then ln -s \"$old\" \"$R/.current.magic\" && mv -T \"$R/.current.magic\" \"$R/current\" && echo \"\\$(date -u +%Y-%m-%dT%H:%M:%SZ) magic rollback to ${{old#releases/}}: not confirmed within {secs}s\" >> \"$R/.convoy/audit.log\"; fi\n\
+                 rm -f \"$R/.convoy/magic/$T.ok\" \"$R/.convoy/magic/$T.sh\"\n\
+                 CONVOY_MAGIC\n\
+                 nohup setsid sh \".convoy/magic/$T.sh\" >/dev/null 2>&1 </dev/null &\n\
+                 fi\n",
+                token = quote(&a.token),
+                secs = a.seconds,
+            )
+        })
+        .unwrap_or_default();
     let script = format!(
         "set -u\nR={root}; V={v}; cd \"$R\" 2>/dev/null || {{ echo \"$R does not exist\" >&2; exit 3; }}\n\
          [ -d \"releases/$V\" ] || {{ echo \"release $V is not in $R/releases\" >&2; exit 3; }}\n\
          old=$(readlink current 2>/dev/null)\n\
          echo \"previous=${{old#releases/}}\"\n\
          if [ \"$old\" = \"releases/$V\" ]; then echo unchanged=1; exit 0; fi\n\
+         {arm_script}\
          ln -s \"releases/$V\" \".current.tmp.$$\" && mv -T \".current.tmp.$$\" current || {{ rm -f \".current.tmp.$$\"; echo \"cannot switch $R/current\" >&2; exit 3; }}\n\
          if [ -n \"$old\" ]; then printf '%s\\n' \"${{old#releases/}}\" > .convoy/previous.tmp && mv .convoy/previous.tmp .convoy/previous; fi\n\
          M=\".convoy/releases/$V.json\"\n\

@@ -26,7 +26,6 @@ pub struct Migration {
     pub run: Option<String>,
     pub tasks: Vec<Task>,
     pub on: MigrationTarget,
-    pub span: SourceSpan,
 }
 
 #[derive(Deserialize)]
@@ -64,7 +63,7 @@ pub(super) fn convert(
             });
         }
     };
-    if m.run.is_some() == !m.tasks.is_empty() {
+    if m.run.is_some() != m.tasks.is_empty() {
         return Err(PlaybookError::Invalid {
             message: "a migration has either `run` or `tasks`".into(),
             span,
@@ -81,6 +80,5 @@ pub(super) fn convert(
         run: m.run,
         tasks,
         on,
-        span,
     })
 }

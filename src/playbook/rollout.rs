@@ -211,7 +211,7 @@ pub(super) fn convert(
         Some(b) => match &b.value {
             Value::Array(items) if !items.is_empty() => items
                 .iter()
-                .map(|i| Size::parse(i))
+                .map(Size::parse)
                 .collect::<Option<Vec<_>>>()
                 .ok_or_else(|| {
                     invalid(

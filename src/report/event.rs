@@ -21,6 +21,39 @@ pub enum Event {
         host: String,
     },
     HostResult(Box<HostResult>),
+    /// A run begins (first line of the journal).
+    RunStart {
+        run_id: String,
+        playbook: String,
+        argv: Vec<String>,
+    },
+    /// The batches of a play's rollout, decided before the first switch.
+    RolloutPlanned {
+        play: String,
+        plan: crate::rollout::RolloutPlan,
+    },
+    /// A batch finished switching and its health gate.
+    BatchEnd {
+        play: String,
+        index: usize,
+        failed: Vec<String>,
+    },
+    /// The run is over: completed, stopped, rolled_back, interrupted, failed, refused.
+    RunEnd {
+        outcome: String,
+        exit_code: i32,
+    },
+    /// A rollout batch starts switching.
+    BatchStart {
+        index: usize,
+        total: usize,
+        hosts: Vec<String>,
+        canary: bool,
+    },
+    /// Something the operator must know that is not a task result (a plan, a budget exceeded, a rollback).
+    Note {
+        message: String,
+    },
     Recap(Recap),
 }
 

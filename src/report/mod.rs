@@ -44,20 +44,32 @@ impl Reporter {
 }
 
 /// Starts the renderer chosen by the format and the terminal; `finish` waits for it.
-pub fn start(format: OutputFormat, verbose: u8) -> (Reporter, RendererHandle) {
-    let mut renderer: Box<dyn Renderer> = match format {
-        OutputFormat::Json => Box::new(json::JsonRenderer::new()),
+pub fn start(
+    format: OutputFormat,
+    verbose: u8,
+    journal: Option<std::fs::File>,
+) -> (Reporter, RendererHandle) {
+    let screen: Box<dyn Renderer> = match format {
+        OutputFormat::Json => Box::new(json::JsonRenderer::stdout()),
         OutputFormat::Text if std::io::stdout().is_terminal() => {
             Box::new(progress::ProgressRenderer::new(verbose))
         }
         OutputFormat::Text => Box::new(plain::PlainRenderer::new(verbose)),
     };
+    let mut renderers = vec![screen];
+    if let Some(file) = journal {
+        renderers.push(Box::new(json::JsonRenderer::to(Box::new(file))));
+    }
     let (tx, mut rx) = mpsc::unbounded_channel();
     let handle = tokio::spawn(async move {
         while let Some(event) = rx.recv().await {
-            renderer.event(&event);
+            for r in renderers.iter_mut() {
+                r.event(&event);
+            }
         }
-        renderer.finish();
+        for r in renderers.iter_mut() {
+            r.finish();
+        }
     });
     (Reporter { tx }, RendererHandle(handle))
 }

@@ -40,6 +40,21 @@ impl Renderer for PlainRenderer {
                 if *handler { "RUNNING HANDLER" } else { "TASK" }
             )),
             Event::HostStart { .. } => {}
+            Event::BatchStart {
+                index,
+                total,
+                hosts,
+                canary,
+            } => self.line(&format!(
+                "BATCH {index}/{total}{} [{}]",
+                if *canary { " (canary)" } else { "" },
+                hosts.join(", ")
+            )),
+            Event::RunStart { .. }
+            | Event::RolloutPlanned { .. }
+            | Event::BatchEnd { .. }
+            | Event::RunEnd { .. } => {}
+            Event::Note { message } => self.line(&format!("NOTE {message}")),
             Event::HostResult(r) => {
                 let mut text = format!("{} ({:.2}s)", r.line(), r.duration.as_secs_f64());
                 if (self.verbose > 0 || r.status == Status::Failed)

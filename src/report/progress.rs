@@ -73,6 +73,24 @@ impl Renderer for ProgressRenderer {
                 bar.enable_steady_tick(std::time::Duration::from_millis(120));
                 self.bar = Some(bar);
             }
+            Event::BatchStart {
+                index,
+                total,
+                hosts,
+                canary,
+            } => {
+                self.finish_bar();
+                let canary = if *canary { " (canary)" } else { "" };
+                self.print(&format!(
+                    "BATCH {index}/{total}{canary} [{}]",
+                    hosts.join(", ")
+                ));
+            }
+            Event::RunStart { .. }
+            | Event::RolloutPlanned { .. }
+            | Event::BatchEnd { .. }
+            | Event::RunEnd { .. } => {}
+            Event::Note { message } => self.print(&format!("NOTE {message}")),
             Event::HostStart { host } => {
                 self.in_flight.insert(host.clone());
                 self.show_flight();

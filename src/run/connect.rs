@@ -20,16 +20,17 @@ fn text(v: &Value) -> String {
     }
 }
 
-/// Opens the connection described by Ansible's connection variables.
-pub async fn open(
-    host: &str,
-    vars: &VarMap,
-    options: &RunOptions,
-    control_dir: &std::path::Path,
-) -> Result<Connection, TransportError> {
+/// How a host is reached, from Ansible's connection variables.
+pub enum Route {
+    Local,
+    Ssh(SshTarget),
+}
+
+/// Reads the connection variables.
+pub fn route(host: &str, vars: &VarMap, options: &RunOptions) -> Result<Route, TransportError> {
     let connection = var(vars, &["ansible_connection", "convoy_connection"]).map(text);
     match connection.as_deref() {
-        Some("local") => return Ok(Connection::Local(LocalConnection::default())),
+        Some("local") => return Ok(Route::Local),
         None | Some("ssh") | Some("smart") | Some("openssh") => {}
         Some(other) => {
             return Err(TransportError::Connect {
@@ -67,6 +68,20 @@ pub async fn open(
             .or_else(|| var(vars, &["convoy_ssh_config"]).map(|v| PathBuf::from(text(v)))),
         accept_new_host_keys: accept_new,
         connect_timeout: options.connect_timeout,
+    };
+    Ok(Route::Ssh(target))
+}
+
+/// Opens the connection described by Ansible's connection variables.
+pub async fn open(
+    host: &str,
+    vars: &VarMap,
+    options: &RunOptions,
+    control_dir: &std::path::Path,
+) -> Result<Connection, TransportError> {
+    let target = match route(host, vars, options)? {
+        Route::Local => return Ok(Connection::Local(LocalConnection::default())),
+        Route::Ssh(target) => target,
     };
     SshConnection::connect(&target, control_dir)
         .await

@@ -17,6 +17,8 @@ pub struct HostState {
     /// A task failed (not ignored): the host takes no further part.
     pub failed: bool,
     pub stats: HostStats,
+    /// The version `current` named when this run first looked (prepare).
+    pub found_release: Option<String>,
     /// Handler topics notified during the current play.
     pub notified: IndexSet<String>,
 }
@@ -31,6 +33,7 @@ impl HostState {
             unreachable: None,
             failed: false,
             stats: HostStats::default(),
+            found_release: None,
             notified: IndexSet::new(),
         }
     }

@@ -5,12 +5,16 @@
 //! state (connection, facts, registered results, failure) for the whole run.
 
 pub(crate) mod connect;
-mod context;
+pub(crate) mod context;
 mod host_state;
 mod interrupt;
+mod lock;
+mod migrations;
 mod play;
 pub mod preflight;
 mod release_cycle;
+mod rollout_switch;
+mod step;
 mod tags;
 mod task_runner;
 
@@ -44,6 +48,14 @@ pub struct RunOptions {
     pub accept_new_host_keys: bool,
     pub connect_timeout: std::time::Duration,
     pub mode: Mode,
+    /// Answer `pause: confirm` with continue (for runs without a terminal).
+    pub yes: bool,
+    /// Take over a deploy lock whose holder is gone (or older than an hour).
+    pub force_unlock: bool,
+    /// Names this run in locks, the journal and the hosts' audit logs.
+    pub run_id: String,
+    /// Continuing an interrupted run (`convoy resume`).
+    pub resume: Option<Resume>,
     /// Recorded in release metadata on the hosts.
     pub playbook_name: String,
 }
@@ -75,6 +87,30 @@ pub struct RunSummary {
     pub interrupted: bool,
     /// A refusal found on the hosts before anything changed (exit 3).
     pub refused: Option<String>,
+    /// How each release cycle ended (completed, stopped, rolled_back, prepared).
+    pub cycles: Vec<&'static str>,
+}
+
+impl RunSummary {
+    /// One word for the journal's `run_end`.
+    pub fn outcome(&self) -> &'static str {
+        if self.interrupted {
+            "interrupted"
+        } else if self.refused.is_some() {
+            "refused"
+        } else if let Some(worst) = ["rolled_back", "stopped"]
+            .into_iter()
+            .find(|w| self.cycles.contains(w))
+        {
+            worst
+        } else if self.failed_hosts > 0 {
+            "failed"
+        } else if self.unreachable_hosts > 0 {
+            "unreachable"
+        } else {
+            "completed"
+        }
+    }
 }
 
 /// Everything shared by the hosts of a run.
@@ -88,6 +124,8 @@ pub struct Runner<'a> {
     pub control_dir: PathBuf,
     /// Local artifacts, hashed once per run.
     pub artifacts: Arc<ArtifactCache>,
+    /// How each release cycle ended, for the summary.
+    pub cycle_ends: std::sync::Mutex<Vec<&'static str>>,
 }
 
 impl Runner<'_> {
@@ -112,6 +150,7 @@ impl Runner<'_> {
         let mut summary = RunSummary {
             interrupted: recap.interrupted,
             refused,
+            cycles: self.cycle_ends.lock().expect("not poisoned").clone(),
             ..RunSummary::default()
         };
         for (name, mut host) in hosts {
@@ -140,4 +179,25 @@ pub fn exit_code(summary: &RunSummary) -> i32 {
     } else {
         EXIT_OK
     }
+}
+
+/// A run id: sortable by time, unique enough across operators.
+pub fn new_run_id() -> String {
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let stamp: String = now.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    format!("{stamp}-{:04x}", rand::random::<u16>())
+}
+
+/// What a resumed run takes from the interrupted run's journal.
+#[derive(Debug, Clone, Default)]
+pub struct Resume {
+    pub run_id: String,
+    /// Per play name: its batches, and how many of them finished.
+    pub plays: std::collections::HashMap<String, ResumedPlay>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ResumedPlay {
+    pub plan: crate::rollout::RolloutPlan,
+    pub batches_done: usize,
 }

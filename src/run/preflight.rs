@@ -7,6 +7,7 @@
 //! be undefined here and are checked when the task runs.
 
 use std::collections::HashSet;
+use std::io::IsTerminal;
 
 use super::RunOptions;
 use super::context::{PlayScope, as_value};
@@ -32,44 +33,29 @@ pub fn check(
     }
     let runtime = runtime_names(playbook);
     for play in &playbook.plays {
+        let Some(rollout) = &play.rollout else {
+            continue;
+        };
+        if rollout.pause == crate::playbook::Pause::Confirm
+            && !options.yes
+            && !std::io::stdin().is_terminal()
+        {
+            return Err(Error::Located {
+                message: "`pause: confirm` asks on a terminal, and this run has none: pass --yes to continue between batches without asking".into(),
+                span: rollout.span.clone(),
+            });
+        }
+    }
+    for play in &playbook.plays {
         let hosts = inventory
             .select(&play.hosts)
             .map_err(|source| Error::Pattern {
                 source,
                 span: Some(play.hosts_span.clone()),
             })?;
-        let mut vars_files = VarMap::new();
-        for (file, span) in &play.vars_files {
-            let path = playbook.base_dir.join(file);
-            if !file.contains("{{") && !path.exists() {
-                return Err(Error::MissingFile {
-                    what: "vars file",
-                    path: path.display().to_string(),
-                    span: span.clone(),
-                });
-            }
-            crate::vars::merge(&mut vars_files, &crate::vars_file::load(&path)?);
-        }
-        let scope = PlayScope {
-            play_vars: play.vars.clone(),
-            vars_files,
-            extra_vars: options.extra_vars.clone(),
-            magic: VarMap::new(),
-        };
-        let groups: serde_json::Map<String, Value> = inventory
-            .groups()
-            .into_iter()
-            .map(|(g, hs)| (g, serde_json::json!(hs)))
-            .collect();
+        let scope = play_scope(playbook, play, options)?;
         for host in hosts {
-            let state = HostState::new(host.name.clone(), inventory.host_vars(&host.name));
-            let mut ctx = scope.context(&state, &VarMap::new());
-            ctx.insert("groups".into(), Value::Object(groups.clone()));
-            ctx.insert("ansible_check_mode".into(), options.check.into());
-            ctx.insert(
-                "playbook_dir".into(),
-                playbook.base_dir.display().to_string().into(),
-            );
+            let ctx = host_context(&scope, inventory, playbook, options, &host.name);
             if let Some(spec) = &play.distribution {
                 // The release section renders for every host (and its artifact is
                 // found, safe and hashed) before any host is contacted.
@@ -249,4 +235,54 @@ fn runtime_names(playbook: &Playbook) -> HashSet<String> {
         walk(&play.handlers, &mut names);
     }
     names
+}
+
+/// The variables every host of `play` shares, as checked before the run.
+pub fn play_scope(
+    playbook: &Playbook,
+    play: &crate::playbook::Play,
+    options: &RunOptions,
+) -> Result<PlayScope, Error> {
+    let mut vars_files = VarMap::new();
+    for (file, span) in &play.vars_files {
+        let path = playbook.base_dir.join(file);
+        if !file.contains("{{") && !path.exists() {
+            return Err(Error::MissingFile {
+                what: "vars file",
+                path: path.display().to_string(),
+                span: span.clone(),
+            });
+        }
+        crate::vars::merge(&mut vars_files, &crate::vars_file::load(&path)?);
+    }
+    Ok(PlayScope {
+        play_vars: play.vars.clone(),
+        vars_files,
+        extra_vars: options.extra_vars.clone(),
+        magic: VarMap::new(),
+    })
+}
+
+/// One host's variables before the run (no facts yet).
+pub fn host_context(
+    scope: &PlayScope,
+    inventory: &Inventory,
+    playbook: &Playbook,
+    options: &RunOptions,
+    host: &str,
+) -> VarMap {
+    let state = HostState::new(host.to_owned(), inventory.host_vars(host));
+    let mut ctx = scope.context(&state, &VarMap::new());
+    let groups: serde_json::Map<String, Value> = inventory
+        .groups()
+        .into_iter()
+        .map(|(g, hs)| (g, serde_json::json!(hs)))
+        .collect();
+    ctx.insert("groups".into(), Value::Object(groups));
+    ctx.insert("ansible_check_mode".into(), options.check.into());
+    ctx.insert(
+        "playbook_dir".into(),
+        playbook.base_dir.display().to_string().into(),
+    );
+    ctx
 }

@@ -5,47 +5,20 @@
 //! Every step runs on all hosts at once (bounded by `--forks`) and is
 //! reported like a task, so the output, JSON events and recap stay uniform.
 
-use std::sync::Arc;
 use std::time::Instant;
 
-use futures::future::join_all;
 use serde_json::json;
-use tokio::sync::Semaphore;
 
 use super::context::as_value;
-use super::task_runner::{Scope, ensure_connected, run_tasks};
+use super::rollout_switch::{Outcome, SwitchRun};
+use super::step::{StepResult, hooks, step, transport_failure};
+use super::task_runner::{Scope, ensure_connected};
 use super::{HostState, Mode, Phase, Runner};
+use crate::distribution::lock::Holder;
 use crate::distribution::{self, ReleasePlan, remote};
-use crate::playbook::{DistributionSpec, Play, Task};
-use crate::report::{Event, HostResult, Status};
+use crate::playbook::{DistributionSpec, Play};
+use crate::report::Event;
 use crate::transport::Become;
-
-/// A step's result on one host.
-struct StepResult {
-    status: Status,
-    msg: String,
-}
-
-impl StepResult {
-    fn ok(msg: impl Into<String>) -> Self {
-        Self {
-            status: Status::Ok,
-            msg: msg.into(),
-        }
-    }
-    fn changed(msg: impl Into<String>) -> Self {
-        Self {
-            status: Status::Changed,
-            msg: msg.into(),
-        }
-    }
-    fn failed(msg: impl Into<String>) -> Self {
-        Self {
-            status: Status::Failed,
-            msg: msg.into(),
-        }
-    }
-}
 
 /// Runs the release cycle of `play` on `hosts`. `Err` is a refusal made
 /// before any host changed (bad input, exit 3).
@@ -72,12 +45,114 @@ pub async fn run(
             &runner.artifacts,
         ));
     }
-    let mut plans: Vec<Option<ReleasePlan>> = plans.into_iter().map(Result::ok).collect();
+    let plans: Vec<Option<ReleasePlan>> = plans.into_iter().map(Result::ok).collect();
     for (host, plan) in hosts.iter_mut().zip(&plans) {
         if let Some(plan) = plan {
             set_release_facts(host, plan, None);
         }
     }
+    let holder = Holder {
+        by: deployed_by(),
+        pid: std::process::id(),
+        run_id: runner.options.run_id.clone(),
+        since: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+    };
+    // One run at a time: every targeted host is locked before anything changes.
+    let locked = super::lock::lock_all(runner, hosts, &plans, &holder, sudo).await?;
+    let outcome = cycle(runner, scope, play, hosts, plans.clone(), sudo).await;
+    let (action, version) = describe(runner, &plans);
+    let ended = match &outcome {
+        Ok(_) if runner.interrupt.is_set() => "interrupted",
+        Ok(end) => end.as_str(),
+        Err(_) => "refused",
+    };
+    let audit = format!(
+        "{} run={} by={} playbook={} action={action} version={version} outcome={ended}",
+        holder.since, holder.run_id, holder.by, runner.options.playbook_name
+    );
+    if let Ok(end) = &outcome {
+        runner
+            .cycle_ends
+            .lock()
+            .expect("not poisoned")
+            .push(end.as_str());
+    }
+    super::lock::unlock_all(runner, hosts, &plans, &locked, &holder, &audit, sudo).await;
+    runner.reporter.send(Event::Note {
+        message: format!(
+            "{} {action} ended: {ended}",
+            plans
+                .iter()
+                .flatten()
+                .next()
+                .map(|p| p.name.as_str())
+                .unwrap_or("")
+        ),
+    });
+    outcome.map(drop)
+}
+
+/// How a release cycle ended, for the journal and the audit line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CycleEnd {
+    Prepared,
+    Completed,
+    Stopped,
+    RolledBack,
+}
+
+impl CycleEnd {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CycleEnd::Prepared => "prepared",
+            CycleEnd::Completed => "completed",
+            CycleEnd::Stopped => "stopped",
+            CycleEnd::RolledBack => "rolled_back",
+        }
+    }
+}
+
+impl From<Outcome> for CycleEnd {
+    fn from(o: Outcome) -> Self {
+        match o {
+            Outcome::Completed => CycleEnd::Completed,
+            Outcome::Stopped => CycleEnd::Stopped,
+            Outcome::RolledBack => CycleEnd::RolledBack,
+        }
+    }
+}
+
+fn describe(runner: &Runner<'_>, plans: &[Option<ReleasePlan>]) -> (&'static str, String) {
+    let version = plans
+        .iter()
+        .flatten()
+        .next()
+        .map(|p| p.version.clone())
+        .unwrap_or_default();
+    match &runner.options.mode {
+        Mode::Deploy { .. } => ("deploy", version),
+        Mode::Rollback { to } => ("rollback", to.clone().unwrap_or_else(|| "previous".into())),
+        Mode::Patch { .. } => ("patch", version),
+    }
+}
+
+/// The cycle proper, under the lock.
+async fn cycle(
+    runner: &Runner<'_>,
+    scope: &Scope<'_>,
+    play: &Play,
+    hosts: &mut Vec<&mut HostState>,
+    mut plans: Vec<Option<ReleasePlan>>,
+    sudo: Option<&Become>,
+) -> Result<CycleEnd, String> {
+    let switch = |label: String, may_roll_back: bool| SwitchRun {
+        runner,
+        scope,
+        play,
+        sudo,
+        label,
+        may_roll_back,
+    };
     match &runner.options.mode {
         Mode::Deploy { phase } => {
             let name = plans
@@ -96,18 +171,18 @@ pub async fn run(
             .await;
             hooks(runner, scope, &play.hooks.prepare, hosts, |_| true).await;
             if *phase == Phase::Prepare {
-                return Ok(());
+                return Ok(CycleEnd::Prepared);
             }
-            switch_all(
-                runner,
-                scope,
-                play,
-                &format!("switch {name}"),
-                hosts,
-                &plans,
-                sudo,
-            )
-            .await;
+            if !super::migrations::run_due(runner, scope, play, hosts, &plans, sudo).await {
+                return Ok(CycleEnd::Stopped);
+            }
+            let outcome = switch(format!("switch {name}"), true)
+                .run(hosts, &plans)
+                .await;
+            if outcome != Outcome::Completed {
+                // A rollout that did not complete keeps every release: no pruning, no confirm hooks.
+                return Ok(outcome.into());
+            }
             step(
                 runner,
                 &format!("confirm {name}"),
@@ -117,6 +192,7 @@ pub async fn run(
             )
             .await;
             hooks(runner, scope, &play.hooks.confirm, hosts, |_| true).await;
+            Ok(CycleEnd::Completed)
         }
         Mode::Rollback { to } => {
             let targets = rollback_targets(runner, hosts, &plans, to.as_deref(), sudo).await?;
@@ -125,7 +201,10 @@ pub async fn run(
                     plan.version = target;
                 }
             }
-            switch_all(runner, scope, play, "rollback", hosts, &plans, sudo).await;
+            Ok(switch("rollback".into(), false)
+                .run(hosts, &plans)
+                .await
+                .into())
         }
         Mode::Patch { files } => {
             let made = std::sync::Mutex::new(std::collections::HashMap::new());
@@ -154,99 +233,11 @@ pub async fn run(
                     None => *plan = None,
                 }
             }
-            switch_all(runner, scope, play, "switch to patch", hosts, &plans, sudo).await;
+            Ok(switch("switch to patch".into(), true)
+                .run(hosts, &plans)
+                .await
+                .into())
         }
-    }
-    Ok(())
-}
-
-/// Runs `work` on every active host with a plan, reporting it as one task.
-async fn step<'h, F, Fut>(
-    runner: &Runner<'_>,
-    name: &str,
-    hosts: &'h mut Vec<&mut HostState>,
-    plans: &'h [Option<ReleasePlan>],
-    work: F,
-) where
-    F: Fn(&'h mut HostState, &'h ReleasePlan) -> Fut,
-    Fut: std::future::Future<Output = (&'h mut HostState, StepResult)>,
-{
-    let count = hosts
-        .iter()
-        .zip(plans)
-        .filter(|(h, p)| h.active() && p.is_some())
-        .count();
-    if count == 0 {
-        return;
-    }
-    runner.reporter.send(Event::TaskStart {
-        task: name.to_owned(),
-        hosts: count,
-        handler: false,
-    });
-    let forks = Arc::new(Semaphore::new(runner.options.forks.max(1)));
-    let work = &work;
-    join_all(
-        hosts
-            .iter_mut()
-            .zip(plans)
-            .filter(|(h, p)| h.active() && p.is_some())
-            .map(|(host, plan)| {
-                let forks = forks.clone();
-                async move {
-                    let _permit = forks.acquire_owned().await.expect("semaphore never closed");
-                    let started = Instant::now();
-                    runner.reporter.send(Event::HostStart {
-                        host: host.name.clone(),
-                    });
-                    let plan = plan.as_ref().expect("filtered");
-                    if !ensure_connected(runner, host, &host.inventory_vars.clone(), name, started)
-                        .await
-                    {
-                        return;
-                    }
-                    let (host, result) = work(host, plan).await;
-                    record(runner, host, name, result, started);
-                }
-            }),
-    )
-    .await;
-}
-
-fn record(
-    runner: &Runner<'_>,
-    host: &mut HostState,
-    task: &str,
-    result: StepResult,
-    started: Instant,
-) {
-    let status = if host.unreachable.is_some() {
-        Status::Unreachable
-    } else {
-        result.status
-    };
-    host.stats.count(status, false);
-    if status == Status::Failed {
-        host.failed = true;
-    }
-    runner.reporter.send(Event::HostResult(Box::new(HostResult {
-        host: host.name.clone(),
-        task: task.to_owned(),
-        status,
-        msg: Some(result.msg),
-        item: None,
-        duration: started.elapsed(),
-        diffs: vec![],
-        ignored: false,
-        output: None,
-    })));
-}
-
-fn transport_failure(host: &mut HostState, e: crate::transport::TransportError) -> StepResult {
-    host.unreachable = Some(e.to_string());
-    StepResult {
-        status: Status::Unreachable,
-        msg: e.to_string(),
     }
 }
 
@@ -264,6 +255,10 @@ async fn prepare<'h>(
             .await
             .map(|r| (r, state)),
     };
+    if let Ok((_, state)) = &result {
+        host.found_release = state.current.clone();
+        set_release_facts(host, plan, state.current.as_deref());
+    }
     let result = match result {
         Err(e) => transport_failure(host, e),
         Ok((Err(msg), _)) => StepResult::failed(msg),
@@ -303,51 +298,6 @@ async fn confirm<'h>(
         Ok(Ok(removed)) => StepResult::changed(format!("pruned {}", removed.join(", "))),
     };
     (host, result)
-}
-
-/// Switches every host, then runs the switch hooks on the hosts that changed.
-async fn switch_all(
-    runner: &Runner<'_>,
-    scope: &Scope<'_>,
-    play: &Play,
-    name: &str,
-    hosts: &mut Vec<&mut HostState>,
-    plans: &[Option<ReleasePlan>],
-    sudo: Option<&Become>,
-) {
-    let by = deployed_by();
-    let mut switched: Vec<String> = Vec::new();
-    {
-        let switched_ref = std::sync::Mutex::new(&mut switched);
-        let by = &by;
-        let switched_ref = &switched_ref;
-        step(runner, name, hosts, plans, |host, plan| async move {
-            let conn = host.conn.as_ref().expect("connected by step");
-            let result = match remote::switch(conn, &plan.root, &plan.version, by, sudo).await {
-                Err(e) => transport_failure(host, e),
-                Ok(Err(msg)) => StepResult::failed(msg),
-                Ok(Ok(s)) if !s.changed => StepResult::ok(format!("current is {}", plan.version)),
-                Ok(Ok(s)) => {
-                    set_release_facts(host, plan, s.previous.as_deref());
-                    switched_ref
-                        .lock()
-                        .expect("not poisoned")
-                        .push(host.name.clone());
-                    StepResult::changed(format!(
-                        "current {} -> {}",
-                        s.previous.as_deref().unwrap_or("(none)"),
-                        plan.version
-                    ))
-                }
-            };
-            (host, result)
-        })
-        .await;
-    }
-    hooks(runner, scope, &play.hooks.switch, hosts, |h| {
-        switched.contains(&h.name)
-    })
-    .await;
 }
 
 /// The version each host rolls back to; refuses (touching nothing) when a
@@ -404,28 +354,8 @@ async fn rollback_targets(
     Ok(targets)
 }
 
-async fn hooks(
-    runner: &Runner<'_>,
-    scope: &Scope<'_>,
-    tasks: &[Task],
-    hosts: &mut [&mut HostState],
-    include: impl Fn(&HostState) -> bool,
-) {
-    if tasks.is_empty() {
-        return;
-    }
-    let mut selected: Vec<&mut HostState> = hosts
-        .iter_mut()
-        .filter(|h| h.active() && include(h))
-        .map(|h| &mut **h)
-        .collect();
-    if !selected.is_empty() {
-        run_tasks(runner, scope, tasks, &mut selected).await;
-    }
-}
-
 /// `release` and `distribution` as hooks and later tasks see them.
-fn set_release_facts(host: &mut HostState, plan: &ReleasePlan, previous: Option<&str>) {
+pub(super) fn set_release_facts(host: &mut HostState, plan: &ReleasePlan, previous: Option<&str>) {
     let previous = previous.map(str::to_owned).or_else(|| {
         host.facts
             .get("release")

@@ -443,7 +443,7 @@ fn render_deep(
 }
 
 /// Renders connection variables (they may be templates) without failing the host on a bad one.
-fn render_map(runner: &Runner<'_>, ctx_map: &VarMap, origin: &str) -> VarMap {
+pub(super) fn render_map(runner: &Runner<'_>, ctx_map: &VarMap, origin: &str) -> VarMap {
     let ctx = as_value(ctx_map.clone());
     let mut out = VarMap::new();
     for (k, v) in ctx_map

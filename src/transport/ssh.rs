@@ -134,3 +134,44 @@ fn ssh_reason(e: &openssh::Error) -> String {
     }
     reason.trim().trim_end_matches('.').to_owned()
 }
+
+impl SshTarget {
+    /// A one-off `ssh` process that shares nothing with the multiplexed
+    /// master (ControlPath=none): it proves the host can still be reached
+    /// by a new connection, as an operator's would be.
+    pub fn fresh_command(&self, remote: &str) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new("ssh");
+        cmd.args([
+            "-o",
+            "ControlPath=none",
+            "-o",
+            "ControlMaster=no",
+            "-o",
+            "BatchMode=yes",
+        ]);
+        cmd.arg("-o").arg(format!(
+            "ConnectTimeout={}",
+            self.connect_timeout.as_secs().max(1)
+        ));
+        cmd.arg("-o").arg(if self.accept_new_host_keys {
+            "StrictHostKeyChecking=accept-new"
+        } else {
+            "StrictHostKeyChecking=yes"
+        });
+        if let Some(config) = &self.config_file {
+            cmd.arg("-F").arg(config);
+        }
+        if let Some(port) = self.port {
+            cmd.arg("-p").arg(port.to_string());
+        }
+        if let Some(user) = &self.user {
+            cmd.arg("-l").arg(user);
+        }
+        if let Some(key) = &self.key_file {
+            cmd.arg("-i").arg(key);
+        }
+        cmd.arg("--").arg(&self.address).arg(remote);
+        cmd.stdin(std::process::Stdio::null()).kill_on_drop(true);
+        cmd
+    }
+}

@@ -1,0 +1,75 @@
+//! `convoy unlock PLAYBOOK`: clear the deploy locks a dead run left behind.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::shared::HostOpts;
+use crate::distribution::lock;
+use crate::error::{EXIT_OK, EXIT_UNREACHABLE, Error};
+use crate::playbook::Playbook;
+use crate::run::{Mode, Phase, TagFilter, connect};
+use crate::template::Templates;
+use crate::vars::{Value, merge};
+
+#[derive(Args)]
+pub struct Opts {
+    /// The playbook whose distributions are unlocked.
+    pub playbook: PathBuf,
+    #[command(flatten)]
+    pub hosts: HostOpts,
+}
+
+pub async fn run(opts: Opts) -> Result<i32, Error> {
+    let inventory = opts.hosts.inventory.load()?;
+    let playbook = Playbook::load(&opts.playbook)?;
+    super::shared::require_distribution(&playbook, &opts.playbook)?;
+    let options = opts.hosts.run_options(
+        TagFilter::default(),
+        Mode::Deploy { phase: Phase::All },
+        &opts.playbook,
+    )?;
+    let templates = Templates::new(&playbook.base_dir);
+    let control_dir = tempfile::Builder::new().prefix("cvy.").tempdir_in("/tmp")?;
+    let mut code = EXIT_OK;
+    for play in &playbook.plays {
+        let Some(spec) = &play.distribution else {
+            continue;
+        };
+        for host in super::shared::play_hosts(&inventory, play, &options)? {
+            let mut vars = inventory.host_vars(&host);
+            merge(&mut vars, &play.vars);
+            merge(&mut vars, &options.extra_vars);
+            let root = templates
+                .render_str_deep(
+                    &spec.root,
+                    &Value::Object(vars.clone()),
+                    &spec.span.to_string(),
+                )
+                .map_err(|e| Error::Distribution {
+                    message: e.to_string(),
+                    span: spec.span.clone(),
+                    host: host.clone(),
+                })?;
+            let result = match connect::open(&host, &vars, &options, control_dir.path()).await {
+                Ok(conn) => {
+                    let r = lock::clear(&conn, &root, None)
+                        .await
+                        .map_err(|e| e.to_string());
+                    conn.close().await;
+                    r
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            match result {
+                Ok(Some(holder)) => println!("{host}: unlocked {root} (was held by {holder})"),
+                Ok(None) => println!("{host}: {root} was not locked"),
+                Err(e) => {
+                    println!("{host}: unreachable: {e}");
+                    code = EXIT_UNREACHABLE;
+                }
+            }
+        }
+    }
+    Ok(code)
+}

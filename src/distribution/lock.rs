@@ -1,0 +1,161 @@
+//! The deploy lock: one run at a time per application, held on every
+//! targeted host as `<root>/.convoy/lock/` (made by `mkdir`, which is
+//! atomic) with a `holder` line naming who holds it.
+
+use crate::transport::{Become, Connection, Script, TransportError, quote};
+
+/// Who holds a lock: written into it, shown to whoever is refused.
+#[derive(Debug, Clone)]
+pub struct Holder {
+    pub by: String,
+    pub pid: u32,
+    pub run_id: String,
+    pub since: String,
+}
+
+impl Holder {
+    pub fn line(&self) -> String {
+        format!(
+            "{} pid={} run={} since={}",
+            self.by, self.pid, self.run_id, self.since
+        )
+    }
+
+    /// Parses a holder line back (for stale-lock checks).
+    pub fn parse(line: &str) -> Option<Holder> {
+        let mut words = line.split_whitespace();
+        let by = words.next()?.to_owned();
+        let mut holder = Holder {
+            by,
+            pid: 0,
+            run_id: String::new(),
+            since: String::new(),
+        };
+        for w in words {
+            match w.split_once('=') {
+                Some(("pid", v)) => holder.pid = v.parse().ok()?,
+                Some(("run", v)) => holder.run_id = v.to_owned(),
+                Some(("since", v)) => holder.since = v.to_owned(),
+                _ => {}
+            }
+        }
+        Some(holder)
+    }
+}
+
+/// The answer of one host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acquired {
+    Taken,
+    /// Held by someone else: their holder line and the lock's age in seconds.
+    Held {
+        holder: String,
+        age_secs: u64,
+    },
+}
+
+/// Takes the lock, or says who holds it. With `replace`, a lock whose
+/// holder line is exactly `replace` is taken over (compare and swap, so a
+/// lock renewed meanwhile is not stolen).
+pub async fn acquire(
+    conn: &Connection,
+    root: &str,
+    holder: &Holder,
+    replace: Option<&str>,
+    sudo: Option<&Become>,
+) -> Result<Result<Acquired, String>, TransportError> {
+    let take_over = replace
+        .map(|old| {
+            format!(
+                "if [ \"$(cat \"$L/holder\" 2>/dev/null)\" = {} ]; then rm -rf \"$L\"; fi\n",
+                quote(old)
+            )
+        })
+        .unwrap_or_default();
+    let script = format!(
+        "R={root}; L=\"$R/.convoy/lock\"\n\
+         mkdir -p \"$R/.convoy\" || {{ echo \"cannot create $R/.convoy\" >&2; exit 3; }}\n\
+         {take_over}\
+         if mkdir \"$L\" 2>/dev/null; then printf '%s\\n' {line} > \"$L/holder\" && echo taken=1; exit 0; fi\n\
+         echo \"holder=$(cat \"$L/holder\" 2>/dev/null)\"\n\
+         echo \"age=$(( $(date +%s) - $(stat -c %Y \"$L\") ))\"",
+        root = quote(root),
+        line = quote(&holder.line()),
+    );
+    let out = conn.exec(Script::new(&script).sudo(sudo)).await?;
+    if !out.success() {
+        return Ok(Err(out.stderr_str().trim().to_owned()));
+    }
+    let text = out.stdout_str();
+    if text.lines().any(|l| l == "taken=1") {
+        return Ok(Ok(Acquired::Taken));
+    }
+    let field = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(k))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    Ok(Ok(Acquired::Held {
+        holder: field("holder="),
+        age_secs: field("age=").parse().unwrap_or(0),
+    }))
+}
+
+/// Releases our lock (only if it is still ours) and appends the run's
+/// audit line to `<root>/.convoy/audit.log`, in one round trip.
+pub async fn release(
+    conn: &Connection,
+    root: &str,
+    holder: &Holder,
+    audit: &str,
+    sudo: Option<&Become>,
+) -> Result<(), TransportError> {
+    let script = format!(
+        "R={root}; L=\"$R/.convoy/lock\"\n\
+         [ -d \"$R/.convoy\" ] && printf '%s\\n' {audit} >> \"$R/.convoy/audit.log\"\n\
+         if [ \"$(cat \"$L/holder\" 2>/dev/null)\" = {line} ]; then rm -rf \"$L\"; fi\n\
+         true",
+        root = quote(root),
+        audit = quote(audit),
+        line = quote(&holder.line()),
+    );
+    conn.exec(Script::new(&script).sudo(sudo)).await.map(drop)
+}
+
+/// Removes the lock whoever holds it (`convoy unlock`); returns the holder line it removed, if any.
+pub async fn clear(
+    conn: &Connection,
+    root: &str,
+    sudo: Option<&Become>,
+) -> Result<Option<String>, TransportError> {
+    let script = format!(
+        "L={}/.convoy/lock; if [ -d \"$L\" ]; then echo \"holder=$(cat \"$L/holder\" 2>/dev/null)\"; rm -rf \"$L\"; fi; true",
+        quote(root)
+    );
+    let out = conn.exec(Script::new(&script).sudo(sudo)).await?;
+    Ok(out
+        .stdout_str()
+        .lines()
+        .find_map(|l| l.strip_prefix("holder="))
+        .map(str::to_owned))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holder_lines_round_trip() {
+        let h = Holder {
+            by: "ops@laptop".into(),
+            pid: 42,
+            run_id: "20261122T100000Z-ab12".into(),
+            since: "2026-11-22T10:00:00Z".into(),
+        };
+        let back = Holder::parse(&h.line()).unwrap();
+        assert_eq!(back.pid, 42);
+        assert_eq!(back.run_id, h.run_id);
+        assert_eq!(back.by, "ops@laptop");
+    }
+}

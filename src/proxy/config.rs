@@ -1,0 +1,302 @@
+//! A proxy section rendered for one proxy host: the files it should hold,
+//! and the commands that validate and reload them. Rendering is pure, so
+//! the same code serves the pre-flight check, `convoy render` and each
+//! step of a rollout.
+
+use std::collections::HashMap;
+
+use crate::inventory::Inventory;
+use crate::playbook::{ProxyFile, ProxySpec};
+use crate::source::SourceSpan;
+use crate::template::{TemplateError, Templates};
+use crate::vars::{Value, VarMap, merge};
+
+use super::manifest;
+use super::{FleetState, ProxyError};
+
+/// One file rendered for a proxy host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedFile {
+    /// Absolute path on the proxy host.
+    pub dest: String,
+    pub content: String,
+    /// Four octal digits; `None` keeps the mode of the file it replaces.
+    pub mode: Option<String>,
+    /// The template as the playbook names it.
+    pub template: String,
+}
+
+/// What one proxy host should hold for a proxy section.
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    pub host: String,
+    /// In section order (loop items in list order); no two share a `dest`.
+    pub files: Vec<RenderedFile>,
+    pub validate: Option<String>,
+    pub reload: Option<String>,
+    /// Where the host records the files this section installed.
+    pub manifest: String,
+    /// The play the section belongs to, named in the manifest.
+    pub play: String,
+}
+
+/// The section's proxy hosts, in inventory order.
+pub fn proxy_hosts(spec: &ProxySpec, inventory: &Inventory) -> Result<Vec<String>, ProxyError> {
+    inventory
+        .select(&spec.hosts)
+        .map(|hosts| hosts.into_iter().map(|h| h.name.clone()).collect())
+        .map_err(|source| ProxyError::Pattern {
+            source,
+            span: spec.hosts_span.clone(),
+        })
+}
+
+impl ProxyConfig {
+    /// Renders the section for proxy host `host`, whose own variables are
+    /// `base`, at the fleet state `state`.
+    pub fn render(
+        spec: &ProxySpec,
+        templates: &Templates,
+        host: &str,
+        base: VarMap,
+        state: &FleetState,
+    ) -> Result<ProxyConfig, ProxyError> {
+        let mut vars = base;
+        vars.insert("inventory_hostname".into(), Value::String(host.to_owned()));
+        merge(&mut vars, &state.template_vars());
+        let play = match vars.get("ansible_play_name") {
+            Some(Value::String(name)) if !name.is_empty() => name.clone(),
+            _ => {
+                return Err(ProxyError::Invalid {
+                    message: "no `ansible_play_name`: the proxy manifest is kept per play".into(),
+                    what: "proxy section".into(),
+                    host: host.to_owned(),
+                    span: spec.span.clone(),
+                });
+            }
+        };
+        let manifest = manifest::path(&vars, &play);
+        let mut vars = Value::Object(vars);
+        let command = |command: &Option<String>, name: &str| {
+            command
+                .as_ref()
+                .map(|c| {
+                    templates
+                        .render_str_deep(c, &vars, &spec.span.to_string())
+                        .map_err(|error| ProxyError::Template {
+                            error,
+                            what: format!("proxy {name} command"),
+                            host: host.to_owned(),
+                            span: spec.span.clone(),
+                        })
+                })
+                .transpose()
+        };
+        let validate = command(&spec.validate, "validate")?;
+        let reload = command(&spec.reload, "reload")?;
+        // Each file with the entry that rendered it, to point at on a clash.
+        let mut files: Vec<(RenderedFile, &SourceSpan)> = Vec::new();
+        for file in &spec.files {
+            let at = FileAt { file, host };
+            match &file.loop_items {
+                None => files.push((at.render(templates, &vars, None)?, &file.span)),
+                Some(items) => {
+                    let items = templates
+                        .render_deep(items, &vars, &file.span.to_string())
+                        .map_err(|error| at.template_error(error, None))?;
+                    let Value::Array(items) = items else {
+                        return Err(at.invalid(
+                            format!("`loop` must give a list, not {}", kind(&items)),
+                            None,
+                        ));
+                    };
+                    for item in items {
+                        vars["item"] = item;
+                        let rendered = at.render(templates, &vars, Some(&vars["item"]))?;
+                        files.push((rendered, &file.span));
+                    }
+                    if let Value::Object(map) = &mut vars {
+                        map.remove("item");
+                    }
+                }
+            }
+        }
+        let mut seen: HashMap<&str, &str> = HashMap::new();
+        for (f, span) in &files {
+            if let Some(first) = seen.insert(&f.dest, &f.template) {
+                return Err(ProxyError::Invalid {
+                    message: format!(
+                        "{} is rendered twice (by {first} and by {}); every proxy file needs its own dest",
+                        f.dest, f.template
+                    ),
+                    what: format!("proxy file {}", f.template),
+                    host: host.to_owned(),
+                    span: (*span).clone(),
+                });
+            }
+        }
+        Ok(ProxyConfig {
+            host: host.to_owned(),
+            files: files.into_iter().map(|(f, _)| f).collect(),
+            validate,
+            reload,
+            manifest,
+            play,
+        })
+    }
+}
+
+/// One entry of `files:` being rendered for one host, for error context.
+struct FileAt<'a> {
+    file: &'a ProxyFile,
+    host: &'a str,
+}
+
+impl FileAt<'_> {
+    fn render(
+        &self,
+        templates: &Templates,
+        vars: &Value,
+        item: Option<&Value>,
+    ) -> Result<RenderedFile, ProxyError> {
+        let origin = self.file.span.to_string();
+        let template = templates
+            .render_str_deep(&self.file.template, vars, &origin)
+            .map_err(|e| self.template_error(e, item))?;
+        let dest = templates
+            .render_str_deep(&self.file.dest, vars, &origin)
+            .map_err(|e| self.template_error(e, item))?;
+        check_dest(&dest).map_err(|reason| self.invalid(format!("dest {dest:?} {reason}"), item))?;
+        let mode = match &self.file.mode {
+            None => None,
+            Some(mode) => {
+                let mode = templates
+                    .render_value(mode, vars, &origin)
+                    .map_err(|e| self.template_error(e, item))?;
+                match crate::tasks::normalize_mode(Some(&mode)) {
+                    Some(m) if m.len() == 4 && m.chars().all(|c| ('0'..='7').contains(&c)) => {
+                        Some(m)
+                    }
+                    _ => {
+                        return Err(self.invalid(
+                            format!("mode {mode} is not an octal mode like \"0644\""),
+                            item,
+                        ));
+                    }
+                }
+            }
+        };
+        let content = templates
+            .render_file(&template, vars)
+            .map_err(|e| self.template_error(e, item))?;
+        Ok(RenderedFile {
+            dest,
+            content,
+            mode,
+            template,
+        })
+    }
+
+    fn what(&self, item: Option<&Value>) -> String {
+        match item {
+            None => format!("proxy file {}", self.file.template),
+            Some(item) => format!("proxy file {} (item {})", self.file.template, label(item)),
+        }
+    }
+
+    fn template_error(&self, error: TemplateError, item: Option<&Value>) -> ProxyError {
+        ProxyError::Template {
+            error,
+            what: self.what(item),
+            host: self.host.to_owned(),
+            span: self.span(),
+        }
+    }
+
+    fn invalid(&self, message: String, item: Option<&Value>) -> ProxyError {
+        ProxyError::Invalid {
+            message,
+            what: self.what(item),
+            host: self.host.to_owned(),
+            span: self.span(),
+        }
+    }
+
+    fn span(&self) -> SourceSpan {
+        self.file.span.clone()
+    }
+}
+
+/// Why `dest` cannot be installed, if it cannot. The install script names
+/// its temporary files `.NAME.convoy-new` beside `dest` and the manifest is
+/// one path per line, so paths are kept to plain absolute file paths.
+fn check_dest(dest: &str) -> Result<(), &'static str> {
+    if !dest.starts_with('/') {
+        return Err("is not an absolute path");
+    }
+    if dest.chars().any(|c| c.is_control() || c == '\\') {
+        return Err("contains a control character or a backslash");
+    }
+    let name = dest.rsplit('/').next().unwrap_or_default();
+    if name.is_empty() || dest.rfind('/') == Some(0) {
+        return Err("must name a file inside a directory");
+    }
+    if dest
+        .split('/')
+        .skip(1)
+        .any(|part| part.is_empty() || part == "." || part == "..")
+    {
+        return Err("must be a plain path (no `//`, `.` or `..`)");
+    }
+    Ok(())
+}
+
+/// An item as errors name it: its `name` when it has one.
+fn label(item: &Value) -> String {
+    match item.get("name") {
+        Some(Value::String(name)) => name.clone(),
+        _ => match item {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        },
+    }
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dests_must_be_plain_absolute_file_paths() {
+        assert!(check_dest("/etc/nginx/conf.d/a.example.conf").is_ok());
+        for bad in [
+            "etc/nginx/a.conf",
+            "/a.conf",
+            "/etc/nginx/",
+            "/etc//nginx/a.conf",
+            "/etc/nginx/../a.conf",
+            "/etc/nginx/a\n.conf",
+            "/etc/nginx/a\\.conf",
+        ] {
+            assert!(check_dest(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn items_are_named_by_their_name() {
+        assert_eq!(label(&serde_json::json!({"name": "a.example"})), "a.example");
+        assert_eq!(label(&serde_json::json!("b.example")), "b.example");
+        assert_eq!(label(&serde_json::json!(3)), "3");
+    }
+}

@@ -1,0 +1,138 @@
+//! Taking and releasing the deploy lock on every targeted host, in parallel.
+//! A run that finds a host locked by someone else releases what it took
+//! and stops before anything changes, naming the holder.
+
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+
+use super::task_runner::ensure_connected;
+use super::{HostState, Runner};
+use crate::distribution::ReleasePlan;
+use crate::distribution::lock::{self, Acquired, Holder};
+use crate::transport::Become;
+
+/// A lock older than this may be taken over with `--force-unlock`.
+const STALE_AFTER: Duration = Duration::from_secs(3600);
+
+/// Locks every host that has a plan; returns the names locked.
+pub async fn lock_all(
+    runner: &Runner<'_>,
+    hosts: &mut [&mut HostState],
+    plans: &[Option<ReleasePlan>],
+    holder: &Holder,
+    sudo: Option<&Become>,
+) -> Result<Vec<String>, String> {
+    let results = join_all(hosts.iter_mut().zip(plans).map(|(host, plan)| async move {
+        let plan = plan.as_ref()?;
+        if !host.active()
+            || !ensure_connected(
+                runner,
+                host,
+                &host.inventory_vars.clone(),
+                "lock",
+                Instant::now(),
+            )
+            .await
+        {
+            return None;
+        }
+        let conn = host.conn.as_ref()?;
+        let mut answer = lock::acquire(conn, &plan.root, holder, None, sudo).await;
+        if let Ok(Ok(Acquired::Held {
+            holder: line,
+            age_secs,
+        })) = &answer
+            && runner.options.force_unlock
+            && stale(line, *age_secs)
+        {
+            answer = lock::acquire(conn, &plan.root, holder, Some(line), sudo).await;
+        }
+        Some((host.name.clone(), answer))
+    }))
+    .await;
+    let mut taken = Vec::new();
+    let mut refusals = Vec::new();
+    for (name, answer) in results.into_iter().flatten() {
+        match answer {
+            Ok(Ok(Acquired::Taken)) => taken.push(name),
+            Ok(Ok(Acquired::Held {
+                holder: line,
+                age_secs,
+            })) => refusals.push(format!(
+                "{name}: locked by {line} ({} ago)",
+                humantime::format_duration(Duration::from_secs(age_secs))
+            )),
+            Ok(Err(reason)) => refusals.push(format!("{name}: cannot lock: {reason}")),
+            Err(e) => refusals.push(format!("{name}: cannot lock: {e}")),
+        }
+    }
+    if refusals.is_empty() {
+        return Ok(taken);
+    }
+    unlock_all(
+        runner,
+        hosts,
+        plans,
+        &taken,
+        holder,
+        &format!("run={} refused: locked", holder.run_id),
+        sudo,
+    )
+    .await;
+    Err(format!(
+        "another run holds the deploy lock; nothing was changed.\n  {}\n  wait for it to finish; if its process is gone, run again with --force-unlock (or `convoy unlock PLAYBOOK`)",
+        refusals.join("\n  ")
+    ))
+}
+
+/// Releases the locks this run took, writing the audit line on each host.
+pub async fn unlock_all(
+    runner: &Runner<'_>,
+    hosts: &mut [&mut HostState],
+    plans: &[Option<ReleasePlan>],
+    locked: &[String],
+    holder: &Holder,
+    audit: &str,
+    sudo: Option<&Become>,
+) {
+    let results = join_all(
+        hosts
+            .iter()
+            .zip(plans)
+            .filter(|(h, _)| locked.contains(&h.name))
+            .map(|(host, plan)| async move {
+                let (Some(plan), Some(conn)) = (plan.as_ref(), host.conn.as_ref()) else {
+                    return Some(host.name.clone());
+                };
+                lock::release(conn, &plan.root, holder, audit, sudo)
+                    .await
+                    .err()
+                    .map(|_| host.name.clone())
+            }),
+    )
+    .await;
+    let stuck: Vec<String> = results.into_iter().flatten().collect();
+    if !stuck.is_empty() {
+        runner.reporter.send(crate::report::Event::Note {
+            message: format!(
+                "could not release the deploy lock on {} (unreachable); `convoy unlock PLAYBOOK` clears it",
+                stuck.join(", ")
+            ),
+        });
+    }
+}
+
+/// A lock is stale when it is old, or when its holder was a process on this
+/// machine that no longer exists.
+fn stale(line: &str, age_secs: u64) -> bool {
+    if Duration::from_secs(age_secs) > STALE_AFTER {
+        return true;
+    }
+    let Some(holder) = Holder::parse(line) else {
+        return true;
+    };
+    let machine = holder.by.rsplit('@').next().unwrap_or_default().to_owned();
+    let here = whoami::hostname().unwrap_or_default();
+    machine == here && !std::path::Path::new(&format!("/proc/{}", holder.pid)).exists()
+}

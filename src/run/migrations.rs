@@ -1,0 +1,241 @@
+//! Migrations: converters that run once per rollout when the deploy
+//! crosses into the version range they were written for (the version a host
+//! ran is outside the range, the new one inside), before the first batch
+//! switches. Each run is recorded on every targeted host under
+//! `<root>/.convoy/migrations/`, so a resumed or repeated run skips it.
+
+use std::time::Instant;
+
+use futures::future::join_all;
+
+use super::step::{StepResult, hooks, record};
+use super::task_runner::Scope;
+use super::{HostState, Runner};
+use crate::distribution::ReleasePlan;
+use crate::playbook::{Migration, MigrationTarget, Play};
+use crate::report::Event;
+use crate::transport::{Become, Script, quote};
+
+/// Runs the due migrations; `false` when one failed (nothing must switch then).
+pub async fn run_due(
+    runner: &Runner<'_>,
+    scope: &Scope<'_>,
+    play: &Play,
+    hosts: &mut [&mut HostState],
+    plans: &[Option<ReleasePlan>],
+    sudo: Option<&Become>,
+) -> bool {
+    for migration in &play.migrations {
+        let crossing: Vec<usize> = hosts
+            .iter()
+            .zip(plans)
+            .enumerate()
+            .filter(|(_, (h, p))| {
+                h.active()
+                    && p.as_ref()
+                        .is_some_and(|p| crosses(migration, h.found_release.as_deref(), &p.version))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let Some(&first) = crossing.first() else {
+            continue;
+        };
+        let version = plans[first]
+            .as_ref()
+            .expect("crossing hosts have plans")
+            .version
+            .clone();
+        let key = record_key(migration, &version);
+        if already_ran(hosts, plans, &key, sudo).await {
+            runner.reporter.send(Event::Note {
+                message: format!(
+                    "migration {} already ran for {version}: skipped",
+                    migration.name
+                ),
+            });
+            continue;
+        }
+        let targets: Vec<usize> = match migration.on {
+            MigrationTarget::One => vec![first],
+            MigrationTarget::Every => crossing,
+        };
+        let title = format!("migration {} ({})", migration.name, migration.versions);
+        let ok = match &migration.run {
+            Some(command) => {
+                run_command(runner, &title, command, hosts, plans, &targets, sudo).await
+            }
+            None => {
+                let before: Vec<bool> = hosts.iter().map(|h| h.failed).collect();
+                let names: Vec<String> = targets.iter().map(|&i| hosts[i].name.clone()).collect();
+                hooks(runner, scope, &migration.tasks, hosts, |h| {
+                    names.contains(&h.name)
+                })
+                .await;
+                hosts.iter().zip(before).all(|(h, was)| h.failed == was)
+            }
+        };
+        if !ok {
+            runner.reporter.send(Event::Note {
+                message: format!("{title} failed: no host is switched"),
+            });
+            return false;
+        }
+        mark(hosts, plans, &key, &runner.options.run_id, sudo).await;
+    }
+    true
+}
+
+/// Does moving from `from` to `to` enter the migration's range?
+fn crosses(m: &Migration, from: Option<&str>, to: &str) -> bool {
+    let Ok(to) = semver::Version::parse(to.split('+').next().unwrap_or(to)) else {
+        return false;
+    };
+    if !m.versions.matches(&to) {
+        return false;
+    }
+    match from.and_then(|f| semver::Version::parse(f.split('+').next().unwrap_or(f)).ok()) {
+        Some(from) => !m.versions.matches(&from),
+        None => true,
+    }
+}
+
+fn record_key(m: &Migration, version: &str) -> String {
+    let name: String = m
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{name}@{version}")
+}
+
+async fn already_ran(
+    hosts: &[&mut HostState],
+    plans: &[Option<ReleasePlan>],
+    key: &str,
+    sudo: Option<&Become>,
+) -> bool {
+    let answers = join_all(hosts.iter().zip(plans).map(|(h, p)| async move {
+        let (Some(p), Some(conn)) = (p.as_ref(), h.conn.as_ref()) else {
+            return false;
+        };
+        let script = format!(
+            "[ -e {}/.convoy/migrations/{} ]",
+            quote(&p.root),
+            quote(key)
+        );
+        conn.exec(Script::new(&script).sudo(sudo))
+            .await
+            .is_ok_and(|o| o.success())
+    }))
+    .await;
+    answers.into_iter().any(|ran| ran)
+}
+
+async fn mark(
+    hosts: &[&mut HostState],
+    plans: &[Option<ReleasePlan>],
+    key: &str,
+    run_id: &str,
+    sudo: Option<&Become>,
+) {
+    join_all(hosts.iter().zip(plans).map(|(h, p)| async move {
+        let (Some(p), Some(conn)) = (p.as_ref(), h.conn.as_ref()) else {
+            return;
+        };
+        let dir = format!("{}/.convoy/migrations", p.root);
+        let script = format!(
+            "mkdir -p {d} && echo {run} > {d}/{k}",
+            d = quote(&dir),
+            run = quote(&format!("run={run_id}")),
+            k = quote(key)
+        );
+        let _ = conn.exec(Script::new(&script).sudo(sudo)).await;
+    }))
+    .await;
+}
+
+/// Runs `command` in the new release's directory on the target hosts.
+async fn run_command(
+    runner: &Runner<'_>,
+    title: &str,
+    command: &str,
+    hosts: &mut [&mut HostState],
+    plans: &[Option<ReleasePlan>],
+    targets: &[usize],
+    sudo: Option<&Become>,
+) -> bool {
+    runner.reporter.send(Event::TaskStart {
+        task: title.to_owned(),
+        hosts: targets.len(),
+        handler: false,
+    });
+    let results = join_all(
+        hosts
+            .iter()
+            .zip(plans)
+            .enumerate()
+            .filter(|(i, _)| targets.contains(i))
+            .map(|(i, (h, p))| async move {
+                let started = Instant::now();
+                let (Some(p), Some(conn)) = (p.as_ref(), h.conn.as_ref()) else {
+                    return (i, StepResult::failed("not connected"), started);
+                };
+                let script = format!("cd {} && {command}", quote(&p.release_path()));
+                let result = match conn.exec(Script::new(&script).sudo(sudo)).await {
+                    Ok(out) if out.success() => {
+                        StepResult::changed(format!("ran in {}", p.release_path()))
+                    }
+                    Ok(out) => StepResult::failed(format!(
+                        "exited {}: {}",
+                        out.status,
+                        out.stderr_str()
+                            .lines()
+                            .rev()
+                            .find(|l| !l.trim().is_empty())
+                            .unwrap_or("")
+                            .trim()
+                    )),
+                    Err(e) => StepResult::failed(e.to_string()),
+                };
+                (i, result, started)
+            }),
+    )
+    .await;
+    let mut ok = true;
+    for (i, result, started) in results {
+        ok &= result.status != crate::report::Status::Failed;
+        record(runner, hosts[i], title, result, started);
+    }
+    ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn migration(range: &str) -> Migration {
+        Migration {
+            name: "convert".into(),
+            versions: semver::VersionReq::parse(range).unwrap(),
+            run: Some("true".into()),
+            tasks: vec![],
+            on: MigrationTarget::One,
+        }
+    }
+
+    #[test]
+    fn runs_only_when_entering_the_range() {
+        let m = migration(">=2.0.0, <3.0.0");
+        assert!(crosses(&m, Some("1.4.0"), "2.1.0"));
+        assert!(crosses(&m, None, "2.1.0"));
+        assert!(!crosses(&m, Some("2.1.0"), "2.2.0"));
+        assert!(!crosses(&m, Some("1.0.0"), "3.0.0"));
+        assert!(crosses(&m, Some("1.0.0"), "2.0.0+patch.1"));
+    }
+}

@@ -1,0 +1,604 @@
+//! The switch phase, batch by batch in rollout order: switch, switch hooks,
+//! health gate; the failure budget is counted over the whole rollout, and
+//! when it is exceeded `on_failure` decides: every host switched in this
+//! run goes back (in reverse batch order), or all stay where they are.
+//!
+//! Ctrl-C starts no new batch: the batch in flight finishes its switch and
+//! its health gate, and the hosts stay on the release they reached, so
+//! `convoy run` again (or `convoy resume`) continues from there.
+
+use std::io::IsTerminal;
+use std::time::Instant;
+
+use super::step::{StepResult, hooks, record, step, transport_failure};
+use super::task_runner::Scope;
+use super::{HostState, Runner};
+use crate::distribution::{ReleasePlan, remote};
+use crate::playbook::{OnFailure, Pause, Play, RolloutSpec};
+use crate::report::Event;
+use crate::rollout::{FailureBudget, HealthGate, HealthTarget, RolloutPlan};
+use crate::run::context::as_value;
+use crate::transport::Become;
+
+/// How a rollout ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Completed,
+    /// Stopped before all batches (interrupt, budget, operator).
+    Stopped,
+    /// The budget was exceeded and the switched hosts went back.
+    RolledBack,
+}
+
+/// A host switched during this run, and what it ran before.
+struct Switched {
+    batch: usize,
+    host: String,
+    previous: Option<String>,
+}
+
+pub struct SwitchRun<'a, 'r> {
+    pub runner: &'a Runner<'r>,
+    pub scope: &'a Scope<'a>,
+    pub play: &'a Play,
+    pub sudo: Option<&'a Become>,
+    /// What the step is called in output ("switch shop 2.0", "rollback").
+    pub label: String,
+    /// Roll back when the budget is exceeded (never while rolling back).
+    pub may_roll_back: bool,
+}
+
+impl SwitchRun<'_, '_> {
+    /// Switches `hosts` to their plans, batch by batch.
+    pub async fn run(
+        &self,
+        hosts: &mut Vec<&mut HostState>,
+        plans: &[Option<ReleasePlan>],
+    ) -> Outcome {
+        let runner = self.runner;
+        let default = RolloutSpec::default();
+        let spec = self.play.rollout.as_ref().unwrap_or(&default);
+        let names: Vec<String> = hosts
+            .iter()
+            .zip(plans)
+            .filter(|(h, p)| h.active() && p.is_some())
+            .map(|(h, _)| h.name.clone())
+            .collect();
+        let groups = runner.inventory.groups();
+        let built = RolloutPlan::build(spec, &names, &|g| {
+            groups.get(g).cloned().unwrap_or_default()
+        });
+        // A resumed run keeps the interrupted run's batches and skips those it finished.
+        let resumed = runner
+            .options
+            .resume
+            .as_ref()
+            .and_then(|r| r.plays.get(&self.play.name));
+        let (plan, done) = match resumed {
+            Some(r) if self.may_roll_back => (r.plan.clone(), r.batches_done),
+            _ => (built, 0),
+        };
+        runner.reporter.send(Event::RolloutPlanned {
+            play: self.play.name.clone(),
+            plan: plan.clone(),
+        });
+        let mut budget = FailureBudget::new(spec.max_fail, hosts.len());
+        // Hosts that could not even be prepared count against the budget too.
+        for h in hosts.iter().filter(|h| !h.active()) {
+            budget.fail(&h.name);
+        }
+        if self.play.rollout.is_some() {
+            let seed = plan
+                .seed
+                .map(|s| format!(", shuffle seed {s}"))
+                .unwrap_or_default();
+            let sizes: Vec<String> = plan
+                .batches
+                .iter()
+                .map(|b| b.hosts.len().to_string())
+                .collect();
+            self.note(format!(
+                "{}: {} batch(es) of {} host(s){seed}; failure budget {} host(s)",
+                self.label,
+                plan.batches.len(),
+                sizes.join("+"),
+                budget.allowed()
+            ));
+        }
+        let mut switched: Vec<Switched> = Vec::new();
+        let total = plan.batches.len();
+        let done = done.min(total);
+        if done > 0 {
+            self.note(format!(
+                "resuming: batches 1-{done} of {total} finished in the interrupted run"
+            ));
+        }
+        for (index, batch) in plan.batches.iter().enumerate().skip(done) {
+            if budget.exceeded() {
+                return self.fail(spec, &budget, hosts, plans, &switched).await;
+            }
+            if runner.interrupt.is_set() {
+                self.note(format!(
+                    "interrupted: batch {}/{total} and later were not started",
+                    index + 1
+                ));
+                return Outcome::Stopped;
+            }
+            if index > 0 {
+                match self.pause(&spec.pause, index, total).await {
+                    Decision::Continue => {}
+                    Decision::Stop => {
+                        self.note("stopped by the operator".into());
+                        return Outcome::Stopped;
+                    }
+                    Decision::RollBack => return self.roll_back(hosts, plans, &switched).await,
+                }
+            }
+            runner.reporter.send(Event::BatchStart {
+                index: index + 1,
+                total,
+                hosts: batch.hosts.clone(),
+                canary: batch.canary,
+            });
+            let batch_plans: Vec<Option<ReleasePlan>> = hosts
+                .iter()
+                .zip(plans)
+                .map(|(h, p)| p.clone().filter(|_| batch.hosts.contains(&h.name)))
+                .collect();
+            for (host, previous) in self.switch_batch(hosts, &batch_plans).await {
+                switched.push(Switched {
+                    batch: index,
+                    host,
+                    previous,
+                });
+            }
+            if let Some(health) = &spec.health {
+                self.health(health, hosts, &batch_plans).await;
+            }
+            let failed: Vec<String> = hosts
+                .iter()
+                .filter(|h| batch.hosts.contains(&h.name) && !h.active())
+                .map(|h| h.name.clone())
+                .collect();
+            for h in &failed {
+                budget.fail(h);
+            }
+            runner.reporter.send(Event::BatchEnd {
+                play: self.play.name.clone(),
+                index: index + 1,
+                failed,
+            });
+        }
+        if budget.exceeded() {
+            return self.fail(spec, &budget, hosts, plans, &switched).await;
+        }
+        Outcome::Completed
+    }
+
+    fn note(&self, message: String) {
+        self.runner.reporter.send(Event::Note { message });
+    }
+
+    /// Switches the hosts that have a plan; runs the switch hooks on those
+    /// that changed. Returns (host, previous version) for each switched host.
+    async fn switch_batch(
+        &self,
+        hosts: &mut Vec<&mut HostState>,
+        plans: &[Option<ReleasePlan>],
+    ) -> Vec<(String, Option<String>)> {
+        let by = super::release_cycle::deployed_by();
+        let magic = self
+            .play
+            .rollout
+            .as_ref()
+            .and_then(|r| r.magic_rollback)
+            .filter(|_| self.may_roll_back);
+        let run_id = &self.runner.options.run_id;
+        let switched = std::sync::Mutex::new(Vec::new());
+        {
+            let (by, switched, sudo) = (&by, &switched, self.sudo);
+            step(
+                self.runner,
+                &self.label,
+                hosts,
+                plans,
+                |host, plan| async move {
+                    let conn = host.conn.as_ref().expect("connected by step");
+                    let arm = magic.map(|d| remote::Arm {
+                        seconds: d.as_secs().max(1),
+                        token: format!("{run_id}-{}", host.name),
+                    });
+                    let result = match remote::switch(
+                        conn,
+                        &plan.root,
+                        &plan.version,
+                        by,
+                        arm.as_ref(),
+                        sudo,
+                    )
+                    .await
+                    {
+                        Err(e) => transport_failure(host, e),
+                        Ok(Err(msg)) => StepResult::failed(msg),
+                        Ok(Ok(s)) if !s.changed => {
+                            StepResult::ok(format!("current is {}", plan.version))
+                        }
+                        Ok(Ok(s)) => {
+                            super::release_cycle::set_release_facts(
+                                host,
+                                plan,
+                                s.previous.as_deref(),
+                            );
+                            switched
+                                .lock()
+                                .expect("not poisoned")
+                                .push((host.name.clone(), s.previous.clone()));
+                            let from = s.previous.as_deref().unwrap_or("(none)");
+                            StepResult::changed(format!("current {from} -> {}", plan.version))
+                        }
+                    };
+                    (host, result)
+                },
+            )
+            .await;
+        }
+        let switched = switched.into_inner().expect("not poisoned");
+        hooks(
+            self.runner,
+            self.scope,
+            &self.play.hooks.switch,
+            hosts,
+            |h| switched.iter().any(|(n, _)| n == &h.name),
+        )
+        .await;
+        if let Some(timeout) = magic {
+            self.confirm_magic(hosts, plans, &switched, timeout).await;
+        }
+        switched
+    }
+
+    /// Confirms each switched host over a fresh, non-multiplexed connection;
+    /// a host that cannot be reached switches itself back when its timer ends.
+    async fn confirm_magic(
+        &self,
+        hosts: &mut [&mut HostState],
+        plans: &[Option<ReleasePlan>],
+        switched: &[(String, Option<String>)],
+        timeout: std::time::Duration,
+    ) {
+        let runner = self.runner;
+        let run_id = &runner.options.run_id;
+        let targets: Vec<usize> = hosts
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| {
+                switched
+                    .iter()
+                    .any(|(n, prev)| n == &h.name && prev.is_some())
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if targets.is_empty() {
+            return;
+        }
+        runner.reporter.send(Event::TaskStart {
+            task: "confirm reachable (magic rollback)".into(),
+            hosts: targets.len(),
+            handler: false,
+        });
+        let results = futures::future::join_all(targets.iter().map(|&i| {
+            let host = &hosts[i];
+            let plan = plans[i].as_ref();
+            async move {
+                let started = Instant::now();
+                let plan = plan?;
+                let arm = remote::Arm {
+                    seconds: 0,
+                    token: format!("{run_id}-{}", host.name),
+                };
+                let vars =
+                    super::task_runner::render_map(runner, &host.inventory_vars, "magic rollback");
+                let confirm = arm.confirm_command(&plan.root);
+                let result = match super::connect::route(&host.name, &vars, runner.options) {
+                    Ok(super::connect::Route::Ssh(target)) => {
+                        let mut cmd = target.fresh_command(&confirm);
+                        match tokio::time::timeout(timeout, cmd.output()).await {
+                            Ok(Ok(out)) if out.status.success() => Ok(()),
+                            Ok(Ok(out)) => {
+                                Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
+                            }
+                            Ok(Err(e)) => Err(e.to_string()),
+                            Err(_) => Err("no answer".into()),
+                        }
+                    }
+                    Ok(super::connect::Route::Local) => match host.conn.as_ref() {
+                        Some(conn) => conn
+                            .exec(crate::transport::Script::new(&confirm))
+                            .await
+                            .map(drop)
+                            .map_err(|e| e.to_string()),
+                        None => Err("not connected".into()),
+                    },
+                    Err(e) => Err(e.to_string()),
+                };
+                Some((i, result, started))
+            }
+        }))
+        .await;
+        for (i, result, started) in results.into_iter().flatten() {
+            let previous = switched
+                .iter()
+                .find(|(n, _)| n == &hosts[i].name)
+                .and_then(|(_, p)| p.clone())
+                .unwrap_or_default();
+            let step_result = match result {
+                Ok(()) => StepResult::ok("reachable over a fresh connection; timer disarmed"),
+                Err(reason) => StepResult::failed(format!(
+                    "not reachable over a fresh connection ({reason}): it switches itself back to {previous} within {}s",
+                    timeout.as_secs()
+                )),
+            };
+            record(runner, hosts[i], "confirm reachable", step_result, started);
+        }
+    }
+
+    /// The health gate of one batch: each host must become healthy in time.
+    async fn health(
+        &self,
+        spec: &crate::playbook::HealthSpec,
+        hosts: &mut Vec<&mut HostState>,
+        plans: &[Option<ReleasePlan>],
+    ) {
+        let runner = self.runner;
+        let gate = HealthGate {
+            timeout: spec.timeout,
+            interval: spec.interval,
+            soak: spec.soak,
+        };
+        let mut targets = Vec::new();
+        for (host, plan) in hosts.iter().zip(plans) {
+            if plan.is_none() || !host.active() {
+                targets.push(None);
+                continue;
+            }
+            let vars = as_value(self.scope.scope.context(host, &self.scope.vars));
+            targets.push(Some(health_target(runner, spec, &vars)));
+        }
+        let count = targets.iter().flatten().count();
+        if count == 0 {
+            return;
+        }
+        runner.reporter.send(Event::TaskStart {
+            task: "health".into(),
+            hosts: count,
+            handler: false,
+        });
+        let results =
+            futures::future::join_all(hosts.iter().zip(&targets).map(|(host, target)| {
+                let gate = &gate;
+                async move {
+                    let target = target.as_ref()?;
+                    let started = Instant::now();
+                    let result = match target {
+                        Err(message) => Err(message.clone()),
+                        Ok(t) => gate.wait(t, host.conn.as_ref()?).await,
+                    };
+                    Some((result, started))
+                }
+            }))
+            .await;
+        for (host, result) in hosts.iter_mut().zip(results) {
+            let Some((result, started)) = result else {
+                continue;
+            };
+            let step_result = match result {
+                Ok(took) => StepResult::ok(format!("healthy after {:.1}s", took.as_secs_f64())),
+                Err(reason) => StepResult::failed(reason),
+            };
+            record(runner, host, "health", step_result, started);
+        }
+    }
+
+    /// The budget is exceeded: roll back or stop, as the play says.
+    async fn fail(
+        &self,
+        spec: &RolloutSpec,
+        budget: &FailureBudget,
+        hosts: &mut Vec<&mut HostState>,
+        plans: &[Option<ReleasePlan>],
+        switched: &[Switched],
+    ) -> Outcome {
+        self.note(format!(
+            "failure budget exceeded: {} host(s) failed ({}), {} allowed; no new batch starts",
+            budget.failed().len(),
+            budget.failed().join(", "),
+            budget.allowed()
+        ));
+        if spec.on_failure == OnFailure::Rollback && self.may_roll_back {
+            return self.roll_back(hosts, plans, switched).await;
+        }
+        let versions: Vec<String> = hosts
+            .iter()
+            .map(|h| {
+                let switched_here = switched.iter().any(|s| s.host == h.name);
+                let version = if switched_here {
+                    h.facts
+                        .get("release")
+                        .and_then(|r| r.get("version"))
+                        .and_then(|v| v.as_str())
+                        .map(str::to_owned)
+                } else {
+                    h.found_release.clone()
+                };
+                format!(
+                    "{} on {}",
+                    h.name,
+                    version.unwrap_or_else(|| "no release".into())
+                )
+            })
+            .collect();
+        self.note(format!(
+            "stopped; hosts stay where they are: {}",
+            versions.join(", ")
+        ));
+        Outcome::Stopped
+    }
+
+    /// Every host switched in this run goes back to its previous release,
+    /// in reverse batch order, with the switch hooks and the health gate.
+    async fn roll_back(
+        &self,
+        hosts: &mut Vec<&mut HostState>,
+        plans: &[Option<ReleasePlan>],
+        switched: &[Switched],
+    ) -> Outcome {
+        let batches = switched.iter().map(|s| s.batch).max().map_or(0, |m| m + 1);
+        self.note(format!(
+            "rolling back {} host(s) switched in this run, last batch first",
+            switched.len()
+        ));
+        for batch in (0..batches).rev() {
+            let back: Vec<&Switched> = switched.iter().filter(|s| s.batch == batch).collect();
+            let back_plans: Vec<Option<ReleasePlan>> = hosts
+                .iter()
+                .zip(plans)
+                .map(|(h, p)| {
+                    let s = back.iter().find(|s| s.host == h.name)?;
+                    let mut plan = p.clone()?;
+                    plan.version = s.previous.clone()?;
+                    Some(plan)
+                })
+                .collect();
+            if back_plans.iter().all(Option::is_none) {
+                continue;
+            }
+            // Failed hosts go back too: clear the mark for the step, then restore it.
+            let failed: Vec<bool> = hosts.iter().map(|h| h.failed).collect();
+            for h in hosts.iter_mut() {
+                h.failed = false;
+            }
+            let rollback = SwitchRun {
+                label: "rollback".into(),
+                may_roll_back: false,
+                ..self.clone_ref()
+            };
+            rollback.switch_batch(hosts, &back_plans).await;
+            if let Some(health) = self.play.rollout.as_ref().and_then(|r| r.health.as_ref()) {
+                rollback.health(health, hosts, &back_plans).await;
+            }
+            for (h, was) in hosts.iter_mut().zip(failed) {
+                h.failed |= was;
+            }
+        }
+        for s in switched.iter().filter(|s| s.previous.is_none()) {
+            self.note(format!(
+                "{} had no previous release: it stays on the new one",
+                s.host
+            ));
+        }
+        Outcome::RolledBack
+    }
+
+    fn clone_ref(&self) -> SwitchRun<'_, '_> {
+        SwitchRun {
+            runner: self.runner,
+            scope: self.scope,
+            play: self.play,
+            sudo: self.sudo,
+            label: self.label.clone(),
+            may_roll_back: self.may_roll_back,
+        }
+    }
+
+    /// Between batches: wait, or ask the operator.
+    async fn pause(&self, pause: &Pause, next: usize, total: usize) -> Decision {
+        match pause {
+            Pause::None => Decision::Continue,
+            Pause::For(d) => {
+                self.note(format!(
+                    "pausing {} before batch {}/{total}",
+                    humantime::format_duration(*d),
+                    next + 1
+                ));
+                let until = Instant::now() + *d;
+                while Instant::now() < until && !self.runner.interrupt.is_set() {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Decision::Continue
+            }
+            Pause::Confirm if self.runner.options.yes => Decision::Continue,
+            Pause::Confirm => {
+                let question = format!(
+                    "batch {next}/{total} done. continue with batch {}? [c]ontinue / [r]ollback / [s]top: ",
+                    next + 1
+                );
+                tokio::task::spawn_blocking(move || ask(&question))
+                    .await
+                    .unwrap_or(Decision::Stop)
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decision {
+    Continue,
+    RollBack,
+    Stop,
+}
+
+/// Asks on the terminal (pre-flight made sure there is one, or --yes).
+fn ask(question: &str) -> Decision {
+    use std::io::Write;
+    if !std::io::stdin().is_terminal() {
+        return Decision::Stop;
+    }
+    loop {
+        eprint!("{question}");
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        if std::io::stdin().read_line(&mut line).unwrap_or(0) == 0 {
+            return Decision::Stop;
+        }
+        match line.trim().to_ascii_lowercase().as_str() {
+            "c" | "continue" | "y" | "yes" => return Decision::Continue,
+            "r" | "rollback" => return Decision::RollBack,
+            "s" | "stop" | "n" | "no" => return Decision::Stop,
+            _ => {}
+        }
+    }
+}
+
+/// Renders a host's health check; the error is a one-line message.
+fn health_target(
+    runner: &Runner<'_>,
+    spec: &crate::playbook::HealthSpec,
+    vars: &crate::vars::Value,
+) -> Result<HealthTarget, String> {
+    let render = |s: &str| {
+        runner
+            .templates
+            .render_str_deep(s, vars, "rollout.health")
+            .map_err(|e| e.to_string())
+    };
+    if let Some(url) = &spec.http {
+        let body = spec
+            .body
+            .as_deref()
+            .map(|b| regex::Regex::new(&render(b)?).map_err(|e| format!("health body regex: {e}")))
+            .transpose()?;
+        return Ok(HealthTarget::Http {
+            url: render(url)?,
+            expect: spec.expect,
+            body,
+        });
+    }
+    if let Some(address) = &spec.tcp {
+        return Ok(HealthTarget::Tcp {
+            address: render(address)?,
+        });
+    }
+    Ok(HealthTarget::Command {
+        command: render(spec.command.as_deref().unwrap_or("true"))?,
+    })
+}

@@ -1,0 +1,152 @@
+//! A step of the release cycle: the same work on many hosts at once
+//! (bounded by `--forks`), reported like a task.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::future::join_all;
+use tokio::sync::Semaphore;
+
+use super::task_runner::{Scope, ensure_connected, run_tasks};
+use super::{HostState, Runner};
+use crate::distribution::ReleasePlan;
+use crate::playbook::Task;
+use crate::report::{Event, HostResult, Status};
+
+/// A step's result on one host.
+pub struct StepResult {
+    pub status: Status,
+    pub msg: String,
+}
+
+impl StepResult {
+    pub fn ok(msg: impl Into<String>) -> Self {
+        Self {
+            status: Status::Ok,
+            msg: msg.into(),
+        }
+    }
+    pub fn changed(msg: impl Into<String>) -> Self {
+        Self {
+            status: Status::Changed,
+            msg: msg.into(),
+        }
+    }
+    pub fn failed(msg: impl Into<String>) -> Self {
+        Self {
+            status: Status::Failed,
+            msg: msg.into(),
+        }
+    }
+}
+
+/// Runs `work` on every active host with a plan, reporting it as one task.
+pub async fn step<'h, F, Fut>(
+    runner: &Runner<'_>,
+    name: &str,
+    hosts: &'h mut Vec<&mut HostState>,
+    plans: &'h [Option<ReleasePlan>],
+    work: F,
+) where
+    F: Fn(&'h mut HostState, &'h ReleasePlan) -> Fut,
+    Fut: std::future::Future<Output = (&'h mut HostState, StepResult)>,
+{
+    let count = hosts
+        .iter()
+        .zip(plans)
+        .filter(|(h, p)| h.active() && p.is_some())
+        .count();
+    if count == 0 {
+        return;
+    }
+    runner.reporter.send(Event::TaskStart {
+        task: name.to_owned(),
+        hosts: count,
+        handler: false,
+    });
+    let forks = Arc::new(Semaphore::new(runner.options.forks.max(1)));
+    let work = &work;
+    join_all(
+        hosts
+            .iter_mut()
+            .zip(plans)
+            .filter(|(h, p)| h.active() && p.is_some())
+            .map(|(host, plan)| {
+                let forks = forks.clone();
+                async move {
+                    let _permit = forks.acquire_owned().await.expect("semaphore never closed");
+                    let started = Instant::now();
+                    runner.reporter.send(Event::HostStart {
+                        host: host.name.clone(),
+                    });
+                    let plan = plan.as_ref().expect("filtered");
+                    if !ensure_connected(runner, host, &host.inventory_vars.clone(), name, started)
+                        .await
+                    {
+                        return;
+                    }
+                    let (host, result) = work(host, plan).await;
+                    record(runner, host, name, result, started);
+                }
+            }),
+    )
+    .await;
+}
+
+pub fn record(
+    runner: &Runner<'_>,
+    host: &mut HostState,
+    task: &str,
+    result: StepResult,
+    started: Instant,
+) {
+    let status = if host.unreachable.is_some() {
+        Status::Unreachable
+    } else {
+        result.status
+    };
+    host.stats.count(status, false);
+    if status == Status::Failed {
+        host.failed = true;
+    }
+    runner.reporter.send(Event::HostResult(Box::new(HostResult {
+        host: host.name.clone(),
+        task: task.to_owned(),
+        status,
+        msg: Some(result.msg),
+        item: None,
+        duration: started.elapsed(),
+        diffs: vec![],
+        ignored: false,
+        output: None,
+    })));
+}
+
+pub fn transport_failure(host: &mut HostState, e: crate::transport::TransportError) -> StepResult {
+    host.unreachable = Some(e.to_string());
+    StepResult {
+        status: Status::Unreachable,
+        msg: e.to_string(),
+    }
+}
+
+/// Runs hook tasks on the active hosts `include` selects.
+pub async fn hooks(
+    runner: &Runner<'_>,
+    scope: &Scope<'_>,
+    tasks: &[Task],
+    hosts: &mut [&mut HostState],
+    include: impl Fn(&HostState) -> bool,
+) {
+    if tasks.is_empty() {
+        return;
+    }
+    let mut selected: Vec<&mut HostState> = hosts
+        .iter_mut()
+        .filter(|h| h.active() && include(h))
+        .map(|h| &mut **h)
+        .collect();
+    if !selected.is_empty() {
+        run_tasks(runner, scope, tasks, &mut selected).await;
+    }
+}
