@@ -5,6 +5,7 @@ mod distribution;
 mod error;
 mod inventory;
 mod playbook;
+mod proxy;
 mod report;
 mod rollout;
 mod run;

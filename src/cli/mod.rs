@@ -5,6 +5,7 @@ mod exec;
 mod inventory;
 mod patch;
 mod plan;
+mod render;
 mod resume;
 mod rollback;
 mod run;
@@ -40,6 +41,8 @@ pub(crate) enum Command {
     Resume(resume::Opts),
     /// Clear the deploy locks a dead run left behind.
     Unlock(unlock::Opts),
+    /// Print the proxy files each proxy host would get; touches no host.
+    Render(render::Opts),
     /// Run one command on the hosts a pattern selects.
     Exec(exec::Opts),
     /// Show the inventory as convoy understands it (like ansible-inventory).
@@ -62,6 +65,7 @@ impl Cli {
                 Command::Resume(opts) => resume::run(opts).await,
                 Command::Plan(opts) => plan::run(opts).await,
                 Command::Unlock(opts) => unlock::run(opts).await,
+                Command::Render(opts) => render::run(opts),
                 Command::Inventory(opts) => inventory::run(opts),
             }
         })

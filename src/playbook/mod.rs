@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 pub use distribution::{DistributionSpec, Hooks};
 pub use error::PlaybookError;
 pub use migration::{Migration, MigrationTarget};
-pub use proxy::ProxySpec;
+pub use proxy::{ProxyFile, ProxySpec};
 pub use rollout::{HealthSpec, OnFailure, Order, Pause, RolloutSpec, Size};
 pub use task::{Task, TaskKind};
 

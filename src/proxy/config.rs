@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use crate::inventory::Inventory;
-use crate::playbook::{ProxyFile, ProxySpec};
+use crate::playbook::ProxySpec;
 use crate::source::SourceSpan;
 use crate::template::{TemplateError, Templates};
 use crate::vars::{Value, VarMap, merge};
@@ -29,7 +29,6 @@ pub struct RenderedFile {
 /// What one proxy host should hold for a proxy section.
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
-    pub host: String,
     /// In section order (loop items in list order); no two share a `dest`.
     pub files: Vec<RenderedFile>,
     pub validate: Option<String>,
@@ -97,7 +96,13 @@ impl ProxyConfig {
         // Each file with the entry that rendered it, to point at on a clash.
         let mut files: Vec<(RenderedFile, &SourceSpan)> = Vec::new();
         for file in &spec.files {
-            let at = FileAt { file, host };
+            let at = FileAt {
+                template: &file.template,
+                dest: &file.dest,
+                mode: file.mode.as_ref(),
+                span: &file.span,
+                host,
+            };
             match &file.loop_items {
                 None => files.push((at.render(templates, &vars, None)?, &file.span)),
                 Some(items) => {
@@ -136,7 +141,6 @@ impl ProxyConfig {
             }
         }
         Ok(ProxyConfig {
-            host: host.to_owned(),
             files: files.into_iter().map(|(f, _)| f).collect(),
             validate,
             reload,
@@ -146,9 +150,12 @@ impl ProxyConfig {
     }
 }
 
-/// One entry of `files:` being rendered for one host, for error context.
+/// One entry of `files:` being rendered for one host.
 struct FileAt<'a> {
-    file: &'a ProxyFile,
+    template: &'a str,
+    dest: &'a str,
+    mode: Option<&'a Value>,
+    span: &'a SourceSpan,
     host: &'a str,
 }
 
@@ -159,15 +166,16 @@ impl FileAt<'_> {
         vars: &Value,
         item: Option<&Value>,
     ) -> Result<RenderedFile, ProxyError> {
-        let origin = self.file.span.to_string();
+        let origin = self.span.to_string();
         let template = templates
-            .render_str_deep(&self.file.template, vars, &origin)
+            .render_str_deep(self.template, vars, &origin)
             .map_err(|e| self.template_error(e, item))?;
         let dest = templates
-            .render_str_deep(&self.file.dest, vars, &origin)
+            .render_str_deep(self.dest, vars, &origin)
             .map_err(|e| self.template_error(e, item))?;
-        check_dest(&dest).map_err(|reason| self.invalid(format!("dest {dest:?} {reason}"), item))?;
-        let mode = match &self.file.mode {
+        check_dest(&dest)
+            .map_err(|reason| self.invalid(format!("dest {dest:?} {reason}"), item))?;
+        let mode = match self.mode {
             None => None,
             Some(mode) => {
                 let mode = templates
@@ -199,8 +207,8 @@ impl FileAt<'_> {
 
     fn what(&self, item: Option<&Value>) -> String {
         match item {
-            None => format!("proxy file {}", self.file.template),
-            Some(item) => format!("proxy file {} (item {})", self.file.template, label(item)),
+            None => format!("proxy file {}", self.template),
+            Some(item) => format!("proxy file {} (item {})", self.template, label(item)),
         }
     }
 
@@ -209,7 +217,7 @@ impl FileAt<'_> {
             error,
             what: self.what(item),
             host: self.host.to_owned(),
-            span: self.span(),
+            span: self.span.clone(),
         }
     }
 
@@ -218,12 +226,8 @@ impl FileAt<'_> {
             message,
             what: self.what(item),
             host: self.host.to_owned(),
-            span: self.span(),
+            span: self.span.clone(),
         }
-    }
-
-    fn span(&self) -> SourceSpan {
-        self.file.span.clone()
     }
 }
 
@@ -295,7 +299,10 @@ mod tests {
 
     #[test]
     fn items_are_named_by_their_name() {
-        assert_eq!(label(&serde_json::json!({"name": "a.example"})), "a.example");
+        assert_eq!(
+            label(&serde_json::json!({"name": "a.example"})),
+            "a.example"
+        );
         assert_eq!(label(&serde_json::json!("b.example")), "b.example");
         assert_eq!(label(&serde_json::json!(3)), "3");
     }

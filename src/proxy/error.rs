@@ -74,6 +74,15 @@ pub enum ProxyError {
         output: String,
         restored: Result<(), String>,
     },
+    /// Installed and reloaded, but the manifest could not be recorded.
+    #[error(
+        "proxy host {host}: the new files are installed and reloaded, but the manifest {path} cannot be written ({message}); until it can, files this play stops rendering are not pruned"
+    )]
+    Manifest {
+        host: String,
+        path: String,
+        message: String,
+    },
     /// Several proxy hosts failed (each updated or left alone on its own).
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Hosts(Vec<ProxyError>),
@@ -91,7 +100,8 @@ impl ProxyError {
             ProxyError::Unreachable { .. } => EXIT_UNREACHABLE,
             ProxyError::Install { .. }
             | ProxyError::Validate { .. }
-            | ProxyError::Reload { .. } => EXIT_FAILED,
+            | ProxyError::Reload { .. }
+            | ProxyError::Manifest { .. } => EXIT_FAILED,
             ProxyError::Hosts(errors) => {
                 let codes: Vec<i32> = errors.iter().map(ProxyError::exit_code).collect();
                 [EXIT_BAD_INPUT, EXIT_FAILED, EXIT_UNREACHABLE]
@@ -143,9 +153,10 @@ impl RejectedFile {
 
     /// Whether the validator's output names this file.
     pub fn is_named_in(dest: &str, output: &str) -> bool {
-        output
-            .match_indices(dest)
-            .any(|(i, _)| !output[i + dest.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '.' || c == '-' || c == '_'))
+        output.match_indices(dest).any(|(i, _)| {
+            !output[i + dest.len()..]
+                .starts_with(|c: char| c.is_alphanumeric() || c == '.' || c == '-' || c == '_')
+        })
     }
 }
 
@@ -201,7 +212,10 @@ mod tests {
     fn a_file_is_named_only_by_its_whole_path() {
         assert!(RejectedFile::is_named_in("/etc/nginx/conf.d/b.conf", NGINX));
         assert!(!RejectedFile::is_named_in("/etc/nginx/conf.d/b.co", NGINX));
-        assert!(!RejectedFile::is_named_in("/etc/nginx/conf.d/a.conf", NGINX));
+        assert!(!RejectedFile::is_named_in(
+            "/etc/nginx/conf.d/a.conf",
+            NGINX
+        ));
     }
 
     #[test]

@@ -32,7 +32,14 @@ pub fn path(vars: &VarMap, play: &str) -> String {
     }
     let slug: String = slug.trim_end_matches('-').chars().take(40).collect();
     let hash = hex::encode(&Sha256::digest(play.as_bytes())[..6]);
-    format!("{dir}/{}{hash}.manifest", if slug.is_empty() { String::new() } else { format!("{slug}-") })
+    format!(
+        "{dir}/{}{hash}.manifest",
+        if slug.is_empty() {
+            String::new()
+        } else {
+            format!("{slug}-")
+        }
+    )
 }
 
 /// The manifest's text for `dests`.
@@ -56,7 +63,10 @@ mod tests {
     fn manifests_are_named_after_the_play_in_the_state_dir() {
         let mut vars = VarMap::new();
         let path = path(&vars, "Deploy shop (EU)!");
-        assert!(path.starts_with("/var/lib/convoy/proxy/deploy-shop-eu-"), "{path}");
+        assert!(
+            path.starts_with("/var/lib/convoy/proxy/deploy-shop-eu-"),
+            "{path}"
+        );
         assert!(path.ends_with(".manifest"), "{path}");
         vars.insert("convoy_proxy_state_dir".into(), "/srv/state/".into());
         let other = super::path(&vars, "Deploy shop (EU)?");

@@ -62,7 +62,7 @@ pub async fn run_due(
         let title = format!("migration {} ({})", migration.name, migration.versions);
         let ok = match &migration.run {
             Some(command) => {
-                run_command(runner, &title, command, hosts, plans, &targets, sudo).await
+                run_command(runner, scope, &title, command, hosts, plans, &targets, sudo).await
             }
             None => {
                 let before: Vec<bool> = hosts.iter().map(|h| h.failed).collect();
@@ -161,8 +161,10 @@ async fn mark(
 }
 
 /// Runs `command` in the new release's directory on the target hosts.
+#[allow(clippy::too_many_arguments)]
 async fn run_command(
     runner: &Runner<'_>,
+    scope: &Scope<'_>,
     title: &str,
     command: &str,
     hosts: &mut [&mut HostState],
@@ -185,6 +187,15 @@ async fn run_command(
                 let started = Instant::now();
                 let (Some(p), Some(conn)) = (p.as_ref(), h.conn.as_ref()) else {
                     return (i, StepResult::failed("not connected"), started);
+                };
+                // The command is a template, like every string of a play.
+                let vars = crate::run::context::as_value(scope.scope.context(h, &scope.vars));
+                let command = match runner
+                    .templates
+                    .render_str_deep(command, &vars, "migration")
+                {
+                    Ok(c) => c,
+                    Err(e) => return (i, StepResult::failed(e.to_string()), started),
                 };
                 let script = format!("cd {} && {command}", quote(&p.release_path()));
                 let result = match conn.exec(Script::new(&script).sudo(sudo)).await {

@@ -179,7 +179,7 @@ async fn cycle(
             let outcome = switch(format!("switch {name}"), true)
                 .run(hosts, &plans)
                 .await;
-            if outcome != Outcome::Completed {
+            if outcome != Outcome::Completed || runner.interrupt.is_set() {
                 // A rollout that did not complete keeps every release: no pruning, no confirm hooks.
                 return Ok(outcome.into());
             }

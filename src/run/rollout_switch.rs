@@ -124,7 +124,7 @@ impl SwitchRun<'_, '_> {
                 ));
                 return Outcome::Stopped;
             }
-            if index > 0 {
+            if index > done {
                 match self.pause(&spec.pause, index, total).await {
                     Decision::Continue => {}
                     Decision::Stop => {
@@ -133,6 +133,13 @@ impl SwitchRun<'_, '_> {
                     }
                     Decision::RollBack => return self.roll_back(hosts, plans, &switched).await,
                 }
+            }
+            if runner.interrupt.is_set() {
+                self.note(format!(
+                    "interrupted: batch {}/{total} and later were not started",
+                    index + 1
+                ));
+                return Outcome::Stopped;
             }
             runner.reporter.send(Event::BatchStart {
                 index: index + 1,

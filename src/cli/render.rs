@@ -1,0 +1,109 @@
+//! `convoy render`: the proxy files every proxy host would get, printed
+//! instead of installed, so a proxy config can be reviewed (or diffed in
+//! CI) before it ships. It touches no host: the app fleet is taken as all
+//! in service, versions unknown.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::shared::HostOpts;
+use crate::error::{EXIT_OK, Error};
+use crate::playbook::Playbook;
+use crate::proxy::{FleetState, ProxyConfig, ProxyError, proxy_hosts};
+use crate::run::{Mode, Phase, TagFilter, preflight};
+use crate::template::Templates;
+use crate::vars::Value;
+
+#[derive(Args)]
+pub struct Opts {
+    /// The playbook whose `proxy:` sections are rendered.
+    pub playbook: PathBuf,
+    #[command(flatten)]
+    pub hosts: HostOpts,
+    /// Only this proxy host.
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
+}
+
+pub fn run(opts: Opts) -> Result<i32, Error> {
+    let inventory = opts.hosts.inventory.load()?;
+    let playbook = Playbook::load(&opts.playbook)?;
+    let options = opts.hosts.run_options(
+        TagFilter::default(),
+        Mode::Deploy { phase: Phase::All },
+        &opts.playbook,
+    )?;
+    let templates = Templates::new(&playbook.base_dir);
+    let limit = match &options.limit {
+        Some(l) => Some(
+            inventory
+                .select(l)
+                .map_err(|source| Error::Pattern { source, span: None })?,
+        ),
+        None => None,
+    };
+    let mut sections = 0;
+    let mut shown = 0;
+    for play in &playbook.plays {
+        let Some(spec) = &play.proxy else {
+            continue;
+        };
+        sections += 1;
+        let app_hosts = inventory
+            .select(&play.hosts)
+            .map_err(|source| Error::Pattern {
+                source,
+                span: Some(play.hosts_span.clone()),
+            })?;
+        let state = FleetState::in_service(&inventory, app_hosts.iter().map(|h| h.name.as_str()));
+        let scope = preflight::play_scope(&playbook, play, &options)?;
+        let hosts = proxy_hosts(spec, &inventory).map_err(into_error)?;
+        let hosts = hosts.iter().filter(|h| {
+            opts.host.as_ref().is_none_or(|only| only == *h)
+                && limit
+                    .as_ref()
+                    .is_none_or(|l| l.iter().any(|x| &x.name == *h))
+        });
+        for host in hosts {
+            let mut vars = preflight::host_context(&scope, &inventory, &playbook, &options, host);
+            vars.insert("ansible_play_name".into(), Value::String(play.name.clone()));
+            let config =
+                ProxyConfig::render(spec, &templates, host, vars, &state).map_err(into_error)?;
+            for file in &config.files {
+                println!("# {host}:{}", file.dest);
+                print!("{}", file.content);
+                if !file.content.ends_with('\n') {
+                    println!();
+                }
+            }
+            shown += 1;
+        }
+    }
+    if sections == 0 {
+        return Err(Error::Usage(format!(
+            "{} has no play with a `proxy` section",
+            opts.playbook.display()
+        )));
+    }
+    if shown == 0
+        && let Some(host) = &opts.host
+    {
+        return Err(Error::Usage(format!(
+            "{host} is not a proxy host of {}",
+            opts.playbook.display()
+        )));
+    }
+    Ok(EXIT_OK)
+}
+
+/// Rendering contacts no host, so every failure here is bad input (exit 3).
+fn into_error(error: ProxyError) -> Error {
+    match error {
+        ProxyError::Pattern { source, span } => Error::Pattern {
+            source,
+            span: Some(span),
+        },
+        other => Error::Usage(other.to_string()),
+    }
+}

@@ -1,0 +1,32 @@
+//! The proxy tier: configs that route traffic to the app fleet (nginx,
+//! haproxy), rendered from the inventory and the rollout's state, and
+//! installed so that a proxy never runs a config that failed validation.
+//!
+//! Proxy files follow the *fleet* rather than the host they live on (which
+//! app hosts take traffic, which drain, which version each runs), so they
+//! are rendered again at every step of a rollout and installed on each
+//! proxy host as one unit: new files beside the live ones, swapped in with
+//! the old ones kept, the whole config validated, then reloaded; any
+//! failure puts the previous files back. A manifest on each proxy host
+//! lists what a play installed, so files it no longer renders are removed,
+//! and only those.
+//!
+//! - [`FleetState`]: what templates know about the app hosts.
+//! - [`config`]: rendering, pure: the pre-flight check, `convoy render` and
+//!   every apply use it.
+//! - [`changes`] and [`manifest`]: what differs on a host, worked out locally.
+//! - [`remote`]: the probe and install scripts (one round trip each).
+//! - [`ProxyTier`]: the connected proxy hosts; `apply` runs all of it.
+
+mod changes;
+mod config;
+mod error;
+mod fleet_state;
+mod manifest;
+mod remote;
+mod tier;
+
+pub use config::{ProxyConfig, proxy_hosts};
+pub use error::ProxyError;
+pub use fleet_state::{AppHost, FleetState};
+pub use tier::{ApplyReport, HostChanges, ProxyTier};

@@ -1,0 +1,289 @@
+//! The proxy hosts of one play, connected for the whole run, and the one
+//! operation on them: bring every host to the config rendered for a fleet
+//! state, all hosts in parallel.
+
+use std::fmt;
+use std::future::Future;
+use std::path::Path;
+
+use futures::future::join_all;
+use indexmap::IndexMap;
+
+use super::changes::ChangeSet;
+use super::config::{ProxyConfig, proxy_hosts};
+use super::error::RejectedFile;
+use super::remote::{self, InstallFailure};
+use super::{FleetState, ProxyError};
+use crate::inventory::Inventory;
+use crate::playbook::ProxySpec;
+use crate::run::RunOptions;
+use crate::template::Templates;
+use crate::transport::{Become, Connection};
+use crate::vars::{Value, VarMap};
+
+/// The proxy tier of one play, connected for the run.
+pub struct ProxyTier {
+    spec: ProxySpec,
+    hosts: Vec<ProxyHost>,
+}
+
+struct ProxyHost {
+    name: String,
+    conn: Connection,
+    sudo: Option<Become>,
+}
+
+/// What an apply changed, per proxy host (in inventory order).
+#[derive(Debug, Clone, Default)]
+pub struct ApplyReport {
+    pub hosts: IndexMap<String, HostChanges>,
+}
+
+/// What an apply changed on one proxy host.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostChanges {
+    pub written: Vec<String>,
+    pub removed: Vec<String>,
+    /// `reload` ran (it does only when a file was written or removed).
+    pub reloaded: bool,
+}
+
+impl HostChanges {
+    pub fn changed(&self) -> bool {
+        !self.written.is_empty() || !self.removed.is_empty()
+    }
+}
+
+impl ApplyReport {
+    pub fn changed(&self) -> bool {
+        self.hosts.values().any(HostChanges::changed)
+    }
+}
+
+/// `wrote a, b; removed c; reloaded`, or `proxy files up to date`.
+impl fmt::Display for HostChanges {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.changed() {
+            return f.write_str("proxy files up to date");
+        }
+        let mut parts = Vec::new();
+        if !self.written.is_empty() {
+            parts.push(format!("wrote {}", self.written.join(", ")));
+        }
+        if !self.removed.is_empty() {
+            parts.push(format!("removed {}", self.removed.join(", ")));
+        }
+        if self.reloaded {
+            parts.push("reloaded".to_owned());
+        }
+        f.write_str(&parts.join("; "))
+    }
+}
+
+impl ProxyTier {
+    /// Resolves the proxy hosts and renders every file for every proxy host
+    /// against `state`, without connecting: the pre-flight check.
+    /// `vars_for(host)` gives the base variables of a proxy host (inventory,
+    /// play vars, extra vars, and `ansible_play_name`, which names the
+    /// host's manifest).
+    pub fn check(
+        spec: &ProxySpec,
+        inventory: &Inventory,
+        templates: &Templates,
+        vars_for: &dyn Fn(&str) -> VarMap,
+        state: &FleetState,
+    ) -> Result<(), ProxyError> {
+        for host in proxy_hosts(spec, inventory)? {
+            ProxyConfig::render(spec, templates, &host, vars_for(&host), state)?;
+        }
+        Ok(())
+    }
+
+    /// Connects to every proxy host in parallel; the first that cannot be
+    /// reached is the error (the others are closed again). Scripts run
+    /// through sudo when the host's vars say `ansible_become`
+    /// (as `ansible_become_user`, default root).
+    ///
+    /// Not an `async fn`: `vars_for` is read before the returned future
+    /// starts, so that future holds no reference to it and stays `Send`.
+    pub fn connect<'a>(
+        spec: &'a ProxySpec,
+        inventory: &Inventory,
+        options: &'a RunOptions,
+        control_dir: &'a Path,
+        vars_for: &dyn Fn(&str) -> VarMap,
+    ) -> impl Future<Output = Result<ProxyTier, ProxyError>> + Send + 'a {
+        let targets = proxy_hosts(spec, inventory).map(|hosts| {
+            hosts
+                .into_iter()
+                .map(|host| {
+                    let vars = vars_for(&host);
+                    (host, vars)
+                })
+                .collect::<Vec<_>>()
+        });
+        async move {
+            let opened = join_all(targets?.into_iter().map(|(name, vars)| async move {
+                let sudo = become_of(&vars);
+                let conn = crate::run::connect::open(&name, &vars, options, control_dir).await;
+                (name, sudo, conn)
+            }))
+            .await;
+            let mut hosts = Vec::new();
+            let mut failure = None;
+            for (name, sudo, conn) in opened {
+                match conn {
+                    Ok(conn) => hosts.push(ProxyHost { name, conn, sudo }),
+                    Err(source) => {
+                        failure.get_or_insert(ProxyError::Unreachable { host: name, source });
+                    }
+                }
+            }
+            let tier = ProxyTier {
+                spec: spec.clone(),
+                hosts,
+            };
+            match failure {
+                None => Ok(tier),
+                Some(error) => {
+                    tier.close().await;
+                    Err(error)
+                }
+            }
+        }
+    }
+
+    /// Brings every proxy host to the config rendered for `state`, all in
+    /// parallel, each in one round trip (nothing differs) or two: probe,
+    /// then install (write beside, swap in with the old files kept,
+    /// validate, reload; restore on failure). Everything is rendered before
+    /// any host is contacted, so a template error changes nothing anywhere.
+    /// Hosts that fail leave their previous files live; the others keep
+    /// the new config (re-apply the previous state to undo them).
+    pub fn apply<'a>(
+        &'a mut self,
+        templates: &Templates,
+        vars_for: &dyn Fn(&str) -> VarMap,
+        state: &FleetState,
+    ) -> impl Future<Output = Result<ApplyReport, ProxyError>> + Send + 'a {
+        let configs: Result<Vec<ProxyConfig>, ProxyError> = self
+            .hosts
+            .iter()
+            .map(|h| ProxyConfig::render(&self.spec, templates, &h.name, vars_for(&h.name), state))
+            .collect();
+        let hosts = &self.hosts;
+        async move {
+            let configs = configs?;
+            let results = join_all(hosts.iter().zip(&configs).map(|(h, c)| h.apply(c))).await;
+            let mut report = ApplyReport::default();
+            let mut errors = Vec::new();
+            for (host, result) in hosts.iter().zip(results) {
+                match result {
+                    Ok(changes) => {
+                        report.hosts.insert(host.name.clone(), changes);
+                    }
+                    Err(e) => errors.push(e),
+                }
+            }
+            match errors.len() {
+                0 => Ok(report),
+                1 => Err(errors.remove(0)),
+                _ => Err(ProxyError::Hosts(errors)),
+            }
+        }
+    }
+
+    pub async fn close(self) {
+        join_all(self.hosts.into_iter().map(|h| h.conn.close())).await;
+    }
+}
+
+impl ProxyHost {
+    async fn apply(&self, config: &ProxyConfig) -> Result<HostChanges, ProxyError> {
+        let unreachable = |source| ProxyError::Unreachable {
+            host: self.name.clone(),
+            source,
+        };
+        let install_error = |message| ProxyError::Install {
+            host: self.name.clone(),
+            message,
+        };
+        let sudo = self.sudo.as_ref();
+        let dests: Vec<&str> = config.files.iter().map(|f| f.dest.as_str()).collect();
+        let found = remote::probe(&self.conn, sudo, &config.manifest, &dests)
+            .await
+            .map_err(unreachable)?
+            .map_err(install_error)?;
+        let changes = ChangeSet::between(config, &found);
+        if changes.is_empty() {
+            return Ok(HostChanges::default());
+        }
+        let failure = match remote::install(&self.conn, sudo, config, &changes)
+            .await
+            .map_err(unreachable)?
+        {
+            Ok(()) => {
+                return Ok(HostChanges {
+                    written: changes.write.iter().map(|f| f.dest.clone()).collect(),
+                    removed: changes.remove.clone(),
+                    reloaded: changes.touches_config() && config.reload.is_some(),
+                });
+            }
+            Err(failure) => failure,
+        };
+        let command = |c: &Option<String>| c.clone().unwrap_or_default();
+        Err(match failure {
+            InstallFailure::Write(message) => install_error(message),
+            InstallFailure::Validate(output) => {
+                let named: Vec<_> = changes
+                    .write
+                    .iter()
+                    .copied()
+                    .filter(|f| RejectedFile::is_named_in(&f.dest, &output))
+                    .collect();
+                let shown = if named.is_empty() {
+                    &changes.write
+                } else {
+                    &named
+                };
+                ProxyError::Validate {
+                    host: self.name.clone(),
+                    command: command(&config.validate),
+                    rejected: shown
+                        .iter()
+                        .map(|f| RejectedFile::new(&f.dest, &f.template, &f.content, &output))
+                        .collect(),
+                    output,
+                }
+            }
+            InstallFailure::Reload { output, restored } => ProxyError::Reload {
+                host: self.name.clone(),
+                command: command(&config.reload),
+                output,
+                restored,
+            },
+            InstallFailure::Manifest(message) => ProxyError::Manifest {
+                host: self.name.clone(),
+                path: config.manifest.clone(),
+                message,
+            },
+        })
+    }
+}
+
+/// Ansible's `ansible_become` / `ansible_become_user`, as given in the vars.
+fn become_of(vars: &VarMap) -> Option<Become> {
+    let on = match vars.get("ansible_become") {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => {
+            matches!(s.to_ascii_lowercase().as_str(), "yes" | "true" | "on" | "1")
+        }
+        _ => false,
+    };
+    on.then(|| Become {
+        user: match vars.get("ansible_become_user") {
+            Some(Value::String(user)) => user.clone(),
+            _ => "root".to_owned(),
+        },
+    })
+}
