@@ -205,17 +205,12 @@ pub async fn ship(
          mv \"$M\" \"$R/.convoy/releases/$V.json\" && mv \"$TMP\" \"$R/releases/$V\" || fail \"cannot rename $TMP to $R/releases/$V\"\n",
         meta = quote(&metadata),
     ));
-    let data;
     let mut call = Script::new(&script).sudo(sudo);
     if upload {
         let Source::Push(artifact) = &plan.source else {
             unreachable!("upload implies push")
         };
-        data = std::fs::read(&artifact.path).map_err(|e| TransportError::Spawn {
-            program: artifact.path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        call = call.stdin(&data);
+        call = call.stdin_file(&artifact.path, artifact.size);
     }
     let out = conn.exec(call).await?;
     if !out.success() {

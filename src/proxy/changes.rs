@@ -14,26 +14,42 @@ use super::remote::HostFiles;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChangeSet<'a> {
     /// Missing on the host, or different in content or (when given) mode.
-    pub write: Vec<&'a RenderedFile>,
+    pub write: Vec<FileWrite<'a>>,
     /// Installed by this play before, no longer rendered, still there.
     pub remove: Vec<String>,
     /// The new manifest, when the set of installed files changes.
     pub manifest: Option<String>,
 }
 
+/// A file to write, with the mode it gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileWrite<'a> {
+    pub file: &'a RenderedFile,
+    /// The section's `mode`, else the mode of the file it replaces, else 0644.
+    pub mode: u32,
+}
+
 impl<'a> ChangeSet<'a> {
     pub fn between(config: &'a ProxyConfig, host: &HostFiles) -> ChangeSet<'a> {
+        let octal = |mode: &str| u32::from_str_radix(mode, 8).ok();
         let write = config
             .files
             .iter()
-            .filter(|file| match host.present.get(&file.dest) {
-                None => true,
-                Some(present) => {
-                    present.sha256 != hex::encode(Sha256::digest(file.content.as_bytes()))
-                        || file.mode.as_deref().is_some_and(|mode| {
-                            mode.trim_start_matches('0') != present.mode.trim_start_matches('0')
-                        })
-                }
+            .filter_map(|file| {
+                let wanted = file.mode.as_deref().and_then(octal);
+                let present = host.present.get(&file.dest);
+                let current = present.and_then(|p| octal(&p.mode));
+                let differs = match present {
+                    None => true,
+                    Some(present) => {
+                        present.sha256 != hex::encode(Sha256::digest(file.content.as_bytes()))
+                            || wanted.is_some_and(|w| Some(w) != current)
+                    }
+                };
+                differs.then(|| FileWrite {
+                    file,
+                    mode: wanted.or(current).unwrap_or(0o644),
+                })
             })
             .collect();
         let rendered: HashSet<&str> = config.files.iter().map(|f| f.dest.as_str()).collect();
@@ -110,7 +126,7 @@ mod tests {
             ],
             present: [
                 ("/c/a.conf", present("a", "600")),
-                ("/c/b.conf", present("b1", "644")),
+                ("/c/b.conf", present("b1", "600")),
                 ("/c/mode.conf", present("m", "644")),
                 ("/c/gone.conf", present("g", "644")),
                 ("/c/other.conf", present("o", "644")),
@@ -120,9 +136,21 @@ mod tests {
             .collect(),
         };
         let changes = ChangeSet::between(&config, &host);
-        let written: Vec<&str> = changes.write.iter().map(|f| f.dest.as_str()).collect();
+        let written: Vec<(&str, u32)> = changes
+            .write
+            .iter()
+            .map(|w| (w.file.dest.as_str(), w.mode))
+            .collect();
         // a.conf: same content, no mode asked: kept. other.conf: not ours.
-        assert_eq!(written, ["/c/b.conf", "/c/new.conf", "/c/mode.conf"]);
+        // b.conf keeps its mode, new.conf gets the default.
+        assert_eq!(
+            written,
+            [
+                ("/c/b.conf", 0o600),
+                ("/c/new.conf", 0o644),
+                ("/c/mode.conf", 0o640)
+            ]
+        );
         assert_eq!(changes.remove, ["/c/gone.conf"]);
         assert_eq!(
             changes.manifest.as_deref(),

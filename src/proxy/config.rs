@@ -4,6 +4,8 @@
 //! step of a rollout.
 
 use std::collections::HashMap;
+#[cfg(test)]
+use std::path::Path;
 
 use crate::inventory::Inventory;
 use crate::playbook::ProxySpec;
@@ -280,6 +282,214 @@ fn kind(value: &Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::playbook::Playbook;
+    use crate::proxy::AppHost;
+
+    /// The proxy section of a one-play playbook, with the repository's templates.
+    fn section(proxy: &str) -> (tempfile::TempDir, ProxySpec, Templates) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("play.yml");
+        std::fs::write(&path, format!("- name: p\n  hosts: all\n  proxy:\n{proxy}")).unwrap();
+        let spec = Playbook::load(&path)
+            .unwrap()
+            .plays
+            .remove(0)
+            .proxy
+            .unwrap();
+        (
+            dir,
+            spec,
+            Templates::new(Path::new(env!("CARGO_MANIFEST_DIR"))),
+        )
+    }
+
+    fn vars(extra: serde_json::Value) -> VarMap {
+        let mut vars = VarMap::new();
+        vars.insert("ansible_play_name".into(), "Deploy shop".into());
+        vars.insert("app_name".into(), "shop".into());
+        vars.insert("app_port".into(), 8080.into());
+        if let Value::Object(extra) = extra {
+            merge(&mut vars, &extra);
+        }
+        vars
+    }
+
+    fn fleet(hosts: &[(&str, bool, bool)]) -> FleetState {
+        FleetState {
+            hosts: hosts
+                .iter()
+                .map(|(name, in_service, draining)| {
+                    let host = AppHost {
+                        address: format!("{name}.internal"),
+                        in_service: *in_service,
+                        draining: *draining,
+                        switched: false,
+                        version: Some("2.0".into()),
+                    };
+                    (name.to_string(), host)
+                })
+                .collect(),
+            maintenance: false,
+        }
+    }
+
+    const UPSTREAM: &str = "    hosts: all\n    files:\n      - template: templates/nginx/upstream.conf.j2\n        dest: /etc/nginx/conf.d/{{ app_name }}.conf\n    validate: nginx -t\n    reload: nginx -s reload\n";
+
+    #[test]
+    fn the_upstream_follows_the_fleet() {
+        let (_dir, spec, templates) = section(UPSTREAM);
+        let state = fleet(&[("a", true, false), ("b", true, true), ("c", false, false)]);
+        let config =
+            ProxyConfig::render(&spec, &templates, "lb", vars(Value::Null), &state).unwrap();
+        let file = &config.files[0];
+        assert_eq!(file.dest, "/etc/nginx/conf.d/shop.conf");
+        assert!(
+            file.content.contains("server a.internal:8080;  # a 2.0\n"),
+            "{}",
+            file.content
+        );
+        assert!(!file.content.contains("b.internal"), "{}", file.content);
+        assert!(!file.content.contains("c.internal"), "{}", file.content);
+        assert!(
+            file.content.contains("proxy_pass http://shop;"),
+            "{}",
+            file.content
+        );
+        assert_eq!(config.validate.as_deref(), Some("nginx -t"));
+        assert!(
+            config
+                .manifest
+                .starts_with("/var/lib/convoy/proxy/deploy-shop-")
+        );
+    }
+
+    #[test]
+    fn maintenance_or_no_host_in_service_serves_the_maintenance_page() {
+        let (_dir, spec, templates) = section(UPSTREAM);
+        let mut state = fleet(&[("a", true, false)]);
+        state.maintenance = true;
+        let drained = fleet(&[("a", true, true)]);
+        for state in [state, drained] {
+            let config =
+                ProxyConfig::render(&spec, &templates, "lb", vars(Value::Null), &state).unwrap();
+            let content = &config.files[0].content;
+            assert!(!content.contains("upstream shop"), "{content}");
+            assert!(
+                content.contains("error_page 503 /shop-maintenance.html;"),
+                "{content}"
+            );
+        }
+    }
+
+    const SITES: &str = "    hosts: all\n    files:\n      - template: templates/nginx/site.conf.j2\n        dest: \"/etc/nginx/conf.d/{{ item.name }}.conf\"\n        loop: \"{{ domains }}\"\n        mode: 0640\n";
+
+    #[test]
+    fn a_looped_file_gives_one_file_per_item() {
+        let (_dir, spec, templates) = section(SITES);
+        let domains = serde_json::json!({"domains": [{"name": "a.example", "aliases": ["www.a.example"]}, {"name": "b.example", "redirect": "https://c.example/"}]});
+        let config = ProxyConfig::render(
+            &spec,
+            &templates,
+            "lb",
+            vars(domains),
+            &FleetState::default(),
+        )
+        .unwrap();
+        let dests: Vec<_> = config
+            .files
+            .iter()
+            .map(|f| (f.dest.as_str(), f.mode.as_deref()))
+            .collect();
+        assert_eq!(
+            dests,
+            [
+                ("/etc/nginx/conf.d/a.example.conf", Some("0640")),
+                ("/etc/nginx/conf.d/b.example.conf", Some("0640"))
+            ]
+        );
+        assert!(
+            config.files[0]
+                .content
+                .contains("server_name a.example www.a.example;")
+        );
+        assert!(
+            config.files[1]
+                .content
+                .contains("return 301 https://c.example$request_uri;")
+        );
+    }
+
+    #[test]
+    fn two_items_with_one_dest_are_refused() {
+        let (_dir, spec, templates) = section(SITES);
+        let domains =
+            serde_json::json!({"domains": [{"name": "a.example"}, {"name": "a.example"}]});
+        let error = ProxyConfig::render(
+            &spec,
+            &templates,
+            "lb",
+            vars(domains),
+            &FleetState::default(),
+        )
+        .unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.starts_with("/etc/nginx/conf.d/a.example.conf is rendered twice"),
+            "{message}"
+        );
+        assert_eq!(error.exit_code(), crate::error::EXIT_BAD_INPUT);
+    }
+
+    #[test]
+    fn an_undefined_variable_names_the_template_line_item_and_host() {
+        let (_dir, spec, templates) = section(UPSTREAM);
+        let mut base = vars(Value::Null);
+        base.remove("app_name");
+        let error = ProxyConfig::render(&spec, &templates, "lb", base, &fleet(&[])).unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.starts_with("undefined variable `app_name` in "),
+            "{message}"
+        );
+        let (_dir, spec, templates) = section(SITES);
+        let domains = serde_json::json!({"domains": [{"name": "a.example"}, {"title": "no name"}]});
+        let message = ProxyConfig::render(
+            &spec,
+            &templates,
+            "lb",
+            vars(domains),
+            &FleetState::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            message.starts_with("undefined variable `item.name` in "),
+            "{message}"
+        );
+        assert!(
+            message.contains(r#"(proxy file templates/nginx/site.conf.j2 (item {"title":"no name"}) for proxy host lb)"#),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_loop_that_is_not_a_list_is_refused() {
+        let (_dir, spec, templates) = section(SITES);
+        let error = ProxyConfig::render(
+            &spec,
+            &templates,
+            "lb",
+            vars(serde_json::json!({"domains": "a.example"})),
+            &FleetState::default(),
+        )
+        .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("`loop` must give a list, not a string"),
+            "{error}"
+        );
+    }
 
     #[test]
     fn dests_must_be_plain_absolute_file_paths() {

@@ -5,11 +5,13 @@
 //! the live config is never left half-new or invalid.
 //!
 //! File contents travel as a tar stream on stdin (a command line is limited
-//! to 128 KiB; hundreds of parked domains are not). Temporary names start
-//! with a dot (`.NAME.convoy-new`, `.NAME.convoy-old`) so that includes like
+//! to 128 KiB; hundreds of parked domains are not), and the work is done
+//! per directory, not per file. New and previous files wait in hidden
+//! directories beside the live ones (`DIR/.convoy-new/`, `DIR/.convoy-old/`,
+//! same filesystem, so swapping is rename(2)); includes like
 //! `conf.d/*.conf` or `sites-enabled/*` never load them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::changes::ChangeSet;
 use super::config::ProxyConfig;
@@ -117,72 +119,38 @@ pub enum InstallFailure {
 /// Separates the two reload outputs when reloading the restored files fails too.
 const AGAIN: &str = "--- convoy: reloading the previous files ---";
 
-/// The install script; `M` (manifest path), `V` (validate) and `RL`
-/// (reload) are set in front of it, the plan and files come on stdin.
-/// Plan lines: `w<TAB>INDEX<TAB>MODE|-<TAB>DEST`, `r<TAB>-<TAB>-<TAB>DEST`.
+/// The install script. `M` (manifest path), `V` (validate) and `RL`
+/// (reload) are set in front of it; a tar on stdin brings `steps.sh`
+/// (written for this change by [`steps`]), the new manifest and the files.
 const INSTALL: &str = r#"set -u
+umask 022
 AGAIN='--- convoy: reloading the previous files ---'
 fail() { printf '%s\n' "$*" >&2; exit 3; }
 S=$(mktemp -d) || fail "cannot create a temporary directory"
 trap 'rm -rf "$S"' EXIT
-err=$(tar -xf - -C "$S" 2>&1) || fail "cannot unpack the rendered files: $err"
-: > "$S/swapped"
-names() { dir=${1%/*}; new="$dir/.${1##*/}.convoy-new"; old="$dir/.${1##*/}.convoy-old"; }
-# Undoes step 2: kept files come back by rename (same inode), new ones go.
-restore() {
-  while IFS='	' read -r how d; do
-    names "$d"
-    case $how in kept) mv -fT "$old" "$d" ;; new) rm -f "$d" ;; esac
-  done < "$S/swapped"
-}
-abort() {
-  while IFS='	' read -r op i mode d; do names "$d"; rm -f "$new"; done < "$S/plan"
-  restore
-  fail "$@"
-}
-# 1. Every new file beside its live one; nothing live changes yet.
-while IFS='	' read -r op i mode d; do
-  [ "$op" = w ] || continue
-  names "$d"
-  [ ! -d "$d" ] || abort "cannot write $d: it is a directory"
-  err=$( { mkdir -p "$dir" && cat "$S/$i" > "$new" &&
-    if [ "$mode" != - ]; then chmod "$mode" "$new"; elif [ -f "$d" ]; then chmod "$(stat -L -c %a "$d")" "$new"; fi; } 2>&1 ) ||
-    abort "cannot write $d: $err"
-done < "$S/plan"
-# 2. Swap: a live file is kept as a hard link, then replaced by rename(2),
-#    so its path never goes missing and restoring it is one rename.
-while IFS='	' read -r op i mode d; do
-  names "$d"
-  if [ -e "$d" ] || [ -L "$d" ]; then
-    case $op in
-    w) err=$( { ln -f "$d" "$old" 2>/dev/null || cp -pP "$d" "$old"; } 2>&1 ) || abort "cannot keep a copy of $d: $err"
-       err=$(mv -fT "$new" "$d" 2>&1) || abort "cannot install $d: $err" ;;
-    r) err=$(mv -fT "$d" "$old" 2>&1) || abort "cannot remove $d: $err" ;;
-    esac
-    printf 'kept\t%s\n' "$d" >> "$S/swapped"
-  elif [ "$op" = w ]; then
-    err=$(mv -fT "$new" "$d" 2>&1) || abort "cannot install $d: $err"
-    printf 'new\t%s\n' "$d" >> "$S/swapped"
-  fi
-done < "$S/plan"
+err=$( (umask 0; tar -x --no-same-owner -f - -C "$S") 2>&1 ) || fail "cannot unpack the rendered files: $err"
+. "$S/steps.sh"
+abort() { undo; tidy; fail "$@"; }
+# 1. The new files beside the live ones, in DIR/.convoy-new/; nothing live changes.
+stage
+# 2. Each live file is kept as a hard link in DIR/.convoy-old/, then
+#    replaced by rename(2): its path never goes missing.
+swap
 # 3. The whole config, new files in place, must pass the validator.
 if [ -n "$V" ]; then
-  out=$(sh -c "$V" 2>&1) || { restore; printf '%s\n' "$out" >&2; exit 4; }
+  out=$(sh -c "$V" 2>&1) || { undo; tidy; printf '%s\n' "$out" >&2; exit 4; }
 fi
 # 4. A failed reload puts the previous files back and reloads them.
 if [ -n "$RL" ]; then
   out=$(sh -c "$RL" 2>&1) || {
-    restore
+    undo; tidy
     again=$(sh -c "$RL" 2>&1) && { printf '%s\n' "$out" >&2; exit 5; }
     printf '%s\n%s\n%s\n' "$out" "$AGAIN" "$again" >&2
     exit 6
   }
 fi
 # 5. Live: the copies go, the manifest records what is installed now.
-while IFS='	' read -r how d; do
-  names "$d"
-  if [ "$how" = kept ]; then rm -f "$old"; fi
-done < "$S/swapped"
+tidy
 if [ -f "$S/manifest" ]; then
   err=$( { mkdir -p "${M%/*}" && cat "$S/manifest" > "$M.tmp" && mv -f "$M.tmp" "$M"; } 2>&1 ) ||
     { printf 'cannot write %s: %s\n' "$M" "$err" >&2; exit 7; }
@@ -232,35 +200,107 @@ pub async fn install(
     })
 }
 
-/// The plan, the new manifest and the files, as the script unpacks them.
-fn bundle(changes: &ChangeSet<'_>) -> Vec<u8> {
-    let mut plan = String::new();
-    for (i, file) in changes.write.iter().enumerate() {
-        let mode = file.mode.as_deref().unwrap_or("-");
-        plan.push_str(&format!("w\t{i}\t{mode}\t{}\n", file.dest));
+/// What changes in one directory.
+#[derive(Default)]
+struct DirChanges<'a> {
+    write: Vec<&'a str>,
+    remove: Vec<&'a str>,
+}
+
+/// `steps.sh`: the shell functions `stage`, `swap`, `undo` and `tidy` for
+/// this change, one batch of commands per directory (not per file: a few
+/// processes per directory keep hundreds of files fast). `undo` is safe at
+/// any point: it puts back what `.convoy-old/` holds, and removes a new
+/// file only once `swap` has moved it in.
+fn steps(changes: &ChangeSet<'_>) -> String {
+    let mut dirs: BTreeMap<&str, DirChanges> = BTreeMap::new();
+    for w in &changes.write {
+        let (dir, name) = split(&w.file.dest);
+        dirs.entry(dir).or_default().write.push(name);
     }
     for dest in &changes.remove {
-        plan.push_str(&format!("r\t-\t-\t{dest}\n"));
+        let (dir, name) = split(dest);
+        dirs.entry(dir).or_default().remove.push(name);
     }
+    let words = |names: &[&str]| names.iter().map(|n| quote(n)).collect::<Vec<_>>().join(" ");
+    let (mut stage, mut swap, mut undo, mut tidy) = (String::new(), String::new(), String::new(), Vec::new());
+    let mut flags = String::new();
+    for (i, (dir, c)) in dirs.iter().enumerate() {
+        let d = format!("  D={}\n", quote(dir));
+        let (w, r) = (words(&c.write), words(&c.remove));
+        flags.push_str(&format!("moved_{i}=0\n"));
+        stage.push_str(&d);
+        if c.write.is_empty() {
+            stage.push_str(
+                "  err=$( { rm -rf \"$D/.convoy-new\" \"$D/.convoy-old\" && mkdir -p \"$D/.convoy-old\"; } 2>&1 ) || abort \"cannot prepare $D: $err\"\n",
+            );
+        } else {
+            stage.push_str(&format!(
+                "  for n in {w}; do [ ! -d \"$D/$n\" ] || abort \"cannot write $D/$n: it is a directory\"; done\n\
+                 \x20 err=$( {{ rm -rf \"$D/.convoy-new\" \"$D/.convoy-old\" && mkdir -p \"$D/.convoy-new\" \"$D/.convoy-old\" && cp -Rp \"$S/files$D/.\" \"$D/.convoy-new/\"; }} 2>&1 ) || abort \"cannot write the new files into $D: $err\"\n"
+            ));
+            swap.push_str(&format!(
+                "{d}  set --; for n in {w}; do if [ -e \"$D/$n\" ] || [ -L \"$D/$n\" ]; then set -- \"$@\" \"$D/$n\"; fi; done\n\
+                 \x20 if [ $# -gt 0 ]; then err=$( {{ ln -f \"$@\" \"$D/.convoy-old/\" 2>/dev/null || cp -pP \"$@\" \"$D/.convoy-old/\"; }} 2>&1 ) || abort \"cannot keep the previous files of $D: $err\"; fi\n\
+                 \x20 set --; for n in {w}; do set -- \"$@\" \"$D/.convoy-new/$n\"; done\n\
+                 \x20 moved_{i}=1\n\
+                 \x20 err=$(mv -f \"$@\" \"$D/\" 2>&1) || abort \"cannot install the new files into $D: $err\"\n"
+            ));
+            undo.push_str(&format!(
+                "{d}  for n in {w}; do\n\
+                 \x20   if [ -e \"$D/.convoy-old/$n\" ] || [ -L \"$D/.convoy-old/$n\" ]; then mv -f \"$D/.convoy-old/$n\" \"$D/$n\"\n\
+                 \x20   elif [ \"$moved_{i}\" = 1 ] && [ ! -e \"$D/.convoy-new/$n\" ]; then rm -f \"$D/$n\"; fi\n\
+                 \x20 done\n"
+            ));
+        }
+        if !c.remove.is_empty() {
+            swap.push_str(&format!(
+                "{d}  set --; for n in {r}; do if [ -e \"$D/$n\" ] || [ -L \"$D/$n\" ]; then set -- \"$@\" \"$D/$n\"; fi; done\n\
+                 \x20 if [ $# -gt 0 ]; then err=$(mv -f \"$@\" \"$D/.convoy-old/\" 2>&1) || abort \"cannot remove files from $D: $err\"; fi\n"
+            ));
+            undo.push_str(&format!(
+                "{d}  for n in {r}; do if [ -e \"$D/.convoy-old/$n\" ] || [ -L \"$D/.convoy-old/$n\" ]; then mv -f \"$D/.convoy-old/$n\" \"$D/$n\"; fi; done\n"
+            ));
+        }
+        tidy.push(format!("{q}/.convoy-new {q}/.convoy-old", q = quote(dir)));
+    }
+    format!(
+        "{flags}stage() {{\n{stage}}}\nswap() {{\n{swap}  :\n}}\nundo() {{\n{undo}  :\n}}\ntidy() {{\n  rm -rf {}\n}}\n",
+        tidy.join(" ")
+    )
+}
+
+/// A dest's directory and file name (dests are checked absolute paths).
+fn split(dest: &str) -> (&str, &str) {
+    dest.rsplit_once('/').unwrap_or(("", dest))
+}
+
+/// `steps.sh`, the new manifest and the files (under `files/` at their
+/// directories' paths, with their final modes), as the script unpacks them.
+fn bundle(changes: &ChangeSet<'_>) -> Vec<u8> {
     let mut tar = tar::Builder::new(Vec::new());
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let mut add = |name: &str, data: &[u8]| {
-        let mut header = tar::Header::new_ustar();
+    let mut add = |name: &str, data: &[u8], mode: u32| {
+        let mut header = tar::Header::new_gnu();
         header.set_size(data.len() as u64);
-        header.set_mode(0o600);
+        header.set_mode(mode);
         // GNU tar warns about files from 1970.
         header.set_mtime(now);
         tar.append_data(&mut header, name, data)
             .expect("writing a tar into memory cannot fail");
     };
-    add("plan", plan.as_bytes());
+    add("steps.sh", steps(changes).as_bytes(), 0o600);
     if let Some(manifest) = &changes.manifest {
-        add("manifest", manifest.as_bytes());
+        add("manifest", manifest.as_bytes(), 0o600);
     }
-    for (i, file) in changes.write.iter().enumerate() {
-        add(&i.to_string(), file.content.as_bytes());
+    for w in &changes.write {
+        add(
+            &format!("files{}", w.file.dest),
+            w.file.content.as_bytes(),
+            w.mode,
+        );
     }
     tar.into_inner()
         .expect("writing a tar into memory cannot fail")
@@ -304,5 +344,286 @@ mod tests {
     #[test]
     fn the_reload_marker_is_the_scripts() {
         assert!(INSTALL.contains(&format!("AGAIN='{AGAIN}'")));
+    }
+}
+
+/// The scripts run for real, on this machine, against a scratch directory.
+#[cfg(test)]
+mod script_tests {
+    use std::os::unix::fs::MetadataExt;
+    use std::path::Path;
+
+    use super::*;
+    use crate::proxy::config::RenderedFile;
+    use crate::transport::LocalConnection;
+
+    struct Scratch {
+        dir: tempfile::TempDir,
+        conn: Connection,
+    }
+
+    impl Scratch {
+        fn new() -> Scratch {
+            Scratch {
+                dir: tempfile::tempdir().unwrap(),
+                conn: Connection::Local(LocalConnection::default()),
+            }
+        }
+        fn path(&self, rel: &str) -> String {
+            self.dir.path().join(rel).display().to_string()
+        }
+        fn read(&self, rel: &str) -> Option<String> {
+            std::fs::read_to_string(self.dir.path().join(rel)).ok()
+        }
+        fn inode(&self, rel: &str) -> u64 {
+            std::fs::metadata(self.dir.path().join(rel)).unwrap().ino()
+        }
+        /// Every name under the scratch dir, temporary ones included.
+        fn listing(&self) -> Vec<String> {
+            fn walk(dir: &Path, base: &Path, out: &mut Vec<String>) {
+                for entry in std::fs::read_dir(dir).unwrap().flatten() {
+                    let path = entry.path();
+                    if path.is_dir() {
+                        walk(&path, base, out);
+                    } else {
+                        out.push(path.strip_prefix(base).unwrap().display().to_string());
+                    }
+                }
+            }
+            let mut out = Vec::new();
+            walk(self.dir.path(), self.dir.path(), &mut out);
+            out.sort();
+            out
+        }
+        /// A config of `files` (relative dest, content) checked by `validate`.
+        fn config(&self, files: &[(&str, &str)], validate: &str, reload: &str) -> ProxyConfig {
+            ProxyConfig {
+                files: files
+                    .iter()
+                    .map(|(dest, content)| RenderedFile {
+                        dest: self.path(dest),
+                        content: (*content).into(),
+                        mode: None,
+                        template: "t.j2".into(),
+                    })
+                    .collect(),
+                validate: Some(validate.into()).filter(|v: &String| !v.is_empty()),
+                reload: Some(reload.into()).filter(|r: &String| !r.is_empty()),
+                manifest: self.path("state/p.manifest"),
+                play: "p".into(),
+            }
+        }
+        async fn apply(&self, config: &ProxyConfig) -> (bool, Result<(), InstallFailure>) {
+            let dests: Vec<&str> = config.files.iter().map(|f| f.dest.as_str()).collect();
+            let found = probe(&self.conn, None, &config.manifest, &dests)
+                .await
+                .unwrap()
+                .unwrap();
+            let changes = ChangeSet::between(config, &found);
+            if changes.is_empty() {
+                return (false, Ok(()));
+            }
+            (
+                true,
+                install(&self.conn, None, config, &changes).await.unwrap(),
+            )
+        }
+    }
+
+    #[tokio::test]
+    async fn files_are_installed_pruned_and_recorded() {
+        let s = Scratch::new();
+        std::fs::create_dir(s.dir.path().join("conf")).unwrap();
+        std::fs::write(s.dir.path().join("conf/theirs.conf"), "not ours").unwrap();
+        // The validator sees the new files in place; the reload is recorded.
+        let validate = format!("grep -q b1 {}", s.path("conf/b.conf"));
+        let reload = format!("echo reloaded >> {}", s.path("reloads"));
+        let first = s.config(
+            &[("conf/a.conf", "a1"), ("conf/b.conf", "b1")],
+            &validate,
+            &reload,
+        );
+        assert_eq!(s.apply(&first).await, (true, Ok(())));
+        assert_eq!(s.read("conf/a.conf").as_deref(), Some("a1"));
+        assert_eq!(s.read("reloads").as_deref(), Some("reloaded\n"));
+        let manifest = s.read("state/p.manifest").unwrap();
+        assert!(manifest.ends_with(&format!(
+            "{}\n{}\n",
+            s.path("conf/a.conf"),
+            s.path("conf/b.conf")
+        )));
+
+        // Unchanged: one probe, no reload.
+        assert_eq!(s.apply(&first).await, (false, Ok(())));
+        assert_eq!(s.read("reloads").as_deref(), Some("reloaded\n"));
+
+        // a.conf goes, b.conf stays as it is, c.conf comes; theirs.conf is not ours.
+        let b = s.inode("conf/b.conf");
+        let validate = format!("test ! -e {}", s.path("conf/a.conf"));
+        let second = s.config(
+            &[("conf/b.conf", "b1"), ("conf/c.conf", "c1")],
+            &validate,
+            &reload,
+        );
+        assert_eq!(s.apply(&second).await, (true, Ok(())));
+        assert_eq!(s.inode("conf/b.conf"), b);
+        assert_eq!(
+            s.listing(),
+            [
+                "conf/b.conf",
+                "conf/c.conf",
+                "conf/theirs.conf",
+                "reloads",
+                "state/p.manifest"
+            ]
+        );
+        assert_eq!(s.read("reloads").as_deref(), Some("reloaded\nreloaded\n"));
+    }
+
+    #[tokio::test]
+    async fn a_rejected_config_leaves_the_live_files_as_they_were() {
+        let s = Scratch::new();
+        let reload = format!("echo reloaded >> {}", s.path("reloads"));
+        let good = s.config(&[("conf/a.conf", "a1"), ("conf/b.conf", "b1")], "", &reload);
+        s.apply(&good).await.1.unwrap();
+        let (a, b) = (s.inode("conf/a.conf"), s.inode("conf/b.conf"));
+        let before = s.listing();
+        let manifest = s.read("state/p.manifest");
+
+        let validate = format!("! grep -l bogus {} >&2", s.path("conf/*.conf"));
+        let bad = s.config(
+            &[("conf/a.conf", "a2 bogus"), ("conf/new.conf", "n")],
+            &validate,
+            &reload,
+        );
+        let (_, result) = s.apply(&bad).await;
+        assert_eq!(result, Err(InstallFailure::Validate(s.path("conf/a.conf"))));
+        // Same inodes, same content, nothing left behind, nothing reloaded.
+        assert_eq!((s.inode("conf/a.conf"), s.inode("conf/b.conf")), (a, b));
+        assert_eq!(s.read("conf/a.conf").as_deref(), Some("a1"));
+        assert_eq!(s.listing(), before);
+        assert_eq!(s.read("state/p.manifest"), manifest);
+        assert_eq!(s.read("reloads").as_deref(), Some("reloaded\n"));
+    }
+
+    #[tokio::test]
+    async fn a_failed_reload_puts_the_previous_files_back_and_reloads_them() {
+        let s = Scratch::new();
+        // Fails while a2 is live; the reload of the restored a1 succeeds.
+        let reload = format!(
+            "if grep -q a2 {a}; then echo refused a2 >&2; exit 1; fi; cat {a} >> {log}",
+            a = s.path("conf/a.conf"),
+            log = s.path("reloads")
+        );
+        s.apply(&s.config(&[("conf/a.conf", "a1")], "", &reload))
+            .await
+            .1
+            .unwrap();
+        let a = s.inode("conf/a.conf");
+        let (_, result) = s
+            .apply(&s.config(&[("conf/a.conf", "a2"), ("conf/b.conf", "b")], "", &reload))
+            .await;
+        assert_eq!(
+            result,
+            Err(InstallFailure::Reload {
+                output: "refused a2".into(),
+                restored: Ok(())
+            })
+        );
+        assert_eq!(s.inode("conf/a.conf"), a);
+        assert_eq!(s.read("reloads").as_deref(), Some("a1a1"));
+        assert_eq!(s.listing(), ["conf/a.conf", "reloads", "state/p.manifest"]);
+
+        // When the restored files do not reload either, both outputs are kept.
+        let (_, result) = s
+            .apply(&s.config(&[("conf/a.conf", "a3")], "", "echo no >&2; exit 1"))
+            .await;
+        assert_eq!(
+            result,
+            Err(InstallFailure::Reload {
+                output: "no".into(),
+                restored: Err("no".into())
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn a_file_that_cannot_be_written_changes_nothing() {
+        let s = Scratch::new();
+        s.apply(&s.config(&[("conf/a.conf", "a1")], "", ""))
+            .await
+            .1
+            .unwrap();
+        std::fs::create_dir_all(s.dir.path().join("conf/dir.conf")).unwrap();
+        let (_, result) = s
+            .apply(&s.config(&[("conf/a.conf", "a2"), ("conf/dir.conf", "x")], "", ""))
+            .await;
+        assert_eq!(
+            result,
+            Err(InstallFailure::Write(format!(
+                "cannot write {}: it is a directory",
+                s.path("conf/dir.conf")
+            )))
+        );
+        assert_eq!(s.read("conf/a.conf").as_deref(), Some("a1"));
+        assert_eq!(s.listing(), ["conf/a.conf", "state/p.manifest"]);
+    }
+}
+#[cfg(test)]
+mod perf_scratch {
+    use super::*;
+    use crate::proxy::config::RenderedFile;
+    use crate::transport::LocalConnection;
+    #[tokio::test]
+    #[ignore]
+    async fn perf() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::Local(LocalConnection::default());
+        let files: Vec<RenderedFile> = (0..400)
+            .map(|i| RenderedFile {
+                dest: format!("{}/conf/f{i}.conf", dir.path().display()),
+                content: format!("server {i}\n"),
+                mode: None,
+                template: "t".into(),
+            })
+            .collect();
+        let config = ProxyConfig {
+            files,
+            validate: Some("true".into()),
+            reload: Some("true".into()),
+            manifest: format!("{}/m", dir.path().display()),
+            play: "p".into(),
+        };
+        let dests: Vec<&str> = config.files.iter().map(|f| f.dest.as_str()).collect();
+        let t = std::time::Instant::now();
+        let found = probe(&conn, None, &config.manifest, &dests)
+            .await
+            .unwrap()
+            .unwrap();
+        println!("probe empty {:?}", t.elapsed());
+        let changes = ChangeSet::between(&config, &found);
+        let t = std::time::Instant::now();
+        install(&conn, None, &config, &changes)
+            .await
+            .unwrap()
+            .unwrap();
+        println!("install new {:?}", t.elapsed());
+        let t = std::time::Instant::now();
+        let found = probe(&conn, None, &config.manifest, &dests)
+            .await
+            .unwrap()
+            .unwrap();
+        println!("probe full {:?}", t.elapsed());
+        let mut config2 = config.clone();
+        for f in config2.files.iter_mut() {
+            f.content.push_str("x\n");
+        }
+        let changes = ChangeSet::between(&config2, &found);
+        let t = std::time::Instant::now();
+        install(&conn, None, &config2, &changes)
+            .await
+            .unwrap()
+            .unwrap();
+        println!("install replace {:?}", t.elapsed());
     }
 }

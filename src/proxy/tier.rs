@@ -224,7 +224,7 @@ impl ProxyHost {
         {
             Ok(()) => {
                 return Ok(HostChanges {
-                    written: changes.write.iter().map(|f| f.dest.clone()).collect(),
+                    written: changes.write.iter().map(|w| w.file.dest.clone()).collect(),
                     removed: changes.remove.clone(),
                     reloaded: changes.touches_config() && config.reload.is_some(),
                 });
@@ -235,17 +235,13 @@ impl ProxyHost {
         Err(match failure {
             InstallFailure::Write(message) => install_error(message),
             InstallFailure::Validate(output) => {
-                let named: Vec<_> = changes
-                    .write
+                let written: Vec<_> = changes.write.iter().map(|w| w.file).collect();
+                let named: Vec<_> = written
                     .iter()
                     .copied()
                     .filter(|f| RejectedFile::is_named_in(&f.dest, &output))
                     .collect();
-                let shown = if named.is_empty() {
-                    &changes.write
-                } else {
-                    &named
-                };
+                let shown = if named.is_empty() { &written } else { &named };
                 ProxyError::Validate {
                     host: self.name.clone(),
                     command: command(&config.validate),
@@ -287,3 +283,7 @@ fn become_of(vars: &VarMap) -> Option<Become> {
         },
     })
 }
+
+#[cfg(test)]
+#[path = "scratch.rs"]
+mod scratch;

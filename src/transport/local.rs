@@ -2,7 +2,6 @@
 
 use std::process::Stdio;
 
-use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
 use super::{ByteCounter, ExecOutput, TransportError};
@@ -16,7 +15,7 @@ impl LocalConnection {
     pub(super) async fn exec(
         &self,
         command_line: &str,
-        stdin: Option<&[u8]>,
+        stdin: Option<super::Payload>,
     ) -> Result<ExecOutput, TransportError> {
         let mut cmd = Command::new("/bin/sh");
         cmd.arg("-c").arg(command_line).kill_on_drop(true);
@@ -27,7 +26,7 @@ impl LocalConnection {
     }
 }
 
-async fn run(mut cmd: Command, stdin: Option<&[u8]>) -> std::io::Result<ExecOutput> {
+async fn run(mut cmd: Command, stdin: Option<super::Payload>) -> std::io::Result<ExecOutput> {
     cmd.stdin(if stdin.is_some() {
         Stdio::piped()
     } else {
@@ -36,14 +35,8 @@ async fn run(mut cmd: Command, stdin: Option<&[u8]>) -> std::io::Result<ExecOutp
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
     let mut child = cmd.spawn()?;
-    if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        // Write concurrently with reading output, or a large payload could
-        // deadlock against a full stdout pipe.
-        let data = data.to_vec();
-        tokio::spawn(async move {
-            let _ = pipe.write_all(&data).await;
-            let _ = pipe.shutdown().await;
-        });
+    if let (Some(payload), Some(pipe)) = (stdin, child.stdin.take()) {
+        tokio::spawn(payload.feed(pipe));
     }
     let out = child.wait_with_output().await?;
     Ok(ExecOutput {

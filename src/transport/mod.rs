@@ -48,7 +48,7 @@ pub struct Become {
 #[derive(Debug, Clone, Copy)]
 pub struct Script<'a> {
     pub text: &'a str,
-    pub stdin: Option<&'a [u8]>,
+    pub stdin: Option<Input<'a>>,
     pub sudo: Option<&'a Become>,
 }
 
@@ -61,7 +61,12 @@ impl<'a> Script<'a> {
         }
     }
     pub fn stdin(mut self, data: &'a [u8]) -> Self {
-        self.stdin = Some(data);
+        self.stdin = Some(Input::Bytes(data));
+        self
+    }
+    /// Streams a local file as stdin (an artifact is never held in memory whole).
+    pub fn stdin_file(mut self, path: &'a std::path::Path, size: u64) -> Self {
+        self.stdin = Some(Input::File(path, size));
         self
     }
     pub fn sudo(mut self, sudo: Option<&'a Become>) -> Self {
@@ -98,10 +103,16 @@ impl Connection {
     /// to reach the host is an error.
     pub async fn exec(&self, script: Script<'_>) -> Result<ExecOutput, TransportError> {
         self.counter()
-            .add(script.stdin.map_or(0, |s| s.len()) + script.text.len());
+            .add(script.stdin.as_ref().map_or(0, Input::len) as usize + script.text.len());
         match self {
-            Connection::Ssh(c) => c.exec(&script.command_line(), script.stdin).await,
-            Connection::Local(c) => c.exec(&script.command_line(), script.stdin).await,
+            Connection::Ssh(c) => {
+                c.exec(&script.command_line(), script.stdin.map(Input::owned))
+                    .await
+            }
+            Connection::Local(c) => {
+                c.exec(&script.command_line(), script.stdin.map(Input::owned))
+                    .await
+            }
         }
     }
 
@@ -135,5 +146,55 @@ impl ByteCounter {
     }
     pub fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// What a script reads on stdin.
+#[derive(Debug, Clone, Copy)]
+pub enum Input<'a> {
+    Bytes(&'a [u8]),
+    /// A local file and its size, streamed.
+    File(&'a std::path::Path, u64),
+}
+
+impl Input<'_> {
+    fn len(&self) -> u64 {
+        match self {
+            Input::Bytes(b) => b.len() as u64,
+            Input::File(_, size) => *size,
+        }
+    }
+
+    fn owned(self) -> Payload {
+        match self {
+            Input::Bytes(b) => Payload::Bytes(b.to_vec()),
+            Input::File(p, _) => Payload::File(p.to_owned()),
+        }
+    }
+}
+
+/// Stdin handed to the task that feeds it (it outlives the borrow).
+pub(crate) enum Payload {
+    Bytes(Vec<u8>),
+    File(std::path::PathBuf),
+}
+
+impl Payload {
+    /// Writes the payload into `pipe` and closes it. Runs beside the reading
+    /// of the output, so neither side blocks on a full pipe.
+    pub(crate) async fn feed<W: tokio::io::AsyncWrite + Unpin>(
+        self,
+        mut pipe: W,
+    ) -> std::io::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        let result = match self {
+            Payload::Bytes(data) => pipe.write_all(&data).await,
+            Payload::File(path) => match tokio::fs::File::open(&path).await {
+                Ok(mut file) => tokio::io::copy(&mut file, &mut pipe).await.map(drop),
+                Err(e) => Err(e),
+            },
+        };
+        let _ = pipe.shutdown().await;
+        result
     }
 }

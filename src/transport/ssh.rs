@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
-use tokio::io::AsyncWriteExt;
 
 use super::{ByteCounter, ExecOutput, TransportError};
 
@@ -79,7 +78,7 @@ impl SshConnection {
     pub(super) async fn exec(
         &self,
         command_line: &str,
-        stdin: Option<&[u8]>,
+        stdin: Option<super::Payload>,
     ) -> Result<ExecOutput, TransportError> {
         let lost = |e: openssh::Error| TransportError::Lost {
             reason: ssh_reason(&e),
@@ -94,15 +93,7 @@ impl SshConnection {
         .stderr(Stdio::piped());
         let mut child = cmd.spawn().await.map_err(lost)?;
         let writer = match (stdin, child.stdin().take()) {
-            (Some(data), Some(mut pipe)) => {
-                // Feed stdin while the output is read, so neither side blocks.
-                let data = data.to_vec();
-                Some(tokio::spawn(async move {
-                    let result = pipe.write_all(&data).await;
-                    let _ = pipe.shutdown().await;
-                    result
-                }))
-            }
+            (Some(payload), Some(pipe)) => Some(tokio::spawn(payload.feed(pipe))),
             _ => None,
         };
         let out = child.wait_with_output().await.map_err(lost)?;
