@@ -58,6 +58,8 @@ pub enum Error {
     Located { message: String, span: SourceSpan },
     #[error("bad extra vars `{arg}`: {reason}")]
     ExtraVars { arg: String, reason: String },
+    #[error(transparent)]
+    Proxy(#[from] crate::proxy::ProxyError),
     #[error("{0}")]
     Usage(String),
     #[error("{0}")]
@@ -69,6 +71,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Io(_) => 1,
+            Error::Proxy(e) => e.exit_code(),
             _ => EXIT_BAD_INPUT,
         }
     }

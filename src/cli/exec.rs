@@ -90,6 +90,7 @@ pub async fn execute(
         control_dir: control_dir.path().to_owned(),
         artifacts,
         cycle_ends: Default::default(),
+        proxy_failures: Default::default(),
     };
     let summary = runner.run().await;
     drop(runner);

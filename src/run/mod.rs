@@ -12,6 +12,7 @@ mod lock;
 mod migrations;
 mod play;
 pub mod preflight;
+mod proxy_step;
 mod release_cycle;
 mod rollout_switch;
 mod step;
@@ -126,6 +127,8 @@ pub struct Runner<'a> {
     pub artifacts: Arc<ArtifactCache>,
     /// How each release cycle ended, for the summary.
     pub cycle_ends: std::sync::Mutex<Vec<&'static str>>,
+    /// Proxy updates that failed (each fails the run).
+    pub proxy_failures: std::sync::atomic::AtomicUsize,
 }
 
 impl Runner<'_> {
@@ -151,6 +154,9 @@ impl Runner<'_> {
             interrupted: recap.interrupted,
             refused,
             cycles: self.cycle_ends.lock().expect("not poisoned").clone(),
+            failed_hosts: self
+                .proxy_failures
+                .load(std::sync::atomic::Ordering::Relaxed),
             ..RunSummary::default()
         };
         for (name, mut host) in hosts {

@@ -4,6 +4,7 @@ use indexmap::IndexMap;
 use serde_json::json;
 
 use super::context::PlayScope;
+use super::proxy_step::ProxyRun;
 use super::task_runner::{Scope, run_tasks};
 use super::{HostState, Mode, Runner, release_cycle};
 use crate::playbook::Play;
@@ -64,16 +65,48 @@ pub async fn run_play(
     if deploying || play.distribution.is_none() {
         run_tasks(runner, &task_scope, &play.tasks, &mut play_hosts).await;
     }
-    if let Some(spec) = &play.distribution
-        && !runner.interrupt.is_set()
-    {
-        let mut active: Vec<&mut HostState> = play_hosts
-            .iter_mut()
-            .filter(|h| h.active())
-            .map(|h| &mut **h)
-            .collect();
-        release_cycle::run(runner, &task_scope, play, spec, &mut active).await?;
+    // The proxy tier, connected once for the play.
+    let proxy = match &play.proxy {
+        Some(spec) if !runner.interrupt.is_set() && !runner.options.check => {
+            match ProxyRun::open(runner, play, spec, &play_hosts).await {
+                Ok(p) => Some(tokio::sync::Mutex::new(p)),
+                Err(e) => {
+                    runner
+                        .proxy_failures
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    runner.reporter.send(Event::Note {
+                        message: format!(
+                            "{e}; the play's release cycle and proxy update were skipped"
+                        ),
+                    });
+                    return Ok(());
+                }
+            }
+        }
+        _ => None,
+    };
+    let mut outcome = Ok(());
+    match (&play.distribution, &proxy) {
+        (Some(spec), _) if !runner.interrupt.is_set() => {
+            let mut active: Vec<&mut HostState> = play_hosts
+                .iter_mut()
+                .filter(|h| h.active())
+                .map(|h| &mut **h)
+                .collect();
+            outcome =
+                release_cycle::run(runner, &task_scope, play, spec, &mut active, proxy.as_ref())
+                    .await;
+        }
+        // A play with only a proxy section: bring the proxy tier to the fleet as it stands.
+        (None, Some(p)) => {
+            p.lock().await.apply(runner, "proxy").await;
+        }
+        _ => {}
     }
+    if let Some(p) = proxy {
+        p.into_inner().close().await;
+    }
+    outcome?;
 
     // Handlers: once each, in definition order, on the hosts that notified them.
     for handler in &play.handlers {

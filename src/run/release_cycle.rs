@@ -28,6 +28,7 @@ pub async fn run(
     play: &Play,
     spec: &DistributionSpec,
     hosts: &mut Vec<&mut HostState>,
+    proxy: Option<&tokio::sync::Mutex<super::proxy_step::ProxyRun>>,
 ) -> Result<(), String> {
     let sudo = play.sudo.unwrap_or(false).then(|| Become {
         user: play.become_user.clone().unwrap_or_else(|| "root".into()),
@@ -59,7 +60,7 @@ pub async fn run(
     };
     // One run at a time: every targeted host is locked before anything changes.
     let locked = super::lock::lock_all(runner, hosts, &plans, &holder, sudo).await?;
-    let outcome = cycle(runner, scope, play, hosts, plans.clone(), sudo).await;
+    let outcome = cycle(runner, scope, play, hosts, plans.clone(), sudo, proxy).await;
     let (action, version) = describe(runner, &plans);
     let ended = match &outcome {
         Ok(_) if runner.interrupt.is_set() => "interrupted",
@@ -144,6 +145,7 @@ async fn cycle(
     hosts: &mut Vec<&mut HostState>,
     mut plans: Vec<Option<ReleasePlan>>,
     sudo: Option<&Become>,
+    proxy: Option<&tokio::sync::Mutex<super::proxy_step::ProxyRun>>,
 ) -> Result<CycleEnd, String> {
     let switch = |label: String, may_roll_back: bool| SwitchRun {
         runner,
@@ -152,6 +154,7 @@ async fn cycle(
         sudo,
         label,
         may_roll_back,
+        proxy,
     };
     match &runner.options.mode {
         Mode::Deploy { phase } => {

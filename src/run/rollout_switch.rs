@@ -10,6 +10,7 @@
 use std::io::IsTerminal;
 use std::time::Instant;
 
+use super::proxy_step::ProxyRun;
 use super::step::{StepResult, hooks, record, step, transport_failure};
 use super::task_runner::Scope;
 use super::{HostState, Runner};
@@ -46,6 +47,8 @@ pub struct SwitchRun<'a, 'r> {
     pub label: String,
     /// Roll back when the budget is exceeded (never while rolling back).
     pub may_roll_back: bool,
+    /// The play's proxy tier, kept in step with the fleet.
+    pub proxy: Option<&'a tokio::sync::Mutex<ProxyRun>>,
 }
 
 impl SwitchRun<'_, '_> {
@@ -113,6 +116,19 @@ impl SwitchRun<'_, '_> {
                 "resuming: batches 1-{done} of {total} finished in the interrupted run"
             ));
         }
+        if let Some(p) = self.proxy {
+            let mut p = p.lock().await;
+            for h in hosts.iter() {
+                p.set(std::slice::from_ref(&h.name), |a| {
+                    a.version = h.found_release.clone();
+                    a.in_service = h.active();
+                });
+            }
+        }
+        if !self.proxy_step("proxy", &[], |_| {}).await {
+            self.note("the proxy tier could not be updated: no host was switched".into());
+            return Outcome::Stopped;
+        }
         for (index, batch) in plan.batches.iter().enumerate().skip(done) {
             if budget.exceeded() {
                 return self.fail(spec, &budget, hosts, plans, &switched).await;
@@ -147,6 +163,16 @@ impl SwitchRun<'_, '_> {
                 hosts: batch.hosts.clone(),
                 canary: batch.canary,
             });
+            if self.drains() {
+                let label = format!("proxy: drain batch {}/{total}", index + 1);
+                if !self
+                    .proxy_step(&label, &batch.hosts, |h| h.draining = true)
+                    .await
+                {
+                    return self.fail(spec, &budget, hosts, plans, &switched).await;
+                }
+                self.drain_wait().await;
+            }
             let batch_plans: Vec<Option<ReleasePlan>> = hosts
                 .iter()
                 .zip(plans)
@@ -169,6 +195,22 @@ impl SwitchRun<'_, '_> {
                 .collect();
             for h in &failed {
                 budget.fail(h);
+            }
+            let back: Vec<(String, bool, Option<String>)> = hosts
+                .iter()
+                .zip(&batch_plans)
+                .filter(|(h, p)| p.is_some() && batch.hosts.contains(&h.name))
+                .map(|(h, p)| {
+                    (
+                        h.name.clone(),
+                        h.active(),
+                        p.as_ref().map(|p| p.version.clone()),
+                    )
+                })
+                .collect();
+            let label = format!("proxy: batch {}/{total} in service", index + 1);
+            if !self.proxy_return(&label, &back).await {
+                return self.fail(spec, &budget, hosts, plans, &switched).await;
             }
             runner.reporter.send(Event::BatchEnd {
                 play: self.play.name.clone(),
@@ -496,6 +538,16 @@ impl SwitchRun<'_, '_> {
             for (h, was) in hosts.iter_mut().zip(failed) {
                 h.failed |= was;
             }
+            let restored: Vec<(String, bool, Option<String>)> = hosts
+                .iter()
+                .zip(&back_plans)
+                .filter_map(|(h, p)| {
+                    p.as_ref()
+                        .map(|p| (h.name.clone(), true, Some(p.version.clone())))
+                })
+                .collect();
+            self.proxy_return("proxy: rolled-back hosts in service", &restored)
+                .await;
         }
         for s in switched.iter().filter(|s| s.previous.is_none()) {
             self.note(format!(
@@ -506,6 +558,50 @@ impl SwitchRun<'_, '_> {
         Outcome::RolledBack
     }
 
+    fn drains(&self) -> bool {
+        self.proxy
+            .is_some_and(|p| p.try_lock().map(|p| p.drains()).unwrap_or(false))
+    }
+
+    /// Waits the proxy's drain timeout (Ctrl-C shortens it: the batch then
+    /// switches at once, which is what was asked for).
+    async fn drain_wait(&self) {
+        let Some(p) = self.proxy else { return };
+        let timeout = p.lock().await.drain_timeout();
+        let until = Instant::now() + timeout;
+        while Instant::now() < until && !self.runner.interrupt.is_set() {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Changes some app hosts' state and brings the proxy tier to it.
+    async fn proxy_step(
+        &self,
+        label: &str,
+        hosts: &[String],
+        change: impl Fn(&mut crate::proxy::AppHost),
+    ) -> bool {
+        let Some(p) = self.proxy else { return true };
+        let mut p = p.lock().await;
+        p.set(hosts, change);
+        p.apply(self.runner, label).await
+    }
+
+    /// Hosts return to the upstreams (those still healthy) on their version.
+    async fn proxy_return(&self, label: &str, hosts: &[(String, bool, Option<String>)]) -> bool {
+        let Some(p) = self.proxy else { return true };
+        let mut p = p.lock().await;
+        for (name, healthy, version) in hosts {
+            p.set(std::slice::from_ref(name), |h| {
+                h.draining = false;
+                h.in_service = *healthy;
+                h.switched = true;
+                h.version = version.clone();
+            });
+        }
+        p.apply(self.runner, label).await
+    }
+
     fn clone_ref(&self) -> SwitchRun<'_, '_> {
         SwitchRun {
             runner: self.runner,
@@ -514,6 +610,7 @@ impl SwitchRun<'_, '_> {
             sudo: self.sudo,
             label: self.label.clone(),
             may_roll_back: self.may_roll_back,
+            proxy: self.proxy,
         }
     }
 

@@ -1,0 +1,184 @@
+//! The proxy tier during a run: connected once per play, brought to the
+//! fleet's state at each step of the rollout (before the first batch, a
+//! batch leaving the upstreams when `drain` is on, the batch returning with
+//! its new version), and reported like a task.
+
+use indexmap::IndexMap;
+
+use super::{HostState, Runner};
+use crate::playbook::{Play, ProxySpec};
+use crate::proxy::{FleetState, ProxyError, ProxyTier};
+use crate::report::{Event, HostResult, Status};
+use crate::vars::{VarMap, merge};
+
+/// The base variables of a proxy host: inventory, play vars, extra vars,
+/// and the play's name (it names the host's manifest).
+pub fn vars_for<'i>(
+    runner: &Runner<'i>,
+    play_name: &str,
+    play_vars: &VarMap,
+) -> impl Fn(&str) -> VarMap + 'i {
+    let inventory = runner.inventory;
+    let play_vars = play_vars.clone();
+    let extra = runner.options.extra_vars.clone();
+    let name = play_name.to_owned();
+    move |host: &str| {
+        let mut vars = inventory.host_vars(host);
+        merge(&mut vars, &play_vars);
+        merge(&mut vars, &extra);
+        vars.insert("ansible_play_name".into(), name.clone().into());
+        vars
+    }
+}
+
+/// A play's proxy tier and the fleet state its files are rendered from.
+pub struct ProxyRun {
+    spec: ProxySpec,
+    play_name: String,
+    play_vars: VarMap,
+    tier: ProxyTier,
+    pub state: FleetState,
+}
+
+impl ProxyRun {
+    /// Connects the proxy hosts; `app_hosts` are the play's hosts in order.
+    pub async fn open(
+        runner: &Runner<'_>,
+        play: &Play,
+        spec: &ProxySpec,
+        app_hosts: &[&mut HostState],
+    ) -> Result<ProxyRun, ProxyError> {
+        let mut state =
+            FleetState::in_service(runner.inventory, app_hosts.iter().map(|h| h.name.as_str()));
+        for h in app_hosts {
+            if let Some(app) = state.hosts.get_mut(&h.name) {
+                app.version = h.found_release.clone();
+                app.in_service = h.active();
+            }
+        }
+        let vars = vars_for(runner, &play.name, &play.vars);
+        let tier = ProxyTier::connect(
+            spec,
+            runner.inventory,
+            runner.options,
+            &runner.control_dir,
+            &vars,
+        )
+        .await?;
+        Ok(ProxyRun {
+            spec: spec.clone(),
+            play_name: play.name.clone(),
+            play_vars: play.vars.clone(),
+            tier,
+            state,
+        })
+    }
+
+    pub fn drains(&self) -> bool {
+        self.spec.drain
+    }
+
+    pub fn drain_timeout(&self) -> std::time::Duration {
+        self.spec.drain_timeout
+    }
+
+    /// Updates the state of some app hosts.
+    pub fn set(&mut self, hosts: &[String], change: impl Fn(&mut crate::proxy::AppHost)) {
+        for h in hosts {
+            if let Some(app) = self.state.hosts.get_mut(h) {
+                change(app);
+            }
+        }
+    }
+
+    /// Brings every proxy host to the current state; reports it under
+    /// `label`. `false` when a proxy host failed (its previous files stay).
+    pub async fn apply(&mut self, runner: &Runner<'_>, label: &str) -> bool {
+        if runner.options.check {
+            return true;
+        }
+        let started = std::time::Instant::now();
+        let vars = vars_for(runner, &self.play_name, &self.play_vars);
+        let hosts: Vec<String> =
+            crate::proxy::proxy_hosts(&self.spec, runner.inventory).unwrap_or_default();
+        runner.reporter.send(Event::TaskStart {
+            task: label.to_owned(),
+            hosts: hosts.len(),
+            handler: false,
+        });
+        let result = self.tier.apply(&runner.templates, &vars, &self.state).await;
+        let send = |host: &str, status: Status, msg: String| {
+            runner.reporter.send(Event::HostResult(Box::new(HostResult {
+                host: host.to_owned(),
+                task: label.to_owned(),
+                status,
+                msg: Some(msg),
+                item: None,
+                duration: started.elapsed(),
+                diffs: vec![],
+                ignored: false,
+                output: None,
+            })));
+        };
+        match result {
+            Ok(report) => {
+                for (host, changes) in &report.hosts {
+                    send(
+                        host,
+                        if changes.changed() {
+                            Status::Changed
+                        } else {
+                            Status::Ok
+                        },
+                        changes.to_string(),
+                    );
+                }
+                true
+            }
+            Err(e) => {
+                let failed: IndexMap<String, String> = failed_hosts(&e, &hosts);
+                for (host, message) in &failed {
+                    send(host, Status::Failed, message.clone());
+                }
+                runner.reporter.send(Event::Note {
+                    message: format!("proxy update failed: {e}"),
+                });
+                runner
+                    .proxy_failures
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                false
+            }
+        }
+    }
+
+    pub async fn close(self) {
+        self.tier.close().await;
+    }
+}
+
+/// Which proxy hosts an error is about (all of them when it does not say).
+fn failed_hosts(e: &ProxyError, all: &[String]) -> IndexMap<String, String> {
+    let text = e.to_string();
+    let named: IndexMap<String, String> = all
+        .iter()
+        .filter(|h| text.contains(&format!("proxy host {h}")))
+        .map(|h| {
+            (
+                h.clone(),
+                text.lines().next().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    if named.is_empty() {
+        all.iter()
+            .map(|h| {
+                (
+                    h.clone(),
+                    text.lines().next().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    } else {
+        named
+    }
+}
