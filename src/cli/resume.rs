@@ -13,6 +13,9 @@ use crate::run::{Resume, ResumedPlay};
 pub struct Opts {
     /// The interrupted run's id (see `NOTE journal:`), or the path of its journal.
     pub run_id: String,
+    /// Use this inventory instead of the interrupted run's (repeatable).
+    #[arg(short = 'i', long = "inventory", value_name = "INVENTORY")]
+    pub inventory: Vec<PathBuf>,
 }
 
 pub async fn run(opts: Opts) -> Result<i32, Error> {
@@ -60,8 +63,11 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
             _ => {}
         }
     }
-    let argv =
+    let mut argv =
         argv.ok_or_else(|| Error::Usage(format!("{} has no run_start line", path.display())))?;
+    if !opts.inventory.is_empty() {
+        argv = replace_inventory(&argv, &opts.inventory);
+    }
     let cli = super::Cli::try_parse_from(
         std::iter::once("convoy".to_owned()).chain(argv.iter().cloned()),
     )
@@ -97,5 +103,49 @@ fn journal_path(arg: &str) -> Result<PathBuf, Error> {
         Err(Error::Usage(format!(
             "no journal for run {arg} in ./.convoy/runs/: run `convoy resume` from the project directory the run started in"
         )))
+    }
+}
+
+/// The command line with its `-i`/`--inventory` arguments replaced.
+fn replace_inventory(argv: &[String], inventory: &[PathBuf]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut skip = false;
+    for arg in argv {
+        if std::mem::take(&mut skip) {
+            continue;
+        }
+        match arg.as_str() {
+            "-i" | "--inventory" => skip = true,
+            a if a.starts_with("--inventory=") || (a.starts_with("-i") && a.len() > 2) => {}
+            _ => out.push(arg.clone()),
+        }
+    }
+    for i in inventory {
+        out.push("-i".into());
+        out.push(i.display().to_string());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inventory_is_replaced() {
+        let argv: Vec<String> = [
+            "run",
+            "p.yml",
+            "-i",
+            "old.yml",
+            "-e",
+            "v=1",
+            "--inventory=x",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let replaced = replace_inventory(&argv, &[PathBuf::from("new.yml")]);
+        assert_eq!(replaced, ["run", "p.yml", "-e", "v=1", "-i", "new.yml"]);
     }
 }

@@ -43,6 +43,11 @@ pub enum Event {
         outcome: String,
         exit_code: i32,
     },
+    /// The switched hosts of a failed rollout start going back.
+    Rollback {
+        play: String,
+        hosts: Vec<String>,
+    },
     /// A rollout batch starts switching.
     BatchStart {
         index: usize,

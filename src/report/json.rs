@@ -76,6 +76,9 @@ pub fn to_json(event: &Event) -> Option<serde_json::Value> {
         } => {
             json!({"event": "batch_start", "batch": index, "batches": total, "hosts": hosts, "canary": canary})
         }
+        Event::Rollback { play, hosts } => {
+            json!({"event": "rollback", "play": play, "hosts": hosts})
+        }
         Event::Note { message } => json!({"event": "note", "message": message}),
         Event::HostResult(r) => json!({
             "event": "host_result",

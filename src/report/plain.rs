@@ -53,6 +53,7 @@ impl Renderer for PlainRenderer {
             Event::RunStart { .. }
             | Event::RolloutPlanned { .. }
             | Event::BatchEnd { .. }
+            | Event::Rollback { .. }
             | Event::RunEnd { .. } => {}
             Event::Note { message } => self.line(&format!("NOTE {message}")),
             Event::HostResult(r) => {

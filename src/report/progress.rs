@@ -89,6 +89,7 @@ impl Renderer for ProgressRenderer {
             Event::RunStart { .. }
             | Event::RolloutPlanned { .. }
             | Event::BatchEnd { .. }
+            | Event::Rollback { .. }
             | Event::RunEnd { .. } => {}
             Event::Note { message } => self.print(&format!("NOTE {message}")),
             Event::HostStart { host } => {

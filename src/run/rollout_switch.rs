@@ -501,6 +501,10 @@ impl SwitchRun<'_, '_> {
         plans: &[Option<ReleasePlan>],
         switched: &[Switched],
     ) -> Outcome {
+        self.runner.reporter.send(Event::Rollback {
+            play: self.play.name.clone(),
+            hosts: switched.iter().map(|s| s.host.clone()).collect(),
+        });
         let batches = switched.iter().map(|s| s.batch).max().map_or(0, |m| m + 1);
         self.note(format!(
             "rolling back {} host(s) switched in this run, last batch first",

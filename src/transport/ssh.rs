@@ -28,7 +28,10 @@ pub struct SshTarget {
 }
 
 pub struct SshConnection {
-    session: Session,
+    /// Replaced when the master has gone away (see `exec`).
+    session: tokio::sync::RwLock<Session>,
+    target: SshTarget,
+    control_dir: std::path::PathBuf,
     pub(super) sent: ByteCounter,
 }
 
@@ -36,6 +39,18 @@ impl SshConnection {
     /// Opens the master connection. `control_dir` must be short: the control
     /// socket lives in it and Unix socket paths are limited to ~100 bytes.
     pub async fn connect(target: &SshTarget, control_dir: &Path) -> Result<Self, TransportError> {
+        Ok(Self {
+            session: tokio::sync::RwLock::new(Self::open_master(target, control_dir).await?),
+            target: target.clone(),
+            control_dir: control_dir.to_owned(),
+            sent: ByteCounter::default(),
+        })
+    }
+
+    async fn open_master(
+        target: &SshTarget,
+        control_dir: &Path,
+    ) -> Result<Session, TransportError> {
         let mut builder = SessionBuilder::default();
         builder
             .known_hosts_check(if target.accept_new_host_keys {
@@ -62,17 +77,12 @@ impl SshConnection {
         if let Some(config) = &target.config_file {
             builder.config_file(config);
         }
-        let session =
-            builder
-                .connect_mux(&target.address)
-                .await
-                .map_err(|e| TransportError::Connect {
-                    reason: ssh_reason(&e),
-                })?;
-        Ok(Self {
-            session,
-            sent: ByteCounter::default(),
-        })
+        builder
+            .connect_mux(&target.address)
+            .await
+            .map_err(|e| TransportError::Connect {
+                reason: ssh_reason(&e),
+            })
     }
 
     pub(super) async fn exec(
@@ -83,15 +93,24 @@ impl SshConnection {
         let lost = |e: openssh::Error| TransportError::Lost {
             reason: ssh_reason(&e),
         };
-        let mut cmd = self.session.raw_command(command_line);
-        cmd.stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-        let mut child = cmd.spawn().await.map_err(lost)?;
+        // The master exits after ControlPersist's idle bound (so a convoy
+        // killed hard leaves nothing for long); a long pause can outlast it.
+        // A command that could not even start is safe to retry once on a
+        // new master; one that started is never run twice.
+        let mut session = self.session.read().await;
+        let mut child = match Self::spawn(&session, command_line, stdin.is_some()).await {
+            Ok(child) => child,
+            Err(_) => {
+                drop(session);
+                let fresh = Self::open_master(&self.target, &self.control_dir).await?;
+                let old = std::mem::replace(&mut *self.session.write().await, fresh);
+                let _ = old.close().await;
+                session = self.session.read().await;
+                Self::spawn(&session, command_line, stdin.is_some())
+                    .await
+                    .map_err(lost)?
+            }
+        };
         let writer = match (stdin, child.stdin().take()) {
             (Some(payload), Some(pipe)) => Some(tokio::spawn(payload.feed(pipe))),
             _ => None,
@@ -109,8 +128,24 @@ impl SshConnection {
         })
     }
 
+    async fn spawn<'s>(
+        session: &'s Session,
+        command_line: &str,
+        with_stdin: bool,
+    ) -> Result<openssh::Child<&'s Session>, openssh::Error> {
+        let mut cmd = session.raw_command(command_line);
+        cmd.stdin(if with_stdin {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        cmd.spawn().await
+    }
+
     pub(super) async fn close(self) {
-        let _ = self.session.close().await;
+        let _ = self.session.into_inner().close().await;
     }
 }
 
