@@ -10,7 +10,7 @@ use clap::Args;
 use super::shared::HostOpts;
 use crate::error::{EXIT_OK, Error};
 use crate::playbook::Playbook;
-use crate::proxy::{FleetState, ProxyConfig, ProxyError, proxy_hosts};
+use crate::proxy::{FleetState, ProxyConfig, proxy_hosts};
 use crate::run::{Mode, Phase, TagFilter, preflight};
 use crate::template::Templates;
 use crate::vars::Value;
@@ -58,7 +58,7 @@ pub fn run(opts: Opts) -> Result<i32, Error> {
             })?;
         let state = FleetState::in_service(&inventory, app_hosts.iter().map(|h| h.name.as_str()));
         let scope = preflight::play_scope(&playbook, play, &options)?;
-        let hosts = proxy_hosts(spec, &inventory).map_err(into_error)?;
+        let hosts = proxy_hosts(spec, &inventory)?;
         let hosts = hosts.iter().filter(|h| {
             opts.host.as_ref().is_none_or(|only| only == *h)
                 && limit
@@ -68,8 +68,7 @@ pub fn run(opts: Opts) -> Result<i32, Error> {
         for host in hosts {
             let mut vars = preflight::host_context(&scope, &inventory, &playbook, &options, host);
             vars.insert("ansible_play_name".into(), Value::String(play.name.clone()));
-            let config =
-                ProxyConfig::render(spec, &templates, host, vars, &state).map_err(into_error)?;
+            let config = ProxyConfig::render(spec, &templates, host, vars, &state)?;
             for file in &config.files {
                 println!("# {host}:{}", file.dest);
                 print!("{}", file.content);
@@ -95,15 +94,4 @@ pub fn run(opts: Opts) -> Result<i32, Error> {
         )));
     }
     Ok(EXIT_OK)
-}
-
-/// Rendering contacts no host, so every failure here is bad input (exit 3).
-fn into_error(error: ProxyError) -> Error {
-    match error {
-        ProxyError::Pattern { source, span } => Error::Pattern {
-            source,
-            span: Some(span),
-        },
-        other => Error::Usage(other.to_string()),
-    }
 }

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use crate::inventory::Inventory;
-use crate::playbook::ProxySpec;
+use crate::playbook::{ProxyFile, ProxySpec};
 use crate::source::SourceSpan;
 use crate::template::{TemplateError, Templates};
 use crate::vars::{Value, VarMap, merge};
@@ -98,13 +98,7 @@ impl ProxyConfig {
         // Each file with the entry that rendered it, to point at on a clash.
         let mut files: Vec<(RenderedFile, &SourceSpan)> = Vec::new();
         for file in &spec.files {
-            let at = FileAt {
-                template: &file.template,
-                dest: &file.dest,
-                mode: file.mode.as_ref(),
-                span: &file.span,
-                host,
-            };
+            let at = FileAt { file, host };
             match &file.loop_items {
                 None => files.push((at.render(templates, &vars, None)?, &file.span)),
                 Some(items) => {
@@ -154,10 +148,7 @@ impl ProxyConfig {
 
 /// One entry of `files:` being rendered for one host.
 struct FileAt<'a> {
-    template: &'a str,
-    dest: &'a str,
-    mode: Option<&'a Value>,
-    span: &'a SourceSpan,
+    file: &'a ProxyFile,
     host: &'a str,
 }
 
@@ -168,16 +159,16 @@ impl FileAt<'_> {
         vars: &Value,
         item: Option<&Value>,
     ) -> Result<RenderedFile, ProxyError> {
-        let origin = self.span.to_string();
+        let origin = self.file.span.to_string();
         let template = templates
-            .render_str_deep(self.template, vars, &origin)
+            .render_str_deep(&self.file.template, vars, &origin)
             .map_err(|e| self.template_error(e, item))?;
         let dest = templates
-            .render_str_deep(self.dest, vars, &origin)
+            .render_str_deep(&self.file.dest, vars, &origin)
             .map_err(|e| self.template_error(e, item))?;
         check_dest(&dest)
             .map_err(|reason| self.invalid(format!("dest {dest:?} {reason}"), item))?;
-        let mode = match self.mode {
+        let mode = match &self.file.mode {
             None => None,
             Some(mode) => {
                 let mode = templates
@@ -209,8 +200,8 @@ impl FileAt<'_> {
 
     fn what(&self, item: Option<&Value>) -> String {
         match item {
-            None => format!("proxy file {}", self.template),
-            Some(item) => format!("proxy file {} (item {})", self.template, label(item)),
+            None => format!("proxy file {}", self.file.template),
+            Some(item) => format!("proxy file {} (item {})", self.file.template, label(item)),
         }
     }
 
@@ -219,7 +210,7 @@ impl FileAt<'_> {
             error,
             what: self.what(item),
             host: self.host.to_owned(),
-            span: self.span.clone(),
+            span: self.file.span.clone(),
         }
     }
 
@@ -228,14 +219,14 @@ impl FileAt<'_> {
             message,
             what: self.what(item),
             host: self.host.to_owned(),
-            span: self.span.clone(),
+            span: self.file.span.clone(),
         }
     }
 }
 
-/// Why `dest` cannot be installed, if it cannot. The install script names
-/// its temporary files `.NAME.convoy-new` beside `dest` and the manifest is
-/// one path per line, so paths are kept to plain absolute file paths.
+/// Why `dest` cannot be installed, if it cannot. The install works in
+/// `.convoy-new/` and `.convoy-old/` beside each file and the manifest is
+/// one path per line, so dests are plain absolute file paths.
 fn check_dest(dest: &str) -> Result<(), &'static str> {
     if !dest.starts_with('/') {
         return Err("is not an absolute path");
@@ -247,12 +238,18 @@ fn check_dest(dest: &str) -> Result<(), &'static str> {
     if name.is_empty() || dest.rfind('/') == Some(0) {
         return Err("must name a file inside a directory");
     }
-    if dest
-        .split('/')
-        .skip(1)
-        .any(|part| part.is_empty() || part == "." || part == "..")
+    let parts: Vec<&str> = dest.split('/').skip(1).collect();
+    if parts
+        .iter()
+        .any(|p| p.is_empty() || *p == "." || *p == "..")
     {
         return Err("must be a plain path (no `//`, `.` or `..`)");
+    }
+    if parts
+        .iter()
+        .any(|p| *p == ".convoy-new" || *p == ".convoy-old")
+    {
+        return Err("goes through a directory convoy keeps for installing");
     }
     Ok(())
 }
@@ -502,6 +499,7 @@ mod tests {
             "/etc/nginx/../a.conf",
             "/etc/nginx/a\n.conf",
             "/etc/nginx/a\\.conf",
+            "/etc/nginx/.convoy-new/a.conf",
         ] {
             assert!(check_dest(bad).is_err(), "{bad:?} accepted");
         }

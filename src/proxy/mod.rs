@@ -29,4 +29,4 @@ mod tier;
 pub use config::{ProxyConfig, proxy_hosts};
 pub use error::ProxyError;
 pub use fleet_state::{AppHost, FleetState};
-pub use tier::{ApplyReport, HostChanges, ProxyTier};
+pub use tier::ProxyTier;

@@ -223,7 +223,8 @@ fn steps(changes: &ChangeSet<'_>) -> String {
         dirs.entry(dir).or_default().remove.push(name);
     }
     let words = |names: &[&str]| names.iter().map(|n| quote(n)).collect::<Vec<_>>().join(" ");
-    let (mut stage, mut swap, mut undo, mut tidy) = (String::new(), String::new(), String::new(), Vec::new());
+    let (mut stage, mut swap, mut undo, mut tidy) =
+        (String::new(), String::new(), String::new(), Vec::new());
     let mut flags = String::new();
     for (i, (dir, c)) in dirs.iter().enumerate() {
         let d = format!("  D={}\n", quote(dir));
@@ -567,63 +568,5 @@ mod script_tests {
         );
         assert_eq!(s.read("conf/a.conf").as_deref(), Some("a1"));
         assert_eq!(s.listing(), ["conf/a.conf", "state/p.manifest"]);
-    }
-}
-#[cfg(test)]
-mod perf_scratch {
-    use super::*;
-    use crate::proxy::config::RenderedFile;
-    use crate::transport::LocalConnection;
-    #[tokio::test]
-    #[ignore]
-    async fn perf() {
-        let dir = tempfile::tempdir().unwrap();
-        let conn = Connection::Local(LocalConnection::default());
-        let files: Vec<RenderedFile> = (0..400)
-            .map(|i| RenderedFile {
-                dest: format!("{}/conf/f{i}.conf", dir.path().display()),
-                content: format!("server {i}\n"),
-                mode: None,
-                template: "t".into(),
-            })
-            .collect();
-        let config = ProxyConfig {
-            files,
-            validate: Some("true".into()),
-            reload: Some("true".into()),
-            manifest: format!("{}/m", dir.path().display()),
-            play: "p".into(),
-        };
-        let dests: Vec<&str> = config.files.iter().map(|f| f.dest.as_str()).collect();
-        let t = std::time::Instant::now();
-        let found = probe(&conn, None, &config.manifest, &dests)
-            .await
-            .unwrap()
-            .unwrap();
-        println!("probe empty {:?}", t.elapsed());
-        let changes = ChangeSet::between(&config, &found);
-        let t = std::time::Instant::now();
-        install(&conn, None, &config, &changes)
-            .await
-            .unwrap()
-            .unwrap();
-        println!("install new {:?}", t.elapsed());
-        let t = std::time::Instant::now();
-        let found = probe(&conn, None, &config.manifest, &dests)
-            .await
-            .unwrap()
-            .unwrap();
-        println!("probe full {:?}", t.elapsed());
-        let mut config2 = config.clone();
-        for f in config2.files.iter_mut() {
-            f.content.push_str("x\n");
-        }
-        let changes = ChangeSet::between(&config2, &found);
-        let t = std::time::Instant::now();
-        install(&conn, None, &config2, &changes)
-            .await
-            .unwrap()
-            .unwrap();
-        println!("install replace {:?}", t.elapsed());
     }
 }

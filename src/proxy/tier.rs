@@ -54,12 +54,6 @@ impl HostChanges {
     }
 }
 
-impl ApplyReport {
-    pub fn changed(&self) -> bool {
-        self.hosts.values().any(HostChanges::changed)
-    }
-}
-
 /// `wrote a, b; removed c; reloaded`, or `proxy files up to date`.
 impl fmt::Display for HostChanges {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -283,7 +277,3 @@ fn become_of(vars: &VarMap) -> Option<Become> {
         },
     })
 }
-
-#[cfg(test)]
-#[path = "scratch.rs"]
-mod scratch;

@@ -85,5 +85,5 @@ pub async fn open(
     };
     SshConnection::connect(&target, control_dir)
         .await
-        .map(Connection::Ssh)
+        .map(|c| Connection::Ssh(Box::new(c)))
 }

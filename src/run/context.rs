@@ -8,6 +8,7 @@ use super::HostState;
 use crate::vars::{Value, VarMap, merge};
 
 /// What every host of a play shares.
+#[derive(Clone)]
 pub struct PlayScope {
     pub play_vars: VarMap,
     pub vars_files: VarMap,

@@ -53,23 +53,18 @@ pub fn check(
                 source,
                 span: Some(play.hosts_span.clone()),
             })?;
+        let scope = play_scope(playbook, play, options)?;
         if let Some(spec) = &play.proxy {
             // Proxy files render for every proxy host, against the fleet as it stands.
-            let mut extra = options.extra_vars.clone();
-            extra.insert("ansible_play_name".into(), play.name.clone().into());
             let vars_for = |h: &str| {
-                let mut vars = inventory.host_vars(h);
-                crate::vars::merge(&mut vars, &play.vars);
-                crate::vars::merge(&mut vars, &extra);
+                let mut vars = host_context(&scope, inventory, playbook, options, h);
+                vars.insert("ansible_play_name".into(), play.name.clone().into());
                 vars
             };
-            let state = crate::proxy::FleetState::in_service(
-                inventory,
-                hosts.iter().map(|h| h.name.as_str()),
-            );
+            let names = hosts.iter().map(|h| h.name.as_str());
+            let state = crate::proxy::FleetState::in_service(inventory, names);
             crate::proxy::ProxyTier::check(spec, inventory, templates, &vars_for, &state)?;
         }
-        let scope = play_scope(playbook, play, options)?;
         for host in hosts {
             let ctx = host_context(&scope, inventory, playbook, options, &host.name);
             if let Some(spec) = &play.distribution {

@@ -5,28 +5,31 @@
 
 use indexmap::IndexMap;
 
+use super::context::PlayScope;
+use super::preflight;
 use super::{HostState, Runner};
 use crate::playbook::{Play, ProxySpec};
 use crate::proxy::{FleetState, ProxyError, ProxyTier};
 use crate::report::{Event, HostResult, Status};
-use crate::vars::{VarMap, merge};
+use crate::vars::VarMap;
 
-/// The base variables of a proxy host: inventory, play vars, extra vars,
-/// and the play's name (it names the host's manifest).
-pub fn vars_for<'i>(
-    runner: &Runner<'i>,
-    play_name: &str,
-    play_vars: &VarMap,
-) -> impl Fn(&str) -> VarMap + 'i {
-    let inventory = runner.inventory;
-    let play_vars = play_vars.clone();
-    let extra = runner.options.extra_vars.clone();
-    let name = play_name.to_owned();
+/// The base variables of a proxy host: the same as a task on it would see
+/// before the run (so `convoy render` and a run agree), plus the play's name,
+/// which names the host's manifest.
+pub fn vars_for<'a>(
+    runner: &'a Runner<'a>,
+    scope: &'a PlayScope,
+    play_name: &'a str,
+) -> impl Fn(&str) -> VarMap + 'a {
     move |host: &str| {
-        let mut vars = inventory.host_vars(host);
-        merge(&mut vars, &play_vars);
-        merge(&mut vars, &extra);
-        vars.insert("ansible_play_name".into(), name.clone().into());
+        let mut vars = preflight::host_context(
+            scope,
+            runner.inventory,
+            runner.playbook,
+            runner.options,
+            host,
+        );
+        vars.insert("ansible_play_name".into(), play_name.into());
         vars
     }
 }
@@ -35,7 +38,7 @@ pub fn vars_for<'i>(
 pub struct ProxyRun {
     spec: ProxySpec,
     play_name: String,
-    play_vars: VarMap,
+    scope: PlayScope,
     tier: ProxyTier,
     pub state: FleetState,
 }
@@ -45,6 +48,7 @@ impl ProxyRun {
     pub async fn open(
         runner: &Runner<'_>,
         play: &Play,
+        scope: &PlayScope,
         spec: &ProxySpec,
         app_hosts: &[&mut HostState],
     ) -> Result<ProxyRun, ProxyError> {
@@ -56,7 +60,7 @@ impl ProxyRun {
                 app.in_service = h.active();
             }
         }
-        let vars = vars_for(runner, &play.name, &play.vars);
+        let vars = vars_for(runner, scope, &play.name);
         let tier = ProxyTier::connect(
             spec,
             runner.inventory,
@@ -68,7 +72,7 @@ impl ProxyRun {
         Ok(ProxyRun {
             spec: spec.clone(),
             play_name: play.name.clone(),
-            play_vars: play.vars.clone(),
+            scope: scope.clone(),
             tier,
             state,
         })
@@ -98,7 +102,7 @@ impl ProxyRun {
             return true;
         }
         let started = std::time::Instant::now();
-        let vars = vars_for(runner, &self.play_name, &self.play_vars);
+        let vars = vars_for(runner, &self.scope, &self.play_name);
         let hosts: Vec<String> =
             crate::proxy::proxy_hosts(&self.spec, runner.inventory).unwrap_or_default();
         runner.reporter.send(Event::TaskStart {

@@ -94,7 +94,8 @@ pub fn quote(word: &str) -> String {
 
 /// An open connection to one host.
 pub enum Connection {
-    Ssh(SshConnection),
+    /// Boxed: an ssh connection carries its target and master; a local one nothing.
+    Ssh(Box<SshConnection>),
     Local(LocalConnection),
 }
 
