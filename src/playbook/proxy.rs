@@ -34,6 +34,9 @@ pub struct ProxySpec {
     pub drain: bool,
     /// How long connections get to finish after a batch leaves.
     pub drain_timeout: Duration,
+    /// Serve the maintenance page (`maintenance` is true in the templates)
+    /// while migrations run.
+    pub maintenance_during_migrations: bool,
     pub span: SourceSpan,
 }
 
@@ -47,6 +50,8 @@ pub(super) struct RawProxy {
     #[serde(default)]
     drain: bool,
     drain_timeout: Option<Spanned<Value>>,
+    #[serde(default)]
+    maintenance_during_migrations: bool,
 }
 
 #[derive(Deserialize)]
@@ -93,6 +98,7 @@ pub(super) fn convert(
         reload: p.reload,
         drain: p.drain,
         drain_timeout,
+        maintenance_during_migrations: p.maintenance_during_migrations,
         span,
     })
 }

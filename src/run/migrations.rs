@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use futures::future::join_all;
 
+use super::proxy_step::ProxyRun;
 use super::step::{StepResult, hooks, record};
 use super::task_runner::Scope;
 use super::{HostState, Runner};
@@ -24,6 +25,7 @@ pub async fn run_due(
     hosts: &mut [&mut HostState],
     plans: &[Option<ReleasePlan>],
     sudo: Option<&Become>,
+    proxy: Option<&tokio::sync::Mutex<ProxyRun>>,
 ) -> bool {
     for migration in &play.migrations {
         let crossing: Vec<usize> = hosts
@@ -59,6 +61,10 @@ pub async fn run_due(
             MigrationTarget::One => vec![first],
             MigrationTarget::Every => crossing,
         };
+        // The parking page goes up while the data is converted, if the proxy says so.
+        if !maintenance(runner, proxy, true).await {
+            return false;
+        }
         let title = format!("migration {} ({})", migration.name, migration.versions);
         let ok = match &migration.run {
             Some(command) => {
@@ -74,6 +80,7 @@ pub async fn run_due(
                 hosts.iter().zip(before).all(|(h, was)| h.failed == was)
             }
         };
+        let ok = ok && maintenance(runner, proxy, false).await;
         if !ok {
             runner.reporter.send(Event::Note {
                 message: format!("{title} failed: no host is switched"),
@@ -224,6 +231,30 @@ async fn run_command(
         record(runner, hosts[i], title, result, started);
     }
     ok
+}
+
+/// Switches the maintenance page on or off (when the proxy tier asks for it
+/// during migrations); `false` when the proxy could not be updated.
+async fn maintenance(
+    runner: &Runner<'_>,
+    proxy: Option<&tokio::sync::Mutex<ProxyRun>>,
+    on: bool,
+) -> bool {
+    let Some(p) = proxy else { return true };
+    let mut p = p.lock().await;
+    if !p.maintenance_during_migrations() {
+        return true;
+    }
+    p.state.maintenance = on;
+    p.apply(
+        runner,
+        if on {
+            "proxy: maintenance page on"
+        } else {
+            "proxy: maintenance page off"
+        },
+    )
+    .await
 }
 
 #[cfg(test)]

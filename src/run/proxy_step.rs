@@ -78,6 +78,10 @@ impl ProxyRun {
         })
     }
 
+    pub fn maintenance_during_migrations(&self) -> bool {
+        self.spec.maintenance_during_migrations
+    }
+
     pub fn drains(&self) -> bool {
         self.spec.drain
     }

@@ -176,7 +176,7 @@ async fn cycle(
             if *phase == Phase::Prepare {
                 return Ok(CycleEnd::Prepared);
             }
-            if !super::migrations::run_due(runner, scope, play, hosts, &plans, sudo).await {
+            if !super::migrations::run_due(runner, scope, play, hosts, &plans, sudo, proxy).await {
                 return Ok(CycleEnd::Stopped);
             }
             let outcome = switch(format!("switch {name}"), true)
