@@ -3,6 +3,7 @@
 
 mod exec;
 mod inventory;
+mod lint;
 mod patch;
 mod plan;
 mod render;
@@ -37,6 +38,8 @@ pub(crate) enum Command {
     Patch(patch::Opts),
     /// Show the rollout's batches and each host's current -> new version; changes nothing.
     Plan(plan::Opts),
+    /// Check a playbook: every key, every template for every host; reports all problems, contacts no host.
+    Lint(lint::Opts),
     /// Continue an interrupted rollout from its next batch, with the same plan.
     Resume(resume::Opts),
     /// Clear the deploy locks a dead run left behind.
@@ -64,6 +67,7 @@ impl Cli {
                 Command::Patch(opts) => patch::run(opts).await,
                 Command::Resume(opts) => resume::run(opts).await,
                 Command::Plan(opts) => plan::run(opts).await,
+                Command::Lint(opts) => lint::run(opts),
                 Command::Unlock(opts) => unlock::run(opts).await,
                 Command::Render(opts) => render::run(opts),
                 Command::Inventory(opts) => inventory::run(opts),

@@ -19,6 +19,7 @@ use crate::playbook::{Playbook, Task, TaskKind};
 use crate::template::{TemplateError, Templates};
 use crate::vars::{Value, VarMap};
 
+/// Checks everything; the first problem is the error (a run stops there).
 pub fn check(
     inventory: &Inventory,
     playbook: &Playbook,
@@ -26,34 +27,59 @@ pub fn check(
     artifacts: &ArtifactCache,
     options: &RunOptions,
 ) -> Result<(), Error> {
-    if let Some(limit) = &options.limit {
-        inventory
-            .select(limit)
-            .map_err(|source| Error::Pattern { source, span: None })?;
+    match check_all(inventory, playbook, templates, artifacts, options)
+        .into_iter()
+        .next()
+    {
+        Some(first) => Err(first),
+        None => Ok(()),
+    }
+}
+
+/// Every problem found, each once (`convoy lint` reports them all). A
+/// problem that repeats for many hosts is reported for the first one.
+pub fn check_all(
+    inventory: &Inventory,
+    playbook: &Playbook,
+    templates: &Templates,
+    artifacts: &ArtifactCache,
+    options: &RunOptions,
+) -> Vec<Error> {
+    let mut problems = Problems::default();
+    if let Some(limit) = &options.limit
+        && let Err(source) = inventory.select(limit)
+    {
+        problems.push(Error::Pattern { source, span: None });
     }
     let runtime = runtime_names(playbook);
     for play in &playbook.plays {
-        let Some(rollout) = &play.rollout else {
-            continue;
-        };
-        if rollout.pause == crate::playbook::Pause::Confirm
+        if let Some(rollout) = &play.rollout
+            && rollout.pause == crate::playbook::Pause::Confirm
             && !options.yes
             && !std::io::stdin().is_terminal()
         {
-            return Err(Error::Located {
+            problems.push(Error::Located {
                 message: "`pause: confirm` asks on a terminal, and this run has none: pass --yes to continue between batches without asking".into(),
                 span: rollout.span.clone(),
             });
         }
-    }
-    for play in &playbook.plays {
-        let hosts = inventory
-            .select(&play.hosts)
-            .map_err(|source| Error::Pattern {
-                source,
-                span: Some(play.hosts_span.clone()),
-            })?;
-        let scope = play_scope(playbook, play, options)?;
+        let hosts = match inventory.select(&play.hosts) {
+            Ok(hosts) => hosts,
+            Err(source) => {
+                problems.push(Error::Pattern {
+                    source,
+                    span: Some(play.hosts_span.clone()),
+                });
+                continue;
+            }
+        };
+        let scope = match play_scope(playbook, play, options) {
+            Ok(scope) => scope,
+            Err(e) => {
+                problems.push(e);
+                continue;
+            }
+        };
         if let Some(spec) = &play.proxy {
             // Proxy files render for every proxy host, against the fleet as it stands.
             let vars_for = |h: &str| {
@@ -63,7 +89,11 @@ pub fn check(
             };
             let names = hosts.iter().map(|h| h.name.as_str());
             let state = crate::proxy::FleetState::in_service(inventory, names);
-            crate::proxy::ProxyTier::check(spec, inventory, templates, &vars_for, &state)?;
+            if let Err(e) =
+                crate::proxy::ProxyTier::check(spec, inventory, templates, &vars_for, &state)
+            {
+                problems.push(e.into());
+            }
         }
         for host in hosts {
             let ctx = host_context(&scope, inventory, playbook, options, &host.name);
@@ -71,33 +101,64 @@ pub fn check(
                 // The release section renders for every host (and its artifact is
                 // found, safe and hashed) before any host is contacted.
                 let value = as_value(ctx.clone());
-                let base = &playbook.base_dir;
-                if let Err(message) =
-                    crate::distribution::render(spec, templates, &value, base, artifacts)
-                {
-                    let span = spec.span.clone();
-                    return Err(Error::Distribution {
+                if let Err(message) = crate::distribution::render(
+                    spec,
+                    templates,
+                    &value,
+                    &playbook.base_dir,
+                    artifacts,
+                ) {
+                    problems.push(Error::Distribution {
                         message,
-                        span,
+                        span: spec.span.clone(),
                         host: host.name.clone(),
                     });
                 }
                 for hook in [&play.hooks.prepare, &play.hooks.switch, &play.hooks.confirm] {
-                    check_tasks(playbook, templates, hook, &ctx, &host.name, &runtime)?;
+                    check_tasks(
+                        playbook,
+                        templates,
+                        hook,
+                        &ctx,
+                        &host.name,
+                        &runtime,
+                        &mut problems,
+                    );
                 }
             }
-            check_tasks(playbook, templates, &play.tasks, &ctx, &host.name, &runtime)?;
-            check_tasks(
-                playbook,
-                templates,
-                &play.handlers,
-                &ctx,
-                &host.name,
-                &runtime,
-            )?;
+            for tasks in [&play.tasks, &play.handlers] {
+                check_tasks(
+                    playbook,
+                    templates,
+                    tasks,
+                    &ctx,
+                    &host.name,
+                    &runtime,
+                    &mut problems,
+                );
+            }
         }
     }
-    Ok(())
+    problems.0
+}
+
+/// Problems in the order found, without repeats: the same mistake seen from
+/// another host is the same mistake.
+#[derive(Default)]
+struct Problems(Vec<Error>, HashSet<String>);
+
+impl Problems {
+    fn push(&mut self, e: Error) {
+        let text = e.to_string();
+        let key = text
+            .lines()
+            .filter(|l| !l.contains("for host"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        if self.1.insert(key) {
+            self.0.push(e);
+        }
+    }
 }
 
 fn check_tasks(
@@ -107,7 +168,8 @@ fn check_tasks(
     ctx: &VarMap,
     host: &str,
     runtime: &HashSet<String>,
-) -> Result<(), Error> {
+    problems: &mut Problems,
+) {
     for task in tasks {
         let mut ctx = ctx.clone();
         crate::vars::merge(&mut ctx, &task.vars);
@@ -118,7 +180,7 @@ fn check_tasks(
                 always,
             } => {
                 for list in [block, rescue, always] {
-                    check_tasks(playbook, templates, list, &ctx, host, runtime)?;
+                    check_tasks(playbook, templates, list, &ctx, host, runtime, problems);
                 }
             }
             TaskKind::Module {
@@ -127,39 +189,42 @@ fn check_tasks(
                 args_span,
             } => {
                 let value = as_value(ctx);
-                let template_error = |error: TemplateError| {
-                    let deferred = error
+                let deferred = |error: &TemplateError| {
+                    error
                         .undefined_name()
                         .map(root)
                         .is_some_and(|n| runtime.contains(n))
-                        || task.loop_spec.is_some();
-                    match deferred {
-                        true => Ok(()),
-                        false => Err(Error::Template {
-                            error,
-                            span: task.span.clone(),
-                            task: task.display_name(),
-                            host: host.to_owned(),
-                        }),
-                    }
+                        || task.loop_spec.is_some()
+                };
+                let located = |error| Error::Template {
+                    error,
+                    span: task.span.clone(),
+                    task: task.display_name(),
+                    host: host.to_owned(),
                 };
                 match templates.render_value(args, &value, &task.span.to_string()) {
                     Ok(rendered) => {
-                        check_files(playbook, templates, module, &rendered, args_span)?;
+                        let files = check_files(playbook, templates, module, &rendered, args_span);
+                        let files_ok = files.is_ok();
+                        if let Err(e) = files {
+                            problems.push(e);
+                        }
                         // A template file must render for every host, too.
-                        if *module == "template"
+                        if files_ok
+                            && *module == "template"
                             && let Some(src) = rendered.get("src").and_then(Value::as_str)
                             && let Err(error) = templates.render_file(src, &value)
+                            && !deferred(&error)
                         {
-                            template_error(error)?;
+                            problems.push(located(error));
                         }
                     }
-                    Err(error) => template_error(error)?,
+                    Err(error) if !deferred(&error) => problems.push(located(error)),
+                    Err(_) => {}
                 }
             }
         }
     }
-    Ok(())
 }
 
 /// `src` files of copy and template must exist; template files must render.

@@ -1,0 +1,56 @@
+//! `convoy lint`: every key checked, every template of every section
+//! rendered for every targeted host, all problems reported at once; no
+//! host is contacted.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::shared::HostOpts;
+use crate::distribution::ArtifactCache;
+use crate::error::{EXIT_BAD_INPUT, EXIT_OK, Error};
+use crate::playbook::Playbook;
+use crate::run::{Mode, Phase, TagFilter, preflight};
+use crate::template::Templates;
+
+#[derive(Args)]
+pub struct Opts {
+    /// The playbook to check.
+    pub playbook: PathBuf,
+    #[command(flatten)]
+    pub hosts: HostOpts,
+}
+
+pub fn run(opts: Opts) -> Result<i32, Error> {
+    let inventory = opts.hosts.inventory.load()?;
+    let playbook = Playbook::load(&opts.playbook)?;
+    let mut options = opts.hosts.run_options(
+        TagFilter::default(),
+        Mode::Deploy { phase: Phase::All },
+        &opts.playbook,
+    )?;
+    // Lint never asks: a `pause: confirm` is not a problem of the playbook.
+    options.yes = true;
+    let templates = Templates::new(&playbook.base_dir);
+    let artifacts = ArtifactCache::default();
+    let problems = preflight::check_all(&inventory, &playbook, &templates, &artifacts, &options);
+    for problem in &problems {
+        eprintln!("error: {problem}\n");
+    }
+    if problems.is_empty() {
+        let hosts: usize = playbook
+            .plays
+            .iter()
+            .map(|p| super::shared::play_hosts(&inventory, p, &options).map_or(0, |h| h.len()))
+            .sum();
+        println!(
+            "{}: ok ({} play(s), {hosts} host renderings checked)",
+            opts.playbook.display(),
+            playbook.plays.len()
+        );
+        Ok(EXIT_OK)
+    } else {
+        eprintln!("{}: {} problem(s)", opts.playbook.display(), problems.len());
+        Ok(EXIT_BAD_INPUT)
+    }
+}
