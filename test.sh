@@ -24,7 +24,7 @@ if [[ $EUID -ne 0 ]]; then
 fi
 
 section "cargo test (--test-threads=${TEST_THREADS:-4})"
-cargo test -- --test-threads="${TEST_THREADS:-4}"
+cargo test --no-fail-fast -- --test-threads="${TEST_THREADS:-4}"
 
 TARGET=x86_64-unknown-linux-musl
 BIN=${CARGO_TARGET_DIR:-target}/$TARGET/release/convoy
