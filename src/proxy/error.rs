@@ -89,6 +89,24 @@ pub enum ProxyError {
 }
 
 impl ProxyError {
+    /// The proxy hosts this error is about, each with its one-line reason
+    /// (none for errors about the playbook itself).
+    pub fn hosts(&self) -> Vec<(&str, String)> {
+        let first_line =
+            |e: &ProxyError| e.to_string().lines().next().unwrap_or_default().to_owned();
+        match self {
+            ProxyError::Unreachable { host, .. }
+            | ProxyError::Install { host, .. }
+            | ProxyError::Validate { host, .. }
+            | ProxyError::Reload { host, .. }
+            | ProxyError::Manifest { host, .. } => vec![(host.as_str(), first_line(self))],
+            ProxyError::Hosts(errors) => errors.iter().flat_map(ProxyError::hosts).collect(),
+            ProxyError::Pattern { .. }
+            | ProxyError::Template { .. }
+            | ProxyError::Invalid { .. } => vec![],
+        }
+    }
+
     /// The exit code, as README documents them: 3 for what is wrong in the
     /// input (nothing was contacted), 2 for a proxy that refused the change,
     /// 4 for an unreachable proxy host; a failure wins over unreachable.

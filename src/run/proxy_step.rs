@@ -3,8 +3,6 @@
 //! batch leaving the upstreams when `drain` is on, the batch returning with
 //! its new version), and reported like a task.
 
-use indexmap::IndexMap;
-
 use super::context::PlayScope;
 use super::preflight;
 use super::{HostState, Runner};
@@ -144,9 +142,16 @@ impl ProxyRun {
                 true
             }
             Err(e) => {
-                let failed: IndexMap<String, String> = failed_hosts(&e, &hosts);
-                for (host, message) in &failed {
-                    send(host, Status::Failed, message.clone());
+                let named = e.hosts();
+                let first = e.to_string().lines().next().unwrap_or_default().to_owned();
+                // An error about the playbook itself concerns every proxy host.
+                let failed: Vec<(&str, String)> = if named.is_empty() {
+                    hosts.iter().map(|h| (h.as_str(), first.clone())).collect()
+                } else {
+                    named
+                };
+                for (host, message) in failed {
+                    send(host, Status::Failed, message);
                 }
                 runner.reporter.send(Event::Note {
                     message: format!("proxy update failed: {e}"),
@@ -161,32 +166,5 @@ impl ProxyRun {
 
     pub async fn close(self) {
         self.tier.close().await;
-    }
-}
-
-/// Which proxy hosts an error is about (all of them when it does not say).
-fn failed_hosts(e: &ProxyError, all: &[String]) -> IndexMap<String, String> {
-    let text = e.to_string();
-    let named: IndexMap<String, String> = all
-        .iter()
-        .filter(|h| text.contains(&format!("proxy host {h}")))
-        .map(|h| {
-            (
-                h.clone(),
-                text.lines().next().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect();
-    if named.is_empty() {
-        all.iter()
-            .map(|h| {
-                (
-                    h.clone(),
-                    text.lines().next().unwrap_or_default().to_owned(),
-                )
-            })
-            .collect()
-    } else {
-        named
     }
 }
