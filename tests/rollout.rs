@@ -183,8 +183,10 @@ impl Journal {
             .join("\n")
     }
 
-    /// The batches of run_start's plan, as host lists (a batch may be a
-    /// list of names or an object with `hosts`).
+    /// The batches of the rollout's plan, as host lists (a batch may be a
+    /// list of names or an object with `hosts`). The journal opens with
+    /// `run_start` and records each play's plan, once decided, in
+    /// `rollout_plan` (README: Output).
     fn planned_batches(&self) -> Vec<Vec<String>> {
         let starts = self.of("run_start");
         assert_eq!(starts.len(), 1, "one run_start:\n{}", self.dump());
@@ -195,9 +197,11 @@ impl Journal {
             "run_start.run_id is the journal's name:\n{}",
             self.dump()
         );
-        let batches = start["plan"]["batches"]
+        let plans = self.of("rollout_plan");
+        assert_eq!(plans.len(), 1, "one rollout_plan:\n{}", self.dump());
+        let batches = plans[0]["plan"]["batches"]
             .as_array()
-            .unwrap_or_else(|| panic!("run_start has no plan.batches:\n{}", self.dump()));
+            .unwrap_or_else(|| panic!("rollout_plan has no plan.batches:\n{}", self.dump()));
         batches
             .iter()
             .map(|b| {

@@ -99,9 +99,15 @@ impl RunSummary {
             "interrupted"
         } else if self.refused.is_some() {
             "refused"
-        } else if let Some(worst) = ["rolled_back", "stopped", "completed", "prepared"]
-            .into_iter()
-            .find(|w| self.cycles.contains(w))
+        } else if let Some(worst) = [
+            "rollback_incomplete",
+            "rolled_back",
+            "stopped",
+            "completed",
+            "prepared",
+        ]
+        .into_iter()
+        .find(|w| self.cycles.contains(w))
         {
             // A rollout's own end says more than its hosts' counts.
             worst

@@ -100,6 +100,7 @@ pub enum CycleEnd {
     Completed,
     Stopped,
     RolledBack,
+    RollbackIncomplete,
 }
 
 impl CycleEnd {
@@ -109,6 +110,7 @@ impl CycleEnd {
             CycleEnd::Completed => "completed",
             CycleEnd::Stopped => "stopped",
             CycleEnd::RolledBack => "rolled_back",
+            CycleEnd::RollbackIncomplete => "rollback_incomplete",
         }
     }
 }
@@ -119,6 +121,7 @@ impl From<Outcome> for CycleEnd {
             Outcome::Completed => CycleEnd::Completed,
             Outcome::Stopped => CycleEnd::Stopped,
             Outcome::RolledBack => CycleEnd::RolledBack,
+            Outcome::RollbackIncomplete => CycleEnd::RollbackIncomplete,
         }
     }
 }

@@ -29,6 +29,8 @@ pub enum Outcome {
     Stopped,
     /// The budget was exceeded and the switched hosts went back.
     RolledBack,
+    /// The rollback could not return every host (they are named in a note).
+    RollbackIncomplete,
 }
 
 /// A host switched during this run, and what it ran before.
@@ -510,6 +512,7 @@ impl SwitchRun<'_, '_> {
             "rolling back {} host(s) switched in this run, last batch first",
             switched.len()
         ));
+        let mut stuck: Vec<String> = Vec::new();
         for batch in (0..batches).rev() {
             let back: Vec<&Switched> = switched.iter().filter(|s| s.batch == batch).collect();
             let back_plans: Vec<Option<ReleasePlan>> = hosts
@@ -535,7 +538,18 @@ impl SwitchRun<'_, '_> {
                 may_roll_back: false,
                 ..self.clone_ref()
             };
-            rollback.switch_batch(hosts, &back_plans).await;
+            let returned = rollback.switch_batch(hosts, &back_plans).await;
+            for (h, plan) in hosts.iter().zip(&back_plans) {
+                let back_already = h
+                    .facts
+                    .get("release")
+                    .and_then(|r| r.get("version"))
+                    .and_then(|v| v.as_str())
+                    == plan.as_ref().map(|p| p.version.as_str());
+                if plan.is_some() && !back_already && !returned.iter().any(|(n, _)| n == &h.name) {
+                    stuck.push(h.name.clone());
+                }
+            }
             if let Some(health) = self.play.rollout.as_ref().and_then(|r| r.health.as_ref()) {
                 rollback.health(health, hosts, &back_plans).await;
             }
@@ -558,6 +572,13 @@ impl SwitchRun<'_, '_> {
                 "{} had no previous release: it stays on the new one",
                 s.host
             ));
+        }
+        if !stuck.is_empty() {
+            self.note(format!(
+                "rollback incomplete: {} could not be switched back and still run the new release; `convoy rollback` once they are reachable",
+                stuck.join(", ")
+            ));
+            return Outcome::RollbackIncomplete;
         }
         Outcome::RolledBack
     }
