@@ -883,7 +883,9 @@ fn corrupted_transfer_fails_with_both_digests_and_leaves_nothing() {
     let v2 = p.artifact("2.0.0", 2 * 1024 * 1024);
 
     // On h2, corrupt any artifact being received: overwrite its first bytes
-    // (sticks whatever the writer's access pattern) and append a byte. Bounded
+    // (sticks whatever the writer's access pattern) and append a byte, never
+    // creating the file (`nocreat`): convoy removes it on the mismatch, and a
+    // plain `>>` racing that removal would leave a file convoy never made. Bounded
     // (~15 s) and stopped early by /srv/stop-corrupter. It also looks for
     // `*.part.*` (not a spec name) so that it corrupts such files too; the
     // names it hit are checked against the spec at the end.
@@ -893,8 +895,8 @@ fn corrupted_transfer_fails_with_both_digests_and_leaves_nothing() {
            for f in {ROOT}/.convoy/artifacts/*.part {ROOT}/.convoy/artifacts/*.part.* \
                     {ROOT}/.convoy/artifacts/.tmp*; do \
              if [ -f \"$f\" ] && [ -s \"$f\" ]; then \
-               printf 'CORRUPT!' | dd of=\"$f\" bs=8 count=1 conv=notrunc 2>/dev/null; \
-               printf x >> \"$f\"; \
+               printf 'CORRUPT!' | dd of=\"$f\" bs=8 count=1 conv=notrunc,nocreat 2>/dev/null; \
+               printf x | dd of=\"$f\" oflag=append conv=notrunc,nocreat 2>/dev/null; \
                echo \"$f\" >> /srv/corrupter.hits; \
              fi; \
            done; \
