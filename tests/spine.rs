@@ -395,13 +395,19 @@ fn json_output_is_one_event_per_line() {
     assert_eq!(
         kinds,
         [
+            "run_start",
+            "note",
             "play_start",
             "task_start",
             "host_result",
             "host_result",
-            "recap"
+            "recap",
+            "run_end"
         ]
     );
+    assert!(events[1]["message"].as_str().unwrap().starts_with("journal: "));
+    assert_eq!(events[7]["outcome"], "completed");
+    assert_eq!(events[7]["exit_code"], 0);
     let results: Vec<_> = events
         .iter()
         .filter(|e| e["event"] == "host_result")
@@ -411,7 +417,7 @@ fn json_output_is_one_event_per_line() {
         assert_eq!(e["status"], "changed");
         assert!(e["duration"].as_f64().unwrap() > 0.0);
     }
-    assert_eq!(events[4]["hosts"]["h1"]["changed"], 1);
+    assert_eq!(events[6]["hosts"]["h1"]["changed"], 1);
 }
 
 #[test]

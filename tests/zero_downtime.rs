@@ -1,0 +1,1029 @@
+//! Zero-downtime deploys proved through a real nginx (Debian's package) on a
+//! proxy host of the fleet, balancing to app hosts that each serve their
+//! release's VERSION over HTTP (python's http.server started in the release
+//! by the switch hook, so a switch needs a restart).
+//!
+//! - a rolling deploy of 6 app hosts in 3 batches with drain, while a client
+//!   sends requests through nginx the whole time: no request fails, and the
+//!   versions move from old to new (the numbers go to stderr and to
+//!   /tmp/zero-downtime-report.txt);
+//! - a proxy template nginx rejects stops the deploy before any app host
+//!   switches, and nginx keeps serving its old config;
+//! - the maintenance page is served while a migration runs, the app after.
+//!
+//! Every client loop is bounded in requests and time, and only talks to the
+//! fleet's own addresses.
+//!
+//! The helpers [`Nginx`] and [`http_get`] are copied from tests/proxy.rs.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use support::{Fleet, convoy, workdir, write_file};
+
+// ---------------------------------------------------------------- nginx
+
+/// Where the proxy tier keeps its manifests in these tests: /var/lib is
+/// shared between the fleet's hosts, /srv is each host's own.
+const STATE_DIR: &str = "/srv/convoy-proxy";
+
+/// The `Host` the app's nginx server answers to (`proxy_server_name`).
+const SITE: &str = "hello.test";
+
+/// The app's port on every app host.
+const APP_PORT: u16 = 8080;
+
+/// The body of the maintenance page (templates/nginx/maintenance.html.j2).
+const MAINTENANCE_TEXT: &str = "hello is under maintenance";
+
+/// nginx running on one host of the fleet: a default server answering 404
+/// `no such site`, then `/etc/nginx/conf.d/*.conf`; pid, logs and temp files
+/// under /srv/nginx (the fleet shares /run and /var/log/nginx between hosts).
+struct Nginx<'a> {
+    fleet: &'a Fleet,
+    host: usize,
+}
+
+const NGINX_CONF: &str = "\
+user www-data;
+worker_processes 2;
+pid /srv/nginx/nginx.pid;
+error_log /srv/nginx/error.log notice;
+events { worker_connections 512; }
+http {
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    access_log /srv/nginx/access.log;
+    client_body_temp_path /srv/nginx/tmp/body;
+    proxy_temp_path /srv/nginx/tmp/proxy;
+    fastcgi_temp_path /srv/nginx/tmp/fastcgi;
+    uwsgi_temp_path /srv/nginx/tmp/uwsgi;
+    scgi_temp_path /srv/nginx/tmp/scgi;
+    server {
+        listen 80 default_server;
+        server_name _;
+        default_type text/plain;
+        return 404 \"no such site\\n\";
+    }
+    include /etc/nginx/conf.d/*.conf;
+}
+";
+
+impl<'a> Nginx<'a> {
+    /// Writes the host's /etc/nginx/nginx.conf (its conf.d emptied) and
+    /// starts nginx there; returns once it answers on port 80.
+    fn start(fleet: &'a Fleet, host: usize) -> Nginx<'a> {
+        write_file(
+            fleet.host_path(host, "/etc/nginx"),
+            "nginx.conf",
+            NGINX_CONF,
+        );
+        fleet.exec_ok(
+            host,
+            "rm -rf /etc/nginx/conf.d/* && mkdir -p /srv/nginx/tmp && nginx",
+        );
+        let nginx = Nginx { fleet, host };
+        nginx.wait_for("unknown.test", "/", 404, "no such site");
+        nginx
+    }
+
+    /// `ADDRESS:80` of the proxy host.
+    fn address(&self) -> String {
+        format!("{}:80", self.fleet.addr(self.host))
+    }
+
+    /// GET `path` through nginx with this `Host` header.
+    fn get(&self, host: &str, path: &str) -> Result<(u16, String), String> {
+        http_get(&self.address(), host, path)
+    }
+
+    /// Waits (reloads are asynchronous) until `host` answers `status` with
+    /// a body containing `body` for `path`; panics with the last answer
+    /// after 10 s.
+    fn wait_for(&self, host: &str, path: &str, status: u16, body: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let answer = self.get(host, path);
+            if matches!(&answer, Ok((s, b)) if *s == status && b.contains(body)) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{host}{path} via nginx on h{}: wanted {status} with {body:?}, got {answer:?}",
+                self.host
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `count` requests for the app's VERSION through nginx: every one
+    /// must answer 200 with `version`.
+    fn assert_serves(&self, version: &str, count: usize) {
+        for n in 0..count {
+            let answer = self.get(SITE, "/VERSION");
+            assert!(
+                matches!(&answer, Ok((200, b)) if b.trim() == version),
+                "request {n} through nginx on h{}: wanted 200 {version}, got {answer:?}",
+                self.host
+            );
+        }
+    }
+}
+
+/// One HTTP/1.0 GET to `address` (`ip:port`) with `Host: host`: the status
+/// and the body. `Err` when the connection fails (refused, reset, timeout).
+fn http_get(address: &str, host: &str, path: &str) -> Result<(u16, String), String> {
+    let address = address.parse().map_err(|e| format!("{address}: {e}"))?;
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5))
+        .map_err(|e| format!("connect {address}: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| format!("send to {address}: {e}"))?;
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .map_err(|e| format!("read from {address}: {e}"))?;
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| format!("not an HTTP answer: {response:?}"))?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("no status in {head:?}"))?;
+    Ok((status, body.to_owned()))
+}
+
+// ---------------------------------------------------------------- the client
+
+/// One answer the client got, `at` since the test's clock started.
+#[derive(Debug, Clone)]
+struct Sample {
+    at: Duration,
+    answer: Result<(u16, String), String>,
+}
+
+impl Sample {
+    /// `Some(version)` for a 200 with a body that is a version we deploy.
+    fn version(&self) -> Option<&str> {
+        match &self.answer {
+            Ok((200, body)) if matches!(body.trim(), "1.0.0" | "2.0.0") => Some(body.trim()),
+            _ => None,
+        }
+    }
+
+    /// A 503 with the maintenance page.
+    fn maintenance(&self) -> bool {
+        matches!(&self.answer, Ok((503, body)) if body.contains(MAINTENANCE_TEXT))
+    }
+
+    fn short(&self) -> String {
+        match &self.answer {
+            Ok((status, body)) => {
+                let body: String = body.trim().chars().take(60).collect();
+                format!("{:.3}s {status} {body:?}", self.at.as_secs_f64())
+            }
+            Err(e) => format!("{:.3}s error {e}", self.at.as_secs_f64()),
+        }
+    }
+}
+
+/// A thread sending GET /VERSION through nginx one after the other, with a
+/// short pause between requests, until stopped, or `max` requests, or
+/// `max_time` since the clock started, whichever comes first.
+struct Client {
+    stop: Arc<AtomicBool>,
+    samples: Arc<Mutex<Vec<Sample>>>,
+    thread: JoinHandle<()>,
+}
+
+impl Client {
+    fn start(address: String, clock: Instant, max: usize, max_time: Duration) -> Client {
+        let stop = Arc::new(AtomicBool::new(false));
+        let samples = Arc::new(Mutex::new(Vec::new()));
+        let thread = {
+            let (stop, samples) = (stop.clone(), samples.clone());
+            std::thread::spawn(move || {
+                let mut sent = 0;
+                while !stop.load(Ordering::Relaxed) && sent < max && clock.elapsed() < max_time {
+                    let answer = http_get(&address, SITE, "/VERSION");
+                    let at = clock.elapsed();
+                    samples.lock().unwrap().push(Sample { at, answer });
+                    sent += 1;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            })
+        };
+        Client {
+            stop,
+            samples,
+            thread,
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.samples.lock().unwrap().len()
+    }
+
+    /// Waits (bounded) until the client has `n` answers.
+    fn wait_count(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.count() < n {
+            assert!(
+                Instant::now() < deadline,
+                "the client got only {} answers in 30 s",
+                self.count()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the client; every answer it got, in order.
+    fn finish(self) -> Vec<Sample> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().expect("client thread");
+        Arc::try_unwrap(self.samples)
+            .expect("client thread ended")
+            .into_inner()
+            .unwrap()
+    }
+}
+
+// ---------------------------------------------------------------- convoy
+
+/// PATH for convoy processes spawned here (as `support::convoy` sets it).
+const CLEAN_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn dump(&self) -> String {
+        format!(
+            "exit {}\nstdout:\n{}\nstderr:\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+
+    /// stdout and stderr together (a failure may be reported on either).
+    fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+/// convoy with `args`, run in `dir`, to its end.
+fn run_in(dir: &Path, args: &[&str]) -> Run {
+    let out = convoy().current_dir(dir).args(args).output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A convoy running in the background; each stdout line is stamped with
+/// the test's clock when it arrives.
+struct Spawned {
+    child: Child,
+    lines: Arc<Mutex<Vec<(Duration, String)>>>,
+    err: Arc<Mutex<String>>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl Spawned {
+    fn start(dir: &Path, args: &[&str], clock: Instant) -> Spawned {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_convoy"))
+            .env_clear()
+            .env("PATH", CLEAN_PATH)
+            .env("HOME", support::fresh_home())
+            .env("NO_COLOR", "1")
+            .env("TERM", "dumb")
+            .current_dir(dir)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn convoy");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let err = Arc::new(Mutex::new(String::new()));
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let readers = vec![
+            {
+                let lines = lines.clone();
+                std::thread::spawn(move || {
+                    for line in BufReader::new(stdout).lines() {
+                        let Ok(line) = line else { break };
+                        lines.lock().unwrap().push((clock.elapsed(), line));
+                    }
+                })
+            },
+            {
+                let err = err.clone();
+                std::thread::spawn(move || {
+                    let mut text = String::new();
+                    let _ = BufReader::new(stderr).read_to_string(&mut text);
+                    *err.lock().unwrap() = text;
+                })
+            },
+        ];
+        Spawned {
+            child,
+            lines,
+            err,
+            readers,
+        }
+    }
+
+    fn stdout(&self) -> String {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, l)| format!("{l}\n"))
+            .collect()
+    }
+
+    /// Waits for the end (SIGKILL and panic after `timeout`); the run and
+    /// its stamped stdout lines.
+    fn finish(mut self, timeout: Duration) -> (Run, Vec<(Duration, String)>) {
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "convoy did not end within {timeout:?}:\nstdout:\n{}",
+                    self.stdout()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        for r in self.readers.drain(..) {
+            r.join().unwrap();
+        }
+        let lines = self.lines.lock().unwrap().clone();
+        let run = Run {
+            code: status.code().unwrap_or(-1),
+            stdout: self.stdout(),
+            stderr: self.err.lock().unwrap().clone(),
+        };
+        (run, lines)
+    }
+}
+
+// ---------------------------------------------------------------- the project
+
+/// The play: proxy-deploy.yml adapted to the test (its own app sources, a
+/// robust restart, drain 1 s). BATCH, MIGRATIONS and MAINTENANCE are
+/// replaced by [`Project::write_playbook`].
+const PLAYBOOK: &str = r#"- name: Deploy hello behind nginx
+  hosts: app
+  vars:
+    version: "1.0.0"
+    proxy_server_name: hello.test
+  distribution:
+    name: hello
+    version: "{{ version }}"
+    source: "app/{{ version }}"
+    root: /srv/hello
+    keep: 3
+  hooks:
+    switch:
+      # Stop the old server (and wait until it is gone), start one in the
+      # new release, and end only once the port answers.
+      - name: restart hello on the new release
+        shell: |
+          set -u
+          if [ -f /srv/hello.pid ]; then
+            pid=$(cat /srv/hello.pid)
+            kill "$pid" 2>/dev/null || true
+            n=0
+            while kill -0 "$pid" 2>/dev/null; do
+              n=$((n + 1)); [ $n -lt 200 ] || { echo "old server $pid did not stop" >&2; exit 1; }
+              sleep 0.05
+            done
+          fi
+          cd {{ release.path }}
+          setsid nohup sh bin/hello serve {{ app_port }} >> /srv/hello.log 2>&1 < /dev/null &
+          echo $! > /srv/hello.pid
+          n=0
+          until curl -fsS -o /dev/null http://127.0.0.1:{{ app_port }}/VERSION; do
+            n=$((n + 1)); [ $n -lt 200 ] || { echo "hello did not start" >&2; exit 1; }
+            sleep 0.05
+          done
+  rollout:
+    batch: BATCH
+    health:
+      http: "http://{{ ansible_host }}:{{ app_port }}/VERSION"
+      expect: 200
+      body: "^{{ version }}"
+      timeout: 30s
+    on_failure: stop
+MIGRATIONS  proxy:
+    hosts: balancers
+    files:
+      - template: templates/nginx/upstream.conf.j2
+        dest: "/etc/nginx/conf.d/{{ app_name }}.conf"
+      - template: templates/nginx/maintenance.html.j2
+        dest: "/var/www/maintenance/{{ app_name }}-maintenance.html"
+        mode: "0644"
+    validate: nginx -t
+    reload: nginx -s reload
+    drain: true
+    drain_timeout: 1s
+MAINTENANCE"#;
+
+/// A migration into 2.x that takes ~3 s: `/srv/migration-started` when it
+/// starts, `/srv/migration-done` when it ends (on the host it ran on).
+const MIGRATION: &str = r#"  migrations:
+    - name: convert-sessions
+      versions: ">=2.0.0, <3.0.0"
+      run: "echo {{ version }} > /srv/migration-started && sleep 3 && echo {{ version }} > /srv/migration-done"
+      on: one
+"#;
+
+/// A temporary project: the app in two versions, the repository's nginx
+/// templates, the playbook and an inventory with `balancers` and `app`.
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    fn new(fleet: &Fleet, proxies: &[usize], apps: &[usize]) -> Project {
+        let project = Project { dir: workdir() };
+        let dir = project.dir();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let hello = std::fs::read_to_string(root.join("app/hello/bin/hello")).unwrap();
+        for version in ["1.0.0", "2.0.0"] {
+            write_file(
+                dir,
+                &format!("app/{version}/VERSION"),
+                &format!("{version}\n"),
+            );
+            let bin = write_file(dir, &format!("app/{version}/bin/hello"), &hello);
+            set_mode(&bin, 0o755);
+        }
+        for rel in [
+            "templates/nginx/upstream.conf.j2",
+            "templates/nginx/maintenance.html.j2",
+        ] {
+            write_file(dir, rel, &std::fs::read_to_string(root.join(rel)).unwrap());
+        }
+        project.write_playbook(2, false);
+        let mut yaml = format!(
+            "all:\n  vars:\n    convoy_ssh_config: {}\n    convoy_proxy_state_dir: {STATE_DIR}\n    app_name: hello\n    app_port: {APP_PORT}\n  children:\n",
+            fleet.ssh_config().display()
+        );
+        for (group, hosts) in [("balancers", proxies), ("app", apps)] {
+            yaml.push_str(&format!("    {group}:\n      hosts:\n"));
+            for &i in hosts {
+                yaml.push_str(&format!(
+                    "        {}:\n          ansible_host: {}\n",
+                    fleet.name(i),
+                    fleet.addr(i)
+                ));
+            }
+        }
+        write_file(dir, "inventory.yml", &yaml);
+        project
+    }
+
+    fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The playbook: batches of `batch` hosts, with the migration and the
+    /// maintenance page or without.
+    fn write_playbook(&self, batch: usize, migration: bool) {
+        let text = PLAYBOOK
+            .replace("BATCH", &batch.to_string())
+            .replace("MIGRATIONS", if migration { MIGRATION } else { "" })
+            .replace(
+                "MAINTENANCE",
+                if migration {
+                    "    maintenance_during_migrations: true\n"
+                } else {
+                    ""
+                },
+            );
+        write_file(self.dir(), "deploy.yml", &text);
+    }
+
+    fn deploy_args(version: &str) -> Vec<String> {
+        [
+            "run",
+            "deploy.yml",
+            "-i",
+            "inventory.yml",
+            "-e",
+            &format!("version={version}"),
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    }
+
+    fn deploy(&self, version: &str) -> Run {
+        let args = Project::deploy_args(version);
+        run_in(
+            self.dir(),
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+    }
+
+    fn spawn_deploy(&self, version: &str, clock: Instant) -> Spawned {
+        let args = Project::deploy_args(version);
+        Spawned::start(
+            self.dir(),
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+            clock,
+        )
+    }
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Where app host i's `current` points (`releases/<version>`).
+fn current(fleet: &Fleet, i: usize) -> String {
+    std::fs::read_link(fleet.host_path(i, "/srv/hello/current"))
+        .map(|t| t.to_string_lossy().into_owned())
+        .unwrap_or_else(|e| panic!("h{i}: /srv/hello/current: {e}"))
+}
+
+/// What app host i serves itself on the app port (asked directly).
+fn served_by(fleet: &Fleet, i: usize) -> Result<(u16, String), String> {
+    http_get(&format!("{}:{APP_PORT}", fleet.addr(i)), SITE, "/VERSION")
+}
+
+/// Every app host runs and serves `version`.
+fn assert_app_hosts_on(fleet: &Fleet, apps: &[usize], version: &str) {
+    for &i in apps {
+        assert_eq!(current(fleet, i), format!("releases/{version}"), "h{i}");
+        let answer = served_by(fleet, i);
+        assert!(
+            matches!(&answer, Ok((200, b)) if b.trim() == version),
+            "h{i} serves {answer:?}, expected {version}"
+        );
+    }
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.3}s", d.as_secs_f64())
+}
+
+/// The run's lines that make the switch timeline: batches, proxy steps,
+/// switches, health gates, migrations, notes.
+fn timeline_lines(lines: &[(Duration, String)]) -> Vec<String> {
+    lines
+        .iter()
+        .filter(|(_, l)| {
+            [
+                "BATCH ",
+                "TASK [proxy",
+                "TASK [switch",
+                "TASK [health",
+                "TASK [migration",
+                "TASK [confirm",
+                "NOTE ",
+            ]
+            .iter()
+            .any(|k| l.contains(k))
+        })
+        .map(|(at, l)| {
+            // Drop convoy's own (whole-second) timestamp: ours is finer.
+            let text = l.split_once(' ').map_or(l.as_str(), |(_, rest)| rest);
+            format!("  {:>8}  {text}", secs(*at))
+        })
+        .collect()
+}
+
+/// What the client saw, as runs of the same kind of answer, merged with
+/// the run's steps: for failure messages.
+fn transitions(samples: &[Sample], lines: &[(Duration, String)]) -> Vec<String> {
+    let kind = |s: &Sample| match s.version() {
+        Some(v) => v.to_owned(),
+        None if s.maintenance() => "maintenance page".to_owned(),
+        None => s.short(),
+    };
+    let mut events: Vec<(Duration, String)> = Vec::new();
+    let mut start = 0;
+    for i in 1..=samples.len() {
+        if i == samples.len() || kind(&samples[i]) != kind(&samples[start]) {
+            events.push((
+                samples[start].at,
+                format!(
+                    "client: {} x{} until {}",
+                    kind(&samples[start]),
+                    i - start,
+                    secs(samples[i - 1].at)
+                ),
+            ));
+            start = i;
+        }
+    }
+    events.extend(timeline_lines(lines).into_iter().map(|l| {
+        let at = l.trim_start().split('s').next().unwrap_or("0");
+        (Duration::from_secs_f64(at.parse().unwrap_or(0.0)), l)
+    }));
+    events.sort_by_key(|(at, _)| *at);
+    events
+        .into_iter()
+        .map(|(at, e)| format!("{} {e}", secs(at)))
+        .collect()
+}
+
+// ---------------------------------------------------------------- tests
+
+#[test]
+fn rolling_deploy_through_nginx_drops_no_request() {
+    let fleet = Fleet::start(7);
+    let apps: Vec<usize> = (2..=7).collect();
+    let nginx = Nginx::start(&fleet, 1);
+    let project = Project::new(&fleet, &[1], &apps);
+
+    // 1.0.0 everywhere first (not measured).
+    let first = project.deploy("1.0.0");
+    assert_eq!(first.code, 0, "{}", first.dump());
+    assert_app_hosts_on(&fleet, &apps, "1.0.0");
+    nginx.wait_for(SITE, "/VERSION", 200, "1.0.0");
+    nginx.assert_serves("1.0.0", 10);
+
+    // A client through nginx the whole time the 2.0.0 rollout runs.
+    let clock = Instant::now();
+    let client = Client::start(nginx.address(), clock, 3000, Duration::from_secs(120));
+    client.wait_count(20);
+    let deploy_start = clock.elapsed();
+    let (run, lines) = project
+        .spawn_deploy("2.0.0", clock)
+        .finish(Duration::from_secs(100));
+    let run_end = clock.elapsed();
+    // A little more traffic once the run is over, then stop.
+    let target = client.count() + 50;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while client.count() < target && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let samples = client.finish();
+
+    // The numbers, for the log (--nocapture) and for the report.
+    let failures: Vec<&Sample> = samples.iter().filter(|s| s.version().is_none()).collect();
+    let old = samples.iter().filter(|s| s.version() == Some("1.0.0"));
+    let new = samples.iter().filter(|s| s.version() == Some("2.0.0"));
+    let first_new = new.clone().next().map(|s| s.at);
+    let last_old = old.clone().next_back().map(|s| s.at);
+    let during: Vec<&Sample> = samples
+        .iter()
+        .filter(|s| s.at > deploy_start && s.at <= run_end)
+        .collect();
+    let after: Vec<&Sample> = samples.iter().filter(|s| s.at > run_end).collect();
+    let mut report = String::new();
+    report.push_str(&format!(
+        "zero-downtime rolling deploy: 6 app hosts (h2..h7), 3 batches of 2, drain 1s, nginx on h1\n\
+         requests: {} (1.0.0: {}, 2.0.0: {}), failed: {}\n\
+         requests while the run ran: {}, after it ended: {}\n\
+         timeline (since the client started):\n\
+         \x20 {:>8}  run of 2.0.0 started\n\
+         \x20 {:>8}  first 2.0.0 through nginx\n\
+         \x20 {:>8}  last 1.0.0 through nginx\n\
+         \x20 {:>8}  run ended (exit {})\n\
+         \x20 {:>8}  last request\n\
+         run's steps (stamped when its line arrived):\n",
+        samples.len(),
+        old.count(),
+        new.count(),
+        failures.len(),
+        during.len(),
+        after.len(),
+        secs(deploy_start),
+        first_new.map_or("never".into(), secs),
+        last_old.map_or("never".into(), secs),
+        secs(run_end),
+        run.code,
+        samples.last().map_or("-".into(), |s| secs(s.at)),
+    ));
+    for l in timeline_lines(&lines) {
+        report.push_str(&l);
+        report.push('\n');
+    }
+    if !failures.is_empty() {
+        report.push_str("failed requests:\n");
+        for s in failures.iter().take(20) {
+            report.push_str(&format!("  {}\n", s.short()));
+        }
+    }
+    eprintln!("{report}");
+    std::fs::write("/tmp/zero-downtime-report.txt", &report).expect("write the report");
+
+    assert_eq!(run.code, 0, "{}", run.dump());
+    assert!(
+        failures.is_empty(),
+        "{} of {} requests failed, first ones:\n{}",
+        failures.len(),
+        samples.len(),
+        failures
+            .iter()
+            .take(20)
+            .map(|s| s.short())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(
+        samples.len() >= 300,
+        "only {} requests were sent",
+        samples.len()
+    );
+    assert!(
+        during.len() >= 200,
+        "only {} requests while the run ran",
+        during.len()
+    );
+    // Old before the run, new after it, nothing else at any time.
+    let before: Vec<&Sample> = samples.iter().filter(|s| s.at <= deploy_start).collect();
+    assert!(before.len() >= 20);
+    assert!(
+        before.iter().all(|s| s.version() == Some("1.0.0")),
+        "before the run: {:?}",
+        before.iter().map(|s| s.short()).collect::<Vec<_>>()
+    );
+    assert!(
+        after.len() >= 20,
+        "only {} requests after the run",
+        after.len()
+    );
+    assert!(
+        after.iter().all(|s| s.version() == Some("2.0.0")),
+        "after the run: {:?}",
+        after.iter().map(|s| s.short()).collect::<Vec<_>>()
+    );
+    let (first_new, last_old) = (first_new.unwrap(), last_old.unwrap());
+    assert!(first_new > deploy_start && last_old <= run_end);
+
+    // The rollout ran as asked: 3 batches of 2, each drained first.
+    let batch_lines: Vec<&str> = lines
+        .iter()
+        .map(|(_, l)| l.as_str())
+        .filter(|l| l.contains("BATCH "))
+        .collect();
+    assert_eq!(batch_lines.len(), 3, "{}", run.stdout);
+    for (n, hosts) in ["h2, h3", "h4, h5", "h6, h7"].iter().enumerate() {
+        assert!(
+            batch_lines[n].ends_with(&format!("BATCH {}/3 [{hosts}]", n + 1)),
+            "{}",
+            batch_lines[n]
+        );
+        assert!(
+            run.stdout
+                .contains(&format!("TASK [proxy: drain batch {}/3]", n + 1)),
+            "{}",
+            run.stdout
+        );
+    }
+    // The hosts themselves: every app host runs and serves 2.0.0, nginx
+    // balances over all of them again.
+    assert_app_hosts_on(&fleet, &apps, "2.0.0");
+    let conf = std::fs::read_to_string(fleet.host_path(1, "/etc/nginx/conf.d/hello.conf")).unwrap();
+    for &i in &apps {
+        assert!(
+            conf.contains(&format!(
+                "server {}:{APP_PORT};  # h{i} 2.0.0",
+                fleet.addr(i)
+            )),
+            "{conf}"
+        );
+    }
+    nginx.assert_serves("2.0.0", 20);
+}
+
+#[test]
+fn invalid_proxy_template_leaves_nginx_serving() {
+    let fleet = Fleet::start(3);
+    let apps = [2, 3];
+    let nginx = Nginx::start(&fleet, 1);
+    let project = Project::new(&fleet, &[1], &apps);
+    project.write_playbook(1, false);
+    let first = project.deploy("1.0.0");
+    assert_eq!(first.code, 0, "{}", first.dump());
+    nginx.wait_for(SITE, "/VERSION", 200, "1.0.0");
+    let conf_path = "/etc/nginx/conf.d/hello.conf";
+    let conf_before = std::fs::read_to_string(fleet.host_path(1, conf_path)).unwrap();
+    let pids_before: Vec<String> = apps
+        .iter()
+        .map(|&i| std::fs::read_to_string(fleet.host_path(i, "/srv/hello.pid")).unwrap())
+        .collect();
+
+    // The next deploy brings a template with a directive nginx does not know.
+    let template = project.dir().join("templates/nginx/upstream.conf.j2");
+    let good = std::fs::read_to_string(&template).unwrap();
+    let listen = "    listen {{ proxy_listen | default(80) }};\n";
+    assert!(good.contains(listen));
+    std::fs::write(
+        &template,
+        good.replace(listen, &format!("    bogus_directive on;\n{listen}")),
+    )
+    .unwrap();
+    let bad = project.deploy("2.0.0");
+    assert_ne!(bad.code, 0, "{}", bad.dump());
+    assert_eq!(bad.code, 2, "{}", bad.dump());
+    let all = bad.all();
+    assert!(
+        all.contains("unknown directive \"bogus_directive\" in /etc/nginx/conf.d/hello.conf"),
+        "nginx's message is not shown:\n{}",
+        bad.dump()
+    );
+    assert!(
+        all.contains("no host was switched"),
+        "the run does not say that nothing switched:\n{}",
+        bad.dump()
+    );
+    assert!(
+        !bad.stdout.contains("TASK [switch"),
+        "a switch started:\n{}",
+        bad.dump()
+    );
+
+    // No app host switched or restarted.
+    assert_app_hosts_on(&fleet, &apps, "1.0.0");
+    let pids_after: Vec<String> = apps
+        .iter()
+        .map(|&i| std::fs::read_to_string(fleet.host_path(i, "/srv/hello.pid")).unwrap())
+        .collect();
+    assert_eq!(pids_before, pids_after, "an app server was restarted");
+    // nginx keeps its old config, valid, and serves with it as before.
+    assert_eq!(
+        std::fs::read_to_string(fleet.host_path(1, conf_path)).unwrap(),
+        conf_before
+    );
+    let conf_dir = fleet.host_path(1, "/etc/nginx/conf.d");
+    let mut names: Vec<String> = std::fs::read_dir(&conf_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["hello.conf"], "leftovers in conf.d");
+    fleet.exec_ok(1, "nginx -t");
+    std::thread::sleep(Duration::from_millis(300));
+    nginx.assert_serves("1.0.0", 20);
+}
+
+#[test]
+fn maintenance_page_during_a_migration() {
+    let fleet = Fleet::start(3);
+    let apps = [2, 3];
+    let nginx = Nginx::start(&fleet, 1);
+    let project = Project::new(&fleet, &[1], &apps);
+    // One host at a time: a batch of the whole fleet would leave no host in
+    // service while it drains, and the template then serves the maintenance
+    // page too.
+    project.write_playbook(1, true);
+    let first = project.deploy("1.0.0");
+    assert_eq!(first.code, 0, "{}", first.dump());
+    nginx.wait_for(SITE, "/VERSION", 200, "1.0.0");
+    for &i in &apps {
+        assert!(
+            !fleet.host_path(i, "/srv/migration-started").exists(),
+            "h{i}: the migration ran for 1.0.0"
+        );
+    }
+
+    let clock = Instant::now();
+    let client = Client::start(nginx.address(), clock, 2000, Duration::from_secs(90));
+    client.wait_count(10);
+    let deploy_start = clock.elapsed();
+    let spawned = project.spawn_deploy("2.0.0", clock);
+
+    // The migration starts (on the first app host) ...
+    let started = |i: usize| fleet.host_path(i, "/srv/migration-started").exists();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !apps.iter().any(|&i| started(i)) {
+        assert!(
+            Instant::now() < deadline,
+            "the migration did not start within 60 s:\n{}",
+            spawned.stdout()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let host = apps.iter().copied().find(|&i| started(i)).unwrap();
+    assert_eq!(host, 2, "the migration runs on the rollout's first host");
+    // ... and while it runs, nginx answers with the maintenance page.
+    let seen = Instant::now();
+    let mut last = None;
+    while seen.elapsed() < Duration::from_millis(2500) {
+        let answer = nginx.get(SITE, "/VERSION");
+        if matches!(&answer, Ok((503, b)) if b.contains(MAINTENANCE_TEXT)) {
+            last = Some(answer);
+            break;
+        }
+        last = Some(answer);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let page_seen_during_migration = !fleet.host_path(host, "/srv/migration-done").exists();
+    assert!(
+        matches!(&last, Some(Ok((503, b))) if b.contains(MAINTENANCE_TEXT)),
+        "no maintenance page while the migration runs; last answer {last:?}"
+    );
+    assert!(
+        page_seen_during_migration,
+        "the maintenance page was first seen after the migration ended"
+    );
+
+    let (run, lines) = spawned.finish(Duration::from_secs(100));
+    let run_end = clock.elapsed();
+    let target = client.count() + 30;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while client.count() < target && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let samples = client.finish();
+    assert_eq!(run.code, 0, "{}", run.dump());
+    assert!(
+        run.stdout.contains("proxy: maintenance page on")
+            && run.stdout.contains("proxy: maintenance page off"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        std::fs::read_to_string(fleet.host_path(host, "/srv/migration-done")).unwrap(),
+        "2.0.0\n"
+    );
+    assert!(!fleet.host_path(3, "/srv/migration-started").exists());
+
+    // After the run: the app again, on 2.0.0, everywhere.
+    assert_app_hosts_on(&fleet, &apps, "2.0.0");
+    nginx.assert_serves("2.0.0", 20);
+
+    // What the client saw: 1.0.0, then only the maintenance page, then the
+    // app (the rollout mixes versions), 2.0.0 once the run is over; nothing
+    // else ever.
+    let odd: Vec<String> = samples
+        .iter()
+        .filter(|s| s.version().is_none() && !s.maintenance())
+        .map(Sample::short)
+        .collect();
+    assert!(odd.is_empty(), "unexpected answers: {odd:?}");
+    let first_page = samples.iter().position(Sample::maintenance);
+    let last_page = samples.iter().rposition(Sample::maintenance);
+    let (Some(first_page), Some(last_page)) = (first_page, last_page) else {
+        panic!("the client never saw the maintenance page");
+    };
+    let between: Vec<String> = samples[first_page..=last_page]
+        .iter()
+        .filter(|s| !s.maintenance())
+        .map(Sample::short)
+        .collect();
+    assert!(
+        between.is_empty(),
+        "the app answered between {} and {}, in the middle of the maintenance: {between:?}\n{}",
+        secs(samples[first_page].at),
+        secs(samples[last_page].at),
+        transitions(&samples, &lines).join("\n")
+    );
+    assert!(
+        samples[..first_page]
+            .iter()
+            .all(|s| s.version() == Some("1.0.0"))
+    );
+    assert!(samples[first_page].at > deploy_start);
+    let after: Vec<&Sample> = samples.iter().filter(|s| s.at > run_end).collect();
+    assert!(
+        after.len() >= 10,
+        "only {} requests after the run",
+        after.len()
+    );
+    assert!(
+        after.iter().all(|s| s.version() == Some("2.0.0")),
+        "after the run: {:?}",
+        after.iter().map(|s| s.short()).collect::<Vec<_>>()
+    );
+    eprintln!(
+        "maintenance page: {} answers from {} to {} (run {}..{})",
+        last_page - first_page + 1,
+        secs(samples[first_page].at),
+        secs(samples[last_page].at),
+        secs(deploy_start),
+        secs(run_end)
+    );
+}
