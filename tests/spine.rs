@@ -405,7 +405,12 @@ fn json_output_is_one_event_per_line() {
             "run_end"
         ]
     );
-    assert!(events[1]["message"].as_str().unwrap().starts_with("journal: "));
+    assert!(
+        events[1]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("journal: ")
+    );
     assert_eq!(events[7]["outcome"], "completed");
     assert_eq!(events[7]["exit_code"], 0);
     let results: Vec<_> = events
