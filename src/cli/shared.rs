@@ -185,6 +185,45 @@ pub fn play_hosts(
         .collect())
 }
 
+/// A host of a play with a distribution, as the read-only commands need it:
+/// its connection variables and the distribution's root there. Only `root`
+/// is rendered: no artifact is read or hashed.
+pub struct ReleaseTarget {
+    pub host: String,
+    pub vars: VarMap,
+    pub root: String,
+}
+
+pub fn release_targets(
+    inventory: &crate::inventory::Inventory,
+    playbook: &crate::playbook::Playbook,
+    play: &crate::playbook::Play,
+    spec: &crate::playbook::DistributionSpec,
+    options: &RunOptions,
+    templates: &crate::template::Templates,
+) -> Result<Vec<ReleaseTarget>, Error> {
+    let scope = crate::run::preflight::play_scope(playbook, play, options)?;
+    play_hosts(inventory, play, options)?
+        .into_iter()
+        .map(|host| {
+            let vars =
+                crate::run::preflight::host_context(&scope, inventory, playbook, options, &host);
+            let root = templates
+                .render_str_deep(
+                    &spec.root,
+                    &Value::Object(vars.clone()),
+                    &spec.span.to_string(),
+                )
+                .map_err(|e| Error::Distribution {
+                    message: e.to_string(),
+                    span: spec.span.clone(),
+                    host: host.clone(),
+                })?;
+            Ok(ReleaseTarget { host, vars, root })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

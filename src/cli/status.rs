@@ -16,7 +16,7 @@ use crate::playbook::Playbook;
 use crate::report::OutputFormat;
 use crate::run::{Mode, Phase, TagFilter, connect};
 use crate::template::Templates;
-use crate::vars::{Value, merge};
+use crate::vars::Value;
 
 #[derive(Args)]
 pub struct Opts {
@@ -43,72 +43,36 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
     )?;
     let templates = Templates::new(&playbook.base_dir);
     let control_dir = tempfile::Builder::new().prefix("cvy.").tempdir_in("/tmp")?;
-    let limit = match &options.limit {
-        Some(l) => Some(
-            inventory
-                .select(l)
-                .map_err(|source| Error::Pattern { source, span: None })?,
-        ),
-        None => None,
-    };
     let mut code = EXIT_OK;
     let mut json_out = serde_json::Map::new();
     for play in playbook.plays.iter() {
         let Some(spec) = &play.distribution else {
             continue;
         };
-        let hosts = inventory
-            .select(&play.hosts)
-            .map_err(|source| Error::Pattern {
-                source,
-                span: Some(play.hosts_span.clone()),
-            })?;
-        let hosts: Vec<_> = hosts
-            .into_iter()
-            .filter(|h| {
-                limit
-                    .as_ref()
-                    .is_none_or(|l| l.iter().any(|x| x.name == h.name))
-            })
-            .collect();
-        // Only `root` is needed: no artifact is read or hashed for a status.
-        let mut targets = Vec::new();
-        for host in &hosts {
-            let mut vars = inventory.host_vars(&host.name);
-            merge(&mut vars, &play.vars);
-            merge(&mut vars, &options.extra_vars);
-            let root = templates
-                .render_str_deep(
-                    &spec.root,
-                    &Value::Object(vars.clone()),
-                    &spec.span.to_string(),
-                )
-                .map_err(|e| Error::Distribution {
-                    message: e.to_string(),
-                    span: spec.span.clone(),
-                    host: host.name.clone(),
-                })?;
-            targets.push((host.name.clone(), vars, root));
-        }
+        let targets = super::shared::release_targets(
+            &inventory, &playbook, play, spec, &options, &templates,
+        )?;
         let forks = Arc::new(Semaphore::new(options.forks));
-        let rows: Vec<Row> = join_all(targets.into_iter().map(|(host, vars, root)| {
-            let forks = forks.clone();
-            let (options, control_dir) = (&options, control_dir.path());
-            async move {
-                let _permit = forks.acquire_owned().await.expect("semaphore never closed");
-                let status = match connect::open(&host, &vars, options, control_dir).await {
-                    Ok(conn) => {
-                        let status = remote::status(&conn, &root, None)
-                            .await
-                            .map_err(|e| e.to_string());
-                        conn.close().await;
-                        status
-                    }
-                    Err(e) => Err(e.to_string()),
-                };
-                Row { host, status }
-            }
-        }))
+        let rows: Vec<Row> = join_all(targets.into_iter().map(
+            |super::shared::ReleaseTarget { host, vars, root }| {
+                let forks = forks.clone();
+                let (options, control_dir) = (&options, control_dir.path());
+                async move {
+                    let _permit = forks.acquire_owned().await.expect("semaphore never closed");
+                    let status = match connect::open(&host, &vars, options, control_dir).await {
+                        Ok(conn) => {
+                            let status = remote::status(&conn, &root, None)
+                                .await
+                                .map_err(|e| e.to_string());
+                            conn.close().await;
+                            status
+                        }
+                        Err(e) => Err(e.to_string()),
+                    };
+                    Row { host, status }
+                }
+            },
+        ))
         .await;
         if rows.iter().any(|r| r.status.is_err()) {
             code = EXIT_UNREACHABLE;

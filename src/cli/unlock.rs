@@ -10,7 +10,6 @@ use crate::error::{EXIT_OK, EXIT_UNREACHABLE, Error};
 use crate::playbook::Playbook;
 use crate::run::{Mode, Phase, TagFilter, connect};
 use crate::template::Templates;
-use crate::vars::{Value, merge};
 
 #[derive(Args)]
 pub struct Opts {
@@ -36,21 +35,9 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
         let Some(spec) = &play.distribution else {
             continue;
         };
-        for host in super::shared::play_hosts(&inventory, play, &options)? {
-            let mut vars = inventory.host_vars(&host);
-            merge(&mut vars, &play.vars);
-            merge(&mut vars, &options.extra_vars);
-            let root = templates
-                .render_str_deep(
-                    &spec.root,
-                    &Value::Object(vars.clone()),
-                    &spec.span.to_string(),
-                )
-                .map_err(|e| Error::Distribution {
-                    message: e.to_string(),
-                    span: spec.span.clone(),
-                    host: host.clone(),
-                })?;
+        for super::shared::ReleaseTarget { host, vars, root } in
+            super::shared::release_targets(&inventory, &playbook, play, spec, &options, &templates)?
+        {
             let result = match connect::open(&host, &vars, &options, control_dir.path()).await {
                 Ok(conn) => {
                     let r = lock::clear(&conn, &root, None)
