@@ -10,119 +10,21 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use support::{Fleet, convoy, workdir, write_file};
+use support::http_server::HttpServer;
+use support::inventory::app_inventory;
+use support::project::{Project, ROOT};
+use support::tarball::{Entry, hello_script, release_tar_gz, tar_gz};
+use support::{Fleet, workdir, write_file};
 
-/// The distribution's root on every host.
-const ROOT: &str = "/srv/hello";
-
-// ---------------------------------------------------------------- helpers (as in spine.rs)
-
-/// An inventory with the fleet's hosts in group `app`, the example's group vars,
-/// and extra host vars per host.
-fn app_inventory(fleet: &Fleet, dir: &Path, host_extra: &str) -> PathBuf {
-    let mut yaml = format!(
-        "all:\n  vars:\n    convoy_ssh_config: {}\n    app_name: hello\n    app_port: 8080\n    app_greeting: Hello from convoy\n    app_root: /srv\n  children:\n    app:\n      hosts:\n",
-        fleet.ssh_config().display()
-    );
-    for i in fleet.hosts() {
-        yaml.push_str(&format!(
-            "        {}:\n          ansible_host: {}\n",
-            fleet.name(i),
-            fleet.addr(i)
-        ));
-        if !host_extra.is_empty() {
-            yaml.push_str(&format!("          {host_extra}\n"));
-        }
-    }
-    write_file(dir, "inventory.yml", &yaml)
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(args: &[&str]) -> Run {
-    let out: Output = convoy().args(args).output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-impl Run {
-    /// The recap line of a host (text output).
-    fn recap(&self, host: &str) -> &str {
-        self.stdout
-            .lines()
-            .find(|l| l.split_whitespace().nth(1) == Some(host) && l.contains(" : ok="))
-            .unwrap_or_else(|| panic!("no recap for {host} in:\n{}", self.dump()))
-    }
-    fn count(&self, host: &str, what: &str) -> u32 {
-        self.recap_field(host, what).parse().unwrap()
-    }
-    /// The raw value of `what=` in a host's text recap (e.g. `artifact` -> `1.5MiB`).
-    fn recap_field(&self, host: &str, what: &str) -> &str {
-        let line = self.recap(host);
-        let start = line
-            .find(&format!(" {what}="))
-            .unwrap_or_else(|| panic!("no {what}= in recap line {line:?}\n{}", self.dump()))
-            + what.len()
-            + 2;
-        line[start..].split_whitespace().next().unwrap()
-    }
-    fn dump(&self) -> String {
-        format!(
-            "exit {}\nstdout:\n{}\nstderr:\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-    /// stdout and stderr together (where a bad-input message may be).
-    fn all(&self) -> String {
-        format!("{}\n{}", self.stdout, self.stderr)
-    }
-    /// `--output json`: the recap event.
-    fn json_recap(&self) -> Value {
-        self.stdout
-            .lines()
-            .filter(|l| l.trim_start().starts_with('{'))
-            .map(|l| {
-                serde_json::from_str::<Value>(l)
-                    .unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}\n{}", self.dump()))
-            })
-            .find(|e| e["event"] == "recap")
-            .unwrap_or_else(|| panic!("no recap event:\n{}", self.dump()))
-    }
-    /// `--output json`: the recap's `artifact_bytes` of a host.
-    fn artifact_bytes(&self, host: &str) -> u64 {
-        let recap = self.json_recap();
-        recap["hosts"][host]["artifact_bytes"]
-            .as_u64()
-            .unwrap_or_else(|| {
-                panic!(
-                    "no integer hosts.{host}.artifact_bytes in the recap {recap}\n{}",
-                    self.dump()
-                )
-            })
-    }
-    /// Text output: the `failed: [host]: ...` result lines of a host.
-    fn failed_lines(&self, host: &str) -> Vec<&str> {
-        let tag = format!("failed: [{host}]");
-        self.stdout.lines().filter(|l| l.contains(&tag)).collect()
-    }
-}
+// ---------------------------------------------------------------- helpers
 
 fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
@@ -136,117 +38,10 @@ fn hex_digests(s: &str) -> Vec<String> {
         .collect()
 }
 
-fn random_bytes(n: usize) -> Vec<u8> {
-    let mut buf = vec![0u8; n];
-    std::fs::File::open("/dev/urandom")
-        .unwrap()
-        .read_exact(&mut buf)
-        .unwrap();
-    buf
-}
-
-// ---------------------------------------------------------------- archives
-
-/// One tar entry.
-enum Entry<'a> {
-    Dir(&'a str),
-    File(&'a str, &'a [u8], u32),
-    Symlink(&'a str, &'a str),
-}
-
-fn octal(field: &mut [u8], value: u64) {
-    let s = format!("{:0width$o}\0", value, width = field.len() - 1);
-    field.copy_from_slice(s.as_bytes());
-}
-
-fn tar_header(name: &str, mode: u32, size: u64, kind: u8, link: &str) -> [u8; 512] {
-    assert!(
-        name.len() <= 100 && link.len() <= 100,
-        "name too long: {name}"
-    );
-    let mut h = [0u8; 512];
-    h[..name.len()].copy_from_slice(name.as_bytes());
-    octal(&mut h[100..108], u64::from(mode));
-    octal(&mut h[108..116], 0);
-    octal(&mut h[116..124], 0);
-    octal(&mut h[124..136], size);
-    octal(&mut h[136..148], 1_700_000_000);
-    h[148..156].copy_from_slice(b"        ");
-    h[156] = kind;
-    h[157..157 + link.len()].copy_from_slice(link.as_bytes());
-    h[257..263].copy_from_slice(b"ustar\0");
-    h[263..265].copy_from_slice(b"00");
-    h[265..269].copy_from_slice(b"root");
-    h[297..301].copy_from_slice(b"root");
-    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-    let s = format!("{sum:06o}\0 ");
-    h[148..156].copy_from_slice(s.as_bytes());
-    h
-}
-
-/// A ustar archive of `entries`, names exactly as given (no sanitizing).
-fn tar(entries: &[Entry]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for e in entries {
-        match e {
-            Entry::Dir(name) => out.extend(tar_header(name, 0o755, 0, b'5', "")),
-            Entry::Symlink(name, target) => out.extend(tar_header(name, 0o777, 0, b'2', target)),
-            Entry::File(name, data, mode) => {
-                out.extend(tar_header(name, *mode, data.len() as u64, b'0', ""));
-                out.extend_from_slice(data);
-                out.resize(out.len().div_ceil(512) * 512, 0);
-            }
-        }
-    }
-    out.resize(out.len() + 1024, 0);
-    out
-}
-
-/// `gzip -n` of `data` (the system gzip: no dev-dependency needed).
-fn gzip(data: Vec<u8>) -> Vec<u8> {
-    let mut child = Command::new("gzip")
-        .args(["-n", "-c"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("run gzip");
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || stdin.write_all(&data).unwrap());
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    assert!(out.status.success(), "gzip failed");
-    out.stdout
-}
-
-fn tar_gz(entries: &[Entry]) -> Vec<u8> {
-    gzip(tar(entries))
-}
-
 /// A release artifact written by a test.
 struct Artifact {
     bytes: Vec<u8>,
     sha: String,
-}
-
-fn hello_script(version: &str) -> String {
-    format!("#!/bin/sh\necho hello {version}\n")
-}
-
-/// The release tarball of `version`: bin/hello, VERSION, and `blob` random
-/// bytes in blob.bin (incompressible) when `blob > 0`.
-fn release_tar_gz(version: &str, blob: usize) -> Vec<u8> {
-    let script = hello_script(version);
-    let version_file = format!("{version}\n");
-    let random = random_bytes(blob);
-    let mut entries = vec![
-        Entry::Dir("bin/"),
-        Entry::File("bin/hello", script.as_bytes(), 0o755),
-        Entry::File("VERSION", version_file.as_bytes(), 0o644),
-    ];
-    if blob > 0 {
-        entries.push(Entry::File("blob.bin", &random, 0o644));
-    }
-    tar_gz(&entries)
 }
 
 // ---------------------------------------------------------------- the project
@@ -285,14 +80,6 @@ const PLAYBOOK: &str = r#"- name: Deploy hello
 
 const LOCAL_SOURCE: &str = "dist/hello-{{ version }}.tar.gz";
 
-struct Project {
-    // Declared first: dropped (torn down) first.
-    fleet: Fleet,
-    work: tempfile::TempDir,
-    playbook: PathBuf,
-    inventory: PathBuf,
-}
-
 impl Project {
     /// A fleet of `n` hosts and a project: deploy.yml (local source, keep 3),
     /// templates/hello.conf.j2, inventory.yml.
@@ -307,13 +94,10 @@ impl Project {
             work,
             playbook,
             inventory,
+            in_dir: false,
         };
         p.write_playbook(LOCAL_SOURCE, "", 3);
         p
-    }
-
-    fn dir(&self) -> &Path {
-        self.work.path()
     }
 
     fn write_playbook(&self, source: &str, extra: &str, keep: u32) {
@@ -340,45 +124,6 @@ impl Project {
         }
     }
 
-    /// `convoy SUB deploy.yml -i inventory.yml EXTRA...`
-    fn convoy(&self, sub: &str, extra: &[&str]) -> Run {
-        let mut args = vec![
-            sub,
-            self.playbook.to_str().unwrap(),
-            "-i",
-            self.inventory.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        run(&args)
-    }
-
-    /// `convoy run deploy.yml -i inventory.yml -e version=VERSION EXTRA...`
-    fn deploy(&self, version: &str, extra: &[&str]) -> Run {
-        let v = format!("version={version}");
-        let mut args = vec!["-e", v.as_str()];
-        args.extend_from_slice(extra);
-        self.convoy("run", &args)
-    }
-
-    /// Like [`deploy`](Self::deploy), panicking unless the run exits 0.
-    fn deploy_ok(&self, version: &str, extra: &[&str]) -> Run {
-        let r = self.deploy(version, extra);
-        assert_eq!(r.code, 0, "deploy {version}: {}", r.dump());
-        r
-    }
-
-    /// The control-side path of `ROOT/rel` on host i.
-    fn path(&self, i: usize, rel: &str) -> PathBuf {
-        self.fleet.host_path(i, &format!("{ROOT}/{rel}"))
-    }
-
-    /// Where host i's `current` points (its raw target), if it is a symlink.
-    fn current(&self, i: usize) -> Option<String> {
-        std::fs::read_link(self.path(i, "current"))
-            .ok()
-            .map(|t| t.to_string_lossy().into_owned())
-    }
-
     fn assert_current(&self, i: usize, version: &str) {
         let meta = std::fs::symlink_metadata(self.path(i, "current"));
         assert!(
@@ -395,127 +140,6 @@ impl Project {
             format!("{version}\n"),
             "h{i}: current/VERSION"
         );
-    }
-
-    fn read(&self, i: usize, rel: &str) -> String {
-        let p = self.path(i, rel);
-        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("h{i}: read {}: {e}", p.display()))
-    }
-
-    /// Entries of ROOT/releases on host i (all names, hidden ones too).
-    fn releases(&self, i: usize) -> BTreeSet<String> {
-        match std::fs::read_dir(self.path(i, "releases")) {
-            Ok(rd) => rd
-                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .collect(),
-            Err(_) => BTreeSet::new(),
-        }
-    }
-
-    fn ino(&self, i: usize, rel: &str) -> u64 {
-        std::fs::metadata(self.path(i, rel))
-            .unwrap_or_else(|e| panic!("h{i}: stat {rel}: {e}"))
-            .ino()
-    }
-
-    /// Lines of /srv/hooks.log on host i (written by the playbook's hooks).
-    fn hook_lines(&self, i: usize) -> Vec<String> {
-        std::fs::read_to_string(self.fleet.host_path(i, "/srv/hooks.log"))
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// Temporary names (`.tmp*`, `*.part`, and `*.part.*` in case an
-    /// implementation suffixes them) anywhere under ROOT on host i,
-    /// seen from inside the host (also works for mounts only the host sees).
-    fn leftovers(&self, i: usize) -> String {
-        let out = self.fleet.exec(
-            i,
-            &format!(
-                "find {ROOT} \\( -name '.tmp*' -o -name '*.part' -o -name '*.part.*' \\) -print 2>/dev/null; true"
-            ),
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn assert_no_leftovers(&self, i: usize) {
-        let left = self.leftovers(i);
-        assert!(
-            left.trim().is_empty(),
-            "h{i}: temporary files left under {ROOT}:\n{left}"
-        );
-    }
-
-    /// Every file in the content-addressed store on host i has the sha256 it is named after.
-    fn assert_store_consistent(&self, i: usize) {
-        let out = self.fleet.exec_ok(
-            i,
-            &format!(
-                "cd {ROOT}/.convoy/artifacts 2>/dev/null || exit 0; for f in *; do [ -f \"$f\" ] && sha256sum \"$f\"; done; true"
-            ),
-        );
-        for line in out.lines() {
-            let mut words = line.split_whitespace();
-            let (sum, name) = (words.next().unwrap(), words.next().unwrap());
-            assert_eq!(
-                sum, name,
-                "h{i}: {ROOT}/.convoy/artifacts/{name} does not have the sha256 it is named after"
-            );
-        }
-    }
-}
-
-/// `python3 -m http.server` inside a host's namespaces, serving a directory of
-/// that host. It stops by itself after 60 s (and with the fleet).
-struct HttpServer {
-    child: Child,
-    url: String,
-}
-
-impl HttpServer {
-    fn start(fleet: &Fleet, i: usize, dir_in_host: &str, port: u16) -> HttpServer {
-        let addr = fleet.addr(i);
-        let cmd = format!(
-            "cd {dir_in_host} && exec timeout 60 python3 -m http.server {port} --bind {addr}"
-        );
-        let child = Command::new("bash")
-            .arg(support::fleet::fleet_sh())
-            .arg("exec")
-            .arg(fleet.dir())
-            .arg(i.to_string())
-            .args(["--", "sh", "-c", &cmd])
-            .env("CONVOY_FLEET_OWNER", std::process::id().to_string())
-            .env("FLEET_QUIET", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the http server");
-        // The control side is on the fleet's bridge: wait until it answers.
-        let sock: std::net::SocketAddr = format!("{addr}:{port}").parse().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while std::net::TcpStream::connect_timeout(&sock, Duration::from_millis(200)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "http server on h{i} did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        HttpServer {
-            child,
-            url: format!("http://{addr}:{port}"),
-        }
-    }
-}
-
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        // Only the launcher is ours to kill here; the server itself ends by
-        // `timeout 60` or when the fleet's namespace is torn down.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -964,7 +588,7 @@ fn url_with_a_wrong_sha256_fails_with_both_digests() {
     let wrong = sha256_hex(b"not the artifact");
     std::fs::create_dir_all(p.fleet.host_path(1, "/srv/www")).unwrap();
     std::fs::write(p.fleet.host_path(1, "/srv/www/hello-3.0.0.tar.gz"), &v3).unwrap();
-    let server = HttpServer::start(&p.fleet, 1, "/srv/www", 8080);
+    let server = HttpServer::start(&p.fleet, 1, "/srv/www", 8080, 60);
     p.write_playbook(
         &format!("{}/hello-{{{{ version }}}}.tar.gz", server.url),
         &format!("    sha256: \"{wrong}\"\n"),
@@ -1114,7 +738,7 @@ fn pull_mode_hosts_fetch_the_url_themselves() {
     let sha = sha256_hex(&bytes);
     std::fs::create_dir_all(p.fleet.host_path(1, "/srv/www")).unwrap();
     std::fs::write(p.fleet.host_path(1, "/srv/www/hello-1.0.0.tar.gz"), &bytes).unwrap();
-    let server = HttpServer::start(&p.fleet, 1, "/srv/www", 8080);
+    let server = HttpServer::start(&p.fleet, 1, "/srv/www", 8080, 60);
     p.write_playbook(
         &format!("{}/hello-{{{{ version }}}}.tar.gz", server.url),
         &format!("    sha256: \"{sha}\"\n"),

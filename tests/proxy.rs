@@ -4,194 +4,27 @@
 //! host itself (files, inodes, the manifest, what nginx serves, whether it
 //! reloaded), not only what convoy prints.
 //!
-//! The helpers ([`Nginx`], [`AppServer`], [`http_get`]) are meant for every
-//! proxy test, the zero-downtime rollout included: nginx on a proxy host
-//! with its own pid and logs under /srv (the fleet shares /run and
+//! The helpers ([`Nginx`], [`AppServer`], `http_get`) live in
+//! tests/support/nginx.rs, shared with the zero-downtime rollout: nginx on a
+//! proxy host with its own pid and logs under /srv (the fleet shares /run and
 //! /var/log/nginx between hosts), and a small HTTP app on app hosts that
 //! serves its release directory and must be restarted to serve a new one.
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use support::{Fleet, convoy, workdir, write_file};
+use support::nginx::{AppServer, Nginx};
+use support::run::{Run, run_in};
+use support::{Fleet, workdir, write_file};
 
 // ---------------------------------------------------------------- helpers
 
 /// Where the proxy tier keeps its manifests in these tests: /var/lib is
 /// shared between the fleet's hosts, /srv is each host's own.
 const STATE_DIR: &str = "/srv/convoy-proxy";
-
-/// nginx running on one host of the fleet, configured by this file's
-/// nginx.conf: a default server answering 404 `no such site`, then
-/// `/etc/nginx/conf.d/*.conf`; pid, logs and temp files under /srv/nginx.
-struct Nginx<'a> {
-    fleet: &'a Fleet,
-    host: usize,
-}
-
-const NGINX_CONF: &str = "\
-user www-data;
-worker_processes 2;
-pid /srv/nginx/nginx.pid;
-# notice: each reload logs `signal 1 (SIGHUP) received`, which tests count.
-error_log /srv/nginx/error.log notice;
-events { worker_connections 512; }
-http {
-    include /etc/nginx/mime.types;
-    default_type application/octet-stream;
-    access_log /srv/nginx/access.log;
-    client_body_temp_path /srv/nginx/tmp/body;
-    proxy_temp_path /srv/nginx/tmp/proxy;
-    fastcgi_temp_path /srv/nginx/tmp/fastcgi;
-    uwsgi_temp_path /srv/nginx/tmp/uwsgi;
-    scgi_temp_path /srv/nginx/tmp/scgi;
-    server {
-        listen 80 default_server;
-        server_name _;
-        default_type text/plain;
-        return 404 \"no such site\\n\";
-    }
-    include /etc/nginx/conf.d/*.conf;
-}
-";
-
-impl<'a> Nginx<'a> {
-    /// Writes the host's /etc/nginx/nginx.conf (its conf.d emptied) and
-    /// starts nginx there; returns once it answers on port 80.
-    fn start(fleet: &'a Fleet, host: usize) -> Nginx<'a> {
-        write_file(
-            fleet.host_path(host, "/etc/nginx"),
-            "nginx.conf",
-            NGINX_CONF,
-        );
-        fleet.exec_ok(
-            host,
-            "rm -rf /etc/nginx/conf.d/* && mkdir -p /srv/nginx/tmp && nginx",
-        );
-        let nginx = Nginx { fleet, host };
-        nginx.wait_for("unknown.test", 404, "no such site");
-        nginx
-    }
-
-    /// `ADDRESS:80` of the proxy host.
-    fn address(&self) -> String {
-        format!("{}:80", self.fleet.addr(self.host))
-    }
-
-    /// GET `path` through nginx with this `Host` header.
-    fn get(&self, host: &str, path: &str) -> Result<(u16, String), String> {
-        http_get(&self.address(), host, path)
-    }
-
-    /// Waits (reloads are asynchronous) until `host` answers `status` with
-    /// a body containing `body`; panics with the last answer after 10 s.
-    fn wait_for(&self, host: &str, status: u16, body: &str) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let answer = self.get(host, "/");
-            if matches!(&answer, Ok((s, b)) if *s == status && b.contains(body)) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{host} via nginx on h{}: wanted {status} with {body:?}, got {answer:?}",
-                self.host
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// How many times nginx has reloaded since it started.
-    fn reloads(&self) -> usize {
-        std::fs::read_to_string(self.fleet.host_path(self.host, "/srv/nginx/error.log"))
-            .unwrap_or_default()
-            .matches("(SIGHUP) received")
-            .count()
-    }
-
-    /// Waits until nginx has logged `count` reloads (a signal is handled
-    /// asynchronously); panics after 10 s.
-    fn wait_reloads(&self, count: usize) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.reloads() < count {
-            assert!(
-                Instant::now() < deadline,
-                "nginx on h{} reloaded {} times, expected {count}",
-                self.host,
-                self.reloads()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        assert_eq!(self.reloads(), count, "nginx reloaded more than expected");
-    }
-}
-
-/// A small HTTP server on an app host, like an app that loads its release
-/// once at start: it serves the directory `dir` resolved when it starts
-/// (`/srv/hello/current` keeps serving the old release after a switch),
-/// so a switch needs a restart, and during the restart the port refuses
-/// connections. `/srv/app-server.sh` on the host (re)starts it: use it as
-/// the switch hook (`shell: sh /srv/app-server.sh`).
-struct AppServer;
-
-impl AppServer {
-    /// Installs /srv/app-server.sh on app host `host` and starts it; returns
-    /// once the server answers.
-    fn start(fleet: &Fleet, host: usize, dir: &str, port: u16) {
-        let script = format!(
-            "#!/bin/sh\n\
-             # (Re)starts the test app: python's http.server in {dir} as resolved now, on port {port}.\n\
-             set -u\n\
-             if pid=$(cat /srv/app-server.pid 2>/dev/null); then\n\
-               kill \"$pid\" 2>/dev/null; while kill -0 \"$pid\" 2>/dev/null; do sleep 0.02; done\n\
-             fi\n\
-             cd \"$(readlink -f {dir})\" || exit 1\n\
-             setsid python3 -m http.server {port} --bind 0.0.0.0 >> /srv/app-server.log 2>&1 < /dev/null &\n\
-             echo $! > /srv/app-server.pid\n\
-             for i in $(seq 1 200); do\n\
-               curl -s -o /dev/null http://127.0.0.1:{port}/ && exit 0\n\
-               sleep 0.05\n\
-             done\n\
-             echo 'the app server did not start' >&2; exit 1\n"
-        );
-        write_file(fleet.host_path(host, "/srv"), "app-server.sh", &script);
-        fleet.exec_ok(host, "sh /srv/app-server.sh");
-    }
-}
-
-/// One HTTP/1.0 GET to `address` (`ip:port`) with `Host: host`: the status
-/// and the body. `Err` when the connection fails (refused, reset, timeout).
-fn http_get(address: &str, host: &str, path: &str) -> Result<(u16, String), String> {
-    let address = address.parse().map_err(|e| format!("{address}: {e}"))?;
-    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5))
-        .map_err(|e| format!("connect {address}: {e}"))?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .map_err(|e| e.to_string())?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| format!("send to {address}: {e}"))?;
-    let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .map_err(|e| format!("read from {address}: {e}"))?;
-    let (head, body) = response
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| format!("not an HTTP answer: {response:?}"))?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("no status in {head:?}"))?;
-    Ok((status, body.to_owned()))
-}
 
 /// An inventory with the fleet's hosts `proxies` in group `balancers` and
 /// `apps` in group `app`; the manifests kept under /srv.
@@ -239,35 +72,6 @@ fn domains(dir: &Path, names: &[&str]) -> PathBuf {
         yaml.push_str(&format!("  - name: {name}\n"));
     }
     write_file(dir, "vars/domains.yml", &yaml)
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn dump(&self) -> String {
-        format!(
-            "exit {}\nstdout:\n{}\nstderr:\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-    /// stdout and stderr together (a failure may be reported on either).
-    fn all(&self) -> String {
-        format!("{}\n{}", self.stdout, self.stderr)
-    }
-}
-
-/// convoy with `args`, run in `dir` (so messages name relative paths).
-fn run_in(dir: &Path, args: &[&str]) -> Run {
-    let out = convoy().current_dir(dir).args(args).output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
 }
 
 /// `convoy run playbooks/proxy-domains.yml -e @vars/domains.yml` in `dir`.

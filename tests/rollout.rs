@@ -11,220 +11,24 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use support::{Fleet, convoy, workdir, write_file};
-
-/// The distribution's root on every host.
-const ROOT: &str = "/srv/hello";
+use support::http_server::HttpServer;
+use support::project::{Project, ROOT};
+use support::run::{Run, run, run_in};
+use support::tarball::release_tar_gz;
+use support::{Fleet, workdir, write_file};
 
 /// PATH for convoy processes spawned here (as `support::convoy` sets it).
 const CLEAN_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 // ---------------------------------------------------------------- running convoy
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run_in(dir: Option<&Path>, args: &[&str]) -> Run {
-    let mut cmd = convoy();
-    if let Some(dir) = dir {
-        cmd.current_dir(dir);
-    }
-    let out: Output = cmd.args(args).output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-impl Run {
-    fn dump(&self) -> String {
-        format!(
-            "exit {}\nstdout:\n{}\nstderr:\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-
-    /// stdout and stderr together (where a refusal may be printed).
-    fn all(&self) -> String {
-        format!("{}\n{}", self.stdout, self.stderr)
-    }
-
-    /// Text output: the `BATCH ...` lines, from `BATCH` on (timestamp cut).
-    fn batch_lines(&self) -> Vec<String> {
-        self.stdout
-            .lines()
-            .filter_map(|l| l.find("BATCH ").map(|at| l[at..].trim_end().to_owned()))
-            .collect()
-    }
-
-    /// Text output: the `NOTE ...` messages (what follows `NOTE `).
-    fn notes(&self) -> Vec<String> {
-        self.stdout
-            .lines()
-            .filter_map(|l| l.find("NOTE ").map(|at| l[at + 5..].trim_end().to_owned()))
-            .collect()
-    }
-
-    /// Text output: lines with `status: [host]` (e.g. `failed: [h2]`).
-    fn result_lines(&self, status: &str, host: &str) -> Vec<&str> {
-        let tag = format!("{status}: [{host}]");
-        self.stdout.lines().filter(|l| l.contains(&tag)).collect()
-    }
-
-    /// `--output json`: every event.
-    fn events(&self) -> Vec<Value> {
-        self.stdout
-            .lines()
-            .filter(|l| l.trim_start().starts_with('{'))
-            .map(|l| {
-                serde_json::from_str::<Value>(l)
-                    .unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}\n{}", self.dump()))
-            })
-            .collect()
-    }
-
-    /// The journal named by `NOTE journal: <path>` (text) or the `note`
-    /// event `journal: <path>` (JSON).
-    fn journal(&self) -> Journal {
-        let from_text = self
-            .notes()
-            .into_iter()
-            .find_map(|n| n.strip_prefix("journal: ").map(|p| PathBuf::from(p.trim())));
-        let from_json = || {
-            self.stdout
-                .lines()
-                .filter(|l| l.trim_start().starts_with('{'))
-                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                .filter(|e| e["event"] == "note")
-                .find_map(|e| {
-                    e["message"]
-                        .as_str()
-                        .and_then(|m| m.strip_prefix("journal: "))
-                        .map(|p| PathBuf::from(p.trim()))
-                })
-        };
-        let path = from_text
-            .or_else(from_json)
-            .unwrap_or_else(|| panic!("no `NOTE journal: <path>` in the output:\n{}", self.dump()));
-        Journal::read(&path)
-    }
-}
-
-/// A run's journal: `<project>/.convoy/runs/<run-id>.jsonl`.
-struct Journal {
-    path: PathBuf,
-    run_id: String,
-    events: Vec<Value>,
-}
-
-impl Journal {
-    fn read(path: &Path) -> Journal {
-        let text = std::fs::read_to_string(path)
-            .unwrap_or_else(|e| panic!("read the journal {}: {e}", path.display()));
-        let events: Vec<Value> = text
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| {
-                serde_json::from_str(l).unwrap_or_else(|e| {
-                    panic!("journal {}: bad JSON line {l:?}: {e}", path.display())
-                })
-            })
-            .collect();
-        assert_eq!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("jsonl"),
-            "journal name: {}",
-            path.display()
-        );
-        let run_id = path.file_stem().unwrap().to_string_lossy().into_owned();
-        Journal {
-            path: path.to_owned(),
-            run_id,
-            events,
-        }
-    }
-
-    /// The journal lives in `<project>/.convoy/runs/`.
-    fn assert_in_project(&self, project: &Path) {
-        let runs = project
-            .join(".convoy/runs")
-            .canonicalize()
-            .unwrap_or_else(|e| panic!("{}/.convoy/runs: {e}", project.display()));
-        let dir = self.path.parent().unwrap().canonicalize().unwrap();
-        assert_eq!(
-            dir,
-            runs,
-            "journal {} not in the project",
-            self.path.display()
-        );
-    }
-
-    fn of(&self, event: &str) -> Vec<&Value> {
-        self.events.iter().filter(|e| e["event"] == event).collect()
-    }
-
-    fn dump(&self) -> String {
-        self.events
-            .iter()
-            .map(Value::to_string)
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-
-    /// The batches of the rollout's plan, as host lists (a batch may be a
-    /// list of names or an object with `hosts`). The journal opens with
-    /// `run_start` and records each play's plan, once decided, in
-    /// `rollout_plan` (README: Output).
-    fn planned_batches(&self) -> Vec<Vec<String>> {
-        let starts = self.of("run_start");
-        assert_eq!(starts.len(), 1, "one run_start:\n{}", self.dump());
-        let start = starts[0];
-        assert_eq!(
-            start["run_id"].as_str(),
-            Some(self.run_id.as_str()),
-            "run_start.run_id is the journal's name:\n{}",
-            self.dump()
-        );
-        let plans = self.of("rollout_plan");
-        assert_eq!(plans.len(), 1, "one rollout_plan:\n{}", self.dump());
-        let batches = plans[0]["plan"]["batches"]
-            .as_array()
-            .unwrap_or_else(|| panic!("rollout_plan has no plan.batches:\n{}", self.dump()));
-        batches
-            .iter()
-            .map(|b| {
-                let hosts = b.get("hosts").unwrap_or(b);
-                hosts
-                    .as_array()
-                    .unwrap_or_else(|| panic!("a batch without hosts: {b}"))
-                    .iter()
-                    .map(|h| h.as_str().unwrap().to_owned())
-                    .collect()
-            })
-            .collect()
-    }
-
-    fn outcome(&self) -> String {
-        let last = self
-            .events
-            .last()
-            .unwrap_or_else(|| panic!("empty journal"));
-        assert_eq!(last["event"], "run_end", "the last event:\n{}", self.dump());
-        last["outcome"].as_str().unwrap_or_default().to_owned()
-    }
-}
 
 /// A convoy process running in the background, its output collected.
 struct Spawned {
@@ -384,62 +188,6 @@ fn now_ns() -> u128 {
         .as_nanos()
 }
 
-// ---------------------------------------------------------------- archives (as in distribution.rs)
-
-fn octal(field: &mut [u8], value: u64) {
-    let s = format!("{:0width$o}\0", value, width = field.len() - 1);
-    field.copy_from_slice(s.as_bytes());
-}
-
-fn tar_header(name: &str, mode: u32, size: u64, kind: u8) -> [u8; 512] {
-    let mut h = [0u8; 512];
-    h[..name.len()].copy_from_slice(name.as_bytes());
-    octal(&mut h[100..108], u64::from(mode));
-    octal(&mut h[108..116], 0);
-    octal(&mut h[116..124], 0);
-    octal(&mut h[124..136], size);
-    octal(&mut h[136..148], 1_700_000_000);
-    h[148..156].copy_from_slice(b"        ");
-    h[156] = kind;
-    h[257..263].copy_from_slice(b"ustar\0");
-    h[263..265].copy_from_slice(b"00");
-    h[265..269].copy_from_slice(b"root");
-    h[297..301].copy_from_slice(b"root");
-    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-    let s = format!("{sum:06o}\0 ");
-    h[148..156].copy_from_slice(s.as_bytes());
-    h
-}
-
-/// A tiny release: bin/hello and VERSION, as a .tar.gz (system gzip).
-fn release_tar_gz(version: &str) -> Vec<u8> {
-    let script = format!("#!/bin/sh\necho hello {version}\n");
-    let version_file = format!("{version}\n");
-    let mut tar = Vec::new();
-    tar.extend(tar_header("bin/", 0o755, 0, b'5'));
-    for (name, data, mode) in [
-        ("bin/hello", script.as_bytes(), 0o755),
-        ("VERSION", version_file.as_bytes(), 0o644),
-    ] {
-        tar.extend(tar_header(name, mode, data.len() as u64, b'0'));
-        tar.extend_from_slice(data);
-        tar.resize(tar.len().div_ceil(512) * 512, 0);
-    }
-    tar.resize(tar.len() + 1024, 0);
-    let mut child = Command::new("gzip")
-        .args(["-n", "-c"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("run gzip");
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || stdin.write_all(&tar).unwrap());
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    assert!(out.status.success(), "gzip failed");
-    out.stdout
-}
-
 // ---------------------------------------------------------------- the project
 
 /// The switch hook appends `switch <release.version> <where current points>
@@ -518,14 +266,6 @@ fn inventory_text(
     y
 }
 
-struct Project {
-    // Declared first: dropped (torn down) first.
-    fleet: Fleet,
-    work: tempfile::TempDir,
-    playbook: PathBuf,
-    inventory: PathBuf,
-}
-
 impl Project {
     /// A fleet of `n` hosts, an inventory of them in group `app`, and
     /// deploy.yml with the given rollout section.
@@ -551,13 +291,10 @@ impl Project {
             work,
             playbook,
             inventory,
+            in_dir: true,
         };
         p.write(rollout, migrations);
         p
-    }
-
-    fn dir(&self) -> &Path {
-        self.work.path()
     }
 
     fn write(&self, rollout: &str, migrations: &str) {
@@ -569,39 +306,9 @@ impl Project {
         write_file(self.dir(), "dist/.keep", "");
         std::fs::write(
             self.dir().join(format!("dist/hello-{version}.tar.gz")),
-            release_tar_gz(version),
+            release_tar_gz(version, 0),
         )
         .unwrap();
-    }
-
-    fn args<'a>(&'a self, sub: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-        let mut args = vec![
-            sub,
-            self.playbook.to_str().unwrap(),
-            "-i",
-            self.inventory.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        args
-    }
-
-    /// `convoy SUB deploy.yml -i inventory.yml EXTRA...` (from the project dir).
-    fn convoy(&self, sub: &str, extra: &[&str]) -> Run {
-        run_in(Some(self.dir()), &self.args(sub, extra))
-    }
-
-    /// `convoy run deploy.yml -i inventory.yml -e version=VERSION EXTRA...`
-    fn deploy(&self, version: &str, extra: &[&str]) -> Run {
-        let v = format!("version={version}");
-        let mut args = vec!["-e", v.as_str()];
-        args.extend_from_slice(extra);
-        self.convoy("run", &args)
-    }
-
-    fn deploy_ok(&self, version: &str, extra: &[&str]) -> Run {
-        let r = self.deploy(version, extra);
-        assert_eq!(r.code, 0, "deploy {version}: {}", r.dump());
-        r
     }
 
     /// Like [`deploy`](Self::deploy), in the background.
@@ -610,22 +317,6 @@ impl Project {
         let mut args = self.args("run", &["-e", v.as_str()]);
         args.extend_from_slice(extra);
         Spawned::start(Some(self.dir()), &args)
-    }
-
-    /// The control-side path of `ROOT/rel` on host i.
-    fn path(&self, i: usize, rel: &str) -> PathBuf {
-        self.fleet.host_path(i, &format!("{ROOT}/{rel}"))
-    }
-
-    fn srv(&self, i: usize, rel: &str) -> PathBuf {
-        self.fleet.host_path(i, &format!("/srv/{rel}"))
-    }
-
-    /// Where host i's `current` points (its raw target), if it is a symlink.
-    fn current(&self, i: usize) -> Option<String> {
-        std::fs::read_link(self.path(i, "current"))
-            .ok()
-            .map(|t| t.to_string_lossy().into_owned())
     }
 
     /// `current` names `releases/<version>` and that release is complete.
@@ -638,98 +329,6 @@ impl Project {
         let v = std::fs::read_to_string(self.path(i, "current/VERSION"))
             .unwrap_or_else(|e| panic!("h{i}: current/VERSION: {e}"));
         assert_eq!(v, format!("{version}\n"), "h{i}: current/VERSION");
-    }
-
-    /// Versions in ROOT/.convoy/history on host i (one line per switch:
-    /// time, version, who), oldest first.
-    fn history(&self, i: usize) -> Vec<String> {
-        std::fs::read_to_string(self.path(i, ".convoy/history"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split('\t').nth(1).map(str::to_owned))
-            .collect()
-    }
-
-    /// How many times host i's current was switched to `version`.
-    fn switches_to(&self, i: usize, version: &str) -> usize {
-        self.history(i).iter().filter(|v| *v == version).count()
-    }
-
-    /// The switch hook's lines on host i: (release.version, current, ns).
-    fn switch_hooks(&self, i: usize) -> Vec<(String, String, u128)> {
-        std::fs::read_to_string(self.srv(i, "hooks.log"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| {
-                let w: Vec<&str> = l.split_whitespace().collect();
-                (w.len() == 4 && w[0] == "switch")
-                    .then(|| (w[1].to_owned(), w[2].to_owned(), w[3].parse().unwrap()))
-            })
-            .collect()
-    }
-
-    /// When host i's switch hook last ran with current on `version`.
-    fn switched_at(&self, i: usize, version: &str) -> u128 {
-        let target = format!("releases/{version}");
-        self.switch_hooks(i)
-            .into_iter()
-            .rev()
-            .find(|(_, cur, _)| *cur == target)
-            .map(|(_, _, ns)| ns)
-            .unwrap_or_else(|| {
-                panic!(
-                    "h{i}: no switch hook ran with current on {version}: {:?}",
-                    self.switch_hooks(i)
-                )
-            })
-    }
-
-    fn lock_dir(&self, i: usize) -> PathBuf {
-        self.path(i, ".convoy/lock")
-    }
-
-    fn assert_unlocked(&self, i: usize, when: &str) {
-        let lock = self.lock_dir(i);
-        assert!(
-            std::fs::symlink_metadata(&lock).is_err(),
-            "h{i}: {ROOT}/.convoy/lock still exists {when} (holder: {:?})",
-            std::fs::read_to_string(lock.join("holder"))
-        );
-    }
-
-    fn holder(&self, i: usize) -> Option<String> {
-        std::fs::read_to_string(self.lock_dir(i).join("holder")).ok()
-    }
-
-    /// Lines of ROOT/.convoy/audit.log on host i.
-    fn audit(&self, i: usize) -> Vec<String> {
-        std::fs::read_to_string(self.path(i, ".convoy/audit.log"))
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-
-    fn assert_one_audit_record(&self, i: usize, run_id: &str) {
-        let audit = self.audit(i);
-        assert_eq!(
-            audit.iter().filter(|l| l.contains(run_id)).count(),
-            1,
-            "h{i}: one audit record for run {run_id} in {ROOT}/.convoy/audit.log: {audit:#?}"
-        );
-    }
-
-    /// Lines of /srv/migrations.log on host i.
-    fn migrations_log(&self, i: usize) -> Vec<String> {
-        std::fs::read_to_string(self.srv(i, "migrations.log"))
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-
-    fn touch(&self, i: usize, rel: &str, content: &str) {
-        std::fs::write(self.srv(i, rel), content).unwrap();
     }
 }
 
@@ -757,51 +356,6 @@ impl Drop for LinkDown<'_> {
     }
 }
 
-/// `python3 -m http.server` inside a host, serving one of its directories
-/// (stops by itself after 90 s, and with the fleet).
-struct HttpServer {
-    child: Child,
-}
-
-impl HttpServer {
-    fn start(fleet: &Fleet, i: usize, dir_in_host: &str, port: u16) -> HttpServer {
-        let addr = fleet.addr(i);
-        let cmd = format!(
-            "cd {dir_in_host} && exec timeout 90 python3 -m http.server {port} --bind {addr}"
-        );
-        let child = Command::new("bash")
-            .arg(support::fleet::fleet_sh())
-            .arg("exec")
-            .arg(fleet.dir())
-            .arg(i.to_string())
-            .args(["--", "sh", "-c", &cmd])
-            .env("CONVOY_FLEET_OWNER", std::process::id().to_string())
-            .env("FLEET_QUIET", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the http server");
-        let sock: std::net::SocketAddr = format!("{addr}:{port}").parse().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while std::net::TcpStream::connect_timeout(&sock, Duration::from_millis(200)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "http server on h{i} did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        HttpServer { child }
-    }
-}
-
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 // ---------------------------------------------------------------- `convoy plan --offline` (no fleet)
 
 /// A project whose hosts (10.213.250.x) are never contacted.
@@ -824,7 +378,7 @@ impl OfflineProject {
         std::fs::create_dir_all(work.path().join("dist")).unwrap();
         std::fs::write(
             work.path().join("dist/hello-2.0.0.tar.gz"),
-            release_tar_gz("2.0.0"),
+            release_tar_gz("2.0.0", 0),
         )
         .unwrap();
         OfflineProject { work }
@@ -835,7 +389,7 @@ impl OfflineProject {
     fn plan(&self) -> String {
         let started = Instant::now();
         let r = run_in(
-            Some(self.work.path()),
+            self.work.path(),
             &[
                 "plan",
                 "deploy.yml",
@@ -1380,7 +934,7 @@ fn http_health_gate_with_on_failure_stop_says_who_runs_what() {
     let _servers: Vec<HttpServer> = p
         .fleet
         .hosts()
-        .map(|i| HttpServer::start(&p.fleet, i, "/srv/www", 8080))
+        .map(|i| HttpServer::start(&p.fleet, i, "/srv/www", 8080, 90))
         .collect();
     p.write(
         "batch: 1\non_failure: stop\nhealth:\n  http: \"http://{{ ansible_host }}:8080/health\"\n  expect: 200\n  body: \"^ok\"\n  timeout: 2s\n  interval: 0.2s\n",
@@ -1436,7 +990,7 @@ fn tcp_health_failure_within_the_budget_lets_the_rollout_go_on() {
         .into_iter()
         .map(|i| {
             std::fs::create_dir_all(p.srv(i, "www")).unwrap();
-            HttpServer::start(&p.fleet, i, "/srv/www", 8080)
+            HttpServer::start(&p.fleet, i, "/srv/www", 8080, 90)
         })
         .collect();
     p.write(
@@ -1852,7 +1406,7 @@ fn sigint_in_batch_2_then_resume_finishes_the_rollout() {
     }
     // `-i` is optional: the journal knows the run's inventory (see
     // `resume_takes_an_inventory_flag` for the flag itself).
-    let resumed = run_in(Some(p.dir()), &["resume", &run_id]);
+    let resumed = run_in(p.dir(), &["resume", &run_id]);
     assert_eq!(resumed.code, 0, "{}", resumed.dump());
     for i in p.fleet.hosts() {
         p.assert_current(i, "2.0.0");
@@ -2109,7 +1663,7 @@ fn magic_rollback_returns_a_cut_off_host_by_itself() {
 #[test]
 fn resume_takes_an_inventory_flag() {
     // `convoy resume RUN-ID [-i INV]`
-    let r = run_in(None, &["resume", "--help"]);
+    let r = run(&["resume", "--help"]);
     assert_eq!(r.code, 0, "{}", r.dump());
     assert!(
         r.stdout.contains("--inventory") && r.stdout.contains("-i"),

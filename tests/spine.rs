@@ -5,29 +5,10 @@ mod support;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
+use support::inventory::app_inventory;
+use support::run::run;
 use support::{Fleet, convoy, workdir, write_file};
-
-/// An inventory with the fleet's hosts in group `app`, the example's group vars,
-/// and extra host vars per host.
-fn app_inventory(fleet: &Fleet, dir: &Path, host_extra: &str) -> PathBuf {
-    let mut yaml = format!(
-        "all:\n  vars:\n    convoy_ssh_config: {}\n    app_name: hello\n    app_port: 8080\n    app_greeting: Hello from convoy\n    app_root: /srv\n  children:\n    app:\n      hosts:\n",
-        fleet.ssh_config().display()
-    );
-    for i in fleet.hosts() {
-        yaml.push_str(&format!(
-            "        {}:\n          ansible_host: {}\n",
-            fleet.name(i),
-            fleet.addr(i)
-        ));
-        if !host_extra.is_empty() {
-            yaml.push_str(&format!("          {host_extra}\n"));
-        }
-    }
-    write_file(dir, "inventory.yml", &yaml)
-}
 
 /// The repository's example project (playbooks/, templates/, files/) copied into `dir`.
 fn example_project(dir: &Path) -> PathBuf {
@@ -40,47 +21,6 @@ fn example_project(dir: &Path) -> PathBuf {
         write_file(dir, rel, &std::fs::read_to_string(root.join(rel)).unwrap());
     }
     dir.join("playbooks/site.yml")
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(args: &[&str]) -> Run {
-    let out: Output = convoy().args(args).output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-impl Run {
-    /// The recap line of a host.
-    fn recap(&self, host: &str) -> &str {
-        self.stdout
-            .lines()
-            .find(|l| l.split_whitespace().nth(1) == Some(host) && l.contains(" : ok="))
-            .unwrap_or_else(|| panic!("no recap for {host} in:\n{}", self.stdout))
-    }
-    fn count(&self, host: &str, what: &str) -> u32 {
-        let line = self.recap(host);
-        let start = line.find(&format!("{what}=")).unwrap() + what.len() + 1;
-        line[start..]
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
-    }
-    fn dump(&self) -> String {
-        format!(
-            "exit {}\nstdout:\n{}\nstderr:\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
 }
 
 fn snapshot(fleet: &Fleet, i: usize, path: &str) -> (u64, i64, i64) {

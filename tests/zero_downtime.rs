@@ -14,12 +14,12 @@
 //! Every client loop is bounded in requests and time, and only talks to the
 //! fleet's own addresses.
 //!
-//! The helpers [`Nginx`] and [`http_get`] are copied from tests/proxy.rs.
+//! The helpers [`Nginx`] and `http_get` are shared with tests/proxy.rs
+//! (tests/support/nginx.rs).
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,7 +27,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use support::{Fleet, convoy, workdir, write_file};
+use support::nginx::{Nginx, http_get};
+use support::run::{Run, run_in};
+use support::{Fleet, workdir, write_file};
 
 // ---------------------------------------------------------------- nginx
 
@@ -44,86 +46,8 @@ const APP_PORT: u16 = 8080;
 /// The body of the maintenance page (templates/nginx/maintenance.html.j2).
 const MAINTENANCE_TEXT: &str = "hello is under maintenance";
 
-/// nginx running on one host of the fleet: a default server answering 404
-/// `no such site`, then `/etc/nginx/conf.d/*.conf`; pid, logs and temp files
-/// under /srv/nginx (the fleet shares /run and /var/log/nginx between hosts).
-struct Nginx<'a> {
-    fleet: &'a Fleet,
-    host: usize,
-}
-
-const NGINX_CONF: &str = "\
-user www-data;
-worker_processes 2;
-pid /srv/nginx/nginx.pid;
-error_log /srv/nginx/error.log notice;
-events { worker_connections 512; }
-http {
-    include /etc/nginx/mime.types;
-    default_type application/octet-stream;
-    access_log /srv/nginx/access.log;
-    client_body_temp_path /srv/nginx/tmp/body;
-    proxy_temp_path /srv/nginx/tmp/proxy;
-    fastcgi_temp_path /srv/nginx/tmp/fastcgi;
-    uwsgi_temp_path /srv/nginx/tmp/uwsgi;
-    scgi_temp_path /srv/nginx/tmp/scgi;
-    server {
-        listen 80 default_server;
-        server_name _;
-        default_type text/plain;
-        return 404 \"no such site\\n\";
-    }
-    include /etc/nginx/conf.d/*.conf;
-}
-";
-
-impl<'a> Nginx<'a> {
-    /// Writes the host's /etc/nginx/nginx.conf (its conf.d emptied) and
-    /// starts nginx there; returns once it answers on port 80.
-    fn start(fleet: &'a Fleet, host: usize) -> Nginx<'a> {
-        write_file(
-            fleet.host_path(host, "/etc/nginx"),
-            "nginx.conf",
-            NGINX_CONF,
-        );
-        fleet.exec_ok(
-            host,
-            "rm -rf /etc/nginx/conf.d/* && mkdir -p /srv/nginx/tmp && nginx",
-        );
-        let nginx = Nginx { fleet, host };
-        nginx.wait_for("unknown.test", "/", 404, "no such site");
-        nginx
-    }
-
-    /// `ADDRESS:80` of the proxy host.
-    fn address(&self) -> String {
-        format!("{}:80", self.fleet.addr(self.host))
-    }
-
-    /// GET `path` through nginx with this `Host` header.
-    fn get(&self, host: &str, path: &str) -> Result<(u16, String), String> {
-        http_get(&self.address(), host, path)
-    }
-
-    /// Waits (reloads are asynchronous) until `host` answers `status` with
-    /// a body containing `body` for `path`; panics with the last answer
-    /// after 10 s.
-    fn wait_for(&self, host: &str, path: &str, status: u16, body: &str) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let answer = self.get(host, path);
-            if matches!(&answer, Ok((s, b)) if *s == status && b.contains(body)) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{host}{path} via nginx on h{}: wanted {status} with {body:?}, got {answer:?}",
-                self.host
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
+/// [`Nginx`] (tests/support/nginx.rs) for this app.
+impl Nginx<'_> {
     /// `count` requests for the app's VERSION through nginx: every one
     /// must answer 200 with `version`.
     fn assert_serves(&self, version: &str, count: usize) {
@@ -136,35 +60,6 @@ impl<'a> Nginx<'a> {
             );
         }
     }
-}
-
-/// One HTTP/1.0 GET to `address` (`ip:port`) with `Host: host`: the status
-/// and the body. `Err` when the connection fails (refused, reset, timeout).
-fn http_get(address: &str, host: &str, path: &str) -> Result<(u16, String), String> {
-    let address = address.parse().map_err(|e| format!("{address}: {e}"))?;
-    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5))
-        .map_err(|e| format!("connect {address}: {e}"))?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .map_err(|e| e.to_string())?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| format!("send to {address}: {e}"))?;
-    let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .map_err(|e| format!("read from {address}: {e}"))?;
-    let (head, body) = response
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| format!("not an HTTP answer: {response:?}"))?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("no status in {head:?}"))?;
-    Ok((status, body.to_owned()))
 }
 
 // ---------------------------------------------------------------- the client
@@ -266,36 +161,6 @@ impl Client {
 
 /// PATH for convoy processes spawned here (as `support::convoy` sets it).
 const CLEAN_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn dump(&self) -> String {
-        format!(
-            "exit {}\nstdout:\n{}\nstderr:\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-
-    /// stdout and stderr together (a failure may be reported on either).
-    fn all(&self) -> String {
-        format!("{}\n{}", self.stdout, self.stderr)
-    }
-}
-
-/// convoy with `args`, run in `dir`, to its end.
-fn run_in(dir: &Path, args: &[&str]) -> Run {
-    let out = convoy().current_dir(dir).args(args).output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
 
 /// A convoy running in the background; each stdout line is stamped with
 /// the test's clock when it arrives.
@@ -668,7 +533,7 @@ fn rolling_deploy_through_nginx_drops_no_request() {
     let first = project.deploy("1.0.0");
     assert_eq!(first.code, 0, "{}", first.dump());
     assert_app_hosts_on(&fleet, &apps, "1.0.0");
-    nginx.wait_for(SITE, "/VERSION", 200, "1.0.0");
+    nginx.wait_for_path(SITE, "/VERSION", 200, "1.0.0");
     nginx.assert_serves("1.0.0", 10);
 
     // A client through nginx the whole time the 2.0.0 rollout runs.
@@ -826,7 +691,7 @@ fn invalid_proxy_template_leaves_nginx_serving() {
     project.write_playbook(1, false);
     let first = project.deploy("1.0.0");
     assert_eq!(first.code, 0, "{}", first.dump());
-    nginx.wait_for(SITE, "/VERSION", 200, "1.0.0");
+    nginx.wait_for_path(SITE, "/VERSION", 200, "1.0.0");
     let conf_path = "/etc/nginx/conf.d/hello.conf";
     let conf_before = std::fs::read_to_string(fleet.host_path(1, conf_path)).unwrap();
     let pids_before: Vec<String> = apps
@@ -901,7 +766,7 @@ fn maintenance_page_during_a_migration() {
     project.write_playbook(1, true);
     let first = project.deploy("1.0.0");
     assert_eq!(first.code, 0, "{}", first.dump());
-    nginx.wait_for(SITE, "/VERSION", 200, "1.0.0");
+    nginx.wait_for_path(SITE, "/VERSION", 200, "1.0.0");
     for &i in &apps {
         assert!(
             !fleet.host_path(i, "/srv/migration-started").exists(),
@@ -910,6 +775,9 @@ fn maintenance_page_during_a_migration() {
     }
 
     let clock = Instant::now();
+    // The same moment on the wall clock, to place the migration's marker files
+    // (their mtimes) on the client's timeline.
+    let clock_wall = std::time::SystemTime::now();
     let client = Client::start(nginx.address(), clock, 2000, Duration::from_secs(90));
     client.wait_count(10);
     let deploy_start = clock.elapsed();
@@ -989,16 +857,40 @@ fn maintenance_page_during_a_migration() {
     let (Some(first_page), Some(last_page)) = (first_page, last_page) else {
         panic!("the client never saw the maintenance page");
     };
-    let between: Vec<String> = samples[first_page..=last_page]
+    // While the migration runs, every request gets the maintenance page. (At
+    // the very edges of the maintenance, nginx's graceful reload lets old and
+    // new workers answer side by side for a moment; convoy waits the drain
+    // timeout after switching the page on before the migration starts.)
+    let on_timeline = |file: &str| {
+        let mtime = std::fs::metadata(fleet.host_path(host, file))
+            .unwrap()
+            .modified()
+            .unwrap();
+        mtime.duration_since(clock_wall).unwrap()
+    };
+    let (migration_start, migration_end) = (
+        on_timeline("/srv/migration-started"),
+        on_timeline("/srv/migration-done"),
+    );
+    let during: Vec<&Sample> = samples
         .iter()
-        .filter(|s| !s.maintenance())
-        .map(Sample::short)
+        .filter(|s| s.at >= migration_start && s.at <= migration_end)
         .collect();
     assert!(
-        between.is_empty(),
-        "the app answered between {} and {}, in the middle of the maintenance: {between:?}\n{}",
-        secs(samples[first_page].at),
-        secs(samples[last_page].at),
+        during.len() >= 10,
+        "only {} requests during the migration",
+        during.len()
+    );
+    let app_during: Vec<String> = during
+        .iter()
+        .filter(|s| !s.maintenance())
+        .map(|s| s.short())
+        .collect();
+    assert!(
+        app_during.is_empty(),
+        "the app answered while the migration ran ({} to {}): {app_during:?}\n{}",
+        secs(migration_start),
+        secs(migration_end),
         transitions(&samples, &lines).join("\n")
     );
     assert!(

@@ -246,15 +246,19 @@ async fn maintenance(
         return true;
     }
     p.state.maintenance = on;
-    p.apply(
-        runner,
-        if on {
-            "proxy: maintenance page on"
-        } else {
-            "proxy: maintenance page off"
-        },
-    )
-    .await
+    let label = if on {
+        "proxy: maintenance page on"
+    } else {
+        "proxy: maintenance page off"
+    };
+    let applied = p.apply(runner, label).await;
+    if applied && on {
+        // A reload is graceful: requests already with the app finish, and old
+        // proxy workers answer a moment longer. Give them the drain timeout
+        // before the data is touched.
+        tokio::time::sleep(p.drain_timeout()).await;
+    }
+    applied
 }
 
 #[cfg(test)]

@@ -3,6 +3,12 @@
 //! - [`Fleet`]: real SSH hosts on this machine (needs root), see `fleet.rs`.
 //! - [`convoy`]: the built convoy binary with a clean environment.
 //! - [`write_file`], [`workdir`]: making playbooks and other input files.
+//! - `run.rs`: running convoy to its end, reading its output and journal.
+//! - `inventory.rs`: inventories of a fleet for the example project.
+//! - `project.rs`: a deploy project on a fleet and its hosts' state.
+//! - `tarball.rs`: release archives (.tar.gz) built by the tests.
+//! - `http_server.rs`: a static HTTP server inside a host.
+//! - `nginx.rs`: nginx on a proxy host, app servers behind it, HTTP GETs.
 //!
 //! Only convoy's binary is used, never its internals.
 
@@ -10,6 +16,12 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod fleet;
+pub mod http_server;
+pub mod inventory;
+pub mod nginx;
+pub mod project;
+pub mod run;
+pub mod tarball;
 
 pub use fleet::{Fleet, ok_stdout};
 
