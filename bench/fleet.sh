@@ -58,9 +58,11 @@ measure() { # label, then the command; prints wall seconds and peak RSS
     shift
     /usr/bin/time -f "%e %M" -o "$WORK/time" "$@" >"$WORK/out" 2>&1 || true
     read -r wall rss <"$WORK/time"
-    local bytes
-    bytes=$(grep '"event":"recap"' "$WORK/out" | grep -o '"artifact_bytes":[0-9]*' | cut -d: -f2 | sort -n | tail -1 || true)
-    printf '%-44s %8ss %8s KiB  %s\n' "$label" "$wall" "$rss" "${bytes:+max artifact bytes/host: $bytes}"
+    local recap bytes changed
+    recap=$(grep '"event":"recap"' "$WORK/out" || true)
+    bytes=$(grep -o '"artifact_bytes":[0-9]*' <<<"$recap" | cut -d: -f2 | sort -n | tail -1 || true)
+    changed=$(grep -o '"changed":[0-9]*' <<<"$recap" | cut -d: -f2 | sort -n | tail -1 || true)
+    printf '%-44s %8ss %8s KiB  max changed/host %-3s max artifact bytes/host %s\n' "$label" "$wall" "$rss" "${changed:-?}" "${bytes:-?}"
 }
 
 echo "convoy against $N fleet hosts ($(nproc) cores)"
