@@ -47,8 +47,7 @@ pub async fn execute(
     let templates = Arc::new(Templates::new(&playbook.base_dir));
     let artifacts = Arc::new(ArtifactCache::default());
     preflight::check(inventory, playbook, &templates, &artifacts, options)?;
-    // A short directory for ssh control sockets: Unix socket paths are limited to ~100 bytes.
-    let control_dir = tempfile::Builder::new().prefix("cvy.").tempdir_in("/tmp")?;
+    let control_dir = super::shared::control_dir()?;
     // Runs of playbooks leave a journal in the project: <project>/.convoy/runs/<run-id>.jsonl.
     let journal_path = (options.playbook_name != "<command line>").then(|| {
         playbook

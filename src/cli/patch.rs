@@ -4,8 +4,7 @@ use clap::Args;
 
 use super::shared::HostOpts;
 use crate::error::Error;
-use crate::playbook::Playbook;
-use crate::run::{Mode, TagFilter};
+use crate::run::Mode;
 
 #[derive(Args)]
 pub struct Opts {
@@ -19,19 +18,15 @@ pub struct Opts {
 }
 
 pub async fn run(opts: Opts) -> Result<i32, Error> {
-    let inventory = opts.hosts.inventory.load()?;
-    let playbook = Playbook::load(&opts.playbook)?;
-    super::shared::require_distribution(&playbook, &opts.playbook)?;
     let files = opts
         .files
         .iter()
         .map(|f| read_patch_file(f))
         .collect::<Result<Vec<_>, _>>()?;
-    let mode = Mode::Patch { files };
-    let options = opts
+    let d = opts
         .hosts
-        .run_options(TagFilter::default(), mode, &opts.playbook)?;
-    super::exec::execute(&inventory, &playbook, &options, &opts.hosts).await
+        .load_distributions(&opts.playbook, Mode::Patch { files })?;
+    super::exec::execute(&d.inventory, &d.playbook, &d.options, &opts.hosts).await
 }
 
 fn read_patch_file(arg: &str) -> Result<(String, Vec<u8>), Error> {

@@ -11,10 +11,10 @@ use futures::future::join_all;
 use super::shared::HostOpts;
 use crate::distribution::{self, ArtifactCache, remote};
 use crate::error::{EXIT_OK, EXIT_UNREACHABLE, Error};
-use crate::playbook::{OnFailure, Playbook, RolloutSpec};
+use crate::playbook::{OnFailure, RolloutSpec};
 use crate::rollout::{FailureBudget, RolloutPlan};
 use crate::run::context::as_value;
-use crate::run::{Mode, Phase, TagFilter, connect, preflight};
+use crate::run::{Mode, Phase, connect, preflight};
 use crate::template::Templates;
 
 #[derive(Args)]
@@ -29,18 +29,17 @@ pub struct Opts {
 }
 
 pub async fn run(opts: Opts) -> Result<i32, Error> {
-    let inventory = opts.hosts.inventory.load()?;
-    let playbook = Playbook::load(&opts.playbook)?;
-    super::shared::require_distribution(&playbook, &opts.playbook)?;
-    let options = opts.hosts.run_options(
-        TagFilter::default(),
-        Mode::Deploy { phase: Phase::All },
-        &opts.playbook,
-    )?;
+    let super::shared::Distributions {
+        inventory,
+        playbook,
+        options,
+    } = opts
+        .hosts
+        .load_distributions(&opts.playbook, Mode::Deploy { phase: Phase::All })?;
     let templates = Arc::new(Templates::new(&playbook.base_dir));
     let artifacts = ArtifactCache::default();
     preflight::check(&inventory, &playbook, &templates, &artifacts, &options)?;
-    let control_dir = tempfile::Builder::new().prefix("cvy.").tempdir_in("/tmp")?;
+    let control_dir = super::shared::control_dir()?;
     let mut code = EXIT_OK;
     for play in &playbook.plays {
         let Some(spec) = &play.distribution else {

@@ -4,8 +4,7 @@ use clap::Args;
 
 use super::shared::HostOpts;
 use crate::error::Error;
-use crate::playbook::Playbook;
-use crate::run::{Mode, TagFilter};
+use crate::run::Mode;
 
 #[derive(Args)]
 pub struct Opts {
@@ -19,12 +18,7 @@ pub struct Opts {
 }
 
 pub async fn run(opts: Opts) -> Result<i32, Error> {
-    let inventory = opts.hosts.inventory.load()?;
-    let playbook = Playbook::load(&opts.playbook)?;
-    super::shared::require_distribution(&playbook, &opts.playbook)?;
     let mode = Mode::Rollback { to: opts.to };
-    let options = opts
-        .hosts
-        .run_options(TagFilter::default(), mode, &opts.playbook)?;
-    super::exec::execute(&inventory, &playbook, &options, &opts.hosts).await
+    let d = opts.hosts.load_distributions(&opts.playbook, mode)?;
+    super::exec::execute(&d.inventory, &d.playbook, &d.options, &opts.hosts).await
 }

@@ -139,19 +139,43 @@ pub fn parse_extra_vars(args: &[String]) -> Result<VarMap, Error> {
     Ok(vars)
 }
 
-/// Rollback, patch and status act on distributions: say so when there is none.
-pub fn require_distribution(
-    playbook: &crate::playbook::Playbook,
-    path: &std::path::Path,
-) -> Result<(), Error> {
-    if playbook.plays.iter().any(|p| p.distribution.is_some()) {
-        Ok(())
-    } else {
-        Err(Error::Usage(format!(
-            "{} has no play with a `distribution`",
-            path.display()
-        )))
+/// What the commands acting on a playbook's distributions (plan, status,
+/// rollback, patch, unlock) start from.
+pub struct Distributions {
+    pub inventory: Inventory,
+    pub playbook: crate::playbook::Playbook,
+    pub options: RunOptions,
+}
+
+impl HostOpts {
+    /// Loads the inventory and the playbook, which must have a play with a
+    /// `distribution` (say so plainly when it has none).
+    pub fn load_distributions(
+        &self,
+        path: &std::path::Path,
+        mode: Mode,
+    ) -> Result<Distributions, Error> {
+        let inventory = self.inventory.load()?;
+        let playbook = crate::playbook::Playbook::load(path)?;
+        if !playbook.plays.iter().any(|p| p.distribution.is_some()) {
+            return Err(Error::Usage(format!(
+                "{} has no play with a `distribution`",
+                path.display()
+            )));
+        }
+        let options = self.run_options(TagFilter::default(), mode, path)?;
+        Ok(Distributions {
+            inventory,
+            playbook,
+            options,
+        })
     }
+}
+
+/// A private directory for ssh control sockets: short, because Unix socket
+/// paths are limited to about 100 bytes; removed when dropped.
+pub fn control_dir() -> std::io::Result<tempfile::TempDir> {
+    tempfile::Builder::new().prefix("cvy.").tempdir_in("/tmp")
 }
 
 /// The hosts a play selects, narrowed by `--limit`.

@@ -7,8 +7,7 @@ use clap::Args;
 use super::shared::HostOpts;
 use crate::distribution::lock;
 use crate::error::{EXIT_OK, EXIT_UNREACHABLE, Error};
-use crate::playbook::Playbook;
-use crate::run::{Mode, Phase, TagFilter, connect};
+use crate::run::{Mode, Phase, connect};
 use crate::template::Templates;
 
 #[derive(Args)]
@@ -20,16 +19,15 @@ pub struct Opts {
 }
 
 pub async fn run(opts: Opts) -> Result<i32, Error> {
-    let inventory = opts.hosts.inventory.load()?;
-    let playbook = Playbook::load(&opts.playbook)?;
-    super::shared::require_distribution(&playbook, &opts.playbook)?;
-    let options = opts.hosts.run_options(
-        TagFilter::default(),
-        Mode::Deploy { phase: Phase::All },
-        &opts.playbook,
-    )?;
+    let super::shared::Distributions {
+        inventory,
+        playbook,
+        options,
+    } = opts
+        .hosts
+        .load_distributions(&opts.playbook, Mode::Deploy { phase: Phase::All })?;
     let templates = Templates::new(&playbook.base_dir);
-    let control_dir = tempfile::Builder::new().prefix("cvy.").tempdir_in("/tmp")?;
+    let control_dir = super::shared::control_dir()?;
     let mut code = EXIT_OK;
     for play in &playbook.plays {
         let Some(spec) = &play.distribution else {
