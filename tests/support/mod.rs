@@ -9,6 +9,7 @@
 //! - `tarball.rs`: release archives (.tar.gz) built by the tests.
 //! - `http_server.rs`: a static HTTP server inside a host.
 //! - `nginx.rs`: nginx on a proxy host, app servers behind it, HTTP GETs.
+//! - `haproxy.rs`: haproxy on a proxy host (master-worker, reloads).
 //!
 //! Only convoy's binary is used, never its internals.
 
@@ -16,6 +17,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod fleet;
+pub mod haproxy;
 pub mod http_server;
 pub mod inventory;
 pub mod nginx;

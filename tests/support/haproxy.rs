@@ -1,0 +1,1 @@
+//! haproxy on a proxy host of the fleet.
