@@ -85,3 +85,121 @@ fn lint_passes_a_clean_playbook() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("fine.yml: ok"), "{stdout}");
 }
+
+/// A project whose proxy section renders `server` blocks for nginx, with a
+/// directive chosen by the variable `directive`.
+fn proxy_project() -> tempfile::TempDir {
+    let dir = project();
+    let write = |rel: &str, text: &str| std::fs::write(dir.path().join(rel), text).unwrap();
+    write(
+        "templates/site.conf.j2",
+        "upstream app {\n{% for h in groups['app'] %}    server {{ hostvars[h].ansible_host }}:8080;\n{% endfor %}}\nserver {\n    listen 8081;\n    location / {\n        {{ directive }} http://app;\n    }\n}\n",
+    );
+    write(
+        "proxy.yml",
+        "- hosts: lb\n  vars: { directive: proxy_pass }\n  proxy:\n    hosts: lb\n    files:\n      - template: templates/site.conf.j2\n        dest: /etc/nginx/conf.d/app.conf\n    validate: nginx -t\n    reload: nginx -s reload\n",
+    );
+    dir
+}
+
+fn lint_with(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_convoy"))
+        .current_dir(dir)
+        .args(["lint", "-i", "inv.yml"])
+        .args(args)
+        .output()
+        .unwrap();
+    let clean = |b: &[u8]| String::from_utf8_lossy(b).replace(&dir.display().to_string(), "<dir>");
+    (
+        out.status.code().unwrap_or(-1),
+        clean(&out.stdout),
+        clean(&out.stderr),
+    )
+}
+
+#[test]
+fn lint_validates_proxy_files_with_the_nginx_installed_here() {
+    let dir = proxy_project();
+    let (code, stdout, stderr) = lint_with(dir.path(), &["proxy.yml"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains(
+            "proxy files validated with `/usr/sbin/nginx -t` on this machine: 1 proxy host(s)"
+        ),
+        "{stdout}"
+    );
+
+    // A directive nginx does not know: rendering is fine, nginx is not.
+    let (code, stdout, stderr) =
+        lint_with(dir.path(), &["proxy.yml", "-e", "directive=proxy_passs"]);
+    assert_eq!(code, 3, "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("`/usr/sbin/nginx -t` on this machine rejects the proxy files rendered for proxy host p1"),
+        "{stderr}"
+    );
+    // nginx's own message, naming the file by its path on the proxy host and the line.
+    assert!(
+        stderr.contains(
+            "nginx: [emerg] unknown directive \"proxy_passs\" in /etc/nginx/conf.d/app.conf:8"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("rendered /etc/nginx/conf.d/app.conf (from templates/site.conf.j2)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("> 8 |         proxy_passs http://app;"),
+        "{stderr}"
+    );
+    // The entry of `files:` that rendered it.
+    assert!(stderr.contains("proxy.yml:6:9"), "{stderr}");
+    assert!(
+        !stderr.contains("unreachable") && !stderr.contains("Connection"),
+        "lint tried a host: {stderr}"
+    );
+
+    // --no-proxy-validate: rendered, not validated.
+    let (code, stdout, stderr) = lint_with(
+        dir.path(),
+        &[
+            "proxy.yml",
+            "-e",
+            "directive=proxy_passs",
+            "--no-proxy-validate",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stdout.contains("validated"), "{stdout}");
+}
+
+#[test]
+fn the_shipped_proxy_examples_pass_the_real_validators() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("inv.yml"),
+        "all:\n  vars: { app_name: hello, app_port: 8080, app_root: /srv }\n  children:\n    app:\n      hosts:\n        a1: { ansible_host: 10.213.250.1 }\n        a2: { ansible_host: 10.213.250.2 }\n    balancers:\n      hosts:\n        p1: { ansible_host: 10.213.250.9 }\n",
+    )
+    .unwrap();
+    for (playbook, validator) in [
+        ("playbooks/proxy-deploy.yml", "/usr/sbin/nginx -t"),
+        ("playbooks/proxy-domains.yml", "/usr/sbin/nginx -t"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_convoy"))
+            .current_dir(root)
+            .args(["lint", playbook, "-i"])
+            .arg(dir.path().join("inv.yml"))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{playbook}: {stdout}{stderr}");
+        assert!(
+            stdout.contains(&format!(
+                "proxy files validated with `{validator}` on this machine"
+            )),
+            "{playbook}: {stdout}"
+        );
+    }
+}

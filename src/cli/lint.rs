@@ -1,6 +1,7 @@
 //! `convoy lint`: every key checked, every template of every section
-//! rendered for every targeted host, all problems reported at once; no
-//! host is contacted.
+//! rendered for every targeted host, proxy files validated with the nginx
+//! or haproxy installed here, all problems reported at once; no host is
+//! contacted.
 
 use std::path::PathBuf;
 
@@ -10,13 +11,18 @@ use super::shared::HostOpts;
 use crate::distribution::ArtifactCache;
 use crate::error::{EXIT_BAD_INPUT, EXIT_OK, Error};
 use crate::playbook::Playbook;
-use crate::run::{Mode, Phase, TagFilter, preflight};
+use crate::run::preflight::{self, ProxyCheck};
+use crate::run::{Mode, Phase, TagFilter};
 use crate::template::Templates;
 
 #[derive(Args)]
 pub struct Opts {
     /// The playbook to check.
     pub playbook: PathBuf,
+    /// Render proxy files, but do not validate them with the nginx or
+    /// haproxy installed on this machine.
+    #[arg(long)]
+    pub no_proxy_validate: bool,
     #[command(flatten)]
     pub hosts: HostOpts,
 }
@@ -33,7 +39,18 @@ pub fn run(opts: Opts) -> Result<i32, Error> {
     options.yes = true;
     let templates = Templates::new(&playbook.base_dir);
     let artifacts = ArtifactCache::default();
-    let problems = preflight::check_all(&inventory, &playbook, &templates, &artifacts, &options);
+    let proxy = if opts.no_proxy_validate {
+        ProxyCheck::Render
+    } else {
+        ProxyCheck::ValidateHere
+    };
+    let findings = preflight::check_all(
+        &inventory, &playbook, &templates, &artifacts, &options, proxy,
+    );
+    for note in &findings.notes {
+        println!("{note}");
+    }
+    let problems = findings.problems;
     for problem in &problems {
         eprintln!("error: {problem}\n");
     }

@@ -13,7 +13,6 @@ use crate::playbook::Playbook;
 use crate::proxy::{FleetState, ProxyConfig, proxy_hosts};
 use crate::run::{Mode, Phase, TagFilter, preflight};
 use crate::template::Templates;
-use crate::vars::Value;
 
 #[derive(Args)]
 pub struct Opts {
@@ -66,8 +65,9 @@ pub fn run(opts: Opts) -> Result<i32, Error> {
                     .is_none_or(|l| l.iter().any(|x| &x.name == *h))
         });
         for host in hosts {
-            let mut vars = preflight::host_context(&scope, &inventory, &playbook, &options, host);
-            vars.insert("ansible_play_name".into(), Value::String(play.name.clone()));
+            let vars = preflight::proxy_host_context(
+                &scope, &inventory, &playbook, &options, host, &play.name,
+            );
             let config = ProxyConfig::render(spec, &templates, host, vars, &state)?;
             for file in &config.files {
                 println!("# {host}:{}", file.dest);

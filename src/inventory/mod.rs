@@ -185,7 +185,6 @@ impl Inventory {
     }
 
     /// All hosts in inventory order (first appearance); excludes the implicit `localhost`.
-    #[cfg(test)]
     pub fn hosts(&self) -> impl Iterator<Item = &Host> {
         self.hosts.iter()
     }

@@ -83,6 +83,23 @@ pub enum ProxyError {
         path: String,
         message: String,
     },
+    /// `convoy lint`: the proxy's validator, run on this machine, rejects
+    /// the files rendered for a proxy host.
+    #[error(
+        "`{validator}` on this machine rejects the proxy files rendered for proxy host {host}{}:\n{}{}{}",
+        if *others > 0 { format!(" (and {others} other proxy host(s) with the same files)") } else { String::new() },
+        indent(output),
+        rejected.iter().map(RejectedFile::to_string).collect::<String>(),
+        span.snippet()
+    )]
+    LocallyRejected {
+        validator: String,
+        host: String,
+        others: usize,
+        output: String,
+        rejected: Vec<RejectedFile>,
+        span: SourceSpan,
+    },
     /// Several proxy hosts failed (each updated or left alone on its own).
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Hosts(Vec<ProxyError>),
@@ -103,7 +120,8 @@ impl ProxyError {
             ProxyError::Hosts(errors) => errors.iter().flat_map(ProxyError::hosts).collect(),
             ProxyError::Pattern { .. }
             | ProxyError::Template { .. }
-            | ProxyError::Invalid { .. } => vec![],
+            | ProxyError::Invalid { .. }
+            | ProxyError::LocallyRejected { .. } => vec![],
         }
     }
 
@@ -114,7 +132,8 @@ impl ProxyError {
         match self {
             ProxyError::Pattern { .. }
             | ProxyError::Template { .. }
-            | ProxyError::Invalid { .. } => EXIT_BAD_INPUT,
+            | ProxyError::Invalid { .. }
+            | ProxyError::LocallyRejected { .. } => EXIT_BAD_INPUT,
             ProxyError::Unreachable { .. } => EXIT_UNREACHABLE,
             ProxyError::Install { .. }
             | ProxyError::Validate { .. }

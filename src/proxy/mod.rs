@@ -17,6 +17,8 @@
 //! - [`changes`] and [`manifest`]: what differs on a host, worked out locally.
 //! - [`remote`]: the probe and install scripts (one round trip each).
 //! - [`ProxyTier`]: the connected proxy hosts; `apply` runs all of it.
+//! - [`validate_here`]: `convoy lint`'s run of nginx or haproxy on this
+//!   machine against the rendered files.
 
 mod changes;
 mod config;
@@ -25,8 +27,10 @@ mod fleet_state;
 mod manifest;
 mod remote;
 mod tier;
+mod validator;
 
 pub use config::{ProxyConfig, proxy_hosts};
 pub use error::ProxyError;
 pub use fleet_state::{AppHost, FleetState};
 pub use tier::ProxyTier;
+pub use validator::validate_here;

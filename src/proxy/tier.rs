@@ -76,7 +76,8 @@ impl fmt::Display for HostChanges {
 
 impl ProxyTier {
     /// Resolves the proxy hosts and renders every file for every proxy host
-    /// against `state`, without connecting: the pre-flight check.
+    /// against `state`, without connecting: the pre-flight check. Returns
+    /// each proxy host's files.
     /// `vars_for(host)` gives the base variables of a proxy host (inventory,
     /// play vars, extra vars, and `ansible_play_name`, which names the
     /// host's manifest).
@@ -86,11 +87,14 @@ impl ProxyTier {
         templates: &Templates,
         vars_for: &dyn Fn(&str) -> VarMap,
         state: &FleetState,
-    ) -> Result<(), ProxyError> {
-        for host in proxy_hosts(spec, inventory)? {
-            ProxyConfig::render(spec, templates, &host, vars_for(&host), state)?;
-        }
-        Ok(())
+    ) -> Result<Vec<(String, ProxyConfig)>, ProxyError> {
+        proxy_hosts(spec, inventory)?
+            .into_iter()
+            .map(|host| {
+                let config = ProxyConfig::render(spec, templates, &host, vars_for(&host), state)?;
+                Ok((host, config))
+            })
+            .collect()
     }
 
     /// Connects to every proxy host in parallel; the first that cannot be

@@ -27,13 +27,40 @@ pub fn check(
     artifacts: &ArtifactCache,
     options: &RunOptions,
 ) -> Result<(), Error> {
-    match check_all(inventory, playbook, templates, artifacts, options)
-        .into_iter()
-        .next()
+    match check_all(
+        inventory,
+        playbook,
+        templates,
+        artifacts,
+        options,
+        ProxyCheck::Render,
+    )
+    .problems
+    .into_iter()
+    .next()
     {
         Some(first) => Err(first),
         None => Ok(()),
     }
+}
+
+/// How far proxy sections are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyCheck {
+    /// Every file rendered for every proxy host (a run: the proxy hosts
+    /// validate the files themselves before anything is installed).
+    Render,
+    /// Also run the section's validator (nginx, haproxy) on this machine
+    /// against the rendered files, when it is installed (`convoy lint`).
+    ValidateHere,
+}
+
+/// What [`check_all`] found.
+#[derive(Default)]
+pub struct Findings {
+    pub problems: Vec<Error>,
+    /// What was checked, or not, beyond rendering (one line per proxy section).
+    pub notes: Vec<String>,
 }
 
 /// Every problem found, each once (`convoy lint` reports them all). A
@@ -44,7 +71,9 @@ pub fn check_all(
     templates: &Templates,
     artifacts: &ArtifactCache,
     options: &RunOptions,
-) -> Vec<Error> {
+    proxy: ProxyCheck,
+) -> Findings {
+    let mut notes = Vec::new();
     let mut problems = Problems::default();
     if let Some(limit) = &options.limit
         && let Err(source) = inventory.select(limit)
@@ -82,17 +111,22 @@ pub fn check_all(
         };
         if let Some(spec) = &play.proxy {
             // Proxy files render for every proxy host, against the fleet as it stands.
-            let vars_for = |h: &str| {
-                let mut vars = host_context(&scope, inventory, playbook, options, h);
-                vars.insert("ansible_play_name".into(), play.name.clone().into());
-                vars
-            };
+            let vars_for =
+                |h: &str| proxy_host_context(&scope, inventory, playbook, options, h, &play.name);
             let names = hosts.iter().map(|h| h.name.as_str());
             let state = crate::proxy::FleetState::in_service(inventory, names);
-            if let Err(e) =
+            let checked =
                 crate::proxy::ProxyTier::check(spec, inventory, templates, &vars_for, &state)
-            {
-                problems.push(e.into());
+                    .and_then(|configs| match proxy {
+                        ProxyCheck::Render => Ok(None),
+                        ProxyCheck::ValidateHere => {
+                            crate::proxy::validate_here(spec, &configs).map(Some)
+                        }
+                    });
+            match checked {
+                Ok(Some(note)) => notes.push(format!("play {:?}: proxy files {note}", play.name)),
+                Ok(None) => {}
+                Err(e) => problems.push(e.into()),
             }
         }
         for host in hosts {
@@ -139,7 +173,10 @@ pub fn check_all(
             }
         }
     }
-    problems.0
+    Findings {
+        problems: problems.0,
+        notes,
+    }
 }
 
 /// Problems in the order found, without repeats: the same mistake seen from
@@ -340,6 +377,28 @@ pub fn play_scope(
 }
 
 /// One host's variables before the run (no facts yet).
+/// What a proxy host's files are rendered with (the pre-flight check,
+/// `convoy render` and a run agree on it): [`host_context`], `hostvars`
+/// (every inventory host's variables, so a template can reach any host as
+/// in Ansible) and `ansible_play_name`, which names the host's manifest.
+pub fn proxy_host_context(
+    scope: &PlayScope,
+    inventory: &Inventory,
+    playbook: &Playbook,
+    options: &RunOptions,
+    host: &str,
+    play_name: &str,
+) -> VarMap {
+    let mut ctx = host_context(scope, inventory, playbook, options, host);
+    let hostvars: serde_json::Map<String, Value> = inventory
+        .hosts()
+        .map(|h| (h.name.clone(), Value::Object(inventory.host_vars(&h.name))))
+        .collect();
+    ctx.insert("hostvars".into(), Value::Object(hostvars));
+    ctx.insert("ansible_play_name".into(), play_name.into());
+    ctx
+}
+
 pub fn host_context(
     scope: &PlayScope,
     inventory: &Inventory,

@@ -11,24 +11,22 @@ use crate::proxy::{FleetState, ProxyError, ProxyTier};
 use crate::report::{Event, HostResult, Status};
 use crate::vars::VarMap;
 
-/// The base variables of a proxy host: the same as a task on it would see
-/// before the run (so `convoy render` and a run agree), plus the play's name,
-/// which names the host's manifest.
+/// The base variables of a proxy host ([`preflight::proxy_host_context`]),
+/// so that `convoy render` and a run agree.
 pub fn vars_for<'a>(
     runner: &'a Runner<'a>,
     scope: &'a PlayScope,
     play_name: &'a str,
 ) -> impl Fn(&str) -> VarMap + 'a {
     move |host: &str| {
-        let mut vars = preflight::host_context(
+        preflight::proxy_host_context(
             scope,
             runner.inventory,
             runner.playbook,
             runner.options,
             host,
-        );
-        vars.insert("ansible_play_name".into(), play_name.into());
-        vars
+            play_name,
+        )
     }
 }
 
