@@ -464,7 +464,7 @@ mod tests {
                 "upstream app { server 10.1.2.3:8080; }\nserver {\n    listen 8081;\n    location / { proxy_pass http://app; }\n}\n",
             );
             assert!(matches!(
-                nginx.check(&[good.clone()]).unwrap(),
+                nginx.check(std::slice::from_ref(&good)).unwrap(),
                 Verdict::Valid
             ));
             let bad = file(
@@ -494,7 +494,7 @@ mod tests {
                 "/etc/haproxy/conf.d/app.cfg",
                 "backend app\n    http-request return status 503 content-type text/html file /etc/haproxy/app-maintenance.html\n    server a 10.1.2.3:8080 check disabled\n",
             );
-            let verdict = haproxy.check(&[page, backend.clone()]).unwrap();
+            let verdict = haproxy.check(&[page, backend]).unwrap();
             assert!(matches!(verdict, Verdict::Valid), "{verdict:?}");
             let typo = file(
                 "/etc/haproxy/conf.d/app.cfg",
