@@ -4,10 +4,13 @@
 
 use std::process::Command;
 
-fn lint(dir: &std::path::Path, playbook: &str) -> (i32, String, String) {
+/// `convoy lint -i inv.yml ARGS...` in `dir`: exit code, stdout, stderr
+/// (with `dir` shown as `<dir>`).
+fn lint_with(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_convoy"))
         .current_dir(dir)
-        .args(["lint", playbook, "-i", "inv.yml"])
+        .args(["lint", "-i", "inv.yml"])
+        .args(args)
         .output()
         .unwrap();
     let clean = |b: &[u8]| String::from_utf8_lossy(b).replace(&dir.display().to_string(), "<dir>");
@@ -16,6 +19,10 @@ fn lint(dir: &std::path::Path, playbook: &str) -> (i32, String, String) {
         clean(&out.stdout),
         clean(&out.stderr),
     )
+}
+
+fn lint(dir: &std::path::Path, playbook: &str) -> (i32, String, String) {
+    lint_with(dir, &[playbook])
 }
 
 fn project() -> tempfile::TempDir {
@@ -100,21 +107,6 @@ fn proxy_project() -> tempfile::TempDir {
         "- hosts: lb\n  vars: { directive: proxy_pass }\n  proxy:\n    hosts: lb\n    files:\n      - template: templates/site.conf.j2\n        dest: /etc/nginx/conf.d/app.conf\n    validate: nginx -t\n    reload: nginx -s reload\n",
     );
     dir
-}
-
-fn lint_with(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_convoy"))
-        .current_dir(dir)
-        .args(["lint", "-i", "inv.yml"])
-        .args(args)
-        .output()
-        .unwrap();
-    let clean = |b: &[u8]| String::from_utf8_lossy(b).replace(&dir.display().to_string(), "<dir>");
-    (
-        out.status.code().unwrap_or(-1),
-        clean(&out.stdout),
-        clean(&out.stderr),
-    )
 }
 
 #[test]
