@@ -10,13 +10,13 @@
 //! the validator's output is translated back to the files' real paths.
 //!
 //! What only the proxy host has (a certificate, a log directory this user
-//! cannot write, the address or port it listens on: `nginx -t` binds them)
-//! makes the validator fail here for reasons that say nothing
+//! cannot write, a port below 1024 when not root: `nginx -t` binds the
+//! ports it listens on) makes the validator fail here for reasons that say nothing
 //! about the files: such a failure is reported as "not validated", not as a
 //! problem.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 use super::ProxyError;
 use super::config::{ProxyConfig, RenderedFile};
@@ -165,12 +165,7 @@ impl Kind {
 impl Validator {
     /// The validator of `kind`, if it is installed here.
     pub fn find(kind: Kind) -> Option<Validator> {
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        std::env::split_paths(&path)
-            .chain(SBIN.iter().map(PathBuf::from))
-            .map(|dir| dir.join(kind.program()))
-            .find(|p| is_executable(p))
-            .map(|program| Validator { kind, program })
+        find_program(kind.program()).map(|program| Validator { kind, program })
     }
 
     /// Validates `files` (those that are not config files only serve as
@@ -199,7 +194,7 @@ impl Validator {
             .iter()
             .find(|f| file_name(&f.dest) == self.main_name())
             .map(|f| PathBuf::from(in_scratch(&f.dest)));
-        let mut command = Command::new(&self.program);
+        let mut args: Vec<std::ffi::OsString> = Vec::new();
         let wrapped = main.is_none();
         match self.kind {
             Kind::Nginx => {
@@ -207,24 +202,24 @@ impl Validator {
                     Some(main) => main.clone(),
                     None => nginx_wrapper(dir, configs.iter().map(|f| in_scratch(&f.dest)))?,
                 };
-                command.arg("-t").arg("-e").arg("stderr");
-                command.arg("-p").arg(dir).arg("-c").arg(conf);
+                args.extend(["-t".into(), "-e".into(), "stderr".into()]);
+                args.extend(["-p".into(), dir.into(), "-c".into(), conf.into()]);
             }
             Kind::Haproxy => {
-                command.arg("-c");
+                args.push("-c".into());
                 if wrapped {
-                    command.arg("-f").arg(haproxy_wrapper(dir)?);
+                    args.extend(["-f".into(), haproxy_wrapper(dir)?.into()]);
                 } else if let Some(main) = &main {
-                    command.arg("-f").arg(main);
+                    args.extend(["-f".into(), main.into()]);
                 }
                 for file in &configs {
                     if file_name(&file.dest) != self.main_name() {
-                        command.arg("-f").arg(in_scratch(&file.dest));
+                        args.extend(["-f".into(), in_scratch(&file.dest).into()]);
                     }
                 }
             }
         }
-        let out = command.current_dir(dir).output()?;
+        let out = self.run(&args, dir)?;
         let output = String::from_utf8_lossy(&out.stdout).into_owned()
             + &String::from_utf8_lossy(&out.stderr);
         let output = tidy(
@@ -255,6 +250,29 @@ impl Validator {
                 .collect(),
             output,
         })
+    }
+
+    /// Runs the validator in a network namespace of its own when it can
+    /// (`unshare --net`, root only): `nginx -t` binds the ports it would
+    /// listen on, and must neither collide with a proxy running here nor
+    /// hold this machine's ports, even for a moment.
+    fn run(&self, args: &[std::ffi::OsString], dir: &Path) -> std::io::Result<Output> {
+        if let Some(unshare) = find_program("unshare") {
+            let out = Command::new(unshare)
+                .arg("--net")
+                .arg(&self.program)
+                .args(args)
+                .current_dir(dir)
+                .output()?;
+            // Not root, or not allowed here (a container): run it plainly.
+            if !String::from_utf8_lossy(&out.stderr).starts_with("unshare: ") {
+                return Ok(out);
+            }
+        }
+        Command::new(&self.program)
+            .args(args)
+            .current_dir(dir)
+            .output()
     }
 
     /// The command line shown in messages.
@@ -381,6 +399,15 @@ fn tidy(output: &str) -> String {
 
 fn file_name(dest: &str) -> &str {
     dest.rsplit('/').next().unwrap_or(dest)
+}
+
+/// `name` on `PATH`, else in an sbin directory.
+fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(SBIN.iter().map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|p| is_executable(p))
 }
 
 fn is_executable(path: &Path) -> bool {
