@@ -177,6 +177,7 @@ fn the_shipped_proxy_examples_pass_the_real_validators() {
     for (playbook, validator) in [
         ("playbooks/proxy-deploy.yml", "/usr/sbin/nginx -t"),
         ("playbooks/proxy-domains.yml", "/usr/sbin/nginx -t"),
+        ("playbooks/proxy-haproxy.yml", "/usr/sbin/haproxy -c"),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_convoy"))
             .current_dir(root)
