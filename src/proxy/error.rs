@@ -1,6 +1,7 @@
 //! Everything that can go wrong with a proxy tier, each message naming the
 //! proxy host and file, and saying what state the proxy was left in.
 
+use super::config::RenderedFile;
 use crate::error::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_UNREACHABLE};
 use crate::inventory::InventoryError;
 use crate::source::SourceSpan;
@@ -188,6 +189,24 @@ impl RejectedFile {
         }
     }
 
+    /// The files of `candidates` the validator's `output` names, else all
+    /// of them, each shown around the line named.
+    pub fn shown(candidates: &[&RenderedFile], output: &str) -> Vec<RejectedFile> {
+        let named: Vec<&&RenderedFile> = candidates
+            .iter()
+            .filter(|f| RejectedFile::is_named_in(&f.dest, output))
+            .collect();
+        let shown: Vec<&&RenderedFile> = if named.is_empty() {
+            candidates.iter().collect()
+        } else {
+            named
+        };
+        shown
+            .into_iter()
+            .map(|f| RejectedFile::new(&f.dest, &f.template, &f.content, output))
+            .collect()
+    }
+
     /// Whether the validator's output names this file.
     pub fn is_named_in(dest: &str, output: &str) -> bool {
         output.match_indices(dest).any(|(i, _)| {
@@ -222,6 +241,35 @@ fn named_line(output: &str, dest: &str) -> Option<usize> {
     })
 }
 
+/// A validator's output without what is only noise in a message: haproxy's
+/// notices (its version, its path), and the timestamp and pid that nginx
+/// puts before each message once it logs to stderr.
+pub fn validator_output(output: &str) -> String {
+    output
+        .lines()
+        .filter(|l| !l.starts_with("[NOTICE]"))
+        .map(|line| {
+            let dated = line.len() > 20
+                && line.as_bytes()[4] == b'/'
+                && line[..4].bytes().all(|b| b.is_ascii_digit());
+            match line.find("] ") {
+                Some(level_end) if dated => {
+                    let level = line[..=level_end].rsplit(' ').next().unwrap_or_default();
+                    let message = &line[level_end + 2..];
+                    // `16823#16823: ` is the worker's pid and thread.
+                    let message = message
+                        .split_once(": ")
+                        .filter(|(pid, _)| pid.bytes().all(|b| b.is_ascii_digit() || b == b'#'))
+                        .map_or(message, |(_, m)| m);
+                    format!("nginx: {level} {message}")
+                }
+                _ => line.to_owned(),
+            }
+        })
+        .map(|l| l + "\n")
+        .collect()
+}
+
 fn indent(text: &str) -> String {
     text.lines()
         .filter(|l| !l.trim().is_empty())
@@ -242,6 +290,20 @@ mod tests {
         assert_eq!(
             file.to_string(),
             "  rendered /etc/nginx/conf.d/b.conf (from t.j2):\n   1 | server {\n   2 |     listen 80;\n  >3 |     bogus on;\n   4 | }\n"
+        );
+    }
+
+    #[test]
+    fn noise_is_left_out_of_the_output() {
+        let nginx = "2026/11/22 21:45:45 [emerg] 16823#16823: unknown directive \"x\" in /a.conf:13\nnginx: configuration file <lint>/nginx.conf test failed\n";
+        assert_eq!(
+            validator_output(nginx),
+            "nginx: [emerg] unknown directive \"x\" in /a.conf:13\nnginx: configuration file <lint>/nginx.conf test failed\n"
+        );
+        let haproxy = "[NOTICE]   (1) : haproxy version is 2.6\n[ALERT]    (1) : config : parsing [/a.cfg:2] : bad\n";
+        assert_eq!(
+            validator_output(haproxy),
+            "[ALERT]    (1) : config : parsing [/a.cfg:2] : bad\n"
         );
     }
 

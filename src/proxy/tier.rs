@@ -11,7 +11,7 @@ use indexmap::IndexMap;
 
 use super::changes::ChangeSet;
 use super::config::{ProxyConfig, proxy_hosts};
-use super::error::RejectedFile;
+use super::error::{RejectedFile, validator_output};
 use super::remote::{self, InstallFailure};
 use super::{FleetState, ProxyError};
 use crate::inventory::Inventory;
@@ -234,19 +234,11 @@ impl ProxyHost {
             InstallFailure::Write(message) => install_error(message),
             InstallFailure::Validate(output) => {
                 let written: Vec<_> = changes.write.iter().map(|w| w.file).collect();
-                let named: Vec<_> = written
-                    .iter()
-                    .copied()
-                    .filter(|f| RejectedFile::is_named_in(&f.dest, &output))
-                    .collect();
-                let shown = if named.is_empty() { &written } else { &named };
+                let output = validator_output(&output);
                 ProxyError::Validate {
                     host: self.name.clone(),
                     command: command(&config.validate),
-                    rejected: shown
-                        .iter()
-                        .map(|f| RejectedFile::new(&f.dest, &f.template, &f.content, &output))
-                        .collect(),
+                    rejected: RejectedFile::shown(&written, &output),
                     output,
                 }
             }

@@ -20,7 +20,7 @@ use std::process::{Command, Output};
 
 use super::ProxyError;
 use super::config::{ProxyConfig, RenderedFile};
-use super::error::RejectedFile;
+use super::error::{RejectedFile, validator_output};
 use crate::playbook::ProxySpec;
 
 /// Validates each proxy host's files (`configs`, from
@@ -222,7 +222,7 @@ impl Validator {
         let out = self.run(&args, dir)?;
         let output = String::from_utf8_lossy(&out.stdout).into_owned()
             + &String::from_utf8_lossy(&out.stderr);
-        let output = tidy(
+        let output = validator_output(
             &output
                 .replace(&root.display().to_string(), "")
                 .replace(&dir.display().to_string(), "<lint>"),
@@ -237,17 +237,8 @@ impl Validator {
         if let Some(reason) = environment_failure(&output, files) {
             return Ok(Verdict::Unverifiable { reason });
         }
-        let named: Vec<&RenderedFile> = configs
-            .iter()
-            .copied()
-            .filter(|f| RejectedFile::is_named_in(&f.dest, &output))
-            .collect();
-        let shown = if named.is_empty() { configs } else { named };
         Ok(Verdict::Invalid {
-            rejected: shown
-                .iter()
-                .map(|f| RejectedFile::new(&f.dest, &f.template, &f.content, &output))
-                .collect(),
+            rejected: RejectedFile::shown(&configs, &output),
             output,
         })
     }
@@ -368,35 +359,6 @@ fn environment_failure(output: &str, files: &[RenderedFile]) -> Option<String> {
     }
 }
 
-/// The validator's output without what is only noise here: haproxy's
-/// notices (its version), and the timestamp and pid that nginx puts before
-/// each message once it logs to stderr.
-fn tidy(output: &str) -> String {
-    output
-        .lines()
-        .filter(|l| !l.starts_with("[NOTICE]"))
-        .map(|line| {
-            let dated = line.len() > 20
-                && line.as_bytes()[4] == b'/'
-                && line[..4].bytes().all(|b| b.is_ascii_digit());
-            match line.find("] ") {
-                Some(level_end) if dated => {
-                    let level = line[..=level_end].rsplit(' ').next().unwrap_or_default();
-                    let message = &line[level_end + 2..];
-                    // `16823#16823: ` is the worker's pid and thread.
-                    let message = message
-                        .split_once(": ")
-                        .filter(|(pid, _)| pid.bytes().all(|b| b.is_ascii_digit() || b == b'#'))
-                        .map_or(message, |(_, m)| m);
-                    format!("nginx: {level} {message}")
-                }
-                _ => line.to_owned(),
-            }
-        })
-        .map(|l| l + "\n")
-        .collect()
-}
-
 fn file_name(dest: &str) -> &str {
     dest.rsplit('/').next().unwrap_or(dest)
 }
@@ -442,20 +404,6 @@ mod tests {
         );
         assert_eq!(Kind::of_command("/usr/local/bin/check-proxy"), None);
         assert_eq!(Kind::of_command("nginx-wrapper -t"), None);
-    }
-
-    #[test]
-    fn noise_is_left_out_of_the_output() {
-        let nginx = "2026/11/22 21:45:45 [emerg] 16823#16823: unknown directive \"x\" in /a.conf:13\nnginx: configuration file <lint>/nginx.conf test failed\n";
-        assert_eq!(
-            tidy(nginx),
-            "nginx: [emerg] unknown directive \"x\" in /a.conf:13\nnginx: configuration file <lint>/nginx.conf test failed\n"
-        );
-        let haproxy = "[NOTICE]   (1) : haproxy version is 2.6\n[ALERT]    (1) : config : parsing [/a.cfg:2] : bad\n";
-        assert_eq!(
-            tidy(haproxy),
-            "[ALERT]    (1) : config : parsing [/a.cfg:2] : bad\n"
-        );
     }
 
     #[test]

@@ -51,10 +51,7 @@ pub fn inventory_vars(indent: usize) -> String {
 /// (haproxy does not start without a listener, and the config directory
 /// starts empty). `retries 0`: a request sent to a server that refuses it
 /// (an app restarting) fails at once instead of being retried, so only the
-/// drain keeps requests away from a switching host. `no option
-/// tcp-smart-accept`: `http_get` writes its request in pieces, and with
-/// haproxy's default (no ACK until the answer) each request would wait for
-/// the peer's delayed ACK (40 ms) before its second piece goes out.
+/// drain keeps requests away from a switching host.
 pub const MAIN_CFG: &str = "\
 global
     stats socket /srv/haproxy/admin.sock mode 600 level admin
@@ -62,7 +59,6 @@ global
 
 defaults
     mode http
-    no option tcp-smart-accept
     retries 0
     timeout connect 2s
     timeout client 10s
