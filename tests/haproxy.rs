@@ -23,18 +23,17 @@
 //! that reached a restarting app host would fail instead of being retried:
 //! only the drain keeps requests away. Every client loop is bounded in
 //! requests and time, and only talks to the fleet's own addresses.
+//!
+//! The client through haproxy while convoy runs ([`Client`], [`Spawned`])
+//! is shared with tests/zero_downtime.rs (tests/support/client.rs).
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use support::client::{Client, Sample, Spawned, secs, timeline_lines};
 use support::haproxy::{self, Haproxy};
 use support::nginx::http_get;
 use support::run::{Run, run_in};
@@ -46,6 +45,10 @@ use support::{Fleet, workdir, write_file};
 /// shared between the fleet's hosts, /srv is each host's own.
 const STATE_DIR: &str = "/srv/convoy-proxy";
 
+/// The `Host` the tests send (haproxy's frontend hands every request to
+/// the app, whatever its `Host`).
+const SITE: &str = "hello.test";
+
 /// The app's port on every app host.
 const APP_PORT: u16 = 8080;
 
@@ -55,216 +58,6 @@ const PLAYBOOK: &str = "playbooks/proxy-haproxy.yml";
 /// The files the example installs on the proxy host (with the test's vars).
 const FRONTEND: &str = "/srv/haproxy/conf.d/hello-frontend.cfg";
 const BACKEND: &str = "/srv/haproxy/conf.d/hello-backend.cfg";
-
-// ---------------------------------------------------------------- the client
-
-/// One answer the client got, `at` since the test's clock started.
-#[derive(Debug, Clone)]
-struct Sample {
-    at: Duration,
-    answer: Result<(u16, String), String>,
-}
-
-impl Sample {
-    /// `Some(version)` for a 200 with a body that is a version we deploy.
-    fn version(&self) -> Option<&str> {
-        match &self.answer {
-            Ok((200, body)) if matches!(body.trim(), "1.0.0" | "2.0.0") => Some(body.trim()),
-            _ => None,
-        }
-    }
-
-    fn short(&self) -> String {
-        match &self.answer {
-            Ok((status, body)) => {
-                let body: String = body.trim().chars().take(60).collect();
-                format!("{:.3}s {status} {body:?}", self.at.as_secs_f64())
-            }
-            Err(e) => format!("{:.3}s error {e}", self.at.as_secs_f64()),
-        }
-    }
-}
-
-/// A thread sending GET /VERSION through haproxy one after the other, with
-/// a short pause between requests, until stopped, or `max` requests, or
-/// `max_time` since the clock started, whichever comes first.
-struct Client {
-    stop: Arc<AtomicBool>,
-    samples: Arc<Mutex<Vec<Sample>>>,
-    thread: JoinHandle<()>,
-}
-
-impl Client {
-    fn start(address: String, clock: Instant, max: usize, max_time: Duration) -> Client {
-        let stop = Arc::new(AtomicBool::new(false));
-        let samples = Arc::new(Mutex::new(Vec::new()));
-        let thread = {
-            let (stop, samples) = (stop.clone(), samples.clone());
-            std::thread::spawn(move || {
-                let mut sent = 0;
-                while !stop.load(Ordering::Relaxed) && sent < max && clock.elapsed() < max_time {
-                    let answer = http_get(&address, "hello.test", "/VERSION");
-                    let at = clock.elapsed();
-                    samples.lock().unwrap().push(Sample { at, answer });
-                    sent += 1;
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-            })
-        };
-        Client {
-            stop,
-            samples,
-            thread,
-        }
-    }
-
-    fn count(&self) -> usize {
-        self.samples.lock().unwrap().len()
-    }
-
-    /// Waits (bounded) until the client has `n` answers.
-    fn wait_count(&self, n: usize) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.count() < n {
-            assert!(
-                Instant::now() < deadline,
-                "the client got only {} answers in 30 s",
-                self.count()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Stops the client; every answer it got, in order.
-    fn finish(self) -> Vec<Sample> {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.join().expect("client thread");
-        Arc::try_unwrap(self.samples)
-            .expect("client thread ended")
-            .into_inner()
-            .unwrap()
-    }
-}
-
-// ---------------------------------------------------------------- convoy
-
-/// PATH for convoy processes spawned here (as `support::convoy` sets it).
-const CLEAN_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// A convoy running in the background; each stdout line is stamped with
-/// the test's clock when it arrives. Killed if dropped before it ends.
-struct Spawned {
-    child: Child,
-    lines: Arc<Mutex<Vec<(Duration, String)>>>,
-    err: Arc<Mutex<String>>,
-    readers: Vec<JoinHandle<()>>,
-}
-
-impl Spawned {
-    fn start(dir: &Path, args: &[&str], clock: Instant) -> Spawned {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_convoy"))
-            .env_clear()
-            .env("PATH", CLEAN_PATH)
-            .env("HOME", support::fresh_home())
-            .env("NO_COLOR", "1")
-            .env("TERM", "dumb")
-            .current_dir(dir)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn convoy");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let err = Arc::new(Mutex::new(String::new()));
-        let stdout = child.stdout.take().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let readers = vec![
-            {
-                let lines = lines.clone();
-                std::thread::spawn(move || {
-                    for line in BufReader::new(stdout).lines() {
-                        let Ok(line) = line else { break };
-                        lines.lock().unwrap().push((clock.elapsed(), line));
-                    }
-                })
-            },
-            {
-                let err = err.clone();
-                std::thread::spawn(move || {
-                    let mut text = String::new();
-                    let _ = BufReader::new(stderr).read_to_string(&mut text);
-                    *err.lock().unwrap() = text;
-                })
-            },
-        ];
-        Spawned {
-            child,
-            lines,
-            err,
-            readers,
-        }
-    }
-
-    fn stdout(&self) -> String {
-        self.lines
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(_, l)| format!("{l}\n"))
-            .collect()
-    }
-
-    /// Panics with the output so far if convoy has already ended.
-    fn assert_running(&mut self, what: &str) {
-        if let Some(status) = self.child.try_wait().unwrap() {
-            panic!(
-                "convoy ended ({status}) while waiting for {what}:\nstdout:\n{}\nstderr:\n{}",
-                self.stdout(),
-                self.err.lock().unwrap()
-            );
-        }
-    }
-
-    /// Waits for the end (kill and panic after `timeout`); the run and its
-    /// stamped stdout lines.
-    fn finish(mut self, timeout: Duration) -> (Run, Vec<(Duration, String)>) {
-        let deadline = Instant::now() + timeout;
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!(
-                    "convoy did not end within {timeout:?}:\nstdout:\n{}",
-                    self.stdout()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        for r in self.readers.drain(..) {
-            r.join().unwrap();
-        }
-        let lines = self.lines.lock().unwrap().clone();
-        let run = Run {
-            code: status.code().unwrap_or(-1),
-            stdout: self.stdout(),
-            stderr: self.err.lock().unwrap().clone(),
-        };
-        (run, lines)
-    }
-}
-
-impl Drop for Spawned {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
 
 // ---------------------------------------------------------------- the project
 
@@ -342,13 +135,19 @@ impl Project {
     }
 
     fn spawn(&self, playbook: &str, version: &str, clock: Instant) -> Spawned {
-        let args = self.deploy_args(playbook, version);
-        Spawned::start(
-            self.dir(),
-            &args.iter().map(String::as_str).collect::<Vec<_>>(),
-            clock,
-        )
+        Spawned::start(self.dir(), self.deploy_args(playbook, version), clock)
     }
+}
+
+/// haproxy on h1 and the example project with `apps`, deployed at 1.0.0 (not
+/// measured): the run passed and haproxy serves it.
+fn set_up<'f>(fleet: &'f Fleet, apps: &[usize]) -> (Haproxy<'f>, Project) {
+    let haproxy = Haproxy::start(fleet, 1);
+    let project = Project::new(fleet, &[1], apps);
+    let first = project.deploy("1.0.0");
+    assert_eq!(first.code, 0, "{}", first.dump());
+    haproxy.wait_for("/VERSION", 200, "1.0.0");
+    (haproxy, project)
 }
 
 fn set_mode(path: &Path, mode: u32) {
@@ -375,11 +174,7 @@ fn app_pid(fleet: &Fleet, i: usize) -> String {
 fn assert_app_hosts_on(fleet: &Fleet, apps: &[usize], version: &str) {
     for &i in apps {
         assert_eq!(current(fleet, i), format!("releases/{version}"), "h{i}");
-        let answer = http_get(
-            &format!("{}:{APP_PORT}", fleet.addr(i)),
-            "hello.test",
-            "/VERSION",
-        );
+        let answer = http_get(&format!("{}:{APP_PORT}", fleet.addr(i)), SITE, "/VERSION");
         assert!(
             matches!(&answer, Ok((200, b)) if b.trim() == version),
             "h{i} serves {answer:?}, expected {version}"
@@ -435,34 +230,6 @@ fn stamp(fleet: &Fleet, i: usize, path: &str) -> (u64, i64, i64) {
     (meta.ino(), meta.mtime(), meta.mtime_nsec())
 }
 
-fn secs(d: Duration) -> String {
-    format!("{:.3}s", d.as_secs_f64())
-}
-
-/// The run's lines that make the switch timeline: batches, proxy steps,
-/// switches, health gates, notes (convoy's own whole-second stamp dropped).
-fn timeline_lines(lines: &[(Duration, String)]) -> Vec<String> {
-    lines
-        .iter()
-        .filter(|(_, l)| {
-            [
-                "BATCH ",
-                "TASK [proxy",
-                "TASK [switch",
-                "TASK [health",
-                "TASK [confirm",
-                "NOTE ",
-            ]
-            .iter()
-            .any(|k| l.contains(k))
-        })
-        .map(|(at, l)| {
-            let text = l.split_once(' ').map_or(l.as_str(), |(_, rest)| rest);
-            format!("  {:>8}  {text}", secs(*at))
-        })
-        .collect()
-}
-
 /// The index of the first `run` consecutive samples answering `version`
 /// (from the front, or from the back with `last`).
 fn stretch(samples: &[Sample], version: &str, run: usize, last: bool) -> Option<usize> {
@@ -485,20 +252,23 @@ fn stretch(samples: &[Sample], version: &str, run: usize, last: bool) -> Option<
 fn rolling_deploy_through_haproxy_drops_no_request() {
     let fleet = Fleet::start(5);
     let apps: Vec<usize> = (2..=5).collect();
-    let haproxy = Haproxy::start(&fleet, 1);
-    let project = Project::new(&fleet, &[1], &apps);
 
     // 1.0.0 everywhere first (not measured).
-    let first = project.deploy("1.0.0");
-    assert_eq!(first.code, 0, "{}", first.dump());
+    let (haproxy, project) = set_up(&fleet, &apps);
     assert_app_hosts_on(&fleet, &apps, "1.0.0");
-    haproxy.wait_for("/VERSION", 200, "1.0.0");
     haproxy.assert_serves("/VERSION", "1.0.0", 10);
     let reloads_before = haproxy.reloads();
 
     // A client through haproxy the whole time the 2.0.0 rollout runs.
     let clock = Instant::now();
-    let client = Client::start(haproxy.address(), clock, 4000, Duration::from_secs(120));
+    let client = Client::start(
+        haproxy.address(),
+        SITE,
+        "/VERSION",
+        clock,
+        4000,
+        Duration::from_secs(120),
+    );
     client.wait_count(20);
     let deploy_start = clock.elapsed();
     let (run, lines) = project
@@ -506,12 +276,7 @@ fn rolling_deploy_through_haproxy_drops_no_request() {
         .finish(Duration::from_secs(100));
     let run_end = clock.elapsed();
     // A little more traffic once the run is over, then stop.
-    let target = client.count() + 50;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while client.count() < target && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let samples = client.finish();
+    let samples = client.finish_after(50);
     let reloads = haproxy.reloads() - reloads_before;
 
     // The numbers, for the log (--nocapture).
@@ -675,11 +440,7 @@ fn rolling_deploy_through_haproxy_drops_no_request() {
 fn a_backend_haproxy_rejects_stops_the_deploy_and_haproxy_keeps_serving() {
     let fleet = Fleet::start(3);
     let apps = [2, 3];
-    let haproxy = Haproxy::start(&fleet, 1);
-    let project = Project::new(&fleet, &[1], &apps);
-    let first = project.deploy("1.0.0");
-    assert_eq!(first.code, 0, "{}", first.dump());
-    haproxy.wait_for("/VERSION", 200, "1.0.0");
+    let (haproxy, project) = set_up(&fleet, &apps);
     let files = [FRONTEND, BACKEND, haproxy::MAINTENANCE_PAGE];
     let contents: Vec<String> = files.iter().map(|f| read(&fleet, 1, f)).collect();
     let stamps: Vec<_> = files.iter().map(|f| stamp(&fleet, 1, f)).collect();
@@ -772,11 +533,7 @@ const HOLD_HOOK: &str = "      - name: hold for the test
 fn a_draining_batch_is_disabled_in_the_file_and_in_haproxy() {
     let fleet = Fleet::start(5);
     let apps: Vec<usize> = (2..=5).collect();
-    let haproxy = Haproxy::start(&fleet, 1);
-    let project = Project::new(&fleet, &[1], &apps);
-    let first = project.deploy("1.0.0");
-    assert_eq!(first.code, 0, "{}", first.dump());
-    haproxy.wait_for("/VERSION", 200, "1.0.0");
+    let (haproxy, project) = set_up(&fleet, &apps);
 
     // The example with the hold hook (same play, so the same manifest).
     let example = std::fs::read_to_string(project.dir().join(PLAYBOOK)).unwrap();
@@ -888,11 +645,7 @@ fn example_reload_command() -> String {
 fn back_to_back_reloads_are_each_loaded_and_drop_no_request() {
     let fleet = Fleet::start(3);
     let apps = [2, 3];
-    let haproxy = Haproxy::start(&fleet, 1);
-    let project = Project::new(&fleet, &[1], &apps);
-    let first = project.deploy("1.0.0");
-    assert_eq!(first.code, 0, "{}", first.dump());
-    haproxy.wait_for("/VERSION", 200, "1.0.0");
+    let (haproxy, _project) = set_up(&fleet, &apps);
     write_file(
         fleet.host_path(1, "/srv"),
         "reload.sh",
@@ -905,7 +658,16 @@ fn back_to_back_reloads_are_each_loaded_and_drop_no_request() {
     const RELOADS: usize = 20;
     let clock = Instant::now();
     let clients: Vec<Client> = (0..4)
-        .map(|_| Client::start(haproxy.address(), clock, 3000, Duration::from_secs(60)))
+        .map(|_| {
+            Client::start(
+                haproxy.address(),
+                SITE,
+                "/VERSION",
+                clock,
+                3000,
+                Duration::from_secs(60),
+            )
+        })
         .collect();
     for c in &clients {
         c.wait_count(10);

@@ -15,18 +15,15 @@
 //! fleet's own addresses.
 //!
 //! The helpers [`Nginx`] and `http_get` are shared with tests/proxy.rs
-//! (tests/support/nginx.rs).
+//! (tests/support/nginx.rs); the client through nginx while convoy runs
+//! ([`Client`], [`Spawned`]) with tests/haproxy.rs (tests/support/client.rs).
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use support::client::{Client, Sample, Spawned, secs, timeline_lines};
 use support::nginx::{Nginx, http_get};
 use support::run::{Run, run_in};
 use support::{Fleet, workdir, write_file};
@@ -62,198 +59,11 @@ impl Nginx<'_> {
     }
 }
 
-// ---------------------------------------------------------------- the client
-
-/// One answer the client got, `at` since the test's clock started.
-#[derive(Debug, Clone)]
-struct Sample {
-    at: Duration,
-    answer: Result<(u16, String), String>,
-}
-
+/// [`Sample`] (tests/support/client.rs) for this app.
 impl Sample {
-    /// `Some(version)` for a 200 with a body that is a version we deploy.
-    fn version(&self) -> Option<&str> {
-        match &self.answer {
-            Ok((200, body)) if matches!(body.trim(), "1.0.0" | "2.0.0") => Some(body.trim()),
-            _ => None,
-        }
-    }
-
     /// A 503 with the maintenance page.
     fn maintenance(&self) -> bool {
         matches!(&self.answer, Ok((503, body)) if body.contains(MAINTENANCE_TEXT))
-    }
-
-    fn short(&self) -> String {
-        match &self.answer {
-            Ok((status, body)) => {
-                let body: String = body.trim().chars().take(60).collect();
-                format!("{:.3}s {status} {body:?}", self.at.as_secs_f64())
-            }
-            Err(e) => format!("{:.3}s error {e}", self.at.as_secs_f64()),
-        }
-    }
-}
-
-/// A thread sending GET /VERSION through nginx one after the other, with a
-/// short pause between requests, until stopped, or `max` requests, or
-/// `max_time` since the clock started, whichever comes first.
-struct Client {
-    stop: Arc<AtomicBool>,
-    samples: Arc<Mutex<Vec<Sample>>>,
-    thread: JoinHandle<()>,
-}
-
-impl Client {
-    fn start(address: String, clock: Instant, max: usize, max_time: Duration) -> Client {
-        let stop = Arc::new(AtomicBool::new(false));
-        let samples = Arc::new(Mutex::new(Vec::new()));
-        let thread = {
-            let (stop, samples) = (stop.clone(), samples.clone());
-            std::thread::spawn(move || {
-                let mut sent = 0;
-                while !stop.load(Ordering::Relaxed) && sent < max && clock.elapsed() < max_time {
-                    let answer = http_get(&address, SITE, "/VERSION");
-                    let at = clock.elapsed();
-                    samples.lock().unwrap().push(Sample { at, answer });
-                    sent += 1;
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-            })
-        };
-        Client {
-            stop,
-            samples,
-            thread,
-        }
-    }
-
-    fn count(&self) -> usize {
-        self.samples.lock().unwrap().len()
-    }
-
-    /// Waits (bounded) until the client has `n` answers.
-    fn wait_count(&self, n: usize) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.count() < n {
-            assert!(
-                Instant::now() < deadline,
-                "the client got only {} answers in 30 s",
-                self.count()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Stops the client; every answer it got, in order.
-    fn finish(self) -> Vec<Sample> {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.join().expect("client thread");
-        Arc::try_unwrap(self.samples)
-            .expect("client thread ended")
-            .into_inner()
-            .unwrap()
-    }
-}
-
-// ---------------------------------------------------------------- convoy
-
-/// PATH for convoy processes spawned here (as `support::convoy` sets it).
-const CLEAN_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// A convoy running in the background; each stdout line is stamped with
-/// the test's clock when it arrives.
-struct Spawned {
-    child: Child,
-    lines: Arc<Mutex<Vec<(Duration, String)>>>,
-    err: Arc<Mutex<String>>,
-    readers: Vec<JoinHandle<()>>,
-}
-
-impl Spawned {
-    fn start(dir: &Path, args: &[&str], clock: Instant) -> Spawned {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_convoy"))
-            .env_clear()
-            .env("PATH", CLEAN_PATH)
-            .env("HOME", support::fresh_home())
-            .env("NO_COLOR", "1")
-            .env("TERM", "dumb")
-            .current_dir(dir)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn convoy");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let err = Arc::new(Mutex::new(String::new()));
-        let stdout = child.stdout.take().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let readers = vec![
-            {
-                let lines = lines.clone();
-                std::thread::spawn(move || {
-                    for line in BufReader::new(stdout).lines() {
-                        let Ok(line) = line else { break };
-                        lines.lock().unwrap().push((clock.elapsed(), line));
-                    }
-                })
-            },
-            {
-                let err = err.clone();
-                std::thread::spawn(move || {
-                    let mut text = String::new();
-                    let _ = BufReader::new(stderr).read_to_string(&mut text);
-                    *err.lock().unwrap() = text;
-                })
-            },
-        ];
-        Spawned {
-            child,
-            lines,
-            err,
-            readers,
-        }
-    }
-
-    fn stdout(&self) -> String {
-        self.lines
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(_, l)| format!("{l}\n"))
-            .collect()
-    }
-
-    /// Waits for the end (SIGKILL and panic after `timeout`); the run and
-    /// its stamped stdout lines.
-    fn finish(mut self, timeout: Duration) -> (Run, Vec<(Duration, String)>) {
-        let deadline = Instant::now() + timeout;
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!(
-                    "convoy did not end within {timeout:?}:\nstdout:\n{}",
-                    self.stdout()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        for r in self.readers.drain(..) {
-            r.join().unwrap();
-        }
-        let lines = self.lines.lock().unwrap().clone();
-        let run = Run {
-            code: status.code().unwrap_or(-1),
-            stdout: self.stdout(),
-            stderr: self.err.lock().unwrap().clone(),
-        };
-        (run, lines)
     }
 }
 
@@ -417,12 +227,7 @@ impl Project {
     }
 
     fn spawn_deploy(&self, version: &str, clock: Instant) -> Spawned {
-        let args = Project::deploy_args(version);
-        Spawned::start(
-            self.dir(),
-            &args.iter().map(String::as_str).collect::<Vec<_>>(),
-            clock,
-        )
+        Spawned::start(self.dir(), Project::deploy_args(version), clock)
     }
 }
 
@@ -453,36 +258,6 @@ fn assert_app_hosts_on(fleet: &Fleet, apps: &[usize], version: &str) {
             "h{i} serves {answer:?}, expected {version}"
         );
     }
-}
-
-fn secs(d: Duration) -> String {
-    format!("{:.3}s", d.as_secs_f64())
-}
-
-/// The run's lines that make the switch timeline: batches, proxy steps,
-/// switches, health gates, migrations, notes.
-fn timeline_lines(lines: &[(Duration, String)]) -> Vec<String> {
-    lines
-        .iter()
-        .filter(|(_, l)| {
-            [
-                "BATCH ",
-                "TASK [proxy",
-                "TASK [switch",
-                "TASK [health",
-                "TASK [migration",
-                "TASK [confirm",
-                "NOTE ",
-            ]
-            .iter()
-            .any(|k| l.contains(k))
-        })
-        .map(|(at, l)| {
-            // Drop convoy's own (whole-second) timestamp: ours is finer.
-            let text = l.split_once(' ').map_or(l.as_str(), |(_, rest)| rest);
-            format!("  {:>8}  {text}", secs(*at))
-        })
-        .collect()
 }
 
 /// What the client saw, as runs of the same kind of answer, merged with
@@ -538,7 +313,14 @@ fn rolling_deploy_through_nginx_drops_no_request() {
 
     // A client through nginx the whole time the 2.0.0 rollout runs.
     let clock = Instant::now();
-    let client = Client::start(nginx.address(), clock, 3000, Duration::from_secs(120));
+    let client = Client::start(
+        nginx.address(),
+        SITE,
+        "/VERSION",
+        clock,
+        3000,
+        Duration::from_secs(120),
+    );
     client.wait_count(20);
     let deploy_start = clock.elapsed();
     let (run, lines) = project
@@ -546,12 +328,7 @@ fn rolling_deploy_through_nginx_drops_no_request() {
         .finish(Duration::from_secs(100));
     let run_end = clock.elapsed();
     // A little more traffic once the run is over, then stop.
-    let target = client.count() + 50;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while client.count() < target && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let samples = client.finish();
+    let samples = client.finish_after(50);
 
     // The numbers, for the log (--nocapture) and for the report.
     let failures: Vec<&Sample> = samples.iter().filter(|s| s.version().is_none()).collect();
@@ -778,7 +555,14 @@ fn maintenance_page_during_a_migration() {
     // The same moment on the wall clock, to place the migration's marker files
     // (their mtimes) on the client's timeline.
     let clock_wall = std::time::SystemTime::now();
-    let client = Client::start(nginx.address(), clock, 2000, Duration::from_secs(90));
+    let client = Client::start(
+        nginx.address(),
+        SITE,
+        "/VERSION",
+        clock,
+        2000,
+        Duration::from_secs(90),
+    );
     client.wait_count(10);
     let deploy_start = clock.elapsed();
     let spawned = project.spawn_deploy("2.0.0", clock);
@@ -820,12 +604,7 @@ fn maintenance_page_during_a_migration() {
 
     let (run, lines) = spawned.finish(Duration::from_secs(100));
     let run_end = clock.elapsed();
-    let target = client.count() + 30;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while client.count() < target && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let samples = client.finish();
+    let samples = client.finish_after(30);
     assert_eq!(run.code, 0, "{}", run.dump());
     assert!(
         run.stdout.contains("proxy: maintenance page on")

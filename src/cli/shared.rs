@@ -248,6 +248,43 @@ pub fn release_targets(
         .collect()
 }
 
+/// Runs `op` on each target's distribution root over a connection of its
+/// own, `--forks` hosts at a time; the answers come back in target order,
+/// `Err` being the host's reason (unreachable, or the operation's error).
+pub async fn on_each_target<T, F, Fut>(
+    targets: Vec<ReleaseTarget>,
+    options: &RunOptions,
+    control_dir: &std::path::Path,
+    op: F,
+) -> Vec<(String, Result<T, String>)>
+where
+    F: Fn(crate::transport::Connection, String) -> Fut,
+    Fut: std::future::Future<Output = (crate::transport::Connection, Result<T, String>)>,
+{
+    let forks = std::sync::Arc::new(tokio::sync::Semaphore::new(options.forks));
+    futures::future::join_all(
+        targets
+            .into_iter()
+            .map(|ReleaseTarget { host, vars, root }| {
+                let (forks, op) = (forks.clone(), &op);
+                async move {
+                    let _permit = forks.acquire_owned().await.expect("semaphore never closed");
+                    let answer =
+                        match crate::run::connect::open(&host, &vars, options, control_dir).await {
+                            Ok(conn) => {
+                                let (conn, answer) = op(conn, root).await;
+                                conn.close().await;
+                                answer
+                            }
+                            Err(e) => Err(e.to_string()),
+                        };
+                    (host, answer)
+                }
+            }),
+    )
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

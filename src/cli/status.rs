@@ -2,18 +2,15 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use clap::Args;
-use futures::future::join_all;
 use serde_json::json;
-use tokio::sync::Semaphore;
 
 use super::shared::HostOpts;
 use crate::distribution::remote::{self, HostStatus};
 use crate::error::{EXIT_OK, EXIT_UNREACHABLE, Error};
 use crate::report::OutputFormat;
-use crate::run::{Mode, Phase, connect};
+use crate::run::{Mode, Phase};
 use crate::template::Templates;
 use crate::vars::Value;
 
@@ -50,28 +47,19 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
         let targets = super::shared::release_targets(
             &inventory, &playbook, play, spec, &options, &templates,
         )?;
-        let forks = Arc::new(Semaphore::new(options.forks));
-        let rows: Vec<Row> = join_all(targets.into_iter().map(
-            |super::shared::ReleaseTarget { host, vars, root }| {
-                let forks = forks.clone();
-                let (options, control_dir) = (&options, control_dir.path());
-                async move {
-                    let _permit = forks.acquire_owned().await.expect("semaphore never closed");
-                    let status = match connect::open(&host, &vars, options, control_dir).await {
-                        Ok(conn) => {
-                            let status = remote::status(&conn, &root, None)
-                                .await
-                                .map_err(|e| e.to_string());
-                            conn.close().await;
-                            status
-                        }
-                        Err(e) => Err(e.to_string()),
-                    };
-                    Row { host, status }
-                }
+        let rows: Vec<Row> = super::shared::on_each_target(
+            targets,
+            &options,
+            control_dir.path(),
+            |conn, root| async move {
+                let status = remote::status(&conn, &root, None).await;
+                (conn, status.map_err(|e| e.to_string()))
             },
-        ))
-        .await;
+        )
+        .await
+        .into_iter()
+        .map(|(host, status)| Row { host, status })
+        .collect();
         if rows.iter().any(|r| r.status.is_err()) {
             code = EXIT_UNREACHABLE;
         }

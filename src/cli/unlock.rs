@@ -7,7 +7,7 @@ use clap::Args;
 use super::shared::HostOpts;
 use crate::distribution::lock;
 use crate::error::{EXIT_OK, EXIT_UNREACHABLE, Error};
-use crate::run::{Mode, Phase, connect};
+use crate::run::{Mode, Phase};
 use crate::template::Templates;
 
 #[derive(Args)]
@@ -33,19 +33,21 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
         let Some(spec) = &play.distribution else {
             continue;
         };
-        for super::shared::ReleaseTarget { host, vars, root } in
-            super::shared::release_targets(&inventory, &playbook, play, spec, &options, &templates)?
-        {
-            let result = match connect::open(&host, &vars, &options, control_dir.path()).await {
-                Ok(conn) => {
-                    let r = lock::clear(&conn, &root, None)
-                        .await
-                        .map_err(|e| e.to_string());
-                    conn.close().await;
-                    r
-                }
-                Err(e) => Err(e.to_string()),
-            };
+        let targets = super::shared::release_targets(
+            &inventory, &playbook, play, spec, &options, &templates,
+        )?;
+        let roots: Vec<String> = targets.iter().map(|t| t.root.clone()).collect();
+        let answers = super::shared::on_each_target(
+            targets,
+            &options,
+            control_dir.path(),
+            |conn, root| async move {
+                let cleared = lock::clear(&conn, &root, None).await;
+                (conn, cleared.map_err(|e| e.to_string()))
+            },
+        )
+        .await;
+        for ((host, result), root) in answers.into_iter().zip(roots) {
             match result {
                 Ok(Some(holder)) => println!("{host}: unlocked {root} (was held by {holder})"),
                 Ok(None) => println!("{host}: {root} was not locked"),

@@ -42,10 +42,6 @@ impl HostState {
         !self.failed && self.unreachable.is_none()
     }
 
-    pub fn bytes_sent(&self) -> u64 {
-        self.conn.as_ref().map_or(0, Connection::bytes_sent)
-    }
-
     pub async fn close(&mut self) {
         if let Some(conn) = self.conn.take() {
             self.stats.bytes_sent = conn.bytes_sent();

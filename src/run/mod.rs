@@ -166,11 +166,12 @@ impl Runner<'_> {
                 .load(std::sync::atomic::Ordering::Relaxed),
             ..RunSummary::default()
         };
-        for (name, mut host) in hosts {
-            host.stats.bytes_sent = host.bytes_sent();
+        // Every master connection is closed at once: one round trip each.
+        let mut hosts: Vec<(String, HostState)> = hosts.into_iter().collect();
+        futures::future::join_all(hosts.iter_mut().map(|(_, host)| host.close())).await;
+        for (name, host) in hosts {
             summary.failed_hosts += usize::from(host.stats.failed > 0);
             summary.unreachable_hosts += usize::from(host.stats.unreachable > 0);
-            host.close().await;
             recap.hosts.insert(name, host.stats);
         }
         self.reporter.send(Event::Recap(recap));

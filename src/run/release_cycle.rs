@@ -7,6 +7,7 @@
 
 use std::time::Instant;
 
+use futures::future::join_all;
 use serde_json::json;
 
 use super::context::as_value;
@@ -307,7 +308,7 @@ async fn confirm<'h>(
 }
 
 /// The version each host rolls back to; refuses (touching nothing) when a
-/// host lacks it.
+/// host lacks it. Every host is asked at once (one round trip each).
 async fn rollback_targets(
     runner: &Runner<'_>,
     hosts: &mut [&mut HostState],
@@ -315,38 +316,36 @@ async fn rollback_targets(
     to: Option<&str>,
     sudo: Option<&Become>,
 ) -> Result<Vec<Option<String>>, String> {
-    let mut targets = Vec::new();
-    let mut missing = Vec::new();
-    for (host, plan) in hosts.iter_mut().zip(plans) {
-        let Some(plan) = plan else {
-            targets.push(None);
-            continue;
-        };
-        if !ensure_connected(
-            runner,
-            host,
-            &host.inventory_vars.clone(),
-            "rollback",
-            Instant::now(),
-        )
-        .await
-        {
-            targets.push(None);
-            continue;
+    let answers = join_all(hosts.iter_mut().zip(plans).map(|(host, plan)| async move {
+        let plan = plan.as_ref()?;
+        let vars = host.inventory_vars.clone();
+        if !ensure_connected(runner, host, &vars, "rollback", Instant::now()).await {
+            return None;
         }
         let conn = host.conn.as_ref().expect("connected");
         let status = remote::status(conn, &plan.root, sudo)
             .await
-            .map_err(|e| format!("{}: {e}", host.name))?;
+            .map_err(|e| format!("{}: {e}", host.name));
+        Some((host.name.clone(), status))
+    }))
+    .await;
+    let mut targets = Vec::new();
+    let mut missing = Vec::new();
+    for answer in answers {
+        let Some((name, status)) = answer else {
+            targets.push(None);
+            continue;
+        };
+        let status = status?;
         let target = to.map(str::to_owned).or(status.previous.clone());
         match target {
             Some(t) if status.releases.iter().any(|r| r.version == t) => targets.push(Some(t)),
             Some(t) => {
-                missing.push(format!("{} (no release {t})", host.name));
+                missing.push(format!("{name} (no release {t})"));
                 targets.push(None);
             }
             None => {
-                missing.push(format!("{} (no previous release)", host.name));
+                missing.push(format!("{name} (no previous release)"));
                 targets.push(None);
             }
         }

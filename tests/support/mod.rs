@@ -10,12 +10,14 @@
 //! - `http_server.rs`: a static HTTP server inside a host.
 //! - `nginx.rs`: nginx on a proxy host, app servers behind it, HTTP GETs.
 //! - `haproxy.rs`: haproxy on a proxy host (master-worker, reloads).
+//! - `client.rs`: a client through a proxy while convoy runs in the background.
 //!
 //! Only convoy's binary is used, never its internals.
 
 // Each test file uses a different subset of these helpers.
 #![allow(dead_code, unused_imports)]
 
+pub mod client;
 pub mod fleet;
 pub mod haproxy;
 pub mod http_server;
