@@ -46,22 +46,22 @@ impl Holder {
 /// The answer of one host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Acquired {
-    Taken,
+    /// Ours now; with what the script given to follow it printed.
+    Taken { then: String },
     /// Held by someone else: their holder line and the lock's age in seconds.
-    Held {
-        holder: String,
-        age_secs: u64,
-    },
+    Held { holder: String, age_secs: u64 },
 }
 
 /// Takes the lock, or says who holds it. With `replace`, a lock whose
 /// holder line is exactly `replace` is taken over (compare and swap, so a
-/// lock renewed meanwhile is not stolen).
+/// lock renewed meanwhile is not stolen). `then` runs (in a subshell) once
+/// the lock is ours, in the same round trip: what the run asks next.
 pub async fn acquire(
     conn: &Connection,
     root: &str,
     holder: &Holder,
     replace: Option<&str>,
+    then: Option<&str>,
     sudo: Option<&Become>,
 ) -> Result<Result<Acquired, String>, TransportError> {
     let take_over = replace
@@ -76,19 +76,22 @@ pub async fn acquire(
         "R={root}; L=\"$R/.convoy/lock\"\n\
          mkdir -p \"$R/.convoy\" || {{ echo \"cannot create $R/.convoy\" >&2; exit 3; }}\n\
          {take_over}\
-         if mkdir \"$L\" 2>/dev/null; then printf '%s\\n' {line} > \"$L/holder\" && echo taken=1; exit 0; fi\n\
+         if mkdir \"$L\" 2>/dev/null; then printf '%s\\n' {line} > \"$L/holder\" && echo taken=1 && ( {then}\n); exit 0; fi\n\
          echo \"holder=$(cat \"$L/holder\" 2>/dev/null)\"\n\
          echo \"age=$(( $(date +%s) - $(stat -c %Y \"$L\") ))\"",
         root = quote(root),
         line = quote(&holder.line()),
+        then = then.unwrap_or("true"),
     );
     let out = conn.exec(Script::new(&script).sudo(sudo)).await?;
     if !out.success() {
         return Ok(Err(out.stderr_str().trim().to_owned()));
     }
     let text = out.stdout_str();
-    if text.lines().any(|l| l == "taken=1") {
-        return Ok(Ok(Acquired::Taken));
+    if let Some((_, then)) = text.split_once("taken=1\n") {
+        return Ok(Ok(Acquired::Taken {
+            then: then.to_owned(),
+        }));
     }
     let field = |k: &str| {
         text.lines()
@@ -157,5 +160,37 @@ mod tests {
         assert_eq!(back.pid, 42);
         assert_eq!(back.run_id, h.run_id);
         assert_eq!(back.by, "ops@laptop");
+    }
+
+    /// The lock script itself, run on this machine: what follows the lock
+    /// runs only when the lock is taken, and its output comes back whole.
+    #[tokio::test]
+    async fn what_follows_the_lock_runs_only_for_its_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().display().to_string();
+        let conn = Connection::Local(crate::transport::LocalConnection::default());
+        let holder = |run: &str| Holder {
+            by: "ops@laptop".into(),
+            pid: 42,
+            run_id: run.into(),
+            since: "2026-11-22T10:00:00Z".into(),
+        };
+        let then = "R=elsewhere; echo current=1.0.0\necho previous=$R";
+        let first = acquire(&conn, &root, &holder("a"), None, Some(then), None).await;
+        assert_eq!(
+            first.unwrap().unwrap(),
+            Acquired::Taken {
+                then: "current=1.0.0\nprevious=elsewhere\n".into()
+            }
+        );
+        let second = acquire(&conn, &root, &holder("b"), None, Some(then), None).await;
+        match second.unwrap().unwrap() {
+            Acquired::Held { holder: line, .. } => assert!(line.contains("run=a"), "{line}"),
+            taken => panic!("a held lock was taken: {taken:?}"),
+        }
+        assert_eq!(
+            clear(&conn, &root, None).await.unwrap().as_deref(),
+            Some(holder("a").line().as_str())
+        );
     }
 }

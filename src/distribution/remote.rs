@@ -53,7 +53,17 @@ pub async fn probe(
     plan: &ReleasePlan,
     sudo: Option<&Become>,
 ) -> Result<HostRelease, TransportError> {
-    let script = format!(
+    let out = conn
+        .exec(Script::new(&probe_script(plan)).sudo(sudo))
+        .await?;
+    Ok(parse_probe(&out.stdout_str()))
+}
+
+/// The probe as a script of its own, so that it can also follow the taking
+/// of the deploy lock in the same round trip; it prints `key=value` lines
+/// that [`parse_probe`] reads, and always succeeds.
+pub fn probe_script(plan: &ReleasePlan) -> String {
+    format!(
         "R={root}; V={v}; S={sha}\n\
          [ -f \"$R/.convoy/artifacts/$S\" ] && echo artifact=1\n\
          [ -d \"$R/releases/$V\" ] && echo release=1\n\
@@ -64,10 +74,13 @@ pub async fn probe(
         root = quote(&plan.root),
         v = quote(&plan.version),
         sha = quote(plan.sha256()),
-    );
-    let out = conn.exec(Script::new(&script).sudo(sudo)).await?;
+    )
+}
+
+/// What [`probe_script`] printed.
+pub fn parse_probe(stdout: &str) -> HostRelease {
     let mut state = HostRelease::default();
-    for (k, v) in out_lines(&out.stdout_str()) {
+    for (k, v) in out_lines(stdout) {
         match k {
             "artifact" => state.artifact_present = true,
             "release" => state.release_present = true,
@@ -77,7 +90,7 @@ pub async fn probe(
             _ => {}
         }
     }
-    Ok(state)
+    state
 }
 
 /// Makes `releases/<version>` on the host: the artifact (from the store,

@@ -1,5 +1,6 @@
 use indexmap::IndexSet;
 
+use crate::distribution::remote::HostRelease;
 use crate::report::HostStats;
 use crate::transport::Connection;
 use crate::vars::VarMap;
@@ -19,6 +20,9 @@ pub struct HostState {
     pub stats: HostStats,
     /// The version `current` named when this run first looked (prepare).
     pub found_release: Option<String>,
+    /// The release state read with the deploy lock, in the same round
+    /// trip; prepare takes it instead of asking again.
+    pub probed_release: Option<HostRelease>,
     /// Handler topics notified during the current play.
     pub notified: IndexSet<String>,
 }
@@ -34,6 +38,7 @@ impl HostState {
             failed: false,
             stats: HostStats::default(),
             found_release: None,
+            probed_release: None,
             notified: IndexSet::new(),
         }
     }

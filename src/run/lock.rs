@@ -10,20 +10,26 @@ use super::task_runner::ensure_connected;
 use super::{HostState, Runner};
 use crate::distribution::ReleasePlan;
 use crate::distribution::lock::{self, Acquired, Holder};
+use crate::distribution::remote;
 use crate::transport::Become;
 
 /// A lock older than this may be taken over with `--force-unlock`.
 const STALE_AFTER: Duration = Duration::from_secs(3600);
 
-/// Locks every host that has a plan; returns the names locked.
+/// Locks every host that has a plan; returns the names locked. With
+/// `probe`, each host's release state is read in the same round trip (a
+/// deploy's prepare needs it) and kept in `probed_release`.
 pub async fn lock_all(
     runner: &Runner<'_>,
     hosts: &mut [&mut HostState],
     plans: &[Option<ReleasePlan>],
     holder: &Holder,
+    probe: bool,
     sudo: Option<&Become>,
 ) -> Result<Vec<String>, String> {
     let results = join_all(hosts.iter_mut().zip(plans).map(|(host, plan)| async move {
+        // Whatever an earlier cycle read is stale now.
+        host.probed_release = None;
         let plan = plan.as_ref()?;
         if !host.active()
             || !ensure_connected(
@@ -38,7 +44,9 @@ pub async fn lock_all(
             return None;
         }
         let conn = host.conn.as_ref()?;
-        let mut answer = lock::acquire(conn, &plan.root, holder, None, sudo).await;
+        let then = probe.then(|| remote::probe_script(plan));
+        let then = then.as_deref();
+        let mut answer = lock::acquire(conn, &plan.root, holder, None, then, sudo).await;
         if let Ok(Ok(Acquired::Held {
             holder: line,
             age_secs,
@@ -46,7 +54,10 @@ pub async fn lock_all(
             && runner.options.force_unlock
             && stale(line, *age_secs)
         {
-            answer = lock::acquire(conn, &plan.root, holder, Some(line), sudo).await;
+            answer = lock::acquire(conn, &plan.root, holder, Some(line), then, sudo).await;
+        }
+        if probe && let Ok(Ok(Acquired::Taken { then })) = &answer {
+            host.probed_release = Some(remote::parse_probe(then));
         }
         Some((host.name.clone(), answer))
     }))
@@ -55,7 +66,7 @@ pub async fn lock_all(
     let mut refusals = Vec::new();
     for (name, answer) in results.into_iter().flatten() {
         match answer {
-            Ok(Ok(Acquired::Taken)) => taken.push(name),
+            Ok(Ok(Acquired::Taken { .. })) => taken.push(name),
             Ok(Ok(Acquired::Held {
                 holder: line,
                 age_secs,

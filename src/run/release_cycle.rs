@@ -60,7 +60,9 @@ pub async fn run(
         since: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
     };
     // One run at a time: every targeted host is locked before anything changes.
-    let locked = super::lock::lock_all(runner, hosts, &plans, &holder, sudo).await?;
+    // A deploy reads each host's release state in the lock's round trip.
+    let probe = matches!(runner.options.mode, Mode::Deploy { .. });
+    let locked = super::lock::lock_all(runner, hosts, &plans, &holder, probe, sudo).await?;
     let outcome = cycle(runner, scope, play, hosts, plans.clone(), sudo, proxy).await;
     let (action, version) = describe(runner, &plans);
     let ended = match &outcome {
@@ -254,9 +256,14 @@ async fn prepare<'h>(
     plan: &ReleasePlan,
     sudo: Option<&Become>,
 ) -> (&'h mut HostState, StepResult) {
+    let probed = host.probed_release.take();
     let conn = host.conn.as_ref().expect("connected by step");
     let playbook = runner.options.playbook_name.clone();
-    let result = match remote::probe(conn, plan, sudo).await {
+    let state = match probed {
+        Some(state) => Ok(state),
+        None => remote::probe(conn, plan, sudo).await,
+    };
+    let result = match state {
         Err(e) => Err(e),
         Ok(state) => remote::ship(conn, plan, &state, &playbook, sudo)
             .await
