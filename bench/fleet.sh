@@ -8,6 +8,7 @@
 #   1. the example playbook (copy + template + command + handler): first run, re-run
 #   2. a distribution with a 20 MB artifact: first deploy, no-op re-run (artifact bytes per host)
 #   3. a rollout in batches of 5 to a new version, then a fleet-wide rollback
+#   4. status and unlock, which ask every host once
 # Timings come from /usr/bin/time (wall seconds, peak RSS of convoy itself).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -73,3 +74,5 @@ measure "20 MB distribution, first deploy" "$BIN" run "$WORK/big.yml" -i "$WORK/
 measure "20 MB distribution, no-op re-run" "$BIN" run "$WORK/big.yml" -i "$WORK/inventory.yml" --output json
 measure "rollout to 2.0.0 in batches of 5" "$BIN" run "$WORK/big.yml" -i "$WORK/inventory.yml" -e version=2.0.0 --output json
 measure "fleet-wide rollback (batches of 5)" "$BIN" rollback "$WORK/big.yml" -i "$WORK/inventory.yml" --output json
+measure "status (every host, read-only)" "$BIN" status "$WORK/big.yml" -i "$WORK/inventory.yml" --output json
+measure "unlock (every host, none locked)" "$BIN" unlock "$WORK/big.yml" -i "$WORK/inventory.yml"

@@ -525,3 +525,91 @@ fn connections_are_closed_at_the_end_and_on_interrupt() {
         leftover_ssh()
     );
 }
+
+/// Blocks on real hosts: `when` on a block decides per host, `rescue` runs
+/// where the block failed and forgives the failure, `always` runs
+/// everywhere, and a block `when` that cannot be evaluated fails the host
+/// (it is not taken as false). Checked on the hosts' own files.
+#[test]
+fn blocks_enter_rescue_and_always_per_host() {
+    let fleet = Fleet::start(2);
+    let work = workdir();
+    let inventory = app_inventory(&fleet, work.path(), "");
+    let playbook = write_file(
+        work.path(),
+        "blocks.yml",
+        r#"- hosts: app
+  tasks:
+    - name: only h1 enters
+      when: inventory_hostname == "h1"
+      block:
+        - name: mark entered
+          file: { path: /srv/entered, state: touch }
+    - name: fail on h2, rescued
+      block:
+        - name: fails on h2
+          command: "{{ 'false' if inventory_hostname == 'h2' else 'true' }}"
+        - name: after the failure
+          file: { path: /srv/block-finished, state: touch }
+      rescue:
+        - name: rescue
+          file: { path: /srv/rescued, state: touch }
+      always:
+        - name: always
+          file: { path: /srv/always, state: touch }
+    - name: a probe that is skipped (registers no rc)
+      command: "true"
+      when: false
+      register: probe
+    - name: a condition that cannot be evaluated
+      when: probe.rc == 0
+      block:
+        - name: never
+          file: { path: /srv/never, state: touch }
+    - name: after
+      file: { path: /srv/after, state: touch }
+"#,
+    );
+    let r = run(&[
+        "run",
+        playbook.to_str().unwrap(),
+        "-i",
+        inventory.to_str().unwrap(),
+    ]);
+    let exists = |i: usize, p: &str| fleet.host_path(i, p).exists();
+    // `when` per host.
+    assert!(exists(1, "/srv/entered"), "{}", r.dump());
+    assert!(!exists(2, "/srv/entered"), "{}", r.dump());
+    // h1: the block finished, nothing to rescue; h2: rescued after the failure.
+    assert!(exists(1, "/srv/block-finished") && !exists(1, "/srv/rescued"));
+    assert!(!exists(2, "/srv/block-finished") && exists(2, "/srv/rescued"));
+    assert!(exists(1, "/srv/always") && exists(2, "/srv/always"));
+    assert_eq!(r.recap_field("h2", "rescued"), "1", "{}", r.dump());
+    // The unevaluable condition fails both hosts: nothing after it runs.
+    for i in fleet.hosts() {
+        let name = fleet.name(i);
+        assert!(
+            !exists(i, "/srv/never") && !exists(i, "/srv/after"),
+            "{}",
+            r.dump()
+        );
+        // h2's failure inside the rescued block is shown too, but not counted.
+        let failed = r.failed_lines(&name);
+        assert_eq!(
+            failed.len(),
+            if name == "h2" { 2 } else { 1 },
+            "{}",
+            r.dump()
+        );
+        assert!(
+            failed
+                .last()
+                .unwrap()
+                .contains("undefined variable `probe.rc` in "),
+            "{}",
+            r.dump()
+        );
+        assert_eq!(r.count(&name, "failed"), 1, "{}", r.dump());
+    }
+    assert_ne!(r.code, 0, "{}", r.dump());
+}

@@ -56,8 +56,8 @@ impl Recap {
         let mut lines = vec!["PLAY RECAP".to_owned()];
         for (host, s) in &self.hosts {
             lines.push(format!(
-                "{host:<width$} : ok={:<4} changed={:<4} unreachable={:<4} failed={:<4} skipped={:<4} ignored={:<4} artifact={:<8} sent={}",
-                s.ok, s.changed, s.unreachable, s.failed, s.skipped, s.ignored, human_bytes(s.artifact_bytes), human_bytes(s.bytes_sent)
+                "{host:<width$} : ok={:<4} changed={:<4} unreachable={:<4} failed={:<4} skipped={:<4} rescued={:<4} ignored={:<4} artifact={:<8} sent={}",
+                s.ok, s.changed, s.unreachable, s.failed, s.skipped, s.rescued, s.ignored, human_bytes(s.artifact_bytes), human_bytes(s.bytes_sent)
             ));
         }
         lines.push(format!(

@@ -78,16 +78,41 @@ async fn run_block(
     always: &[Task],
     hosts: &mut Vec<&mut HostState>,
 ) {
-    // A block's `when` decides per host whether the host enters the block.
+    // A block's `when` decides per host whether the host enters the block;
+    // a condition that cannot be evaluated fails the host, as for a task.
     let mut entering: Vec<&mut HostState> = Vec::new();
+    let mut announced = false;
+    let origin = task.span.to_string();
     for host in hosts.iter_mut().filter(|h| h.active()) {
         let ctx = as_value(scope.scope.context(host, &scope.vars));
-        let enters = task
-            .when
-            .iter()
-            .all(|c| runner.templates.eval_bool(c, &ctx, c).unwrap_or(false));
-        if enters {
-            entering.push(&mut **host);
+        let mut verdict = Ok(true);
+        for cond in &task.when {
+            verdict = runner.templates.eval_bool(cond, &ctx, &origin);
+            if !matches!(verdict, Ok(true)) {
+                break;
+            }
+        }
+        match verdict {
+            Ok(true) => entering.push(&mut **host),
+            Ok(false) => {}
+            Err(e) => {
+                if !announced {
+                    runner.reporter.send(Event::TaskStart {
+                        task: task.display_name(),
+                        hosts: 1,
+                        handler: scope.handler,
+                    });
+                    announced = true;
+                }
+                report(
+                    runner,
+                    task,
+                    host,
+                    Outcome::failed(e.to_string()),
+                    None,
+                    Duration::ZERO,
+                );
+            }
         }
     }
     let was_failed: Vec<bool> = entering.iter().map(|h| h.failed).collect();
