@@ -613,3 +613,41 @@ fn blocks_enter_rescue_and_always_per_host() {
     }
     assert_ne!(r.code, 0, "{}", r.dump());
 }
+
+/// `set_fact` takes any name; facts outlive the play, and the next play
+/// sees every host's facts through `hostvars` (as in Ansible).
+#[test]
+fn facts_set_in_one_play_are_seen_in_the_next_through_hostvars() {
+    let fleet = Fleet::start(2);
+    let work = workdir();
+    let inventory = app_inventory(&fleet, work.path(), "");
+    let playbook = write_file(
+        work.path(),
+        "facts.yml",
+        r#"- hosts: app
+  tasks:
+    - name: a fact per host
+      set_fact:
+        role_name: "primary-{{ inventory_hostname }}"
+        peers: "{{ groups['app'] | length }}"
+- hosts: app
+  tasks:
+    - name: write what this host and h1 know
+      copy:
+        dest: /srv/facts.txt
+        content: "{{ role_name }} {{ peers }} {{ hostvars['h1'].role_name }} {{ ansible_play_hosts | join(',') }}\n"
+"#,
+    );
+    let r = run(&[
+        "run",
+        playbook.to_str().unwrap(),
+        "-i",
+        inventory.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    for i in fleet.hosts() {
+        let name = fleet.name(i);
+        let text = std::fs::read_to_string(fleet.host_path(i, "/srv/facts.txt")).unwrap();
+        assert_eq!(text, format!("primary-{name} 2 primary-h1 h1,h2\n"));
+    }
+}

@@ -34,6 +34,7 @@ pub fn run(opts: Opts) -> Result<i32, Error> {
         &opts.playbook,
     )?;
     let templates = Templates::new(&playbook.base_dir);
+    preflight::share_inventory(&templates, &inventory);
     let limit = match &options.limit {
         Some(l) => Some(
             inventory

@@ -227,6 +227,7 @@ pub fn release_targets(
     templates: &crate::template::Templates,
 ) -> Result<Vec<ReleaseTarget>, Error> {
     let scope = crate::run::preflight::play_scope(playbook, play, options)?;
+    crate::run::preflight::share_inventory(templates, inventory);
     play_hosts(inventory, play, options)?
         .into_iter()
         .map(|host| {

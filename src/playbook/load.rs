@@ -561,7 +561,7 @@ fn module_args(
         args.insert(k, v);
     }
     for (name, at) in spans {
-        if !spec.args.contains(&name.as_str()) {
+        if !spec.any_name && !spec.args.contains(&name.as_str()) {
             return Err(PlaybookError::UnknownKey {
                 suggestion: nearest(&name, spec.args.iter().copied()).map(str::to_owned),
                 key: name,

@@ -13,7 +13,9 @@ pub struct PlayScope {
     pub play_vars: VarMap,
     pub vars_files: VarMap,
     pub extra_vars: VarMap,
-    /// `groups`, `hostvars`, `ansible_play_hosts`, `playbook_dir`, `ansible_check_mode`.
+    /// `playbook_dir`, `ansible_check_mode`, `ansible_diff_mode` (`groups`,
+    /// `hostvars` and `ansible_play_hosts` are shared by the templates:
+    /// [`Templates::share`](crate::template::Templates::share)).
     pub magic: VarMap,
 }
 

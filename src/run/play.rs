@@ -148,6 +148,8 @@ fn load_vars_files(runner: &Runner<'_>, play: &Play) -> VarMap {
     vars
 }
 
+/// The play's magic variables. The fleet-sized ones (`groups`, `hostvars`,
+/// `ansible_play_hosts`) are handed to the templates here, once for the play.
 fn magic_vars(
     runner: &Runner<'_>,
     selected: &[String],
@@ -167,10 +169,14 @@ fn magic_vars(
             (h.name.clone(), Value::Object(vars))
         })
         .collect();
+    // The fleet-sized ones are shared by every template of the play rather
+    // than copied into each host's variables.
+    runner.templates.share(json!({
+        "groups": groups,
+        "hostvars": hostvars,
+        "ansible_play_hosts": selected,
+    }));
     let mut magic = VarMap::new();
-    magic.insert("groups".into(), Value::Object(groups));
-    magic.insert("hostvars".into(), Value::Object(hostvars));
-    magic.insert("ansible_play_hosts".into(), json!(selected));
     magic.insert("ansible_check_mode".into(), json!(runner.options.check));
     magic.insert("ansible_diff_mode".into(), json!(runner.options.diff));
     magic.insert(

@@ -73,6 +73,7 @@ pub fn check_all(
     options: &RunOptions,
     proxy: ProxyCheck,
 ) -> Findings {
+    share_inventory(templates, inventory);
     let mut notes = Vec::new();
     let mut problems = Problems::default();
     if let Some(limit) = &options.limit
@@ -376,7 +377,6 @@ pub fn play_scope(
     })
 }
 
-/// One host's variables before the run (no facts yet).
 /// What a proxy host's files are rendered with (the pre-flight check,
 /// `convoy render` and a run agree on it): [`host_context`], `hostvars`
 /// (every inventory host's variables, so a template can reach any host as
@@ -399,6 +399,16 @@ pub fn proxy_host_context(
     ctx
 }
 
+/// Shares `groups` with every template rendered before the run, rather
+/// than putting it in each host's variables, which made the checks
+/// quadratic in the fleet's size. (`hostvars` is not shared here: before
+/// the run it would lack the facts tasks set, and a template reading one
+/// would be refused; such templates are checked when they run.)
+pub fn share_inventory(templates: &Templates, inventory: &Inventory) {
+    templates.share(serde_json::json!({ "groups": inventory.groups() }));
+}
+
+/// One host's variables before the run (no facts yet).
 pub fn host_context(
     scope: &PlayScope,
     inventory: &Inventory,
@@ -408,12 +418,6 @@ pub fn host_context(
 ) -> VarMap {
     let state = HostState::new(host.to_owned(), inventory.host_vars(host));
     let mut ctx = scope.context(&state, &VarMap::new());
-    let groups: serde_json::Map<String, Value> = inventory
-        .groups()
-        .into_iter()
-        .map(|(g, hs)| (g, serde_json::json!(hs)))
-        .collect();
-    ctx.insert("groups".into(), Value::Object(groups));
     ctx.insert("ansible_check_mode".into(), options.check.into());
     ctx.insert(
         "playbook_dir".into(),

@@ -10,6 +10,7 @@ pub static SPEC: ModuleSpec = ModuleSpec {
     name: "assert",
     args: &["that", "fail_msg", "msg", "success_msg", "quiet"],
     free_form: false,
+    any_name: false,
     build: |args| {
         let a: Args = parse_args(args)?;
         Ok(Box::new(a))

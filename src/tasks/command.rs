@@ -23,6 +23,7 @@ pub static COMMAND: ModuleSpec = ModuleSpec {
     name: "command",
     args: ARGS,
     free_form: true,
+    any_name: false,
     build: |args| build(args, false),
 };
 
@@ -30,6 +31,7 @@ pub static SHELL: ModuleSpec = ModuleSpec {
     name: "shell",
     args: ARGS,
     free_form: true,
+    any_name: false,
     build: |args| build(args, true),
 };
 

@@ -15,6 +15,7 @@ pub static SPEC: ModuleSpec = ModuleSpec {
     name: "copy",
     args: &["src", "content", "dest", "mode", "owner", "group", "force"],
     free_form: false,
+    any_name: false,
     build: |args| {
         let a: Args = parse_args(args)?;
         if a.src.is_some() == a.content.is_some() {

@@ -10,6 +10,7 @@ pub static SPEC: ModuleSpec = ModuleSpec {
     name: "debug",
     args: &["msg", "var", "verbosity"],
     free_form: false,
+    any_name: false,
     build: |args| {
         let a: Args = parse_args(args)?;
         Ok(Box::new(a))

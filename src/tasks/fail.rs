@@ -9,6 +9,7 @@ pub static SPEC: ModuleSpec = ModuleSpec {
     name: "fail",
     args: &["msg"],
     free_form: false,
+    any_name: false,
     build: |args| {
         let a: Args = parse_args(args)?;
         Ok(Box::new(a))

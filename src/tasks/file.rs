@@ -24,6 +24,7 @@ pub static SPEC: ModuleSpec = ModuleSpec {
         "follow",
     ],
     free_form: false,
+    any_name: false,
     build: |args| Ok(Box::new(FileAction::new(parse_args(args)?)?)),
 };
 

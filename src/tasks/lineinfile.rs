@@ -44,6 +44,7 @@ pub static SPEC: ModuleSpec = ModuleSpec {
         "group",
     ],
     free_form: false,
+    any_name: false,
     build: |args| Ok(Box::new(LineInFile::new(parse_args(args)?)?)),
 };
 

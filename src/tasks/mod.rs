@@ -47,6 +47,8 @@ pub struct ModuleSpec {
     pub args: &'static [&'static str],
     /// Takes Ansible's free form (`command: ls -l`) as `_raw_params`.
     pub free_form: bool,
+    /// Any name is an argument (`set_fact`): `args` lists none.
+    pub any_name: bool,
     /// Builds the action from arguments rendered for one host; the error is a
     /// one-line message about the arguments.
     pub build: fn(Value) -> Result<Box<dyn Action>, String>,

@@ -9,6 +9,7 @@ pub static SPEC: ModuleSpec = ModuleSpec {
     // Any name is a fact; only Ansible's `cacheable` is reserved.
     args: &[],
     free_form: false,
+    any_name: true,
     build: |args| match args {
         Value::Object(mut facts) => {
             facts.shift_remove("cacheable");

@@ -35,6 +35,7 @@ pub static SPEC: ModuleSpec = ModuleSpec {
         "attributes",
     ],
     free_form: false,
+    any_name: false,
     build: |args| {
         let a: Args = parse_args(args)?;
         if let Some(algo) = &a.checksum_algorithm

@@ -13,6 +13,7 @@ pub static SPEC: ModuleSpec = ModuleSpec {
     name: "template",
     args: &["src", "dest", "mode", "owner", "group", "force"],
     free_form: false,
+    any_name: false,
     build: |args| {
         let a: Args = parse_args(args)?;
         Ok(Box::new(a))

@@ -36,6 +36,7 @@ pub static SPEC: ModuleSpec = ModuleSpec {
         "msg",
     ],
     free_form: false,
+    any_name: false,
     build: |args| Ok(Box::new(WaitFor::new(parse_args(args)?)?)),
 };
 

@@ -93,9 +93,17 @@ pub(crate) struct Failure<'a> {
     pub env: &'a minijinja::Environment<'static>,
     /// The variables it was rendered with.
     pub vars: &'a serde_json::Value,
+    /// The play's shared variables ([`Templates::share`](super::Templates::share)),
+    /// seen under `vars`.
+    pub shared: Option<&'a serde_json::Value>,
 }
 
 impl Failure<'_> {
+    /// Every variable the source saw, as layers: `vars`, then the shared ones.
+    fn all_vars(&self) -> Vec<&serde_json::Value> {
+        std::iter::once(self.vars).chain(self.shared).collect()
+    }
+
     /// Where the error happened: `name:line` for files (or for templates included from a
     /// string), the origin itself for strings, plus the line inside multi-line strings.
     fn location(&self, err: &minijinja::Error) -> String {
@@ -160,13 +168,13 @@ impl Failure<'_> {
         if self.kind == SourceKind::Expression {
             // Expression errors carry no span: the whole expression is the place to look.
             let undeclared = self.undeclared(self.source, true);
-            return undefined::name_in(self.source, None, self.vars, &undeclared);
+            return undefined::name_in(self.source, None, &self.all_vars(), &undeclared);
         }
         // Errors from an included template carry that template's source; names must be
         // looked for there, not in ours.
         let source = err.template_source().unwrap_or(self.source);
         let undeclared = self.undeclared(source, false);
-        undefined::name_in(source, err.range(), self.vars, &undeclared)
+        undefined::name_in(source, err.range(), &self.all_vars(), &undeclared)
     }
 
     /// The names `source` reads from the context rather than declaring itself (loop
@@ -189,7 +197,7 @@ impl Failure<'_> {
     /// (a bare `when: missing`).
     pub fn undefined_result(&self) -> TemplateError {
         let undeclared = self.undeclared(self.source, true);
-        let name = undefined::name_in(self.source, None, self.vars, &undeclared)
+        let name = undefined::name_in(self.source, None, &self.all_vars(), &undeclared)
             .unwrap_or_else(|| self.source.trim().to_string());
         TemplateError::Undefined {
             name,

@@ -21,6 +21,7 @@ mod undefined;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
 
@@ -29,10 +30,19 @@ use crate::vars::Value;
 pub use error::TemplateError;
 use error::{Failure, SourceKind};
 
-/// The template engine for one run: shared, immutable once built.
+/// The template engine for one run, shared by every task.
 pub struct Templates {
     env: Environment<'static>,
     base_dir: PathBuf,
+    shared: RwLock<Shared>,
+}
+
+/// Variables every template of the current play sees, converted for the
+/// engine once per play ([`Templates::share`]).
+#[derive(Default)]
+struct Shared {
+    json: Option<Arc<Value>>,
+    jinja: Option<minijinja::Value>,
 }
 
 impl Templates {
@@ -71,7 +81,36 @@ impl Templates {
         Templates {
             env,
             base_dir: base_dir.to_path_buf(),
+            shared: RwLock::default(),
         }
+    }
+
+    /// Sets the variables every template sees from now on, under each
+    /// render's own (`hostvars`, `groups`, `ansible_play_hosts` of the play
+    /// under way). They are converted for the engine here, once: carried in
+    /// every host's variables, they were converted again at every render,
+    /// which made a play quadratic in the number of hosts.
+    pub fn share(&self, vars: Value) {
+        let jinja = minijinja::Value::from_serialize(&vars);
+        *self.shared.write().expect("not poisoned") = Shared {
+            json: Some(Arc::new(vars)),
+            jinja: Some(jinja),
+        };
+    }
+
+    /// `vars` for the engine, over the shared variables.
+    fn context(&self, vars: &Value) -> minijinja::Value {
+        let own = minijinja::Value::from_serialize(vars);
+        match &self.shared.read().expect("not poisoned").jinja {
+            // The last map wins a lookup.
+            Some(shared) => minijinja::value::merge_maps([shared.clone(), own]),
+            None => own,
+        }
+    }
+
+    /// The shared variables as data, for naming an undefined variable.
+    fn shared_json(&self) -> Option<Arc<Value>> {
+        self.shared.read().expect("not poisoned").json.clone()
     }
 
     /// Renders a template string. `origin` names where it came from for errors
@@ -85,12 +124,7 @@ impl Templates {
         if !native::has_markers(source) {
             return Ok(source.to_string());
         }
-        self.render_inline(
-            source,
-            &minijinja::Value::from_serialize(vars),
-            vars,
-            origin,
-        )
+        self.render_inline(source, &self.context(vars), vars, origin)
     }
 
     /// Renders like [`render_value`](Self::render_value), again and again
@@ -156,7 +190,7 @@ impl Templates {
     ) -> Result<Value, TemplateError> {
         match value {
             Value::String(s) if native::has_markers(s) => {
-                let ctx = &*ctx.get_or_insert_with(|| minijinja::Value::from_serialize(vars));
+                let ctx = &*ctx.get_or_insert_with(|| self.context(vars));
                 match native::single_expression(s) {
                     Some(expr) => {
                         let result = self.eval_in(expr, ctx, vars, origin)?;
@@ -192,6 +226,7 @@ impl Templates {
                 path: path.to_string(),
             });
         }
+        let shared = self.shared_json();
         let failure = |source: &str, err: &minijinja::Error| {
             Failure {
                 source,
@@ -199,6 +234,7 @@ impl Templates {
                 kind: SourceKind::File,
                 env: &self.env,
                 vars,
+                shared: shared.as_deref(),
             }
             .translate(err)
         };
@@ -213,7 +249,7 @@ impl Templates {
                 _ => failure("", &err),
             })?;
         template
-            .render(vars)
+            .render(self.context(vars))
             .map_err(|err| failure(template.source(), &err))
     }
 
@@ -226,7 +262,7 @@ impl Templates {
     /// `that:` items, `loop:` given bare) to a value.
     /// Accepts bare expressions ("x is defined", "result.rc != 0") and also "{{ expr }}".
     pub fn eval(&self, expr: &str, vars: &Value, origin: &str) -> Result<Value, TemplateError> {
-        let ctx = minijinja::Value::from_serialize(vars);
+        let ctx = self.context(vars);
         let source: Cow<str> = match native::single_expression(expr) {
             Some(inner) => Cow::Borrowed(inner),
             // Old-style conditionals with templates inside ("{{ a }} == 1"): Ansible renders
@@ -254,12 +290,14 @@ impl Templates {
         vars: &Value,
         origin: &str,
     ) -> Result<String, TemplateError> {
+        let shared = self.shared_json();
         let failure = Failure {
             source,
             name: origin,
             kind: SourceKind::Inline,
             env: &self.env,
             vars,
+            shared: shared.as_deref(),
         };
         let template = self
             .env
@@ -277,12 +315,14 @@ impl Templates {
         vars: &Value,
         origin: &str,
     ) -> Result<minijinja::Value, TemplateError> {
+        let shared = self.shared_json();
         let failure = Failure {
             source,
             name: origin,
             kind: SourceKind::Expression,
             env: &self.env,
             vars,
+            shared: shared.as_deref(),
         };
         let expression = self
             .env

@@ -676,3 +676,38 @@ fn python_methods() {
         "template error in t: unknown method: map has no method named nope"
     );
 }
+
+#[test]
+fn shared_variables_are_seen_under_each_render_own() {
+    let t = templates();
+    t.share(json!({
+        "hostvars": {"h1": {"rack": "r1"}, "h2": {"rack": "r2"}},
+        "groups": {"app": ["h1", "h2"]},
+    }));
+    let vars = json!({"inventory_hostname": "h2", "groups": {"app": ["mine"]}});
+    // In strings, expressions, files' renders and conditions alike.
+    assert_eq!(
+        t.render_str("{{ hostvars[inventory_hostname].rack }}", &vars, "t")
+            .unwrap(),
+        "r2"
+    );
+    assert_eq!(t.eval("hostvars | length", &vars, "t").unwrap(), json!(2));
+    assert!(t.eval_bool("'h1' in hostvars", &vars, "t").unwrap());
+    // A render's own variables win over the shared ones.
+    assert_eq!(
+        t.render_str("{{ groups.app | join(',') }}", &vars, "t")
+            .unwrap(),
+        "mine"
+    );
+    // An undefined name below a shared variable is named in full.
+    match t.render_str("{{ hostvars['h1'].weight }}", &vars, "site.yml:3:5") {
+        Err(e) => assert_eq!(e.undefined_name(), Some("hostvars.h1.weight"), "{e}"),
+        Ok(out) => panic!("rendered {out:?}"),
+    }
+    // A later play's share replaces the earlier one.
+    t.share(json!({"hostvars": {"h3": {}}}));
+    assert_eq!(
+        t.eval("hostvars | list", &vars, "t").unwrap(),
+        json!(["h3"])
+    );
+}

@@ -78,7 +78,7 @@ const KEYWORDS: &[&str] = &[
 pub(crate) fn name_in(
     source: &str,
     range: Option<Range<usize>>,
-    vars: &Value,
+    vars: &[&Value],
     undeclared: &HashSet<String>,
 ) -> Option<String> {
     let mut local_guess = None;
@@ -139,12 +139,13 @@ enum Resolution {
     Local,
 }
 
-fn resolve(path: &[String], vars: &Value, undeclared: &HashSet<String>) -> Resolution {
+/// `vars` are layers: a root is looked up in the first that has it.
+fn resolve(path: &[String], vars: &[&Value], undeclared: &HashSet<String>) -> Resolution {
     let root = &path[0];
     if BUILTIN_NAMES.contains(&root.as_str()) || !undeclared.contains(root) {
         return Resolution::Local;
     }
-    let Some(mut current) = vars.get(root) else {
+    let Some(mut current) = vars.iter().find_map(|layer| layer.get(root)) else {
         return Resolution::Missing(root.clone());
     };
     for (i, segment) in path.iter().enumerate().skip(1) {
@@ -339,7 +340,7 @@ mod tests {
     fn names_the_first_missing_path() {
         let vars = json!({"app": {"port": 1}, "list": [1]});
         let undeclared = set(&["app", "missing", "list"]);
-        let name = |src: &str| name_in(src, None, &vars, &undeclared);
+        let name = |src: &str| name_in(src, None, &[&vars], &undeclared);
         assert_eq!(name("app.port + missing").as_deref(), Some("missing"));
         assert_eq!(name("app.port ~ app.host").as_deref(), Some("app.host"));
         assert_eq!(name("list[3]").as_deref(), Some("list.3"));
@@ -352,7 +353,7 @@ mod tests {
         let src = "x {{ missing | upper }} y";
         let range = src.find("upper").map(|s| s..s + 5);
         assert_eq!(
-            name_in(src, range, &vars, &set(&["missing"])).as_deref(),
+            name_in(src, range, &[&vars], &set(&["missing"])).as_deref(),
             Some("missing")
         );
     }
@@ -363,7 +364,7 @@ mod tests {
         let src = "{% for i in items %}{{ i.b }}{% endfor %}";
         let range = src.find("i.b").map(|s| s..s + 3);
         assert_eq!(
-            name_in(src, range, &vars, &set(&["items"])).as_deref(),
+            name_in(src, range, &[&vars], &set(&["items"])).as_deref(),
             Some("i.b")
         );
     }
