@@ -11,9 +11,9 @@
 //!
 //! What only the proxy host has (a certificate, a log directory this user
 //! cannot write, a port below 1024 when not root: `nginx -t` binds the
-//! ports it listens on) makes the validator fail here for reasons that say nothing
-//! about the files: such a failure is reported as "not validated", not as a
-//! problem.
+//! ports it listens on) makes the validator fail here for reasons that say
+//! nothing about the files: such a failure is reported as "not validated",
+//! not as a problem.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
