@@ -26,8 +26,11 @@ impl JsonRenderer {
 impl Renderer for JsonRenderer {
     fn event(&mut self, event: &Event) {
         if let Some(value) = to_json(event) {
-            // Flushed line by line: a run killed midway still leaves its journal.
-            let _ = writeln!(self.out, "{value}");
+            // One write per line: the journal is an unbuffered file, and
+            // `writeln!` would write each token of the JSON on its own. Flushed
+            // line by line: a run killed midway still leaves its journal.
+            let line = format!("{value}\n");
+            let _ = self.out.write_all(line.as_bytes());
             let _ = self.out.flush();
         }
     }
