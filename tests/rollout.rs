@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use support::http_server::HttpServer;
 use support::project::{Project, ROOT};
-use support::run::{Run, run, run_in};
+use support::run::{Run, run, run_in, wait_or_kill};
 use support::tarball::release_tar_gz;
 use support::{Fleet, workdir, write_file};
 
@@ -134,21 +134,12 @@ impl Spawned {
 
     /// Waits for the process to end (SIGKILL and panic after `timeout`).
     fn finish(mut self, timeout: Duration) -> Run {
-        let deadline = Instant::now() + timeout;
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!(
-                    "convoy did not end within {timeout:?}:\nstdout:\n{}\nstderr:\n{}",
-                    self.stdout(),
-                    self.err.lock().unwrap()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        let Some(status) = wait_or_kill(&mut self.child, timeout) else {
+            panic!(
+                "convoy did not end within {timeout:?}:\nstdout:\n{}\nstderr:\n{}",
+                self.stdout(),
+                self.err.lock().unwrap()
+            );
         };
         for r in self.readers.drain(..) {
             r.join().unwrap();

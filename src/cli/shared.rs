@@ -209,55 +209,98 @@ pub fn play_hosts(
         .collect())
 }
 
-/// A host of a play with a distribution, as the read-only commands need it:
-/// its connection variables and the distribution's root there. Only `root`
-/// is rendered: no artifact is read or hashed.
-pub struct ReleaseTarget {
+/// One host's answer to [`Distributions::on_each_host`].
+pub struct HostAnswer<T> {
     pub host: String,
-    pub vars: VarMap,
+    /// The distribution's root on the host.
     pub root: String,
+    /// `Err` is the host's reason (unreachable, or the operation's error).
+    pub answer: Result<T, String>,
 }
 
-pub fn release_targets(
-    inventory: &crate::inventory::Inventory,
-    playbook: &crate::playbook::Playbook,
-    play: &crate::playbook::Play,
-    spec: &crate::playbook::DistributionSpec,
-    options: &RunOptions,
-    templates: &crate::template::Templates,
-) -> Result<Vec<ReleaseTarget>, Error> {
-    let scope = crate::run::preflight::play_scope(playbook, play, options)?;
-    crate::run::preflight::share_inventory(templates, inventory);
-    play_hosts(inventory, play, options)?
-        .into_iter()
-        .map(|host| {
-            let vars =
-                crate::run::preflight::host_context(&scope, inventory, playbook, options, &host);
-            let root = templates
-                .render_str_deep(
-                    &spec.root,
-                    &Value::Object(vars.clone()),
-                    &spec.span.to_string(),
-                )
-                .map_err(|e| Error::Distribution {
-                    message: e.to_string(),
-                    span: spec.span.clone(),
-                    host: host.clone(),
-                })?;
-            Ok(ReleaseTarget { host, vars, root })
-        })
-        .collect()
+/// A host of a play with a distribution: its connection variables and the
+/// distribution's root there. Only `root` is rendered: no artifact is read
+/// or hashed.
+struct ReleaseTarget {
+    host: String,
+    vars: VarMap,
+    root: String,
 }
 
-/// Runs `op` on each target's distribution root over a connection of its
-/// own, `--forks` hosts at a time; the answers come back in target order,
-/// `Err` being the host's reason (unreachable, or the operation's error).
-pub async fn on_each_target<T, F, Fut>(
+impl Distributions {
+    /// Runs `op` on the root of every host of every play with a
+    /// distribution, over a connection of its own, `--forks` hosts at a
+    /// time: the answers per distribution (by name), in play and host order.
+    /// Every root is rendered before the first connection, so bad input
+    /// touches no host.
+    pub async fn on_each_host<T, F, Fut>(
+        &self,
+        op: F,
+    ) -> Result<Vec<(String, Vec<HostAnswer<T>>)>, Error>
+    where
+        F: Fn(crate::transport::Connection, String) -> Fut,
+        Fut: std::future::Future<Output = (crate::transport::Connection, Result<T, String>)>,
+    {
+        let templates = crate::template::Templates::new(&self.playbook.base_dir);
+        crate::run::preflight::share_inventory(&templates, &self.inventory);
+        let mut plays = Vec::new();
+        for play in &self.playbook.plays {
+            if let Some(spec) = &play.distribution {
+                plays.push((
+                    spec.name.clone(),
+                    self.release_targets(play, spec, &templates)?,
+                ));
+            }
+        }
+        let control_dir = control_dir()?;
+        let mut answers = Vec::new();
+        for (name, targets) in plays {
+            answers.push((
+                name,
+                on_each_target(targets, &self.options, control_dir.path(), &op).await,
+            ));
+        }
+        Ok(answers)
+    }
+
+    fn release_targets(
+        &self,
+        play: &crate::playbook::Play,
+        spec: &crate::playbook::DistributionSpec,
+        templates: &crate::template::Templates,
+    ) -> Result<Vec<ReleaseTarget>, Error> {
+        let (inventory, playbook, options) = (&self.inventory, &self.playbook, &self.options);
+        let scope = crate::run::preflight::play_scope(playbook, play, options)?;
+        play_hosts(inventory, play, options)?
+            .into_iter()
+            .map(|host| {
+                let vars = crate::run::preflight::host_context(
+                    &scope, inventory, playbook, options, &host,
+                );
+                let root = templates
+                    .render_str_deep(
+                        &spec.root,
+                        &Value::Object(vars.clone()),
+                        &spec.span.to_string(),
+                    )
+                    .map_err(|e| Error::Distribution {
+                        message: e.to_string(),
+                        span: spec.span.clone(),
+                        host: host.clone(),
+                    })?;
+                Ok(ReleaseTarget { host, vars, root })
+            })
+            .collect()
+    }
+}
+
+/// [`Distributions::on_each_host`] for one play's targets.
+async fn on_each_target<T, F, Fut>(
     targets: Vec<ReleaseTarget>,
     options: &RunOptions,
     control_dir: &std::path::Path,
-    op: F,
-) -> Vec<(String, Result<T, String>)>
+    op: &F,
+) -> Vec<HostAnswer<T>>
 where
     F: Fn(crate::transport::Connection, String) -> Fut,
     Fut: std::future::Future<Output = (crate::transport::Connection, Result<T, String>)>,
@@ -267,19 +310,19 @@ where
         targets
             .into_iter()
             .map(|ReleaseTarget { host, vars, root }| {
-                let (forks, op) = (forks.clone(), &op);
+                let forks = forks.clone();
                 async move {
                     let _permit = forks.acquire_owned().await.expect("semaphore never closed");
                     let answer =
                         match crate::run::connect::open(&host, &vars, options, control_dir).await {
                             Ok(conn) => {
-                                let (conn, answer) = op(conn, root).await;
+                                let (conn, answer) = op(conn, root.clone()).await;
                                 conn.close().await;
                                 answer
                             }
                             Err(e) => Err(e.to_string()),
                         };
-                    (host, answer)
+                    HostAnswer { host, root, answer }
                 }
             }),
     )

@@ -11,7 +11,6 @@ use crate::distribution::remote::{self, HostStatus};
 use crate::error::{EXIT_OK, EXIT_UNREACHABLE, Error};
 use crate::report::OutputFormat;
 use crate::run::{Mode, Phase};
-use crate::template::Templates;
 use crate::vars::Value;
 
 #[derive(Args)]
@@ -29,46 +28,34 @@ struct Row {
 }
 
 pub async fn run(opts: Opts) -> Result<i32, Error> {
-    let super::shared::Distributions {
-        inventory,
-        playbook,
-        options,
-    } = opts
+    let distributions = opts
         .hosts
         .load_distributions(&opts.playbook, Mode::Deploy { phase: Phase::All })?;
-    let templates = Templates::new(&playbook.base_dir);
-    let control_dir = super::shared::control_dir()?;
+    let answers = distributions
+        .on_each_host(|conn, root| async move {
+            let status = remote::status(&conn, &root, None).await;
+            (conn, status.map_err(|e| e.to_string()))
+        })
+        .await?;
     let mut code = EXIT_OK;
     let mut json_out = serde_json::Map::new();
-    for play in playbook.plays.iter() {
-        let Some(spec) = &play.distribution else {
-            continue;
-        };
-        let targets = super::shared::release_targets(
-            &inventory, &playbook, play, spec, &options, &templates,
-        )?;
-        let rows: Vec<Row> = super::shared::on_each_target(
-            targets,
-            &options,
-            control_dir.path(),
-            |conn, root| async move {
-                let status = remote::status(&conn, &root, None).await;
-                (conn, status.map_err(|e| e.to_string()))
-            },
-        )
-        .await
-        .into_iter()
-        .map(|(host, status)| Row { host, status })
-        .collect();
+    for (name, answers) in answers {
+        let rows: Vec<Row> = answers
+            .into_iter()
+            .map(|a| Row {
+                host: a.host,
+                status: a.answer,
+            })
+            .collect();
         if rows.iter().any(|r| r.status.is_err()) {
             code = EXIT_UNREACHABLE;
         }
         let majority = majority(&rows);
         match opts.hosts.output {
             OutputFormat::Json => {
-                json_out.insert(spec.name.clone(), to_json(&rows, majority.as_deref()));
+                json_out.insert(name.clone(), to_json(&rows, majority.as_deref()));
             }
-            OutputFormat::Text => print_table(&spec.name, &rows, majority.as_deref()),
+            OutputFormat::Text => print_table(&name, &rows, majority.as_deref()),
         }
     }
     if opts.hosts.output == OutputFormat::Json {

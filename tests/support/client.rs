@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::nginx::http_get;
-use super::run::Run;
+use super::run::{Run, wait_or_kill};
 use super::{CLEAN_PATH, fresh_home};
 
 // ---------------------------------------------------------------- the client
@@ -222,20 +222,11 @@ impl Spawned {
     /// Waits for the end (SIGKILL and panic after `timeout`); the run and
     /// its stamped stdout lines.
     pub fn finish(mut self, timeout: Duration) -> (Run, Vec<(Duration, String)>) {
-        let deadline = Instant::now() + timeout;
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!(
-                    "convoy did not end within {timeout:?}:\nstdout:\n{}",
-                    self.stdout()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        let Some(status) = wait_or_kill(&mut self.child, timeout) else {
+            panic!(
+                "convoy did not end within {timeout:?}:\nstdout:\n{}",
+                self.stdout()
+            );
         };
         for r in self.readers.drain(..) {
             r.join().unwrap();
