@@ -68,10 +68,9 @@ struct RawPlay {
     #[serde(rename = "become")]
     become_: Option<bool>,
     become_user: Option<String>,
-    /// Accepted for Ansible compatibility; convoy gathers no facts.
-    #[serde(default)]
-    #[allow(dead_code)]
-    gather_facts: Option<bool>,
+    /// Only `false` is accepted: convoy gathers no facts, and a `true`
+    /// that did nothing would leave `ansible_*` facts undefined later.
+    gather_facts: Option<Spanned<Value>>,
     #[serde(default)]
     tags: Option<Value>,
     distribution: Option<Spanned<RawDistribution>>,
@@ -242,10 +241,18 @@ fn span(file: &Path, s: &serde_saphyr::Location) -> SourceSpan {
 
 fn convert_play(file: &Path, index: usize, raw: RawPlay) -> Result<Play, PlaybookError> {
     let hosts_span = span(file, &raw.hosts.referenced);
+    if let Some(gather) = &raw.gather_facts
+        && boolean(&gather.value) != Some(false)
+    {
+        return Err(PlaybookError::Invalid {
+            message: "`gather_facts`: convoy does not gather facts; set `gather_facts: false` (or remove the key)".into(),
+            span: span(file, &gather.referenced),
+        });
+    }
     let convert_all = |tasks: Vec<RawTask>| -> Result<Vec<Task>, PlaybookError> {
         tasks.into_iter().map(|t| convert_task(file, t)).collect()
     };
-    Ok(Play {
+    let play = Play {
         name: raw.name.unwrap_or_else(|| format!("play #{}", index + 1)),
         hosts: raw.hosts.value,
         hosts_span,
@@ -285,7 +292,9 @@ fn convert_play(file: &Path, index: usize, raw: RawPlay) -> Result<Play, Playboo
             switch: convert_all(raw.hooks.switch)?,
             confirm: convert_all(raw.hooks.confirm)?,
         },
-    })
+    };
+    super::notify::check(&play)?;
+    Ok(play)
 }
 
 fn convert_distribution(
@@ -351,7 +360,7 @@ pub(super) fn convert_task(file: &Path, raw: RawTask) -> Result<Task, PlaybookEr
     let mut module: Option<(&'static ModuleSpec, Spanned<RawArgs>, SourceSpan)> = None;
     let mut extra_args: Option<VarMap> = None;
     let mut loop_items: Option<Value> = None;
-    let mut loop_control: Option<Value> = None;
+    let mut loop_control: Option<(Value, SourceSpan)> = None;
     let mut has_block = false;
     let (mut block, mut rescue, mut always) = (vec![], vec![], vec![]);
 
@@ -403,14 +412,17 @@ pub(super) fn convert_task(file: &Path, raw: RawTask) -> Result<Task, PlaybookEr
             }
             "when" => task.when = conditions(&v),
             "loop" | "with_items" => loop_items = Some(v),
-            "loop_control" => loop_control = Some(v),
+            "loop_control" => loop_control = Some((v, at.clone())),
             "register" => {
                 task.register = Some(
                     identifier(&v)
                         .ok_or_else(|| invalid("`register` must be a variable name".into()))?,
                 )
             }
-            "notify" => task.notify = string_list(&v),
+            "notify" => {
+                task.notify = string_list(&v);
+                task.notify_span = Some(at.clone());
+            }
             "listen" => task.listen = string_list(&v),
             "changed_when" => task.changed_when = Some(conditions(&v)),
             "failed_when" => task.failed_when = Some(conditions(&v)),
@@ -439,10 +451,11 @@ pub(super) fn convert_task(file: &Path, raw: RawTask) -> Result<Task, PlaybookEr
             },
             "until" => task.until = scalar_string(&v),
             "retries" => {
-                task.retries = v
-                    .as_u64()
-                    .ok_or_else(|| invalid("`retries` must be a number".into()))?
-                    as u32
+                task.retries = Some(
+                    v.as_u64()
+                        .ok_or_else(|| invalid("`retries` must be a number".into()))?
+                        as u32,
+                )
             }
             "delay" => {
                 task.delay = duration(&v).ok_or_else(|| {
@@ -466,18 +479,7 @@ pub(super) fn convert_task(file: &Path, raw: RawTask) -> Result<Task, PlaybookEr
     }
 
     if let Some(items) = loop_items {
-        let mut spec = LoopSpec {
-            items,
-            loop_var: "item".into(),
-            label: None,
-        };
-        if let Some(Value::Object(ctl)) = &loop_control {
-            if let Some(var) = ctl.get("loop_var").and_then(Value::as_str) {
-                spec.loop_var = var.to_owned();
-            }
-            spec.label = ctl.get("label").and_then(scalar_string);
-        }
-        task.loop_spec = Some(spec);
+        task.loop_spec = Some(loop_spec(items, loop_control)?);
     }
 
     task.kind = match (module, has_block) {
@@ -516,6 +518,83 @@ pub(super) fn convert_task(file: &Path, raw: RawTask) -> Result<Task, PlaybookEr
         }
     };
     Ok(task)
+}
+
+/// Keys of `loop_control`, as Ansible's `LoopControl` has them.
+const LOOP_CONTROL_KEYS: &[&str] = &[
+    "loop_var",
+    "index_var",
+    "label",
+    "pause",
+    "extended",
+    "extended_allitems",
+];
+
+/// `loop` and its `loop_control`, every key checked: a key accepted and
+/// ignored would leave its variable undefined at run time.
+fn loop_spec(
+    items: Value,
+    control: Option<(Value, SourceSpan)>,
+) -> Result<LoopSpec, PlaybookError> {
+    let mut spec = LoopSpec {
+        items,
+        loop_var: "item".into(),
+        label: None,
+        index_var: None,
+        extended: false,
+        extended_allitems: true,
+        pause: Duration::ZERO,
+    };
+    let Some((control, at)) = control else {
+        return Ok(spec);
+    };
+    let invalid = |message: String| PlaybookError::Invalid {
+        message,
+        span: at.clone(),
+    };
+    let Value::Object(control) = control else {
+        return Err(invalid("`loop_control` must be a mapping".into()));
+    };
+    for (key, value) in control {
+        match key.as_str() {
+            "loop_var" | "index_var" => {
+                let name = identifier(&value).ok_or_else(|| {
+                    invalid(format!("`loop_control.{key}` must be a variable name"))
+                })?;
+                if key == "loop_var" {
+                    spec.loop_var = name;
+                } else {
+                    spec.index_var = Some(name);
+                }
+            }
+            "label" => spec.label = scalar_string(&value),
+            "pause" => {
+                spec.pause = duration(&value).ok_or_else(|| {
+                    invalid("`loop_control.pause` must be seconds or a duration like `5s`".into())
+                })?
+            }
+            "extended" | "extended_allitems" => {
+                let on = boolean(&value).ok_or_else(|| {
+                    invalid(format!("`loop_control.{key}` must be true or false"))
+                })?;
+                if key == "extended" {
+                    spec.extended = on;
+                } else {
+                    spec.extended_allitems = on;
+                }
+            }
+            other => {
+                return Err(PlaybookError::UnknownKey {
+                    key: other.to_owned(),
+                    context: "`loop_control`".into(),
+                    suggestion: nearest(other, LOOP_CONTROL_KEYS.iter().copied())
+                        .map(str::to_owned),
+                    span: at,
+                });
+            }
+        }
+    }
+    Ok(spec)
 }
 
 /// Normalises module arguments to a map and checks their names.

@@ -8,6 +8,7 @@ mod distribution;
 mod error;
 mod load;
 mod migration;
+mod notify;
 mod proxy;
 mod rollout;
 mod task;
@@ -19,7 +20,7 @@ pub use error::PlaybookError;
 pub use migration::{Migration, MigrationTarget};
 pub use proxy::{ProxyFile, ProxySpec};
 pub use rollout::{HealthSpec, OnFailure, Order, Pause, RolloutSpec, Size};
-pub use task::{Task, TaskKind};
+pub use task::{LoopSpec, Task, TaskKind};
 
 use crate::source::SourceSpan;
 use crate::vars::VarMap;

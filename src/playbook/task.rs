@@ -14,6 +14,8 @@ pub struct Task {
     pub loop_spec: Option<LoopSpec>,
     pub register: Option<String>,
     pub notify: Vec<String>,
+    /// Where `notify:` is written (a topic no handler answers to is named there).
+    pub notify_span: Option<SourceSpan>,
     /// Extra topics a handler answers to (Ansible's `listen`).
     pub listen: Vec<String>,
     pub changed_when: Option<Vec<String>>,
@@ -25,7 +27,9 @@ pub struct Task {
     pub no_log: bool,
     pub vars: VarMap,
     pub until: Option<String>,
-    pub retries: u32,
+    /// As written: unset differs from 0 (Ansible gives `until` 3 retries by
+    /// default, and `retries` alone retries until the task succeeds).
+    pub retries: Option<u32>,
     pub delay: std::time::Duration,
     pub run_once: bool,
 }
@@ -52,6 +56,14 @@ pub struct LoopSpec {
     pub items: Value,
     pub loop_var: String,
     pub label: Option<String>,
+    /// `loop_control.index_var`: the item's index (from 0) under this name.
+    pub index_var: Option<String>,
+    /// `loop_control.extended`: `ansible_loop` (index, first, last, ...).
+    pub extended: bool,
+    /// `loop_control.extended_allitems`: `ansible_loop.allitems` (default true).
+    pub extended_allitems: bool,
+    /// `loop_control.pause`: time between two items.
+    pub pause: std::time::Duration,
 }
 
 impl Task {
@@ -81,6 +93,7 @@ impl Task {
             loop_spec: None,
             register: None,
             notify: vec![],
+            notify_span: None,
             listen: vec![],
             changed_when: None,
             failed_when: None,
@@ -91,7 +104,7 @@ impl Task {
             no_log: false,
             vars: VarMap::new(),
             until: None,
-            retries: 3,
+            retries: None,
             delay: std::time::Duration::from_secs(5),
             run_once: false,
         }

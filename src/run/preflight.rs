@@ -311,7 +311,12 @@ fn runtime_names(playbook: &Playbook) -> HashSet<String> {
                 names.insert(r.clone());
             }
             if let Some(l) = &t.loop_spec {
+                // What a loop defines per item (`run/task_runner.rs` loop_vars).
                 names.insert(l.loop_var.clone());
+                names.extend(l.index_var.iter().cloned());
+                for name in ["ansible_loop", "ansible_loop_var", "ansible_index_var"] {
+                    names.insert(name.to_owned());
+                }
             }
             match &t.kind {
                 TaskKind::Module {

@@ -10,7 +10,7 @@ use tokio::sync::Semaphore;
 
 use super::context::{PlayScope, as_value};
 use super::{HostState, Runner, connect};
-use crate::playbook::{Play, Task, TaskKind};
+use crate::playbook::{LoopSpec, Play, Task, TaskKind};
 use crate::report::{Event, HostResult, Status};
 use crate::tasks::{self, ActionContext, Outcome};
 use crate::transport::Become;
@@ -211,20 +211,18 @@ async fn run_on_host(
         report(runner, task, host, outcome, item, started.elapsed())
     };
 
-    for cond in &task.when {
-        match runner.templates.eval_bool(cond, &ctx, &origin) {
-            Ok(true) => {}
-            Ok(false) => {
-                let outcome = Outcome {
-                    skipped: true,
-                    ..Outcome::ok()
-                };
+    // With a loop, `when` is evaluated per item (Ansible defines the item first).
+    if task.loop_spec.is_none() {
+        match false_condition(runner, task, &ctx, &origin) {
+            Ok(None) => {}
+            Ok(Some(condition)) => {
+                let outcome = skipped(&condition);
                 let registered = outcome.to_registered();
                 finish(host, outcome, None);
                 return register(task, host, registered);
             }
             Err(e) => {
-                finish(host, Outcome::failed(e.to_string()), None);
+                finish(host, Outcome::failed(e), None);
                 return None;
             }
         }
@@ -278,40 +276,54 @@ async fn run_on_host(
     };
     let mut total = Outcome::ok();
     let mut results = Vec::new();
-    for item in items {
+    // Ansible: the task is skipped when every item is (or there is none).
+    let mut all_skipped = true;
+    for index in 0..items.len() {
         if host.unreachable.is_some() {
             break;
         }
+        if index > 0 && !loop_spec.pause.is_zero() {
+            tokio::time::sleep(loop_spec.pause).await;
+        }
         let item_started = Instant::now();
+        let loop_vars = loop_vars(loop_spec, &items, index);
         let mut item_ctx = ctx_map.clone();
-        item_ctx.insert(loop_spec.loop_var.clone(), item.clone());
-        let label = match &loop_spec.label {
-            Some(label) => runner
-                .templates
-                .render_str(label, &as_value(item_ctx.clone()), &origin)
-                .unwrap_or_default(),
-            None => match &item {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            },
+        merge(&mut item_ctx, &loop_vars);
+        let outcome = match false_condition(runner, task, &as_value(item_ctx.clone()), &origin) {
+            Ok(None) => {
+                run_once(
+                    runner,
+                    task,
+                    host,
+                    spec,
+                    args,
+                    &item_ctx,
+                    &origin,
+                    sudo.as_ref(),
+                )
+                .await
+            }
+            Ok(Some(condition)) => skipped(&condition),
+            Err(e) => Outcome::failed(e),
         };
-        let outcome = run_once(
-            runner,
-            task,
-            host,
-            spec,
-            args,
-            &item_ctx,
-            &origin,
-            sudo.as_ref(),
-        )
-        .await;
+        all_skipped &= outcome.skipped;
         total.changed |= outcome.changed;
         total.failed |= outcome.failed && !task.ignore_errors;
         merge(&mut total.facts, &outcome.facts);
         let mut registered = outcome.to_registered();
+        // The label may read the item's registered result, as in Ansible.
+        if let Some(name) = &task.register {
+            item_ctx.insert(name.clone(), registered.clone());
+        }
+        let label = item_label(runner, loop_spec, &items[index], &item_ctx, &origin);
+        let mut outcome = outcome;
+        if let Err(e) = &label {
+            outcome = Outcome::failed(format!("Failed to template loop_control.label: {e}"));
+            total.failed |= !task.ignore_errors;
+            registered = outcome.to_registered();
+        }
         if let Value::Object(m) = &mut registered {
-            m.insert(loop_spec.loop_var.clone(), item);
+            merge(m, &loop_vars);
         }
         results.push(registered);
         emit(
@@ -319,17 +331,115 @@ async fn run_on_host(
             task,
             host,
             &outcome,
-            Some(label),
+            label.ok(),
             item_started.elapsed(),
         );
     }
+    if items.is_empty() {
+        total.result.insert(
+            "skipped_reason".into(),
+            Value::String("No items in the list".into()),
+        );
+    }
+    total.skipped = all_skipped;
     total.result.insert("results".into(), Value::Array(results));
     if total.failed {
-        total.msg = Some("one or more items failed".into());
+        total.msg = Some("One or more items failed".into());
+    } else {
+        // In the registered result only: the items were reported one by one.
+        let msg = if all_skipped {
+            "All items skipped"
+        } else {
+            "All items completed"
+        };
+        total.result.insert("msg".into(), Value::String(msg.into()));
     }
     let registered = total.to_registered();
     finish(host, total, None);
     register(task, host, registered)
+}
+
+/// The first `when` condition that is false (the task or item is skipped),
+/// or none; a condition that cannot be evaluated is the error.
+fn false_condition(
+    runner: &Runner<'_>,
+    task: &Task,
+    ctx: &Value,
+    origin: &str,
+) -> Result<Option<String>, String> {
+    for cond in &task.when {
+        match runner.templates.eval_bool(cond, ctx, origin) {
+            Ok(true) => {}
+            Ok(false) => return Ok(Some(cond.clone())),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(None)
+}
+
+/// A skip as Ansible registers it.
+fn skipped(condition: &str) -> Outcome {
+    Outcome {
+        skipped: true,
+        ..Outcome::ok()
+    }
+    .with("skip_reason", "Conditional result was False")
+    .with("false_condition", condition)
+}
+
+/// The variables one loop item adds, as Ansible's `_run_loop` sets them:
+/// the item, `ansible_loop_var`, `loop_control.index_var` and, when
+/// `extended`, `ansible_loop`. They are also merged into the item's result.
+fn loop_vars(spec: &LoopSpec, items: &[Value], index: usize) -> VarMap {
+    let mut vars = VarMap::new();
+    vars.insert(spec.loop_var.clone(), items[index].clone());
+    vars.insert("ansible_loop_var".into(), spec.loop_var.clone().into());
+    if let Some(index_var) = &spec.index_var {
+        vars.insert(index_var.clone(), index.into());
+        vars.insert("ansible_index_var".into(), index_var.clone().into());
+    }
+    if spec.extended {
+        let len = items.len();
+        let mut ansible_loop = VarMap::new();
+        ansible_loop.insert("index".into(), (index + 1).into());
+        ansible_loop.insert("index0".into(), index.into());
+        ansible_loop.insert("first".into(), (index == 0).into());
+        ansible_loop.insert("last".into(), (index + 1 == len).into());
+        ansible_loop.insert("length".into(), len.into());
+        ansible_loop.insert("revindex".into(), (len - index).into());
+        ansible_loop.insert("revindex0".into(), (len - index - 1).into());
+        if spec.extended_allitems {
+            ansible_loop.insert("allitems".into(), Value::Array(items.to_vec()));
+        }
+        if let Some(next) = items.get(index + 1) {
+            ansible_loop.insert("nextitem".into(), next.clone());
+        }
+        if index > 0 {
+            ansible_loop.insert("previtem".into(), items[index - 1].clone());
+        }
+        vars.insert("ansible_loop".into(), Value::Object(ansible_loop));
+    }
+    vars
+}
+
+/// `loop_control.label` rendered for the item, or the item itself.
+fn item_label(
+    runner: &Runner<'_>,
+    spec: &LoopSpec,
+    item: &Value,
+    item_ctx: &VarMap,
+    origin: &str,
+) -> Result<String, String> {
+    match &spec.label {
+        Some(label) => runner
+            .templates
+            .render_str(label, &as_value(item_ctx.clone()), origin)
+            .map_err(|e| e.to_string()),
+        None => Ok(match item {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }),
+    }
 }
 
 /// Opens the host's connection if it has none; an unreachable host is
@@ -383,31 +493,71 @@ async fn run_once(
     sudo: Option<&Become>,
 ) -> Outcome {
     let ctx = as_value(ctx_map.clone());
-    let attempts = if task.until.is_some() {
-        task.retries + 1
-    } else {
-        1
-    };
+    // Ansible: `until` alone retries 3 times; `retries` alone retries until
+    // the task succeeds; both unset, one attempt.
+    let retries = task.retries.or(task.until.as_ref().map(|_| 3)).unwrap_or(0);
+    let attempts = retries + 1;
+    let retrying = attempts > 1;
     let mut outcome = Outcome::ok();
+    let mut done = !retrying;
     for attempt in 1..=attempts {
         outcome = call_module(runner, host, spec, args, &ctx, origin, sudo).await;
         if host.unreachable.is_some() {
             return outcome;
         }
+        // Early, so that changed_when / failed_when can read it (as Ansible allows).
+        if retrying {
+            outcome.result.insert("attempts".into(), attempt.into());
+        }
         let registered_ctx = with_registered(ctx_map, task, &outcome);
         outcome = apply_overrides(runner, task, outcome, &registered_ctx, origin);
-        match &task.until {
-            Some(until) if attempt < attempts => {
-                if runner
-                    .templates
-                    .eval_bool(until, &registered_ctx, origin)
-                    .unwrap_or(false)
-                {
-                    break;
-                }
-                tokio::time::sleep(task.delay).await;
+        if !retrying {
+            break;
+        }
+        let registered_ctx = with_registered(ctx_map, task, &outcome);
+        let succeeded = match &task.until {
+            Some(until) => runner.templates.eval_bool(until, &registered_ctx, origin),
+            None => Ok(!outcome.failed),
+        };
+        match succeeded {
+            Ok(true) => {
+                done = true;
+                break;
             }
-            _ => break,
+            Ok(false) => {}
+            Err(e) => return Outcome::failed(e.to_string()),
+        }
+        if attempt < attempts {
+            outcome.result.insert("retries".into(), attempts.into());
+            runner.reporter.send(Event::Note {
+                message: format!(
+                    "FAILED - RETRYING: [{}]: {} ({} retries left).",
+                    host.name,
+                    task.display_name(),
+                    attempts - attempt
+                ),
+            });
+            tokio::time::sleep(task.delay).await;
+        }
+    }
+    if !done {
+        // Out of attempts: Ansible marks the result failed and reports
+        // `attempts` as the number of retries (one less than the calls made).
+        // A `failed_when` still has the last word, as in Ansible's
+        // TaskResult.is_failed.
+        outcome.result.insert("attempts".into(), retries.into());
+        if task.failed_when.is_none() {
+            outcome.failed = true;
+        }
+        if outcome.failed && outcome.msg.is_none() {
+            // Ansible prints the whole result when a module gave no message.
+            // (keys sorted, as its callback dumps them).
+            let sorted: std::collections::BTreeMap<String, Value> =
+                serde_json::from_value(outcome.to_registered()).unwrap_or_default();
+            outcome.msg = Some(format!(
+                "FAILED! => {}",
+                serde_json::to_string(&sorted).unwrap_or_default()
+            ));
         }
     }
     if !outcome.facts.is_empty() {

@@ -1,0 +1,61 @@
+//! `notify:` checked against the play's handlers at load time.
+//!
+//! A topic that no handler answers to (by `name` or `listen`) would be
+//! dropped at run time with nothing said: the handler the author meant never
+//! runs. Ansible refuses it too ("The requested handler ... was not found");
+//! here it is refused before any host is contacted, with the nearest name.
+
+use super::{Play, PlaybookError, Task, TaskKind};
+use crate::source::nearest;
+
+/// The first `notify:` topic of `play` that no handler answers to.
+pub fn check(play: &Play) -> Result<(), PlaybookError> {
+    let topics: Vec<&str> = play
+        .handlers
+        .iter()
+        .flat_map(|h| h.name.iter().chain(&h.listen))
+        .map(String::as_str)
+        .collect();
+    let lists = [
+        &play.tasks,
+        &play.handlers,
+        &play.hooks.prepare,
+        &play.hooks.switch,
+        &play.hooks.confirm,
+    ];
+    lists
+        .into_iter()
+        .try_for_each(|tasks| check_tasks(tasks, &topics))
+}
+
+fn check_tasks(tasks: &[Task], topics: &[&str]) -> Result<(), PlaybookError> {
+    for task in tasks {
+        for topic in &task.notify {
+            if !topics.contains(&topic.as_str()) {
+                let suggestion = nearest(topic, topics.iter().copied())
+                    .map(|n| format!(" (did you mean \"{n}\"?)"))
+                    .unwrap_or_default();
+                return Err(PlaybookError::Invalid {
+                    message: format!(
+                        "the requested handler \"{topic}\" was not found: no handler of this play has that `name` or `listen`{suggestion}"
+                    ),
+                    span: task
+                        .notify_span
+                        .clone()
+                        .unwrap_or_else(|| task.span.clone()),
+                });
+            }
+        }
+        if let TaskKind::Block {
+            block,
+            rescue,
+            always,
+        } = &task.kind
+        {
+            for list in [block, rescue, always] {
+                check_tasks(list, topics)?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,218 @@
+//! Regressions in tasks, each test named after what broke (the "Trust"
+//! issue: every accepted key does what it says, everything else is an
+//! error). Tasks run on a real fleet and the hosts are checked directly;
+//! load errors run on a local host and prove nothing was touched.
+
+mod support;
+
+use std::path::Path;
+
+use support::inventory::app_inventory;
+use support::run::{Run, run};
+use support::{Fleet, workdir, write_file};
+
+/// Runs `playbook` (text) on the fleet's `app` group, with `host_extra` per host.
+fn run_play(fleet: &Fleet, dir: &Path, host_extra: &str, playbook: &str) -> Run {
+    let inventory = app_inventory(fleet, dir, host_extra);
+    let playbook = write_file(dir, "play.yml", playbook);
+    run(&[
+        "run",
+        playbook.to_str().unwrap(),
+        "-i",
+        inventory.to_str().unwrap(),
+    ])
+}
+
+/// A playbook refused before any host is touched: exit 3, the message on
+/// stderr (the temp dir shown as `<dir>`), and no marker file written.
+fn refused(playbook: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("touched");
+    std::fs::write(
+        dir.path().join("inv.yml"),
+        "all:\n  hosts:\n    web1:\n      ansible_connection: local\n",
+    )
+    .unwrap();
+    let first = format!(
+        "- hosts: all\n  tasks:\n    - file: {{ path: {}, state: touch }}\n",
+        marker.display()
+    );
+    std::fs::write(dir.path().join("play.yml"), first + playbook).unwrap();
+    let out = support::convoy()
+        .current_dir(dir.path())
+        .args(["run", "play.yml", "-i", "inv.yml"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(3), "exit code; stderr:\n{stderr}");
+    assert!(!marker.exists(), "a host was touched:\n{stderr}");
+    stderr
+}
+
+#[test]
+fn until_that_never_holds_fails_the_task_after_the_last_retry() {
+    let fleet = Fleet::start(1);
+    let work = workdir();
+    let r = run_play(
+        &fleet,
+        work.path(),
+        "",
+        "- hosts: app\n  tasks:\n    - name: wait for ready\n      shell: echo run >> /srv/runs\n      register: r\n      until: r.stdout == 'ready'\n      retries: 2\n      delay: 0\n",
+    );
+    assert_eq!(r.code, 2, "{}", r.dump());
+    assert_eq!(r.count("h1", "failed"), 1, "{}", r.dump());
+    assert_eq!(r.count("h1", "changed"), 0, "{}", r.dump());
+    assert!(
+        r.stdout
+            .contains("NOTE FAILED - RETRYING: [h1]: wait for ready (2 retries left)."),
+        "{}",
+        r.dump()
+    );
+    assert!(
+        r.stdout
+            .contains("failed: [h1]: FAILED! => {\"attempts\":2,"),
+        "{}",
+        r.dump()
+    );
+    // The first call and two retries.
+    assert_eq!(fleet.exec_ok(1, "cat /srv/runs"), "run\nrun\nrun\n");
+}
+
+#[test]
+fn until_registers_attempts_as_ansible_does() {
+    let fleet = Fleet::start(1);
+    let work = workdir();
+    let r = run_play(
+        &fleet,
+        work.path(),
+        "",
+        "- hosts: app\n  tasks:\n    - shell: echo x >> /srv/n; wc -l < /srv/n\n      register: r\n      until: r.stdout | int == 2\n      delay: 0\n    - shell: 'false'\n      register: never\n      until: never.rc == 0\n      delay: 0\n      ignore_errors: true\n    - shell: 'false'\n      register: plain\n      retries: 1\n      delay: 0\n      ignore_errors: true\n    - copy:\n        dest: /srv/attempts\n        content: \"{{ r.attempts }} {{ r.failed }} {{ never.attempts }} {{ never.failed }} {{ plain.attempts }}\"\n",
+    );
+    assert_eq!(r.code, 0, "{}", r.dump());
+    // Ansible: success on the 2nd attempt; `until` alone retries 3 times and
+    // reports 3 when out of attempts; `retries` alone retries on failure.
+    assert_eq!(
+        fleet.exec_ok(1, "cat /srv/attempts; echo; wc -l < /srv/n"),
+        "2 False 3 True 1\n2\n"
+    );
+}
+
+#[test]
+fn when_on_a_loop_is_evaluated_per_item() {
+    let fleet = Fleet::start(2);
+    let work = workdir();
+    let r = run_play(
+        &fleet,
+        work.path(),
+        "",
+        "- hosts: app\n  tasks:\n    - file: { path: \"/srv/{{ item }}\", state: touch }\n      loop: [a, b, c]\n      when: item != 'b'\n      register: touched\n    - copy:\n        dest: /srv/skipped\n        content: \"{{ touched.results | map(attribute='skipped', default=false) | list }} {{ touched.msg }}\"\n    - file: { path: /srv/never, state: touch }\n      loop: [x]\n      when: item == 'y'\n      register: nothing\n    - copy: { dest: /srv/none, content: \"{{ nothing.skipped }} {{ nothing.msg }}\" }\n",
+    );
+    assert_eq!(r.code, 0, "{}", r.dump());
+    for i in fleet.hosts() {
+        let name = fleet.name(i);
+        assert!(
+            r.stdout
+                .contains(&format!("skipping: [{name}] => (item=b)")),
+            "{}",
+            r.dump()
+        );
+        assert!(fleet.host_path(i, "/srv/a").exists());
+        assert!(!fleet.host_path(i, "/srv/b").exists());
+        assert!(fleet.host_path(i, "/srv/c").exists());
+        assert!(!fleet.host_path(i, "/srv/never").exists());
+        assert_eq!(
+            fleet.exec_ok(i, "cat /srv/skipped; echo; cat /srv/none"),
+            "[False, True, False] All items completed\nTrue All items skipped"
+        );
+    }
+}
+
+#[test]
+fn loop_control_index_var_and_extended_are_defined() {
+    let fleet = Fleet::start(1);
+    let work = workdir();
+    let r = run_play(
+        &fleet,
+        work.path(),
+        "",
+        "- hosts: app\n  tasks:\n    - copy:\n        dest: \"/srv/{{ name }}\"\n        content: \"{{ i }} {{ ansible_loop.index }} {{ ansible_loop.index0 }} {{ ansible_loop.first }} {{ ansible_loop.last }} {{ ansible_loop.length }} {{ ansible_loop.revindex }} {{ ansible_loop.revindex0 }} {{ ansible_loop.previtem | default('-') }} {{ ansible_loop.nextitem | default('-') }} {{ ansible_loop.allitems | join(',') }} {{ ansible_loop_var }}\"\n      loop: [a, b, c]\n      loop_control: { loop_var: name, index_var: i, extended: true, label: \"file {{ name }}\" }\n",
+    );
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert!(
+        r.stdout.contains("changed: [h1] => (item=file b)"),
+        "{}",
+        r.dump()
+    );
+    assert_eq!(
+        fleet.exec_ok(1, "cat /srv/a; echo; cat /srv/b; echo; cat /srv/c"),
+        "0 1 0 True False 3 3 2 - b a,b,c name\n\
+         1 2 1 False False 3 2 1 a c a,b,c name\n\
+         2 3 2 False True 3 1 0 b - a,b,c name"
+    );
+}
+
+#[test]
+fn unknown_loop_control_key_is_a_load_error() {
+    let stderr = refused(
+        "- hosts: all\n  tasks:\n    - debug: { msg: hi }\n      loop: [1]\n      loop_control: { index: i }\n",
+    );
+    assert_eq!(
+        stderr,
+        "error: unknown key `index` in `loop_control` (did you mean `index_var`?)\n  --> play.yml:8:21\n   |\n 8 |       loop_control: { index: i }\n   |                     ^\n"
+    );
+}
+
+#[test]
+fn notify_of_a_handler_that_does_not_exist_is_a_load_error() {
+    let stderr = refused(
+        "- hosts: all\n  tasks:\n    - debug: { msg: hi }\n      notify: restart ap\n  handlers:\n    - name: restart app\n      debug: { msg: restarting }\n",
+    );
+    assert_eq!(
+        stderr,
+        "error: the requested handler \"restart ap\" was not found: no handler of this play has that `name` or `listen` (did you mean \"restart app\"?)\n  --> play.yml:7:15\n   |\n 7 |       notify: restart ap\n   |               ^\n"
+    );
+}
+
+#[test]
+fn notify_reaches_handlers_by_name_and_by_listen() {
+    let fleet = Fleet::start(1);
+    let work = workdir();
+    let r = run_play(
+        &fleet,
+        work.path(),
+        "",
+        "- hosts: app\n  tasks:\n    - copy: { content: x, dest: /srv/x }\n      notify: [by name, a topic]\n  handlers:\n    - name: by name\n      file: { path: /srv/by-name, state: touch }\n    - name: listener\n      listen: a topic\n      file: { path: /srv/by-listen, state: touch }\n",
+    );
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert!(fleet.host_path(1, "/srv/by-name").exists(), "{}", r.dump());
+    assert!(
+        fleet.host_path(1, "/srv/by-listen").exists(),
+        "{}",
+        r.dump()
+    );
+}
+
+#[test]
+fn gather_facts_true_is_an_error_naming_the_key() {
+    let stderr =
+        refused("- hosts: all\n  gather_facts: true\n  tasks:\n    - debug: { msg: hi }\n");
+    assert_eq!(
+        stderr,
+        "error: `gather_facts`: convoy does not gather facts; set `gather_facts: false` (or remove the key)\n  --> play.yml:5:17\n   |\n 5 |   gather_facts: true\n   |                 ^\n"
+    );
+}
+
+#[test]
+fn gather_facts_false_or_no_is_accepted() {
+    let fleet = Fleet::start(1);
+    let work = workdir();
+    let r = run_play(
+        &fleet,
+        work.path(),
+        "",
+        "- hosts: app\n  gather_facts: no\n  tasks:\n    - file: { path: /srv/one, state: touch }\n- hosts: app\n  gather_facts: false\n  tasks:\n    - file: { path: /srv/two, state: touch }\n",
+    );
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert!(fleet.host_path(1, "/srv/one").exists());
+    assert!(fleet.host_path(1, "/srv/two").exists());
+}
