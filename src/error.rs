@@ -60,6 +60,9 @@ pub enum Error {
     ExtraVars { arg: String, reason: String },
     #[error(transparent)]
     Proxy(#[from] crate::proxy::ProxyError),
+    /// A host's `ansible_become*` variables that convoy cannot honour.
+    #[error(transparent)]
+    Become(#[from] crate::run::BecomeError),
     #[error("{0}")]
     Usage(String),
     #[error("{0}")]

@@ -216,3 +216,82 @@ fn gather_facts_false_or_no_is_accepted() {
     assert!(fleet.host_path(1, "/srv/one").exists());
     assert!(fleet.host_path(1, "/srv/two").exists());
 }
+
+#[test]
+fn inventory_ansible_become_is_honoured_by_tasks() {
+    let fleet = Fleet::start(1);
+    let work = workdir();
+    let r = run_play(
+        &fleet,
+        work.path(),
+        "ansible_user: convoy\n          ansible_become: true",
+        "- hosts: app\n  tasks:\n    - command: id -un\n      register: who\n    - copy: { content: \"{{ who.stdout }}\", dest: /srv/who, mode: '0600' }\n",
+    );
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert_eq!(
+        fleet.exec_ok(1, "cat /srv/who; echo; stat -c '%U %a' /srv/who"),
+        "root\nroot 600\n"
+    );
+}
+
+#[test]
+fn ansible_become_vars_override_become_keywords_as_in_ansible() {
+    let fleet = Fleet::start(1);
+    let work = workdir();
+    // Ansible: connection variables win over the keywords, each on its own.
+    let r = run_play(
+        &fleet,
+        work.path(),
+        "ansible_user: convoy",
+        "- hosts: app\n  become: true\n  become_user: root\n  tasks:\n    - command: id -un\n      register: by_play\n    - command: id -un\n      become: true\n      vars: { ansible_become: false }\n      register: var_off\n    - command: id -un\n      vars: { ansible_become_user: nobody }\n      register: var_user\n    - block:\n        - command: id -un\n          register: by_block\n      become: false\n    - copy: { content: \"{{ by_play.stdout }} {{ var_off.stdout }} {{ var_user.stdout }} {{ by_block.stdout }}\", dest: /srv/who }\n",
+    );
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert_eq!(
+        fleet.exec_ok(1, "cat /srv/who"),
+        "root convoy nobody convoy"
+    );
+}
+
+#[test]
+fn become_method_other_than_sudo_is_refused_naming_the_host() {
+    let fleet = Fleet::start(2);
+    let work = workdir();
+    let inventory = app_inventory(&fleet, work.path(), "ansible_become: true");
+    let mut text = std::fs::read_to_string(&inventory).unwrap();
+    // The group `app` carries the method.
+    text.push_str("      vars:\n        ansible_become_method: su\n");
+    std::fs::write(&inventory, text).unwrap();
+    let playbook = write_file(
+        work.path(),
+        "play.yml",
+        "- hosts: app\n  tasks:\n    - file: { path: /srv/touched, state: touch }\n",
+    );
+    let r = run(&[
+        "run",
+        playbook.to_str().unwrap(),
+        "-i",
+        inventory.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 3, "{}", r.dump());
+    assert!(
+        r.stderr.contains(
+            "host h1: ansible_become_method `su` is not supported: convoy becomes another user with sudo only"
+        ),
+        "{}",
+        r.dump()
+    );
+    for i in fleet.hosts() {
+        assert!(!fleet.host_path(i, "/srv/touched").exists());
+    }
+}
+
+#[test]
+fn become_method_keyword_other_than_sudo_is_a_load_error() {
+    let stderr = refused(
+        "- hosts: all\n  tasks:\n    - command: id\n      become: true\n      become_method: su\n",
+    );
+    assert_eq!(
+        stderr,
+        "error: `become_method: su` is not supported: convoy becomes another user with sudo only\n  --> play.yml:8:22\n   |\n 8 |       become_method: su\n   |                      ^\n"
+    );
+}

@@ -40,6 +40,7 @@ pub const TASK_KEYWORDS: &[&str] = &[
     "tags",
     "become",
     "become_user",
+    "become_method",
     "no_log",
     "vars",
     "args",
@@ -68,6 +69,7 @@ struct RawPlay {
     #[serde(rename = "become")]
     become_: Option<bool>,
     become_user: Option<String>,
+    become_method: Option<Spanned<String>>,
     /// Only `false` is accepted: convoy gathers no facts, and a `true`
     /// that did nothing would leave `ansible_*` facts undefined later.
     gather_facts: Option<Spanned<Value>>,
@@ -248,6 +250,9 @@ fn convert_play(file: &Path, index: usize, raw: RawPlay) -> Result<Play, Playboo
             message: "`gather_facts`: convoy does not gather facts; set `gather_facts: false` (or remove the key)".into(),
             span: span(file, &gather.referenced),
         });
+    }
+    if let Some(method) = &raw.become_method {
+        sudo_only(&method.value, span(file, &method.referenced))?;
     }
     let convert_all = |tasks: Vec<RawTask>| -> Result<Vec<Task>, PlaybookError> {
         tasks.into_iter().map(|t| convert_task(file, t)).collect()
@@ -437,6 +442,7 @@ pub(super) fn convert_task(file: &Path, raw: RawTask) -> Result<Task, PlaybookEr
                 )
             }
             "become_user" => task.become_user = scalar_string(&v),
+            "become_method" => sudo_only(&scalar_string(&v).unwrap_or_default(), at.clone())?,
             "no_log" => {
                 task.no_log =
                     boolean(&v).ok_or_else(|| invalid("`no_log` must be true or false".into()))?
@@ -518,6 +524,20 @@ pub(super) fn convert_task(file: &Path, raw: RawTask) -> Result<Task, PlaybookEr
         }
     };
     Ok(task)
+}
+
+/// `become_method`: convoy becomes with sudo only; another method is
+/// refused rather than silently run through sudo.
+fn sudo_only(method: &str, at: SourceSpan) -> Result<(), PlaybookError> {
+    if method == "sudo" {
+        return Ok(());
+    }
+    Err(PlaybookError::Invalid {
+        message: format!(
+            "`become_method: {method}` is not supported: convoy becomes another user with sudo only"
+        ),
+        span: at,
+    })
 }
 
 /// Keys of `loop_control`, as Ansible's `LoopControl` has them.

@@ -6,6 +6,7 @@
 
 pub(crate) mod connect;
 pub(crate) mod context;
+mod escalation;
 mod host_state;
 mod interrupt;
 mod lock;
@@ -25,6 +26,7 @@ use std::time::Instant;
 
 use indexmap::IndexMap;
 
+pub use escalation::BecomeError;
 pub use host_state::HostState;
 pub use interrupt::Interrupt;
 pub use tags::TagFilter;

@@ -59,6 +59,7 @@ pub async fn run_play(
         tags: play.tags.clone(),
         vars: VarMap::new(),
         handler: false,
+        blocks: Default::default(),
     };
     let deploying = matches!(runner.options.mode, Mode::Deploy { .. });
     // Rollback and patch only act on releases: the play's own tasks are for deploys.

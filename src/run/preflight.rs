@@ -132,6 +132,13 @@ pub fn check_all(
         }
         for host in hosts {
             let ctx = host_context(&scope, inventory, playbook, options, &host.name);
+            // A become method convoy cannot honour is refused before any host is touched.
+            let become_vars =
+                super::escalation::connection_vars(templates, &ctx, &play.hosts_span.to_string());
+            let keywords = super::escalation::BecomeKeywords::of_play(play);
+            if let Err(e) = super::escalation::resolve(&keywords, &become_vars, &host.name) {
+                problems.push(e.into());
+            }
             if let Some(spec) = &play.distribution {
                 // The release section renders for every host (and its artifact is
                 // found, safe and hashed) before any host is contacted.

@@ -9,6 +9,7 @@ use futures::future::join_all;
 use tokio::sync::Semaphore;
 
 use super::context::{PlayScope, as_value};
+use super::escalation::{self, BecomeKeywords};
 use super::{HostState, Runner, connect};
 use crate::playbook::{LoopSpec, Play, Task, TaskKind};
 use crate::report::{Event, HostResult, Status};
@@ -27,6 +28,8 @@ pub struct Scope<'a> {
     pub tags: Vec<String>,
     pub vars: VarMap,
     pub handler: bool,
+    /// `become` keywords of the enclosing blocks (over the play's).
+    pub blocks: BecomeKeywords,
 }
 
 /// Runs `tasks` in order, each on all active `hosts` at once.
@@ -54,6 +57,7 @@ pub fn run_tasks<'a>(
                     let inner = Scope {
                         tags,
                         vars,
+                        blocks: scope.blocks.under(task),
                         ..scope.clone()
                     };
                     run_block(runner, &inner, task, block, rescue, always, hosts).await;
@@ -228,6 +232,21 @@ async fn run_on_host(
         }
     }
 
+    let conn_vars = escalation::connection_vars(&runner.templates, &ctx_map, &origin);
+    let sudo = match escalation::resolve(
+        &BecomeKeywords::of_play(scope.play)
+            .under_keywords(&scope.blocks)
+            .under(task),
+        &conn_vars,
+        &host.name,
+    ) {
+        Ok(sudo) => sudo,
+        Err(e) => {
+            finish(host, Outcome::failed(e.to_string()), None);
+            return None;
+        }
+    };
+
     // Connect on first use, inside the fork slot.
     if !ensure_connected(runner, host, &ctx_map, &task.display_name(), started).await {
         return None;
@@ -237,7 +256,6 @@ async fn run_on_host(
         unreachable!("blocks recurse")
     };
     let spec = tasks::find(module).expect("module checked at load");
-    let sudo = become_for(scope.play, task);
 
     let Some(loop_spec) = &task.loop_spec else {
         let outcome = run_once(
@@ -687,17 +705,6 @@ fn apply_overrides(
         }
     }
     outcome
-}
-
-fn become_for(play: &Play, task: &Task) -> Option<Become> {
-    let on = task.sudo.or(play.sudo).unwrap_or(false);
-    on.then(|| Become {
-        user: task
-            .become_user
-            .clone()
-            .or_else(|| play.become_user.clone())
-            .unwrap_or_else(|| "root".into()),
-    })
 }
 
 fn register(task: &Task, host: &mut HostState, registered: Value) -> Option<(String, Value)> {
