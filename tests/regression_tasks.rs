@@ -295,3 +295,35 @@ fn become_method_keyword_other_than_sudo_is_a_load_error() {
         "error: `become_method: su` is not supported: convoy becomes another user with sudo only\n  --> play.yml:8:22\n   |\n 8 |       become_method: su\n   |                      ^\n"
     );
 }
+
+#[test]
+fn release_templates_resolve_variables_whose_values_are_templates() {
+    let fleet = Fleet::start(2);
+    let work = workdir();
+    let dir = work.path();
+    std::fs::create_dir_all(dir.join("dist")).unwrap();
+    std::fs::write(
+        dir.join("dist/hello.tar.gz"),
+        support::tarball::release_tar_gz("1.0.0", 0),
+    )
+    .unwrap();
+    write_file(
+        dir,
+        "templates/release.conf.j2",
+        "version={{ app_version }} name={{ names[0] }} port={{ ports.http }}\n",
+    );
+    write_file(dir, "templates/task.conf.j2", "version={{ app_version }}\n");
+    let r = run_play(
+        &fleet,
+        dir,
+        "",
+        "- hosts: app\n  vars:\n    app_version: \"{{ version | default('1.0.0') }}\"\n    names: [\"app-{{ app_version }}\"]\n    ports: { http: \"{{ 8000 + 80 }}\" }\n  tasks:\n    - template: { src: templates/task.conf.j2, dest: /srv/task.conf }\n    - copy: { content: \"{{ 'same' if app_version == '1.0.0' else 'differs' }}\", dest: /srv/condition }\n  distribution:\n    name: hello\n    version: \"{{ app_version }}\"\n    source: dist/hello.tar.gz\n    root: /srv/hello\n    templates:\n      - src: templates/release.conf.j2\n        dest: release.conf\n",
+    );
+    assert_eq!(r.code, 0, "{}", r.dump());
+    for i in fleet.hosts() {
+        assert_eq!(
+            fleet.exec_ok(i, "cat /srv/hello/current/release.conf /srv/task.conf /srv/condition; readlink /srv/hello/current"),
+            "version=1.0.0 name=app-1.0.0 port=8080\nversion=1.0.0\nsamereleases/1.0.0\n"
+        );
+    }
+}

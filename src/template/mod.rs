@@ -12,6 +12,7 @@
 mod digest;
 mod error;
 mod filters;
+mod lazy;
 mod lookup;
 mod methods;
 mod native;
@@ -32,7 +33,9 @@ use error::{Failure, SourceKind};
 
 /// The template engine for one run, shared by every task.
 pub struct Templates {
-    env: Environment<'static>,
+    /// Shared with the [`lazy::LazyVars`] of each render, which renders
+    /// variables that are templates with it.
+    env: Arc<Environment<'static>>,
     base_dir: PathBuf,
     shared: RwLock<Shared>,
 }
@@ -79,7 +82,7 @@ impl Templates {
         lookup::register(&mut env, base_dir.to_path_buf());
         env.set_unknown_method_callback(methods::call);
         Templates {
-            env,
+            env: Arc::new(env),
             base_dir: base_dir.to_path_buf(),
             shared: RwLock::default(),
         }
@@ -98,14 +101,17 @@ impl Templates {
         };
     }
 
-    /// `vars` for the engine, over the shared variables.
+    /// `vars` for the engine, over the shared variables. Every render
+    /// goes through here, so that every one resolves variables whose
+    /// values are templates the same way, when they are read ([`lazy`]).
     fn context(&self, vars: &Value) -> minijinja::Value {
         let own = minijinja::Value::from_serialize(vars);
-        match &self.shared.read().expect("not poisoned").jinja {
+        let merged = match &self.shared.read().expect("not poisoned").jinja {
             // The last map wins a lookup.
             Some(shared) => minijinja::value::merge_maps([shared.clone(), own]),
             None => own,
-        }
+        };
+        lazy::LazyVars::wrap(self.env.clone(), merged)
     }
 
     /// The shared variables as data, for naming an undefined variable.

@@ -711,3 +711,43 @@ fn shared_variables_are_seen_under_each_render_own() {
         json!(["h3"])
     );
 }
+
+#[test]
+fn variables_whose_values_are_templates_resolve_when_read() {
+    let vars = json!({
+        "app_version": "{{ version | default('1.0.0') }}",
+        "names": ["app-{{ app_version }}"],
+        "ports": {"http": "{{ 8000 + 80 }}"},
+        "list": "{{ names + ['b'] }}",
+    });
+    assert_eq!(
+        render(
+            "{{ app_version }} {{ names[0] }} {{ ports.http }} {{ list | length }}",
+            vars.clone()
+        ),
+        "1.0.0 app-1.0.0 8080 2"
+    );
+    assert!(
+        templates()
+            .eval_bool("app_version == '1.0.0'", &vars, "t")
+            .unwrap()
+    );
+    assert_eq!(
+        render(
+            "{% for n in names %}{{ n }}{% endfor %} {{ ports | tojson }}",
+            vars
+        ),
+        "app-1.0.0 {\"http\":8080}"
+    );
+}
+
+#[test]
+fn a_variable_loop_and_an_undefined_name_inside_a_value_are_errors() {
+    let err = render_err("{{ a }}", json!({"a": "{{ b }}", "b": "{{ a }}"}));
+    assert!(
+        err.contains("recursive loop detected in template string"),
+        "{err}"
+    );
+    let err = render_err("{{ a }}", json!({"a": "x{{ nope }}"}));
+    assert!(err.contains("undefined variable `nope`"), "{err}");
+}
