@@ -327,3 +327,104 @@ fn release_templates_resolve_variables_whose_values_are_templates() {
         );
     }
 }
+
+/// Nanoseconds since the epoch written on the host at `path` (hosts share the machine's clock).
+fn stamp(fleet: &Fleet, i: usize, path: &str) -> u128 {
+    fleet
+        .exec_ok(i, &format!("cat {path}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn rollout_on_a_plain_play_runs_tasks_and_handlers_batch_by_batch() {
+    let fleet = Fleet::start(4);
+    let work = workdir();
+    let r = run_play(
+        &fleet,
+        work.path(),
+        "",
+        "- hosts: app\n  rollout:\n    canary: 1\n    batch: 2\n    health: { command: \"test -f /srv/handled\", timeout: 10s, interval: 1s }\n  tasks:\n    - shell: date +%s%N > /srv/first\n      notify: handle\n    - shell: date +%s%N > /srv/second\n  handlers:\n    - name: handle\n      shell: date +%s%N > /srv/handled\n",
+    );
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert!(r.stdout.contains("BATCH 1/3 (canary) [h1]"), "{}", r.dump());
+    assert!(r.stdout.contains("BATCH 2/3 [h2, h3]"), "{}", r.dump());
+    assert!(r.stdout.contains("BATCH 3/3 [h4]"), "{}", r.dump());
+    // Each batch ran every task, its handlers and its health gate before the next began.
+    let batches: [&[usize]; 3] = [&[1], &[2, 3], &[4]];
+    for pair in batches.windows(2) {
+        for &done in pair[0] {
+            for &next in pair[1] {
+                assert!(
+                    stamp(&fleet, done, "/srv/handled") < stamp(&fleet, next, "/srv/first"),
+                    "h{next} started before h{done}'s batch ended\n{}",
+                    r.dump()
+                );
+            }
+        }
+    }
+    for i in fleet.hosts() {
+        assert_eq!(r.count(&fleet.name(i), "failed"), 0, "{}", r.dump());
+        // first, second, handler, health
+        assert_eq!(r.count(&fleet.name(i), "ok"), 4, "{}", r.dump());
+    }
+}
+
+#[test]
+fn rollout_on_a_plain_play_stops_when_the_failure_budget_is_exceeded() {
+    let fleet = Fleet::start(4);
+    let work = workdir();
+    let r = run_play(
+        &fleet,
+        work.path(),
+        "",
+        "- hosts: app\n  rollout: { batch: 2 }\n  tasks:\n    - fail: { msg: broken }\n      when: inventory_hostname == 'h2'\n    - file: { path: /srv/done, state: touch }\n",
+    );
+    assert_eq!(r.code, 2, "{}", r.dump());
+    assert!(
+        r.stdout.contains(
+            "failure budget exceeded: 1 host(s) failed (h2), 0 allowed; 1 batch(es) not started"
+        ),
+        "{}",
+        r.dump()
+    );
+    assert!(fleet.host_path(1, "/srv/done").exists());
+    assert!(!fleet.host_path(2, "/srv/done").exists());
+    assert!(!fleet.host_path(3, "/srv/done").exists(), "batch 2 started");
+    assert!(!fleet.host_path(4, "/srv/done").exists(), "batch 2 started");
+}
+
+#[test]
+fn rollout_on_a_plain_play_stops_when_every_host_of_a_batch_fails() {
+    let fleet = Fleet::start(3);
+    let work = workdir();
+    // A budget as large as the fleet: only Ansible's rule stops the play.
+    let r = run_play(
+        &fleet,
+        work.path(),
+        "",
+        "- hosts: app\n  rollout: { canary: 1, batch: 1, max_fail: \"100%\" }\n  tasks:\n    - fail: { msg: broken }\n      when: inventory_hostname == 'h1'\n    - file: { path: /srv/done, state: touch }\n",
+    );
+    assert_eq!(r.code, 2, "{}", r.dump());
+    assert!(
+        r.stdout
+            .contains("every host of batch 1/3 failed: the play stops, 2 batch(es) not started"),
+        "{}",
+        r.dump()
+    );
+    for i in fleet.hosts() {
+        assert!(!fleet.host_path(i, "/srv/done").exists());
+    }
+}
+
+#[test]
+fn rollback_keys_on_a_plain_play_rollout_are_a_load_error() {
+    let stderr = refused(
+        "- hosts: all\n  rollout: { batch: 1, on_failure: rollback }\n  tasks:\n    - debug: { msg: hi }\n",
+    );
+    assert_eq!(
+        stderr,
+        "error: `on_failure: rollback` needs a `distribution:` (a release to go back to); on a play of plain tasks, `rollout:` runs them batch by batch and stops on failure\n  --> play.yml:5:36\n   |\n 5 |   rollout: { batch: 1, on_failure: rollback }\n   |                                    ^\n"
+    );
+}

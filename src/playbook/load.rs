@@ -299,6 +299,17 @@ fn convert_play(file: &Path, index: usize, raw: RawPlay) -> Result<Play, Playboo
         },
     };
     super::notify::check(&play)?;
+    if let (None, Some(rollout)) = (&play.distribution, &play.rollout) {
+        // Batches of plain tasks (Ansible's `serial`) have no release to go back to.
+        if let Some((key, at)) = &rollout.rollback_key {
+            return Err(PlaybookError::Invalid {
+                message: format!(
+                    "`{key}` needs a `distribution:` (a release to go back to); on a play of plain tasks, `rollout:` runs them batch by batch and stops on failure"
+                ),
+                span: at.clone(),
+            });
+        }
+    }
     Ok(play)
 }
 

@@ -124,6 +124,9 @@ pub struct RolloutSpec {
     /// confirms over a fresh connection within this time.
     pub magic_rollback: Option<Duration>,
     pub span: SourceSpan,
+    /// Where `on_failure: rollback` or `magic_rollback` is written, if it is: a play
+    /// without a release has nothing to roll back, and refuses them there.
+    pub rollback_key: Option<(&'static str, SourceSpan)>,
 }
 
 impl Default for RolloutSpec {
@@ -139,6 +142,7 @@ impl Default for RolloutSpec {
             on_failure: OnFailure::Stop,
             magic_rollback: None,
             span: SourceSpan::new("", 0, 0),
+            rollback_key: None,
         }
     }
 }
@@ -313,6 +317,16 @@ pub(super) fn convert(
             })
         })
         .transpose()?;
+    let rollback_key = r
+        .on_failure
+        .as_ref()
+        .filter(|o| o.value == "rollback")
+        .map(|o| ("on_failure: rollback", &o.referenced))
+        .or(r
+            .magic_rollback
+            .as_ref()
+            .map(|m| ("magic_rollback", &m.referenced)))
+        .map(|(key, l)| (key, at(file, l)));
     Ok(RolloutSpec {
         canary,
         batch,
@@ -323,6 +337,7 @@ pub(super) fn convert(
         on_failure,
         magic_rollback,
         span,
+        rollback_key,
     })
 }
 

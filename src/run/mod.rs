@@ -16,6 +16,7 @@ pub mod preflight;
 mod proxy_step;
 mod release_cycle;
 mod rollout_switch;
+mod serial;
 mod step;
 mod tags;
 mod task_runner;

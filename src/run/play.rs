@@ -63,7 +63,10 @@ pub async fn run_play(
     };
     let deploying = matches!(runner.options.mode, Mode::Deploy { .. });
     // Rollback and patch only act on releases: the play's own tasks are for deploys.
-    if deploying || play.distribution.is_none() {
+    if let (None, Some(spec)) = (&play.distribution, &play.rollout) {
+        // Ansible's `serial`: tasks and handlers batch by batch.
+        super::serial::run(runner, &task_scope, play, spec, &mut play_hosts).await;
+    } else if deploying || play.distribution.is_none() {
         run_tasks(runner, &task_scope, &play.tasks, &mut play_hosts).await;
     }
     // The proxy tier, connected once for the play.

@@ -699,7 +699,7 @@ fn ask(question: &str) -> Decision {
 }
 
 /// Renders a host's health check; the error is a one-line message.
-fn health_target(
+pub(super) fn health_target(
     runner: &Runner<'_>,
     spec: &crate::playbook::HealthSpec,
     vars: &crate::vars::Value,

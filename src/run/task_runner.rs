@@ -73,6 +73,43 @@ pub fn run_tasks<'a>(
     })
 }
 
+/// Handlers: once each, in definition order, on the hosts that notified
+/// them (a handler may notify a later one); the notifications are then spent,
+/// as in Ansible, so a later flush does not run them again.
+pub(super) async fn run_handlers(
+    runner: &Runner<'_>,
+    scope: &Scope<'_>,
+    hosts: &mut [&mut HostState],
+) {
+    let handler_scope = Scope {
+        handler: true,
+        ..scope.clone()
+    };
+    for handler in &scope.play.handlers {
+        if runner.interrupt.is_set() {
+            break;
+        }
+        let mut notified: Vec<&mut HostState> = hosts
+            .iter_mut()
+            .filter(|h| h.active() && h.notified.iter().any(|topic| handler.answers_to(topic)))
+            .map(|h| &mut **h)
+            .collect();
+        if notified.is_empty() {
+            continue;
+        }
+        run_tasks(
+            runner,
+            &handler_scope,
+            std::slice::from_ref(handler),
+            &mut notified,
+        )
+        .await;
+    }
+    for h in hosts.iter_mut() {
+        h.notified.clear();
+    }
+}
+
 async fn run_block(
     runner: &Runner<'_>,
     scope: &Scope<'_>,

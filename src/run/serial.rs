@@ -1,0 +1,238 @@
+//! `rollout:` on a play without `distribution:`: Ansible's `serial`.
+//!
+//! The play's hosts are split into the rollout's batches (canary, batch
+//! sizes or ramp, order); each batch runs all the play's tasks, then the
+//! handlers its hosts notified, then the health gate, before the next batch
+//! starts. The failure budget (`max_fail`) is counted over the whole play;
+//! once it is exceeded, or when every host of a batch failed (Ansible stops
+//! the play then), no new batch starts. `pause` waits or asks between batches.
+
+use std::time::Instant;
+
+use super::rollout_switch::health_target;
+use super::step::{StepResult, record};
+use super::task_runner::{Scope, run_handlers, run_tasks};
+use super::{HostState, Runner};
+use crate::playbook::{HealthSpec, Pause, Play, RolloutSpec};
+use crate::report::Event;
+use crate::rollout::{FailureBudget, HealthGate, RolloutPlan};
+
+/// Runs `play`'s tasks and handlers on `hosts`, batch by batch.
+pub async fn run(
+    runner: &Runner<'_>,
+    scope: &Scope<'_>,
+    play: &Play,
+    spec: &RolloutSpec,
+    hosts: &mut [&mut HostState],
+) {
+    let names: Vec<String> = hosts
+        .iter()
+        .filter(|h| h.active())
+        .map(|h| h.name.clone())
+        .collect();
+    let groups = runner.inventory.groups();
+    let plan = RolloutPlan::build(spec, &names, &|g| {
+        groups.get(g).cloned().unwrap_or_default()
+    });
+    let mut budget = FailureBudget::new(spec.max_fail, names.len());
+    let total = plan.batches.len();
+    let sizes: Vec<String> = plan
+        .batches
+        .iter()
+        .map(|b| b.hosts.len().to_string())
+        .collect();
+    let seed = plan
+        .seed
+        .map(|s| format!(", shuffle seed {s}"))
+        .unwrap_or_default();
+    note(
+        runner,
+        format!(
+            "{}: {total} batch(es) of {} host(s){seed}; failure budget {} host(s)",
+            play.name,
+            sizes.join("+"),
+            budget.allowed()
+        ),
+    );
+    for (index, batch) in plan.batches.iter().enumerate() {
+        if runner.interrupt.is_set() {
+            note(
+                runner,
+                format!(
+                    "interrupted: batch {}/{total} and later were not started",
+                    index + 1
+                ),
+            );
+            return;
+        }
+        if index > 0 && !pause(runner, &spec.pause, index, total).await {
+            note(runner, "stopped by the operator".into());
+            return;
+        }
+        runner.reporter.send(Event::BatchStart {
+            index: index + 1,
+            total,
+            hosts: batch.hosts.clone(),
+            canary: batch.canary,
+        });
+        let mut members: Vec<&mut HostState> = hosts
+            .iter_mut()
+            .filter(|h| batch.hosts.contains(&h.name))
+            .map(|h| &mut **h)
+            .collect();
+        run_tasks(runner, scope, &play.tasks, &mut members).await;
+        run_handlers(runner, scope, &mut members).await;
+        if let Some(health) = &spec.health
+            && !runner.options.check
+        {
+            health_gate(runner, scope, health, &mut members).await;
+        }
+        let failed: Vec<String> = members
+            .iter()
+            .filter(|h| !h.active())
+            .map(|h| h.name.clone())
+            .collect();
+        for h in &failed {
+            budget.fail(h);
+        }
+        let all_failed = !members.is_empty() && failed.len() == members.len();
+        runner.reporter.send(Event::BatchEnd {
+            play: play.name.clone(),
+            index: index + 1,
+            failed: failed.clone(),
+        });
+        let rest = total - index - 1;
+        if rest == 0 {
+            break;
+        }
+        if all_failed {
+            note(
+                runner,
+                format!(
+                    "every host of batch {}/{total} failed: the play stops, {rest} batch(es) not started",
+                    index + 1
+                ),
+            );
+            return;
+        }
+        if budget.exceeded() {
+            note(
+                runner,
+                format!(
+                    "failure budget exceeded: {} host(s) failed ({}), {} allowed; {rest} batch(es) not started",
+                    budget.failed().len(),
+                    budget.failed().join(", "),
+                    budget.allowed()
+                ),
+            );
+            return;
+        }
+    }
+}
+
+fn note(runner: &Runner<'_>, message: String) {
+    runner.reporter.send(Event::Note { message });
+}
+
+/// Between batches: wait, or ask the operator. `false`: stop here.
+async fn pause(runner: &Runner<'_>, pause: &Pause, next: usize, total: usize) -> bool {
+    match pause {
+        Pause::None => true,
+        Pause::For(d) => {
+            note(
+                runner,
+                format!(
+                    "pausing {} before batch {}/{total}",
+                    humantime::format_duration(*d),
+                    next + 1
+                ),
+            );
+            let until = Instant::now() + *d;
+            while Instant::now() < until && !runner.interrupt.is_set() {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            !runner.interrupt.is_set()
+        }
+        Pause::Confirm if runner.options.yes => true,
+        Pause::Confirm => {
+            // Pre-flight made sure there is a terminal (or --yes).
+            let question = format!(
+                "batch {next}/{total} done. continue with batch {}? [c]ontinue / [s]top: ",
+                next + 1
+            );
+            tokio::task::spawn_blocking(move || ask(&question))
+                .await
+                .unwrap_or(false)
+        }
+    }
+}
+
+fn ask(question: &str) -> bool {
+    use std::io::Write;
+    loop {
+        eprint!("{question}");
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        if std::io::stdin().read_line(&mut line).unwrap_or(0) == 0 {
+            return false;
+        }
+        match line.trim().to_ascii_lowercase().as_str() {
+            "c" | "continue" | "y" | "yes" => return true,
+            "s" | "stop" | "n" | "no" => return false,
+            _ => {}
+        }
+    }
+}
+
+/// The batch's health gate: each host still active must become healthy in
+/// time; one that does not fails (and counts against the budget).
+async fn health_gate(
+    runner: &Runner<'_>,
+    scope: &Scope<'_>,
+    spec: &HealthSpec,
+    hosts: &mut [&mut HostState],
+) {
+    let gate = HealthGate {
+        timeout: spec.timeout,
+        interval: spec.interval,
+        soak: spec.soak,
+    };
+    let targets: Vec<_> = hosts
+        .iter()
+        .map(|h| {
+            h.active().then(|| {
+                let vars = super::context::as_value(scope.scope.context(h, &scope.vars));
+                health_target(runner, spec, &vars)
+            })
+        })
+        .collect();
+    let count = targets.iter().flatten().count();
+    if count == 0 {
+        return;
+    }
+    runner.reporter.send(Event::TaskStart {
+        task: "health".into(),
+        hosts: count,
+        handler: false,
+    });
+    let started = Instant::now();
+    let results = futures::future::join_all(hosts.iter().zip(&targets).map(|(host, target)| {
+        let gate = &gate;
+        async move {
+            match target.as_ref()? {
+                Err(message) => Some(Err(message.clone())),
+                // A host without a connection ran no task: nothing to check.
+                Ok(t) => Some(gate.wait(t, host.conn.as_ref()?).await),
+            }
+        }
+    }))
+    .await;
+    for (host, result) in hosts.iter_mut().zip(results) {
+        let step = match result {
+            None => continue,
+            Some(Ok(took)) => StepResult::ok(format!("healthy after {:.1}s", took.as_secs_f64())),
+            Some(Err(reason)) => StepResult::failed(reason),
+        };
+        record(runner, host, "health", step, started);
+    }
+}
