@@ -428,3 +428,32 @@ fn rollback_keys_on_a_plain_play_rollout_are_a_load_error() {
         "error: `on_failure: rollback` needs a `distribution:` (a release to go back to); on a play of plain tasks, `rollout:` runs them batch by batch and stops on failure\n  --> play.yml:5:36\n   |\n 5 |   rollout: { batch: 1, on_failure: rollback }\n   |                                    ^\n"
     );
 }
+
+#[test]
+fn file_copy_template_lineinfile_compare_numeric_owners_and_symbolic_modes_alike() {
+    let fleet = Fleet::start(1);
+    let work = workdir();
+    let uid = fleet.exec_ok(1, "id -u convoy").trim().to_owned();
+    let gid = fleet.exec_ok(1, "id -g convoy").trim().to_owned();
+    // An identical file already there, without the mode's bit.
+    fleet.exec_ok(1, "printf x > /srv/c && chmod 0600 /srv/c");
+    write_file(work.path(), "templates/t.j2", "t\n");
+    let playbook = format!(
+        "- hosts: app\n  tasks:\n    - copy: {{ content: x, dest: /srv/c, owner: \"{uid}\", group: \"{gid}\", mode: u+x }}\n    - template: {{ src: t.j2, dest: /srv/t, owner: \"{uid}\", mode: g+w }}\n    - file: {{ path: /srv/d, state: directory, owner: \"{uid}\", mode: \"u=rwx,g=rx,o=\" }}\n    - lineinfile: {{ path: /srv/l, line: a=1, create: true, owner: \"{uid}\", group: \"{gid}\", mode: o-r }}\n"
+    );
+    let first = run_play(&fleet, work.path(), "", &playbook);
+    assert_eq!(first.code, 0, "{}", first.dump());
+    assert_eq!(first.count("h1", "changed"), 4, "{}", first.dump());
+    let state = fleet.exec_ok(1, "cd /srv && stat -c '%n %a %u %g' c t d l");
+    assert_eq!(
+        state,
+        format!("c 700 {uid} {gid}\nt 664 {uid} 0\nd 750 {uid} 0\nl 640 {uid} {gid}\n")
+    );
+    let second = run_play(&fleet, work.path(), "", &playbook);
+    assert_eq!(second.code, 0, "{}", second.dump());
+    assert_eq!(second.count("h1", "changed"), 0, "{}", second.dump());
+    assert_eq!(
+        fleet.exec_ok(1, "cd /srv && stat -c '%n %a %u %g' c t d l"),
+        state
+    );
+}

@@ -6,9 +6,10 @@ use std::path::Path;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use super::attributes::{Attributes, Current};
 use super::{Action, ActionContext, FileDiff, ModuleSpec, Outcome, boxed, parse_args};
 use crate::transport::TransportError;
-use crate::transport::remote_fs::{self, FileAttrs, PathKind};
+use crate::transport::remote_fs::{self, PathKind};
 use crate::vars::Value;
 
 pub static SPEC: ModuleSpec = ModuleSpec {
@@ -77,10 +78,13 @@ impl Action for Args {
                 (None, Some(other)) => (other.to_string().into_bytes(), None),
                 (None, None) => unreachable!("checked when built"),
             };
-            let attrs = FileAttrs {
-                mode: normalize_mode(self.mode.as_ref()),
-                owner: self.owner.clone(),
-                group: self.group.clone(),
+            let attrs = match Attributes::from_args(
+                self.mode.as_ref(),
+                self.owner.clone(),
+                self.group.clone(),
+            ) {
+                Ok(attrs) => attrs,
+                Err(msg) => return Ok(Outcome::failed(msg)),
             };
             put_content(
                 ctx,
@@ -95,18 +99,9 @@ impl Action for Args {
     }
 }
 
-/// Mode as chmod takes it: `0644`, `644` and YAML's octal integer all become "0644";
-/// symbolic modes (`u+x`) pass through.
-pub fn normalize_mode(mode: Option<&Value>) -> Option<String> {
-    match mode? {
-        Value::Number(n) => n.as_u64().map(|n| format!("{n:04o}")),
-        Value::String(s) if s.chars().all(|c| c.is_ascii_digit()) => {
-            Some(format!("{:0>4}", s.trim_start_matches('0')))
-        }
-        Value::String(s) => Some(s.clone()),
-        _ => None,
-    }
-}
+/// The umask `remote_fs::write_atomic` writes under: a new file starts
+/// from `0644`, and a symbolic mode without `ugoa` is masked by it.
+const WRITE_UMASK: u32 = 0o022;
 
 /// Makes `dest` hold exactly `content` with `attrs`: one round trip to
 /// compare, one more to write only when something differs.
@@ -115,7 +110,7 @@ pub(super) async fn put_content(
     dest: &str,
     src_name: Option<&str>,
     content: &[u8],
-    attrs: &FileAttrs,
+    attrs: &Attributes,
     force: bool,
 ) -> Result<Outcome, TransportError> {
     let mut dest = dest.to_owned();
@@ -131,7 +126,17 @@ pub(super) async fn put_content(
     }
     let checksum = hex::encode(Sha256::digest(content));
     let content_differs = stat.sha256.as_deref() != Some(checksum.as_str());
-    let attrs_differ = attributes_differ(&stat, attrs);
+    let current = (stat.kind == PathKind::File).then(|| Current {
+        perms: u32::from_str_radix(&stat.mode, 8).unwrap_or(0),
+        is_dir: false,
+        owner: &stat.owner,
+        group: &stat.group,
+        uid: stat.uid,
+        gid: stat.gid,
+    });
+    let attrs_differ = current
+        .as_ref()
+        .is_some_and(|c| !attrs.delta(c, WRITE_UMASK).is_empty());
     let result = |o: Outcome| {
         o.with("dest", dest.clone())
             .with("checksum", checksum.clone())
@@ -157,8 +162,9 @@ pub(super) async fn put_content(
         }
         if !ctx.check {
             // Rewriting identical content just to fix attributes keeps the write atomic and simple.
+            let attrs = attrs.for_write(current.as_ref(), WRITE_UMASK);
             if let Err(reason) =
-                remote_fs::write_atomic(ctx.conn, &dest, content, attrs, ctx.sudo).await?
+                remote_fs::write_atomic(ctx.conn, &dest, content, &attrs, ctx.sudo).await?
             {
                 return Ok(result(Outcome::failed(format!(
                     "cannot write {dest}: {reason}"
@@ -168,40 +174,4 @@ pub(super) async fn put_content(
         return Ok(result(outcome));
     }
     Ok(result(Outcome::ok()))
-}
-
-fn attributes_differ(stat: &remote_fs::RemoteStat, attrs: &FileAttrs) -> bool {
-    let mode_differs = attrs
-        .mode
-        .as_deref()
-        .filter(|m| m.chars().all(|c| c.is_ascii_digit()))
-        .is_some_and(|m| m.trim_start_matches('0') != stat.mode.trim_start_matches('0'));
-    let owner_differs = attrs.owner.as_deref().is_some_and(|o| o != stat.owner);
-    let group_differs = attrs.group.as_deref().is_some_and(|g| g != stat.group);
-    mode_differs || owner_differs || group_differs
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn modes_normalise_to_four_octal_digits() {
-        assert_eq!(
-            normalize_mode(Some(&Value::from(420))).as_deref(),
-            Some("0644")
-        );
-        assert_eq!(
-            normalize_mode(Some(&Value::from("644"))).as_deref(),
-            Some("0644")
-        );
-        assert_eq!(
-            normalize_mode(Some(&Value::from("0755"))).as_deref(),
-            Some("0755")
-        );
-        assert_eq!(
-            normalize_mode(Some(&Value::from("u+x"))).as_deref(),
-            Some("u+x")
-        );
-    }
 }

@@ -12,7 +12,7 @@
 
 use serde::Deserialize;
 
-use super::copy::normalize_mode;
+use super::attributes::{Attributes, Current, Delta};
 use super::{Action, ActionContext, BoxFuture, FileDiff, ModuleSpec, Outcome, boxed, parse_args};
 use crate::transport::{Script, TransportError, quote};
 use crate::vars::Value;
@@ -107,18 +107,10 @@ impl Kind {
     }
 }
 
-/// Wanted attributes; `None` leaves one alone.
-#[derive(Debug, Clone, Default)]
-struct Attrs {
-    mode: Option<String>,
-    owner: Option<String>,
-    group: Option<String>,
-}
-
 struct FileAction {
     path: String,
     state: Option<State>,
-    attrs: Attrs,
+    attrs: Attributes,
     src: Option<String>,
     recurse: bool,
     force: bool,
@@ -128,15 +120,7 @@ struct FileAction {
 impl FileAction {
     fn new(a: Args) -> Result<Self, String> {
         let state = a.state.as_deref().map(State::parse).transpose()?;
-        let mode = match &a.mode {
-            None => None,
-            Some(m) => Some(normalize_mode(Some(m)).ok_or_else(|| format!("bad mode: {m}"))?),
-        };
-        if let Some(m) = &mode
-            && mode_after(m, 0, false, 0).is_none()
-        {
-            return Err(format!("bad symbolic permission for mode: {m}"));
-        }
+        let attrs = Attributes::from_args(a.mode.as_ref(), a.owner, a.group)?;
         if a.recurse && state.is_some_and(|s| s != State::Directory) {
             return Err("recurse option requires state to be 'directory'".into());
         }
@@ -155,11 +139,7 @@ impl FileAction {
         Ok(Self {
             path,
             state,
-            attrs: Attrs {
-                mode,
-                owner: a.owner,
-                group: a.group,
-            },
+            attrs,
             src: a.src,
             recurse: a.recurse,
             force: a.force,
@@ -263,8 +243,8 @@ fi
                 }
                 Kind::Directory => {
                     let meta = meta.expect("not absent");
-                    let delta = attrs.delta(meta, q.umask, true);
-                    let below = self.recurse && attrs.tree_differs(&q.tree, q.umask);
+                    let delta = attrs.delta(&meta.current(), q.umask);
+                    let below = self.recurse && tree_differs(attrs, &q.tree, q.umask);
                     if !delta.is_empty() || below {
                         plan.change(&attrs.commands(word, self.recurse, false));
                         plan.delta(&delta);
@@ -277,7 +257,7 @@ fi
             },
             State::File => match kind {
                 Kind::File => {
-                    let delta = attrs.delta(meta.expect("not absent"), q.umask, true);
+                    let delta = attrs.delta(&meta.expect("not absent").current(), q.umask);
                     if !delta.is_empty() {
                         plan.change(&attrs.commands(word, false, false));
                         plan.delta(&delta);
@@ -305,7 +285,11 @@ fi
                 script.push_str(&attrs.commands(target, false, no_deref));
                 plan.change(&script);
                 match meta {
-                    Some(m) => plan.delta(&attrs.delta(m, q.umask, !no_deref)),
+                    // A link's own attributes have no mode.
+                    Some(m) if no_deref => {
+                        plan.delta(&attrs.without_mode().delta(&m.current(), q.umask))
+                    }
+                    Some(m) => plan.delta(&attrs.delta(&m.current(), q.umask)),
                     None => plan.wanted(attrs),
                 }
             }
@@ -389,7 +373,7 @@ fi
                 q.target.as_ref()
             };
             if let Some(meta) = target {
-                let delta = attrs.delta(meta, q.umask, true);
+                let delta = attrs.delta(&meta.current(), q.umask);
                 if !delta.is_empty() {
                     plan.change(&attrs.commands("\"$p\"", false, false));
                     plan.delta(&delta);
@@ -397,12 +381,9 @@ fi
             }
         } else {
             // The link itself: only ownership applies.
-            let owner_only = Attrs {
-                mode: None,
-                ..attrs.clone()
-            };
+            let owner_only = attrs.without_mode();
             let delta = match (relink, &q.lstat) {
-                (false, Some(meta)) => owner_only.delta(meta, q.umask, false),
+                (false, Some(meta)) => owner_only.delta(&meta.current(), q.umask),
                 _ => Delta::default(),
             };
             if (relink && !owner_only.is_empty()) || !delta.is_empty() {
@@ -541,6 +522,17 @@ impl Meta {
     fn perms(&self) -> u32 {
         self.raw & 0o7777
     }
+
+    fn current(&self) -> Current<'_> {
+        Current {
+            perms: self.perms(),
+            is_dir: self.kind() == Kind::Directory,
+            owner: &self.owner,
+            group: &self.group,
+            uid: self.uid,
+            gid: self.gid,
+        }
+    }
 }
 
 /// One distinct (type, mode, owner, group) below a recursed directory.
@@ -569,6 +561,27 @@ impl Entry {
             gid: gid.parse().ok()?,
         })
     }
+}
+
+/// Whether anything below a directory has other attributes than wanted.
+fn tree_differs(attrs: &Attributes, tree: &[Entry], umask: u32) -> bool {
+    tree.iter().any(|e| {
+        let current = Current {
+            perms: e.perms,
+            is_dir: e.kind == 'd',
+            owner: &e.owner,
+            group: &e.group,
+            uid: e.uid,
+            gid: e.gid,
+        };
+        // chmod -R leaves symlinks alone; chown -R changes the links themselves.
+        let wanted = if e.kind == 'l' {
+            attrs.without_mode()
+        } else {
+            attrs.clone()
+        };
+        !wanted.delta(&current, umask).is_empty()
+    })
 }
 
 /// What the query script reported.
@@ -615,102 +628,8 @@ impl Query {
     }
 }
 
-/// Differences between wanted and current attributes.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Delta {
-    mode: Option<(u32, u32)>,
-    owner: Option<(String, String)>,
-    group: Option<(String, String)>,
-}
-
-impl Delta {
-    fn is_empty(&self) -> bool {
-        self.mode.is_none() && self.owner.is_none() && self.group.is_none()
-    }
-}
-
-/// `owner`/`group` may be given by name or by number.
-pub(super) fn id_matches(wanted: &str, name: &str, id: u32) -> bool {
-    wanted == name || wanted.parse::<u32>() == Ok(id)
-}
-
-impl Attrs {
-    fn is_empty(&self) -> bool {
-        self.mode.is_none() && self.owner.is_none() && self.group.is_none()
-    }
-
-    fn delta(&self, meta: &Meta, umask: u32, with_mode: bool) -> Delta {
-        let mut d = Delta::default();
-        if with_mode && let Some(spec) = &self.mode {
-            let cur = meta.perms();
-            let new = mode_after(spec, cur, meta.kind() == Kind::Directory, umask).unwrap_or(cur);
-            if new != cur {
-                d.mode = Some((cur, new));
-            }
-        }
-        if let Some(o) = &self.owner
-            && !id_matches(o, &meta.owner, meta.uid)
-        {
-            d.owner = Some((meta.owner.clone(), o.clone()));
-        }
-        if let Some(g) = &self.group
-            && !id_matches(g, &meta.group, meta.gid)
-        {
-            d.group = Some((meta.group.clone(), g.clone()));
-        }
-        d
-    }
-
-    /// Whether anything below a directory has other attributes than wanted.
-    fn tree_differs(&self, tree: &[Entry], umask: u32) -> bool {
-        tree.iter().any(|e| {
-            // chmod -R leaves symlinks alone; chown -R changes the links themselves.
-            let mode = e.kind != 'l'
-                && self.mode.as_deref().is_some_and(|spec| {
-                    mode_after(spec, e.perms, e.kind == 'd', umask).is_some_and(|m| m != e.perms)
-                });
-            let owner = self
-                .owner
-                .as_deref()
-                .is_some_and(|o| !id_matches(o, &e.owner, e.uid));
-            let group = self
-                .group
-                .as_deref()
-                .is_some_and(|g| !id_matches(g, &e.group, e.gid));
-            mode || owner || group
-        })
-    }
-
-    /// Commands (each failing the script) that set these attributes on `word`.
-    fn commands(&self, word: &str, recurse: bool, no_deref: bool) -> String {
-        let r = if recurse { "-R " } else { "" };
-        let h = if no_deref { "-h " } else { "" };
-        let mut s = String::new();
-        // chown first: it may clear set-id bits that the mode sets.
-        match (&self.owner, &self.group) {
-            (Some(o), Some(g)) => s.push_str(&format!(
-                "chown {r}{h}-- {} {word} || exit 1\n",
-                quote(&format!("{o}:{g}"))
-            )),
-            (Some(o), None) => {
-                s.push_str(&format!("chown {r}{h}-- {} {word} || exit 1\n", quote(o)))
-            }
-            (None, Some(g)) => {
-                s.push_str(&format!("chgrp {r}{h}-- {} {word} || exit 1\n", quote(g)))
-            }
-            (None, None) => {}
-        }
-        if let Some(mode) = &self.mode
-            && !no_deref
-        {
-            s.push_str(&format!("chmod {r}-- {} {word} || exit 1\n", quote(mode)));
-        }
-        s
-    }
-}
-
 /// `mkdir -p`, then the attributes on every directory it created (as Ansible does).
-fn mkdir_script(word: &str, attrs: &Attrs) -> String {
+fn mkdir_script(word: &str, attrs: &Attributes) -> String {
     let mut s = format!(
         r#"d={word}
 top=$d
@@ -774,7 +693,7 @@ impl Plan {
         }
     }
 
-    fn wanted(&mut self, attrs: &Attrs) {
+    fn wanted(&mut self, attrs: &Attributes) {
         for (key, value) in [
             ("mode", &attrs.mode),
             ("owner", &attrs.owner),
@@ -815,115 +734,6 @@ pub(super) fn last_line(text: &str) -> String {
         .unwrap_or_default()
         .trim()
         .to_owned()
-}
-
-/// The permission bits `chmod spec` gives a file that has `current`, with
-/// GNU chmod's rules (octal or symbolic `[ugoa]*[-+=][rwxXst]*|[ugo]`, comma
-/// separated; without `ugoa` the umask applies; directories keep set-id bits
-/// an octal mode does not mention). `None` for a mode chmod would reject.
-pub(super) fn mode_after(spec: &str, current: u32, is_dir: bool, umask: u32) -> Option<u32> {
-    const ALL: u32 = 0o7777;
-    const SET_ID: u32 = 0o6000;
-    let current = current & ALL;
-    if !spec.is_empty() && spec.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
-        let value = u32::from_str_radix(spec, 8).ok().filter(|v| *v <= ALL)?;
-        let mentioned = if spec.len() < 5 {
-            (value & SET_ID) | 0o1777
-        } else {
-            ALL
-        };
-        let omit = if is_dir { SET_ID & !mentioned } else { 0 };
-        return Some((current & omit) | (value & !omit));
-    }
-    enum Flag {
-        Ordinary,
-        Copy,
-        XIfAnyX,
-    }
-    let mut mode = current;
-    for clause in spec.split(',') {
-        let b = clause.as_bytes();
-        let mut i = 0;
-        let mut affected = 0;
-        while let Some(c) = b.get(i) {
-            match c {
-                b'u' => affected |= 0o4700,
-                b'g' => affected |= 0o2070,
-                b'o' => affected |= 0o1007,
-                b'a' => affected |= ALL,
-                _ => break,
-            }
-            i += 1;
-        }
-        if i == b.len() {
-            return None;
-        }
-        while i < b.len() {
-            let op = b[i];
-            if !matches!(op, b'+' | b'-' | b'=') {
-                return None;
-            }
-            i += 1;
-            let (mut value, flag) = match b.get(i) {
-                Some(b'u') => (0o700, Flag::Copy),
-                Some(b'g') => (0o070, Flag::Copy),
-                Some(b'o') => (0o007, Flag::Copy),
-                _ => {
-                    let mut value = 0;
-                    let mut flag = Flag::Ordinary;
-                    while let Some(c) = b.get(i) {
-                        match c {
-                            b'r' => value |= 0o444,
-                            b'w' => value |= 0o222,
-                            b'x' => value |= 0o111,
-                            b'X' => flag = Flag::XIfAnyX,
-                            b's' => value |= SET_ID,
-                            b't' => value |= 0o1000,
-                            _ => break,
-                        }
-                        i += 1;
-                    }
-                    (value, flag)
-                }
-            };
-            if matches!(flag, Flag::Copy) {
-                i += 1;
-            }
-            let mentioned = if affected != 0 {
-                affected & value
-            } else {
-                value
-            };
-            let omit = if is_dir { SET_ID & !mentioned } else { 0 };
-            match flag {
-                Flag::Ordinary => {}
-                Flag::Copy => {
-                    value &= mode;
-                    let spread = |bits: u32| if value & bits != 0 { bits } else { 0 };
-                    value |= spread(0o444) | spread(0o222) | spread(0o111);
-                }
-                Flag::XIfAnyX => {
-                    if mode & 0o111 != 0 || is_dir {
-                        value |= 0o111;
-                    }
-                }
-            }
-            value &= (if affected != 0 {
-                affected
-            } else {
-                !umask & ALL
-            }) & !omit;
-            match op {
-                b'=' => {
-                    let preserved = (if affected != 0 { !affected & ALL } else { 0 }) | omit;
-                    mode = (mode & preserved) | value;
-                }
-                b'+' => mode |= value,
-                _ => mode &= !value,
-            }
-        }
-    }
-    Some(mode)
 }
 
 /// Arguments as rendered templates give them: `"yes"`, `"8080"` and `8080`
@@ -1022,6 +832,7 @@ pub(super) mod testing {
 
 #[cfg(test)]
 mod tests {
+    use super::super::attributes::mode_after;
     use super::*;
 
     fn action(args: Value) -> Result<FileAction, String> {

@@ -13,10 +13,10 @@
 use regex::bytes::{Regex, RegexBuilder};
 use serde::Deserialize;
 
-use super::copy::normalize_mode;
-use super::file::{id_matches, last_line, lenient, mode_after, shell_path};
+use super::attributes::{Attributes, Current};
+use super::file::{last_line, lenient, shell_path};
 use super::{Action, ActionContext, BoxFuture, FileDiff, ModuleSpec, Outcome, boxed, parse_args};
-use crate::transport::remote_fs::{self, FileAttrs};
+use crate::transport::remote_fs;
 use crate::transport::{Script, TransportError, quote};
 use crate::vars::Value;
 
@@ -125,9 +125,7 @@ struct LineInFile {
     backrefs: bool,
     firstmatch: bool,
     backup: bool,
-    mode: Option<String>,
-    owner: Option<String>,
-    group: Option<String>,
+    attrs: Attributes,
 }
 
 fn compile(what: &str, pattern: &str) -> Result<Regex, String> {
@@ -206,15 +204,7 @@ impl LineInFile {
             (None, None | Some("EOF")) => Insert::Eof,
             (None, Some(re)) => Insert::After(compile("insertafter", re)?),
         };
-        let mode = match &a.mode {
-            None => None,
-            Some(m) => Some(normalize_mode(Some(m)).ok_or_else(|| format!("bad mode: {m}"))?),
-        };
-        if let Some(m) = &mode
-            && mode_after(m, 0, false, 0).is_none()
-        {
-            return Err(format!("bad symbolic permission for mode: {m}"));
-        }
+        let attrs = Attributes::from_args(a.mode.as_ref(), a.owner, a.group)?;
         Ok(Self {
             path: a.path,
             present,
@@ -225,9 +215,7 @@ impl LineInFile {
             backrefs: a.backrefs,
             firstmatch: a.firstmatch,
             backup: a.backup,
-            mode,
-            owner: a.owner,
-            group: a.group,
+            attrs,
         })
     }
 
@@ -299,21 +287,10 @@ printf 'absent|%s|%s|%s|%s\n' "$u" "$i" "$d" "$r"
         };
         let edit = self.edit(content);
         // Attributes: what the written file should get, and whether an existing one differs.
-        let wanted_mode = self.mode.as_deref().map(|spec| {
-            let cur = meta.map_or(0o666 & !file.umask, |m| m.perms);
-            mode_after(spec, cur, false, file.umask).unwrap_or(cur)
-        });
-        let attrs_differ = meta.is_some_and(|m| {
-            wanted_mode.is_some_and(|w| w != m.perms)
-                || self
-                    .owner
-                    .as_deref()
-                    .is_some_and(|o| !id_matches(o, &m.owner, m.uid))
-                || self
-                    .group
-                    .as_deref()
-                    .is_some_and(|g| !id_matches(g, &m.group, m.gid))
-        });
+        let current = meta.map(Meta::current);
+        let attrs_differ = current
+            .as_ref()
+            .is_some_and(|c| !self.attrs.delta(c, file.umask).is_empty());
         let mut msg = edit.msg.clone();
         if attrs_differ {
             if !msg.is_empty() {
@@ -362,11 +339,9 @@ printf 'absent|%s|%s|%s|%s\n' "$u" "$i" "$d" "$r"
             }
             // As root, keep the file's owner and group (a fresh file would be root's).
             let keep = |id: Option<u32>| id.filter(|_| file.uid == 0).map(|id| id.to_string());
-            let attrs = FileAttrs {
-                mode: wanted_mode.map(|m| format!("{m:04o}")),
-                owner: self.owner.clone().or_else(|| keep(meta.map(|m| m.uid))),
-                group: self.group.clone().or_else(|| keep(meta.map(|m| m.gid))),
-            };
+            let mut attrs = self.attrs.for_write(current.as_ref(), file.umask);
+            attrs.owner = attrs.owner.or_else(|| keep(meta.map(|m| m.uid)));
+            attrs.group = attrs.group.or_else(|| keep(meta.map(|m| m.gid)));
             if let Err(reason) =
                 remote_fs::write_atomic(ctx.conn, real, &edit.content, &attrs, ctx.sudo).await?
             {
@@ -376,11 +351,7 @@ printf 'absent|%s|%s|%s|%s\n' "$u" "$i" "$d" "$r"
                 )));
             }
         } else {
-            let attrs = FileAttrs {
-                mode: wanted_mode.map(|m| format!("{m:04o}")),
-                owner: self.owner.clone(),
-                group: self.group.clone(),
-            };
+            let attrs = self.attrs.for_write(current.as_ref(), file.umask);
             let script = format!("true{}", attrs.commands(&q));
             let out = ctx.conn.exec(Script::new(&script).sudo(ctx.sudo)).await?;
             if !out.success() {
@@ -411,6 +382,19 @@ struct Meta {
     group: String,
     uid: u32,
     gid: u32,
+}
+
+impl Meta {
+    fn current(&self) -> Current<'_> {
+        Current {
+            perms: self.perms,
+            is_dir: false,
+            owner: &self.owner,
+            group: &self.group,
+            uid: self.uid,
+            gid: self.gid,
+        }
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]

@@ -7,6 +7,7 @@
 //! only *query* in check mode, and apply otherwise.
 
 mod assert;
+mod attributes;
 mod command;
 mod context;
 mod copy;
@@ -23,8 +24,8 @@ mod wait_for;
 use std::future::Future;
 use std::pin::Pin;
 
+pub use attributes::normalize_mode;
 pub use context::ActionContext;
-pub use copy::normalize_mode;
 pub use outcome::{FileDiff, Outcome};
 
 use crate::transport::TransportError;

@@ -3,10 +3,10 @@
 
 use serde::Deserialize;
 
-use super::copy::{normalize_mode, put_content};
+use super::attributes::Attributes;
+use super::copy::put_content;
 use super::{Action, ActionContext, ModuleSpec, Outcome, boxed, parse_args};
 use crate::transport::TransportError;
-use crate::transport::remote_fs::FileAttrs;
 use crate::vars::Value;
 
 pub static SPEC: ModuleSpec = ModuleSpec {
@@ -49,10 +49,13 @@ impl Action for Args {
             let name = std::path::Path::new(&self.src)
                 .file_name()
                 .map(|n| n.to_string_lossy().trim_end_matches(".j2").to_owned());
-            let attrs = FileAttrs {
-                mode: normalize_mode(self.mode.as_ref()),
-                owner: self.owner.clone(),
-                group: self.group.clone(),
+            let attrs = match Attributes::from_args(
+                self.mode.as_ref(),
+                self.owner.clone(),
+                self.group.clone(),
+            ) {
+                Ok(attrs) => attrs,
+                Err(msg) => return Ok(Outcome::failed(msg)),
             };
             put_content(
                 ctx,

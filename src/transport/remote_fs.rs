@@ -11,6 +11,9 @@ pub struct RemoteStat {
     pub mode: String,
     pub owner: String,
     pub group: String,
+    /// Numeric ids: an `owner: "1000"` matches by id.
+    pub uid: u32,
+    pub gid: u32,
     pub size: u64,
     pub link_target: Option<String>,
     /// sha256 of a regular file's content, when asked for.
@@ -42,7 +45,7 @@ pub async fn stat(
         String::new()
     };
     let script = format!(
-        "if [ -e {p} ] || [ -L {p} ]; then LC_ALL=C stat -c '%F|%a|%U|%G|%s' {p}; \
+        "if [ -e {p} ] || [ -L {p} ]; then LC_ALL=C stat -c '%F|%a|%U|%G|%s|%u|%g' {p}; \
          if [ -L {p} ]; then readlink {p}; else echo; fi; {hash_cmd} else echo absent; fi"
     );
     let out = conn.exec(Script::new(&script).sudo(sudo)).await?;
@@ -71,6 +74,8 @@ fn parse_stat(text: &str) -> RemoteStat {
         owner: fields.get(2).copied().unwrap_or_default().to_owned(),
         group: fields.get(3).copied().unwrap_or_default().to_owned(),
         size: fields.get(4).and_then(|s| s.parse().ok()).unwrap_or(0),
+        uid: fields.get(5).and_then(|s| s.parse().ok()).unwrap_or(0),
+        gid: fields.get(6).and_then(|s| s.parse().ok()).unwrap_or(0),
         link_target: link,
         sha256,
     }
