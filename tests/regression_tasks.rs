@@ -457,3 +457,79 @@ fn file_copy_template_lineinfile_compare_numeric_owners_and_symbolic_modes_alike
         state
     );
 }
+
+#[test]
+fn no_log_hides_loop_items_diffs_errors_retries_and_hook_output() {
+    let fleet = Fleet::start(1);
+    let work = workdir();
+    let dir = work.path();
+    std::fs::create_dir_all(dir.join("dist")).unwrap();
+    std::fs::write(
+        dir.join("dist/hello.tar.gz"),
+        support::tarball::release_tar_gz("1.0.0", 0),
+    )
+    .unwrap();
+    let inventory = app_inventory(&fleet, dir, "");
+    let playbook = write_file(
+        dir,
+        "play.yml",
+        "- hosts: app\n  tasks:\n    - command: echo {{ item }}\n      loop: [SECRET_A]\n      no_log: true\n    - block:\n        - copy: { content: SECRET_B, dest: /srv/s }\n        - shell: echo SECRET_C >&2; exit 3\n          ignore_errors: true\n      no_log: true\n    - shell: echo SECRET_D\n      register: r\n      until: false\n      retries: 1\n      delay: 0\n      no_log: true\n      ignore_errors: true\n    - copy: { content: \"{{ r.stdout }}\", dest: /srv/registered }\n      no_log: true\n  distribution:\n    name: hello\n    version: 1.0.0\n    source: dist/hello.tar.gz\n    root: /srv/hello\n  hooks:\n    prepare:\n      - shell: echo SECRET_E\n        no_log: true\n",
+    );
+    let r = support::run::run_in(
+        dir,
+        &[
+            "run",
+            playbook.to_str().unwrap(),
+            "-i",
+            inventory.to_str().unwrap(),
+            "--diff",
+            "-v",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.dump());
+    let mut journals = String::new();
+    for entry in walk(&dir.join(".convoy")) {
+        journals.push_str(&std::fs::read_to_string(entry).unwrap_or_default());
+    }
+    assert!(!journals.is_empty(), "no journal under {}", dir.display());
+    for secret in ["SECRET_A", "SECRET_B", "SECRET_C", "SECRET_D", "SECRET_E"] {
+        assert!(
+            !r.stdout.contains(secret),
+            "{secret} printed:\n{}",
+            r.dump()
+        );
+        assert!(
+            !r.stderr.contains(secret),
+            "{secret} printed:\n{}",
+            r.dump()
+        );
+        assert!(
+            !journals.contains(secret),
+            "{secret} journaled:\n{journals}"
+        );
+    }
+    assert!(
+        r.stdout.contains("(item=(censored due to no_log))"),
+        "{}",
+        r.dump()
+    );
+    // The tasks did run, and a registered result keeps its values (as in Ansible).
+    assert_eq!(
+        fleet.exec_ok(1, "cat /srv/s /srv/registered"),
+        "SECRET_BSECRET_D"
+    );
+}
+
+/// Every file below `dir`.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}

@@ -28,8 +28,26 @@ pub struct Scope<'a> {
     pub tags: Vec<String>,
     pub vars: VarMap,
     pub handler: bool,
-    /// `become` keywords of the enclosing blocks (over the play's).
-    pub blocks: BecomeKeywords,
+    /// Keywords of the enclosing blocks, which their tasks inherit.
+    pub blocks: BlockKeywords,
+}
+
+/// What a block passes on to its tasks (rescue and always included).
+#[derive(Clone, Default)]
+pub struct BlockKeywords {
+    /// Over the play's `become`.
+    pub become_kw: BecomeKeywords,
+    /// A block's `no_log` hides every result inside it, as in Ansible.
+    pub no_log: bool,
+}
+
+impl BlockKeywords {
+    fn under(&self, block: &Task) -> BlockKeywords {
+        BlockKeywords {
+            become_kw: self.become_kw.under(block),
+            no_log: self.no_log || block.no_log,
+        }
+    }
 }
 
 /// Runs `tasks` in order, each on all active `hosts` at once.
@@ -148,6 +166,7 @@ async fn run_block(
                 report(
                     runner,
                     task,
+                    scope.blocks.no_log,
                     host,
                     Outcome::failed(e.to_string()),
                     None,
@@ -248,8 +267,9 @@ async fn run_on_host(
     let origin = task.span.to_string();
     let ctx = as_value(ctx_map.clone());
 
+    let no_log = scope.blocks.no_log;
     let finish = |host: &mut HostState, outcome: Outcome, item: Option<String>| {
-        report(runner, task, host, outcome, item, started.elapsed())
+        report(runner, task, no_log, host, outcome, item, started.elapsed())
     };
 
     // With a loop, `when` is evaluated per item (Ansible defines the item first).
@@ -272,7 +292,7 @@ async fn run_on_host(
     let conn_vars = escalation::connection_vars(&runner.templates, &ctx_map, &origin);
     let sudo = match escalation::resolve(
         &BecomeKeywords::of_play(scope.play)
-            .under_keywords(&scope.blocks)
+            .under_keywords(&scope.blocks.become_kw)
             .under(task),
         &conn_vars,
         &host.name,
@@ -384,6 +404,7 @@ async fn run_on_host(
         emit(
             runner,
             task,
+            no_log,
             host,
             &outcome,
             label.ok(),
@@ -751,15 +772,18 @@ fn register(task: &Task, host: &mut HostState, registered: Value) -> Option<(Str
 }
 
 /// Records the final outcome on the host and reports it.
+#[allow(clippy::too_many_arguments)]
 fn report(
     runner: &Runner<'_>,
     task: &Task,
+    // Inherited from a block: the task's own `no_log` counts too.
+    no_log: bool,
     host: &mut HostState,
     outcome: Outcome,
     item: Option<String>,
     elapsed: Duration,
 ) {
-    let status = emit(runner, task, host, &outcome, item, elapsed);
+    let status = emit(runner, task, no_log, host, &outcome, item, elapsed);
     let ignored = status == Status::Failed && task.ignore_errors;
     host.stats.count(status, ignored);
     if status == Status::Failed && !ignored {
@@ -773,6 +797,7 @@ fn report(
 fn emit(
     runner: &Runner<'_>,
     task: &Task,
+    no_log: bool,
     host: &HostState,
     outcome: &Outcome,
     item: Option<String>,
@@ -811,10 +836,13 @@ fn emit(
         ignored: status == Status::Failed && task.ignore_errors,
         output: (!output.is_empty()).then_some(output),
     };
-    if task.no_log {
-        // Secrets never reach a renderer: the message, item, diff and output are dropped here.
+    if task.no_log || no_log {
+        // Secrets never reach a renderer (nor the journal, which is written
+        // from these events): the message, the item's label, diffs and
+        // output are dropped here, for hooks as for tasks. The registered
+        // result keeps its values, as in Ansible: later tasks may use them.
         result.msg = Some(NO_LOG_MSG.into());
-        result.item = result.item.map(|_| "(censored)".into());
+        result.item = result.item.map(|_| "(censored due to no_log)".into());
         result.diffs.clear();
         result.output = None;
     }
