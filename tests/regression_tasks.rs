@@ -181,9 +181,11 @@ fn notify_reaches_handlers_by_name_and_by_listen() {
         &fleet,
         work.path(),
         "",
-        "- hosts: app\n  tasks:\n    - copy: { content: x, dest: /srv/x }\n      notify: [by name, a topic]\n  handlers:\n    - name: by name\n      file: { path: /srv/by-name, state: touch }\n    - name: listener\n      listen: a topic\n      file: { path: /srv/by-listen, state: touch }\n",
+        "- hosts: app\n  tasks:\n    - copy: { content: x, dest: /srv/x }\n      notify: [by name, a topic]\n    - block:\n        - copy: { content: y, dest: /srv/y }\n      notify: by block\n  handlers:\n    - name: by name\n      file: { path: /srv/by-name, state: touch }\n    - name: listener\n      listen: a topic\n      file: { path: /srv/by-listen, state: touch }\n    - name: by block\n      file: { path: /srv/by-block, state: touch }\n",
     );
     assert_eq!(r.code, 0, "{}", r.dump());
+    // A block's notify reaches the handler when a task inside changes (Ansible's Notifiable block).
+    assert!(fleet.host_path(1, "/srv/by-block").exists(), "{}", r.dump());
     assert!(fleet.host_path(1, "/srv/by-name").exists(), "{}", r.dump());
     assert!(
         fleet.host_path(1, "/srv/by-listen").exists(),

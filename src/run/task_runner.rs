@@ -39,13 +39,18 @@ pub struct BlockKeywords {
     pub become_kw: BecomeKeywords,
     /// A block's `no_log` hides every result inside it, as in Ansible.
     pub no_log: bool,
+    /// A block's `notify`: each task inside that changes notifies these too.
+    pub notify: Vec<String>,
 }
 
 impl BlockKeywords {
     fn under(&self, block: &Task) -> BlockKeywords {
+        let mut notify = self.notify.clone();
+        notify.extend(block.notify.iter().cloned());
         BlockKeywords {
             become_kw: self.become_kw.under(block),
             no_log: self.no_log || block.no_log,
+            notify,
         }
     }
 }
@@ -166,7 +171,7 @@ async fn run_block(
                 report(
                     runner,
                     task,
-                    scope.blocks.no_log,
+                    &scope.blocks,
                     host,
                     Outcome::failed(e.to_string()),
                     None,
@@ -269,7 +274,15 @@ async fn run_on_host(
 
     let no_log = scope.blocks.no_log;
     let finish = |host: &mut HostState, outcome: Outcome, item: Option<String>| {
-        report(runner, task, no_log, host, outcome, item, started.elapsed())
+        report(
+            runner,
+            task,
+            &scope.blocks,
+            host,
+            outcome,
+            item,
+            started.elapsed(),
+        )
     };
 
     // With a loop, `when` is evaluated per item (Ansible defines the item first).
@@ -772,18 +785,17 @@ fn register(task: &Task, host: &mut HostState, registered: Value) -> Option<(Str
 }
 
 /// Records the final outcome on the host and reports it.
-#[allow(clippy::too_many_arguments)]
 fn report(
     runner: &Runner<'_>,
     task: &Task,
-    // Inherited from a block: the task's own `no_log` counts too.
-    no_log: bool,
+    // What the enclosing blocks add to the task's own `no_log` and `notify`.
+    blocks: &BlockKeywords,
     host: &mut HostState,
     outcome: Outcome,
     item: Option<String>,
     elapsed: Duration,
 ) {
-    let status = emit(runner, task, no_log, host, &outcome, item, elapsed);
+    let status = emit(runner, task, blocks.no_log, host, &outcome, item, elapsed);
     let ignored = status == Status::Failed && task.ignore_errors;
     host.stats.count(status, ignored);
     if status == Status::Failed && !ignored {
@@ -791,6 +803,7 @@ fn report(
     }
     if status == Status::Changed {
         host.notified.extend(task.notify.iter().cloned());
+        host.notified.extend(blocks.notify.iter().cloned());
     }
 }
 
