@@ -535,3 +535,25 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+#[test]
+fn proxy_templates_resolve_variables_whose_values_are_templates() {
+    let fleet = Fleet::start(1);
+    let work = workdir();
+    write_file(
+        work.path(),
+        "templates/site.j2",
+        "# {{ app_version }} {{ upstream_names | join(',') }}\n",
+    );
+    let r = run_play(
+        &fleet,
+        work.path(),
+        "",
+        "- hosts: app\n  vars:\n    app_version: \"{{ version | default('1.0.0') }}\"\n    site: \"shop-{{ app_version }}\"\n    upstream_names: [\"{{ site }}-a\"]\n  proxy:\n    hosts: app\n    files:\n      - template: templates/site.j2\n        dest: \"/etc/nginx/{{ site }}.conf\"\n    validate: \"true\"\n    reload: \"true\"\n",
+    );
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert_eq!(
+        fleet.exec_ok(1, "cat /etc/nginx/shop-1.0.0.conf"),
+        "# 1.0.0 shop-1.0.0-a\n"
+    );
+}
