@@ -10,6 +10,7 @@ mod escalation;
 mod host_state;
 mod interrupt;
 mod lock;
+mod loop_items;
 mod migrations;
 mod play;
 pub mod preflight;

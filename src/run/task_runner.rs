@@ -10,8 +10,9 @@ use tokio::sync::Semaphore;
 
 use super::context::{PlayScope, as_value};
 use super::escalation::{self, BecomeKeywords};
+use super::loop_items::{item_label, loop_vars};
 use super::{HostState, Runner, connect};
-use crate::playbook::{LoopSpec, Play, Task, TaskKind};
+use crate::playbook::{Play, Task, TaskKind};
 use crate::report::{Event, HostResult, Status};
 use crate::tasks::{self, ActionContext, Outcome};
 use crate::transport::Become;
@@ -474,61 +475,6 @@ fn skipped(condition: &str) -> Outcome {
     }
     .with("skip_reason", "Conditional result was False")
     .with("false_condition", condition)
-}
-
-/// The variables one loop item adds, as Ansible's `_run_loop` sets them:
-/// the item, `ansible_loop_var`, `loop_control.index_var` and, when
-/// `extended`, `ansible_loop`. They are also merged into the item's result.
-fn loop_vars(spec: &LoopSpec, items: &[Value], index: usize) -> VarMap {
-    let mut vars = VarMap::new();
-    vars.insert(spec.loop_var.clone(), items[index].clone());
-    vars.insert("ansible_loop_var".into(), spec.loop_var.clone().into());
-    if let Some(index_var) = &spec.index_var {
-        vars.insert(index_var.clone(), index.into());
-        vars.insert("ansible_index_var".into(), index_var.clone().into());
-    }
-    if spec.extended {
-        let len = items.len();
-        let mut ansible_loop = VarMap::new();
-        ansible_loop.insert("index".into(), (index + 1).into());
-        ansible_loop.insert("index0".into(), index.into());
-        ansible_loop.insert("first".into(), (index == 0).into());
-        ansible_loop.insert("last".into(), (index + 1 == len).into());
-        ansible_loop.insert("length".into(), len.into());
-        ansible_loop.insert("revindex".into(), (len - index).into());
-        ansible_loop.insert("revindex0".into(), (len - index - 1).into());
-        if spec.extended_allitems {
-            ansible_loop.insert("allitems".into(), Value::Array(items.to_vec()));
-        }
-        if let Some(next) = items.get(index + 1) {
-            ansible_loop.insert("nextitem".into(), next.clone());
-        }
-        if index > 0 {
-            ansible_loop.insert("previtem".into(), items[index - 1].clone());
-        }
-        vars.insert("ansible_loop".into(), Value::Object(ansible_loop));
-    }
-    vars
-}
-
-/// `loop_control.label` rendered for the item, or the item itself.
-fn item_label(
-    runner: &Runner<'_>,
-    spec: &LoopSpec,
-    item: &Value,
-    item_ctx: &VarMap,
-    origin: &str,
-) -> Result<String, String> {
-    match &spec.label {
-        Some(label) => runner
-            .templates
-            .render_str(label, &as_value(item_ctx.clone()), origin)
-            .map_err(|e| e.to_string()),
-        None => Ok(match item {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        }),
-    }
 }
 
 /// Opens the host's connection if it has none; an unreachable host is
