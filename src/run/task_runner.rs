@@ -395,22 +395,23 @@ async fn run_on_host(
             Ok(Some(condition)) => skipped(&condition),
             Err(e) => Outcome::failed(e),
         };
+        // The label may read the item's registered result, as in Ansible.
+        if let Some(name) = &task.register {
+            item_ctx.insert(name.clone(), outcome.to_registered());
+        }
+        let (outcome, label) =
+            match item_label(runner, loop_spec, &items[index], &item_ctx, &origin) {
+                Ok(label) => (outcome, Some(label)),
+                Err(e) => (
+                    Outcome::failed(format!("Failed to template loop_control.label: {e}")),
+                    None,
+                ),
+            };
         all_skipped &= outcome.skipped;
         total.changed |= outcome.changed;
         total.failed |= outcome.failed && !task.ignore_errors;
         merge(&mut total.facts, &outcome.facts);
         let mut registered = outcome.to_registered();
-        // The label may read the item's registered result, as in Ansible.
-        if let Some(name) = &task.register {
-            item_ctx.insert(name.clone(), registered.clone());
-        }
-        let label = item_label(runner, loop_spec, &items[index], &item_ctx, &origin);
-        let mut outcome = outcome;
-        if let Err(e) = &label {
-            outcome = Outcome::failed(format!("Failed to template loop_control.label: {e}"));
-            total.failed |= !task.ignore_errors;
-            registered = outcome.to_registered();
-        }
         if let Value::Object(m) = &mut registered {
             merge(m, &loop_vars);
         }
@@ -421,7 +422,7 @@ async fn run_on_host(
             no_log,
             host,
             &outcome,
-            label.ok(),
+            label,
             item_started.elapsed(),
         );
     }
