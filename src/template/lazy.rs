@@ -47,11 +47,47 @@ impl Object for LazyVars {
 
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let raw = item(&self.vars, key)?;
+        if key.as_str() == Some("hostvars") && raw.kind() == minijinja::value::ValueKind::Map {
+            return Some(Value::from_object(HostVars {
+                root: self.clone(),
+                hosts: raw,
+            }));
+        }
         Some(resolve(self, raw, &key.to_string()))
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
         match self.vars.try_iter() {
+            Ok(keys) => Enumerator::Values(keys.collect()),
+            Err(_) => Enumerator::Empty,
+        }
+    }
+}
+
+/// `hostvars`: another host's variables resolve in that host's own
+/// variables, as Ansible's HostVars do (`hostvars['h2'].fqdn` with `fqdn:
+/// "{{ inventory_hostname }}.corp"` is `h2.corp`, not the current host's).
+#[derive(Debug)]
+struct HostVars {
+    root: Arc<LazyVars>,
+    hosts: Value,
+}
+
+impl Object for HostVars {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let own = item(&self.hosts, key)?;
+        let name = Value::from_iter([("inventory_hostname", key.clone())]);
+        // The host's own variables (and its name) over what the render sees.
+        let vars = minijinja::value::merge_maps([self.root.vars.clone(), own, name]);
+        Some(LazyVars::wrap(self.root.env.clone(), vars))
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        match self.hosts.try_iter() {
             Ok(keys) => Enumerator::Values(keys.collect()),
             Err(_) => Enumerator::Empty,
         }

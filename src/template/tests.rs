@@ -751,3 +751,21 @@ fn a_variable_loop_and_an_undefined_name_inside_a_value_are_errors() {
     let err = render_err("{{ a }}", json!({"a": "x{{ nope }}"}));
     assert!(err.contains("undefined variable `nope`"), "{err}");
 }
+
+#[test]
+fn another_hosts_variables_resolve_in_that_hosts_variables() {
+    let vars = json!({
+        "inventory_hostname": "h1",
+        "hostvars": {
+            "h1": {"fqdn": "{{ inventory_hostname }}.corp"},
+            "h2": {"fqdn": "{{ inventory_hostname }}.corp", "port": "{{ 8000 + 1 }}"},
+        },
+    });
+    assert_eq!(
+        render(
+            "{{ hostvars['h2'].fqdn }} {{ hostvars.h1.fqdn }} {{ hostvars.h2.port }} {{ hostvars | length }}",
+            vars
+        ),
+        "h2.corp h1.corp 8001 2"
+    );
+}
