@@ -557,3 +557,54 @@ fn proxy_templates_resolve_variables_whose_values_are_templates() {
         "# 1.0.0 shop-1.0.0-a\n"
     );
 }
+
+#[test]
+fn resume_of_a_plain_play_rollout_continues_after_the_finished_batches() {
+    let fleet = Fleet::start(3);
+    let work = workdir();
+    fleet.exec_ok(2, "touch /srv/fail");
+    let inventory = app_inventory(&fleet, work.path(), "");
+    let playbook = write_file(
+        work.path(),
+        "play.yml",
+        "- hosts: app\n  rollout: { batch: 1 }\n  tasks:\n    - shell: test ! -e /srv/fail\n    - shell: echo run >> /srv/runs\n",
+    );
+    let args = [
+        "run",
+        playbook.to_str().unwrap(),
+        "-i",
+        inventory.to_str().unwrap(),
+    ];
+    let first = support::run::run_in(work.path(), &args);
+    assert_eq!(first.code, 2, "{}", first.dump());
+    assert!(
+        !fleet.host_path(3, "/srv/runs").exists(),
+        "{}",
+        first.dump()
+    );
+    let line = first
+        .stdout
+        .lines()
+        .find(|l| l.contains("NOTE journal: "))
+        .unwrap();
+    let journal = line.split("NOTE journal: ").nth(1).unwrap().trim();
+    let run_id = Path::new(journal)
+        .file_stem()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    fleet.exec_ok(2, "rm /srv/fail");
+    let resumed = support::run::run_in(work.path(), &["resume", &run_id]);
+    assert_eq!(resumed.code, 0, "{}", resumed.dump());
+    assert!(
+        resumed
+            .stdout
+            .contains("NOTE resuming: batches 1-2 of 3 finished in the interrupted run"),
+        "{}",
+        resumed.dump()
+    );
+    // Batches 1 and 2 are not run again; batch 3 runs.
+    assert_eq!(fleet.exec_ok(1, "cat /srv/runs"), "run\n");
+    assert!(!fleet.host_path(2, "/srv/runs").exists());
+    assert_eq!(fleet.exec_ok(3, "cat /srv/runs"), "run\n");
+}

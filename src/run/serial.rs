@@ -6,6 +6,8 @@
 //! starts. The failure budget (`max_fail`) is counted over the whole play;
 //! once it is exceeded, or when every host of a batch failed (Ansible stops
 //! the play then), no new batch starts. `pause` waits or asks between batches.
+//! The batches are journaled; `convoy resume` continues after the last
+//! batch the interrupted run finished.
 
 use std::time::Instant;
 
@@ -31,8 +33,23 @@ pub async fn run(
         .map(|h| h.name.clone())
         .collect();
     let groups = runner.inventory.groups();
-    let plan = RolloutPlan::build(spec, &names, &|g| {
+    let built = RolloutPlan::build(spec, &names, &|g| {
         groups.get(g).cloned().unwrap_or_default()
+    });
+    // `convoy resume`: the interrupted run's batches, without those it finished.
+    let (plan, done) = match runner
+        .options
+        .resume
+        .as_ref()
+        .and_then(|r| r.plays.get(&play.name))
+    {
+        Some(r) => (r.plan.clone(), r.batches_done),
+        None => (built, 0),
+    };
+    // Recorded in the journal and JSON output, as for a release's rollout.
+    runner.reporter.send(Event::RolloutPlanned {
+        play: play.name.clone(),
+        plan: plan.clone(),
     });
     let mut budget = FailureBudget::new(spec.max_fail, names.len());
     let total = plan.batches.len();
@@ -54,7 +71,14 @@ pub async fn run(
             budget.allowed()
         ),
     );
-    for (index, batch) in plan.batches.iter().enumerate() {
+    let done = done.min(total);
+    if done > 0 {
+        note(
+            runner,
+            format!("resuming: batches 1-{done} of {total} finished in the interrupted run"),
+        );
+    }
+    for (index, batch) in plan.batches.iter().enumerate().skip(done) {
         if runner.interrupt.is_set() {
             note(
                 runner,
@@ -65,7 +89,7 @@ pub async fn run(
             );
             return;
         }
-        if index > 0 && !pause(runner, &spec.pause, index, total).await {
+        if index > done && !pause(runner, &spec.pause, index, total).await {
             note(runner, "stopped by the operator".into());
             return;
         }
