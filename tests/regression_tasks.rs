@@ -608,3 +608,13 @@ fn resume_of_a_plain_play_rollout_continues_after_the_finished_batches() {
     assert!(!fleet.host_path(2, "/srv/runs").exists());
     assert_eq!(fleet.exec_ok(3, "cat /srv/runs"), "run\n");
 }
+
+#[test]
+fn listen_on_a_task_that_is_not_a_handler_is_a_load_error() {
+    let stderr =
+        refused("- hosts: all\n  tasks:\n    - debug: { msg: hi }\n      listen: restart\n");
+    assert_eq!(
+        stderr,
+        "error: `listen` is for handlers: a task under `tasks:` or `hooks:` is never notified\n  --> play.yml:6:7\n   |\n 6 |     - debug: { msg: hi }\n   |       ^\n"
+    );
+}

@@ -16,16 +16,45 @@ pub fn check(play: &Play) -> Result<(), PlaybookError> {
         .flat_map(|h| h.name.iter().chain(&h.listen))
         .map(String::as_str)
         .collect();
-    let lists = [
+    let not_handlers = [
         &play.tasks,
-        &play.handlers,
         &play.hooks.prepare,
         &play.hooks.switch,
         &play.hooks.confirm,
     ];
-    lists
+    for tasks in not_handlers {
+        no_listen(tasks)?;
+    }
+    not_handlers
         .into_iter()
+        .chain([&play.handlers])
         .try_for_each(|tasks| check_tasks(tasks, &topics))
+}
+
+/// `listen` outside `handlers:` would do nothing (Ansible refuses it too:
+/// it is not an attribute of a task).
+fn no_listen(tasks: &[Task]) -> Result<(), PlaybookError> {
+    for task in tasks {
+        if !task.listen.is_empty() {
+            return Err(PlaybookError::Invalid {
+                message:
+                    "`listen` is for handlers: a task under `tasks:` or `hooks:` is never notified"
+                        .into(),
+                span: task.span.clone(),
+            });
+        }
+        if let TaskKind::Block {
+            block,
+            rescue,
+            always,
+        } = &task.kind
+        {
+            for list in [block, rescue, always] {
+                no_listen(list)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn check_tasks(tasks: &[Task], topics: &[&str]) -> Result<(), PlaybookError> {
