@@ -9,6 +9,7 @@
 mod error;
 mod local;
 pub mod remote_fs;
+pub mod shell;
 mod ssh;
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use error::TransportError;
 pub use local::LocalConnection;
+pub use shell::ShellScript;
 pub use ssh::{SshConnection, SshTarget};
 
 /// What a remote script printed and how it ended.
@@ -85,12 +87,7 @@ impl<'a> Script<'a> {
     }
 }
 
-/// POSIX shell quoting for one word.
-pub fn quote(word: &str) -> String {
-    shlex::try_quote(word)
-        .map(|q| q.into_owned())
-        .unwrap_or_else(|_| format!("'{}'", word.replace('\0', "").replace('\'', "'\\''")))
-}
+pub use shell::quote;
 
 /// An open connection to one host.
 pub enum Connection {

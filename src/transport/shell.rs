@@ -1,0 +1,232 @@
+//! Shell scripts built so that no value can become code.
+//!
+//! convoy sends shell scripts to its hosts, often under sudo. A script's
+//! *code* comes only from `&'static str`, text written in convoy's own
+//! source; every *value* (a root, a version, a path, a host name, a holder
+//! string, anything from a playbook, an inventory or the command line)
+//! enters through [`ShellScript::var`] (a shell variable assigned one quoted
+//! word), [`ShellScript::call`] (a call of a function the script defined,
+//! each argument one quoted word) or [`ShellScript::args`] (the positional
+//! parameters). Since a `String` is not a `&'static str`, a value formatted
+//! into code does not compile: the unsafe form cannot be written.
+//!
+//! Messages the scripts print refer to shell variables (`"cannot create
+//! $R"`), never to values spliced into the text.
+//!
+//! The one deliberate exception is the user's own shell code (a `shell:`
+//! task, a health `command:`, `convoy exec`): [`ShellScript::user_code`]
+//! takes it and says so at the call site.
+
+use std::fmt;
+
+/// A shell script under construction; see the module documentation.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ShellScript {
+    text: String,
+}
+
+impl ShellScript {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends code written in convoy's source.
+    pub fn code(mut self, code: &'static str) -> Self {
+        self.push(code);
+        self
+    }
+
+    /// Appends code written in convoy's source (in place, for loops and branches).
+    pub fn push(&mut self, code: &'static str) -> &mut Self {
+        self.text.push_str(code);
+        if !code.ends_with('\n') {
+            self.text.push('\n');
+        }
+        self
+    }
+
+    /// Assigns `value`, quoted, to the shell variable `name`.
+    pub fn var(mut self, name: &'static str, value: impl AsRef<str>) -> Self {
+        self.set(name, value);
+        self
+    }
+
+    /// Assigns `value`, quoted, to the shell variable `name` (in place).
+    pub fn set(&mut self, name: &'static str, value: impl AsRef<str>) -> &mut Self {
+        assert!(is_name(name), "not a shell variable name: {name:?}");
+        self.text.push_str(name);
+        self.text.push('=');
+        self.text.push_str(&quote(value.as_ref()));
+        self.text.push('\n');
+        self
+    }
+
+    /// Calls `function` (defined by the script's own code) with each of
+    /// `args` as one quoted word.
+    pub fn call<I, S>(mut self, function: &'static str, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.push_call(function, args);
+        self
+    }
+
+    /// [`ShellScript::call`], in place.
+    pub fn push_call<I, S>(&mut self, function: &'static str, args: I) -> &mut Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        assert!(is_name(function), "not a shell function name: {function:?}");
+        self.text.push_str(function);
+        for arg in args {
+            self.text.push(' ');
+            self.text.push_str(&quote(arg.as_ref()));
+        }
+        self.text.push('\n');
+        self
+    }
+
+    /// Sets the positional parameters (`"$@"`, `$1`…) to `values`, each one quoted word.
+    pub fn args<I, S>(mut self, values: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.text.push_str("set --");
+        for v in values {
+            self.text.push(' ');
+            self.text.push_str(&quote(v.as_ref()));
+        }
+        self.text.push('\n');
+        self
+    }
+
+    /// Appends the user's own shell code, as the user wrote it: a `shell:`
+    /// task, a hook's command, a health `command:`, `convoy exec`. This is
+    /// the only way text that is not convoy's enters a script as code.
+    pub fn user_code(mut self, code: &str) -> Self {
+        self.text.push_str(code);
+        self.text.push('\n');
+        self
+    }
+
+    /// Appends another script built the same way.
+    pub fn then(mut self, other: &ShellScript) -> Self {
+        self.text.push_str(&other.text);
+        self
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    pub fn len(&self) -> usize {
+        self.text.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.text.is_empty()
+    }
+}
+
+impl fmt::Debug for ShellScript {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// POSIX shell quoting for one word. A NUL cannot be passed to a shell at
+/// all; it is dropped rather than cutting the word short.
+pub fn quote(word: &str) -> String {
+    if !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./_-".contains(&b))
+    {
+        return word.to_owned();
+    }
+    format!("'{}'", word.replace('\0', "").replace('\'', "'\\''"))
+}
+
+fn is_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `script` in `sh` and returns its stdout.
+    fn run(script: &ShellScript) -> String {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script.text())
+            .output()
+            .expect("sh runs");
+        String::from_utf8(out.stdout).expect("utf-8")
+    }
+
+    const HOSTILE: &[&str] = &[
+        "$(touch /tmp/convoy-pwned)",
+        "`touch /tmp/convoy-pwned`",
+        "a; touch /tmp/convoy-pwned",
+        "it's",
+        "say \"hi\"",
+        "two\nlines",
+        "-n",
+        "with space",
+        "*",
+        "",
+        "back\\slash",
+        "${HOME}",
+    ];
+
+    #[test]
+    fn a_variable_holds_the_value_exactly() {
+        for value in HOSTILE {
+            let script = ShellScript::new()
+                .var("X", value)
+                .code("printf '%s' \"$X\"");
+            assert_eq!(run(&script), *value, "script: {script:?}");
+        }
+    }
+
+    #[test]
+    fn call_arguments_are_one_word_each() {
+        let script = ShellScript::new()
+            .code("show() { printf '%s|' \"$#\" \"$@\"; }")
+            .call("show", HOSTILE.iter());
+        let expected: String = std::iter::once(HOSTILE.len().to_string())
+            .chain(HOSTILE.iter().map(|s| s.to_string()))
+            .map(|s| format!("{s}|"))
+            .collect();
+        assert_eq!(run(&script), expected);
+    }
+
+    #[test]
+    fn positional_parameters_are_one_word_each() {
+        let script = ShellScript::new()
+            .args(HOSTILE.iter())
+            .code("for a in \"$@\"; do printf '<%s>' \"$a\"; done");
+        let expected: String = HOSTILE.iter().map(|s| format!("<{s}>")).collect();
+        assert_eq!(run(&script), expected);
+    }
+
+    #[test]
+    fn a_nul_is_dropped_not_a_cut() {
+        let script = ShellScript::new()
+            .var("X", "a\0b")
+            .code("printf '%s' \"$X\"");
+        assert_eq!(run(&script), "ab");
+    }
+
+    #[test]
+    #[should_panic(expected = "not a shell variable name")]
+    fn a_variable_name_is_checked() {
+        let _ = ShellScript::new().var("X; rm", "v");
+    }
+}
