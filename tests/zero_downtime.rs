@@ -698,3 +698,122 @@ fn maintenance_page_during_a_migration() {
         secs(run_end)
     );
 }
+
+/// Every inode, mtime, size and link target under the paths a deploy
+/// touches on host i (release root, hook files, proxy config and pages),
+/// seen from inside the host. nginx's own logs and pid (/srv/nginx) are
+/// left out: nginx writes them, not convoy.
+fn snapshot(fleet: &Fleet, i: usize) -> String {
+    fleet.exec_ok(
+        i,
+        "find /srv /etc/nginx /var/www -xdev -path /srv/nginx -prune -o -printf '%i %T@ %s %m %p -> %l\\n' 2>/dev/null | sort; true",
+    )
+}
+
+/// Regression: `convoy run --check` on a play with a distribution shipped
+/// the artifact, unpacked the release, ran the migration, switched
+/// `current` and wrote proxy files for real. Now nothing under the
+/// distribution root, the hooks' files or the proxy directories changes
+/// (inode, mtime, size, mode, link target), and each step says what it
+/// would do.
+#[test]
+fn check_mode_changes_nothing_on_app_or_proxy_hosts() {
+    let fleet = Fleet::start(3);
+    let apps = [2, 3];
+    let nginx = Nginx::start(&fleet, 1);
+    let project = Project::new(&fleet, &[1], &apps);
+    project.write_playbook(1, true);
+    let first = project.deploy("1.0.0");
+    assert_eq!(first.code, 0, "{}", first.dump());
+    nginx.wait_for_path(SITE, "/VERSION", 200, "1.0.0");
+
+    let before: Vec<String> = fleet.hosts().map(|i| snapshot(&fleet, i)).collect();
+    let mut args = Project::deploy_args("2.0.0");
+    args.extend(["--check".to_owned(), "--diff".to_owned()]);
+    let check = run_in(
+        project.dir(),
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    assert_eq!(check.code, 0, "{}", check.dump());
+    let after: Vec<String> = fleet.hosts().map(|i| snapshot(&fleet, i)).collect();
+    for (i, (b, a)) in before.iter().zip(&after).enumerate() {
+        assert_eq!(b, a, "h{}: --check changed files:\n{}", i + 1, check.dump());
+    }
+    for &i in &apps {
+        assert_eq!(current(&fleet, i), "releases/1.0.0", "h{i}");
+        assert!(
+            !fleet.host_path(i, "/srv/migration-started").exists(),
+            "h{i}"
+        );
+        assert!(
+            !fleet.host_path(i, "/srv/hello/.convoy/lock").exists(),
+            "h{i}"
+        );
+    }
+    nginx.assert_serves("1.0.0", 5);
+
+    // What each kind of step would do, per host.
+    let out = &check.stdout;
+    for (h2, h3) in [("h2", "h3")] {
+        for host in [h2, h3] {
+            for want in [
+                format!(
+                    "changed: [{host}]: would send 387B; would unpack 2.0.0 into /srv/hello/releases/2.0.0"
+                ),
+                format!("changed: [{host}]: would switch current 1.0.0 -> 2.0.0"),
+                format!("ok: [{host}]: lock is free; would lock"),
+                format!("ok: [{host}]: would wait for HTTP 200 from http://"),
+            ] {
+                assert!(
+                    out.contains(&want),
+                    "missing {want:?} in:\n{}",
+                    check.dump()
+                );
+            }
+        }
+    }
+    assert!(
+        out.contains("changed: [h2]: would switch current 1.0.0 -> 2.0.0 (batch 1/2)"),
+        "{}",
+        check.dump()
+    );
+    assert!(
+        out.contains("changed: [h3]: would switch current 1.0.0 -> 2.0.0 (batch 2/2)"),
+        "{}",
+        check.dump()
+    );
+    assert!(
+        out.contains("TASK [migration convert-sessions"),
+        "{}",
+        check.dump()
+    );
+    assert!(out.contains(": would run for 2.0.0"), "{}", check.dump());
+    assert!(
+        out.contains("]: would run: "),
+        "switch hook: {}",
+        check.dump()
+    );
+    assert!(
+        out.contains(
+            "changed: [h1]: would write /etc/nginx/conf.d/hello.conf; would validate and reload"
+        ),
+        "{}",
+        check.dump()
+    );
+    // --diff shows the upstream's change (each host's version is a comment).
+    assert!(
+        out.contains("-    server ") && out.contains(" 1.0.0\n"),
+        "{}",
+        check.dump()
+    );
+    assert!(
+        out.contains("+    server ") && out.contains(" 2.0.0"),
+        "{}",
+        check.dump()
+    );
+
+    // The real run after the check still does everything.
+    let real = project.deploy("2.0.0");
+    assert_eq!(real.code, 0, "{}", real.dump());
+    assert_app_hosts_on(&fleet, &apps, "2.0.0");
+}

@@ -74,6 +74,35 @@ impl fmt::Display for HostChanges {
     }
 }
 
+/// What an apply would change on one proxy host (`--check`).
+#[derive(Debug, Clone, Default)]
+pub struct HostPreview {
+    pub changes: HostChanges,
+    /// Before/after of each file that would be written or removed.
+    pub diffs: Vec<crate::tasks::FileDiff>,
+}
+
+/// `would write a, b; would remove c; would validate and reload`, or `proxy files up to date`.
+impl fmt::Display for HostPreview {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.changes;
+        if !c.changed() {
+            return f.write_str("proxy files up to date");
+        }
+        let mut parts = Vec::new();
+        if !c.written.is_empty() {
+            parts.push(format!("would write {}", c.written.join(", ")));
+        }
+        if !c.removed.is_empty() {
+            parts.push(format!("would remove {}", c.removed.join(", ")));
+        }
+        if c.reloaded {
+            parts.push("would validate and reload".to_owned());
+        }
+        f.write_str(&parts.join("; "))
+    }
+}
+
 impl ProxyTier {
     /// Resolves the proxy hosts and renders every file for every proxy host
     /// against `state`, without connecting: the pre-flight check. Returns
@@ -191,12 +220,95 @@ impl ProxyTier {
         }
     }
 
+    /// What [`ProxyTier::apply`] would do for `state`, asking each host
+    /// (read-only) what it holds: nothing is written, validated or reloaded.
+    /// With `diff`, the current content of each file that would change is
+    /// read too.
+    pub fn preview<'a>(
+        &'a self,
+        templates: &Templates,
+        vars_for: &dyn Fn(&str) -> VarMap,
+        state: &FleetState,
+        diff: bool,
+    ) -> impl Future<Output = Result<IndexMap<String, HostPreview>, ProxyError>> + Send + 'a {
+        let configs: Result<Vec<ProxyConfig>, ProxyError> = self
+            .hosts
+            .iter()
+            .map(|h| ProxyConfig::render(&self.spec, templates, &h.name, vars_for(&h.name), state))
+            .collect();
+        async move {
+            let configs = configs?;
+            let results = join_all(
+                self.hosts
+                    .iter()
+                    .zip(&configs)
+                    .map(|(h, c)| h.preview(c, diff)),
+            )
+            .await;
+            let mut previews = IndexMap::new();
+            for (host, result) in self.hosts.iter().zip(results) {
+                previews.insert(host.name.clone(), result?);
+            }
+            Ok(previews)
+        }
+    }
+
     pub async fn close(self) {
         join_all(self.hosts.into_iter().map(|h| h.conn.close())).await;
     }
 }
 
 impl ProxyHost {
+    async fn preview(&self, config: &ProxyConfig, diff: bool) -> Result<HostPreview, ProxyError> {
+        let unreachable = |source| ProxyError::Unreachable {
+            host: self.name.clone(),
+            source,
+        };
+        let sudo = self.sudo.as_ref();
+        let dests: Vec<&str> = config.files.iter().map(|f| f.dest.as_str()).collect();
+        let found = remote::probe(&self.conn, sudo, &config.manifest, &dests)
+            .await
+            .map_err(unreachable)?
+            .map_err(|message| ProxyError::Install {
+                host: self.name.clone(),
+                message,
+            })?;
+        let changes = ChangeSet::between(config, &found);
+        let mut preview = HostPreview {
+            changes: HostChanges {
+                written: changes.write.iter().map(|w| w.file.dest.clone()).collect(),
+                removed: changes.remove.clone(),
+                reloaded: changes.touches_config() && config.reload.is_some(),
+            },
+            diffs: vec![],
+        };
+        if diff {
+            let read = |path: String| async move {
+                crate::transport::remote_fs::read(&self.conn, &path, sudo)
+                    .await
+                    .map(|content| {
+                        String::from_utf8_lossy(&content.unwrap_or_default()).into_owned()
+                    })
+                    .map_err(unreachable)
+            };
+            for write in &changes.write {
+                preview.diffs.push(crate::tasks::FileDiff {
+                    path: write.file.dest.clone(),
+                    before: read(write.file.dest.clone()).await?,
+                    after: write.file.content.clone(),
+                });
+            }
+            for dest in &changes.remove {
+                preview.diffs.push(crate::tasks::FileDiff {
+                    path: dest.clone(),
+                    before: read(dest.clone()).await?,
+                    after: String::new(),
+                });
+            }
+        }
+        Ok(preview)
+    }
+
     async fn apply(&self, config: &ProxyConfig) -> Result<HostChanges, ProxyError> {
         let unreachable = |source| ProxyError::Unreachable {
             host: self.name.clone(),

@@ -25,6 +25,23 @@ pub enum HealthTarget {
     },
 }
 
+/// `HTTP 200 from URL`, `a TCP connection to ADDRESS`, `exit 0 from COMMAND`.
+impl std::fmt::Display for HealthTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HealthTarget::Http { url, expect, body } => {
+                write!(f, "HTTP {expect} from {url}")?;
+                if let Some(body) = body {
+                    write!(f, " with a body matching {}", body.as_str())?;
+                }
+                Ok(())
+            }
+            HealthTarget::Tcp { address } => write!(f, "a TCP connection to {address}"),
+            HealthTarget::Command { command } => write!(f, "exit 0 from `{command}` on the host"),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct HealthGate {
     pub timeout: Duration,

@@ -28,25 +28,10 @@ pub async fn run_due(
     proxy: Option<&tokio::sync::Mutex<ProxyRun>>,
 ) -> bool {
     for migration in &play.migrations {
-        let crossing: Vec<usize> = hosts
-            .iter()
-            .zip(plans)
-            .enumerate()
-            .filter(|(_, (h, p))| {
-                h.active()
-                    && p.as_ref()
-                        .is_some_and(|p| crosses(migration, h.found_release.as_deref(), &p.version))
-            })
-            .map(|(i, _)| i)
-            .collect();
-        let Some(&first) = crossing.first() else {
+        let Some((crossing, version)) = due(migration, hosts, plans) else {
             continue;
         };
-        let version = plans[first]
-            .as_ref()
-            .expect("crossing hosts have plans")
-            .version
-            .clone();
+        let first = crossing[0];
         let key = record_key(migration, &version);
         if already_ran(hosts, plans, &key, sudo).await {
             runner.reporter.send(Event::Note {
@@ -92,6 +77,29 @@ pub async fn run_due(
     true
 }
 
+/// The hosts (by index) whose move enters the migration's range, and the
+/// version they move to; `None` when the migration is not due.
+pub(super) fn due(
+    migration: &Migration,
+    hosts: &[&mut HostState],
+    plans: &[Option<ReleasePlan>],
+) -> Option<(Vec<usize>, String)> {
+    let crossing: Vec<usize> = hosts
+        .iter()
+        .zip(plans)
+        .enumerate()
+        .filter(|(_, (h, p))| {
+            h.active()
+                && p.as_ref()
+                    .is_some_and(|p| crosses(migration, h.found_release.as_deref(), &p.version))
+        })
+        .map(|(i, _)| i)
+        .collect();
+    let first = *crossing.first()?;
+    let version = plans[first].as_ref()?.version.clone();
+    Some((crossing, version))
+}
+
 /// Does moving from `from` to `to` enter the migration's range?
 fn crosses(m: &Migration, from: Option<&str>, to: &str) -> bool {
     let Ok(to) = semver::Version::parse(to.split('+').next().unwrap_or(to)) else {
@@ -106,7 +114,7 @@ fn crosses(m: &Migration, from: Option<&str>, to: &str) -> bool {
     }
 }
 
-fn record_key(m: &Migration, version: &str) -> String {
+pub(super) fn record_key(m: &Migration, version: &str) -> String {
     let name: String = m
         .name
         .chars()

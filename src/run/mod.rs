@@ -6,6 +6,7 @@
 
 pub(crate) mod connect;
 pub(crate) mod context;
+mod fan_out;
 mod host_state;
 mod interrupt;
 mod lock;
@@ -14,6 +15,7 @@ mod play;
 pub mod preflight;
 mod proxy_step;
 mod release_cycle;
+mod release_preview;
 mod rollout_switch;
 mod step;
 mod tags;
@@ -25,6 +27,7 @@ use std::time::Instant;
 
 use indexmap::IndexMap;
 
+pub use fan_out::Forks;
 pub use host_state::HostState;
 pub use interrupt::Interrupt;
 pub use tags::TagFilter;
@@ -139,6 +142,11 @@ pub struct Runner<'a> {
 }
 
 impl Runner<'_> {
+    /// The run's bound on hosts worked on at once.
+    pub fn forks(&self) -> Forks {
+        Forks::new(self.options.forks)
+    }
+
     pub async fn run(&self) -> RunSummary {
         let started = Instant::now();
         let mut hosts: IndexMap<String, HostState> = IndexMap::new();
@@ -168,7 +176,9 @@ impl Runner<'_> {
         };
         // Every master connection is closed at once: one round trip each.
         let mut hosts: Vec<(String, HostState)> = hosts.into_iter().collect();
-        futures::future::join_all(hosts.iter_mut().map(|(_, host)| host.close())).await;
+        self.forks()
+            .each(hosts.iter_mut(), |(_, host)| host.close())
+            .await;
         for (name, host) in hosts {
             summary.failed_hosts += usize::from(host.stats.failed > 0);
             summary.unreachable_hosts += usize::from(host.stats.unreachable > 0);

@@ -67,7 +67,7 @@ pub async fn run_play(
     }
     // The proxy tier, connected once for the play.
     let proxy = match &play.proxy {
-        Some(spec) if !runner.interrupt.is_set() && !runner.options.check => {
+        Some(spec) if !runner.interrupt.is_set() => {
             match ProxyRun::open(runner, play, &scope, spec, &play_hosts).await {
                 Ok(p) => Some(tokio::sync::Mutex::new(p)),
                 Err(e) => {

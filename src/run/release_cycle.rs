@@ -53,6 +53,12 @@ pub async fn run(
             set_release_facts(host, plan, None);
         }
     }
+    if runner.options.check {
+        // Asks the hosts, changes nothing: no lock, no audit line.
+        let mut plans = plans;
+        return super::release_preview::run(runner, scope, play, hosts, &mut plans, sudo, proxy)
+            .await;
+    }
     let holder = Holder {
         by: deployed_by(),
         pid: std::process::id(),

@@ -63,16 +63,7 @@ impl SwitchRun<'_, '_> {
         let runner = self.runner;
         let default = RolloutSpec::default();
         let spec = self.play.rollout.as_ref().unwrap_or(&default);
-        let names: Vec<String> = hosts
-            .iter()
-            .zip(plans)
-            .filter(|(h, p)| h.active() && p.is_some())
-            .map(|(h, _)| h.name.clone())
-            .collect();
-        let groups = runner.inventory.groups();
-        let built = RolloutPlan::build(spec, &names, &|g| {
-            groups.get(g).cloned().unwrap_or_default()
-        });
+        let built = rollout_plan(runner, spec, hosts, plans);
         // A resumed run keeps the interrupted run's batches and skips those it finished.
         let resumed = runner
             .options
@@ -698,8 +689,28 @@ fn ask(question: &str) -> Decision {
     }
 }
 
+/// The batches of a rollout over the active hosts that have a plan; the
+/// same for a run and for its check.
+pub(super) fn rollout_plan(
+    runner: &Runner<'_>,
+    spec: &RolloutSpec,
+    hosts: &[&mut HostState],
+    plans: &[Option<ReleasePlan>],
+) -> RolloutPlan {
+    let names: Vec<String> = hosts
+        .iter()
+        .zip(plans)
+        .filter(|(h, p)| h.active() && p.is_some())
+        .map(|(h, _)| h.name.clone())
+        .collect();
+    let groups = runner.inventory.groups();
+    RolloutPlan::build(spec, &names, &|g| {
+        groups.get(g).cloned().unwrap_or_default()
+    })
+}
+
 /// Renders a host's health check; the error is a one-line message.
-fn health_target(
+pub(super) fn health_target(
     runner: &Runner<'_>,
     spec: &crate::playbook::HealthSpec,
     vars: &crate::vars::Value,

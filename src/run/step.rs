@@ -1,22 +1,21 @@
 //! A step of the release cycle: the same work on many hosts at once
 //! (bounded by `--forks`), reported like a task.
 
-use std::sync::Arc;
 use std::time::Instant;
-
-use futures::future::join_all;
-use tokio::sync::Semaphore;
 
 use super::task_runner::{Scope, ensure_connected, run_tasks};
 use super::{HostState, Runner};
 use crate::distribution::ReleasePlan;
 use crate::playbook::Task;
 use crate::report::{Event, HostResult, Status};
+use crate::tasks::FileDiff;
 
 /// A step's result on one host.
 pub struct StepResult {
     pub status: Status,
     pub msg: String,
+    /// What would change or changed in files, shown with `--diff`.
+    pub diffs: Vec<FileDiff>,
 }
 
 impl StepResult {
@@ -24,18 +23,25 @@ impl StepResult {
         Self {
             status: Status::Ok,
             msg: msg.into(),
+            diffs: vec![],
         }
     }
     pub fn changed(msg: impl Into<String>) -> Self {
         Self {
             status: Status::Changed,
             msg: msg.into(),
+            diffs: vec![],
         }
+    }
+    pub fn with_diffs(mut self, diffs: Vec<FileDiff>) -> Self {
+        self.diffs = diffs;
+        self
     }
     pub fn failed(msg: impl Into<String>) -> Self {
         Self {
             status: Status::Failed,
             msg: msg.into(),
+            diffs: vec![],
         }
     }
 }
@@ -64,33 +70,30 @@ pub async fn step<'h, F, Fut>(
         hosts: count,
         handler: false,
     });
-    let forks = Arc::new(Semaphore::new(runner.options.forks.max(1)));
     let work = &work;
-    join_all(
-        hosts
-            .iter_mut()
-            .zip(plans)
-            .filter(|(h, p)| h.active() && p.is_some())
-            .map(|(host, plan)| {
-                let forks = forks.clone();
-                async move {
-                    let _permit = forks.acquire_owned().await.expect("semaphore never closed");
-                    let started = Instant::now();
-                    runner.reporter.send(Event::HostStart {
-                        host: host.name.clone(),
-                    });
-                    let plan = plan.as_ref().expect("filtered");
-                    if !ensure_connected(runner, host, &host.inventory_vars.clone(), name, started)
-                        .await
-                    {
-                        return;
-                    }
-                    let (host, result) = work(host, plan).await;
-                    record(runner, host, name, result, started);
+    runner
+        .forks()
+        .each(
+            hosts
+                .iter_mut()
+                .zip(plans)
+                .filter(|(h, p)| h.active() && p.is_some()),
+            |(host, plan)| async move {
+                let started = Instant::now();
+                runner.reporter.send(Event::HostStart {
+                    host: host.name.clone(),
+                });
+                let plan = plan.as_ref().expect("filtered");
+                if !ensure_connected(runner, host, &host.inventory_vars.clone(), name, started)
+                    .await
+                {
+                    return;
                 }
-            }),
-    )
-    .await;
+                let (host, result) = work(host, plan).await;
+                record(runner, host, name, result, started);
+            },
+        )
+        .await;
 }
 
 pub fn record(
@@ -116,7 +119,11 @@ pub fn record(
         msg: Some(result.msg),
         item: None,
         duration: started.elapsed(),
-        diffs: vec![],
+        diffs: if runner.options.diff {
+            result.diffs
+        } else {
+            vec![]
+        },
         ignored: false,
         output: None,
     })));
@@ -127,6 +134,7 @@ pub fn transport_failure(host: &mut HostState, e: crate::transport::TransportErr
     StepResult {
         status: Status::Unreachable,
         msg: e.to_string(),
+        diffs: vec![],
     }
 }
 
