@@ -817,3 +817,124 @@ fn check_mode_changes_nothing_on_app_or_proxy_hosts() {
     assert_eq!(real.code, 0, "{}", real.dump());
     assert_app_hosts_on(&fleet, &apps, "2.0.0");
 }
+
+/// An app that answers GET and POST with its release's VERSION; on host
+/// h4, release 2.0.0 answers "broken" (its health gate fails).
+const POST_APP: &str = r#"#!/bin/sh
+here=$(cd "$(dirname "$0")/.." && pwd)
+case "${1:-}" in
+serve) cd "$here" && exec python3 -c '
+import http.server, socket, sys
+class App(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"
+    def answer(self):
+        body = open("VERSION", "rb").read()
+        if socket.gethostname() == "h4" and body.strip() == b"2.0.0":
+            body = b"broken\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    do_GET = answer
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.answer()
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("0.0.0.0", int(sys.argv[1])), App).serve_forever()
+' "${2:-8080}" ;;
+*) cat "$here/VERSION" ;;
+esac
+"#;
+
+/// Regression: when a batch failed its health gate, the rollback switched
+/// the hosts back while nginx still sent them requests (it did not drain
+/// them) and returned every rolled-back host to service whatever its
+/// health; only nginx's retries of idempotent requests hid it. With POSTs
+/// (never retried) and `proxy_next_upstream off`, no request fails, and
+/// the gate, written with `release.version`, checks the version each host
+/// goes back to.
+#[test]
+fn rollback_after_a_failed_batch_drains_and_fails_no_post() {
+    let fleet = Fleet::start(5);
+    let apps: Vec<usize> = (2..=5).collect();
+    let nginx = Nginx::start(&fleet, 1);
+    let project = Project::new(&fleet, &[1], &apps);
+    let dir = project.dir();
+    for version in ["1.0.0", "2.0.0"] {
+        let bin = write_file(dir, &format!("app/{version}/bin/hello"), POST_APP);
+        set_mode(&bin, 0o755);
+    }
+    let upstream = std::fs::read_to_string(dir.join("templates/nginx/upstream.conf.j2")).unwrap();
+    let no_retry = upstream.replace(
+        "proxy_next_upstream error timeout http_502 http_503;",
+        "proxy_next_upstream off;",
+    );
+    assert_ne!(
+        upstream, no_retry,
+        "the template's proxy_next_upstream line moved"
+    );
+    write_file(dir, "templates/nginx/upstream.conf.j2", &no_retry);
+    let playbook = PLAYBOOK
+        .replace("BATCH", "2")
+        .replace("MIGRATIONS", "")
+        .replace("MAINTENANCE", "")
+        .replace("on_failure: stop", "on_failure: rollback")
+        .replace(
+            "body: \"^{{ version }}\"",
+            "body: \"^{{ release.version }}\"",
+        )
+        .replace("timeout: 30s", "timeout: 3s");
+    assert!(playbook.contains("on_failure: rollback") && playbook.contains("release.version"));
+    write_file(dir, "deploy.yml", &playbook);
+
+    let first = project.deploy("1.0.0");
+    assert_eq!(first.code, 0, "{}", first.dump());
+    nginx.wait_for_path(SITE, "/VERSION", 200, "1.0.0");
+
+    let clock = Instant::now();
+    let client = Client::start_posts(
+        nginx.address(),
+        SITE,
+        "/VERSION",
+        clock,
+        3000,
+        Duration::from_secs(120),
+    );
+    client.wait_count(20);
+    let (run, lines) = project
+        .spawn_deploy("2.0.0", clock)
+        .finish(Duration::from_secs(100));
+    let samples = client.finish_after(20);
+
+    assert_eq!(run.code, 2, "h4 fails its gate: {}", run.dump());
+    assert!(run.stdout.contains("rolling back"), "{}", run.dump());
+    assert!(
+        run.stdout.contains("proxy: drain rolled-back hosts"),
+        "{}",
+        run.dump()
+    );
+    let failed: Vec<String> = samples
+        .iter()
+        .filter(|s| s.version().is_none())
+        .map(Sample::short)
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} POSTs failed through nginx:\n{}\n{}",
+        failed.len(),
+        samples.len(),
+        failed.join("\n"),
+        transitions(&samples, &lines).join("\n")
+    );
+    // Every host is back on 1.0.0, serving it, and in nginx's upstream.
+    assert_app_hosts_on(&fleet, &apps, "1.0.0");
+    let upstream_conf =
+        std::fs::read_to_string(fleet.host_path(1, "/etc/nginx/conf.d/hello.conf")).unwrap();
+    for &i in &apps {
+        assert!(
+            upstream_conf.contains(&format!("{}:{APP_PORT};  # h{i} 1.0.0", fleet.addr(i))),
+            "h{i} not back in the upstream:\n{upstream_conf}"
+        );
+    }
+}

@@ -519,6 +519,16 @@ impl SwitchRun<'_, '_> {
             if back_plans.iter().all(Option::is_none) {
                 continue;
             }
+            // The same path as forward: out of the proxy first, so that no
+            // request reaches a host while it restarts.
+            let names: Vec<String> = back.iter().map(|s| s.host.clone()).collect();
+            if self.drains() {
+                self.proxy_step("proxy: drain rolled-back hosts", &names, |h| {
+                    h.draining = true
+                })
+                .await;
+                self.drain_wait().await;
+            }
             // Failed hosts go back too: clear the mark for the step, then restore it.
             let failed: Vec<bool> = hosts.iter().map(|h| h.failed).collect();
             for h in hosts.iter_mut() {
@@ -544,17 +554,18 @@ impl SwitchRun<'_, '_> {
             if let Some(health) = self.play.rollout.as_ref().and_then(|r| r.health.as_ref()) {
                 rollback.health(health, hosts, &back_plans).await;
             }
-            for (h, was) in hosts.iter_mut().zip(failed) {
-                h.failed |= was;
-            }
+            // Only a host that passed the gate on its old release serves again.
             let restored: Vec<(String, bool, Option<String>)> = hosts
                 .iter()
                 .zip(&back_plans)
                 .filter_map(|(h, p)| {
                     p.as_ref()
-                        .map(|p| (h.name.clone(), true, Some(p.version.clone())))
+                        .map(|p| (h.name.clone(), h.active(), Some(p.version.clone())))
                 })
                 .collect();
+            for (h, was) in hosts.iter_mut().zip(failed) {
+                h.failed |= was;
+            }
             self.proxy_return("proxy: rolled-back hosts in service", &restored)
                 .await;
         }
