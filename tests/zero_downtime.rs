@@ -938,3 +938,87 @@ fn rollback_after_a_failed_batch_drains_and_fails_no_post() {
         );
     }
 }
+
+/// Regression: the shipped playbooks/proxy-deploy.yml killed the old app
+/// and started the new one at once, so the two could race for the port
+/// (the new one then dies and the host serves nothing once the old one is
+/// gone). The example as shipped, deployed twice through a real nginx: each
+/// app host ends up serving from a process that runs in the new release,
+/// and a client through nginx sees no failure.
+#[test]
+fn the_shipped_proxy_deploy_example_restarts_into_the_new_release() {
+    let fleet = Fleet::start(4);
+    let apps: Vec<usize> = (2..=4).collect();
+    let nginx = Nginx::start(&fleet, 1);
+    let project = Project::new(&fleet, &[1], &apps);
+    let dir = project.dir();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for rel in [
+        "playbooks/proxy-deploy.yml",
+        "app/hello/VERSION",
+        "app/hello/bin/hello",
+    ] {
+        let file = write_file(dir, rel, &std::fs::read_to_string(root.join(rel)).unwrap());
+        if rel.ends_with("bin/hello") {
+            set_mode(&file, 0o755);
+        }
+    }
+    let inventory = std::fs::read_to_string(dir.join("inventory.yml")).unwrap();
+    write_file(
+        dir,
+        "inventory.yml",
+        &inventory.replace(
+            "    app_name: hello\n",
+            "    app_name: hello\n    app_root: /srv\n    proxy_server_name: hello.test\n",
+        ),
+    );
+    let deploy = |version: &str| {
+        let v = format!("version={version}");
+        run_in(
+            dir,
+            &[
+                "run",
+                "playbooks/proxy-deploy.yml",
+                "-i",
+                "inventory.yml",
+                "-e",
+                &v,
+            ],
+        )
+    };
+    let first = deploy("1.0.0");
+    assert_eq!(first.code, 0, "{}", first.dump());
+    nginx.wait_for_path(SITE, "/VERSION", 200, "1.0.0");
+
+    let clock = Instant::now();
+    let client = Client::start(
+        nginx.address(),
+        SITE,
+        "/VERSION",
+        clock,
+        3000,
+        Duration::from_secs(120),
+    );
+    client.wait_count(20);
+    let second = deploy("1.0.1");
+    let samples = client.finish_after(20);
+    assert_eq!(second.code, 0, "{}", second.dump());
+    let failed: Vec<String> = samples
+        .iter()
+        .filter(|s| s.version().is_none())
+        .map(Sample::short)
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} requests failed:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
+    for &i in &apps {
+        let cwd = fleet.exec_ok(
+            i,
+            "readlink /proc/$(cat /srv/hello/shared/hello.pid)/cwd; curl -fsS http://127.0.0.1:8080/VERSION",
+        );
+        assert_eq!(cwd, "/srv/hello/releases/1.0.1\n1.0.0\n", "h{i}");
+    }
+}
