@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
-use futures::future::join_all;
 
 use super::shared::HostOpts;
 use crate::distribution::{self, ArtifactCache, remote};
@@ -67,9 +66,9 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
         let currents: Vec<String> = if opts.offline {
             vec!["?".into(); hosts.len()]
         } else {
-            join_all(hosts.iter().map(|(name, ctx, plan)| {
-                let (options, dir) = (&options, control_dir.path());
-                async move {
+            let (options, dir) = (&options, control_dir.path());
+            crate::run::Forks::new(options.forks)
+                .each(hosts.iter(), |(name, ctx, plan)| async move {
                     match connect::open(name, ctx, options, dir).await {
                         Ok(conn) => {
                             let status = remote::status(&conn, &plan.root, None).await;
@@ -81,9 +80,8 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
                         }
                         Err(e) => format!("(unreachable: {e})"),
                     }
-                }
-            }))
-            .await
+                })
+                .await
         };
         if currents.iter().any(|c| c.starts_with("(unreachable")) {
             code = EXIT_UNREACHABLE;

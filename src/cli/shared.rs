@@ -305,28 +305,19 @@ where
     F: Fn(crate::transport::Connection, String) -> Fut,
     Fut: std::future::Future<Output = (crate::transport::Connection, Result<T, String>)>,
 {
-    let forks = std::sync::Arc::new(tokio::sync::Semaphore::new(options.forks));
-    futures::future::join_all(
-        targets
-            .into_iter()
-            .map(|ReleaseTarget { host, vars, root }| {
-                let forks = forks.clone();
-                async move {
-                    let _permit = forks.acquire_owned().await.expect("semaphore never closed");
-                    let answer =
-                        match crate::run::connect::open(&host, &vars, options, control_dir).await {
-                            Ok(conn) => {
-                                let (conn, answer) = op(conn, root.clone()).await;
-                                conn.close().await;
-                                answer
-                            }
-                            Err(e) => Err(e.to_string()),
-                        };
-                    HostAnswer { host, root, answer }
+    crate::run::Forks::new(options.forks)
+        .each(targets, |ReleaseTarget { host, vars, root }| async move {
+            let answer = match crate::run::connect::open(&host, &vars, options, control_dir).await {
+                Ok(conn) => {
+                    let (conn, answer) = op(conn, root.clone()).await;
+                    conn.close().await;
+                    answer
                 }
-            }),
-    )
-    .await
+                Err(e) => Err(e.to_string()),
+            };
+            HostAnswer { host, root, answer }
+        })
+        .await
 }
 
 #[cfg(test)]

@@ -6,7 +6,6 @@ use std::fmt;
 use std::future::Future;
 use std::path::Path;
 
-use futures::future::join_all;
 use indexmap::IndexMap;
 
 use super::changes::ChangeSet;
@@ -16,7 +15,7 @@ use super::remote::{self, InstallFailure};
 use super::{FleetState, ProxyError};
 use crate::inventory::Inventory;
 use crate::playbook::ProxySpec;
-use crate::run::RunOptions;
+use crate::run::{Forks, RunOptions};
 use crate::template::Templates;
 use crate::transport::{Become, Connection};
 use crate::vars::{Value, VarMap};
@@ -25,6 +24,8 @@ use crate::vars::{Value, VarMap};
 pub struct ProxyTier {
     spec: ProxySpec,
     hosts: Vec<ProxyHost>,
+    /// `--forks`: proxy hosts worked on at once.
+    forks: Forks,
 }
 
 struct ProxyHost {
@@ -149,13 +150,15 @@ impl ProxyTier {
                 })
                 .collect::<Vec<_>>()
         });
+        let forks = Forks::new(options.forks);
         async move {
-            let opened = join_all(targets?.into_iter().map(|(name, vars)| async move {
-                let sudo = become_of(&vars);
-                let conn = crate::run::connect::open(&name, &vars, options, control_dir).await;
-                (name, sudo, conn)
-            }))
-            .await;
+            let opened = forks
+                .each(targets?, |(name, vars)| async move {
+                    let sudo = become_of(&vars);
+                    let conn = crate::run::connect::open(&name, &vars, options, control_dir).await;
+                    (name, sudo, conn)
+                })
+                .await;
             let mut hosts = Vec::new();
             let mut failure = None;
             for (name, sudo, conn) in opened {
@@ -169,6 +172,7 @@ impl ProxyTier {
             let tier = ProxyTier {
                 spec: spec.clone(),
                 hosts,
+                forks,
             };
             match failure {
                 None => Ok(tier),
@@ -198,10 +202,17 @@ impl ProxyTier {
             .iter()
             .map(|h| ProxyConfig::render(&self.spec, templates, &h.name, vars_for(&h.name), state))
             .collect();
-        let hosts = &self.hosts;
+        let (hosts, forks) = (&self.hosts, self.forks);
         async move {
             let configs = configs?;
-            let results = join_all(hosts.iter().zip(&configs).map(|(h, c)| h.apply(c))).await;
+            // Collected first: a closure inside a `Send` future trips rustc's
+            // check over higher-ranked lifetimes.
+            let work: Vec<_> = hosts
+                .iter()
+                .zip(&configs)
+                .map(|(h, c)| h.apply(c))
+                .collect();
+            let results = forks.all(work).await;
             let mut report = ApplyReport::default();
             let mut errors = Vec::new();
             for (host, result) in hosts.iter().zip(results) {
@@ -238,13 +249,10 @@ impl ProxyTier {
             .collect();
         async move {
             let configs = configs?;
-            let results = join_all(
-                self.hosts
-                    .iter()
-                    .zip(&configs)
-                    .map(|(h, c)| h.preview(c, diff)),
-            )
-            .await;
+            let work: Vec<_> = (self.hosts.iter().zip(&configs))
+                .map(|(h, c)| h.preview(c, diff))
+                .collect();
+            let results = self.forks.all(work).await;
             let mut previews = IndexMap::new();
             for (host, result) in self.hosts.iter().zip(results) {
                 previews.insert(host.name.clone(), result?);
@@ -254,7 +262,7 @@ impl ProxyTier {
     }
 
     pub async fn close(self) {
-        join_all(self.hosts.into_iter().map(|h| h.conn.close())).await;
+        self.forks.each(self.hosts, |h| h.conn.close()).await;
     }
 }
 

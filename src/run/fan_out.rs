@@ -36,6 +36,20 @@ impl Forks {
             .collect()
             .await
     }
+
+    /// Runs already-made futures, at most this many at once; the results
+    /// come back in order. (For callers whose work borrows in ways a
+    /// closure passed to [`Forks::each`] cannot express.)
+    pub async fn all<I>(self, futures: I) -> Vec<<I::Item as Future>::Output>
+    where
+        I: IntoIterator,
+        I::Item: Future,
+    {
+        futures::stream::iter(futures)
+            .buffered(self.0)
+            .collect()
+            .await
+    }
 }
 
 #[cfg(test)]

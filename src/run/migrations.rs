@@ -6,8 +6,6 @@
 
 use std::time::Instant;
 
-use futures::future::join_all;
-
 use super::proxy_step::ProxyRun;
 use super::step::{StepResult, hooks, record};
 use super::task_runner::Scope;
@@ -33,7 +31,7 @@ pub async fn run_due(
         };
         let first = crossing[0];
         let key = record_key(migration, &version);
-        if already_ran(hosts, plans, &key, sudo).await {
+        if already_ran(runner.forks(), hosts, plans, &key, sudo).await {
             runner.reporter.send(Event::Note {
                 message: format!(
                     "migration {} already ran for {version}: skipped",
@@ -72,7 +70,15 @@ pub async fn run_due(
             });
             return false;
         }
-        mark(hosts, plans, &key, &runner.options.run_id, sudo).await;
+        mark(
+            runner.forks(),
+            hosts,
+            plans,
+            &key,
+            &runner.options.run_id,
+            sudo,
+        )
+        .await;
     }
     true
 }
@@ -130,49 +136,53 @@ pub(super) fn record_key(m: &Migration, version: &str) -> String {
 }
 
 async fn already_ran(
+    forks: super::Forks,
     hosts: &[&mut HostState],
     plans: &[Option<ReleasePlan>],
     key: &str,
     sudo: Option<&Become>,
 ) -> bool {
-    let answers = join_all(hosts.iter().zip(plans).map(|(h, p)| async move {
-        let (Some(p), Some(conn)) = (p.as_ref(), h.conn.as_ref()) else {
-            return false;
-        };
-        let script = format!(
-            "[ -e {}/.convoy/migrations/{} ]",
-            quote(&p.root),
-            quote(key)
-        );
-        conn.exec(Script::new(&script).sudo(sudo))
-            .await
-            .is_ok_and(|o| o.success())
-    }))
-    .await;
+    let answers = forks
+        .each(hosts.iter().zip(plans), |(h, p)| async move {
+            let (Some(p), Some(conn)) = (p.as_ref(), h.conn.as_ref()) else {
+                return false;
+            };
+            let script = format!(
+                "[ -e {}/.convoy/migrations/{} ]",
+                quote(&p.root),
+                quote(key)
+            );
+            conn.exec(Script::new(&script).sudo(sudo))
+                .await
+                .is_ok_and(|o| o.success())
+        })
+        .await;
     answers.into_iter().any(|ran| ran)
 }
 
 async fn mark(
+    forks: super::Forks,
     hosts: &[&mut HostState],
     plans: &[Option<ReleasePlan>],
     key: &str,
     run_id: &str,
     sudo: Option<&Become>,
 ) {
-    join_all(hosts.iter().zip(plans).map(|(h, p)| async move {
-        let (Some(p), Some(conn)) = (p.as_ref(), h.conn.as_ref()) else {
-            return;
-        };
-        let dir = format!("{}/.convoy/migrations", p.root);
-        let script = format!(
-            "mkdir -p {d} && echo {run} > {d}/{k}",
-            d = quote(&dir),
-            run = quote(&format!("run={run_id}")),
-            k = quote(key)
-        );
-        let _ = conn.exec(Script::new(&script).sudo(sudo)).await;
-    }))
-    .await;
+    forks
+        .each(hosts.iter().zip(plans), |(h, p)| async move {
+            let (Some(p), Some(conn)) = (p.as_ref(), h.conn.as_ref()) else {
+                return;
+            };
+            let dir = format!("{}/.convoy/migrations", p.root);
+            let script = format!(
+                "mkdir -p {d} && echo {run} > {d}/{k}",
+                d = quote(&dir),
+                run = quote(&format!("run={run_id}")),
+                k = quote(key)
+            );
+            let _ = conn.exec(Script::new(&script).sudo(sudo)).await;
+        })
+        .await;
 }
 
 /// Runs `command` in the new release's directory on the target hosts.
@@ -192,13 +202,15 @@ async fn run_command(
         hosts: targets.len(),
         handler: false,
     });
-    let results = join_all(
-        hosts
-            .iter()
-            .zip(plans)
-            .enumerate()
-            .filter(|(i, _)| targets.contains(i))
-            .map(|(i, (h, p))| async move {
+    let results = runner
+        .forks()
+        .each(
+            hosts
+                .iter()
+                .zip(plans)
+                .enumerate()
+                .filter(|(i, _)| targets.contains(i)),
+            |(i, (h, p))| async move {
                 let started = Instant::now();
                 let (Some(p), Some(conn)) = (p.as_ref(), h.conn.as_ref()) else {
                     return (i, StepResult::failed("not connected"), started);
@@ -230,9 +242,9 @@ async fn run_command(
                     Err(e) => StepResult::failed(e.to_string()),
                 };
                 (i, result, started)
-            }),
-    )
-    .await;
+            },
+        )
+        .await;
     let mut ok = true;
     for (i, result, started) in results {
         ok &= result.status != crate::report::Status::Failed;

@@ -7,7 +7,6 @@
 
 use std::time::Instant;
 
-use futures::future::join_all;
 use serde_json::json;
 
 use super::context::as_value;
@@ -329,19 +328,21 @@ async fn rollback_targets(
     to: Option<&str>,
     sudo: Option<&Become>,
 ) -> Result<Vec<Option<String>>, String> {
-    let answers = join_all(hosts.iter_mut().zip(plans).map(|(host, plan)| async move {
-        let plan = plan.as_ref()?;
-        let vars = host.inventory_vars.clone();
-        if !ensure_connected(runner, host, &vars, "rollback", Instant::now()).await {
-            return None;
-        }
-        let conn = host.conn.as_ref().expect("connected");
-        let status = remote::status(conn, &plan.root, sudo)
-            .await
-            .map_err(|e| format!("{}: {e}", host.name));
-        Some((host.name.clone(), status))
-    }))
-    .await;
+    let answers = runner
+        .forks()
+        .each(hosts.iter_mut().zip(plans), |(host, plan)| async move {
+            let plan = plan.as_ref()?;
+            let vars = host.inventory_vars.clone();
+            if !ensure_connected(runner, host, &vars, "rollback", Instant::now()).await {
+                return None;
+            }
+            let conn = host.conn.as_ref().expect("connected");
+            let status = remote::status(conn, &plan.root, sudo)
+                .await
+                .map_err(|e| format!("{}: {e}", host.name));
+            Some((host.name.clone(), status))
+        })
+        .await;
     let mut targets = Vec::new();
     let mut missing = Vec::new();
     for answer in answers {

@@ -328,45 +328,50 @@ impl SwitchRun<'_, '_> {
             hosts: targets.len(),
             handler: false,
         });
-        let results = futures::future::join_all(targets.iter().map(|&i| {
-            let host = &hosts[i];
-            let plan = plans[i].as_ref();
-            async move {
-                let started = Instant::now();
-                let plan = plan?;
-                let arm = remote::Arm {
-                    seconds: 0,
-                    token: format!("{run_id}-{}", host.name),
-                };
-                let vars =
-                    super::task_runner::render_map(runner, &host.inventory_vars, "magic rollback");
-                let confirm = arm.confirm_command(&plan.root);
-                let result = match super::connect::route(&host.name, &vars, runner.options) {
-                    Ok(super::connect::Route::Ssh(target)) => {
-                        let mut cmd = target.fresh_command(&confirm);
-                        match tokio::time::timeout(timeout, cmd.output()).await {
-                            Ok(Ok(out)) if out.status.success() => Ok(()),
-                            Ok(Ok(out)) => {
-                                Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
+        let results = runner
+            .forks()
+            .all(targets.iter().map(|&i| {
+                let host = &hosts[i];
+                let plan = plans[i].as_ref();
+                async move {
+                    let started = Instant::now();
+                    let plan = plan?;
+                    let arm = remote::Arm {
+                        seconds: 0,
+                        token: format!("{run_id}-{}", host.name),
+                    };
+                    let vars = super::task_runner::render_map(
+                        runner,
+                        &host.inventory_vars,
+                        "magic rollback",
+                    );
+                    let confirm = arm.confirm_command(&plan.root);
+                    let result = match super::connect::route(&host.name, &vars, runner.options) {
+                        Ok(super::connect::Route::Ssh(target)) => {
+                            let mut cmd = target.fresh_command(&confirm);
+                            match tokio::time::timeout(timeout, cmd.output()).await {
+                                Ok(Ok(out)) if out.status.success() => Ok(()),
+                                Ok(Ok(out)) => {
+                                    Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
+                                }
+                                Ok(Err(e)) => Err(e.to_string()),
+                                Err(_) => Err("no answer".into()),
                             }
-                            Ok(Err(e)) => Err(e.to_string()),
-                            Err(_) => Err("no answer".into()),
                         }
-                    }
-                    Ok(super::connect::Route::Local) => match host.conn.as_ref() {
-                        Some(conn) => conn
-                            .exec(crate::transport::Script::new(&confirm))
-                            .await
-                            .map(drop)
-                            .map_err(|e| e.to_string()),
-                        None => Err("not connected".into()),
-                    },
-                    Err(e) => Err(e.to_string()),
-                };
-                Some((i, result, started))
-            }
-        }))
-        .await;
+                        Ok(super::connect::Route::Local) => match host.conn.as_ref() {
+                            Some(conn) => conn
+                                .exec(crate::transport::Script::new(&confirm))
+                                .await
+                                .map(drop)
+                                .map_err(|e| e.to_string()),
+                            None => Err("not connected".into()),
+                        },
+                        Err(e) => Err(e.to_string()),
+                    };
+                    Some((i, result, started))
+                }
+            }))
+            .await;
         for (i, result, started) in results.into_iter().flatten() {
             let previous = switched
                 .iter()
@@ -415,8 +420,9 @@ impl SwitchRun<'_, '_> {
             hosts: count,
             handler: false,
         });
-        let results =
-            futures::future::join_all(hosts.iter().zip(&targets).map(|(host, target)| {
+        let results = runner
+            .forks()
+            .all(hosts.iter().zip(&targets).map(|(host, target)| {
                 let gate = &gate;
                 async move {
                     let target = target.as_ref()?;
