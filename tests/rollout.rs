@@ -1662,3 +1662,45 @@ fn resume_takes_an_inventory_flag() {
         r.dump()
     );
 }
+
+/// Regression: the health gate (like the lock, rollback targets, migration
+/// records and the proxy tier) reached every host of a batch at once,
+/// whatever `--forks` said. A `command:` gate that records how many of its
+/// copies run at the same moment, through a directory every host shares
+/// (/run is not private to a fleet host): with `--forks 1` never more than
+/// one, with `--forks 4` all four overlap.
+#[test]
+fn health_gates_respect_forks() {
+    let shared = format!("/run/convoy-forks-test-{}", std::process::id());
+    let gate = format!(
+        "health:\n  command: \"mkdir -p {shared}/active && touch {shared}/active/$$ && ls {shared}/active | wc -l >> {shared}/seen && sleep 0.4 && rm {shared}/active/$$\"\n  timeout: 20s\n"
+    );
+    let project = Project::new(4, &format!("batch: 4\n{gate}"));
+    project.artifact("1.0.0");
+    let peak = |forks: &str| {
+        let _ = std::fs::remove_dir_all(&shared);
+        let r = project.deploy("1.0.0", &["-f", forks]);
+        assert_eq!(r.code, 0, "{}", r.dump());
+        let seen = std::fs::read_to_string(format!("{shared}/seen")).unwrap();
+        let counts: Vec<u32> = seen.lines().map(|l| l.trim().parse().unwrap()).collect();
+        assert_eq!(counts.len(), 4, "one gate per host: {seen}");
+        counts.into_iter().max().unwrap()
+    };
+    assert_eq!(peak("1"), 1, "--forks 1: gates ran side by side");
+    // Re-run: the gate runs again only if hosts switch; deploy a new version.
+    project.artifact("1.0.1");
+    let _ = std::fs::remove_dir_all(&shared);
+    let r = project.deploy("1.0.1", &["-f", "4"]);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    let seen = std::fs::read_to_string(format!("{shared}/seen")).unwrap();
+    let max: u32 = seen
+        .lines()
+        .map(|l| l.trim().parse::<u32>().unwrap())
+        .max()
+        .unwrap();
+    assert!(
+        max > 1,
+        "--forks 4: the gates never overlapped ({seen}), so the test cannot tell"
+    );
+    let _ = std::fs::remove_dir_all(&shared);
+}
