@@ -45,6 +45,8 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
             continue;
         };
         let scope = preflight::play_scope(&playbook, play, &options)?;
+        let sudo = crate::run::escalation::release_become(play);
+        let sudo = sudo.as_ref();
         let names = super::shared::play_hosts(&inventory, play, &options)?;
         let mut hosts = Vec::new();
         for name in &names {
@@ -71,7 +73,7 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
                 .each(hosts.iter(), |(name, ctx, plan)| async move {
                     match connect::open(name, ctx, options, dir).await {
                         Ok(conn) => {
-                            let status = remote::status(&conn, &plan.root, None).await;
+                            let status = remote::status(&conn, &plan.root, sudo).await;
                             conn.close().await;
                             match status {
                                 Ok(s) => s.current.unwrap_or_else(|| "(none)".into()),

@@ -225,6 +225,8 @@ struct ReleaseTarget {
     host: String,
     vars: VarMap,
     root: String,
+    /// The play's escalation (the same as a run's).
+    sudo: Option<crate::transport::Become>,
 }
 
 impl Distributions {
@@ -238,7 +240,7 @@ impl Distributions {
         op: F,
     ) -> Result<Vec<(String, Vec<HostAnswer<T>>)>, Error>
     where
-        F: Fn(crate::transport::Connection, String) -> Fut,
+        F: Fn(crate::transport::Connection, String, Option<crate::transport::Become>) -> Fut,
         Fut: std::future::Future<Output = (crate::transport::Connection, Result<T, String>)>,
     {
         let templates = crate::template::Templates::new(&self.playbook.base_dir);
@@ -288,7 +290,12 @@ impl Distributions {
                         span: spec.span.clone(),
                         host: host.clone(),
                     })?;
-                Ok(ReleaseTarget { host, vars, root })
+                Ok(ReleaseTarget {
+                    host,
+                    vars,
+                    root,
+                    sudo: crate::run::escalation::release_become(play),
+                })
             })
             .collect()
     }
@@ -302,21 +309,30 @@ async fn on_each_target<T, F, Fut>(
     op: &F,
 ) -> Vec<HostAnswer<T>>
 where
-    F: Fn(crate::transport::Connection, String) -> Fut,
+    F: Fn(crate::transport::Connection, String, Option<crate::transport::Become>) -> Fut,
     Fut: std::future::Future<Output = (crate::transport::Connection, Result<T, String>)>,
 {
     crate::run::Forks::new(options.forks)
-        .each(targets, |ReleaseTarget { host, vars, root }| async move {
-            let answer = match crate::run::connect::open(&host, &vars, options, control_dir).await {
-                Ok(conn) => {
-                    let (conn, answer) = op(conn, root.clone()).await;
-                    conn.close().await;
-                    answer
-                }
-                Err(e) => Err(e.to_string()),
-            };
-            HostAnswer { host, root, answer }
-        })
+        .each(
+            targets,
+            |ReleaseTarget {
+                 host,
+                 vars,
+                 root,
+                 sudo,
+             }| async move {
+                let answer =
+                    match crate::run::connect::open(&host, &vars, options, control_dir).await {
+                        Ok(conn) => {
+                            let (conn, answer) = op(conn, root.clone(), sudo).await;
+                            conn.close().await;
+                            answer
+                        }
+                        Err(e) => Err(e.to_string()),
+                    };
+                HostAnswer { host, root, answer }
+            },
+        )
         .await
 }
 

@@ -21,8 +21,8 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
     let answers = opts
         .hosts
         .load_distributions(&opts.playbook, Mode::Deploy { phase: Phase::All })?
-        .on_each_host(|conn, root| async move {
-            let cleared = lock::clear(&conn, &root, None).await;
+        .on_each_host(|conn, root, sudo| async move {
+            let cleared = lock::clear(&conn, &root, sudo.as_ref()).await;
             (conn, cleared.map_err(|e| e.to_string()))
         })
         .await?;

@@ -6,6 +6,7 @@
 
 pub(crate) mod connect;
 pub(crate) mod context;
+pub mod escalation;
 mod fan_out;
 mod host_state;
 mod interrupt;

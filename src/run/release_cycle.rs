@@ -30,9 +30,7 @@ pub async fn run(
     hosts: &mut Vec<&mut HostState>,
     proxy: Option<&tokio::sync::Mutex<super::proxy_step::ProxyRun>>,
 ) -> Result<(), String> {
-    let sudo = play.sudo.unwrap_or(false).then(|| Become {
-        user: play.become_user.clone().unwrap_or_else(|| "root".into()),
-    });
+    let sudo = super::escalation::release_become(play);
     let sudo = sudo.as_ref();
     let mut plans = Vec::new();
     for host in hosts.iter_mut() {
