@@ -88,8 +88,6 @@ pub async fn execute(
         interrupt: Interrupt::install(),
         control_dir: control_dir.path().to_owned(),
         artifacts,
-        cycle_ends: Default::default(),
-        proxy_failures: Default::default(),
     };
     let summary = runner.run().await;
     drop(runner);

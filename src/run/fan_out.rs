@@ -18,10 +18,6 @@ impl Forks {
         Self(forks.max(1))
     }
 
-    pub fn get(self) -> usize {
-        self.0
-    }
-
     /// Runs `work` on each item, at most this many at once, started in the
     /// items' order; the results come back in the items' order.
     pub async fn each<I, F, Fut>(self, items: I, work: F) -> Vec<Fut::Output>

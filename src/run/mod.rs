@@ -109,6 +109,7 @@ impl RunSummary {
             "stopped",
             "completed",
             "prepared",
+            "checked",
         ]
         .into_iter()
         .find(|w| self.cycles.contains(w))
@@ -136,10 +137,6 @@ pub struct Runner<'a> {
     pub control_dir: PathBuf,
     /// Local artifacts, hashed once per run.
     pub artifacts: Arc<ArtifactCache>,
-    /// How each release cycle ended, for the summary.
-    pub cycle_ends: std::sync::Mutex<Vec<&'static str>>,
-    /// Proxy updates that failed (each fails the run).
-    pub proxy_failures: std::sync::atomic::AtomicUsize,
 }
 
 impl Runner<'_> {
@@ -152,13 +149,21 @@ impl Runner<'_> {
         let started = Instant::now();
         let mut hosts: IndexMap<String, HostState> = IndexMap::new();
         let mut refused = None;
+        let mut cycles = Vec::new();
+        let mut proxy_failures = 0;
         for play in &self.playbook.plays {
             if self.interrupt.is_set() {
                 break;
             }
-            if let Err(message) = play::run_play(self, play, &mut hosts).await {
-                refused = Some(message);
-                break;
+            match play::run_play(self, play, &mut hosts).await {
+                Ok(end) => {
+                    cycles.extend(end.cycle.map(|c| c.as_str()));
+                    proxy_failures += usize::from(end.proxy_failed);
+                }
+                Err(message) => {
+                    refused = Some(message);
+                    break;
+                }
             }
         }
         let mut recap = Recap {
@@ -169,10 +174,8 @@ impl Runner<'_> {
         let mut summary = RunSummary {
             interrupted: recap.interrupted,
             refused,
-            cycles: self.cycle_ends.lock().expect("not poisoned").clone(),
-            failed_hosts: self
-                .proxy_failures
-                .load(std::sync::atomic::Ordering::Relaxed),
+            cycles,
+            failed_hosts: proxy_failures,
             ..RunSummary::default()
         };
         // Every master connection is closed at once: one round trip each.

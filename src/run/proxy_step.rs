@@ -37,6 +37,8 @@ pub struct ProxyRun {
     scope: PlayScope,
     tier: ProxyTier,
     pub state: FleetState,
+    /// An update failed during this play (each fails the run).
+    failed: bool,
 }
 
 impl ProxyRun {
@@ -71,6 +73,7 @@ impl ProxyRun {
             scope: scope.clone(),
             tier,
             state,
+            failed: false,
         })
     }
 
@@ -169,15 +172,15 @@ impl ProxyRun {
                 runner.reporter.send(Event::Note {
                     message: format!("proxy update failed: {e}"),
                 });
-                runner
-                    .proxy_failures
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.failed = true;
                 false
             }
         }
     }
 
-    pub async fn close(self) {
+    /// Closes the proxy connections; whether an update failed.
+    pub async fn close(self) -> bool {
         self.tier.close().await;
+        self.failed
     }
 }

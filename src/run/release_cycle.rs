@@ -29,7 +29,7 @@ pub async fn run(
     spec: &DistributionSpec,
     hosts: &mut Vec<&mut HostState>,
     proxy: Option<&tokio::sync::Mutex<super::proxy_step::ProxyRun>>,
-) -> Result<(), String> {
+) -> Result<CycleEnd, String> {
     let sudo = super::escalation::release_become(play);
     let sudo = sudo.as_ref();
     let mut plans = Vec::new();
@@ -54,7 +54,8 @@ pub async fn run(
         // Asks the hosts, changes nothing: no lock, no audit line.
         let mut plans = plans;
         return super::release_preview::run(runner, scope, play, hosts, &mut plans, sudo, proxy)
-            .await;
+            .await
+            .map(|()| CycleEnd::Checked);
     }
     let holder = Holder {
         by: deployed_by(),
@@ -77,13 +78,6 @@ pub async fn run(
         "{} run={} by={} playbook={} action={action} version={version} outcome={ended}",
         holder.since, holder.run_id, holder.by, runner.options.playbook_name
     );
-    if let Ok(end) = &outcome {
-        runner
-            .cycle_ends
-            .lock()
-            .expect("not poisoned")
-            .push(end.as_str());
-    }
     super::lock::unlock_all(runner, hosts, &plans, &locked, &holder, &audit, sudo).await;
     runner.reporter.send(Event::Note {
         message: format!(
@@ -96,12 +90,14 @@ pub async fn run(
                 .unwrap_or("")
         ),
     });
-    outcome.map(drop)
+    outcome
 }
 
 /// How a release cycle ended, for the journal and the audit line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CycleEnd {
+    /// A `--check` run: nothing changed.
+    Checked,
     Prepared,
     Completed,
     Stopped,
@@ -112,6 +108,7 @@ pub enum CycleEnd {
 impl CycleEnd {
     pub fn as_str(self) -> &'static str {
         match self {
+            CycleEnd::Checked => "checked",
             CycleEnd::Prepared => "prepared",
             CycleEnd::Completed => "completed",
             CycleEnd::Stopped => "stopped",
