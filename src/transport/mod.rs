@@ -11,6 +11,7 @@ mod local;
 pub mod remote_fs;
 pub mod shell;
 mod ssh;
+mod ssh_error;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -158,7 +158,7 @@ fn ssh_reason(e: &openssh::Error) -> String {
         reason = s.to_string();
         source = s.source();
     }
-    reason.trim().trim_end_matches('.').to_owned()
+    super::ssh_error::summarize(&reason)
 }
 
 impl SshTarget {
