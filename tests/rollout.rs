@@ -1704,3 +1704,91 @@ fn health_gates_respect_forks() {
     );
     let _ = std::fs::remove_dir_all(&shared);
 }
+
+/// Regression: the magic-rollback timer only repointed `current`, so the
+/// process the switch hook had restarted kept serving the new release on a
+/// host that was "rolled back". Now the timer also runs the switch hooks,
+/// rendered for the release it returns to: a real server that serves its
+/// release's VERSION answers the old version again, with no convoy
+/// reaching the host (its link is cut).
+#[test]
+fn magic_rollback_restarts_what_the_switch_restarted() {
+    let p = Project::new(1, "");
+    let playbook = r#"- name: Deploy hello
+  hosts: app
+  vars: { version: "1.0.0" }
+  distribution:
+    name: hello
+    version: "{{ version }}"
+    source: "dist/hello-{{ version }}.tar.gz"
+    strip_components: 0
+    root: /srv/hello
+    keep: 5
+  rollout:
+    magic_rollback: 6s
+  hooks:
+    switch:
+      - name: restart the server in the new release
+        shell: |
+          if [ -f /srv/server.pid ]; then
+            pid=$(cat /srv/server.pid); kill "$pid" 2>/dev/null
+            while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+          fi
+          cd {{ release.path }}
+          setsid nohup python3 -m http.server 8080 --bind 127.0.0.1 >/dev/null 2>&1 </dev/null &
+          echo $! > /srv/server.pid
+          until curl -fsS -o /dev/null http://127.0.0.1:8080/VERSION; do sleep 0.05; done
+          echo "restarted {{ release.version }}" >> /srv/restarts.log
+          if [ -e /srv/cut ]; then touch /srv/cut-me; sleep 3; fi
+"#;
+    std::fs::write(&p.playbook, playbook).unwrap();
+    p.artifact("1.0.0");
+    p.artifact("2.0.0");
+    p.deploy_ok("1.0.0", &["--timeout", "3s"]);
+    let served = |p: &Project| {
+        p.fleet
+            .exec_ok(1, "curl -fsS http://127.0.0.1:8080/VERSION || echo down")
+    };
+    assert_eq!(served(&p), "1.0.0\n");
+
+    p.touch(1, "cut", "");
+    let run = p.spawn_deploy("2.0.0", &["--timeout", "3s"]);
+    let mut link = LinkDown {
+        fleet: &p.fleet,
+        host: 1,
+        down: false,
+    };
+    wait_until("/srv/cut-me on h1", Duration::from_secs(60), || {
+        p.srv(1, "cut-me").exists()
+    });
+    p.fleet.link_down(1);
+    link.down = true;
+    assert_eq!(
+        served(&p),
+        "2.0.0\n",
+        "the switch restarted the server on 2.0.0"
+    );
+    wait_until(
+        "h1 back on 1.0.0 by itself",
+        Duration::from_secs(30),
+        || p.current(1).as_deref() == Some("releases/1.0.0"),
+    );
+    wait_until(
+        "h1's server serving 1.0.0 again",
+        Duration::from_secs(20),
+        || served(&p) == "1.0.0\n",
+    );
+    let r = run.finish(Duration::from_secs(150));
+    link.up();
+    assert_ne!(r.code, 0, "{}", r.dump());
+    let restarts = std::fs::read_to_string(p.srv(1, "restarts.log")).unwrap();
+    assert_eq!(
+        restarts,
+        "restarted 1.0.0\nrestarted 2.0.0\nrestarted 1.0.0\n"
+    );
+    let audit = std::fs::read_to_string(p.path(1, ".convoy/audit.log")).unwrap();
+    assert!(
+        audit.contains("magic rollback to 1.0.0") && audit.contains("switch hooks exited 0"),
+        "{audit}"
+    );
+}

@@ -14,7 +14,7 @@ use base64::Engine;
 use serde_json::json;
 
 use super::{ReleasePlan, Source};
-use crate::transport::{Become, Connection, Script, TransportError, quote};
+use crate::transport::{Become, Connection, Script, ShellScript, TransportError, quote};
 
 /// What a host holds for this distribution, read in one round trip.
 #[derive(Debug, Clone, Default)]
@@ -252,6 +252,49 @@ pub struct Switched {
     pub changed: bool,
 }
 
+/// Refuses a switch to a release that is not there; says what `current`
+/// named; stops when it already names the version.
+const SWITCH_CHECK: &str = r#"cd "$R" 2>/dev/null || { echo "$R does not exist" >&2; exit 3; }
+[ -d "releases/$V" ] || { echo "release $V is not in $R/releases" >&2; exit 3; }
+old=$(readlink current 2>/dev/null)
+echo "previous=${old#releases/}"
+if [ "$old" = "releases/$V" ]; then echo unchanged=1; exit 0; fi
+"#;
+
+/// Arms the magic-rollback timer (before the switch, in its round trip):
+/// detached (setsid, no open descriptors) so that it outlives the session.
+const ARM: &str = r#"if [ -n "$old" ]; then
+  mkdir -p .convoy/magic || { echo "cannot create $R/.convoy/magic" >&2; exit 3; }
+  printf '%s' "$HOOKS" > ".convoy/magic/$T.hooks" && printf '%s\n' "$TIMER" > ".convoy/magic/$T.sh" || { echo "cannot write the magic rollback timer in $R/.convoy/magic" >&2; exit 3; }
+  nohup setsid sh ".convoy/magic/$T.sh" "$R" "$old" "$T" "$SECS" >/dev/null 2>&1 </dev/null &
+fi
+"#;
+
+/// The timer itself (`sh TIMER ROOT OLD-LINK TOKEN SECONDS`): unless
+/// `<token>.ok` appears in time, `current` goes back to the old link and the
+/// switch hooks rendered for that release run, from it, logged beside.
+const MAGIC_TIMER: &str = r#"R=$1; old=$2; T=$3; secs=$4; M="$R/.convoy/magic"
+sleep "$secs"
+if [ ! -e "$M/$T.ok" ]; then
+  if ln -s "$old" "$R/.current.magic" && mv -T "$R/.current.magic" "$R/current"; then
+    echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) magic rollback to ${old#releases/}: not confirmed within ${secs}s" >> "$R/.convoy/audit.log"
+    if [ -s "$M/$T.hooks" ]; then
+      ( cd "$R/current" && sh "$M/$T.hooks" ) >> "$M/$T.log" 2>&1
+      echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) magic rollback: switch hooks exited $? (output in $M/$T.log)" >> "$R/.convoy/audit.log"
+    fi
+  fi
+fi
+rm -f "$M/$T.ok" "$M/$T.sh" "$M/$T.hooks""#;
+
+/// Repoints `current` by rename(2) and records the switch.
+const SWITCH: &str = r#"ln -s "releases/$V" ".current.tmp.$$" && mv -T ".current.tmp.$$" current || { rm -f ".current.tmp.$$"; echo "cannot switch $R/current" >&2; exit 3; }
+if [ -n "$old" ]; then printf '%s\n' "${old#releases/}" > .convoy/previous.tmp && mv .convoy/previous.tmp .convoy/previous; fi
+M=".convoy/releases/$V.json"
+if [ -f "$M" ]; then sed -e 's/"deployed_at":"[^"]*"/"deployed_at":"'"$AT"'"/' -e 's/"deployed_by":"[^"]*"/"deployed_by":"'"$BY"'"/' "$M" > "$M.tmp" && mv "$M.tmp" "$M"; fi
+printf '%s\t%s\t%s\n' "$AT" "$V" "$BY" >> .convoy/history
+true
+"#;
+
 /// Points `current` at `releases/<version>`: a new symlink under a temporary
 /// name, renamed over `current` (rename(2)), so `current` always names a
 /// complete release. Records who deployed it and the previous version.
@@ -262,6 +305,10 @@ pub struct Switched {
 pub struct Arm {
     pub seconds: u64,
     pub token: String,
+    /// The switch hooks as shell lines rendered for the release the host
+    /// goes back to: the timer runs them after repointing `current`, so
+    /// that what the switch restarted runs the old release again.
+    pub rollback_hooks: Vec<String>,
 }
 
 impl Arm {
@@ -283,41 +330,31 @@ pub async fn switch(
     arm: Option<&Arm>,
     sudo: Option<&Become>,
 ) -> Result<Result<Switched, String>, TransportError> {
-    // The timer's script is written with the old link already expanded, then
-    // detached (setsid, no open descriptors) so that it outlives this session.
-    let arm_script = arm
-        .map(|a| {
-            format!(
-                "if [ -n \"$old\" ]; then mkdir -p .convoy/magic && T={token} && cat > \".convoy/magic/$T.sh\" <<CONVOY_MAGIC\n\
-                 sleep {secs}\n\
-                 if [ ! -e \"$R/.convoy/magic/$T.ok\" ]; then ln -s \"$old\" \"$R/.current.magic\" && mv -T \"$R/.current.magic\" \"$R/current\" && echo \"\\$(date -u +%Y-%m-%dT%H:%M:%SZ) magic rollback to ${{old#releases/}}: not confirmed within {secs}s\" >> \"$R/.convoy/audit.log\"; fi\n\
-                 rm -f \"$R/.convoy/magic/$T.ok\" \"$R/.convoy/magic/$T.sh\"\n\
-                 CONVOY_MAGIC\n\
-                 nohup setsid sh \".convoy/magic/$T.sh\" >/dev/null 2>&1 </dev/null &\n\
-                 fi\n",
-                token = quote(&a.token),
-                secs = a.seconds,
-            )
-        })
-        .unwrap_or_default();
-    let script = format!(
-        "set -u\nR={root}; V={v}; cd \"$R\" 2>/dev/null || {{ echo \"$R does not exist\" >&2; exit 3; }}\n\
-         [ -d \"releases/$V\" ] || {{ echo \"release $V is not in $R/releases\" >&2; exit 3; }}\n\
-         old=$(readlink current 2>/dev/null)\n\
-         echo \"previous=${{old#releases/}}\"\n\
-         if [ \"$old\" = \"releases/$V\" ]; then echo unchanged=1; exit 0; fi\n\
-         {arm_script}\
-         ln -s \"releases/$V\" \".current.tmp.$$\" && mv -T \".current.tmp.$$\" current || {{ rm -f \".current.tmp.$$\"; echo \"cannot switch $R/current\" >&2; exit 3; }}\n\
-         if [ -n \"$old\" ]; then printf '%s\\n' \"${{old#releases/}}\" > .convoy/previous.tmp && mv .convoy/previous.tmp .convoy/previous; fi\n\
-         M=\".convoy/releases/$V.json\"\n\
-         if [ -f \"$M\" ]; then sed -e 's/\"deployed_at\":\"[^\"]*\"/\"deployed_at\":\"'{at}'\"/' -e 's/\"deployed_by\":\"[^\"]*\"/\"deployed_by\":\"'{by}'\"/' \"$M\" > \"$M.tmp\" && mv \"$M.tmp\" \"$M\"; fi\n\
-         printf '%s\\t%s\\t%s\\n' {at} \"$V\" {by} >> .convoy/history\n\
-         true",
-        root = quote(root),
-        v = quote(version),
-        at = quote(&now()),
-        by = quote(&sed_safe(deployed_by)),
-    );
+    let mut script = ShellScript::new()
+        .code("set -u")
+        .var("R", root)
+        .var("V", version)
+        .var("AT", now())
+        .var("BY", sed_safe(deployed_by))
+        .code(SWITCH_CHECK);
+    if let Some(a) = arm {
+        // The timer's code is constant; what it needs (the old link, the
+        // token, the delay, the hooks) reaches it as quoted data: as its
+        // arguments and as a file written with printf.
+        let hooks: String = a
+            .rollback_hooks
+            .iter()
+            .map(|h| format!("( {h}\n) || exit $?\n"))
+            .collect();
+        script = script
+            .var("T", &a.token)
+            .var("SECS", a.seconds.to_string())
+            .var("HOOKS", hooks)
+            .var("TIMER", MAGIC_TIMER)
+            .code(ARM);
+    }
+    let script = script.code(SWITCH);
+    let script = script.text().to_owned();
     let out = conn.exec(Script::new(&script).sudo(sudo)).await?;
     if !out.success() {
         return Ok(Err(last_line(&out.stderr_str())));

@@ -245,7 +245,7 @@ fn convert_play(file: &Path, index: usize, raw: RawPlay) -> Result<Play, Playboo
     let convert_all = |tasks: Vec<RawTask>| -> Result<Vec<Task>, PlaybookError> {
         tasks.into_iter().map(|t| convert_task(file, t)).collect()
     };
-    Ok(Play {
+    let play = Play {
         name: raw.name.unwrap_or_else(|| format!("play #{}", index + 1)),
         hosts: raw.hosts.value,
         hosts_span,
@@ -285,7 +285,9 @@ fn convert_play(file: &Path, index: usize, raw: RawPlay) -> Result<Play, Playboo
             switch: convert_all(raw.hooks.switch)?,
             confirm: convert_all(raw.hooks.confirm)?,
         },
-    })
+    };
+    super::magic::check(&play)?;
+    Ok(play)
 }
 
 fn convert_distribution(

@@ -235,7 +235,6 @@ impl SwitchRun<'_, '_> {
             .as_ref()
             .and_then(|r| r.magic_rollback)
             .filter(|_| self.may_roll_back);
-        let run_id = &self.runner.options.run_id;
         let switched = std::sync::Mutex::new(Vec::new());
         {
             let (by, switched, sudo) = (&by, &switched, self.sudo);
@@ -246,10 +245,10 @@ impl SwitchRun<'_, '_> {
                 plans,
                 |host, plan| async move {
                     let conn = host.conn.as_ref().expect("connected by step");
-                    let arm = magic.map(|d| remote::Arm {
-                        seconds: d.as_secs().max(1),
-                        token: format!("{run_id}-{}", host.name),
-                    });
+                    let arm = match magic.map(|d| self.arm(host, plan, d)).transpose() {
+                        Ok(arm) => arm,
+                        Err(msg) => return (host, StepResult::failed(msg)),
+                    };
                     let result = match remote::switch(
                         conn,
                         &plan.root,
@@ -299,6 +298,52 @@ impl SwitchRun<'_, '_> {
         switched
     }
 
+    /// The magic-rollback timer for a host about to switch: if the host is
+    /// not confirmed in time it goes back to the release it runs now and
+    /// runs the switch hooks rendered for that release (`release.version`,
+    /// `release.path` name it), so what the switch restarted runs the old
+    /// code again. Load made sure the hooks are plain `shell`/`command`
+    /// tasks; an error here is a template the host's variables cannot fill.
+    fn arm(
+        &self,
+        host: &HostState,
+        plan: &ReleasePlan,
+        timeout: std::time::Duration,
+    ) -> Result<remote::Arm, String> {
+        let mut rollback_hooks = Vec::new();
+        if let Some(back) = host.found_release.as_deref() {
+            let mut ctx = self.scope.scope.context(host, &self.scope.vars);
+            ctx.insert(
+                "release".into(),
+                serde_json::json!({
+                    "version": back,
+                    "path": format!("{}/releases/{back}", plan.root),
+                    "previous": plan.version,
+                }),
+            );
+            let vars = as_value(ctx);
+            for task in &self.play.hooks.switch {
+                let crate::playbook::TaskKind::Module { module, args, .. } = &task.kind else {
+                    continue;
+                };
+                let origin = format!("magic rollback: {}", task.display_name());
+                let args = self
+                    .runner
+                    .templates
+                    .render_value(args, &vars, &origin)
+                    .map_err(|e| format!("{origin}: {e}"))?;
+                let line = crate::tasks::host_line(args, *module == "shell")
+                    .map_err(|e| format!("{origin}: {e}"))?;
+                rollback_hooks.push(line);
+            }
+        }
+        Ok(remote::Arm {
+            seconds: timeout.as_secs().max(1),
+            token: format!("{}-{}", self.runner.options.run_id, host.name),
+            rollback_hooks,
+        })
+    }
+
     /// Confirms each switched host over a fresh, non-multiplexed connection;
     /// a host that cannot be reached switches itself back when its timer ends.
     async fn confirm_magic(
@@ -339,6 +384,7 @@ impl SwitchRun<'_, '_> {
                     let arm = remote::Arm {
                         seconds: 0,
                         token: format!("{run_id}-{}", host.name),
+                        rollback_hooks: vec![],
                     };
                     let vars = super::task_runner::render_map(
                         runner,

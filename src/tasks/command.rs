@@ -59,7 +59,27 @@ struct Command {
     stdin: Option<String>,
 }
 
+/// The shell line a `shell` (or, with `shell` false, `command`) task with
+/// these rendered `args` runs, `chdir` included: for a host that must run
+/// it on its own, without convoy (the magic rollback timer). `creates`,
+/// `removes` and `stdin` need convoy's checks around the line: refused.
+pub fn host_line(args: crate::vars::Value, shell: bool) -> Result<String, String> {
+    let a: Args = parse_args(args.clone())?;
+    if a.creates.is_some() || a.removes.is_some() || a.stdin.is_some() {
+        return Err("`creates`, `removes` and `stdin` cannot be used here".into());
+    }
+    let command = parse(args, shell)?;
+    Ok(match &command.chdir {
+        Some(dir) => format!("cd {} && {}", quote(dir), command.line),
+        None => command.line,
+    })
+}
+
 fn build(args: crate::vars::Value, shell: bool) -> Result<Box<dyn Action>, String> {
+    Ok(Box::new(parse(args, shell)?))
+}
+
+fn parse(args: crate::vars::Value, shell: bool) -> Result<Command, String> {
     let a: Args = parse_args(args)?;
     let (line, display) = match (a.raw.or(a.cmd), a.argv) {
         (Some(text), None) if shell => (text.clone(), text),
@@ -78,14 +98,14 @@ fn build(args: crate::vars::Value, shell: bool) -> Result<Box<dyn Action>, Strin
         (Some(_), Some(_)) => return Err("give either a command line or `argv`, not both".into()),
         _ => return Err("no command given".into()),
     };
-    Ok(Box::new(Command {
+    Ok(Command {
         line,
         display,
         chdir: a.chdir,
         creates: a.creates,
         removes: a.removes,
         stdin: a.stdin,
-    }))
+    })
 }
 
 impl Action for Command {

@@ -23,6 +23,7 @@ mod wait_for;
 use std::future::Future;
 use std::pin::Pin;
 
+pub use command::host_line;
 pub use context::ActionContext;
 pub use copy::normalize_mode;
 pub use outcome::{FileDiff, Outcome};
