@@ -1,0 +1,355 @@
+//! Regressions of the "Trust" issue: secrets given with `-e` leaked into
+//! output and world-readable journals, `!vault` values were used as plain
+//! strings, YAML budget errors were unreadable, `--output json` was ignored
+//! by some commands, `resume` of a finished run re-ran it, `exec` kept no
+//! journal, and a run that reached no host said "completed".
+//!
+//! Each test is named after what broke. Tests on a real fleet use
+//! `support::Fleet`; the others use hosts with `ansible_connection: local`
+//! and check a marker file to prove what ran.
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use support::inventory::app_inventory;
+use support::run::{Journal, Run, run_in};
+use support::tarball::release_tar_gz;
+use support::{Fleet, workdir, write_file};
+
+// ---------------------------------------------------------------- helpers
+
+/// Two local hosts in group `web`.
+const LOCAL_INVENTORY: &str = "all:\n  children:\n    web:\n      hosts:\n        web1:\n          ansible_connection: local\n        web2:\n          ansible_connection: local\n";
+
+/// A project of local hosts: `inv.yml` and `play.yml`, whose first task
+/// appends a line to `touched` (so a test sees whether any host was worked on).
+struct Local {
+    dir: tempfile::TempDir,
+}
+
+impl Local {
+    fn new(tasks_after_marker: &str) -> Local {
+        let dir = workdir();
+        write_file(dir.path(), "inv.yml", LOCAL_INVENTORY);
+        let marker = dir.path().join("touched");
+        write_file(
+            dir.path(),
+            "play.yml",
+            &format!(
+                "- name: play\n  hosts: web\n  tasks:\n    - name: mark\n      shell: echo {{{{ inventory_hostname }}}} >> {}\n{tasks_after_marker}",
+                marker.display()
+            ),
+        );
+        Local { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn file(&self, rel: &str, content: &str) -> &Local {
+        write_file(self.path(), rel, content);
+        self
+    }
+
+    /// `convoy ARGS...` run in the project dir.
+    fn convoy(&self, args: &[&str]) -> Run {
+        run_in(self.path(), args)
+    }
+
+    /// `convoy run play.yml -i inv.yml EXTRA...`
+    fn run(&self, extra: &[&str]) -> Run {
+        let mut args = vec!["run", "play.yml", "-i", "inv.yml"];
+        args.extend_from_slice(extra);
+        self.convoy(&args)
+    }
+
+    /// Lines the marker task wrote (one per host per run).
+    fn touched(&self) -> usize {
+        std::fs::read_to_string(self.path().join("touched"))
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    }
+
+    /// Runs, expecting bad input: exit 3 and no host touched; returns stderr.
+    fn refused(&self, extra: &[&str]) -> String {
+        let r = self.run(extra);
+        assert_eq!(r.code, 3, "exit code:\n{}", r.dump());
+        assert_eq!(self.touched(), 0, "a host was worked on:\n{}", r.dump());
+        r.stderr
+    }
+
+    fn journals(&self) -> Vec<PathBuf> {
+        journals_in(self.path())
+    }
+}
+
+fn journals_in(dir: &Path) -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir.join(".convoy/runs"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    paths.sort();
+    paths
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// Everything a run left for anyone to read: its output and its journals.
+fn everything(r: &Run, dir: &Path) -> String {
+    let mut all = r.all();
+    for j in journals_in(dir) {
+        all.push_str(&std::fs::read_to_string(j).unwrap());
+    }
+    all
+}
+
+fn assert_private_journal(journal: &Path) {
+    let runs = journal.parent().unwrap();
+    assert_eq!(mode(journal), 0o600, "{}", journal.display());
+    assert_eq!(mode(runs), 0o700, "{}", runs.display());
+    assert_eq!(mode(runs.parent().unwrap()), 0o700, ".convoy");
+}
+
+// ---------------------------------------------------------------- 1. secrets
+
+const SECRETS: &[&str] = &["hunter2", "s3cr3t-api", "t0k3n-long", "fr0m-file"];
+
+#[test]
+fn extra_var_values_appeared_in_run_start_argv_and_journal() {
+    let p = Local::new(
+        "    - name: uses them\n      shell: test -n '{{ db_password }}{{ api_key }}{{ token }}{{ file_secret }}'\n",
+    );
+    p.file("secrets.yml", "file_secret: fr0m-file\n");
+    let r = p.run(&[
+        "--output",
+        "json",
+        "-e",
+        "db_password=hunter2",
+        "-e",
+        r#"{"api_key": "s3cr3t-api"}"#,
+        "--extra-vars=token=t0k3n-long",
+        "-e",
+        "@secrets.yml",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert_eq!(p.touched(), 2);
+    let all = everything(&r, p.path());
+    for secret in SECRETS {
+        assert!(!all.contains(secret), "{secret} leaked:\n{all}");
+    }
+    // The keys are kept, in the screen's events and in the journal alike.
+    let start = r
+        .events()
+        .into_iter()
+        .find(|e| e["event"] == "run_start")
+        .unwrap_or_else(|| panic!("no run_start:\n{}", r.dump()));
+    let argv: Vec<&str> = start["argv"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(argv.contains(&"db_password=<hidden>"), "{argv:?}");
+    assert!(argv.contains(&r#"{"api_key":"<hidden>"}"#), "{argv:?}");
+    assert!(argv.contains(&"--extra-vars=token=<hidden>"), "{argv:?}");
+    assert!(argv.contains(&"@secrets.yml"), "{argv:?}");
+    let journal = r.journal();
+    assert_eq!(journal.of("run_start")[0]["argv"], start["argv"]);
+}
+
+#[test]
+fn journal_was_world_readable() {
+    let p = Local::new("");
+    // A .convoy left open by an older convoy (or a loose umask) is tightened.
+    std::fs::create_dir_all(p.path().join(".convoy/runs")).unwrap();
+    for dir in [".convoy", ".convoy/runs"] {
+        std::fs::set_permissions(p.path().join(dir), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+    }
+    let r = p.run(&[]);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    let journal = r.journal();
+    journal.assert_in_project(p.path());
+    assert_private_journal(&journal.path);
+}
+
+#[test]
+fn bad_extra_vars_echoed_their_values() {
+    let p = Local::new("");
+    for arg in [
+        "hunter2",
+        "a=1 hunter2",
+        "pw='hunter2",
+        r#"{"pw": "hunter2""#,
+    ] {
+        let stderr = p.refused(&["-e", arg]);
+        assert!(stderr.contains("bad extra vars"), "{stderr}");
+        assert!(!stderr.contains("hunter2"), "-e {arg}: {stderr}");
+    }
+    // A broken `-e @file` is located, without showing its lines.
+    p.file("secrets.yml", "db_password: hunter2\nother: \"hunter2\n");
+    let stderr = p.refused(&["-e", "@secrets.yml"]);
+    assert!(stderr.contains("secrets.yml:"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+#[test]
+fn resume_replayed_hidden_extra_vars_as_values() {
+    let p = Local::new("");
+    // An interrupted run (no run_end) that was given a secret.
+    let journal = r#"{"event":"run_start","run_id":"r1","playbook":"play.yml","argv":["run","play.yml","-i","inv.yml","-e","db_password=<hidden>"]}"#;
+    p.file(".convoy/runs/r1.jsonl", &format!("{journal}\n"));
+    let r = p.convoy(&["resume", "r1"]);
+    assert_eq!(r.code, 3, "{}", r.dump());
+    assert!(
+        r.stderr.contains("db_password=<hidden>") && r.stderr.contains("-e KEY=VALUE"),
+        "{}",
+        r.dump()
+    );
+    assert_eq!(p.touched(), 0);
+    // Given again, they are used, and still not shown.
+    let r = p.convoy(&["resume", "r1", "-e", "db_password=hunter2"]);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert_eq!(p.touched(), 2);
+    let all = everything(&r, p.path());
+    assert!(!all.contains("hunter2"), "{all}");
+}
+
+// ---------------------------------------------------------------- 2. vault
+
+const VAULT_VALUE: &str = "!vault |\n          $ANSIBLE_VAULT;1.1;AES256\n          62313365396662343061393464336163383764373764613633653634306231386433626436623361\n";
+const VAULT_FILE: &str = "$ANSIBLE_VAULT;1.1;AES256\n62313365396662343061393464336163383764373764613633653634306231386433626436623361\n";
+
+#[test]
+fn vault_value_in_a_playbook_was_a_plain_string() {
+    let p = Local::new("");
+    p.file(
+        "play.yml",
+        &format!(
+            "- name: play\n  hosts: web\n  vars:\n    db_password: {VAULT_VALUE}  tasks:\n    - name: mark\n      shell: echo x >> {}\n",
+            p.path().join("touched").display()
+        ),
+    );
+    let stderr = p.refused(&[]);
+    assert!(stderr.contains("`!vault` value"), "{stderr}");
+    assert!(stderr.contains("play.yml:4:18"), "{stderr}");
+}
+
+#[test]
+fn vault_encrypted_vars_file_said_expected_a_mapping() {
+    let p = Local::new("");
+    p.file(
+        "play.yml",
+        &format!(
+            "- name: play\n  hosts: web\n  vars_files: [secrets.yml]\n  tasks:\n    - name: mark\n      shell: echo x >> {}\n",
+            p.path().join("touched").display()
+        ),
+    );
+    p.file("secrets.yml", VAULT_FILE);
+    let stderr = p.refused(&[]);
+    assert!(stderr.contains("encrypted with ansible-vault"), "{stderr}");
+    assert!(!stderr.contains("expected a mapping"), "{stderr}");
+    assert!(stderr.contains("secrets.yml:1:1"), "{stderr}");
+    // The same file given with `-e @` says the same.
+    p.file("play.yml", "- name: play\n  hosts: web\n  tasks: []\n");
+    let stderr = p.refused(&["-e", "@secrets.yml"]);
+    assert!(stderr.contains("encrypted with ansible-vault"), "{stderr}");
+}
+
+#[test]
+fn vault_values_in_inventory_and_vars_dirs_were_plain_strings() {
+    let p = Local::new("");
+    let inventory = format!(
+        "all:\n  children:\n    web:\n      hosts:\n        web1:\n          ansible_connection: local\n          db_password: {}",
+        VAULT_VALUE.replace("\n          ", "\n            ")
+    );
+    p.file("inv.yml", &inventory);
+    let stderr = p.refused(&[]);
+    assert!(
+        stderr.contains("`!vault` value") && stderr.contains("inv.yml:7:24"),
+        "{stderr}"
+    );
+
+    p.file("inv.yml", LOCAL_INVENTORY);
+    p.file("group_vars/web.yml", &format!("db_password: {VAULT_VALUE}"));
+    let stderr = p.refused(&[]);
+    assert!(
+        stderr.contains("`!vault` value") && stderr.contains("web.yml:1:14"),
+        "{stderr}"
+    );
+
+    p.file("group_vars/web.yml", "plain: 1\n");
+    p.file("host_vars/web2.yml", VAULT_FILE);
+    let stderr = p.refused(&[]);
+    assert!(
+        stderr.contains("encrypted with ansible-vault") && stderr.contains("host_vars/web2.yml"),
+        "{stderr}"
+    );
+}
+
+// ---------------------------------------------------------------- 3. YAML budget
+
+#[test]
+fn yaml_budget_error_printed_nodes_debug_struct() {
+    let p = Local::new("");
+    let mut vars = "    a0: &a0 [x,x,x,x,x,x,x,x,x,x]\n".to_owned();
+    for i in 1..9 {
+        let refs = vec![format!("*a{}", i - 1); 10].join(",");
+        vars.push_str(&format!("    a{i}: &a{i} [{refs}]\n"));
+    }
+    p.file(
+        "play.yml",
+        &format!("- name: play\n  hosts: web\n  vars:\n{vars}  tasks: []\n"),
+    );
+    let stderr = p.refused(&[]);
+    assert!(
+        stderr.starts_with("error: too many YAML nodes (aliases expanding?)\n  --> play.yml:"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Nodes {"), "{stderr}");
+}
+
+#[test]
+fn deep_nesting_error_echoed_a_200kb_line() {
+    let p = Local::new("");
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    p.file(
+        "play.yml",
+        &format!("- name: play\n  hosts: web\n  vars:\n    x: {deep}\n  tasks: []\n"),
+    );
+    let stderr = p.refused(&[]);
+    assert!(stderr.contains("nested too deeply"), "{stderr}");
+    assert!(stderr.contains("play.yml:4:"), "{stderr}");
+    assert!(
+        stderr.len() < 1000,
+        "{} bytes:\n{stderr:.2000}",
+        stderr.len()
+    );
+}
+
+// ---------------------------------------------------------------- 5. resume
+
+#[test]
+fn resume_of_a_completed_run_reran_the_playbook() {
+    let p = Local::new("");
+    let r = p.run(&[]);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert_eq!(p.touched(), 2);
+    let run_id = r.journal().run_id;
+    let again = p.convoy(&["resume", &run_id]);
+    assert_eq!(again.code, 0, "{}", again.dump());
+    assert!(
+        again
+            .all()
+            .contains(&format!("run {run_id} ended: completed; nothing to resume")),
+        "{}",
+        again.dump()
+    );
+    assert_eq!(p.touched(), 2, "the playbook ran again:\n{}", again.dump());
+}
