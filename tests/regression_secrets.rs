@@ -353,3 +353,141 @@ fn resume_of_a_completed_run_reran_the_playbook() {
     );
     assert_eq!(p.touched(), 2, "the playbook ran again:\n{}", again.dump());
 }
+
+// ---------------------------------------------------------------- 6. exec
+
+/// The `host_result` events of a run's JSON output, by host.
+fn results_by_host(r: &Run) -> std::collections::BTreeMap<String, Value> {
+    r.events()
+        .into_iter()
+        .filter(|e| e["event"] == "host_result")
+        .map(|e| (e["host"].as_str().unwrap().to_owned(), e))
+        .collect()
+}
+
+#[test]
+fn exec_wrote_no_journal() {
+    let fleet = Fleet::start(2);
+    let work = workdir();
+    let inventory = app_inventory(&fleet, work.path(), "");
+    let inv = inventory.to_str().unwrap();
+
+    // Every host answers: its own output, exit 0, a private journal in the
+    // current directory with the same events as the screen.
+    let ok = run_in(
+        work.path(),
+        &[
+            "exec", "app", "-i", inv, "--output", "json", "--", "hostname",
+        ],
+    );
+    assert_eq!(ok.code, 0, "{}", ok.dump());
+    let results = results_by_host(&ok);
+    for i in fleet.hosts() {
+        let name = fleet.name(i);
+        let result = &results[&name];
+        assert_eq!(result["status"], "changed", "{result}");
+        assert_eq!(
+            result["output"].as_str().map(str::trim),
+            Some(name.as_str())
+        );
+    }
+    let journal = ok.journal();
+    journal.assert_in_project(work.path());
+    assert_private_journal(&journal.path);
+    assert_eq!(journal.outcome(), "completed");
+    assert_eq!(journal.of("host_result").len(), 2, "{}", journal.dump());
+    assert_eq!(
+        journal.of("run_start")[0]["argv"][0],
+        "exec",
+        "{}",
+        journal.dump()
+    );
+
+    // A command failing on one host: exit 2, that host failed, the other ok.
+    let failed = run_in(
+        work.path(),
+        &["exec", "app", "-i", inv, "--", "test \"$(hostname)\" = h1"],
+    );
+    assert_eq!(failed.code, 2, "{}", failed.dump());
+    assert!(
+        failed.result_lines("failed", "h2").len() == 1,
+        "{}",
+        failed.dump()
+    );
+    assert_eq!(failed.count("h1", "failed"), 0, "{}", failed.dump());
+    assert_eq!(failed.journal().outcome(), "failed");
+
+    // A host that cannot be reached: exit 4, said so.
+    fleet.stop_sshd(2);
+    let unreachable = run_in(work.path(), &["exec", "app", "-i", inv, "--", "true"]);
+    assert_eq!(unreachable.code, 4, "{}", unreachable.dump());
+    assert_eq!(
+        unreachable.count("h2", "unreachable"),
+        1,
+        "{}",
+        unreachable.dump()
+    );
+    assert_eq!(
+        unreachable.count("h1", "failed"),
+        0,
+        "{}",
+        unreachable.dump()
+    );
+    assert_eq!(journals_in(work.path()).len(), 3);
+}
+
+// ---------------------------------------------------------------- 7. unreachable
+
+const DEPLOY: &str = r#"- name: Deploy hello
+  hosts: app
+  vars: { version: "1.0.0" }
+  distribution:
+    name: hello
+    version: "{{ version }}"
+    source: "dist/hello-{{ version }}.tar.gz"
+    strip_components: 0
+    root: /srv/hello
+"#;
+
+#[test]
+fn deploy_to_an_unreachable_fleet_said_completed() {
+    let fleet = Fleet::start(2);
+    let work = workdir();
+    let inventory = app_inventory(&fleet, work.path(), "");
+    write_file(work.path(), "deploy.yml", DEPLOY);
+    std::fs::create_dir_all(work.path().join("dist")).unwrap();
+    std::fs::write(
+        work.path().join("dist/hello-1.0.0.tar.gz"),
+        release_tar_gz("1.0.0", 0),
+    )
+    .unwrap();
+    fleet.stop_sshd(1);
+    fleet.link_down(2);
+    let r = run_in(
+        work.path(),
+        &[
+            "run",
+            "deploy.yml",
+            "-i",
+            inventory.to_str().unwrap(),
+            "--timeout",
+            "2s",
+        ],
+    );
+    assert_eq!(r.code, 4, "{}", r.dump());
+    assert!(
+        r.notes()
+            .iter()
+            .any(|n| n == "hello deploy ended: unreachable"),
+        "{}",
+        r.dump()
+    );
+    assert!(!r.all().contains("ended: completed"), "{}", r.dump());
+    for i in fleet.hosts() {
+        assert_eq!(r.count(&fleet.name(i), "unreachable"), 1, "{}", r.dump());
+    }
+    let journal = r.journal();
+    assert_private_journal(&journal.path);
+    assert_eq!(journal.outcome(), "unreachable", "{}", journal.dump());
+    assert_eq!(journal.of("run_end")[0]["exit_code"], 4);
+}
