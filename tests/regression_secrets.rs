@@ -491,3 +491,154 @@ fn deploy_to_an_unreachable_fleet_said_completed() {
     assert_eq!(journal.outcome(), "unreachable", "{}", journal.dump());
     assert_eq!(journal.of("run_end")[0]["exit_code"], 4);
 }
+
+// ---------------------------------------------------------------- 4. --output json
+
+/// The one JSON document a command printed on stdout.
+fn document(r: &Run) -> Value {
+    serde_json::from_str(r.stdout.trim())
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document: {e}\n{}", r.dump()))
+}
+
+/// A project of a distribution `hello` on a fleet of two (deploy.yml).
+fn deploy_project(fleet: &Fleet) -> (tempfile::TempDir, PathBuf) {
+    let work = workdir();
+    let inventory = app_inventory(fleet, work.path(), "");
+    write_file(work.path(), "deploy.yml", DEPLOY);
+    std::fs::create_dir_all(work.path().join("dist")).unwrap();
+    std::fs::write(
+        work.path().join("dist/hello-1.0.0.tar.gz"),
+        release_tar_gz("1.0.0", 0),
+    )
+    .unwrap();
+    (work, inventory)
+}
+
+#[test]
+fn plan_and_unlock_ignored_output_json() {
+    let fleet = Fleet::start(2);
+    let (work, inventory) = deploy_project(&fleet);
+    let inv = inventory.to_str().unwrap();
+    let convoy = |args: &[&str]| run_in(work.path(), args);
+
+    let plan = convoy(&["plan", "deploy.yml", "-i", inv, "--output", "json"]);
+    assert_eq!(plan.code, 0, "{}", plan.dump());
+    let doc = document(&plan);
+    let play = &doc["plays"][0];
+    assert_eq!(play["distribution"], "hello", "{doc}");
+    assert_eq!(play["version"], "1.0.0", "{doc}");
+    let planned: Vec<&Value> = play["batches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|b| b["hosts"].as_array().unwrap())
+        .collect();
+    assert_eq!(planned.len(), 2, "{doc}");
+    for host in &planned {
+        assert_eq!(host["current"], Value::Null, "{doc}");
+        assert_eq!(host["new"], "1.0.0", "{doc}");
+    }
+
+    let deploy = convoy(&["run", "deploy.yml", "-i", inv]);
+    assert_eq!(deploy.code, 0, "{}", deploy.dump());
+    let plan = convoy(&["plan", "deploy.yml", "-i", inv, "--output", "json"]);
+    let doc = document(&plan);
+    assert_eq!(
+        doc["plays"][0]["batches"][0]["hosts"][0]["current"], "1.0.0",
+        "{doc}"
+    );
+
+    fleet.stop_sshd(2);
+    let unlock = convoy(&["unlock", "deploy.yml", "-i", inv, "--output", "json"]);
+    assert_eq!(unlock.code, 4, "{}", unlock.dump());
+    let doc = document(&unlock);
+    let hosts = doc["hosts"].as_array().unwrap();
+    assert_eq!(hosts.len(), 2, "{doc}");
+    assert_eq!(hosts[0]["host"], "h1", "{doc}");
+    assert_eq!(hosts[0]["unlocked"], false, "{doc}");
+    assert_eq!(hosts[0]["root"], "/srv/hello", "{doc}");
+    assert!(hosts[1]["unreachable"].is_string(), "{doc}");
+
+    // plan says which host could not be read, too.
+    let plan = convoy(&["plan", "deploy.yml", "-i", inv, "--output", "json"]);
+    assert_eq!(plan.code, 4, "{}", plan.dump());
+    let doc = document(&plan);
+    let unreachable: Vec<&Value> = doc["plays"][0]["batches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|b| b["hosts"].as_array().unwrap())
+        .filter(|h| h["unreachable"].is_string())
+        .collect();
+    assert_eq!(unreachable.len(), 1, "{doc}");
+    assert_eq!(unreachable[0]["host"], "h2", "{doc}");
+}
+
+const PROXY_PLAY: &str = "- name: Sites\n  hosts: balancers\n  proxy:\n    hosts: balancers\n    files:\n      - template: site.j2\n        dest: \"/etc/nginx/conf.d/{{ item }}.conf\"\n        loop: [a.test, b.test]\n    validate: nginx -t\n    reload: nginx -s reload\n";
+
+#[test]
+fn render_and_lint_ignored_output_json() {
+    let p = Local::new("");
+    p.file(
+        "inv.yml",
+        "all:\n  children:\n    balancers:\n      hosts:\n        lb1:\n          ansible_connection: local\n",
+    );
+    p.file("play.yml", PROXY_PLAY);
+    p.file("site.j2", "server_name {{ item }};\n");
+    let r = p.convoy(&["render", "play.yml", "-i", "inv.yml", "--output", "json"]);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    let doc = document(&r);
+    let files: Vec<(String, String, String)> = doc["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().unwrap().to_owned();
+            (s("host"), s("dest"), s("content"))
+        })
+        .collect();
+    assert_eq!(
+        files,
+        [
+            (
+                "lb1".to_owned(),
+                "/etc/nginx/conf.d/a.test.conf".to_owned(),
+                "server_name a.test;\n".to_owned()
+            ),
+            (
+                "lb1".to_owned(),
+                "/etc/nginx/conf.d/b.test.conf".to_owned(),
+                "server_name b.test;\n".to_owned()
+            ),
+        ]
+    );
+
+    let lint = p.convoy(&[
+        "lint",
+        "play.yml",
+        "-i",
+        "inv.yml",
+        "--no-proxy-validate",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(lint.code, 0, "{}", lint.dump());
+    assert_eq!(document(&lint)["ok"], true);
+    p.file("site.j2", "server_name {{ nowhere }};\n");
+    let lint = p.convoy(&[
+        "lint",
+        "play.yml",
+        "-i",
+        "inv.yml",
+        "--no-proxy-validate",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(lint.code, 3, "{}", lint.dump());
+    let doc = document(&lint);
+    assert_eq!(doc["ok"], false);
+    assert!(
+        doc["problems"][0].as_str().unwrap().contains("nowhere"),
+        "{doc}"
+    );
+}
