@@ -208,7 +208,7 @@ fn resume_replayed_hidden_extra_vars_as_values() {
     let r = p.convoy(&["resume", "r1"]);
     assert_eq!(r.code, 3, "{}", r.dump());
     assert!(
-        r.stderr.contains("db_password=<hidden>") && r.stderr.contains("-e KEY=VALUE"),
+        r.stderr.contains("convoy resume r1 -e db_password=..."),
         "{}",
         r.dump()
     );

@@ -176,10 +176,72 @@ pub fn hide_values(value: &str) -> String {
     }
 }
 
-/// Whether a recorded `-e` value had values hidden (a resumed run needs
-/// them given again).
-pub fn has_hidden_values(value: &str) -> bool {
-    value.contains(HIDDEN)
+/// Splits a recorded command line (see [`hide_in_argv`]) into the `-e`
+/// values whose values were hidden and the rest, so that a resumed run can
+/// be given them again. Flags clustered before such an `-e` (`-Ce…`) stay.
+pub fn take_hidden(argv: &[String]) -> (Vec<String>, Vec<String>) {
+    let (mut rest, mut hidden) = (Vec::new(), Vec::new());
+    let mut args = argv.iter().peekable();
+    while let Some(arg) = args.next() {
+        let next_hidden = args.peek().is_some_and(|v| v.contains(HIDDEN));
+        if arg == "--" {
+            rest.push(arg.clone());
+            rest.extend(args.by_ref().cloned());
+        } else if arg == "--extra-vars" && next_hidden {
+            hidden.extend(args.next().cloned());
+        } else if let Some(v) = arg
+            .strip_prefix("--extra-vars=")
+            .filter(|v| v.contains(HIDDEN))
+        {
+            hidden.push(v.to_owned());
+        } else if arg.starts_with('-') && !arg.starts_with("--") {
+            match short_cluster_value(arg) {
+                ShortValue::Next if next_hidden => {
+                    hidden.extend(args.next().cloned());
+                    keep_flags(&mut rest, &arg[..arg.len() - 1]);
+                }
+                ShortValue::Inline { at } if arg[at..].contains(HIDDEN) => {
+                    hidden.push(arg[at..].to_owned());
+                    let flags = arg[..at].trim_end_matches('=');
+                    keep_flags(&mut rest, &flags[..flags.len() - 1]);
+                }
+                _ => rest.push(arg.clone()),
+            }
+        } else {
+            rest.push(arg.clone());
+        }
+    }
+    (rest, hidden)
+}
+
+/// Keeps `-XY` (the flags of a cluster before its `e`), if any.
+fn keep_flags(rest: &mut Vec<String>, flags: &str) {
+    if flags.len() > 1 {
+        rest.push(flags.to_owned());
+    }
+}
+
+/// The keys whose values [`hide_values`] hid in one `-e` value.
+pub fn hidden_keys(value: &str) -> Vec<String> {
+    if value.trim_start().starts_with('{') {
+        return serde_json::from_str::<VarMap>(value)
+            .map(|m| {
+                m.into_iter()
+                    .filter(|(_, v)| v == HIDDEN)
+                    .map(|(k, _)| k)
+                    .collect()
+            })
+            .unwrap_or_default();
+    }
+    shlex::split(value)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|w| {
+            w.split_once('=')
+                .filter(|(_, v)| *v == HIDDEN)
+                .map(|(k, _)| k.to_owned())
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -249,8 +311,41 @@ mod tests {
         assert_eq!(hidden[4], "-ek1=<hidden>");
         assert_eq!(hidden[5], "-e=k2=<hidden>");
         assert!(line.contains("-e @vars.yml -i inv.yml -l e=not-a-var -- -e after"));
-        // What was hidden still parses: a resumed run can replace it.
-        assert!(parse_extra_vars(&[hidden[3].clone(), hidden[10].clone()]).is_ok());
+        // What was hidden is found again, with its keys, for a resumed run.
+        let (rest, taken) = take_hidden(&hidden);
+        let keys: Vec<String> = taken.iter().flat_map(|v| hidden_keys(v)).collect();
+        assert_eq!(
+            keys,
+            [
+                "db_password",
+                "user",
+                "k1",
+                "k2",
+                "k3",
+                "k4",
+                "k5",
+                "k6",
+                "k7"
+            ]
+        );
+        assert_eq!(
+            rest,
+            strings(&[
+                "run",
+                "p.yml",
+                "-C",
+                "-C",
+                "-e",
+                "@vars.yml",
+                "-i",
+                "inv.yml",
+                "-l",
+                "e=not-a-var",
+                "--",
+                "-e",
+                "after"
+            ])
+        );
     }
 
     #[test]

@@ -109,57 +109,39 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
 const FINISHED: &[&str] = &["completed", "prepared"];
 
 /// The command line with the `-e` arguments whose values the journal hid
-/// replaced by `given` (the operator's `convoy resume -e ...`); an error
-/// naming the keys when some were hidden and none are given.
+/// replaced by `given` (the operator's `convoy resume -e ...`), placed where
+/// the first of them was; an error naming the keys that are not given again.
 fn restore_extra_vars(
     argv: &[String],
     given: &[String],
     run_id: &str,
 ) -> Result<Vec<String>, Error> {
-    let mut out = Vec::new();
-    let mut hidden = Vec::new();
-    let mut args = argv.iter().peekable();
-    while let Some(arg) = args.next() {
-        if arg == "--" {
-            out.push(arg.clone());
-            out.extend(args.cloned());
-            break;
-        }
-        let value = match arg.as_str() {
-            "-e" | "--extra-vars" => match args.peek() {
-                Some(v) if super::extra_vars::has_hidden_values(v) => args.next().cloned(),
-                _ => None,
-            },
-            a if (a.starts_with("--extra-vars=")
-                || (a.starts_with("-e") && !a.starts_with("--")))
-                && super::extra_vars::has_hidden_values(a) =>
-            {
-                Some(a.to_owned())
-            }
-            _ => None,
-        };
-        match value {
-            Some(v) => hidden.push(v),
-            None => out.push(arg.clone()),
-        }
-    }
-    if !hidden.is_empty() && given.is_empty() {
+    let (rest, hidden) = super::extra_vars::take_hidden(argv);
+    let given_keys = super::extra_vars::parse_extra_vars(given)?;
+    let missing: Vec<String> = hidden
+        .iter()
+        .flat_map(|v| super::extra_vars::hidden_keys(v))
+        .filter(|k| !given_keys.contains_key(k))
+        .collect();
+    if !missing.is_empty() {
         return Err(Error::Usage(format!(
-            "run {run_id} was given extra vars whose values are not kept in its journal ({}): \
-             give them again: convoy resume {run_id} -e KEY=VALUE ...",
-            hidden.join(" ")
+            "run {run_id} was given extra vars whose values its journal does not keep: \
+             give them again: convoy resume {run_id} {}",
+            missing
+                .iter()
+                .map(|k| format!("-e {k}=..."))
+                .collect::<Vec<_>>()
+                .join(" ")
         )));
     }
-    // Where the hidden ones were, before any later flag: order of `-e` decides precedence.
-    let at = out
-        .len()
-        .min(out.iter().position(|a| a == "--").unwrap_or(out.len()));
-    let mut with = out[..at].to_vec();
+    // Before `--` (exec's command), after the rest: the given ones win.
+    let at = rest.iter().position(|a| a == "--").unwrap_or(rest.len());
+    let mut with = rest[..at].to_vec();
     for e in given {
         with.push("-e".into());
         with.push(e.clone());
     }
-    with.extend_from_slice(&out[at..]);
+    with.extend_from_slice(&rest[at..]);
     Ok(with)
 }
 
@@ -240,7 +222,17 @@ mod tests {
         let message = restore_extra_vars(&argv, &[], "r1")
             .unwrap_err()
             .to_string();
-        assert!(message.contains("pw=<hidden> -ek=<hidden>"), "{message}");
+        assert!(
+            message.contains("convoy resume r1 -e pw=... -e k=..."),
+            "{message}"
+        );
+        let message = restore_extra_vars(&argv, &["pw=x".into()], "r1")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.ends_with("r1 -e k=...") && !message.contains("pw"),
+            "{message}"
+        );
         let restored = restore_extra_vars(&argv, &["pw=x k=y".into()], "r1").unwrap();
         assert_eq!(restored, ["run", "p.yml", "-e", "@v.yml", "-e", "pw=x k=y"]);
     }
