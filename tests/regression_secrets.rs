@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use support::inventory::app_inventory;
-use support::run::{Journal, Run, run_in};
+use support::run::{Run, run_in};
 use support::tarball::release_tar_gz;
 use support::{Fleet, workdir, write_file};
 
@@ -81,10 +81,6 @@ impl Local {
         assert_eq!(r.code, 3, "exit code:\n{}", r.dump());
         assert_eq!(self.touched(), 0, "a host was worked on:\n{}", r.dump());
         r.stderr
-    }
-
-    fn journals(&self) -> Vec<PathBuf> {
-        journals_in(self.path())
     }
 }
 

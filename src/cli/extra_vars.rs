@@ -302,10 +302,7 @@ mod tests {
             "k6",
             "k7",
         ] {
-            assert!(
-                line.contains(&format!("{key}")),
-                "{key} missing from {line}"
-            );
+            assert!(line.contains(key), "{key} missing from {line}");
         }
         assert_eq!(hidden[3], "db_password=<hidden> user=<hidden>");
         assert_eq!(hidden[4], "-ek1=<hidden>");
