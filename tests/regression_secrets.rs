@@ -399,6 +399,25 @@ fn exec_wrote_no_journal() {
         journal.dump()
     );
 
+    // Text output: each host's output follows its result line.
+    let text = run_in(
+        work.path(),
+        &["exec", "app", "-i", inv, "--", "echo \"on $(hostname)\""],
+    );
+    assert_eq!(text.code, 0, "{}", text.dump());
+    let lines: Vec<&str> = text.stdout.lines().collect();
+    for i in fleet.hosts() {
+        let at = lines
+            .iter()
+            .position(|l| l.contains(&format!("changed: [h{i}]")))
+            .unwrap_or_else(|| panic!("no result for h{i}:\n{}", text.dump()));
+        assert!(
+            lines[at + 1].ends_with(&format!(" on h{i}")),
+            "h{i}'s output:\n{}",
+            text.dump()
+        );
+    }
+
     // A command failing on one host: exit 2, that host failed, the other ok.
     let failed = run_in(
         work.path(),
@@ -429,7 +448,7 @@ fn exec_wrote_no_journal() {
         "{}",
         unreachable.dump()
     );
-    assert_eq!(journals_in(work.path()).len(), 3);
+    assert_eq!(journals_in(work.path()).len(), 4);
 }
 
 // ---------------------------------------------------------------- 7. unreachable

@@ -33,7 +33,11 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
     let options =
         opts.hosts
             .run_options(TagFilter::default(), mode, Path::new("<command line>"))?;
-    execute(&inventory, &playbook, &options, &opts.hosts).await
+    // The command's output is what an ad hoc command is run for: shown
+    // for every host, as `-v` does for playbooks.
+    let mut flags = opts.hosts.clone();
+    flags.verbose = flags.verbose.max(1);
+    execute(&inventory, &playbook, &options, &flags).await
 }
 
 /// Checks a playbook against the inventory (touching no host), then runs it
