@@ -252,6 +252,20 @@ fn vault_encrypted_vars_file_said_expected_a_mapping() {
     assert!(stderr.contains("encrypted with ansible-vault"), "{stderr}");
     assert!(!stderr.contains("expected a mapping"), "{stderr}");
     assert!(stderr.contains("secrets.yml:1:1"), "{stderr}");
+    // So do an encrypted playbook and an encrypted inventory.
+    p.file("play.yml", VAULT_FILE);
+    let stderr = p.refused(&[]);
+    assert!(
+        stderr.contains("encrypted with ansible-vault") && stderr.contains("play.yml:1:1"),
+        "{stderr}"
+    );
+    p.file("inv.yml", VAULT_FILE);
+    let stderr = p.refused(&[]);
+    assert!(
+        stderr.contains("encrypted with ansible-vault") && stderr.contains("inv.yml:1:1"),
+        "{stderr}"
+    );
+    p.file("inv.yml", LOCAL_INVENTORY);
     // The same file given with `-e @` says the same.
     p.file("play.yml", "- name: play\n  hosts: web\n  tasks: []\n");
     let stderr = p.refused(&["-e", "@secrets.yml"]);

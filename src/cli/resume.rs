@@ -109,8 +109,8 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
 const FINISHED: &[&str] = &["completed", "prepared"];
 
 /// The command line with the `-e` arguments whose values the journal hid
-/// replaced by `given` (the operator's `convoy resume -e ...`), placed where
-/// the first of them was; an error naming the keys that are not given again.
+/// replaced by `given` (the operator's `convoy resume -e ...`), placed last
+/// so that they win; an error naming the keys that are not given again.
 fn restore_extra_vars(
     argv: &[String],
     given: &[String],
