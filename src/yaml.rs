@@ -65,6 +65,12 @@ fn yaml_error(file: &Path, text: &str, e: &serde_saphyr::Error) -> YamlError {
                 .to_owned()
         }
         serde_saphyr::Error::Budget { breach, .. } => budget_message(breach).to_owned(),
+        serde_saphyr::Error::AliasReplayLimitExceeded { .. }
+        | serde_saphyr::Error::AliasExpansionLimitExceeded { .. }
+        | serde_saphyr::Error::AliasReplayCounterOverflow { .. } => TOO_MANY_NODES.to_owned(),
+        serde_saphyr::Error::AliasReplayStackDepthExceeded { .. } => {
+            "YAML aliases nested too deeply".to_owned()
+        }
         _ => serde_message(e),
     };
     YamlError {
@@ -98,13 +104,14 @@ fn at_vault_tag(span: SourceSpan, text: &str) -> SourceSpan {
         .unwrap_or(span)
 }
 
+/// An alias bomb (or a huge document): what the operator should look for.
+const TOO_MANY_NODES: &str = "too many YAML nodes (aliases expanding?)";
+
 /// What a breached YAML budget means, in the operator's words: the limits
 /// are there to stop alias bombs and runaway nesting, so say which.
 fn budget_message(breach: &BudgetBreach) -> &'static str {
     match breach {
-        BudgetBreach::Nodes { .. } | BudgetBreach::Events { .. } => {
-            "too many YAML nodes (aliases expanding?)"
-        }
+        BudgetBreach::Nodes { .. } | BudgetBreach::Events { .. } => TOO_MANY_NODES,
         BudgetBreach::Aliases { .. } | BudgetBreach::Anchors { .. } => {
             "too many YAML aliases or anchors"
         }
