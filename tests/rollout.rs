@@ -1396,8 +1396,9 @@ fn sigint_in_batch_2_then_resume_finishes_the_rollout() {
         std::fs::remove_file(p.srv(i, "slow")).unwrap();
     }
     // `-i` is optional: the journal knows the run's inventory (see
-    // `resume_takes_an_inventory_flag` for the flag itself).
-    let resumed = run_in(p.dir(), &["resume", &run_id]);
+    // `resume_takes_an_inventory_flag` for the flag itself). `-e` values
+    // are not in the journal (they may be secrets): they are given again.
+    let resumed = run_in(p.dir(), &["resume", &run_id, "-e", "version=2.0.0"]);
     assert_eq!(resumed.code, 0, "{}", resumed.dump());
     for i in p.fleet.hosts() {
         p.assert_current(i, "2.0.0");

@@ -88,7 +88,7 @@ impl HostOpts {
         }
         Ok(RunOptions {
             limit: self.limit.clone(),
-            extra_vars: parse_extra_vars(&self.extra_vars)?,
+            extra_vars: super::extra_vars::parse_extra_vars(&self.extra_vars)?,
             check: self.check,
             diff: self.diff,
             forks: self.forks,
@@ -104,39 +104,6 @@ impl HostOpts {
             playbook_name: playbook.display().to_string(),
         })
     }
-}
-
-/// `-e` as Ansible reads it: `@file`, a YAML/JSON mapping, or `k=v k2=v2`.
-pub fn parse_extra_vars(args: &[String]) -> Result<VarMap, Error> {
-    let mut vars = VarMap::new();
-    for arg in args {
-        let bad = |reason: String| Error::ExtraVars {
-            arg: arg.clone(),
-            reason,
-        };
-        if let Some(file) = arg.strip_prefix('@') {
-            crate::vars::merge(
-                &mut vars,
-                &crate::vars_file::load(std::path::Path::new(file))?,
-            );
-        } else if arg.trim_start().starts_with('{') {
-            let map: VarMap = serde_json::from_str(arg).map_err(|e| bad(e.to_string()))?;
-            crate::vars::merge(&mut vars, &map);
-        } else {
-            let words = shlex::split(arg).ok_or_else(|| bad("unbalanced quotes".into()))?;
-            for word in words {
-                let (k, v) = word
-                    .split_once('=')
-                    .ok_or_else(|| bad(format!("`{word}` is not key=value")))?;
-                if k.is_empty() {
-                    return Err(bad("empty variable name".into()));
-                }
-                // Ansible keeps key=value extra vars as strings.
-                vars.insert(k.to_owned(), Value::String(v.to_owned()));
-            }
-        }
-    }
-    Ok(vars)
 }
 
 /// What the commands acting on a playbook's distributions (plan, status,
@@ -334,18 +301,4 @@ where
             },
         )
         .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn extra_vars_forms() {
-        let vars = parse_extra_vars(&["a=1 b='x y'".into(), r#"{"c": [1]}"#.into()]).unwrap();
-        assert_eq!(vars["a"], Value::from("1"));
-        assert_eq!(vars["b"], Value::from("x y"));
-        assert_eq!(vars["c"], serde_json::json!([1]));
-        assert!(parse_extra_vars(&["nokey".into()]).is_err());
-    }
 }

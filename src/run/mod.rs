@@ -89,6 +89,8 @@ pub enum Phase {
 pub struct RunSummary {
     pub failed_hosts: usize,
     pub unreachable_hosts: usize,
+    /// Every host the run targeted.
+    pub hosts: usize,
     pub interrupted: bool,
     /// A refusal found on the hosts before anything changed (exit 3).
     pub refused: Option<String>,
@@ -103,6 +105,9 @@ impl RunSummary {
             "interrupted"
         } else if self.refused.is_some() {
             "refused"
+        } else if self.hosts > 0 && self.unreachable_hosts == self.hosts {
+            // No host was reached: a rollout "completed" on none of them.
+            "unreachable"
         } else if let Some(worst) = [
             "rollback_incomplete",
             "rolled_back",
@@ -183,6 +188,7 @@ impl Runner<'_> {
         self.forks()
             .each(hosts.iter_mut(), |(_, host)| host.close())
             .await;
+        summary.hosts = hosts.len();
         for (name, host) in hosts {
             summary.failed_hosts += usize::from(host.stats.failed > 0);
             summary.unreachable_hosts += usize::from(host.stats.unreachable > 0);
@@ -206,6 +212,28 @@ pub fn exit_code(summary: &RunSummary) -> i32 {
         EXIT_UNREACHABLE
     } else {
         EXIT_OK
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_that_reached_no_host_is_unreachable() {
+        let summary = RunSummary {
+            hosts: 2,
+            unreachable_hosts: 2,
+            cycles: vec!["completed"],
+            ..RunSummary::default()
+        };
+        assert_eq!(summary.outcome(), "unreachable");
+        assert_eq!(exit_code(&summary), crate::error::EXIT_UNREACHABLE);
+        let some = RunSummary {
+            unreachable_hosts: 1,
+            ..summary
+        };
+        assert_eq!(some.outcome(), "completed");
     }
 }
 

@@ -71,6 +71,9 @@ pub async fn run(
     let (action, version) = describe(runner, &plans);
     let ended = match &outcome {
         Ok(_) if runner.interrupt.is_set() => "interrupted",
+        Ok(_) if !hosts.is_empty() && hosts.iter().all(|h| h.unreachable.is_some()) => {
+            "unreachable"
+        }
         Ok(end) => end.as_str(),
         Err(_) => "refused",
     };
