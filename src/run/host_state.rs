@@ -1,6 +1,6 @@
 use indexmap::IndexSet;
 
-use crate::distribution::remote::HostRelease;
+use super::host_cycle::HostCycle;
 use crate::report::HostStats;
 use crate::transport::Connection;
 use crate::vars::VarMap;
@@ -18,11 +18,9 @@ pub struct HostState {
     /// A task failed (not ignored): the host takes no further part.
     pub failed: bool,
     pub stats: HostStats,
-    /// The version `current` named when this run first looked (prepare).
-    pub found_release: Option<String>,
-    /// The release state read with the deploy lock, in the same round
-    /// trip; prepare takes it instead of asking again.
-    pub probed_release: Option<HostRelease>,
+    /// Its part in the current play's release cycle (kept until the next
+    /// cycle: later plays' proxy tiers read the version it runs).
+    pub cycle: Option<HostCycle>,
     /// Handler topics notified during the current play.
     pub notified: IndexSet<String>,
 }
@@ -37,8 +35,7 @@ impl HostState {
             unreachable: None,
             failed: false,
             stats: HostStats::default(),
-            found_release: None,
-            probed_release: None,
+            cycle: None,
             notified: IndexSet::new(),
         }
     }

@@ -4,11 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use futures::future::join_all;
-
 use super::task_runner::ensure_connected;
 use super::{HostState, Runner};
-use crate::distribution::ReleasePlan;
 use crate::distribution::lock::{self, Acquired, Holder};
 use crate::distribution::remote;
 use crate::transport::Become;
@@ -16,52 +13,54 @@ use crate::transport::Become;
 /// A lock older than this may be taken over with `--force-unlock`.
 const STALE_AFTER: Duration = Duration::from_secs(3600);
 
-/// Locks every host that has a plan; returns the names locked. With
-/// `probe`, each host's release state is read in the same round trip (a
-/// deploy's prepare needs it) and kept in `probed_release`.
+/// Locks every host that takes part in the cycle; returns the names
+/// locked. With `probe`, each host's release state is read in the same
+/// round trip (a deploy's prepare needs it) and kept in its cycle.
 pub async fn lock_all(
     runner: &Runner<'_>,
     hosts: &mut [&mut HostState],
-    plans: &[Option<ReleasePlan>],
     holder: &Holder,
     probe: bool,
     sudo: Option<&Become>,
 ) -> Result<Vec<String>, String> {
-    let results = join_all(hosts.iter_mut().zip(plans).map(|(host, plan)| async move {
-        // Whatever an earlier cycle read is stale now.
-        host.probed_release = None;
-        let plan = plan.as_ref()?;
-        if !host.active()
-            || !ensure_connected(
-                runner,
-                host,
-                &host.inventory_vars.clone(),
-                "lock",
-                Instant::now(),
-            )
-            .await
-        {
-            return None;
-        }
-        let conn = host.conn.as_ref()?;
-        let then = probe.then(|| remote::probe_script(plan));
-        let then = then.as_deref();
-        let mut answer = lock::acquire(conn, &plan.root, holder, None, then, sudo).await;
-        if let Ok(Ok(Acquired::Held {
-            holder: line,
-            age_secs,
-        })) = &answer
-            && runner.options.force_unlock
-            && stale(line, *age_secs)
-        {
-            answer = lock::acquire(conn, &plan.root, holder, Some(line), then, sudo).await;
-        }
-        if probe && let Ok(Ok(Acquired::Taken { then })) = &answer {
-            host.probed_release = Some(remote::parse_probe(then));
-        }
-        Some((host.name.clone(), answer))
-    }))
-    .await;
+    let results = runner
+        .forks()
+        .each(hosts.iter_mut(), |host| async move {
+            let plan = host.plan()?.clone();
+            if !host.active()
+                || !ensure_connected(
+                    runner,
+                    host,
+                    &host.inventory_vars.clone(),
+                    "lock",
+                    Instant::now(),
+                )
+                .await
+            {
+                return None;
+            }
+            let conn = host.conn.as_ref()?;
+            let then = probe.then(|| remote::probe_script(&plan));
+            let then = then.as_deref();
+            let mut answer = lock::acquire(conn, &plan.root, holder, None, then, sudo).await;
+            if let Ok(Ok(Acquired::Held {
+                holder: line,
+                age_secs,
+            })) = &answer
+                && runner.options.force_unlock
+                && stale(line, *age_secs)
+            {
+                answer = lock::acquire(conn, &plan.root, holder, Some(line), then, sudo).await;
+            }
+            if probe
+                && let Ok(Ok(Acquired::Taken { then })) = &answer
+                && let Some(cycle) = host.cycle.as_mut()
+            {
+                cycle.found = Some(remote::parse_probe(then));
+            }
+            Some((host.name.clone(), answer))
+        })
+        .await;
     let mut taken = Vec::new();
     let mut refusals = Vec::new();
     for (name, answer) in results.into_iter().flatten() {
@@ -84,7 +83,6 @@ pub async fn lock_all(
     unlock_all(
         runner,
         hosts,
-        plans,
         &taken,
         holder,
         &format!("run={} refused: locked", holder.run_id),
@@ -101,28 +99,26 @@ pub async fn lock_all(
 pub async fn unlock_all(
     runner: &Runner<'_>,
     hosts: &mut [&mut HostState],
-    plans: &[Option<ReleasePlan>],
     locked: &[String],
     holder: &Holder,
     audit: &str,
     sudo: Option<&Become>,
 ) {
-    let results = join_all(
-        hosts
-            .iter()
-            .zip(plans)
-            .filter(|(h, _)| locked.contains(&h.name))
-            .map(|(host, plan)| async move {
-                let (Some(plan), Some(conn)) = (plan.as_ref(), host.conn.as_ref()) else {
+    let results = runner
+        .forks()
+        .each(
+            hosts.iter().filter(|h| locked.contains(&h.name)),
+            |host| async move {
+                let (Some(plan), Some(conn)) = (host.plan(), host.conn.as_ref()) else {
                     return Some(host.name.clone());
                 };
                 lock::release(conn, &plan.root, holder, audit, sudo)
                     .await
                     .err()
                     .map(|_| host.name.clone())
-            }),
-    )
-    .await;
+            },
+        )
+        .await;
     let stuck: Vec<String> = results.into_iter().flatten().collect();
     if !stuck.is_empty() {
         runner.reporter.send(crate::report::Event::Note {

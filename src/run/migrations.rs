@@ -10,7 +10,6 @@ use super::proxy_step::ProxyRun;
 use super::step::{StepResult, hooks, record};
 use super::task_runner::Scope;
 use super::{HostState, Runner};
-use crate::distribution::ReleasePlan;
 use crate::playbook::{Migration, MigrationTarget, Play};
 use crate::report::Event;
 use crate::transport::{Become, Script, quote};
@@ -21,17 +20,16 @@ pub async fn run_due(
     scope: &Scope<'_>,
     play: &Play,
     hosts: &mut [&mut HostState],
-    plans: &[Option<ReleasePlan>],
     sudo: Option<&Become>,
     proxy: Option<&tokio::sync::Mutex<ProxyRun>>,
 ) -> bool {
     for migration in &play.migrations {
-        let Some((crossing, version)) = due(migration, hosts, plans) else {
+        let Some((crossing, version)) = due(migration, hosts) else {
             continue;
         };
         let first = crossing[0];
         let key = record_key(migration, &version);
-        if already_ran(runner.forks(), hosts, plans, &key, sudo).await {
+        if already_ran(runner.forks(), hosts, &key, sudo).await {
             runner.reporter.send(Event::Note {
                 message: format!(
                     "migration {} already ran for {version}: skipped",
@@ -51,7 +49,7 @@ pub async fn run_due(
         let title = format!("migration {} ({})", migration.name, migration.versions);
         let ok = match &migration.run {
             Some(command) => {
-                run_command(runner, scope, &title, command, hosts, plans, &targets, sudo).await
+                run_command(runner, scope, &title, command, hosts, &targets, sudo).await
             }
             None => {
                 let before: Vec<bool> = hosts.iter().map(|h| h.failed).collect();
@@ -70,39 +68,27 @@ pub async fn run_due(
             });
             return false;
         }
-        mark(
-            runner.forks(),
-            hosts,
-            plans,
-            &key,
-            &runner.options.run_id,
-            sudo,
-        )
-        .await;
+        mark(runner.forks(), hosts, &key, &runner.options.run_id, sudo).await;
     }
     true
 }
 
 /// The hosts (by index) whose move enters the migration's range, and the
 /// version they move to; `None` when the migration is not due.
-pub(super) fn due(
-    migration: &Migration,
-    hosts: &[&mut HostState],
-    plans: &[Option<ReleasePlan>],
-) -> Option<(Vec<usize>, String)> {
+pub(super) fn due(migration: &Migration, hosts: &[&mut HostState]) -> Option<(Vec<usize>, String)> {
     let crossing: Vec<usize> = hosts
         .iter()
-        .zip(plans)
         .enumerate()
-        .filter(|(_, (h, p))| {
+        .filter(|(_, h)| {
             h.active()
-                && p.as_ref()
-                    .is_some_and(|p| crosses(migration, h.found_release.as_deref(), &p.version))
+                && h.cycle
+                    .as_ref()
+                    .is_some_and(|c| crosses(migration, c.found_current(), &c.plan.version))
         })
         .map(|(i, _)| i)
         .collect();
     let first = *crossing.first()?;
-    let version = plans[first].as_ref()?.version.clone();
+    let version = hosts[first].plan()?.version.clone();
     Some((crossing, version))
 }
 
@@ -138,13 +124,12 @@ pub(super) fn record_key(m: &Migration, version: &str) -> String {
 async fn already_ran(
     forks: super::Forks,
     hosts: &[&mut HostState],
-    plans: &[Option<ReleasePlan>],
     key: &str,
     sudo: Option<&Become>,
 ) -> bool {
     let answers = forks
-        .each(hosts.iter().zip(plans), |(h, p)| async move {
-            let (Some(p), Some(conn)) = (p.as_ref(), h.conn.as_ref()) else {
+        .each(hosts.iter(), |h| async move {
+            let (Some(p), Some(conn)) = (h.plan(), h.conn.as_ref()) else {
                 return false;
             };
             let script = format!(
@@ -163,14 +148,13 @@ async fn already_ran(
 async fn mark(
     forks: super::Forks,
     hosts: &[&mut HostState],
-    plans: &[Option<ReleasePlan>],
     key: &str,
     run_id: &str,
     sudo: Option<&Become>,
 ) {
     forks
-        .each(hosts.iter().zip(plans), |(h, p)| async move {
-            let (Some(p), Some(conn)) = (p.as_ref(), h.conn.as_ref()) else {
+        .each(hosts.iter(), |h| async move {
+            let (Some(p), Some(conn)) = (h.plan(), h.conn.as_ref()) else {
                 return;
             };
             let dir = format!("{}/.convoy/migrations", p.root);
@@ -193,7 +177,6 @@ async fn run_command(
     title: &str,
     command: &str,
     hosts: &mut [&mut HostState],
-    plans: &[Option<ReleasePlan>],
     targets: &[usize],
     sudo: Option<&Become>,
 ) -> bool {
@@ -207,12 +190,11 @@ async fn run_command(
         .each(
             hosts
                 .iter()
-                .zip(plans)
                 .enumerate()
                 .filter(|(i, _)| targets.contains(i)),
-            |(i, (h, p))| async move {
+            |(i, h)| async move {
                 let started = Instant::now();
-                let (Some(p), Some(conn)) = (p.as_ref(), h.conn.as_ref()) else {
+                let (Some(p), Some(conn)) = (h.plan(), h.conn.as_ref()) else {
                     return (i, StepResult::failed("not connected"), started);
                 };
                 // The command is a template, like every string of a play.

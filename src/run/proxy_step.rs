@@ -54,7 +54,7 @@ impl ProxyRun {
             FleetState::in_service(runner.inventory, app_hosts.iter().map(|h| h.name.as_str()));
         for h in app_hosts {
             if let Some(app) = state.hosts.get_mut(&h.name) {
-                app.version = h.found_release.clone();
+                app.version = h.running();
                 app.in_service = h.active();
             }
         }

@@ -104,25 +104,23 @@ pub async fn run(
     scope: &Scope<'_>,
     play: &Play,
     hosts: &mut Vec<&mut HostState>,
-    plans: &mut [Option<ReleasePlan>],
     sudo: Option<&Become>,
     proxy: Option<&tokio::sync::Mutex<super::proxy_step::ProxyRun>>,
 ) -> Result<(), String> {
     let diff = runner.options.diff;
-    let surveys = std::sync::Mutex::new(std::collections::HashMap::new());
-    let name = plans
+    let name = hosts
         .iter()
-        .flatten()
-        .next()
+        .find_map(|h| h.plan())
         .map(|p| format!("{} {}", p.name, p.version))
         .unwrap_or_default();
     // The lock and the host's state, read once; a held lock is what a real
     // run would stop at, so it fails the host here.
+    let answers = std::sync::Mutex::new(std::collections::HashMap::new());
     {
-        let surveys = &surveys;
-        step(runner, "lock", hosts, plans, |host, plan| async move {
+        let answers = &answers;
+        step(runner, "lock", hosts, |host, plan| async move {
             let conn = host.conn.as_ref().expect("connected by step");
-            let result = match survey(conn, plan, diff, sudo).await {
+            let result = match survey(conn, &plan, diff, sudo).await {
                 Err(e) => transport_failure(host, e),
                 Ok(found) => {
                     let result = match &found.lock {
@@ -131,8 +129,10 @@ pub async fn run(
                         )),
                         None => StepResult::ok("lock is free; would lock"),
                     };
-                    host.found_release = found.release.current.clone();
-                    surveys
+                    if let Some(cycle) = host.cycle.as_mut() {
+                        cycle.found = Some(found.release.clone());
+                    }
+                    answers
                         .lock()
                         .expect("not poisoned")
                         .insert(host.name.clone(), found);
@@ -143,7 +143,7 @@ pub async fn run(
         })
         .await;
     }
-    let surveys = surveys.into_inner().expect("not poisoned");
+    let surveys = answers.into_inner().expect("not poisoned");
     let surveys = &surveys;
     match &runner.options.mode {
         Mode::Deploy { phase } => {
@@ -151,15 +151,10 @@ pub async fn run(
                 runner,
                 &format!("prepare {name}"),
                 hosts,
-                plans,
                 |host, plan| async move {
                     let found = surveys.get(&host.name).cloned().unwrap_or_default();
-                    super::release_cycle::set_release_facts(
-                        host,
-                        plan,
-                        found.release.current.as_deref(),
-                    );
-                    (host, would_prepare(plan, &found))
+                    host.publish_release(found.release.current.as_deref());
+                    (host, would_prepare(&plan, &found))
                 },
             )
             .await;
@@ -167,17 +162,16 @@ pub async fn run(
             if *phase == Phase::Prepare {
                 return Ok(());
             }
-            would_migrate(runner, play, hosts, plans, surveys);
-            would_switch(runner, scope, play, hosts, plans, &format!("switch {name}")).await;
-            would_update_proxy(runner, proxy, hosts, plans).await;
+            would_migrate(runner, play, hosts, surveys);
+            would_switch(runner, scope, play, hosts, &format!("switch {name}")).await;
+            would_update_proxy(runner, proxy, hosts).await;
             step(
                 runner,
                 &format!("confirm {name}"),
                 hosts,
-                plans,
                 |host, plan| async move {
                     let found = surveys.get(&host.name).cloned().unwrap_or_default();
-                    (host, would_prune(plan, &found))
+                    (host, would_prune(&plan, &found))
                 },
             )
             .await;
@@ -185,13 +179,14 @@ pub async fn run(
         }
         Mode::Rollback { to } => {
             let mut missing = Vec::new();
-            for (host, plan) in hosts.iter().zip(plans.iter_mut()) {
-                let (Some(p), Some(found)) = (plan.as_mut(), surveys.get(&host.name)) else {
+            for host in hosts.iter_mut() {
+                let (Some(cycle), Some(found)) = (host.cycle.as_mut(), surveys.get(&host.name))
+                else {
                     continue;
                 };
                 let target = to.clone().or(found.release.previous.clone());
                 match target {
-                    Some(t) if found.releases.contains(&t) => p.version = t,
+                    Some(t) if found.releases.contains(&t) => cycle.plan.version = t,
                     Some(t) => missing.push(format!("{} (no release {t})", host.name)),
                     None => missing.push(format!("{} (no previous release)", host.name)),
                 }
@@ -202,12 +197,12 @@ pub async fn run(
                     missing.join(", ")
                 ));
             }
-            would_switch(runner, scope, play, hosts, plans, "rollback").await;
-            would_update_proxy(runner, proxy, hosts, plans).await;
+            would_switch(runner, scope, play, hosts, "rollback").await;
+            would_update_proxy(runner, proxy, hosts).await;
         }
         Mode::Patch { files } => {
             let count = files.len();
-            step(runner, "patch", hosts, plans, |host, plan| async move {
+            step(runner, "patch", hosts, |host, plan| async move {
                 let found = surveys.get(&host.name).cloned().unwrap_or_default();
                 let result = match &found.release.current {
                     None => StepResult::failed(format!(
@@ -277,11 +272,10 @@ fn would_migrate(
     runner: &Runner<'_>,
     play: &Play,
     hosts: &[&mut HostState],
-    plans: &[Option<ReleasePlan>],
     surveys: &std::collections::HashMap<String, Survey>,
 ) {
     for migration in &play.migrations {
-        let Some((targets, version)) = super::migrations::due(migration, hosts, plans) else {
+        let Some((targets, version)) = super::migrations::due(migration, hosts) else {
             continue;
         };
         let key = super::migrations::record_key(migration, &version);
@@ -329,12 +323,11 @@ async fn would_switch(
     scope: &Scope<'_>,
     play: &Play,
     hosts: &mut Vec<&mut HostState>,
-    plans: &[Option<ReleasePlan>],
     label: &str,
 ) {
     let default = RolloutSpec::default();
     let spec = play.rollout.as_ref().unwrap_or(&default);
-    let plan = rollout_plan(runner, spec, hosts, plans);
+    let plan = rollout_plan(runner, spec, hosts);
     let total = plan.batches.len();
     for (index, batch) in plan.batches.iter().enumerate() {
         runner.reporter.send(Event::BatchStart {
@@ -343,61 +336,45 @@ async fn would_switch(
             hosts: batch.hosts.clone(),
             canary: batch.canary,
         });
-        let batch_plans: Vec<Option<ReleasePlan>> = hosts
-            .iter()
-            .zip(plans)
-            .map(|(h, p)| p.clone().filter(|_| batch.hosts.contains(&h.name)))
+        let mut in_batch: Vec<&mut HostState> = hosts
+            .iter_mut()
+            .filter(|h| batch.hosts.contains(&h.name))
+            .map(|h| &mut **h)
             .collect();
-        let changing = std::sync::Mutex::new(Vec::new());
-        {
-            let changing = &changing;
-            step(
-                runner,
-                label,
-                hosts,
-                &batch_plans,
-                |host, plan| async move {
-                    let from = host.found_release.clone();
-                    let result = if from.as_deref() == Some(plan.version.as_str()) {
-                        StepResult::ok(format!("current is {}", plan.version))
-                    } else {
-                        super::release_cycle::set_release_facts(host, plan, from.as_deref());
-                        changing
-                            .lock()
-                            .expect("not poisoned")
-                            .push(host.name.clone());
-                        StepResult::changed(format!(
-                            "would switch current {} -> {} (batch {}/{total})",
-                            from.as_deref().unwrap_or("(none)"),
-                            plan.version,
-                            index + 1
-                        ))
-                    };
-                    (host, result)
-                },
-            )
-            .await;
-        }
-        let changing = changing.into_inner().expect("not poisoned");
-        hooks(runner, scope, &play.hooks.switch, hosts, |h| {
+        let results = step(runner, label, &mut in_batch, |host, plan| async move {
+            let from = host.running();
+            let result = if from.as_deref() == Some(plan.version.as_str()) {
+                StepResult::ok(format!("current is {}", plan.version))
+            } else {
+                host.publish_release(from.as_deref());
+                StepResult::changed(format!(
+                    "would switch current {} -> {} (batch {}/{total})",
+                    from.as_deref().unwrap_or("(none)"),
+                    plan.version,
+                    index + 1
+                ))
+            };
+            (host, result)
+        })
+        .await;
+        let changing: Vec<String> = results
+            .into_iter()
+            .filter(|(_, s)| *s == crate::report::Status::Changed)
+            .map(|(n, _)| n)
+            .collect();
+        hooks(runner, scope, &play.hooks.switch, &mut in_batch, |h| {
             changing.contains(&h.name)
         })
         .await;
         if let Some(health) = &spec.health {
-            step(
-                runner,
-                "health",
-                hosts,
-                &batch_plans,
-                |host, _plan| async move {
-                    let vars = super::context::as_value(scope.scope.context(host, &scope.vars));
-                    let result = match health_target(runner, health, &vars) {
-                        Ok(target) => StepResult::ok(format!("would wait for {target}")),
-                        Err(e) => StepResult::failed(e),
-                    };
-                    (host, result)
-                },
-            )
+            step(runner, "health", &mut in_batch, |host, _plan| async move {
+                let vars = super::context::as_value(scope.scope.context(host, &scope.vars));
+                let result = match health_target(runner, health, &vars) {
+                    Ok(target) => StepResult::ok(format!("would wait for {target}")),
+                    Err(e) => StepResult::failed(e),
+                };
+                (host, result)
+            })
             .await;
         }
     }
@@ -408,12 +385,11 @@ async fn would_update_proxy(
     runner: &Runner<'_>,
     proxy: Option<&tokio::sync::Mutex<super::proxy_step::ProxyRun>>,
     hosts: &[&mut HostState],
-    plans: &[Option<ReleasePlan>],
 ) {
     let Some(proxy) = proxy else { return };
     let mut proxy = proxy.lock().await;
-    for (host, plan) in hosts.iter().zip(plans) {
-        let version = plan.as_ref().map(|p| p.version.clone());
+    for host in hosts.iter() {
+        let version = host.plan().map(|p| p.version.clone());
         let healthy = host.active();
         proxy.set(std::slice::from_ref(&host.name), |h| {
             h.version = version.clone().or(h.version.clone());

@@ -46,24 +46,23 @@ impl StepResult {
     }
 }
 
-/// Runs `work` on every active host with a plan, reporting it as one task.
+/// Runs `work` on every host that takes part in the cycle and can still
+/// act, reporting it as one task. `work` gets the host and (a copy of) its
+/// plan, and gives the host back with its result. Returns each host's
+/// status (the hosts that could not be reached too), in host order.
 pub async fn step<'h, F, Fut>(
     runner: &Runner<'_>,
     name: &str,
-    hosts: &'h mut Vec<&mut HostState>,
-    plans: &'h [Option<ReleasePlan>],
+    hosts: &'h mut [&mut HostState],
     work: F,
-) where
-    F: Fn(&'h mut HostState, &'h ReleasePlan) -> Fut,
+) -> Vec<(String, Status)>
+where
+    F: Fn(&'h mut HostState, ReleasePlan) -> Fut,
     Fut: std::future::Future<Output = (&'h mut HostState, StepResult)>,
 {
-    let count = hosts
-        .iter()
-        .zip(plans)
-        .filter(|(h, p)| h.active() && p.is_some())
-        .count();
+    let count = hosts.iter().filter(|h| h.cycling()).count();
     if count == 0 {
-        return;
+        return vec![];
     }
     runner.reporter.send(Event::TaskStart {
         task: name.to_owned(),
@@ -74,26 +73,25 @@ pub async fn step<'h, F, Fut>(
     runner
         .forks()
         .each(
-            hosts
-                .iter_mut()
-                .zip(plans)
-                .filter(|(h, p)| h.active() && p.is_some()),
-            |(host, plan)| async move {
+            hosts.iter_mut().filter(|h| h.cycling()),
+            |host| async move {
+                let host: &'h mut HostState = host;
                 let started = Instant::now();
                 runner.reporter.send(Event::HostStart {
                     host: host.name.clone(),
                 });
-                let plan = plan.as_ref().expect("filtered");
+                let plan = host.plan().expect("filtered").clone();
                 if !ensure_connected(runner, host, &host.inventory_vars.clone(), name, started)
                     .await
                 {
-                    return;
+                    return (host.name.clone(), Status::Unreachable);
                 }
                 let (host, result) = work(host, plan).await;
-                record(runner, host, name, result, started);
+                let status = record(runner, host, name, result, started);
+                (host.name.clone(), status)
             },
         )
-        .await;
+        .await
 }
 
 pub fn record(
@@ -102,7 +100,7 @@ pub fn record(
     task: &str,
     result: StepResult,
     started: Instant,
-) {
+) -> Status {
     let status = if host.unreachable.is_some() {
         Status::Unreachable
     } else {
@@ -127,6 +125,7 @@ pub fn record(
         ignored: false,
         output: None,
     })));
+    status
 }
 
 pub fn transport_failure(host: &mut HostState, e: crate::transport::TransportError) -> StepResult {
