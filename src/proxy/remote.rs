@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::changes::ChangeSet;
 use super::config::ProxyConfig;
-use crate::transport::{Become, Connection, Script, TransportError, quote};
+use crate::transport::{Become, Connection, Script, ShellScript, TransportError, quote};
 
 /// What a proxy host holds for a section, as far as an apply cares.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -35,6 +35,17 @@ pub struct PresentFile {
 
 /// Printed last by the probe: without it the probe did not run through.
 const PROBE_DONE: &str = "convoy-probe-done";
+const PROBE_DONE_ECHO: &str = "echo convoy-probe-done";
+
+/// [`probe`]'s script, `M` (the manifest) set in front of it; stdin lists
+/// the rendered paths. A host that cannot hash fails the probe (with the
+/// reason) rather than making every file look changed.
+const PROBE: &str = r#"if [ -f "$M" ]; then grep -v '^#' -- "$M" | sed 's/^/managed /'; fi
+{ cat; if [ -f "$M" ]; then grep -v '^#' -- "$M"; fi; } | sort -u | {
+  set --
+  while IFS= read -r f; do if [ -f "$f" ]; then set -- "$@" "$f"; fi; done
+  if [ $# -gt 0 ]; then convoy_sha256 "$@" && stat -L -c 'mode %a %n' -- "$@"; fi
+} || exit 3"#;
 
 /// Reads the manifest at `manifest` and hashes `dests` and the managed
 /// files that exist (one round trip). `Err(message)` when the host could
@@ -45,15 +56,11 @@ pub async fn probe(
     manifest: &str,
     dests: &[&str],
 ) -> Result<Result<HostFiles, String>, TransportError> {
-    let script = format!(
-        "M={m}\n\
-         if [ -f \"$M\" ]; then grep -v '^#' \"$M\" | sed 's/^/managed /'; fi\n\
-         {{ cat; if [ -f \"$M\" ]; then grep -v '^#' \"$M\"; fi; }} | sort -u |\n\
-         while IFS= read -r f; do if [ -f \"$f\" ]; then printf '%s\\0' \"$f\"; fi; done |\n\
-         xargs -0 -r sh -c 'sha256sum -- \"$@\"; stat -L -c \"mode %a %n\" -- \"$@\"' sh\n\
-         echo {PROBE_DONE}",
-        m = quote(manifest),
-    );
+    let script = ShellScript::new()
+        .var("M", manifest)
+        .sha256_function()
+        .code(PROBE)
+        .code(PROBE_DONE_ECHO);
     let mut list = dests.join("\n");
     list.push('\n');
     let out = conn
@@ -170,12 +177,11 @@ pub async fn install(
         true => (config.validate.as_deref(), config.reload.as_deref()),
         false => (None, None),
     };
-    let script = format!(
-        "M={}; V={}; RL={}\n{INSTALL}",
-        quote(&config.manifest),
-        quote(validate.unwrap_or_default()),
-        quote(reload.unwrap_or_default()),
-    );
+    let script = ShellScript::new()
+        .var("M", &config.manifest)
+        .var("V", validate.unwrap_or_default())
+        .var("RL", reload.unwrap_or_default())
+        .code(INSTALL);
     let bundle = bundle(changes);
     let out = conn
         .exec(Script::new(&script).stdin(&bundle).sudo(sudo))

@@ -14,10 +14,10 @@ use regex::bytes::{Regex, RegexBuilder};
 use serde::Deserialize;
 
 use super::copy::normalize_mode;
-use super::file::{id_matches, last_line, lenient, mode_after, shell_path};
+use super::file::{id_matches, last_line, lenient, mode_after};
 use super::{Action, ActionContext, BoxFuture, FileDiff, ModuleSpec, Outcome, boxed, parse_args};
 use crate::transport::remote_fs::{self, FileAttrs};
-use crate::transport::{Script, TransportError, quote};
+use crate::transport::{Script, ShellScript, TransportError};
 use crate::vars::Value;
 
 pub static SPEC: ModuleSpec = ModuleSpec {
@@ -232,10 +232,9 @@ impl LineInFile {
     }
 
     /// One round trip: a header line, then the file's content.
-    fn query_script(&self) -> String {
-        format!(
-            r#"p={}
-if [ -d "$p" ]; then echo dir; exit 0; fi
+    fn query_script(&self) -> ShellScript {
+        ShellScript::new().path_var("p", &self.path).code(
+            r#"if [ -d "$p" ]; then echo dir; exit 0; fi
 u=$(umask); i=$(id -u)
 r=$(readlink -f -- "$p" 2>/dev/null) || r=
 [ -n "$r" ] || r=$p
@@ -246,7 +245,6 @@ fi
 if [ -d "$(dirname -- "$r")" ]; then d=1; else d=0; fi
 printf 'absent|%s|%s|%s|%s\n' "$u" "$i" "$d" "$r"
 "#,
-            shell_path(&self.path)
         )
     }
 
@@ -337,20 +335,21 @@ printf 'absent|%s|%s|%s|%s\n' "$u" "$i" "$d" "$r"
             return Ok(outcome.with("backup", backup));
         }
         let real = &file.real;
-        let q = quote(real);
         if edit.changed {
             // Rare extras, one more round trip: the parent directory for `create`, a backup copy.
-            let mut prepare = String::new();
+            let mut prepare = ShellScript::new();
             if matches!(file.kind, RemoteKind::Missing { parent: false }) {
                 let dir = real
                     .rsplit_once('/')
                     .map_or(".", |(d, _)| if d.is_empty() { "/" } else { d });
-                prepare.push_str(&format!("mkdir -p -- {} || exit 1\n", quote(dir)));
+                prepare = prepare.var("d", dir).code(r#"mkdir -p -- "$d" || exit 1"#);
             }
             if self.backup && meta.is_some() {
-                prepare.push_str(&format!(
-                    "b={q}.$$.$(date +%Y-%m-%d@%H:%M:%S)~\ncp -p -- {q} \"$b\" || exit 1\nprintf '%s\\n' \"$b\"\n"
-                ));
+                prepare = prepare.var("q", real).code(
+                    r#"b="$q.$$.$(date +%Y-%m-%d@%H:%M:%S)~"
+cp -p -- "$q" "$b" || exit 1
+printf '%s\n' "$b""#,
+                );
             }
             if !prepare.is_empty() {
                 let out = ctx.conn.exec(Script::new(&prepare).sudo(ctx.sudo)).await?;
@@ -381,7 +380,7 @@ printf 'absent|%s|%s|%s|%s\n' "$u" "$i" "$d" "$r"
                 owner: self.owner.clone(),
                 group: self.group.clone(),
             };
-            let script = format!("true{}", attrs.commands(&q));
+            let script = attrs.apply_to_t(ShellScript::new().var("T", real));
             let out = ctx.conn.exec(Script::new(&script).sudo(ctx.sudo)).await?;
             if !out.success() {
                 let reason = last_line(&out.stderr_str());
