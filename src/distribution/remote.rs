@@ -283,13 +283,18 @@ impl Arm {
         ShellScript::new()
             .var("R", root)
             .var("T", &self.token)
-            .code(r#"touch -- "$R/.convoy/magic/$T.ok""#)
+            .code(MAGIC_NAME)
+            .code(r#"touch -- "$R/.convoy/magic/$N.ok""#)
     }
 }
 
+/// The timer's file name from the token `T` (a run id and a host name,
+/// which may hold anything): one path component.
+const MAGIC_NAME: &str = r#"N=$(printf '%s' "$T" | tr -c 'A-Za-z0-9._-' '_')"#;
+
 /// The magic rollback timer, written to `<root>/.convoy/magic/<token>.sh`
 /// as it is (constant text) and started with its values as arguments
-/// (root, token, the link `current` held, seconds): nothing in it is
+/// (root, the timer's name, the link `current` held, seconds): nothing in it is
 /// expanded when it is written, so no value becomes code when it fires.
 const MAGIC_TIMER: &str = r#"R=$1; T=$2; old=$3; secs=$4
 sleep "$secs"
@@ -298,7 +303,7 @@ rm -f -- "$R/.convoy/magic/$T.ok" "$R/.convoy/magic/$T.sh"
 "#;
 
 /// [`switch`]'s script; `R`, `V`, `AT` and `BY` are set in front of it, and
-/// with a timer `TIMER`, `T` and `SECS`.
+/// with a timer `TIMER`, `N` (its name) and `SECS`.
 const SWITCH: &str = r#"cd -- "$R" 2>/dev/null || { printf '%s does not exist\n' "$R" >&2; exit 3; }
 [ -d "releases/$V" ] || { printf 'release %s is not in %s/releases\n' "$V" "$R" >&2; exit 3; }
 old=$(readlink current 2>/dev/null)
@@ -306,8 +311,8 @@ printf 'previous=%s\n' "${old#releases/}"
 if [ "$old" = "releases/$V" ]; then echo unchanged=1; exit 0; fi
 if [ -n "${TIMER:-}" ] && [ -n "$old" ]; then
   # Detached (setsid, no open descriptors) so that it outlives this session.
-  mkdir -p .convoy/magic && printf '%s' "$TIMER" > ".convoy/magic/$T.sh" &&
-    { nohup setsid sh ".convoy/magic/$T.sh" "$R" "$T" "$old" "$SECS" >/dev/null 2>&1 </dev/null & }
+  mkdir -p .convoy/magic && printf '%s' "$TIMER" > ".convoy/magic/$N.sh" &&
+    { nohup setsid sh ".convoy/magic/$N.sh" "$R" "$N" "$old" "$SECS" >/dev/null 2>&1 </dev/null & }
 fi
 ln -s -- "releases/$V" ".current.tmp.$$" && mv -T -- ".current.tmp.$$" current || { rm -f -- ".current.tmp.$$"; printf 'cannot switch %s/current\n' "$R" >&2; exit 3; }
 if [ -n "$old" ]; then printf '%s\n' "${old#releases/}" > .convoy/previous.tmp && mv -- .convoy/previous.tmp .convoy/previous; fi
@@ -339,7 +344,8 @@ pub async fn switch(
         script = script
             .var("TIMER", MAGIC_TIMER)
             .var("T", &a.token)
-            .var("SECS", a.seconds.to_string());
+            .var("SECS", a.seconds.to_string())
+            .code(MAGIC_NAME);
     }
     let script = script.code(SWITCH);
     let out = conn.exec(Script::new(&script).sudo(sudo)).await?;

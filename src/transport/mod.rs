@@ -7,6 +7,8 @@
 //! plain enum dispatches them without boxing.
 
 mod error;
+#[cfg(test)]
+pub mod hostile;
 mod local;
 pub mod remote_fs;
 pub mod shell;
