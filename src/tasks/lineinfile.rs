@@ -231,19 +231,20 @@ impl LineInFile {
         })
     }
 
-    /// One round trip: a header line, then the file's content.
+    /// One round trip: a header ended by a NUL (a path may hold a newline,
+    /// never a NUL), then the file's content.
     fn query_script(&self) -> ShellScript {
         ShellScript::new().path_var("p", &self.path).code(
-            r#"if [ -d "$p" ]; then echo dir; exit 0; fi
+            r#"if [ -d "$p" ]; then printf 'dir\0'; exit 0; fi
 u=$(umask); i=$(id -u)
 r=$(readlink -f -- "$p" 2>/dev/null) || r=
 [ -n "$r" ] || r=$p
 if [ -e "$p" ]; then
-  printf 'file|%s|%s|%s|%s\n' "$u" "$i" "$(LC_ALL=C stat -L -c '%a|%U|%G|%u|%g' -- "$p")" "$r"
+  printf 'file|%s|%s|%s|%s\0' "$u" "$i" "$(LC_ALL=C stat -L -c '%a|%U|%G|%u|%g' -- "$p")" "$r"
   exec cat -- "$p"
 fi
 if [ -d "$(dirname -- "$r")" ]; then d=1; else d=0; fi
-printf 'absent|%s|%s|%s|%s\n' "$u" "$i" "$d" "$r"
+printf 'absent|%s|%s|%s|%s\0' "$u" "$i" "$d" "$r"
 "#,
         )
     }
@@ -432,7 +433,7 @@ struct Remote {
 
 impl Remote {
     fn parse(out: &[u8]) -> Option<Self> {
-        let (header, content) = match out.iter().position(|&b| b == b'\n') {
+        let (header, content) = match out.iter().position(|&b| b == b'\0') {
             Some(i) => (&out[..i], &out[i + 1..]),
             None => (out, &[][..]),
         };
@@ -864,7 +865,7 @@ mod tests {
 
     #[test]
     fn parses_the_query_answer() {
-        let r = Remote::parse(b"file|0022|0|644|root|adm|0|4|/etc/a|b\nx=1\n").unwrap();
+        let r = Remote::parse(b"file|0022|0|644|root|adm|0|4|/etc/a|b\0x=1\n").unwrap();
         assert_eq!(r.real, "/etc/a|b");
         assert_eq!(r.uid, 0);
         let RemoteKind::File { meta, content } = r.kind else {
@@ -874,10 +875,10 @@ mod tests {
             (meta.perms, meta.gid, content.as_slice()),
             (0o644, 4, &b"x=1\n"[..])
         );
-        let r = Remote::parse(b"absent|0002|1000|0|/srv/new/file\n").unwrap();
+        let r = Remote::parse(b"absent|0002|1000|0|/srv/new/file\0").unwrap();
         assert_eq!(r.kind, RemoteKind::Missing { parent: false });
         assert_eq!(r.umask, 0o002);
-        assert_eq!(Remote::parse(b"dir\n").unwrap().kind, RemoteKind::Directory);
+        assert_eq!(Remote::parse(b"dir\0").unwrap().kind, RemoteKind::Directory);
     }
 
     #[cfg(target_os = "linux")]
