@@ -447,3 +447,61 @@ fn a_host_without_sha256sum_says_so_and_falls_back_instead_of_a_mismatch() {
     assert_eq!(again.count(&h1, "failed"), 1, "{}", again.dump());
     assert_eq!(again.count(&h2, "changed"), 0, "{}", again.dump());
 }
+
+/// A local project whose 1.0.0 artifact is `archive`.
+fn local_project(archive: Vec<u8>) -> (tempfile::TempDir, String) {
+    let work = workdir();
+    let root = work.path().join("srv").display().to_string();
+    project(
+        work.path(),
+        &playbook_with(&format!(
+            "    root: {}\n    version: \"1.0.0\"",
+            yaml(&root)
+        )),
+    );
+    std::fs::write(work.path().join("dist/hello-1.0.0.tar.gz"), archive).unwrap();
+    write_file(work.path(), "inv.yml", LOCAL_INVENTORY);
+    (work, root)
+}
+
+#[test]
+fn a_chain_of_links_that_together_leave_the_release_is_refused_before_any_host() {
+    use support::tarball::{Entry, tar_gz};
+    // As text each link stays inside; walked, `x` is the release's parent.
+    let (work, root) = local_project(tar_gz(&[
+        Entry::File("VERSION", b"1.0.0\n", 0o644),
+        Entry::Dir("a/"),
+        Entry::Dir("a/b/"),
+        Entry::Symlink("a/b/up", ".."),
+        Entry::Symlink("a/up2", "b/up/.."),
+        Entry::Symlink("x", "a/up2/.."),
+    ]));
+    let run = convoy(work.path(), &["run", "deploy.yml", "-i", "inv.yml"]);
+    assert_eq!(run.code, 3, "{}", run.dump());
+    assert!(
+        run.stderr.contains("unsafe")
+            && run.stderr.contains("x")
+            && run.stderr.contains("link points outside the release"),
+        "{}",
+        run.dump()
+    );
+    assert!(!Path::new(&root).exists(), "the host was touched");
+}
+
+#[test]
+fn a_failed_unpack_names_the_entry_that_failed_not_only_tars_last_line() {
+    use support::tarball::{Entry, tar_gz};
+    // `a` is a file, so `a/b` cannot be written: GNU tar says so, then
+    // ends with "Exiting with failure status due to previous errors".
+    let (work, _root) = local_project(tar_gz(&[
+        Entry::File("VERSION", b"1.0.0\n", 0o644),
+        Entry::File("a", b"a file\n", 0o644),
+        Entry::File("a/b", b"below a file\n", 0o644),
+    ]));
+    let run = convoy(work.path(), &["run", "deploy.yml", "-i", "inv.yml"]);
+    assert_eq!(run.code, 2, "{}", run.dump());
+    let all = run.all();
+    assert!(all.contains("cannot unpack into"), "{all}");
+    assert!(all.contains("a/b: Cannot open: Not a directory"), "{all}");
+    assert!(!all.contains("Exiting with failure status"), "{all}");
+}
