@@ -88,6 +88,13 @@ enum LinkKind {
     Hard,
 }
 
+/// One entry of the archive: its name, where it lands, and a link's target.
+struct Placed {
+    name: String,
+    at: Vec<String>,
+    link: Option<(String, LinkKind)>,
+}
+
 /// As many links as Linux follows in one lookup before ELOOP.
 const MAX_HOPS: usize = 40;
 
@@ -101,7 +108,7 @@ struct Tree {
     symlinks: std::collections::HashMap<Vec<String>, String>,
     /// Every entry in archive order: its name, where it lands (its directory
     /// resolved through the links before it), and a link's target.
-    entries: Vec<(String, Vec<String>, Option<(String, LinkKind)>)>,
+    entries: Vec<Placed>,
 }
 
 impl Tree {
@@ -159,15 +166,19 @@ impl Tree {
                 self.symlinks.remove(&parts);
             }
         }
-        self.entries.push((name.to_owned(), parts, link));
+        self.entries.push(Placed {
+            name: name.to_owned(),
+            at: parts,
+            link,
+        });
         Ok(())
     }
 
     /// Walks every link's target through all the links of the release (a
     /// later entry can make an earlier link's target a link).
     fn check(&self) -> Result<(), UnsafeEntry> {
-        for (name, parts, link) in &self.entries {
-            let dir = parts[..parts.len() - 1].to_vec();
+        for Placed { name, at, link } in &self.entries {
+            let dir = at[..at.len() - 1].to_vec();
             let resolved = match link {
                 None => continue,
                 Some((target, LinkKind::Symbolic)) => self.walk(dir, target.split('/')),

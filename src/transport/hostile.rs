@@ -16,10 +16,6 @@ impl Markers {
         }
     }
 
-    pub fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
     /// One hostile value per way into a shell: command substitution,
     /// backticks, `;`, either quote, a newline, a leading `-`, spaces,
     /// globs, a variable.
