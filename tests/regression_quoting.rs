@@ -62,6 +62,8 @@ impl Hostile {
     templates:
       - src: templates/hello.conf.j2
         dest: {dest}
+  rollout:
+    magic_rollback: 3s
 "#,
             root = yaml(&self.root),
             shared = shared.join(", "),
@@ -165,6 +167,16 @@ fn every_step(dir: &Path, inventory: &str, h: &Hostile, roots: &[(String, PathBu
         );
     }
     ok(convoy(dir, &args("unlock")), "unlock");
+    // The magic rollback timers (confirmed, so they only tidy up) have run.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    for (_, root) in roots {
+        let magic = made(&root.join(".convoy/magic"));
+        assert_eq!(magic, Vec::<PathBuf>::new(), "timers left behind");
+        assert_eq!(
+            std::fs::read_link(root.join("current")).unwrap(),
+            Path::new("releases/1.0.0+patch.1")
+        );
+    }
 }
 
 const LOCAL_INVENTORY: &str = "all:\n  children:\n    app:\n      hosts:\n        local1:\n          ansible_connection: local\n";

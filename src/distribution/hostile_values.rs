@@ -126,3 +126,82 @@ async fn release_scripts_take_hostile_values_as_data() {
     }
     markers.assert_untouched();
 }
+
+/// The failure paths, where the old scripts spliced values into their
+/// messages: each fails with the value in its message, as text.
+#[tokio::test]
+async fn failure_messages_name_hostile_values_as_text() {
+    let markers = Markers::new();
+    let work = tempfile::tempdir().unwrap();
+    let artifact = artifact(work.path());
+    let conn = Connection::Local(LocalConnection::default());
+    // The last line of the message (a value may hold a newline).
+    let said = |result: Result<String, String>| result.err().unwrap_or_default();
+    // What the host's last line of `text` is.
+    let tail = |text: String| text.rsplit('\n').next().unwrap_or_default().to_owned();
+    for (i, value) in markers.values().iter().enumerate() {
+        let root = format!("{}/r{i} {value}", work.path().display());
+        // A shared path whose directory cannot be made (a file is in the way).
+        let mut plan = plan(&root, "1.0.0", &artifact, value);
+        std::fs::create_dir_all(format!("{root}/shared")).unwrap();
+        std::fs::write(format!("{root}/shared/s {value}"), "in the way").unwrap_or_else(|_| {
+            // The value names a deeper path: block its first directory instead.
+            let first = format!("s {value}");
+            let first = first.split('/').next().unwrap();
+            std::fs::write(format!("{root}/shared/{first}"), "in the way").unwrap();
+        });
+        let state = remote::probe(&conn, &plan, None).await.unwrap();
+        let out = remote::ship(&conn, &plan, &state, value, None)
+            .await
+            .unwrap();
+        let message = said(out.map(|_| String::new()));
+        assert_eq!(message, tail(format!("cannot link shared path s {value}")));
+        // A release file below a file.
+        plan.shared.clear();
+        plan.files.insert(
+            0,
+            super::plan::ReleaseFile {
+                dest: "conf".into(),
+                content: "a file".into(),
+                mode: None,
+            },
+        );
+        let out = remote::ship(&conn, &plan, &state, value, None)
+            .await
+            .unwrap();
+        let message = said(out.map(|_| String::new()));
+        assert!(
+            message.ends_with(&tail(format!("/conf/d {value}"))),
+            "{message:?}"
+        );
+        // A download that fails.
+        plan.files.clear();
+        plan.source = Source::Pull {
+            url: format!("http://127.0.0.1:9/{value}"),
+            sha256: "0".repeat(64),
+            format: ArchiveFormat::File,
+            file_name: "app".into(),
+        };
+        let state = remote::probe(&conn, &plan, None).await.unwrap();
+        let out = remote::ship(&conn, &plan, &state, value, None)
+            .await
+            .unwrap();
+        let message = said(out.map(|_| String::new()));
+        assert_eq!(
+            message,
+            tail(format!("cannot download http://127.0.0.1:9/{value}"))
+        );
+        // A patch below a file, and a switch to a release that is not there.
+        let patched = remote::make_patch(&conn, &root, &[], None).await.unwrap();
+        assert!(
+            patched
+                .unwrap_err()
+                .ends_with("current does not exist: deploy before patching")
+        );
+        let switched = remote::switch(&conn, &root, &format!("v{i}"), value, None, None)
+            .await
+            .unwrap();
+        assert!(switched.unwrap_err().ends_with("/releases"));
+    }
+    markers.assert_untouched();
+}
