@@ -167,9 +167,14 @@ fn every_step(dir: &Path, inventory: &str, h: &Hostile, roots: &[(String, PathBu
         );
     }
     ok(convoy(dir, &args("unlock")), "unlock");
-    // The magic rollback timers (confirmed, so they only tidy up) have run.
+    // The magic rollback timers (confirmed, so they only tidy up) run out.
     std::thread::sleep(std::time::Duration::from_secs(4));
+}
+
+/// The timers of [`every_step`] have run and tidied up; no host rolled back.
+fn assert_timers_done(roots: &[(String, PathBuf)]) {
     for (_, root) in roots {
+        assert!(root.join(".convoy/magic").is_dir(), "no timer was armed");
         let magic = made(&root.join(".convoy/magic"));
         assert_eq!(magic, Vec::<PathBuf>::new(), "timers left behind");
         assert_eq!(
@@ -193,13 +198,10 @@ fn a_root_shared_path_and_template_dest_with_shell_code_deploy_as_data_locally()
     );
     project(dir, &h.playbook());
     write_file(dir, "inv.yml", LOCAL_INVENTORY);
-    every_step(
-        dir,
-        "inv.yml",
-        &h,
-        &[("local1".to_owned(), PathBuf::from(&h.root))],
-    );
+    let roots = [("local1".to_owned(), PathBuf::from(&h.root))];
+    every_step(dir, "inv.yml", &h, &roots);
     assert_eq!(made(&markers), Vec::<PathBuf>::new(), "a value ran as code");
+    assert_timers_done(&roots);
 }
 
 #[test]
@@ -227,6 +229,7 @@ fn a_root_shared_path_and_template_dest_with_shell_code_deploy_as_data_on_the_fl
             "h{i}: a value ran as code"
         );
     }
+    assert_timers_done(&roots);
 }
 
 /// A playbook whose distribution has `fields` (root, version, shared) added.
