@@ -440,8 +440,10 @@ fi
         let mut after = if plan.changed { None } else { q.lstat.clone() };
         if plan.changed && !ctx.check {
             let mut script = self.prelude();
-            if let Some(real) = &q.real {
-                script.set("r", real);
+            if q.real.is_some() {
+                // Resolved again here, as the query did, rather than sent
+                // back: the query's answer is lines, and a path may hold a newline.
+                script.push(r#"if [ -L "$p" ]; then r=$(readlink -f -- "$p"); else r=$p; fi"#);
             }
             let script = script
                 .then(&plan.script)

@@ -49,6 +49,25 @@ fn module_scripts_take_hostile_values_as_data() {
             Path::new(&format!("target {v}"))
         );
 
+        // Attributes through a link land on its target (`follow`).
+        let target = at("target");
+        std::fs::write(&target, "x").unwrap();
+        let follows = at("follows");
+        std::os::unix::fs::symlink(&target, &follows).unwrap();
+        let o = run_local(
+            &file::SPEC,
+            json!({"path": follows, "state": "file", "follow": true, "mode": "0604"}),
+            false,
+        );
+        must("file follow", &o);
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(
+                &std::fs::metadata(&target).unwrap().permissions()
+            ) & 0o7777,
+            0o604,
+            "{target:?}"
+        );
+
         let touched = at("touched");
         must(
             "file touch",
