@@ -295,6 +295,57 @@ mod tests {
         }
     }
 
+    /// The hash of `file` by `convoy_sha256_of` on a host whose PATH
+    /// holds only `tools`: (status, stdout, stderr).
+    fn hash_with(tools: &[&str], file: &std::path::Path) -> (i32, String, String) {
+        let bin = tempfile::tempdir().unwrap();
+        for tool in tools {
+            let real = ["/usr/bin", "/bin"]
+                .iter()
+                .map(|d| std::path::Path::new(d).join(tool))
+                .find(|p| p.exists())
+                .unwrap_or_else(|| panic!("{tool} is not installed"));
+            std::os::unix::fs::symlink(real, bin.path().join(tool)).unwrap();
+        }
+        let script = ShellScript::new()
+            .sha256_function()
+            .var("F", file.display().to_string())
+            .code("convoy_sha256_of \"$F\"");
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(script.text())
+            .env("PATH", bin.path())
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+            String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        )
+    }
+
+    #[test]
+    fn hashing_falls_back_and_says_when_no_tool_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("-a file with\na newline");
+        std::fs::write(&file, "hello\n").unwrap();
+        let want = "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03";
+        for tools in [&["sha256sum"][..], &["shasum", "perl"], &["openssl"]] {
+            assert_eq!(
+                hash_with(tools, &file),
+                (0, want.to_owned(), String::new()),
+                "with {tools:?}"
+            );
+        }
+        let (status, stdout, stderr) = hash_with(&[], &file);
+        assert_ne!(status, 0);
+        assert_eq!(stdout, "");
+        assert_eq!(
+            stderr,
+            "no sha256 tool on this host (looked for sha256sum, shasum, openssl, busybox)"
+        );
+    }
+
     #[test]
     fn a_nul_is_dropped_not_a_cut() {
         let script = ShellScript::new()
