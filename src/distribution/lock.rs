@@ -2,7 +2,7 @@
 //! targeted host as `<root>/.convoy/lock/` (made by `mkdir`, which is
 //! atomic) with a `holder` line naming who holds it.
 
-use crate::transport::{Become, Connection, Script, TransportError, quote};
+use crate::transport::{Become, Connection, Script, ShellScript, TransportError, quote};
 
 /// Who holds a lock: written into it, shown to whoever is refused.
 #[derive(Debug, Clone)]
@@ -83,6 +83,8 @@ pub async fn acquire(
         line = quote(&holder.line()),
         then = then.unwrap_or("true"),
     );
+    // TODO(locks): rewritten with ShellScript values by the locks branch; until then its text as it was.
+    let script = ShellScript::new().user_code(&script);
     let out = conn.exec(Script::new(&script).sudo(sudo)).await?;
     if !out.success() {
         return Ok(Err(out.stderr_str().trim().to_owned()));
@@ -123,6 +125,8 @@ pub async fn release(
         audit = quote(audit),
         line = quote(&holder.line()),
     );
+    // TODO(locks): rewritten with ShellScript values by the locks branch; until then its text as it was.
+    let script = ShellScript::new().user_code(&script);
     conn.exec(Script::new(&script).sudo(sudo)).await.map(drop)
 }
 
@@ -136,6 +140,8 @@ pub async fn clear(
         "L={}/.convoy/lock; if [ -d \"$L\" ]; then echo \"holder=$(cat \"$L/holder\" 2>/dev/null)\"; rm -rf \"$L\"; fi; true",
         quote(root)
     );
+    // TODO(locks): rewritten with ShellScript values by the locks branch; until then its text as it was.
+    let script = ShellScript::new().user_code(&script);
     let out = conn.exec(Script::new(&script).sudo(sudo)).await?;
     Ok(out
         .stdout_str()

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::transport::{Connection, Script};
+use crate::transport::{Connection, Script, ShellScript};
 
 /// One host's check, rendered for that host.
 #[derive(Debug, Clone)]
@@ -103,8 +103,10 @@ async fn probe(target: &HealthTarget, conn: &Connection) -> Result<(), String> {
             .map(drop)
             .map_err(|e| format!("cannot connect to {address}: {e}")),
         HealthTarget::Command { command } => {
+            // A health `command:` is the user's own shell code.
+            let script = ShellScript::new().user_code(command);
             let out = conn
-                .exec(Script::new(command))
+                .exec(Script::new(&script))
                 .await
                 .map_err(|e| e.to_string())?;
             if out.success() {

@@ -41,7 +41,7 @@ pub async fn lock_all(
             }
             let conn = host.conn.as_ref()?;
             let then = probe.then(|| remote::probe_script(&plan));
-            let then = then.as_deref();
+            let then = then.as_ref().map(crate::transport::ShellScript::text);
             let mut answer = lock::acquire(conn, &plan.root, holder, None, then, sudo).await;
             if let Ok(Ok(Acquired::Held {
                 holder: line,

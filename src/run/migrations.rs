@@ -12,7 +12,7 @@ use super::task_runner::Scope;
 use super::{HostState, Runner};
 use crate::playbook::{Migration, MigrationTarget, Play};
 use crate::report::Event;
-use crate::transport::{Become, Script, quote};
+use crate::transport::{Become, Script, ShellScript};
 
 /// Runs the due migrations; `false` when one failed (nothing must switch then).
 pub async fn run_due(
@@ -132,11 +132,10 @@ async fn already_ran(
             let (Some(p), Some(conn)) = (h.plan(), h.conn.as_ref()) else {
                 return false;
             };
-            let script = format!(
-                "[ -e {}/.convoy/migrations/{} ]",
-                quote(&p.root),
-                quote(key)
-            );
+            let script = ShellScript::new()
+                .var("R", &p.root)
+                .var("K", key)
+                .code("[ -e \"$R/.convoy/migrations/$K\" ]");
             conn.exec(Script::new(&script).sudo(sudo))
                 .await
                 .is_ok_and(|o| o.success())
@@ -157,13 +156,13 @@ async fn mark(
             let (Some(p), Some(conn)) = (h.plan(), h.conn.as_ref()) else {
                 return;
             };
-            let dir = format!("{}/.convoy/migrations", p.root);
-            let script = format!(
-                "mkdir -p {d} && echo {run} > {d}/{k}",
-                d = quote(&dir),
-                run = quote(&format!("run={run_id}")),
-                k = quote(key)
-            );
+            let script = ShellScript::new()
+                .var("R", &p.root)
+                .var("K", key)
+                .var("ID", run_id)
+                .code(
+                    "mkdir -p -- \"$R/.convoy/migrations\" && printf 'run=%s\\n' \"$ID\" > \"$R/.convoy/migrations/$K\"",
+                );
             let _ = conn.exec(Script::new(&script).sudo(sudo)).await;
         })
         .await;
@@ -206,7 +205,11 @@ async fn run_command(
                     Ok(c) => c,
                     Err(e) => return (i, StepResult::failed(e.to_string()), started),
                 };
-                let script = format!("cd {} && {command}", quote(&p.release_path()));
+                // The migration's `run:` is the user's own shell code.
+                let script = ShellScript::new()
+                    .var("D", p.release_path())
+                    .code("cd -- \"$D\" || exit")
+                    .user_code(&command);
                 let result = match conn.exec(Script::new(&script).sudo(sudo)).await {
                     Ok(out) if out.success() => {
                         StepResult::changed(format!("ran in {}", p.release_path()))

@@ -54,7 +54,7 @@ pub async fn survey(
         }
     }
     let script = script.code("true");
-    let out = conn.exec(Script::new(script.text()).sudo(sudo)).await?;
+    let out = conn.exec(Script::new(&script).sudo(sudo)).await?;
     let text = out.stdout_str();
     let mut found = Survey {
         release: remote::parse_probe(&text),

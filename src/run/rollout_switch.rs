@@ -364,7 +364,7 @@ impl SwitchRun<'_, '_> {
                         &host.inventory_vars,
                         "magic rollback",
                     );
-                    let confirm = arm.confirm_command(&plan.root);
+                    let confirm = arm.confirm_script(&plan.root);
                     let result = match super::connect::route(&host.name, &vars, runner.options) {
                         Ok(super::connect::Route::Ssh(target)) => {
                             let mut cmd = target.fresh_command(&confirm);

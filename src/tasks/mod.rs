@@ -13,6 +13,8 @@ mod copy;
 mod debug;
 mod fail;
 mod file;
+#[cfg(test)]
+mod hostile_values;
 mod lineinfile;
 mod outcome;
 mod set_fact;
