@@ -9,6 +9,8 @@ pub(crate) mod context;
 mod host_state;
 mod interrupt;
 mod lock;
+mod lock_holder;
+mod lock_renewal;
 mod migrations;
 mod play;
 pub mod preflight;

@@ -81,7 +81,7 @@ pub async fn run(
             .expect("not poisoned")
             .push(end.as_str());
     }
-    super::lock::unlock_all(runner, hosts, &plans, &locked, &holder, &audit, sudo).await;
+    super::lock::unlock_all(runner, hosts, &plans, locked, &holder, &audit, sudo).await;
     runner.reporter.send(Event::Note {
         message: format!(
             "{} {action} ended: {ended}",
