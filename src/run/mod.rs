@@ -53,7 +53,7 @@ pub struct RunOptions {
     pub mode: Mode,
     /// Answer `pause: confirm` with continue (for runs without a terminal).
     pub yes: bool,
-    /// Take over a deploy lock whose holder is gone (or older than an hour).
+    /// Also take over a stale deploy lock (not renewed for `LockTiming::stale_after`).
     pub force_unlock: bool,
     /// Names this run in locks, the journal and the hosts' audit logs.
     pub run_id: String,
