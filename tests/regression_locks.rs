@@ -552,3 +552,30 @@ fn a_lock_released_between_mkdir_and_stat_is_looked_at_again() {
     std::fs::write(p.fleet.host_path(1, "/srv/stop"), "").unwrap();
     eprintln!("exit codes: {outcomes:?}");
 }
+
+/// A run whose lock is removed under it (`convoy unlock` while it runs)
+/// says so at its next renewal instead of carrying on unaware.
+#[test]
+fn a_run_whose_lock_is_cleared_under_it_says_so() {
+    let p = project(2, "batch: 1\npause: 5s\n");
+    artifact(&p, "1.0.0", 0);
+    artifact(&p, "2.0.0", 0);
+    p.deploy_ok("1.0.0", &[]);
+    let run = spawn_deploy(&p, "2.0.0", &[("CONVOY_LOCK_RENEW_SECS", "1")]);
+    wait_until("the lock on every host", Duration::from_secs(30), || {
+        p.fleet.hosts().all(|i| p.holder(i).is_some())
+    });
+    let unlock = p.convoy("unlock", &[]);
+    assert_eq!(unlock.code, 0, "{}", unlock.dump());
+    let r = run.finish(Duration::from_secs(90));
+    assert_eq!(r.code, 0, "{}", r.dump());
+    for i in p.fleet.hosts() {
+        let note = format!("h{i}: this run lost its deploy lock (it was removed)");
+        assert!(
+            r.notes().iter().any(|n| n.starts_with(&note)),
+            "no {note:?}:\n{}",
+            r.dump()
+        );
+        p.assert_unlocked(i, "after the run");
+    }
+}

@@ -75,7 +75,7 @@ const PRELUDE: &str = r#"L="$R/.convoy/lock"
 guard() {
   command -v flock >/dev/null 2>&1 || return 0
   exec 9>>"$R/.convoy/lock.guard" || { echo "cannot open $R/.convoy/lock.guard" >&2; exit 3; }
-  flock -w 30 9 || { echo "timed out waiting for $R/.convoy/lock.guard" >&2; exit 3; }
+  flock -w 30 9 || { echo "cannot take $R/.convoy/lock.guard (flock)" >&2; exit 3; }
 }
 "#;
 

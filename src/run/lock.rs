@@ -15,6 +15,7 @@
 //! over (see `lock_holder`); while the run lives, its locks are renewed
 //! (see `lock_renewal`).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,7 +34,7 @@ use crate::transport::{Become, ShellScript};
 /// The locks a run holds, renewed until [`unlock_all`] releases them.
 pub struct HeldLocks {
     /// The hosts locked.
-    pub hosts: Vec<String>,
+    pub hosts: HashSet<String>,
     renewal: LockRenewal,
 }
 
@@ -85,11 +86,13 @@ pub async fn lock_all(
             .flatten(),
         );
     }
-    let mut taken = Vec::new();
+    let mut taken = HashSet::new();
     let mut refusals = Vec::new();
     for (name, answer) in answers {
         match answer {
-            HostLock::Taken => taken.push(name),
+            HostLock::Taken => {
+                taken.insert(name);
+            }
             HostLock::Refused(why) => refusals.push(why),
         }
     }
