@@ -20,14 +20,32 @@ pub struct Holder {
     pub pid: u32,
     pub run_id: String,
     pub since: String,
+    /// Where `pid` means something: the boot and pid namespace of the
+    /// holder's process ([`process_space`]). A machine name alone is not
+    /// enough: a container may share it with its host, and a reboot
+    /// reuses pids. `None` in lines written before it existed.
+    pub process_space: Option<String>,
 }
 
 impl Holder {
+    /// This process, running `run_id` for `by` (`user@machine`), from now.
+    pub fn this_process(by: String, run_id: String) -> Holder {
+        Holder {
+            by,
+            pid: std::process::id(),
+            run_id,
+            since: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            process_space: process_space(),
+        }
+    }
+
     pub fn line(&self) -> String {
-        format!(
-            "{} pid={} run={} since={}",
-            self.by, self.pid, self.run_id, self.since
-        )
+        let mut line = format!("{} pid={} run={}", self.by, self.pid, self.run_id);
+        if let Some(space) = &self.process_space {
+            line.push_str(&format!(" procs={space}"));
+        }
+        line.push_str(&format!(" since={}", self.since));
+        line
     }
 
     /// Parses a holder line back (for stale-lock checks).
@@ -39,10 +57,12 @@ impl Holder {
             pid: 0,
             run_id: String::new(),
             since: String::new(),
+            process_space: None,
         };
         for w in words {
             match w.split_once('=') {
                 Some(("pid", v)) => holder.pid = v.parse().ok()?,
+                Some(("procs", v)) => holder.process_space = Some(v.to_owned()),
                 Some(("run", v)) => holder.run_id = v.to_owned(),
                 Some(("since", v)) => holder.since = v.to_owned(),
                 _ => {}
@@ -55,6 +75,19 @@ impl Holder {
     pub fn machine(&self) -> &str {
         self.by.rsplit('@').next().unwrap_or_default()
     }
+}
+
+/// This process's boot id and pid namespace (`<boot id>.<namespace inode>`):
+/// two processes with the same value see the same pids. `None` off Linux.
+pub fn process_space() -> Option<String> {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let ns = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    let ns: String = ns
+        .to_string_lossy()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    Some(format!("{}.{ns}", boot.trim()))
 }
 
 /// The answer of one host.
@@ -268,6 +301,7 @@ mod tests {
             pid: 42,
             run_id: run.into(),
             since: "2026-11-22T10:00:00Z".into(),
+            process_space: Some("b00t.4026531836".into()),
         }
     }
 
@@ -283,6 +317,9 @@ mod tests {
         assert_eq!(back.run_id, h.run_id);
         assert_eq!(back.by, "ops@laptop");
         assert_eq!(back.machine(), "laptop");
+        assert_eq!(back.process_space, h.process_space);
+        let old = Holder::parse("ops@laptop pid=42 run=r since=2026-11-22T10:00:00Z").unwrap();
+        assert_eq!(old.process_space, None);
     }
 
     /// The lock script itself, run on this machine: what follows the lock

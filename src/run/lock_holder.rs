@@ -1,13 +1,14 @@
 //! What convoy can know about the run holding a deploy lock, and what it
 //! tells the operator who was refused. A lock is taken over without asking
 //! only when its run is known to have ended: its journal in this project
-//! records `run_end`, or it ran on this machine and its process is gone.
+//! records `run_end`, or its process ran where this one runs (same boot,
+//! same pid namespace) and is gone.
 //! Anything else is refused with what to do.
 
 use std::path::Path;
 use std::time::Duration;
 
-use crate::distribution::lock::Holder;
+use crate::distribution::lock::{self, Holder};
 
 /// The holder of a lock we met, as far as this machine can tell.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,8 +38,12 @@ pub fn assess(line: &str, age: Duration, stale_after: Duration, journals: &Path)
     if let Some(outcome) = journal_end(journals, &holder.run_id) {
         return HolderStatus::Ended(format!("its journal records its end ({outcome})"));
     }
-    let here = whoami::hostname().unwrap_or_default();
-    if holder.machine() == here && holder.pid != 0 {
+    let ours = match &holder.process_space {
+        Some(space) => lock::process_space().as_ref() == Some(space),
+        // Written by a convoy that did not record it: the machine name must do.
+        None => holder.machine() == whoami::hostname().unwrap_or_default(),
+    };
+    if ours && holder.pid != 0 {
         // A pid reused by another process reads as alive: the safe side.
         return if Path::new(&format!("/proc/{}", holder.pid)).exists() {
             HolderStatus::AliveHere { pid: holder.pid }
@@ -117,11 +122,29 @@ mod tests {
 
     #[test]
     fn a_live_process_here_is_alive_however_old_its_lock() {
-        let here = whoami::hostname().unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let me = std::process::id();
-        let status = assess(&line(&here, me, "r1"), 60 * MINUTE, 5 * MINUTE, dir.path());
-        assert_eq!(status, HolderStatus::AliveHere { pid: me });
+        let me = Holder::this_process("ops@elsewhere".into(), "r1".into()).line();
+        let status = assess(&me, 60 * MINUTE, 5 * MINUTE, dir.path());
+        let pid = std::process::id();
+        assert_eq!(status, HolderStatus::AliveHere { pid });
+        // Without a process space (an older convoy), the machine name decides.
+        let here = whoami::hostname().unwrap();
+        let status = assess(&line(&here, pid, "r1"), MINUTE, 5 * MINUTE, dir.path());
+        assert_eq!(status, HolderStatus::AliveHere { pid });
+    }
+
+    #[test]
+    fn a_process_gone_from_our_process_space_has_ended() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut gone = Holder::this_process("ops@elsewhere".into(), "r1".into());
+        gone.pid = u32::MAX - 1;
+        let status = assess(&gone.line(), MINUTE, 5 * MINUTE, dir.path());
+        assert!(matches!(status, HolderStatus::Ended(_)), "{status:?}");
+        // The same machine name in another pid namespace (a container): cannot tell.
+        gone.process_space = Some("other-boot.1".into());
+        gone.by = format!("ops@{}", whoami::hostname().unwrap());
+        let status = assess(&gone.line(), MINUTE, 5 * MINUTE, dir.path());
+        assert_eq!(status, HolderStatus::Unknown);
     }
 
     #[test]

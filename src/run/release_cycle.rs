@@ -53,12 +53,7 @@ pub async fn run(
             set_release_facts(host, plan, None);
         }
     }
-    let holder = Holder {
-        by: deployed_by(),
-        pid: std::process::id(),
-        run_id: runner.options.run_id.clone(),
-        since: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-    };
+    let holder = Holder::this_process(deployed_by(), runner.options.run_id.clone());
     // One run at a time: every targeted host is locked before anything changes.
     // A deploy reads each host's release state in the lock's round trip.
     let probe = matches!(runner.options.mode, Mode::Deploy { .. });
