@@ -483,7 +483,7 @@ fn a_live_run_renews_its_locks_until_it_releases_them() {
         now_secs().saturating_sub(mtime)
     };
     let mut checks = 0;
-    while now_secs() < taken + 6 {
+    while now_secs() < taken + 7 {
         std::thread::sleep(Duration::from_millis(500));
         for i in p.fleet.hosts() {
             if p.holder(i).is_none() {
@@ -491,7 +491,7 @@ fn a_live_run_renews_its_locks_until_it_releases_them() {
             }
             let a = age(i);
             assert!(
-                a <= 2,
+                a <= 3,
                 "h{i}: lock last renewed {a} s ago, {} s after it was taken",
                 now_secs() - taken
             );
@@ -499,7 +499,7 @@ fn a_live_run_renews_its_locks_until_it_releases_them() {
         }
     }
     assert!(
-        now_secs() >= taken + 5 && checks >= 10,
+        now_secs() >= taken + 6 && checks >= 10,
         "too few checks ({checks}) to judge renewal"
     );
     let r = run.finish(Duration::from_secs(90));
