@@ -262,6 +262,83 @@ fn simultaneous_starts_never_all_give_up() {
     }
 }
 
+/// Runs on different but overlapping hosts, whose first hosts differ
+/// (h1+h3+h4 and h2+h3+h4): each takes its own first host, then they race
+/// for h3 and h4. Taking the first host alone does not decide that; the
+/// older run's priority does: in every try exactly one wins.
+#[test]
+fn simultaneous_starts_on_overlapping_hosts_never_all_give_up() {
+    let p = project(4, "batch: 100%\n");
+    artifact(&p, "1.0.0", 0);
+    p.deploy_ok("1.0.0", &[]);
+    let limits = ["h1:h3:h4", "h2:h3:h4"];
+    const TRIES: usize = 6;
+    for t in 0..TRIES {
+        let before: Vec<Option<String>> = p.fleet.hosts().map(|i| p.current(i)).collect();
+        let versions: Vec<String> = (0..2).map(|r| format!("{}.{t}.0", r + 2)).collect();
+        for v in &versions {
+            artifact(&p, v, 0);
+        }
+        slow(&p, 2);
+        let started: Vec<Background> = versions
+            .iter()
+            .zip(limits)
+            .map(|(v, limit)| {
+                let v = format!("version={v}");
+                Background::start(p.dir(), &p.args("run", &["-e", &v, "-l", limit]), &[])
+            })
+            .collect();
+        let runs: Vec<Run> = started
+            .into_iter()
+            .map(|b| b.finish(Duration::from_secs(120)))
+            .collect();
+        unslow(&p);
+        let all = || {
+            runs.iter()
+                .map(Run::dump)
+                .collect::<Vec<_>>()
+                .join("\n---------\n")
+        };
+        let winners: Vec<usize> = (0..2).filter(|&r| runs[r].code == 0).collect();
+        assert_eq!(
+            winners.len(),
+            1,
+            "try {t}: exactly one run must win:\n{}",
+            all()
+        );
+        let (w, l) = (winners[0], 1 - winners[0]);
+        assert_eq!(runs[l].code, 3, "try {t}: the other is refused:\n{}", all());
+        assert!(
+            runs[l].all().contains(&run_id(&runs[w])),
+            "try {t}: the refusal names the winner:\n{}",
+            all()
+        );
+        // The winner's hosts are on its release; the loser's own host is untouched.
+        let (winner_own, loser_own) = if w == 0 { (1, 2) } else { (2, 1) };
+        for i in [winner_own, 3, 4] {
+            let want = format!("releases/{}", versions[w]);
+            assert_eq!(
+                p.current(i).as_deref(),
+                Some(want.as_str()),
+                "try {t}, h{i}:\n{}",
+                all()
+            );
+        }
+        assert_eq!(
+            p.current(loser_own),
+            before[loser_own - 1],
+            "try {t}, h{loser_own}"
+        );
+        for i in p.fleet.hosts() {
+            assert!(
+                !p.path(i, &format!("releases/{}", versions[l])).exists(),
+                "try {t}, h{i}: the refused run prepared its release"
+            );
+            p.assert_unlocked(i, &format!("after try {t}"));
+        }
+    }
+}
+
 // ---------------------------------------------------------------- ended holders
 
 /// Issue "Trust": a run that lost a host mid-upload (link cut) left its

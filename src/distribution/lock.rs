@@ -97,9 +97,14 @@ pub enum Acquired {
     /// earlier runs were deleted; `then` is what the script given to
     /// follow the lock printed.
     Taken { partials_removed: u32, then: String },
-    /// Held by someone else: their holder line and the seconds since the
-    /// holder last renewed it.
-    Held { holder: String, age_secs: u64 },
+    /// Held by someone else: their holder line, the seconds since the
+    /// holder last renewed it, and whether the holder has finished locking
+    /// all its hosts (its first renewal marks each lock `complete`).
+    Held {
+        holder: String,
+        age_secs: u64,
+        complete: bool,
+    },
 }
 
 /// Sets `L` and defines `guard`, which serialises changes of the lock on
@@ -132,6 +137,7 @@ while :; do
   if [ -n "$at" ] && { [ -n "$held" ] || [ "$tries" -ge 20 ]; }; then
     echo "holder=$held"
     echo "age=$(( $(date +%s) - at ))"
+    [ -e "$L/complete" ] && echo complete=1
     exit 0
   fi
   tries=$((tries + 1))
@@ -192,6 +198,7 @@ pub async fn acquire(
     Ok(Ok(Acquired::Held {
         holder: field(&text, "holder="),
         age_secs: field(&text, "age=").parse().unwrap_or(0),
+        complete: text.lines().any(|l| l == "complete=1"),
     }))
 }
 
@@ -204,15 +211,17 @@ pub enum Renewed {
     Lost { holder: String },
 }
 
-/// Expects `R`, `H`. `touch -c` never creates: a lock released meanwhile
-/// stays released.
+/// Expects `R`, `H`. Never creates the lock: one released meanwhile stays
+/// released. Writing `complete` also renews (the directory's mtime).
 const RENEW: &str = r#"[ -d "$L" ] || { echo lost=; exit 0; }
 guard
 held=$(cat "$L/holder" 2>/dev/null)
-if [ "$held" = "$H" ]; then touch -c "$L" && echo renewed=1; else echo "lost=$held"; fi
+if [ "$held" != "$H" ]; then echo "lost=$held"; exit 0; fi
+if [ -e "$L/complete" ]; then touch -c "$L"; else : > "$L/complete"; fi && echo renewed=1
 "#;
 
-/// Marks our lock fresh (its mtime is the last renewal), if it is still ours.
+/// Marks our lock fresh (its mtime is the last renewal) and `complete`
+/// (this run holds all its locks), if it is still ours.
 pub async fn renew(
     conn: &Connection,
     root: &str,
@@ -342,7 +351,14 @@ mod tests {
         );
         let second = acquire(&conn, &root, &holder("b"), None, Some(&then), None).await;
         match second.unwrap().unwrap() {
-            Acquired::Held { holder: line, .. } => assert!(line.contains("run=a"), "{line}"),
+            Acquired::Held {
+                holder: line,
+                complete,
+                ..
+            } => {
+                assert!(line.contains("run=a"), "{line}");
+                assert!(!complete, "never renewed, yet complete");
+            }
             taken => panic!("a held lock was taken: {taken:?}"),
         }
         assert_eq!(
@@ -371,6 +387,15 @@ mod tests {
         assert!(matches!(taken.unwrap().unwrap(), Acquired::Taken { .. }));
         let renewed = renew(&conn, &root, &b.line(), None).await.unwrap().unwrap();
         assert_eq!(renewed, Renewed::Yes);
+        // The first renewal marked it complete: others see that.
+        match acquire(&conn, &root, &a, None, None, None)
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            Acquired::Held { complete, .. } => assert!(complete),
+            taken => panic!("a held lock was taken: {taken:?}"),
+        }
         release(&conn, &root, &b, "audit", None).await.unwrap();
         let gone = renew(&conn, &root, &b.line(), None).await.unwrap().unwrap();
         assert_eq!(gone, Renewed::Lost { holder: "".into() });

@@ -1,13 +1,23 @@
 //! Taking and releasing the deploy lock on every targeted host.
 //!
-//! Two runs started at the same moment on the same hosts must not both
-//! give up (each holding some locks and meeting the other's). So the
-//! hosts are locked in one global order, by name: the first host alone,
-//! then the rest in parallel. Whoever takes the first host's lock is the
-//! only run that gets past it while it holds it, so it meets no other
-//! contender on the rest; the others are refused on the first host,
-//! having taken nothing. (Reachability aside: an unreachable host is
-//! skipped and the next one in the order comes first.)
+//! Runs started at the same moment on overlapping hosts must not all give
+//! up (each holding some locks and meeting the others'). Two rules make
+//! exactly one of them win:
+//!
+//! - The hosts are locked in one global order, by name: the first host
+//!   alone, then the rest in parallel. Of runs on the same hosts, whoever
+//!   takes the first host's lock is the only one past it, so it meets no
+//!   contender on the rest; the others stop there, having taken nothing.
+//! - Where sets differ (their first hosts too), the older run (smaller run
+//!   id) has priority: a run meeting the lock of an older run gives up at
+//!   once; one meeting the lock of a younger run that is still locking
+//!   (its lock is not yet `complete`) waits for it, briefly. So the oldest
+//!   contender either gets every lock or meets a run that completed its
+//!   locking: someone wins, and waits go only from older to younger runs,
+//!   so none wait on each other in a circle.
+//!
+//! (Reachability aside: an unreachable host is skipped, and the next one in
+//! the order comes first.)
 //!
 //! A run that finds a host locked by someone else releases what it took
 //! and stops before anything changes, naming the holder and saying
@@ -172,15 +182,17 @@ async fn lock_one(
     let then = then.as_ref();
     let name = host.name.clone();
     let journals = runner.playbook.base_dir.join(".convoy/runs");
+    let patience = Instant::now() + locking_patience(runner);
     let mut answer = lock::acquire(conn, &plan.root, holder, None, then, sudo).await;
-    if let Ok(Ok(Acquired::Held {
+    while let Ok(Ok(Acquired::Held {
         holder: line,
         age_secs,
+        complete,
     })) = &answer
     {
         let age = Duration::from_secs(*age_secs);
         let status = lock_holder::assess(line, age, timing.stale_after, &journals);
-        let why = match &status {
+        let take_over = match &status {
             HolderStatus::Ended(why) => Some(why.clone()),
             HolderStatus::Stale if runner.options.force_unlock => Some(format!(
                 "not renewed for {} (--force-unlock)",
@@ -188,21 +200,30 @@ async fn lock_one(
             )),
             _ => None,
         };
-        match why {
-            Some(why) => {
-                let old = line.clone();
-                answer = lock::acquire(conn, &plan.root, holder, Some(&old), then, sudo).await;
-                if let Ok(Ok(Acquired::Taken { .. })) = &answer {
-                    runner.reporter.send(Event::Note {
-                        message: format!("{name}: took over the deploy lock of {old}: {why}"),
-                    });
-                }
+        if let Some(why) = take_over {
+            let old = line.clone();
+            answer = lock::acquire(conn, &plan.root, holder, Some(&old), then, sudo).await;
+            if let Ok(Ok(Acquired::Taken { .. })) = &answer {
+                runner.reporter.send(Event::Note {
+                    message: format!("{name}: took over the deploy lock of {old}: {why}"),
+                });
             }
-            None => {
-                let refusal = lock_holder::refusal(&name, line, age, &status, timing.stale_after);
-                return Some((name, HostLock::Refused(refusal)));
-            }
+            // Taken, or taken over by someone else meanwhile: theirs now.
+            break;
         }
+        let alive = matches!(
+            status,
+            HolderStatus::AliveHere { .. } | HolderStatus::Unknown
+        );
+        if alive && !complete && younger(line, holder) && Instant::now() < patience {
+            // A younger run still locking gives way when it meets one of
+            // our locks; look again rather than both giving up.
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            answer = lock::acquire(conn, &plan.root, holder, None, then, sudo).await;
+            continue;
+        }
+        let refusal = lock_holder::refusal(&name, line, age, &status, timing.stale_after);
+        return Some((name, HostLock::Refused(refusal)));
     }
     let answer = match answer {
         Ok(Ok(Acquired::Taken {
@@ -224,8 +245,8 @@ async fn lock_one(
         Ok(Ok(Acquired::Held {
             holder: line,
             age_secs,
+            ..
         })) => {
-            // Taken over by someone else between our two looks: theirs now.
             let age = Duration::from_secs(age_secs);
             let status = lock_holder::assess(&line, age, timing.stale_after, &journals);
             HostLock::Refused(lock_holder::refusal(
@@ -240,6 +261,21 @@ async fn lock_one(
         Err(e) => HostLock::Refused(format!("{name}: cannot lock: {e}")),
     };
     Some((name, answer))
+}
+
+/// How long a run waits for a lock held by a younger run that is still
+/// taking its locks: that run's locking lasts at most about a connection
+/// timeout (its hosts are connected in parallel) and a round trip, twice
+/// over when it waits on a younger run in turn.
+fn locking_patience(runner: &Runner<'_>) -> Duration {
+    runner.options.connect_timeout * 2 + Duration::from_secs(5)
+}
+
+/// Whether the holder `line` names a run younger than ours. Run ids start
+/// with their start time (and end with a random tiebreak), so every run
+/// compares any two the same way.
+fn younger(line: &str, ours: &Holder) -> bool {
+    Holder::parse(line).is_some_and(|h| h.run_id > ours.run_id)
 }
 
 /// Stops renewing, then releases the locks this run took, writing the

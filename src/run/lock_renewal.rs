@@ -4,7 +4,8 @@
 //! its lock, and `--force-unlock` takes only a silent one.
 //!
 //! One task per locked host touches the lock over the run's own
-//! multiplexed connection (a new channel, no new login) every
+//! multiplexed connection (a new channel, no new login) at once (marking
+//! it `complete`: this run holds all its locks) and then every
 //! [`LockTiming::renew_every`]; a host that cannot be reached for a while
 //! simply misses renewals. The tasks end when the run releases its locks
 //! (or with the process).
@@ -83,7 +84,8 @@ impl LockRenewal {
                 let mut ticks = tokio::time::interval(every);
                 // A renewal that took long (link down) is not followed by a burst.
                 ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                ticks.tick().await; // the first tick is immediate; the lock was just taken
+                // The first tick is at once: it marks the lock `complete`,
+                // which tells an older run waiting for it to give up.
                 loop {
                     ticks.tick().await;
                     let answer = lock::renew(&target.conn, &target.root, &line, sudo.as_ref()).await;
