@@ -68,7 +68,7 @@ pub struct HostOpts {
     /// Continue at `pause: confirm` without asking (needed when not on a terminal).
     #[arg(short = 'y', long)]
     pub yes: bool,
-    /// Take over a deploy lock whose holder process is gone (or that is older than an hour).
+    /// Also take over a stale deploy lock: one its holder stopped renewing 5 minutes ago or more.
     #[arg(long)]
     pub force_unlock: bool,
     /// SSH connection timeout, e.g. 10s.

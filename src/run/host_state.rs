@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use indexmap::IndexSet;
 
 use super::host_cycle::HostCycle;
@@ -12,7 +14,8 @@ pub struct HostState {
     pub inventory_vars: VarMap,
     /// `set_fact` results and registered variables; they outlive the play, as in Ansible.
     pub facts: VarMap,
-    pub conn: Option<Connection>,
+    /// Shared with the deploy lock's renewal while the run holds the lock.
+    pub conn: Option<Arc<Connection>>,
     /// Why the host could not be reached; it takes no further part.
     pub unreachable: Option<String>,
     /// A task failed (not ignored): the host takes no further part.
@@ -47,7 +50,11 @@ impl HostState {
     pub async fn close(&mut self) {
         if let Some(conn) = self.conn.take() {
             self.stats.bytes_sent = conn.bytes_sent();
-            conn.close().await;
+            // The renewal has let go by now (locks are released before
+            // the run closes); were it not, the last owner drops it.
+            if let Ok(conn) = Arc::try_unwrap(conn) {
+                conn.close().await;
+            }
         }
     }
 }

@@ -12,6 +12,8 @@ mod host_cycle;
 mod host_state;
 mod interrupt;
 mod lock;
+mod lock_holder;
+mod lock_renewal;
 mod migrations;
 mod play;
 pub mod preflight;
@@ -56,7 +58,7 @@ pub struct RunOptions {
     pub mode: Mode,
     /// Answer `pause: confirm` with continue (for runs without a terminal).
     pub yes: bool,
-    /// Take over a deploy lock whose holder is gone (or older than an hour).
+    /// Also take over a stale deploy lock (not renewed for `LockTiming::stale_after`).
     pub force_unlock: bool,
     /// Names this run in locks, the journal and the hosts' audit logs.
     pub run_id: String,

@@ -57,12 +57,7 @@ pub async fn run(
             .await
             .map(|()| CycleEnd::Checked);
     }
-    let holder = Holder {
-        by: deployed_by(),
-        pid: std::process::id(),
-        run_id: runner.options.run_id.clone(),
-        since: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-    };
+    let holder = Holder::this_process(deployed_by(), runner.options.run_id.clone());
     // One run at a time: every targeted host is locked before anything changes.
     // A deploy reads each host's release state in the lock's round trip.
     let probe = matches!(runner.options.mode, Mode::Deploy { .. });
@@ -98,7 +93,7 @@ pub async fn run(
         "{} run={} by={} playbook={} action={action} version={version} outcome={ended}",
         holder.since, holder.run_id, holder.by, runner.options.playbook_name
     );
-    super::lock::unlock_all(runner, hosts, &locked, &holder, &audit, sudo).await;
+    super::lock::unlock_all(runner, hosts, locked, &holder, &audit, sudo).await;
     runner.reporter.send(Event::Note {
         message: format!("{name} {action} ended: {ended}"),
     });

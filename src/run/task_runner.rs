@@ -345,7 +345,7 @@ pub(super) async fn ensure_connected(
     let conn_vars = render_map(runner, ctx_map, task_name);
     match connect::open(&host.name, &conn_vars, runner.options, &runner.control_dir).await {
         Ok(conn) => {
-            host.conn = Some(conn);
+            host.conn = Some(std::sync::Arc::new(conn));
             true
         }
         Err(e) => {
