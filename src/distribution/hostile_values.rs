@@ -83,6 +83,8 @@ async fn release_scripts_take_hostile_values_as_data() {
             let arm = Arm {
                 seconds: 1,
                 token: format!("t {value}"),
+                // Rendered hooks are the user's own code; they run as written.
+                rollback_hooks: vec!["true".into()],
             };
             let switched = remote::switch(&conn, &root, version, value, Some(&arm), None)
                 .await
