@@ -15,6 +15,7 @@ mod template;
 mod transport;
 mod vars;
 mod vars_file;
+mod yaml;
 
 use clap::Parser;
 

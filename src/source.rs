@@ -6,6 +6,8 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use crate::yaml::{YamlError, parse_yaml};
+
 /// A position inside one input file (1-based line and column).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceSpan {
@@ -37,11 +39,12 @@ impl SourceSpan {
                 .nth(self.line.saturating_sub(1))
                 .map(str::to_owned)
         }) {
+            let (text, caret) = excerpt(&text, self.column);
             let gutter = self.line.to_string();
             let pad = " ".repeat(gutter.len());
             let caret_pad: String = text
                 .chars()
-                .take(self.column.saturating_sub(1))
+                .take(caret)
                 .map(|c| if c == '\t' { '\t' } else { ' ' })
                 .collect();
             out.push_str(&format!(
@@ -50,6 +53,34 @@ impl SourceSpan {
         }
         out
     }
+}
+
+/// Source lines longer than this (in characters) are cut around the column:
+/// an error must never echo a 200 KB line (minified JSON, a deep flow value).
+const MAX_EXCERPT: usize = 100;
+
+/// The part of `line` shown under a message, and the caret's offset in it
+/// (in characters): the whole line when short, else a window around the
+/// 1-based `column` with `…` where it was cut.
+fn excerpt(line: &str, column: usize) -> (String, usize) {
+    let chars: Vec<char> = line.chars().collect();
+    let at = column.saturating_sub(1).min(chars.len());
+    if chars.len() <= MAX_EXCERPT {
+        return (line.to_owned(), at);
+    }
+    let start = at
+        .saturating_sub(MAX_EXCERPT / 2)
+        .min(chars.len() - MAX_EXCERPT);
+    let end = start + MAX_EXCERPT;
+    let mut text = String::new();
+    if start > 0 {
+        text.push('…');
+    }
+    text.extend(&chars[start..end]);
+    if end < chars.len() {
+        text.push('…');
+    }
+    (text, at - start + usize::from(start > 0))
 }
 
 impl fmt::Display for SourceSpan {
@@ -68,63 +99,19 @@ pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .map(|(_, c)| c)
 }
 
-/// A YAML parse error turned into a located, caret-pointed message.
-#[derive(Debug, thiserror::Error)]
-#[error("{message}\n{}", span.as_ref().map(SourceSpan::snippet).unwrap_or_else(|| format!("  --> {}", file.display())))]
-pub struct YamlError {
-    pub file: PathBuf,
-    pub message: String,
-    pub span: Option<SourceSpan>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// YAML parsing options shared by every loader: Ansible users write
-/// `mode: 0644` meaning octal, as YAML 1.1 did.
-pub fn yaml_options() -> serde_saphyr::Options {
-    let mut options = serde_saphyr::Options::default();
-    options.legacy_octal_numbers = true;
-    options
-}
-
-/// Parses YAML text into `T`, locating any error in `file`.
-pub fn parse_yaml<T: serde::de::DeserializeOwned>(file: &Path, text: &str) -> Result<T, YamlError> {
-    serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| {
-        let span = e
-            .location()
-            .and_then(|l| SourceSpan::from_location(file, &l));
-        let raw = e.without_snippet().to_string();
-        let first = raw.lines().next().unwrap_or_default();
-        // serde-saphyr prefixes "error: line L column C: "; we print the location ourselves.
-        let message = first
-            .trim_start_matches("error: ")
-            .split_once(": ")
-            .filter(|(head, _)| head.starts_with("line "))
-            .map(|(_, rest)| rest.to_owned())
-            .unwrap_or_else(|| first.to_owned());
-        let message = friendlier(message.split(" at line ").next().unwrap_or(&message));
-        YamlError {
-            file: file.to_owned(),
-            message,
-            span,
-        }
-    })
-}
-
-/// Rewrites serde's wording into convoy's: "unknown key" with the nearest
-/// valid key instead of the whole list, "a mapping" instead of parser events.
-fn friendlier(message: &str) -> String {
-    let unknown =
-        regex::Regex::new(r"^unknown (?:field|variant) `([^`]*)`, expected (?:one of )?(.*)$")
-            .expect("valid regex");
-    if let Some(c) = unknown.captures(message) {
-        let key = &c[1];
-        let valid: Vec<&str> = c[2].split(", ").map(|k| k.trim_matches('`')).collect();
-        return match nearest(key, valid.iter().copied()) {
-            Some(near) => format!("unknown key `{key}` (did you mean `{near}`?)"),
-            None => format!("unknown key `{key}` (valid keys: {})", valid.join(", ")),
-        };
+    #[test]
+    fn a_long_line_is_cut_around_the_column() {
+        let line = format!("{}X{}", "a".repeat(5000), "b".repeat(5000));
+        let (text, caret) = excerpt(&line, 5001);
+        assert!(text.chars().count() <= MAX_EXCERPT + 2, "{text}");
+        assert_eq!(text.chars().nth(caret), Some('X'));
+        assert!(text.starts_with('…') && text.ends_with('…'));
+        let (text, caret) = excerpt(&line, 1);
+        assert_eq!((text.chars().next(), caret), (Some('a'), 0));
+        assert_eq!(excerpt("short", 3), ("short".to_owned(), 2));
     }
-    message
-        .replace("expected mapping start", "expected a mapping")
-        .replace("expected sequence start", "expected a list")
-        .replace("expected string scalar", "expected a string")
 }

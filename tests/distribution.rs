@@ -961,3 +961,75 @@ fn status_reports_versions_and_marks_the_odd_host() {
         assert!(row(host).contains("2.0.0"), "{}", text.stdout);
     }
 }
+
+/// Regression: `status`, `unlock` and `plan` ignored the play's `become`,
+/// so as an unprivileged user they read nothing under a root-only
+/// distribution root (status said "no release", unlock "not locked", plan
+/// showed no current version) while `run` worked. As user `convoy` with
+/// `become: true` and /srv/hello readable by root only, all four agree.
+#[test]
+fn status_unlock_and_plan_use_the_plays_become() {
+    let p = Project::new(2);
+    std::fs::write(
+        &p.inventory,
+        std::fs::read_to_string(&p.inventory)
+            .unwrap()
+            .replace("  vars:\n", "  vars:\n    ansible_user: convoy\n"),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&p.playbook)
+        .unwrap()
+        .replace("  hosts: app\n", "  hosts: app\n  become: true\n");
+    std::fs::write(&p.playbook, text).unwrap();
+    p.artifact("1.0.0", 0);
+    p.deploy_ok("1.0.0", &[]);
+    for i in p.fleet.hosts() {
+        p.fleet
+            .exec_ok(i, "chmod 0700 /srv/hello && chown root:root /srv/hello");
+        // Proof that the ssh user alone cannot see the release.
+        let out = p.fleet.ssh_as(
+            i,
+            "convoy",
+            "readlink /srv/hello/current || echo unreadable",
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "unreadable",
+            "h{i}"
+        );
+    }
+
+    let status = p.convoy("status", &["--output", "json"]);
+    assert_eq!(status.code, 0, "{}", status.dump());
+    let json: Value = serde_json::from_str(status.stdout.trim()).unwrap();
+    for host in ["h1", "h2"] {
+        assert_eq!(json["hosts"][host]["current"], "1.0.0", "{host}: {json}");
+    }
+
+    p.artifact("2.0.0", 0);
+    let plan = p.convoy("plan", &["-e", "version=2.0.0"]);
+    assert_eq!(plan.code, 0, "{}", plan.dump());
+    assert!(
+        plan.stdout.contains("1.0.0"),
+        "plan does not see current:\n{}",
+        plan.dump()
+    );
+
+    // A lock left behind, cleared through sudo.
+    for i in p.fleet.hosts() {
+        p.fleet.exec_ok(i, "mkdir -p /srv/hello/.convoy/lock && echo 'someone@else pid=1 run=x since=y' > /srv/hello/.convoy/lock/holder");
+    }
+    let unlock = p.convoy("unlock", &[]);
+    assert_eq!(unlock.code, 0, "{}", unlock.dump());
+    assert!(
+        !unlock.stdout.contains("was not locked"),
+        "{}",
+        unlock.dump()
+    );
+    for i in p.fleet.hosts() {
+        assert!(
+            !p.path(i, ".convoy/lock").exists(),
+            "h{i}: lock still there"
+        );
+    }
+}

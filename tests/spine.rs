@@ -133,10 +133,30 @@ fn unreachable_and_rekeyed_hosts_are_named_and_the_others_finish() {
         "{}",
         r.dump()
     );
+    // Regression: a changed host key was ssh's 15-line banner. Now one
+    // line: the host, the reason, the known_hosts entry and the fix.
+    let h3 = r
+        .stdout
+        .lines()
+        .find(|l| l.contains("unreachable: [h3]: "))
+        .unwrap_or_else(|| panic!("no line for h3:\n{}", r.dump()));
     assert!(
-        r.stdout.contains("unreachable: [h3]: ")
-            && r.stdout.contains("Host key verification failed"),
-        "{}",
+        h3.contains("host key verification failed: the host's key has changed")
+            && h3.contains(&format!(
+                "known_hosts entry {}:",
+                fleet.known_hosts().display()
+            ))
+            && h3.contains(&format!(
+                "ssh-keygen -f \"{}\" -R \"{}\"",
+                fleet.known_hosts().display(),
+                fleet.addr(3)
+            )),
+        "{h3}\n{}",
+        r.dump()
+    );
+    assert!(
+        !r.stdout.contains("@@@@"),
+        "ssh's banner is shown:\n{}",
         r.dump()
     );
     assert_eq!(r.count("h2", "unreachable"), 1);

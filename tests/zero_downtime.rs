@@ -698,3 +698,327 @@ fn maintenance_page_during_a_migration() {
         secs(run_end)
     );
 }
+
+/// Every inode, mtime, size and link target under the paths a deploy
+/// touches on host i (release root, hook files, proxy config and pages),
+/// seen from inside the host. nginx's own logs and pid (/srv/nginx) are
+/// left out: nginx writes them, not convoy.
+fn snapshot(fleet: &Fleet, i: usize) -> String {
+    fleet.exec_ok(
+        i,
+        "find /srv /etc/nginx /var/www -xdev -path /srv/nginx -prune -o -printf '%i %T@ %s %m %p -> %l\\n' 2>/dev/null | sort; true",
+    )
+}
+
+/// Regression: `convoy run --check` on a play with a distribution shipped
+/// the artifact, unpacked the release, ran the migration, switched
+/// `current` and wrote proxy files for real. Now nothing under the
+/// distribution root, the hooks' files or the proxy directories changes
+/// (inode, mtime, size, mode, link target), and each step says what it
+/// would do.
+#[test]
+fn check_mode_changes_nothing_on_app_or_proxy_hosts() {
+    let fleet = Fleet::start(3);
+    let apps = [2, 3];
+    let nginx = Nginx::start(&fleet, 1);
+    let project = Project::new(&fleet, &[1], &apps);
+    project.write_playbook(1, true);
+    let first = project.deploy("1.0.0");
+    assert_eq!(first.code, 0, "{}", first.dump());
+    nginx.wait_for_path(SITE, "/VERSION", 200, "1.0.0");
+
+    let before: Vec<String> = fleet.hosts().map(|i| snapshot(&fleet, i)).collect();
+    let mut args = Project::deploy_args("2.0.0");
+    args.extend(["--check".to_owned(), "--diff".to_owned()]);
+    let check = run_in(
+        project.dir(),
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    assert_eq!(check.code, 0, "{}", check.dump());
+    let after: Vec<String> = fleet.hosts().map(|i| snapshot(&fleet, i)).collect();
+    for (i, (b, a)) in before.iter().zip(&after).enumerate() {
+        assert_eq!(b, a, "h{}: --check changed files:\n{}", i + 1, check.dump());
+    }
+    for &i in &apps {
+        assert_eq!(current(&fleet, i), "releases/1.0.0", "h{i}");
+        assert!(
+            !fleet.host_path(i, "/srv/migration-started").exists(),
+            "h{i}"
+        );
+        assert!(
+            !fleet.host_path(i, "/srv/hello/.convoy/lock").exists(),
+            "h{i}"
+        );
+    }
+    nginx.assert_serves("1.0.0", 5);
+
+    // What each kind of step would do, per host.
+    let out = &check.stdout;
+    for (h2, h3) in [("h2", "h3")] {
+        for host in [h2, h3] {
+            for want in [
+                format!(
+                    "changed: [{host}]: would send 387B; would unpack 2.0.0 into /srv/hello/releases/2.0.0"
+                ),
+                format!("changed: [{host}]: would switch current 1.0.0 -> 2.0.0"),
+                format!("ok: [{host}]: lock is free; would lock"),
+                format!("ok: [{host}]: would wait for HTTP 200 from http://"),
+            ] {
+                assert!(
+                    out.contains(&want),
+                    "missing {want:?} in:\n{}",
+                    check.dump()
+                );
+            }
+        }
+    }
+    assert!(
+        out.contains("changed: [h2]: would switch current 1.0.0 -> 2.0.0 (batch 1/2)"),
+        "{}",
+        check.dump()
+    );
+    assert!(
+        out.contains("changed: [h3]: would switch current 1.0.0 -> 2.0.0 (batch 2/2)"),
+        "{}",
+        check.dump()
+    );
+    assert!(
+        out.contains("TASK [migration convert-sessions"),
+        "{}",
+        check.dump()
+    );
+    assert!(out.contains(": would run for 2.0.0"), "{}", check.dump());
+    assert!(
+        out.contains("]: would run: "),
+        "switch hook: {}",
+        check.dump()
+    );
+    assert!(
+        out.contains(
+            "changed: [h1]: would write /etc/nginx/conf.d/hello.conf; would validate and reload"
+        ),
+        "{}",
+        check.dump()
+    );
+    // --diff shows the upstream's change (each host's version is a comment).
+    assert!(
+        out.contains("-    server ") && out.contains(" 1.0.0\n"),
+        "{}",
+        check.dump()
+    );
+    assert!(
+        out.contains("+    server ") && out.contains(" 2.0.0"),
+        "{}",
+        check.dump()
+    );
+
+    // The real run after the check still does everything.
+    let real = project.deploy("2.0.0");
+    assert_eq!(real.code, 0, "{}", real.dump());
+    assert_app_hosts_on(&fleet, &apps, "2.0.0");
+}
+
+/// An app that answers GET and POST with its release's VERSION; on host
+/// h4, release 2.0.0 answers "broken" (its health gate fails).
+const POST_APP: &str = r#"#!/bin/sh
+here=$(cd "$(dirname "$0")/.." && pwd)
+case "${1:-}" in
+serve) cd "$here" && exec python3 -c '
+import http.server, socket, sys
+class App(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"
+    def answer(self):
+        body = open("VERSION", "rb").read()
+        if socket.gethostname() == "h4" and body.strip() == b"2.0.0":
+            body = b"broken\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    do_GET = answer
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.answer()
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("0.0.0.0", int(sys.argv[1])), App).serve_forever()
+' "${2:-8080}" ;;
+*) cat "$here/VERSION" ;;
+esac
+"#;
+
+/// Regression: when a batch failed its health gate, the rollback switched
+/// the hosts back while nginx still sent them requests (it did not drain
+/// them) and returned every rolled-back host to service whatever its
+/// health; only nginx's retries of idempotent requests hid it. With POSTs
+/// (never retried) and `proxy_next_upstream off`, no request fails, and
+/// the gate, written with `release.version`, checks the version each host
+/// goes back to.
+#[test]
+fn rollback_after_a_failed_batch_drains_and_fails_no_post() {
+    let fleet = Fleet::start(5);
+    let apps: Vec<usize> = (2..=5).collect();
+    let nginx = Nginx::start(&fleet, 1);
+    let project = Project::new(&fleet, &[1], &apps);
+    let dir = project.dir();
+    for version in ["1.0.0", "2.0.0"] {
+        let bin = write_file(dir, &format!("app/{version}/bin/hello"), POST_APP);
+        set_mode(&bin, 0o755);
+    }
+    let upstream = std::fs::read_to_string(dir.join("templates/nginx/upstream.conf.j2")).unwrap();
+    let no_retry = upstream.replace(
+        "proxy_next_upstream error timeout http_502 http_503;",
+        "proxy_next_upstream off;",
+    );
+    assert_ne!(
+        upstream, no_retry,
+        "the template's proxy_next_upstream line moved"
+    );
+    write_file(dir, "templates/nginx/upstream.conf.j2", &no_retry);
+    let playbook = PLAYBOOK
+        .replace("BATCH", "2")
+        .replace("MIGRATIONS", "")
+        .replace("MAINTENANCE", "")
+        .replace("on_failure: stop", "on_failure: rollback")
+        .replace(
+            "body: \"^{{ version }}\"",
+            "body: \"^{{ release.version }}\"",
+        )
+        .replace("timeout: 30s", "timeout: 3s");
+    assert!(playbook.contains("on_failure: rollback") && playbook.contains("release.version"));
+    write_file(dir, "deploy.yml", &playbook);
+
+    let first = project.deploy("1.0.0");
+    assert_eq!(first.code, 0, "{}", first.dump());
+    nginx.wait_for_path(SITE, "/VERSION", 200, "1.0.0");
+
+    let clock = Instant::now();
+    let client = Client::start_posts(
+        nginx.address(),
+        SITE,
+        "/VERSION",
+        clock,
+        3000,
+        Duration::from_secs(120),
+    );
+    client.wait_count(20);
+    let (run, lines) = project
+        .spawn_deploy("2.0.0", clock)
+        .finish(Duration::from_secs(100));
+    let samples = client.finish_after(20);
+
+    assert_eq!(run.code, 2, "h4 fails its gate: {}", run.dump());
+    assert!(run.stdout.contains("rolling back"), "{}", run.dump());
+    assert!(
+        run.stdout.contains("proxy: drain rolled-back hosts"),
+        "{}",
+        run.dump()
+    );
+    let failed: Vec<String> = samples
+        .iter()
+        .filter(|s| s.version().is_none())
+        .map(Sample::short)
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} POSTs failed through nginx:\n{}\n{}",
+        failed.len(),
+        samples.len(),
+        failed.join("\n"),
+        transitions(&samples, &lines).join("\n")
+    );
+    // Every host is back on 1.0.0, serving it, and in nginx's upstream.
+    assert_app_hosts_on(&fleet, &apps, "1.0.0");
+    let upstream_conf =
+        std::fs::read_to_string(fleet.host_path(1, "/etc/nginx/conf.d/hello.conf")).unwrap();
+    for &i in &apps {
+        assert!(
+            upstream_conf.contains(&format!("{}:{APP_PORT};  # h{i} 1.0.0", fleet.addr(i))),
+            "h{i} not back in the upstream:\n{upstream_conf}"
+        );
+    }
+}
+
+/// Regression: the shipped playbooks/proxy-deploy.yml killed the old app
+/// and started the new one at once, so the two could race for the port
+/// (the new one then dies and the host serves nothing once the old one is
+/// gone). The example as shipped, deployed twice through a real nginx: each
+/// app host ends up serving from a process that runs in the new release,
+/// and a client through nginx sees no failure.
+#[test]
+fn the_shipped_proxy_deploy_example_restarts_into_the_new_release() {
+    let fleet = Fleet::start(4);
+    let apps: Vec<usize> = (2..=4).collect();
+    let nginx = Nginx::start(&fleet, 1);
+    let project = Project::new(&fleet, &[1], &apps);
+    let dir = project.dir();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for rel in [
+        "playbooks/proxy-deploy.yml",
+        "app/hello/VERSION",
+        "app/hello/bin/hello",
+    ] {
+        let file = write_file(dir, rel, &std::fs::read_to_string(root.join(rel)).unwrap());
+        if rel.ends_with("bin/hello") {
+            set_mode(&file, 0o755);
+        }
+    }
+    let inventory = std::fs::read_to_string(dir.join("inventory.yml")).unwrap();
+    write_file(
+        dir,
+        "inventory.yml",
+        &inventory.replace(
+            "    app_name: hello\n",
+            "    app_name: hello\n    app_root: /srv\n    proxy_server_name: hello.test\n",
+        ),
+    );
+    let deploy = |version: &str| {
+        let v = format!("version={version}");
+        run_in(
+            dir,
+            &[
+                "run",
+                "playbooks/proxy-deploy.yml",
+                "-i",
+                "inventory.yml",
+                "-e",
+                &v,
+            ],
+        )
+    };
+    let first = deploy("1.0.0");
+    assert_eq!(first.code, 0, "{}", first.dump());
+    nginx.wait_for_path(SITE, "/VERSION", 200, "1.0.0");
+
+    let clock = Instant::now();
+    let client = Client::start(
+        nginx.address(),
+        SITE,
+        "/VERSION",
+        clock,
+        3000,
+        Duration::from_secs(120),
+    );
+    client.wait_count(20);
+    let second = deploy("1.0.1");
+    let samples = client.finish_after(20);
+    assert_eq!(second.code, 0, "{}", second.dump());
+    let failed: Vec<String> = samples
+        .iter()
+        .filter(|s| s.version().is_none())
+        .map(Sample::short)
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} requests failed:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
+    for &i in &apps {
+        let cwd = fleet.exec_ok(
+            i,
+            "readlink /proc/$(cat /srv/hello/shared/hello.pid)/cwd; curl -fsS http://127.0.0.1:8080/VERSION",
+        );
+        assert_eq!(cwd, "/srv/hello/releases/1.0.1\n1.0.0\n", "h{i}");
+    }
+}

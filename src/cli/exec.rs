@@ -33,7 +33,11 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
     let options =
         opts.hosts
             .run_options(TagFilter::default(), mode, Path::new("<command line>"))?;
-    execute(&inventory, &playbook, &options, &opts.hosts).await
+    // The command's output is what an ad hoc command is run for: shown
+    // for every host, as `-v` does for playbooks.
+    let mut flags = opts.hosts.clone();
+    flags.verbose = flags.verbose.max(1);
+    execute(&inventory, &playbook, &options, &flags).await
 }
 
 /// Checks a playbook against the inventory (touching no host), then runs it
@@ -48,37 +52,25 @@ pub async fn execute(
     let artifacts = Arc::new(ArtifactCache::default());
     preflight::check(inventory, playbook, &templates, &artifacts, options)?;
     let control_dir = super::shared::control_dir()?;
-    // Runs of playbooks leave a journal in the project: <project>/.convoy/runs/<run-id>.jsonl.
-    let journal_path = (options.playbook_name != "<command line>").then(|| {
-        playbook
-            .base_dir
-            .join(".convoy/runs")
-            .join(format!("{}.jsonl", options.run_id))
-    });
-    let journal = match &journal_path {
-        Some(path) => Some(
-            std::fs::create_dir_all(path.parent().expect("has a parent"))
-                .and_then(|_| std::fs::File::create(path))
-                .map_err(|e| {
-                    Error::Usage(format!(
-                        "cannot write the run journal {}: {e}",
-                        path.display()
-                    ))
-                })?,
-        ),
-        None => None,
-    };
-    let (reporter, renderer) = report::start(flags.output, flags.verbose, journal);
+    // Every run, ad hoc commands too, leaves a journal in the project
+    // (for ad hoc commands: the current directory).
+    let journal = report::Journal::create(&playbook.base_dir, &options.run_id).map_err(|e| {
+        Error::Usage(format!(
+            "cannot write the run journal in {}/.convoy/runs: {e}",
+            playbook.base_dir.display()
+        ))
+    })?;
+    let journal_path = journal.path.clone();
+    let (reporter, renderer) = report::start(flags.output, flags.verbose, Some(journal.file));
     reporter.send(Event::RunStart {
         run_id: options.run_id.clone(),
         playbook: options.playbook_name.clone(),
-        argv: std::env::args().skip(1).collect(),
+        // Extra vars may be secrets: their values are never recorded.
+        argv: super::extra_vars::hide_in_argv(&std::env::args().skip(1).collect::<Vec<_>>()),
     });
-    if let Some(path) = &journal_path {
-        reporter.send(Event::Note {
-            message: format!("journal: {}", path.display()),
-        });
-    }
+    reporter.send(Event::Note {
+        message: format!("journal: {}", journal_path.display()),
+    });
     let runner = Runner {
         inventory,
         playbook,
@@ -88,8 +80,6 @@ pub async fn execute(
         interrupt: Interrupt::install(),
         control_dir: control_dir.path().to_owned(),
         artifacts,
-        cycle_ends: Default::default(),
-        proxy_failures: Default::default(),
     };
     let summary = runner.run().await;
     drop(runner);

@@ -11,6 +11,7 @@ use super::shared::HostOpts;
 use crate::distribution::ArtifactCache;
 use crate::error::{EXIT_BAD_INPUT, EXIT_OK, Error};
 use crate::playbook::Playbook;
+use crate::report::OutputFormat;
 use crate::run::preflight::{self, ProxyCheck};
 use crate::run::{Mode, Phase, TagFilter};
 use crate::template::Templates;
@@ -47,10 +48,27 @@ pub fn run(opts: Opts) -> Result<i32, Error> {
     let findings = preflight::check_all(
         &inventory, &playbook, &templates, &artifacts, &options, proxy,
     );
+    let problems = findings.problems;
+    if opts.hosts.output == OutputFormat::Json {
+        // One document (README: Output); each problem as its text message.
+        println!(
+            "{}",
+            serde_json::json!({
+                "playbook": opts.playbook.display().to_string(),
+                "ok": problems.is_empty(),
+                "notes": findings.notes,
+                "problems": problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            })
+        );
+        return Ok(if problems.is_empty() {
+            EXIT_OK
+        } else {
+            EXIT_BAD_INPUT
+        });
+    }
     for note in &findings.notes {
         println!("{note}");
     }
-    let problems = findings.problems;
     for problem in &problems {
         eprintln!("error: {problem}\n");
     }

@@ -2,6 +2,7 @@
 //! them into checked options and runs.
 
 mod exec;
+mod extra_vars;
 mod inventory;
 mod lint;
 mod patch;

@@ -6,12 +6,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
-use futures::future::join_all;
+use serde::Serialize;
 
 use super::shared::HostOpts;
 use crate::distribution::{self, ArtifactCache, remote};
 use crate::error::{EXIT_OK, EXIT_UNREACHABLE, Error};
 use crate::playbook::{OnFailure, RolloutSpec};
+use crate::report::OutputFormat;
 use crate::rollout::{FailureBudget, RolloutPlan};
 use crate::run::context::as_value;
 use crate::run::{Mode, Phase, connect, preflight};
@@ -41,11 +42,14 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
     preflight::check(&inventory, &playbook, &templates, &artifacts, &options)?;
     let control_dir = super::shared::control_dir()?;
     let mut code = EXIT_OK;
+    let mut plays = Vec::new();
     for play in &playbook.plays {
         let Some(spec) = &play.distribution else {
             continue;
         };
         let scope = preflight::play_scope(&playbook, play, &options)?;
+        let sudo = crate::run::escalation::release_become(play);
+        let sudo = sudo.as_ref();
         let names = super::shared::play_hosts(&inventory, play, &options)?;
         let mut hosts = Vec::new();
         for name in &names {
@@ -64,74 +68,158 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
             })?;
             hosts.push((name.clone(), ctx, plan));
         }
-        let currents: Vec<String> = if opts.offline {
-            vec!["?".into(); hosts.len()]
+        // Each host's current release (`None`: none, or offline) and why it
+        // could not be read.
+        let currents: Vec<(Option<String>, Option<String>)> = if opts.offline {
+            vec![(None, None); hosts.len()]
         } else {
-            join_all(hosts.iter().map(|(name, ctx, plan)| {
-                let (options, dir) = (&options, control_dir.path());
-                async move {
+            let (options, dir) = (&options, control_dir.path());
+            crate::run::Forks::new(options.forks)
+                .each(hosts.iter(), |(name, ctx, plan)| async move {
                     match connect::open(name, ctx, options, dir).await {
                         Ok(conn) => {
-                            let status = remote::status(&conn, &plan.root, None).await;
+                            let status = remote::status(&conn, &plan.root, sudo).await;
                             conn.close().await;
                             match status {
-                                Ok(s) => s.current.unwrap_or_else(|| "(none)".into()),
-                                Err(e) => format!("(unreachable: {e})"),
+                                Ok(s) => (s.current, None),
+                                Err(e) => (None, Some(e.to_string())),
                             }
                         }
-                        Err(e) => format!("(unreachable: {e})"),
+                        Err(e) => (None, Some(e.to_string())),
                     }
-                }
-            }))
-            .await
+                })
+                .await
         };
-        if currents.iter().any(|c| c.starts_with("(unreachable")) {
-            code = EXIT_UNREACHABLE;
-        }
         let default = RolloutSpec::default();
         let rollout = play.rollout.as_ref().unwrap_or(&default);
         let groups = inventory.groups();
         let plan = RolloutPlan::build(rollout, &names, &|g| {
             groups.get(g).cloned().unwrap_or_default()
         });
-        let budget = FailureBudget::new(rollout.max_fail, names.len());
-        let first = &hosts.first().map(|h| &h.2);
-        let seed = plan
-            .seed
-            .map(|s| format!(", shuffle seed {s}"))
-            .unwrap_or_default();
-        println!(
-            "PLAN {}: {} {} on {} host(s), {} batch(es), failure budget {}, on failure {}{seed}",
-            play.name,
-            spec.name,
-            first.map(|p| p.version.as_str()).unwrap_or("?"),
-            names.len(),
-            plan.batches.len(),
-            budget.allowed(),
-            match rollout.on_failure {
+        let planned = PlannedPlay {
+            play: play.name.clone(),
+            distribution: spec.name.clone(),
+            version: hosts.first().map(|h| h.2.version.clone()),
+            hosts: names.len(),
+            failure_budget: FailureBudget::new(rollout.max_fail, names.len()).allowed(),
+            on_failure: match rollout.on_failure {
                 OnFailure::Rollback => "rollback",
                 OnFailure::Stop => "stop",
-            }
-        );
-        let width = names.iter().map(String::len).max().unwrap_or(0);
-        for (i, batch) in plan.batches.iter().enumerate() {
-            println!(
-                "  batch {}/{}{}",
-                i + 1,
-                plan.batches.len(),
-                if batch.canary { " (canary)" } else { "" }
-            );
-            for host in &batch.hosts {
-                let idx = names
-                    .iter()
-                    .position(|n| n == host)
-                    .expect("planned hosts come from names");
-                println!(
-                    "    {host:<width$}  {} -> {}",
-                    currents[idx], hosts[idx].2.version
-                );
-            }
+            },
+            shuffle_seed: plan.seed,
+            batches: plan
+                .batches
+                .iter()
+                .map(|batch| PlannedBatch {
+                    canary: batch.canary,
+                    hosts: batch
+                        .hosts
+                        .iter()
+                        .map(|host| {
+                            let idx = names
+                                .iter()
+                                .position(|n| n == host)
+                                .expect("planned hosts come from names");
+                            let (current, unreachable) = currents[idx].clone();
+                            PlannedHost {
+                                host: host.clone(),
+                                current,
+                                new: hosts[idx].2.version.clone(),
+                                unreachable,
+                            }
+                        })
+                        .collect(),
+                })
+                .collect(),
+        };
+        if planned
+            .batches
+            .iter()
+            .flat_map(|b| &b.hosts)
+            .any(|h| h.unreachable.is_some())
+        {
+            code = EXIT_UNREACHABLE;
         }
+        plays.push(planned);
+    }
+    match opts.hosts.output {
+        OutputFormat::Text => plays.iter().for_each(|p| print_text(p, opts.offline)),
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::json!({ "offline": opts.offline, "plays": plays })
+        ),
     }
     Ok(code)
+}
+
+/// What `convoy plan` found for one play: the same for text and JSON
+/// (`--output json` prints `{"offline": bool, "plays": [...]}`, documented in the README).
+#[derive(Serialize)]
+struct PlannedPlay {
+    play: String,
+    distribution: String,
+    /// The version of the first host (they normally agree).
+    version: Option<String>,
+    hosts: usize,
+    failure_budget: usize,
+    on_failure: &'static str,
+    shuffle_seed: Option<u64>,
+    batches: Vec<PlannedBatch>,
+}
+
+#[derive(Serialize)]
+struct PlannedBatch {
+    canary: bool,
+    hosts: Vec<PlannedHost>,
+}
+
+#[derive(Serialize)]
+struct PlannedHost {
+    host: String,
+    /// The release live now; `None` when there is none, or `--offline`.
+    current: Option<String>,
+    new: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unreachable: Option<String>,
+}
+
+fn print_text(plan: &PlannedPlay, offline: bool) {
+    let seed = plan
+        .shuffle_seed
+        .map(|s| format!(", shuffle seed {s}"))
+        .unwrap_or_default();
+    println!(
+        "PLAN {}: {} {} on {} host(s), {} batch(es), failure budget {}, on failure {}{seed}",
+        plan.play,
+        plan.distribution,
+        plan.version.as_deref().unwrap_or("?"),
+        plan.hosts,
+        plan.batches.len(),
+        plan.failure_budget,
+        plan.on_failure,
+    );
+    let width = plan
+        .batches
+        .iter()
+        .flat_map(|b| &b.hosts)
+        .map(|h| h.host.len())
+        .max()
+        .unwrap_or(0);
+    for (i, batch) in plan.batches.iter().enumerate() {
+        println!(
+            "  batch {}/{}{}",
+            i + 1,
+            plan.batches.len(),
+            if batch.canary { " (canary)" } else { "" }
+        );
+        for h in &batch.hosts {
+            let current = match (&h.unreachable, &h.current) {
+                (Some(e), _) => format!("(unreachable: {e})"),
+                (None, Some(c)) => c.clone(),
+                (None, None) if offline => "?".into(),
+                (None, None) => "(none)".into(),
+            };
+            println!("    {:<width$}  {current} -> {}", h.host, h.new);
+        }
+    }
 }

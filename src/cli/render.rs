@@ -6,11 +6,13 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use serde_json::json;
 
 use super::shared::HostOpts;
 use crate::error::{EXIT_OK, Error};
 use crate::playbook::Playbook;
 use crate::proxy::{FleetState, ProxyConfig, proxy_hosts};
+use crate::report::OutputFormat;
 use crate::run::{Mode, Phase, TagFilter, preflight};
 use crate::template::Templates;
 
@@ -45,6 +47,7 @@ pub fn run(opts: Opts) -> Result<i32, Error> {
     };
     let mut sections = 0;
     let mut shown = 0;
+    let mut files = Vec::new();
     for play in &playbook.plays {
         let Some(spec) = &play.proxy else {
             continue;
@@ -71,10 +74,19 @@ pub fn run(opts: Opts) -> Result<i32, Error> {
             );
             let config = ProxyConfig::render(spec, &templates, host, vars, &state)?;
             for file in &config.files {
-                println!("# {host}:{}", file.dest);
-                print!("{}", file.content);
-                if !file.content.ends_with('\n') {
-                    println!();
+                match opts.hosts.output {
+                    OutputFormat::Text => {
+                        println!("# {host}:{}", file.dest);
+                        print!("{}", file.content);
+                        if !file.content.ends_with('\n') {
+                            println!();
+                        }
+                    }
+                    OutputFormat::Json => files.push(json!({
+                        "host": host,
+                        "dest": file.dest,
+                        "content": file.content,
+                    })),
                 }
             }
             shown += 1;
@@ -93,6 +105,10 @@ pub fn run(opts: Opts) -> Result<i32, Error> {
             "{host} is not a proxy host of {}",
             opts.playbook.display()
         )));
+    }
+    if opts.hosts.output == OutputFormat::Json {
+        // One document (README: Output), printed once everything rendered.
+        println!("{}", json!({ "files": files }));
     }
     Ok(EXIT_OK)
 }

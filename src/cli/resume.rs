@@ -16,6 +16,10 @@ pub struct Opts {
     /// Use this inventory instead of the interrupted run's (repeatable).
     #[arg(short = 'i', long = "inventory", value_name = "INVENTORY")]
     pub inventory: Vec<PathBuf>,
+    /// The run's extra vars given as `key=value` or JSON, again: the journal
+    /// keeps their keys, never their values (`@file` ones are re-read by themselves).
+    #[arg(short = 'e', long = "extra-vars", value_name = "VARS")]
+    pub extra_vars: Vec<String>,
 }
 
 pub async fn run(opts: Opts) -> Result<i32, Error> {
@@ -23,6 +27,7 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
     let text = std::fs::read_to_string(&path)
         .map_err(|e| Error::Usage(format!("cannot read the journal {}: {e}", path.display())))?;
     let mut argv: Option<Vec<String>> = None;
+    let mut ended: Option<String> = None;
     let mut resume = Resume::default();
     for (n, line) in text.lines().enumerate() {
         let event: serde_json::Value = serde_json::from_str(line).map_err(|e| {
@@ -36,6 +41,9 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
             Some("run_start") => {
                 resume.run_id = event["run_id"].as_str().unwrap_or_default().to_owned();
                 argv = serde_json::from_value(event["argv"].clone()).ok();
+            }
+            Some("run_end") => {
+                ended = event["outcome"].as_str().map(str::to_owned);
             }
             Some("rollout_plan") => {
                 if let (Some(play), Ok(plan)) = (
@@ -65,20 +73,27 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
     }
     let mut argv =
         argv.ok_or_else(|| Error::Usage(format!("{} has no run_start line", path.display())))?;
+    if let Some(outcome) = ended.filter(|o| FINISHED.contains(&o.as_str())) {
+        // Replaying the command line would deploy everything again.
+        println!(
+            "convoy: run {} ended: {outcome}; nothing to resume",
+            resume.run_id
+        );
+        return Ok(crate::error::EXIT_OK);
+    }
     if !opts.inventory.is_empty() {
         argv = replace_inventory(&argv, &opts.inventory);
     }
+    argv = restore_extra_vars(&argv, &opts.extra_vars, &resume.run_id)?;
+    // What is shown of the command line, extra vars hidden again.
+    let shown = super::extra_vars::hide_in_argv(&argv).join(" ");
     let cli = super::Cli::try_parse_from(
         std::iter::once("convoy".to_owned()).chain(argv.iter().cloned()),
     )
-    .map_err(|e| Error::Usage(format!("cannot replay `convoy {}`: {e}", argv.join(" "))))?;
+    .map_err(|e| Error::Usage(format!("cannot replay `convoy {shown}`: {e}")))?;
     match cli.command {
         super::Command::Run(mut run) => {
-            eprintln!(
-                "convoy: resuming run {} (`convoy {}`)",
-                resume.run_id,
-                argv.join(" ")
-            );
+            eprintln!("convoy: resuming run {} (`convoy {shown}`)", resume.run_id);
             run.resume = Some(resume);
             super::run::run(run).await
         }
@@ -87,6 +102,47 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
             resume.run_id
         ))),
     }
+}
+
+/// `run_end` outcomes of runs that did all they were asked: nothing is left
+/// to resume.
+const FINISHED: &[&str] = &["completed", "prepared"];
+
+/// The command line with the `-e` arguments whose values the journal hid
+/// replaced by `given` (the operator's `convoy resume -e ...`), placed last
+/// so that they win; an error naming the keys that are not given again.
+fn restore_extra_vars(
+    argv: &[String],
+    given: &[String],
+    run_id: &str,
+) -> Result<Vec<String>, Error> {
+    let (rest, hidden) = super::extra_vars::take_hidden(argv);
+    let given_keys = super::extra_vars::parse_extra_vars(given)?;
+    let missing: Vec<String> = hidden
+        .iter()
+        .flat_map(|v| super::extra_vars::hidden_keys(v))
+        .filter(|k| !given_keys.contains_key(k))
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::Usage(format!(
+            "run {run_id} was given extra vars whose values its journal does not keep: \
+             give them again: convoy resume {run_id} {}",
+            missing
+                .iter()
+                .map(|k| format!("-e {k}=..."))
+                .collect::<Vec<_>>()
+                .join(" ")
+        )));
+    }
+    // Before `--` (exec's command), after the rest: the given ones win.
+    let at = rest.iter().position(|a| a == "--").unwrap_or(rest.len());
+    let mut with = rest[..at].to_vec();
+    for e in given {
+        with.push("-e".into());
+        with.push(e.clone());
+    }
+    with.extend_from_slice(&rest[at..]);
+    Ok(with)
 }
 
 /// A run id names `.convoy/runs/<id>.jsonl` in this directory (the project);
@@ -147,5 +203,37 @@ mod tests {
         .collect();
         let replaced = replace_inventory(&argv, &[PathBuf::from("new.yml")]);
         assert_eq!(replaced, ["run", "p.yml", "-e", "v=1", "-i", "new.yml"]);
+    }
+
+    #[test]
+    fn hidden_extra_vars_are_given_again() {
+        let argv: Vec<String> = [
+            "run",
+            "p.yml",
+            "-e",
+            "pw=<hidden>",
+            "-e",
+            "@v.yml",
+            "-ek=<hidden>",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let message = restore_extra_vars(&argv, &[], "r1")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("convoy resume r1 -e pw=... -e k=..."),
+            "{message}"
+        );
+        let message = restore_extra_vars(&argv, &["pw=x".into()], "r1")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.ends_with("r1 -e k=...") && !message.contains("pw"),
+            "{message}"
+        );
+        let restored = restore_extra_vars(&argv, &["pw=x k=y".into()], "r1").unwrap();
+        assert_eq!(restored, ["run", "p.yml", "-e", "@v.yml", "-e", "pw=x k=y"]);
     }
 }

@@ -68,7 +68,7 @@ pub struct HostOpts {
     /// Continue at `pause: confirm` without asking (needed when not on a terminal).
     #[arg(short = 'y', long)]
     pub yes: bool,
-    /// Take over a deploy lock whose holder process is gone (or that is older than an hour).
+    /// Also take over a stale deploy lock: one its holder stopped renewing 5 minutes ago or more.
     #[arg(long)]
     pub force_unlock: bool,
     /// SSH connection timeout, e.g. 10s.
@@ -88,7 +88,7 @@ impl HostOpts {
         }
         Ok(RunOptions {
             limit: self.limit.clone(),
-            extra_vars: parse_extra_vars(&self.extra_vars)?,
+            extra_vars: super::extra_vars::parse_extra_vars(&self.extra_vars)?,
             check: self.check,
             diff: self.diff,
             forks: self.forks,
@@ -104,39 +104,6 @@ impl HostOpts {
             playbook_name: playbook.display().to_string(),
         })
     }
-}
-
-/// `-e` as Ansible reads it: `@file`, a YAML/JSON mapping, or `k=v k2=v2`.
-pub fn parse_extra_vars(args: &[String]) -> Result<VarMap, Error> {
-    let mut vars = VarMap::new();
-    for arg in args {
-        let bad = |reason: String| Error::ExtraVars {
-            arg: arg.clone(),
-            reason,
-        };
-        if let Some(file) = arg.strip_prefix('@') {
-            crate::vars::merge(
-                &mut vars,
-                &crate::vars_file::load(std::path::Path::new(file))?,
-            );
-        } else if arg.trim_start().starts_with('{') {
-            let map: VarMap = serde_json::from_str(arg).map_err(|e| bad(e.to_string()))?;
-            crate::vars::merge(&mut vars, &map);
-        } else {
-            let words = shlex::split(arg).ok_or_else(|| bad("unbalanced quotes".into()))?;
-            for word in words {
-                let (k, v) = word
-                    .split_once('=')
-                    .ok_or_else(|| bad(format!("`{word}` is not key=value")))?;
-                if k.is_empty() {
-                    return Err(bad("empty variable name".into()));
-                }
-                // Ansible keeps key=value extra vars as strings.
-                vars.insert(k.to_owned(), Value::String(v.to_owned()));
-            }
-        }
-    }
-    Ok(vars)
 }
 
 /// What the commands acting on a playbook's distributions (plan, status,
@@ -225,6 +192,8 @@ struct ReleaseTarget {
     host: String,
     vars: VarMap,
     root: String,
+    /// The play's escalation (the same as a run's).
+    sudo: Option<crate::transport::Become>,
 }
 
 impl Distributions {
@@ -238,7 +207,7 @@ impl Distributions {
         op: F,
     ) -> Result<Vec<(String, Vec<HostAnswer<T>>)>, Error>
     where
-        F: Fn(crate::transport::Connection, String) -> Fut,
+        F: Fn(crate::transport::Connection, String, Option<crate::transport::Become>) -> Fut,
         Fut: std::future::Future<Output = (crate::transport::Connection, Result<T, String>)>,
     {
         let templates = crate::template::Templates::new(&self.playbook.base_dir);
@@ -288,7 +257,12 @@ impl Distributions {
                         span: spec.span.clone(),
                         host: host.clone(),
                     })?;
-                Ok(ReleaseTarget { host, vars, root })
+                Ok(ReleaseTarget {
+                    host,
+                    vars,
+                    root,
+                    sudo: crate::run::escalation::release_become(play),
+                })
             })
             .collect()
     }
@@ -302,43 +276,29 @@ async fn on_each_target<T, F, Fut>(
     op: &F,
 ) -> Vec<HostAnswer<T>>
 where
-    F: Fn(crate::transport::Connection, String) -> Fut,
+    F: Fn(crate::transport::Connection, String, Option<crate::transport::Become>) -> Fut,
     Fut: std::future::Future<Output = (crate::transport::Connection, Result<T, String>)>,
 {
-    let forks = std::sync::Arc::new(tokio::sync::Semaphore::new(options.forks));
-    futures::future::join_all(
-        targets
-            .into_iter()
-            .map(|ReleaseTarget { host, vars, root }| {
-                let forks = forks.clone();
-                async move {
-                    let _permit = forks.acquire_owned().await.expect("semaphore never closed");
-                    let answer =
-                        match crate::run::connect::open(&host, &vars, options, control_dir).await {
-                            Ok(conn) => {
-                                let (conn, answer) = op(conn, root.clone()).await;
-                                conn.close().await;
-                                answer
-                            }
-                            Err(e) => Err(e.to_string()),
-                        };
-                    HostAnswer { host, root, answer }
-                }
-            }),
-    )
-    .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn extra_vars_forms() {
-        let vars = parse_extra_vars(&["a=1 b='x y'".into(), r#"{"c": [1]}"#.into()]).unwrap();
-        assert_eq!(vars["a"], Value::from("1"));
-        assert_eq!(vars["b"], Value::from("x y"));
-        assert_eq!(vars["c"], serde_json::json!([1]));
-        assert!(parse_extra_vars(&["nokey".into()]).is_err());
-    }
+    crate::run::Forks::new(options.forks)
+        .each(
+            targets,
+            |ReleaseTarget {
+                 host,
+                 vars,
+                 root,
+                 sudo,
+             }| async move {
+                let answer =
+                    match crate::run::connect::open(&host, &vars, options, control_dir).await {
+                        Ok(conn) => {
+                            let (conn, answer) = op(conn, root.clone(), sudo).await;
+                            conn.close().await;
+                            answer
+                        }
+                        Err(e) => Err(e.to_string()),
+                    };
+                HostAnswer { host, root, answer }
+            },
+        )
+        .await
 }

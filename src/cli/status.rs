@@ -32,8 +32,8 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
         .hosts
         .load_distributions(&opts.playbook, Mode::Deploy { phase: Phase::All })?;
     let answers = distributions
-        .on_each_host(|conn, root| async move {
-            let status = remote::status(&conn, &root, None).await;
+        .on_each_host(|conn, root, sudo| async move {
+            let status = remote::status(&conn, &root, sudo.as_ref()).await;
             (conn, status.map_err(|e| e.to_string()))
         })
         .await?;

@@ -1,7 +1,5 @@
 //! Artifact formats and how a host unpacks each one.
 
-use crate::transport::quote;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ArchiveFormat {
     TarGz,
@@ -44,22 +42,24 @@ impl ArchiveFormat {
         self != Self::File
     }
 
-    /// The shell command that unpacks `archive` into the existing directory `dest`.
-    pub fn extract_command(self, archive: &str, dest: &str, strip: u32, file_name: &str) -> String {
-        let (a, d) = (quote(archive), quote(dest));
+    /// The shell command that unpacks the archive `$STORED` into the
+    /// existing directory `$TMP` (the single file becomes `$TMP/$FILE`),
+    /// `$STRIP` leading components stripped from tar entries: every value
+    /// is a variable of the script.
+    pub fn extract_code(self) -> &'static str {
         // --no-same-owner: files belong to the deploying user (or `owner:`), not to the build machine's uids.
-        let tar = |flags: &str| {
-            format!("tar {flags} {a} -C {d} --no-same-owner --strip-components={strip}")
-        };
         match self {
-            Self::TarGz => tar("-xzf"),
-            Self::Tar => tar("-xf"),
-            Self::TarZst => tar("--zstd -xf"),
-            Self::Zip => format!("unzip -q -o {a} -d {d}"),
-            Self::File => format!(
-                "install -m 0755 {a} {}",
-                quote(&format!("{dest}/{file_name}"))
-            ),
+            Self::TarGz => {
+                r#"tar -xzf "$STORED" -C "$TMP" --no-same-owner --strip-components="$STRIP""#
+            }
+            Self::Tar => {
+                r#"tar -xf "$STORED" -C "$TMP" --no-same-owner --strip-components="$STRIP""#
+            }
+            Self::TarZst => {
+                r#"tar --zstd -xf "$STORED" -C "$TMP" --no-same-owner --strip-components="$STRIP""#
+            }
+            Self::Zip => r#"unzip -q -o "$STORED" -d "$TMP""#,
+            Self::File => r#"install -m 0755 -- "$STORED" "$TMP/$FILE""#,
         }
     }
 }

@@ -1,8 +1,17 @@
 //! The deploy lock: one run at a time per application, held on every
 //! targeted host as `<root>/.convoy/lock/` (made by `mkdir`, which is
-//! atomic) with a `holder` line naming who holds it.
+//! atomic) with a `holder` line naming who holds it. The directory's
+//! mtime is the last renewal: a live run touches it every
+//! [`crate::run`] renewal period, so its age says how long the holder has
+//! been silent.
+//!
+//! Every change of the lock on a host (take, take over, renew, release,
+//! clear) runs under `flock` on `<root>/.convoy/lock.guard` where the
+//! host has `flock(1)` (util-linux, busybox): a take-over's compare and
+//! swap is then atomic too, and the kernel drops the guard when a script
+//! dies. Without `flock`, `mkdir` alone still lets only one run in.
 
-use crate::transport::{Become, Connection, Script, TransportError, quote};
+use crate::transport::{Become, Connection, Script, ShellScript, TransportError};
 
 /// Who holds a lock: written into it, shown to whoever is refused.
 #[derive(Debug, Clone)]
@@ -11,14 +20,32 @@ pub struct Holder {
     pub pid: u32,
     pub run_id: String,
     pub since: String,
+    /// Where `pid` means something: the boot and pid namespace of the
+    /// holder's process ([`process_space`]). A machine name alone is not
+    /// enough: a container may share it with its host, and a reboot
+    /// reuses pids. `None` in lines written before it existed.
+    pub process_space: Option<String>,
 }
 
 impl Holder {
+    /// This process, running `run_id` for `by` (`user@machine`), from now.
+    pub fn this_process(by: String, run_id: String) -> Holder {
+        Holder {
+            by,
+            pid: std::process::id(),
+            run_id,
+            since: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            process_space: process_space(),
+        }
+    }
+
     pub fn line(&self) -> String {
-        format!(
-            "{} pid={} run={} since={}",
-            self.by, self.pid, self.run_id, self.since
-        )
+        let mut line = format!("{} pid={} run={}", self.by, self.pid, self.run_id);
+        if let Some(space) = &self.process_space {
+            line.push_str(&format!(" procs={space}"));
+        }
+        line.push_str(&format!(" since={}", self.since));
+        line
     }
 
     /// Parses a holder line back (for stale-lock checks).
@@ -30,10 +57,12 @@ impl Holder {
             pid: 0,
             run_id: String::new(),
             since: String::new(),
+            process_space: None,
         };
         for w in words {
             match w.split_once('=') {
                 Some(("pid", v)) => holder.pid = v.parse().ok()?,
+                Some(("procs", v)) => holder.process_space = Some(v.to_owned()),
                 Some(("run", v)) => holder.run_id = v.to_owned(),
                 Some(("since", v)) => holder.since = v.to_owned(),
                 _ => {}
@@ -41,69 +70,193 @@ impl Holder {
         }
         Some(holder)
     }
+
+    /// The machine the holder ran on (`by` is `user@machine`).
+    pub fn machine(&self) -> &str {
+        self.by.rsplit('@').next().unwrap_or_default()
+    }
+}
+
+/// This process's boot id and pid namespace (`<boot id>.<namespace inode>`):
+/// two processes with the same value see the same pids. `None` off Linux.
+pub fn process_space() -> Option<String> {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let ns = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    let ns: String = ns
+        .to_string_lossy()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    Some(format!("{}.{ns}", boot.trim()))
 }
 
 /// The answer of one host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Acquired {
-    /// Ours now; with what the script given to follow it printed.
-    Taken { then: String },
-    /// Held by someone else: their holder line and the lock's age in seconds.
-    Held { holder: String, age_secs: u64 },
+    /// Ours now; `partials_removed` partial uploads (`*.part`) left by
+    /// earlier runs were deleted; `then` is what the script given to
+    /// follow the lock printed.
+    Taken { partials_removed: u32, then: String },
+    /// Held by someone else: their holder line, the seconds since the
+    /// holder last renewed it, and whether the holder has finished locking
+    /// all its hosts (its first renewal marks each lock `complete`).
+    Held {
+        holder: String,
+        age_secs: u64,
+        complete: bool,
+    },
 }
+
+/// Sets `L` and defines `guard`, which serialises changes of the lock on
+/// this host (see the module documentation). Expects `R`.
+const PRELUDE: &str = r#"L="$R/.convoy/lock"
+guard() {
+  command -v flock >/dev/null 2>&1 || return 0
+  exec 9>>"$R/.convoy/lock.guard" || { echo "cannot open $R/.convoy/lock.guard" >&2; exit 3; }
+  flock -w 30 9 || { echo "cannot take $R/.convoy/lock.guard (flock)" >&2; exit 3; }
+}
+"#;
+
+/// Expects `R`, `H` (our holder line), `OLD` (a holder line to take over,
+/// or empty). Prints `held=` and `age=`, or `partials=` and `taken=1`.
+const ACQUIRE: &str = r#"mkdir -p "$R/.convoy" || { echo "cannot create $R/.convoy" >&2; exit 3; }
+guard
+taken=0
+tries=0
+while :; do
+  if [ -n "$OLD" ] && [ "$(cat "$L/holder" 2>/dev/null)" = "$OLD" ]; then rm -rf "$L"; fi
+  if mkdir "$L" 2>/dev/null; then
+    printf '%s\n' "$H" > "$L/holder" || { rm -rf "$L"; echo "cannot write $L/holder" >&2; exit 3; }
+    taken=1
+    break
+  fi
+  held=$(cat "$L/holder" 2>/dev/null)
+  at=$(stat -c %Y "$L" 2>/dev/null)
+  # Without flock, the lock can be released (or still be written) between
+  # the mkdir and these reads: look again rather than report half a lock.
+  if [ -n "$at" ] && { [ -n "$held" ] || [ "$tries" -ge 20 ]; }; then
+    echo "holder=$held"
+    echo "age=$(( $(date +%s) - at ))"
+    [ -e "$L/complete" ] && echo complete=1
+    exit 0
+  fi
+  tries=$((tries + 1))
+  [ "$tries" -le 40 ] || { echo "the lock $L keeps appearing and vanishing" >&2; exit 3; }
+  sleep 0.1 2>/dev/null || sleep 1
+done
+# Under the lock no upload of ours is running on this host: any partial
+# upload is a leftover of a run that was cut off or killed.
+partials=0
+for p in "$R"/.convoy/artifacts/*.part; do
+  [ -e "$p" ] || continue
+  rm -f "$p" && partials=$((partials + 1))
+done
+echo "partials=$partials"
+echo taken=1
+exec 9>&-
+"#;
 
 /// Takes the lock, or says who holds it. With `replace`, a lock whose
 /// holder line is exactly `replace` is taken over (compare and swap, so a
-/// lock renewed meanwhile is not stolen). `then` runs (in a subshell) once
-/// the lock is ours, in the same round trip: what the run asks next.
+/// lock taken over by someone else meanwhile is not stolen). Once the lock
+/// is ours, partial uploads left in the artifact store are removed, then
+/// `then` runs (in a subshell), all in the same round trip.
 pub async fn acquire(
     conn: &Connection,
     root: &str,
     holder: &Holder,
     replace: Option<&str>,
-    then: Option<&str>,
+    then: Option<&ShellScript>,
     sudo: Option<&Become>,
 ) -> Result<Result<Acquired, String>, TransportError> {
-    let take_over = replace
-        .map(|old| {
-            format!(
-                "if [ \"$(cat \"$L/holder\" 2>/dev/null)\" = {} ]; then rm -rf \"$L\"; fi\n",
-                quote(old)
-            )
-        })
-        .unwrap_or_default();
-    let script = format!(
-        "R={root}; L=\"$R/.convoy/lock\"\n\
-         mkdir -p \"$R/.convoy\" || {{ echo \"cannot create $R/.convoy\" >&2; exit 3; }}\n\
-         {take_over}\
-         if mkdir \"$L\" 2>/dev/null; then printf '%s\\n' {line} > \"$L/holder\" && echo taken=1 && ( {then}\n); exit 0; fi\n\
-         echo \"holder=$(cat \"$L/holder\" 2>/dev/null)\"\n\
-         echo \"age=$(( $(date +%s) - $(stat -c %Y \"$L\") ))\"",
-        root = quote(root),
-        line = quote(&holder.line()),
-        then = then.unwrap_or("true"),
-    );
+    let mut script = ShellScript::new()
+        .var("R", root)
+        .var("H", holder.line())
+        .var("OLD", replace.unwrap_or_default())
+        .code(PRELUDE)
+        .code(ACQUIRE);
+    if let Some(then) = then {
+        script = script.code("(").then(then).code(")");
+    }
     let out = conn.exec(Script::new(&script).sudo(sudo)).await?;
     if !out.success() {
         return Ok(Err(out.stderr_str().trim().to_owned()));
     }
     let text = out.stdout_str();
-    if let Some((_, then)) = text.split_once("taken=1\n") {
-        return Ok(Ok(Acquired::Taken {
-            then: then.to_owned(),
-        }));
-    }
-    let field = |k: &str| {
+    let field = |text: &str, k: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix(k))
             .unwrap_or_default()
             .to_owned()
     };
+    if let Some((before, then)) = text.split_once("taken=1\n") {
+        return Ok(Ok(Acquired::Taken {
+            partials_removed: field(before, "partials=").parse().unwrap_or(0),
+            then: then.to_owned(),
+        }));
+    }
     Ok(Ok(Acquired::Held {
-        holder: field("holder="),
-        age_secs: field("age=").parse().unwrap_or(0),
+        holder: field(&text, "holder="),
+        age_secs: field(&text, "age=").parse().unwrap_or(0),
+        complete: text.lines().any(|l| l == "complete=1"),
     }))
 }
+
+/// What a renewal found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Renewed {
+    /// Still ours, and marked fresh.
+    Yes,
+    /// No longer ours: the holder line found instead (empty: no lock).
+    Lost { holder: String },
+}
+
+/// Expects `R`, `H`. Never creates the lock: one released meanwhile stays
+/// released. Writing `complete` also renews (the directory's mtime).
+const RENEW: &str = r#"[ -d "$L" ] || { echo lost=; exit 0; }
+guard
+held=$(cat "$L/holder" 2>/dev/null)
+if [ "$held" != "$H" ]; then echo "lost=$held"; exit 0; fi
+if [ -e "$L/complete" ]; then touch -c "$L"; else : > "$L/complete"; fi && echo renewed=1
+"#;
+
+/// Marks our lock fresh (its mtime is the last renewal) and `complete`
+/// (this run holds all its locks), if it is still ours.
+pub async fn renew(
+    conn: &Connection,
+    root: &str,
+    holder_line: &str,
+    sudo: Option<&Become>,
+) -> Result<Result<Renewed, String>, TransportError> {
+    let script = ShellScript::new()
+        .var("R", root)
+        .var("H", holder_line)
+        .code(PRELUDE)
+        .code(RENEW);
+    let out = conn.exec(Script::new(&script).sudo(sudo)).await?;
+    if !out.success() {
+        return Ok(Err(out.stderr_str().trim().to_owned()));
+    }
+    let text = out.stdout_str();
+    if text.lines().any(|l| l == "renewed=1") {
+        return Ok(Ok(Renewed::Yes));
+    }
+    Ok(Ok(Renewed::Lost {
+        holder: text
+            .lines()
+            .find_map(|l| l.strip_prefix("lost="))
+            .unwrap_or_default()
+            .to_owned(),
+    }))
+}
+
+/// Expects `R`, `H`, `A` (the audit line).
+const RELEASE: &str = r#"[ -d "$R/.convoy" ] || exit 0
+guard
+printf '%s\n' "$A" >> "$R/.convoy/audit.log"
+if [ "$(cat "$L/holder" 2>/dev/null)" = "$H" ]; then rm -rf "$L"; fi
+true
+"#;
 
 /// Releases our lock (only if it is still ours) and appends the run's
 /// audit line to `<root>/.convoy/audit.log`, in one round trip.
@@ -114,17 +267,21 @@ pub async fn release(
     audit: &str,
     sudo: Option<&Become>,
 ) -> Result<(), TransportError> {
-    let script = format!(
-        "R={root}; L=\"$R/.convoy/lock\"\n\
-         [ -d \"$R/.convoy\" ] && printf '%s\\n' {audit} >> \"$R/.convoy/audit.log\"\n\
-         if [ \"$(cat \"$L/holder\" 2>/dev/null)\" = {line} ]; then rm -rf \"$L\"; fi\n\
-         true",
-        root = quote(root),
-        audit = quote(audit),
-        line = quote(&holder.line()),
-    );
+    let script = ShellScript::new()
+        .var("R", root)
+        .var("H", holder.line())
+        .var("A", audit)
+        .code(PRELUDE)
+        .code(RELEASE);
     conn.exec(Script::new(&script).sudo(sudo)).await.map(drop)
 }
+
+/// Expects `R`.
+const CLEAR: &str = r#"[ -d "$L" ] || exit 0
+guard
+if [ -d "$L" ]; then echo "holder=$(cat "$L/holder" 2>/dev/null)"; rm -rf "$L"; fi
+true
+"#;
 
 /// Removes the lock whoever holds it (`convoy unlock`); returns the holder line it removed, if any.
 pub async fn clear(
@@ -132,10 +289,7 @@ pub async fn clear(
     root: &str,
     sudo: Option<&Become>,
 ) -> Result<Option<String>, TransportError> {
-    let script = format!(
-        "L={}/.convoy/lock; if [ -d \"$L\" ]; then echo \"holder=$(cat \"$L/holder\" 2>/dev/null)\"; rm -rf \"$L\"; fi; true",
-        quote(root)
-    );
+    let script = ShellScript::new().var("R", root).code(PRELUDE).code(CLEAR);
     let out = conn.exec(Script::new(&script).sudo(sudo)).await?;
     Ok(out
         .stdout_str()
@@ -148,18 +302,31 @@ pub async fn clear(
 mod tests {
     use super::*;
 
-    #[test]
-    fn holder_lines_round_trip() {
-        let h = Holder {
+    fn holder(run: &str) -> Holder {
+        Holder {
             by: "ops@laptop".into(),
             pid: 42,
-            run_id: "20261122T100000Z-ab12".into(),
+            run_id: run.into(),
             since: "2026-11-22T10:00:00Z".into(),
-        };
+            process_space: Some("b00t.4026531836".into()),
+        }
+    }
+
+    fn local() -> Connection {
+        Connection::Local(crate::transport::LocalConnection::default())
+    }
+
+    #[test]
+    fn holder_lines_round_trip() {
+        let h = holder("20261122T100000Z-ab12");
         let back = Holder::parse(&h.line()).unwrap();
         assert_eq!(back.pid, 42);
         assert_eq!(back.run_id, h.run_id);
         assert_eq!(back.by, "ops@laptop");
+        assert_eq!(back.machine(), "laptop");
+        assert_eq!(back.process_space, h.process_space);
+        let old = Holder::parse("ops@laptop pid=42 run=r since=2026-11-22T10:00:00Z").unwrap();
+        assert_eq!(old.process_space, None);
     }
 
     /// The lock script itself, run on this machine: what follows the lock
@@ -168,29 +335,92 @@ mod tests {
     async fn what_follows_the_lock_runs_only_for_its_holder() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().display().to_string();
-        let conn = Connection::Local(crate::transport::LocalConnection::default());
-        let holder = |run: &str| Holder {
-            by: "ops@laptop".into(),
-            pid: 42,
-            run_id: run.into(),
-            since: "2026-11-22T10:00:00Z".into(),
-        };
-        let then = "R=elsewhere; echo current=1.0.0\necho previous=$R";
-        let first = acquire(&conn, &root, &holder("a"), None, Some(then), None).await;
+        let conn = local();
+        let then = ShellScript::new()
+            .var("R", "elsewhere")
+            .code("echo current=1.0.0\necho previous=$R");
+        let first = acquire(&conn, &root, &holder("a"), None, Some(&then), None).await;
         assert_eq!(
             first.unwrap().unwrap(),
             Acquired::Taken {
+                partials_removed: 0,
                 then: "current=1.0.0\nprevious=elsewhere\n".into()
             }
         );
-        let second = acquire(&conn, &root, &holder("b"), None, Some(then), None).await;
+        let second = acquire(&conn, &root, &holder("b"), None, Some(&then), None).await;
         match second.unwrap().unwrap() {
-            Acquired::Held { holder: line, .. } => assert!(line.contains("run=a"), "{line}"),
+            Acquired::Held {
+                holder: line,
+                complete,
+                ..
+            } => {
+                assert!(line.contains("run=a"), "{line}");
+                assert!(!complete, "never renewed, yet complete");
+            }
             taken => panic!("a held lock was taken: {taken:?}"),
         }
         assert_eq!(
             clear(&conn, &root, None).await.unwrap().as_deref(),
             Some(holder("a").line().as_str())
         );
+    }
+
+    /// A take-over replaces only the holder it names; a renewal keeps only
+    /// our own lock fresh and never recreates a released one.
+    #[tokio::test]
+    async fn take_over_and_renewal_touch_only_the_named_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().display().to_string();
+        let conn = local();
+        let (a, b) = (holder("a"), holder("b"));
+        acquire(&conn, &root, &a, None, None, None)
+            .await
+            .unwrap()
+            .unwrap();
+        let wrong = acquire(&conn, &root, &b, Some("someone else"), None, None).await;
+        assert!(matches!(wrong.unwrap().unwrap(), Acquired::Held { .. }));
+        let lost = renew(&conn, &root, &b.line(), None).await.unwrap().unwrap();
+        assert_eq!(lost, Renewed::Lost { holder: a.line() });
+        let taken = acquire(&conn, &root, &b, Some(&a.line()), None, None).await;
+        assert!(matches!(taken.unwrap().unwrap(), Acquired::Taken { .. }));
+        let renewed = renew(&conn, &root, &b.line(), None).await.unwrap().unwrap();
+        assert_eq!(renewed, Renewed::Yes);
+        // The first renewal marked it complete: others see that.
+        match acquire(&conn, &root, &a, None, None, None)
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            Acquired::Held { complete, .. } => assert!(complete),
+            taken => panic!("a held lock was taken: {taken:?}"),
+        }
+        release(&conn, &root, &b, "audit", None).await.unwrap();
+        let gone = renew(&conn, &root, &b.line(), None).await.unwrap().unwrap();
+        assert_eq!(gone, Renewed::Lost { holder: "".into() });
+        assert!(
+            !dir.path().join(".convoy/lock").exists(),
+            "renewal recreated the lock"
+        );
+    }
+
+    /// Partial uploads are leftovers once the lock is ours.
+    #[tokio::test]
+    async fn taking_the_lock_removes_partial_uploads() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join(".convoy/artifacts");
+        std::fs::create_dir_all(&store).unwrap();
+        std::fs::write(store.join("abc.123.part"), "half").unwrap();
+        std::fs::write(store.join("abc"), "whole").unwrap();
+        let root = dir.path().display().to_string();
+        let taken = acquire(&local(), &root, &holder("a"), None, None, None).await;
+        assert_eq!(
+            taken.unwrap().unwrap(),
+            Acquired::Taken {
+                partials_removed: 1,
+                then: String::new()
+            }
+        );
+        assert!(!store.join("abc.123.part").exists());
+        assert!(store.join("abc").exists());
     }
 }

@@ -7,7 +7,10 @@
 
 mod artifact;
 mod format;
+#[cfg(test)]
+mod hostile_values;
 pub mod lock;
+mod paths;
 mod plan;
 pub mod remote;
 mod safety;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use super::{ArchiveFormat, ArtifactCache, LocalArtifact};
+use super::{ArchiveFormat, ArtifactCache, LocalArtifact, paths};
 use crate::playbook::DistributionSpec;
 use crate::template::Templates;
 use crate::vars::Value;
@@ -89,22 +89,14 @@ pub fn render(
             .render_str_deep(s, vars, &origin)
             .map_err(|e| e.to_string())
     };
+    // What can never be a valid layout is refused here, for every host,
+    // before the first connection (see `paths`).
+    paths::name(&spec.name)?;
     let version = text(&spec.version)?;
-    if version.is_empty()
-        || version.starts_with('.')
-        || !version
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c))
-    {
-        return Err(format!(
-            "version `{version}` may only hold letters, digits and . _ + - (and not start with .)"
-        ));
-    }
-    let root = text(&spec.root)?.trim_end_matches('/').to_owned();
-    if !root.starts_with('/') || root.is_empty() {
-        return Err(format!(
-            "root `{root}` must be an absolute path other than /"
-        ));
+    paths::version(&version)?;
+    let root = paths::root(&text(&spec.root)?)?;
+    for shared in &spec.shared {
+        paths::inside_release("shared path", shared)?;
     }
     let format = match &spec.format {
         Some(f) => Some(ArchiveFormat::parse(&text(f)?).ok_or_else(|| {
@@ -170,11 +162,7 @@ pub fn render(
     let mut files = Vec::new();
     for t in &spec.templates {
         let dest = text(&t.dest)?;
-        if dest.starts_with('/') || dest.split('/').any(|c| c == "..") {
-            return Err(format!(
-                "template dest `{dest}` must be a path inside the release"
-            ));
-        }
+        paths::inside_release("template dest", &dest)?;
         let content = templates
             .render_file(&text(&t.src)?, vars)
             .map_err(|e| e.to_string())?;

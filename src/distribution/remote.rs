@@ -14,7 +14,7 @@ use base64::Engine;
 use serde_json::json;
 
 use super::{ReleasePlan, Source};
-use crate::transport::{Become, Connection, Script, TransportError, quote};
+use crate::transport::{Become, Connection, Script, ShellScript, TransportError};
 
 /// What a host holds for this distribution, read in one round trip.
 #[derive(Debug, Clone, Default)]
@@ -62,19 +62,19 @@ pub async fn probe(
 /// The probe as a script of its own, so that it can also follow the taking
 /// of the deploy lock in the same round trip; it prints `key=value` lines
 /// that [`parse_probe`] reads, and always succeeds.
-pub fn probe_script(plan: &ReleasePlan) -> String {
-    format!(
-        "R={root}; V={v}; S={sha}\n\
-         [ -f \"$R/.convoy/artifacts/$S\" ] && echo artifact=1\n\
-         [ -d \"$R/releases/$V\" ] && echo release=1\n\
-         [ -f \"$R/.convoy/releases/$V.json\" ] && sed -n 's/.*\"identity\":\"\\([^\"]*\\)\".*/identity=\\1/p' \"$R/.convoy/releases/$V.json\"\n\
-         echo current=$(readlink \"$R/current\" 2>/dev/null)\n\
-         echo previous=$(cat \"$R/.convoy/previous\" 2>/dev/null)\n\
-         true",
-        root = quote(&plan.root),
-        v = quote(&plan.version),
-        sha = quote(plan.sha256()),
-    )
+pub fn probe_script(plan: &ReleasePlan) -> ShellScript {
+    ShellScript::new()
+        .var("R", &plan.root)
+        .var("V", &plan.version)
+        .var("S", plan.sha256())
+        .code(
+            r#"[ -f "$R/.convoy/artifacts/$S" ] && echo artifact=1
+[ -d "$R/releases/$V" ] && echo release=1
+[ -f "$R/.convoy/releases/$V.json" ] && sed -n 's/.*"identity":"\([^"]*\)".*/identity=\1/p' -- "$R/.convoy/releases/$V.json"
+printf 'current=%s\n' "$(readlink -- "$R/current" 2>/dev/null)"
+printf 'previous=%s\n' "$(cat -- "$R/.convoy/previous" 2>/dev/null)"
+true"#,
+        )
 }
 
 /// What [`probe_script`] printed.
@@ -117,19 +117,6 @@ pub async fn ship(
         )));
     }
     let upload = !state.artifact_present && matches!(plan.source, Source::Push(_));
-    let fetch = match (&plan.source, state.artifact_present) {
-        (_, true) => String::new(),
-        // Errors are kept in a variable, not a file: the disk may be the thing that is full.
-        (Source::Push(_), false) => {
-            "err=$( { cat > \"$PART\"; } 2>&1 ) || fail \"cannot write $PART: ${err#cat: }\"\n"
-                .to_owned()
-        }
-        (Source::Pull { url, .. }, false) => format!(
-            "if command -v curl >/dev/null 2>&1; then curl -fsSL --retry 2 -o \"$PART\" {u} || fail \"cannot download {url}\"; \
-             else wget -q -O \"$PART\" {u} || fail \"cannot download {url}\"; fi\n",
-            u = quote(url)
-        ),
-    };
     let metadata = json!({
         "name": plan.name,
         "version": plan.version,
@@ -141,83 +128,59 @@ pub async fn ship(
         "playbook": playbook,
     })
     .to_string();
-    let mut script = format!(
-        "set -u\n\
-         R={root}; V={v}; S={sha}\n\
-         TMP=\"$R/releases/.tmp-$V.$$\"; PART=\"$R/.convoy/artifacts/$S.$$.part\"; STORED=\"$R/.convoy/artifacts/$S\"\n\
-         trap 'rm -rf \"$TMP\" \"$PART\" \"$R/.convoy/releases/.tmp-$V.$$\"' EXIT\n\
-         fail() {{ echo \"$1\" >&2; exit 3; }}\n\
-         mkdir -p \"$R/releases\" \"$R/shared\" \"$R/.convoy/artifacts\" \"$R/.convoy/releases\" || fail \"cannot create $R\"\n\
-         {fetch}\
-         if [ -f \"$PART\" ]; then\n\
-           actual=$(sha256sum \"$PART\" | cut -d' ' -f1)\n\
-           [ \"$actual\" = \"$S\" ] || fail \"sha256 mismatch for $PART: expected $S, got $actual\"\n\
-           mv \"$PART\" \"$STORED\" || fail \"cannot store $STORED\"\n\
-         else\n\
-           # The store is trusted only after a check: a file altered on disk is found here, not after the switch.\n\
-           actual=$(sha256sum \"$STORED\" | cut -d' ' -f1)\n\
-           [ \"$actual\" = \"$S\" ] || {{ rm -f \"$STORED\"; fail \"sha256 mismatch for stored artifact $STORED: expected $S, got $actual (removed; the next run uploads it again)\"; }}\n\
-         fi\n\
-         mkdir \"$TMP\" || fail \"cannot create $TMP\"\n\
-         err=$( {{ {extract}; }} 2>&1 ) || fail \"cannot unpack into $TMP: $(printf '%s' \"$err\" | tail -n 1)\"\n",
-        root = quote(&plan.root),
-        v = quote(&plan.version),
-        sha = quote(plan.sha256()),
-        extract = plan
-            .format()
-            .extract_command("$STORED", "$TMP", plan.strip, plan.file_name())
-            .replace("'$STORED'", "\"$STORED\"")
-            .replace("'$TMP'", "\"$TMP\"")
-            .replace(
-                &format!("'$TMP/{}'", plan.file_name()),
-                &format!("\"$TMP\"/{}", quote(plan.file_name()))
-            ),
-    );
+    let mut script = ShellScript::new()
+        .code("set -u")
+        .var("R", &plan.root)
+        .var("V", &plan.version)
+        .var("S", plan.sha256())
+        .var("FILE", plan.file_name())
+        .var("STRIP", plan.strip.to_string())
+        .code(SHIP_PRELUDE)
+        .sha256_function();
+    script = match (&plan.source, state.artifact_present) {
+        (_, true) => script,
+        // Errors are kept in a variable, not a file: the disk may be the thing that is full.
+        (Source::Push(_), false) => script.code(
+            r#"err=$( { cat > "$PART"; } 2>&1 ) || fail "cannot write $PART: ${err#cat: }""#,
+        ),
+        (Source::Pull { url, .. }, false) => script.var("URL", url).code(
+            r#"if command -v curl >/dev/null 2>&1; then curl -fsSL --retry 2 -o "$PART" -- "$URL" || fail "cannot download $URL"
+else wget -q -O "$PART" -- "$URL" || fail "cannot download $URL"; fi"#,
+        ),
+    };
+    script = script
+        .code(SHIP_VERIFY)
+        .code("err=$( {")
+        .code(plan.format().extract_code())
+        .code(SHIP_UNPACKED);
     if matches!(plan.source, Source::Pull { .. }) && plan.format().is_archive() {
         // Pulled artifacts were never seen locally: refuse links that leave the release.
-        script.push_str(
-            "find \"$TMP\" -type l | while read -r l; do t=$(realpath -m \"$l\"); case \"$t\" in \"$TMP\"|\"$TMP\"/*) ;; *) echo \"$l\";; esac; done > \"$TMP.bad\"\n\
-             if [ -s \"$TMP.bad\" ]; then b=$(head -n 1 \"$TMP.bad\"); rm -f \"$TMP.bad\"; fail \"unsafe archive: link ${b#$TMP/} points outside the release\"; fi\n\
-             rm -f \"$TMP.bad\"\n",
-        );
+        script = script.code(SHIP_LINKS_STAY_INSIDE);
     }
     for path in &plan.shared {
-        let p = quote(path);
-        script.push_str(&format!(
-            "mkdir -p \"$R/shared/\"{p} && rm -rf \"$TMP/\"{p} && mkdir -p \"$(dirname \"$TMP/\"{p})\" && ln -s \"$R/shared/\"{p} \"$TMP/\"{p} || fail \"cannot link shared path {path}\"\n"
-        ));
+        script = script.call("share", [path]);
     }
     for file in &plan.files {
-        let dest = quote(&file.dest);
         let data = base64::engine::general_purpose::STANDARD.encode(&file.content);
-        script.push_str(&format!(
-            "mkdir -p \"$(dirname \"$TMP/\"{dest})\" && printf '%s' {data} | base64 -d > \"$TMP/\"{dest}{chmod} || fail \"cannot write $TMP/{d}\"\n",
-            data = quote(&data),
-            d = file.dest,
-            chmod = file.mode.as_ref().map(|m| format!(" && chmod {} \"$TMP/\"{dest}", quote(m))).unwrap_or_default(),
-        ));
+        let mode = file.mode.as_deref().unwrap_or_default();
+        script = script.call("put", [file.dest.as_str(), &data, mode]);
     }
-    match (&plan.owner, &plan.group) {
-        (Some(o), g) => script.push_str(&format!(
-            "chown -R {}{} \"$TMP\" || fail \"cannot chown $TMP\"\n",
-            quote(o),
-            g.as_ref()
-                .map(|g| format!(":{}", quote(g)))
-                .unwrap_or_default()
-        )),
-        (None, Some(g)) => script.push_str(&format!(
-            "chgrp -R {} \"$TMP\" || fail \"cannot chgrp $TMP\"\n",
-            quote(g)
-        )),
-        (None, None) => {}
-    }
-    script.push_str(&format!(
-        "M=\"$R/.convoy/releases/.tmp-$V.$$\"\n\
-         printf '%s\\n' {meta} > \"$M\" || fail \"cannot write $M\"\n\
-         rm -rf \"$R/releases/$V\"\n\
-         mv \"$M\" \"$R/.convoy/releases/$V.json\" && mv \"$TMP\" \"$R/releases/$V\" || fail \"cannot rename $TMP to $R/releases/$V\"\n",
-        meta = quote(&metadata),
-    ));
+    script = match (&plan.owner, &plan.group) {
+        (Some(o), g) => script
+            .var(
+                "OWN",
+                match g {
+                    Some(g) => format!("{o}:{g}"),
+                    None => o.clone(),
+                },
+            )
+            .code(r#"chown -R -- "$OWN" "$TMP" || fail "cannot chown $TMP""#),
+        (None, Some(g)) => script
+            .var("GRP", g)
+            .code(r#"chgrp -R -- "$GRP" "$TMP" || fail "cannot chgrp $TMP""#),
+        (None, None) => script,
+    };
+    let script = script.var("META", &metadata).code(SHIP_RENAME);
     let mut call = Script::new(&script).sudo(sudo);
     if upload {
         let Source::Push(artifact) = &plan.source else {
@@ -236,6 +199,59 @@ pub async fn ship(
     }))
 }
 
+/// [`ship`]'s names and helpers. `R`, `V`, `S`, `FILE` and `STRIP` are set
+/// in front of it. `share PATH` links a shared path into the release;
+/// `put DEST BASE64 [MODE]` writes a release file.
+const SHIP_PRELUDE: &str = r#"TMP="$R/releases/.tmp-$V.$$"; PART="$R/.convoy/artifacts/$S.$$.part"; STORED="$R/.convoy/artifacts/$S"
+trap 'rm -rf -- "$TMP" "$PART" "$R/.convoy/releases/.tmp-$V.$$"' EXIT
+fail() { printf '%s\n' "$1" >&2; exit 3; }
+share() {
+  mkdir -p -- "$R/shared/$1" && rm -rf -- "$TMP/$1" && mkdir -p -- "$(dirname -- "$TMP/$1")" &&
+    ln -s -- "$R/shared/$1" "$TMP/$1" || fail "cannot link shared path $1"
+}
+put() {
+  mkdir -p -- "$(dirname -- "$TMP/$1")" && printf '%s' "$2" | base64 -d > "$TMP/$1" &&
+    { [ -z "$3" ] || chmod -- "$3" "$TMP/$1"; } || fail "cannot write $TMP/$1"
+}
+mkdir -p -- "$R/releases" "$R/shared" "$R/.convoy/artifacts" "$R/.convoy/releases" || fail "cannot create $R"
+"#;
+
+/// The artifact, fetched or stored, must hash to `S`; a host that cannot
+/// hash says so (never a mismatch "got" nothing).
+const SHIP_VERIFY: &str = r#"if [ -f "$PART" ]; then
+  actual=$(convoy_sha256_of "$PART" 2>&1) || fail "cannot check $PART: $actual"
+  [ "$actual" = "$S" ] || fail "sha256 mismatch for $PART: expected $S, got $actual"
+  mv -- "$PART" "$STORED" || fail "cannot store $STORED"
+else
+  # The store is trusted only after a check: a file altered on disk is found here, not after the switch.
+  actual=$(convoy_sha256_of "$STORED" 2>&1) || fail "cannot check stored artifact $STORED: $actual"
+  [ "$actual" = "$S" ] || { rm -f -- "$STORED"; fail "sha256 mismatch for stored artifact $STORED: expected $S, got $actual (removed; the next run uploads it again)"; }
+fi
+mkdir -- "$TMP" || fail "cannot create $TMP"
+"#;
+
+/// Follows the unpack command (`err=$( { COMMAND`). tar ends with "Exiting
+/// with failure status due to previous errors", which names nothing: the
+/// message keeps the lines that say which entry failed and why.
+const SHIP_UNPACKED: &str = r#"} 2>&1 ) || {
+  why=$(printf '%s\n' "$err" | awk 'NF && !/Exiting with failure status due to previous errors/ && !/Error is not recoverable: exiting now/ { if (n++ < 3) printf "%s%s", (n > 1 ? "; " : ""), $0 }')
+  [ -n "$why" ] || why=$(printf '%s\n' "$err" | tail -n 1)
+  fail "cannot unpack into $TMP: $why"
+}
+"#;
+
+const SHIP_LINKS_STAY_INSIDE: &str = r#"find "$TMP" -type l | while read -r l; do t=$(realpath -m -- "$l"); case "$t" in "$TMP"|"$TMP"/*) ;; *) printf '%s\n' "$l";; esac; done > "$TMP.bad"
+if [ -s "$TMP.bad" ]; then b=$(head -n 1 -- "$TMP.bad"); rm -f -- "$TMP.bad"; fail "unsafe archive: link ${b#"$TMP"/} points outside the release"; fi
+rm -f -- "$TMP.bad"
+"#;
+
+/// The metadata (`META`) beside the release, then the release into place.
+const SHIP_RENAME: &str = r#"M="$R/.convoy/releases/.tmp-$V.$$"
+printf '%s\n' "$META" > "$M" || fail "cannot write $M"
+rm -rf -- "$R/releases/$V"
+mv -- "$M" "$R/.convoy/releases/$V.json" && mv -- "$TMP" "$R/releases/$V" || fail "cannot rename $TMP to $R/releases/$V"
+"#;
+
 fn plan_size(plan: &ReleasePlan) -> u64 {
     match &plan.source {
         Source::Push(a) => a.size,
@@ -252,9 +268,6 @@ pub struct Switched {
     pub changed: bool,
 }
 
-/// Points `current` at `releases/<version>`: a new symlink under a temporary
-/// name, renamed over `current` (rename(2)), so `current` always names a
-/// complete release. Records who deployed it and the previous version.
 /// A timer armed on the host before a switch (magic rollback): unless
 /// `<root>/.convoy/magic/<token>.ok` appears within `seconds`, the host
 /// switches itself back to the release it ran before.
@@ -262,19 +275,71 @@ pub struct Switched {
 pub struct Arm {
     pub seconds: u64,
     pub token: String,
+    /// The switch hooks as shell lines rendered for the release the host
+    /// goes back to: the timer runs them after repointing `current`, so
+    /// that what the switch restarted runs the old release again.
+    pub rollback_hooks: Vec<String>,
 }
 
 impl Arm {
-    /// The command that confirms (run over a fresh connection).
-    pub fn confirm_command(&self, root: &str) -> String {
-        format!(
-            "touch {}/.convoy/magic/{}.ok",
-            quote(root),
-            quote(&self.token)
-        )
+    /// The script that confirms (run over a fresh connection).
+    pub fn confirm_script(&self, root: &str) -> ShellScript {
+        ShellScript::new()
+            .var("R", root)
+            .var("T", &self.token)
+            .code(MAGIC_NAME)
+            .code(r#"touch -- "$R/.convoy/magic/$N.ok""#)
     }
 }
 
+/// The timer's file name from the token `T` (a run id and a host name,
+/// which may hold anything): one path component.
+const MAGIC_NAME: &str = r#"N=$(printf '%s' "$T" | tr -c 'A-Za-z0-9._-' '_')"#;
+
+/// The magic rollback timer, written to `<root>/.convoy/magic/<token>.sh`
+/// as it is (constant text) and started with its values as arguments
+/// (root, the timer's name, the link `current` held, seconds): nothing in it is
+/// expanded when it is written, so no value becomes code when it fires.
+const MAGIC_TIMER: &str = r#"R=$1; T=$2; old=$3; secs=$4; M="$R/.convoy/magic"
+sleep "$secs"
+if [ ! -e "$M/$T.ok" ]; then
+  if ln -s -- "$old" "$R/.current.magic" && mv -T -- "$R/.current.magic" "$R/current"; then
+    printf '%s magic rollback to %s: not confirmed within %ss\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${old#releases/}" "$secs" >> "$R/.convoy/audit.log"
+    # What the switch restarted goes back too: the switch hooks, rendered
+    # for the release returned to, run from it.
+    if [ -s "$M/$T.hooks" ]; then
+      ( cd -- "$R/current" && sh "$M/$T.hooks" ) >> "$M/$T.log" 2>&1
+      printf '%s magic rollback: switch hooks exited %s (output in %s)\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$?" "$M/$T.log" >> "$R/.convoy/audit.log"
+    fi
+  fi
+fi
+rm -f -- "$M/$T.ok" "$M/$T.sh" "$M/$T.hooks"
+"#;
+
+/// [`switch`]'s script; `R`, `V`, `AT` and `BY` are set in front of it, and
+/// with a timer `TIMER`, `N` (its name) and `SECS`.
+const SWITCH: &str = r#"cd -- "$R" 2>/dev/null || { printf '%s does not exist\n' "$R" >&2; exit 3; }
+[ -d "releases/$V" ] || { printf 'release %s is not in %s/releases\n' "$V" "$R" >&2; exit 3; }
+old=$(readlink current 2>/dev/null)
+printf 'previous=%s\n' "${old#releases/}"
+if [ "$old" = "releases/$V" ]; then echo unchanged=1; exit 0; fi
+if [ -n "${TIMER:-}" ] && [ -n "$old" ]; then
+  # Detached (setsid, no open descriptors) so that it outlives this session.
+  mkdir -p .convoy/magic && printf '%s' "$TIMER" > ".convoy/magic/$N.sh" &&
+    printf '%s' "$HOOKS" > ".convoy/magic/$N.hooks" &&
+    { nohup setsid sh ".convoy/magic/$N.sh" "$R" "$N" "$old" "$SECS" >/dev/null 2>&1 </dev/null & }
+fi
+ln -s -- "releases/$V" ".current.tmp.$$" && mv -T -- ".current.tmp.$$" current || { rm -f -- ".current.tmp.$$"; printf 'cannot switch %s/current\n' "$R" >&2; exit 3; }
+if [ -n "$old" ]; then printf '%s\n' "${old#releases/}" > .convoy/previous.tmp && mv -- .convoy/previous.tmp .convoy/previous; fi
+M=".convoy/releases/$V.json"
+if [ -f "$M" ]; then sed -e 's/"deployed_at":"[^"]*"/"deployed_at":"'"$AT"'"/' -e 's/"deployed_by":"[^"]*"/"deployed_by":"'"$BY"'"/' -- "$M" > "$M.tmp" && mv -- "$M.tmp" "$M"; fi
+printf '%s\t%s\t%s\n' "$AT" "$V" "$BY" >> .convoy/history
+true
+"#;
+
+/// Points `current` at `releases/<version>`: a new symlink under a temporary
+/// name, renamed over `current` (rename(2)), so `current` always names a
+/// complete release. Records who deployed it and the previous version.
 pub async fn switch(
     conn: &Connection,
     root: &str,
@@ -283,41 +348,29 @@ pub async fn switch(
     arm: Option<&Arm>,
     sudo: Option<&Become>,
 ) -> Result<Result<Switched, String>, TransportError> {
-    // The timer's script is written with the old link already expanded, then
-    // detached (setsid, no open descriptors) so that it outlives this session.
-    let arm_script = arm
-        .map(|a| {
-            format!(
-                "if [ -n \"$old\" ]; then mkdir -p .convoy/magic && T={token} && cat > \".convoy/magic/$T.sh\" <<CONVOY_MAGIC\n\
-                 sleep {secs}\n\
-                 if [ ! -e \"$R/.convoy/magic/$T.ok\" ]; then ln -s \"$old\" \"$R/.current.magic\" && mv -T \"$R/.current.magic\" \"$R/current\" && echo \"\\$(date -u +%Y-%m-%dT%H:%M:%SZ) magic rollback to ${{old#releases/}}: not confirmed within {secs}s\" >> \"$R/.convoy/audit.log\"; fi\n\
-                 rm -f \"$R/.convoy/magic/$T.ok\" \"$R/.convoy/magic/$T.sh\"\n\
-                 CONVOY_MAGIC\n\
-                 nohup setsid sh \".convoy/magic/$T.sh\" >/dev/null 2>&1 </dev/null &\n\
-                 fi\n",
-                token = quote(&a.token),
-                secs = a.seconds,
-            )
-        })
-        .unwrap_or_default();
-    let script = format!(
-        "set -u\nR={root}; V={v}; cd \"$R\" 2>/dev/null || {{ echo \"$R does not exist\" >&2; exit 3; }}\n\
-         [ -d \"releases/$V\" ] || {{ echo \"release $V is not in $R/releases\" >&2; exit 3; }}\n\
-         old=$(readlink current 2>/dev/null)\n\
-         echo \"previous=${{old#releases/}}\"\n\
-         if [ \"$old\" = \"releases/$V\" ]; then echo unchanged=1; exit 0; fi\n\
-         {arm_script}\
-         ln -s \"releases/$V\" \".current.tmp.$$\" && mv -T \".current.tmp.$$\" current || {{ rm -f \".current.tmp.$$\"; echo \"cannot switch $R/current\" >&2; exit 3; }}\n\
-         if [ -n \"$old\" ]; then printf '%s\\n' \"${{old#releases/}}\" > .convoy/previous.tmp && mv .convoy/previous.tmp .convoy/previous; fi\n\
-         M=\".convoy/releases/$V.json\"\n\
-         if [ -f \"$M\" ]; then sed -e 's/\"deployed_at\":\"[^\"]*\"/\"deployed_at\":\"'{at}'\"/' -e 's/\"deployed_by\":\"[^\"]*\"/\"deployed_by\":\"'{by}'\"/' \"$M\" > \"$M.tmp\" && mv \"$M.tmp\" \"$M\"; fi\n\
-         printf '%s\\t%s\\t%s\\n' {at} \"$V\" {by} >> .convoy/history\n\
-         true",
-        root = quote(root),
-        v = quote(version),
-        at = quote(&now()),
-        by = quote(&sed_safe(deployed_by)),
-    );
+    let mut script = ShellScript::new()
+        .code("set -u")
+        .var("R", root)
+        .var("V", version)
+        // Both go into a sed replacement too: only characters that mean nothing there.
+        .var("AT", now())
+        .var("BY", sed_safe(deployed_by));
+    if let Some(a) = arm {
+        // The switch hooks as the timer runs them: the user's own lines,
+        // each in a subshell, stopping at the first that fails.
+        let hooks: String = a
+            .rollback_hooks
+            .iter()
+            .map(|h| format!("( {h}\n) || exit $?\n"))
+            .collect();
+        script = script
+            .var("TIMER", MAGIC_TIMER)
+            .var("HOOKS", hooks)
+            .var("T", &a.token)
+            .var("SECS", a.seconds.to_string())
+            .code(MAGIC_NAME);
+    }
+    let script = script.code(SWITCH);
     let out = conn.exec(Script::new(&script).sudo(sudo)).await?;
     if !out.success() {
         return Ok(Err(last_line(&out.stderr_str())));
@@ -346,22 +399,11 @@ pub async fn prune(
     keep: u32,
     sudo: Option<&Become>,
 ) -> Result<Result<Vec<String>, String>, TransportError> {
-    let script = format!(
-        "set -u\nR={root}; K={keep}; cd \"$R/releases\" 2>/dev/null || exit 0\n\
-         cur=$(readlink ../current 2>/dev/null); cur=${{cur#releases/}}; prev=$(cat ../.convoy/previous 2>/dev/null)\n\
-         # current and the one before it always stay; the newest others fill up to K.\n\
-         n=0; kept=\" \"\n\
-         for v in \"$cur\" \"$prev\"; do [ -n \"$v\" ] && [ -d \"$v\" ] || continue; case \"$kept\" in *\" $v \"*) ;; *) kept=\"$kept$v \"; n=$((n+1));; esac; done\n\
-         for v in $(ls -1t); do\n\
-           case \"$v\" in .tmp-*) continue;; esac\n\
-           case \"$kept\" in *\" $v \"*) continue;; esac\n\
-           if [ $n -lt $K ]; then kept=\"$kept$v \"; n=$((n+1)); else rm -rf \"$v\" \"../.convoy/releases/$v.json\" && echo \"removed=$v\"; fi\n\
-         done\n\
-         for a in ../.convoy/artifacts/*; do [ -f \"$a\" ] || continue; s=${{a##*/}}; case \"$s\" in *.part) continue;; esac\n\
-           grep -qs \"\\\"sha256\\\":\\\"$s\\\"\" ../.convoy/releases/*.json || rm -f \"$a\"; done\n\
-         true",
-        root = quote(root),
-    );
+    let script = ShellScript::new()
+        .code("set -u")
+        .var("R", root)
+        .var("K", keep.to_string())
+        .code(PRUNE);
     let out = conn.exec(Script::new(&script).sudo(sudo)).await?;
     if !out.success() {
         return Ok(Err(last_line(&out.stderr_str())));
@@ -371,6 +413,22 @@ pub async fn prune(
         .map(|(_, v)| v.to_owned())
         .collect()))
 }
+
+/// [`prune`]'s script; `R` and `K` are set in front of it.
+const PRUNE: &str = r#"cd -- "$R/releases" 2>/dev/null || exit 0
+cur=$(readlink ../current 2>/dev/null); cur=${cur#releases/}; prev=$(cat ../.convoy/previous 2>/dev/null)
+# current and the one before it always stay; the newest others fill up to K.
+n=0; kept=" "
+for v in "$cur" "$prev"; do [ -n "$v" ] && [ -d "$v" ] || continue; case "$kept" in *" $v "*) ;; *) kept="$kept$v "; n=$((n+1));; esac; done
+for v in $(ls -1t); do
+  case "$v" in .tmp-*) continue;; esac
+  case "$kept" in *" $v "*) continue;; esac
+  if [ $n -lt "$K" ]; then kept="$kept$v "; n=$((n+1)); else rm -rf -- "$v" "../.convoy/releases/$v.json" && echo "removed=$v"; fi
+done
+for a in ../.convoy/artifacts/*; do [ -f "$a" ] || continue; s=${a##*/}; case "$s" in *.part) continue;; esac
+  grep -qs "\"sha256\":\"$s\"" ../.convoy/releases/*.json || rm -f -- "$a"; done
+true
+"#;
 
 /// A release as `convoy status` shows it.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -396,10 +454,10 @@ pub async fn status(
     root: &str,
     sudo: Option<&Become>,
 ) -> Result<HostStatus, TransportError> {
-    let script = format!(
-        "R={root}\necho current=$(readlink \"$R/current\" 2>/dev/null)\necho previous=$(cat \"$R/.convoy/previous\" 2>/dev/null)\n\
-         for m in \"$R\"/.convoy/releases/*.json; do [ -f \"$m\" ] && echo \"meta=$(head -n 1 \"$m\")\"; done; true",
-        root = quote(root)
+    let script = ShellScript::new().var("R", root).code(
+        r#"printf 'current=%s\n' "$(readlink -- "$R/current" 2>/dev/null)"
+printf 'previous=%s\n' "$(cat -- "$R/.convoy/previous" 2>/dev/null)"
+for m in "$R"/.convoy/releases/*.json; do [ -f "$m" ] && printf 'meta=%s\n' "$(head -n 1 -- "$m")"; done; true"#,
     );
     let out = conn.exec(Script::new(&script).sudo(sudo)).await?;
     let mut status = HostStatus::default();
@@ -444,31 +502,15 @@ pub async fn make_patch(
     files: &[(String, Vec<u8>)],
     sudo: Option<&Become>,
 ) -> Result<Result<String, String>, TransportError> {
-    let mut script = format!(
-        "set -u\nR={root}; cd \"$R\" 2>/dev/null || {{ echo \"$R does not exist\" >&2; exit 3; }}\n\
-         fail() {{ echo \"$1\" >&2; exit 3; }}\n\
-         cur=$(readlink current 2>/dev/null) || fail \"$R/current does not exist: deploy before patching\"\n\
-         cur=${{cur#releases/}}; base=${{cur%%+patch.*}}; n=1\n\
-         while [ -e \"releases/$base+patch.$n\" ]; do n=$((n+1)); done\n\
-         P=\"$base+patch.$n\"; TMP=\"releases/.tmp-$P.$$\"\n\
-         trap 'rm -rf \"$TMP\"' EXIT\n\
-         cp -al \"releases/$cur\" \"$TMP\" || fail \"cannot copy releases/$cur\"\n",
-        root = quote(root)
-    );
+    let mut script = ShellScript::new()
+        .code("set -u")
+        .var("R", root)
+        .code(PATCH_PRELUDE);
     for (path, content) in files {
-        let p = quote(path);
         let data = base64::engine::general_purpose::STANDARD.encode(content);
-        script.push_str(&format!(
-            "mkdir -p \"$(dirname \"$TMP/\"{p})\" && printf '%s' {data} | base64 -d > \"$TMP/.patch.$$\" && \
-             {{ [ ! -e \"$TMP/\"{p} ] || chmod --reference=\"$TMP/\"{p} \"$TMP/.patch.$$\"; }} && mv -f \"$TMP/.patch.$$\" \"$TMP/\"{p} || fail \"cannot write {path} in $TMP\"\n",
-            data = quote(&data),
-        ));
+        script = script.call("patch", [path.as_str(), &data]);
     }
-    script.push_str(
-        "if [ -f \".convoy/releases/$cur.json\" ]; then sed -e \"s/\\\"version\\\":\\\"[^\\\"]*\\\"/\\\"version\\\":\\\"$P\\\",\\\"patched_from\\\":\\\"$cur\\\"/\" \".convoy/releases/$cur.json\" > \".convoy/releases/$P.json\"; fi\n\
-         mv \"$TMP\" \"releases/$P\" || fail \"cannot rename $TMP\"\n\
-         echo \"version=$P\"\n",
-    );
+    let script = script.code(PATCH_DONE);
     let out = conn.exec(Script::new(&script).sudo(sudo)).await?;
     if !out.success() {
         return Ok(Err(last_line(&out.stderr_str())));
@@ -478,6 +520,28 @@ pub async fn make_patch(
         .map(|(_, v)| v.to_owned())
         .ok_or_else(|| "the host did not report the patched version".to_owned()))
 }
+
+/// [`make_patch`]'s script, `R` set in front of it. `patch PATH BASE64`
+/// replaces one file of the copy (a new inode, keeping the old mode).
+const PATCH_PRELUDE: &str = r#"cd -- "$R" 2>/dev/null || { printf '%s does not exist\n' "$R" >&2; exit 3; }
+fail() { printf '%s\n' "$1" >&2; exit 3; }
+cur=$(readlink current 2>/dev/null) || fail "$R/current does not exist: deploy before patching"
+cur=${cur#releases/}; base=${cur%%+patch.*}; n=1
+while [ -e "releases/$base+patch.$n" ]; do n=$((n+1)); done
+P="$base+patch.$n"; TMP="releases/.tmp-$P.$$"
+trap 'rm -rf -- "$TMP"' EXIT
+cp -al -- "releases/$cur" "$TMP" || fail "cannot copy releases/$cur"
+patch() {
+  mkdir -p -- "$(dirname -- "$TMP/$1")" && printf '%s' "$2" | base64 -d > "$TMP/.patch.$$" &&
+    { [ ! -e "$TMP/$1" ] || chmod --reference="$TMP/$1" -- "$TMP/.patch.$$"; } &&
+    mv -f -- "$TMP/.patch.$$" "$TMP/$1" || fail "cannot write $1 in $TMP"
+}
+"#;
+
+const PATCH_DONE: &str = r#"if [ -f ".convoy/releases/$cur.json" ]; then sed -e "s/\"version\":\"[^\"]*\"/\"version\":\"$P\",\"patched_from\":\"$cur\"/" -- ".convoy/releases/$cur.json" > ".convoy/releases/$P.json"; fi
+mv -- "$TMP" "releases/$P" || fail "cannot rename $TMP"
+echo "version=$P"
+"#;
 
 fn now() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()

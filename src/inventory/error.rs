@@ -67,6 +67,16 @@ pub enum InventoryError {
         message: String,
     },
 
+    /// A host name, address or user that ssh would take for an option.
+    #[error(
+        "{owner}: {var} {value:?} starts with `-`, which ssh would read as an option; no host address or user starts with `-`"
+    )]
+    OptionLike {
+        owner: String,
+        var: &'static str,
+        value: String,
+    },
+
     /// Groups nest inside themselves, so no host could be placed.
     #[error("inventory groups form a loop: {}", cycle.join(" -> "))]
     GroupCycle { cycle: Vec<String> },

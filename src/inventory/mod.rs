@@ -29,6 +29,14 @@ use indexmap::IndexMap;
 
 use crate::vars::{Value, VarMap};
 
+/// Connection variables that reach ssh's command line as words.
+pub const CONNECTION_WORDS: &[&str] = &[
+    "ansible_host",
+    "ansible_ssh_host",
+    "ansible_user",
+    "ansible_ssh_user",
+];
+
 /// Index of the `all` group; it is created first in every inventory.
 const ALL: usize = 0;
 /// Index of the `ungrouped` group; created second, as Ansible does.
@@ -160,7 +168,51 @@ impl Inventory {
         for base in &vars_bases {
             vars_dirs::load(&mut inventory, base)?;
         }
+        inventory.check_addresses()?;
         Ok(inventory)
+    }
+
+    /// Refuses a host name, address or user that ssh would read as an
+    /// option (`-oProxyCommand=...`): ssh takes the destination last, and
+    /// no valid host or user starts with `-`.
+    fn check_addresses(&self) -> Result<(), InventoryError> {
+        let option_like = |v: &Value| matches!(v, Value::String(s) if s.starts_with('-'));
+        for host in &self.hosts {
+            if host.name.starts_with('-') {
+                return Err(InventoryError::OptionLike {
+                    owner: format!("host {}", host.name),
+                    var: "its name (the address when ansible_host is not set)",
+                    value: host.name.clone(),
+                });
+            }
+            for vars in [&host.vars, &host.dir_vars] {
+                if let Some((var, value)) = CONNECTION_WORDS
+                    .iter()
+                    .find_map(|k| vars.get(*k).filter(|v| option_like(v)).map(|v| (*k, v)))
+                {
+                    return Err(InventoryError::OptionLike {
+                        owner: format!("host {}", host.name),
+                        var,
+                        value: value.as_str().unwrap_or_default().to_owned(),
+                    });
+                }
+            }
+        }
+        for group in &self.groups {
+            for vars in [&group.vars, &group.dir_vars] {
+                if let Some((var, value)) = CONNECTION_WORDS
+                    .iter()
+                    .find_map(|k| vars.get(*k).filter(|v| option_like(v)).map(|v| (*k, v)))
+                {
+                    return Err(InventoryError::OptionLike {
+                        owner: format!("group {} (for each of its hosts)", group.name),
+                        var,
+                        value: value.as_str().unwrap_or_default().to_owned(),
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     /// An inventory with no hosts: only the implicit `localhost`

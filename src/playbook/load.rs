@@ -231,7 +231,12 @@ fn base_dir(path: &Path) -> std::path::PathBuf {
     };
     match dir.file_name() {
         Some(n) if n == "playbooks" && !dir.join("templates").exists() => {
-            dir.parent().map(Path::to_path_buf).unwrap_or(dir)
+            // `playbooks/x.yml` relative to here: its parent is "", which is ".".
+            match dir.parent() {
+                Some(p) if p.as_os_str().is_empty() => ".".into(),
+                Some(p) => p.to_path_buf(),
+                None => dir,
+            }
         }
         _ => dir,
     }
@@ -310,6 +315,7 @@ fn convert_play(file: &Path, index: usize, raw: RawPlay) -> Result<Play, Playboo
             });
         }
     }
+    super::magic::check(&play)?;
     Ok(play)
 }
 
@@ -734,5 +740,23 @@ fn duration(v: &Value) -> Option<Duration> {
         Value::Number(n) => n.as_f64().map(Duration::from_secs_f64),
         Value::String(s) => humantime::parse_duration(s).ok(),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: `convoy run playbooks/deploy.yml` (the README's own
+    /// command) got an empty project directory, and the run journal could
+    /// not be written ("cannot make an empty path absolute").
+    #[test]
+    fn a_relative_playbook_in_playbooks_resolves_to_the_current_directory() {
+        assert_eq!(base_dir(Path::new("playbooks/deploy.yml")), Path::new("."));
+        assert_eq!(base_dir(Path::new("deploy.yml")), Path::new("."));
+        assert_eq!(
+            base_dir(Path::new("/srv/project/playbooks/deploy.yml")),
+            Path::new("/srv/project")
+        );
     }
 }

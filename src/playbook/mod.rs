@@ -7,6 +7,7 @@
 mod distribution;
 mod error;
 mod load;
+mod magic;
 mod migration;
 mod notify;
 mod proxy;

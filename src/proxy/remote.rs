@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::changes::ChangeSet;
 use super::config::ProxyConfig;
-use crate::transport::{Become, Connection, Script, TransportError, quote};
+use crate::transport::{Become, Connection, Script, ShellScript, TransportError};
 
 /// What a proxy host holds for a section, as far as an apply cares.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -35,6 +35,17 @@ pub struct PresentFile {
 
 /// Printed last by the probe: without it the probe did not run through.
 const PROBE_DONE: &str = "convoy-probe-done";
+const PROBE_DONE_ECHO: &str = "echo convoy-probe-done";
+
+/// [`probe`]'s script, `M` (the manifest) set in front of it; stdin lists
+/// the rendered paths. A host that cannot hash fails the probe (with the
+/// reason) rather than making every file look changed.
+const PROBE: &str = r#"if [ -f "$M" ]; then grep -v '^#' -- "$M" | sed 's/^/managed /'; fi
+{ cat; if [ -f "$M" ]; then grep -v '^#' -- "$M"; fi; } | sort -u | {
+  set --
+  while IFS= read -r f; do if [ -f "$f" ]; then set -- "$@" "$f"; fi; done
+  if [ $# -gt 0 ]; then convoy_sha256 "$@" && stat -L -c 'mode %a %n' -- "$@"; fi
+} || exit 3"#;
 
 /// Reads the manifest at `manifest` and hashes `dests` and the managed
 /// files that exist (one round trip). `Err(message)` when the host could
@@ -45,15 +56,11 @@ pub async fn probe(
     manifest: &str,
     dests: &[&str],
 ) -> Result<Result<HostFiles, String>, TransportError> {
-    let script = format!(
-        "M={m}\n\
-         if [ -f \"$M\" ]; then grep -v '^#' \"$M\" | sed 's/^/managed /'; fi\n\
-         {{ cat; if [ -f \"$M\" ]; then grep -v '^#' \"$M\"; fi; }} | sort -u |\n\
-         while IFS= read -r f; do if [ -f \"$f\" ]; then printf '%s\\0' \"$f\"; fi; done |\n\
-         xargs -0 -r sh -c 'sha256sum -- \"$@\"; stat -L -c \"mode %a %n\" -- \"$@\"' sh\n\
-         echo {PROBE_DONE}",
-        m = quote(manifest),
-    );
+    let script = ShellScript::new()
+        .var("M", manifest)
+        .sha256_function()
+        .code(PROBE)
+        .code(PROBE_DONE_ECHO);
     let mut list = dests.join("\n");
     list.push('\n');
     let out = conn
@@ -170,12 +177,11 @@ pub async fn install(
         true => (config.validate.as_deref(), config.reload.as_deref()),
         false => (None, None),
     };
-    let script = format!(
-        "M={}; V={}; RL={}\n{INSTALL}",
-        quote(&config.manifest),
-        quote(validate.unwrap_or_default()),
-        quote(reload.unwrap_or_default()),
-    );
+    let script = ShellScript::new()
+        .var("M", &config.manifest)
+        .var("V", validate.unwrap_or_default())
+        .var("RL", reload.unwrap_or_default())
+        .code(INSTALL);
     let bundle = bundle(changes);
     let out = conn
         .exec(Script::new(&script).stdin(&bundle).sudo(sudo))
@@ -211,8 +217,10 @@ struct DirChanges<'a> {
 /// this change, one batch of commands per directory (not per file: a few
 /// processes per directory keep hundreds of files fast). `undo` is safe at
 /// any point: it puts back what `.convoy-old/` holds, and removes a new
-/// file only once `swap` has moved it in.
-fn steps(changes: &ChangeSet<'_>) -> String {
+/// file only once `swap` has moved it in. The code is constant; each
+/// directory (`D`), its index (`I`) and its file names (the positional
+/// parameters) are set in front of it.
+fn steps(changes: &ChangeSet<'_>) -> ShellScript {
     let mut dirs: BTreeMap<&str, DirChanges> = BTreeMap::new();
     for w in &changes.write {
         let (dir, name) = split(&w.file.dest);
@@ -222,54 +230,76 @@ fn steps(changes: &ChangeSet<'_>) -> String {
         let (dir, name) = split(dest);
         dirs.entry(dir).or_default().remove.push(name);
     }
-    let words = |names: &[&str]| names.iter().map(|n| quote(n)).collect::<Vec<_>>().join(" ");
-    let (mut stage, mut swap, mut undo, mut tidy) =
-        (String::new(), String::new(), String::new(), Vec::new());
-    let mut flags = String::new();
-    for (i, (dir, c)) in dirs.iter().enumerate() {
-        let d = format!("  D={}\n", quote(dir));
-        let (w, r) = (words(&c.write), words(&c.remove));
-        flags.push_str(&format!("moved_{i}=0\n"));
-        stage.push_str(&d);
+    let each = |script: ShellScript, f: &dyn Fn(ShellScript, &str, &DirChanges) -> ShellScript| {
+        dirs.iter().enumerate().fold(script, |s, (i, (dir, c))| {
+            f(s.var("D", dir).var("I", i.to_string()), dir, c)
+        })
+    };
+    let script = ShellScript::new().code("MOVED=' '\nstage() {");
+    let script = each(script, &|s, _, c| {
         if c.write.is_empty() {
-            stage.push_str(
-                "  err=$( { rm -rf \"$D/.convoy-new\" \"$D/.convoy-old\" && mkdir -p \"$D/.convoy-old\"; } 2>&1 ) || abort \"cannot prepare $D: $err\"\n",
-            );
+            s.code(STAGE_NOTHING_NEW)
         } else {
-            stage.push_str(&format!(
-                "  for n in {w}; do [ ! -d \"$D/$n\" ] || abort \"cannot write $D/$n: it is a directory\"; done\n\
-                 \x20 err=$( {{ rm -rf \"$D/.convoy-new\" \"$D/.convoy-old\" && mkdir -p \"$D/.convoy-new\" \"$D/.convoy-old\" && cp -Rp \"$S/files$D/.\" \"$D/.convoy-new/\"; }} 2>&1 ) || abort \"cannot write the new files into $D: $err\"\n"
-            ));
-            swap.push_str(&format!(
-                "{d}  set --; for n in {w}; do if [ -e \"$D/$n\" ] || [ -L \"$D/$n\" ]; then set -- \"$@\" \"$D/$n\"; fi; done\n\
-                 \x20 if [ $# -gt 0 ]; then err=$( {{ ln -f \"$@\" \"$D/.convoy-old/\" 2>/dev/null || cp -pP \"$@\" \"$D/.convoy-old/\"; }} 2>&1 ) || abort \"cannot keep the previous files of $D: $err\"; fi\n\
-                 \x20 set --; for n in {w}; do set -- \"$@\" \"$D/.convoy-new/$n\"; done\n\
-                 \x20 moved_{i}=1\n\
-                 \x20 err=$(mv -f \"$@\" \"$D/\" 2>&1) || abort \"cannot install the new files into $D: $err\"\n"
-            ));
-            undo.push_str(&format!(
-                "{d}  for n in {w}; do\n\
-                 \x20   if [ -e \"$D/.convoy-old/$n\" ] || [ -L \"$D/.convoy-old/$n\" ]; then mv -f \"$D/.convoy-old/$n\" \"$D/$n\"\n\
-                 \x20   elif [ \"$moved_{i}\" = 1 ] && [ ! -e \"$D/.convoy-new/$n\" ]; then rm -f \"$D/$n\"; fi\n\
-                 \x20 done\n"
-            ));
+            s.args(&c.write).code(STAGE_NEW)
         }
-        if !c.remove.is_empty() {
-            swap.push_str(&format!(
-                "{d}  set --; for n in {r}; do if [ -e \"$D/$n\" ] || [ -L \"$D/$n\" ]; then set -- \"$@\" \"$D/$n\"; fi; done\n\
-                 \x20 if [ $# -gt 0 ]; then err=$(mv -f \"$@\" \"$D/.convoy-old/\" 2>&1) || abort \"cannot remove files from $D: $err\"; fi\n"
-            ));
-            undo.push_str(&format!(
-                "{d}  for n in {r}; do if [ -e \"$D/.convoy-old/$n\" ] || [ -L \"$D/.convoy-old/$n\" ]; then mv -f \"$D/.convoy-old/$n\" \"$D/$n\"; fi; done\n"
-            ));
+    })
+    .code("}\nswap() {");
+    let script = each(script, &|s, _, c| {
+        let s = match c.write.is_empty() {
+            true => s,
+            false => s
+                .args(&c.write)
+                .code(SWAP_KEEP_OLD)
+                .args(&c.write)
+                .code(SWAP_MOVE_NEW),
+        };
+        match c.remove.is_empty() {
+            true => s,
+            false => s.args(&c.remove).code(SWAP_REMOVE),
         }
-        tidy.push(format!("{q}/.convoy-new {q}/.convoy-old", q = quote(dir)));
-    }
-    format!(
-        "{flags}stage() {{\n{stage}}}\nswap() {{\n{swap}  :\n}}\nundo() {{\n{undo}  :\n}}\ntidy() {{\n  rm -rf {}\n}}\n",
-        tidy.join(" ")
-    )
+    })
+    .code("  :\n}\nundo() {");
+    let script = each(script, &|s, _, c| {
+        let s = match c.write.is_empty() {
+            true => s,
+            false => s.args(&c.write).code(UNDO_WRITTEN),
+        };
+        match c.remove.is_empty() {
+            true => s,
+            false => s.args(&c.remove).code(UNDO_REMOVED),
+        }
+    })
+    .code("  :\n}\ntidy() {");
+    let hidden: Vec<String> = dirs
+        .keys()
+        .flat_map(|d| [format!("{d}/.convoy-new"), format!("{d}/.convoy-old")])
+        .collect();
+    script.args(hidden).code("  rm -rf -- \"$@\"\n}")
 }
+
+const STAGE_NOTHING_NEW: &str = r#"  err=$( { rm -rf -- "$D/.convoy-new" "$D/.convoy-old" && mkdir -p -- "$D/.convoy-old"; } 2>&1 ) || abort "cannot prepare $D: $err""#;
+
+const STAGE_NEW: &str = r#"  for n in "$@"; do [ ! -d "$D/$n" ] || abort "cannot write $D/$n: it is a directory"; done
+  err=$( { rm -rf -- "$D/.convoy-new" "$D/.convoy-old" && mkdir -p -- "$D/.convoy-new" "$D/.convoy-old" && cp -Rp -- "$S/files$D/." "$D/.convoy-new/"; } 2>&1 ) || abort "cannot write the new files into $D: $err""#;
+
+/// Keeps each live file that is replaced as a hard link (or copy) in
+/// `.convoy-old/`. The loop turns the names into the paths that exist.
+const SWAP_KEEP_OLD: &str = r#"  for n in "$@"; do shift; if [ -e "$D/$n" ] || [ -L "$D/$n" ]; then set -- "$@" "$D/$n"; fi; done
+  if [ $# -gt 0 ]; then err=$( { ln -f -- "$@" "$D/.convoy-old/" 2>/dev/null || cp -pP -- "$@" "$D/.convoy-old/"; } 2>&1 ) || abort "cannot keep the previous files of $D: $err"; fi"#;
+
+const SWAP_MOVE_NEW: &str = r#"  for n in "$@"; do shift; set -- "$@" "$D/.convoy-new/$n"; done
+  MOVED="$MOVED$I "
+  err=$(mv -f -- "$@" "$D/" 2>&1) || abort "cannot install the new files into $D: $err""#;
+
+const SWAP_REMOVE: &str = r#"  for n in "$@"; do shift; if [ -e "$D/$n" ] || [ -L "$D/$n" ]; then set -- "$@" "$D/$n"; fi; done
+  if [ $# -gt 0 ]; then err=$(mv -f -- "$@" "$D/.convoy-old/" 2>&1) || abort "cannot remove files from $D: $err"; fi"#;
+
+const UNDO_WRITTEN: &str = r#"  for n in "$@"; do
+    if [ -e "$D/.convoy-old/$n" ] || [ -L "$D/.convoy-old/$n" ]; then mv -f -- "$D/.convoy-old/$n" "$D/$n"
+    else case "$MOVED" in *" $I "*) [ -e "$D/.convoy-new/$n" ] || rm -f -- "$D/$n";; esac; fi
+  done"#;
+
+const UNDO_REMOVED: &str = r#"  for n in "$@"; do if [ -e "$D/.convoy-old/$n" ] || [ -L "$D/.convoy-old/$n" ]; then mv -f -- "$D/.convoy-old/$n" "$D/$n"; fi; done"#;
 
 /// A dest's directory and file name (dests are checked absolute paths).
 fn split(dest: &str) -> (&str, &str) {
@@ -292,7 +322,7 @@ fn bundle(changes: &ChangeSet<'_>) -> Vec<u8> {
         tar.append_data(&mut header, name, data)
             .expect("writing a tar into memory cannot fail");
     };
-    add("steps.sh", steps(changes).as_bytes(), 0o600);
+    add("steps.sh", steps(changes).text().as_bytes(), 0o600);
     if let Some(manifest) = &changes.manifest {
         add("manifest", manifest.as_bytes(), 0o600);
     }
@@ -568,5 +598,46 @@ mod script_tests {
         );
         assert_eq!(s.read("conf/a.conf").as_deref(), Some("a1"));
         assert_eq!(s.listing(), ["conf/a.conf", "state/p.manifest"]);
+    }
+
+    #[tokio::test]
+    async fn hostile_file_names_are_installed_and_removed_as_data() {
+        let markers = crate::transport::hostile::Markers::new();
+        let s = Scratch::new();
+        // Dests never hold control characters or backslashes (see config).
+        let names: Vec<String> = markers
+            .values()
+            .into_iter()
+            .filter(|v| !v.contains('\n') && !v.contains('\\'))
+            .enumerate()
+            .map(|(i, v)| format!("conf{i}/n {v}"))
+            .collect();
+        let files: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), n.as_str())).collect();
+        let reload = format!("echo reloaded >> {}", s.path("reloads"));
+        assert_eq!(
+            s.apply(&s.config(&files, "", &reload)).await,
+            (true, Ok(()))
+        );
+        for name in &names {
+            assert_eq!(s.read(name).as_deref(), Some(name.as_str()), "{name:?}");
+        }
+        assert_eq!(
+            s.apply(&s.config(&files, "", &reload)).await,
+            (false, Ok(()))
+        );
+        // Half of them go; a rejected validation puts everything back.
+        let (keep, gone) = files.split_at(files.len() / 2);
+        let before = s.listing();
+        let (_, result) = s.apply(&s.config(keep, "false", &reload)).await;
+        assert!(
+            matches!(result, Err(InstallFailure::Validate(_))),
+            "{result:?}"
+        );
+        assert_eq!(s.listing(), before);
+        assert_eq!(s.apply(&s.config(keep, "", &reload)).await, (true, Ok(())));
+        for (name, _) in gone {
+            assert_eq!(s.read(name), None, "{name:?} removed");
+        }
+        markers.assert_untouched();
     }
 }

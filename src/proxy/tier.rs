@@ -6,7 +6,6 @@ use std::fmt;
 use std::future::Future;
 use std::path::Path;
 
-use futures::future::join_all;
 use indexmap::IndexMap;
 
 use super::changes::ChangeSet;
@@ -16,7 +15,7 @@ use super::remote::{self, InstallFailure};
 use super::{FleetState, ProxyError};
 use crate::inventory::Inventory;
 use crate::playbook::ProxySpec;
-use crate::run::RunOptions;
+use crate::run::{Forks, RunOptions};
 use crate::template::Templates;
 use crate::transport::{Become, Connection};
 use crate::vars::{Value, VarMap};
@@ -25,6 +24,8 @@ use crate::vars::{Value, VarMap};
 pub struct ProxyTier {
     spec: ProxySpec,
     hosts: Vec<ProxyHost>,
+    /// `--forks`: proxy hosts worked on at once.
+    forks: Forks,
 }
 
 struct ProxyHost {
@@ -69,6 +70,35 @@ impl fmt::Display for HostChanges {
         }
         if self.reloaded {
             parts.push("reloaded".to_owned());
+        }
+        f.write_str(&parts.join("; "))
+    }
+}
+
+/// What an apply would change on one proxy host (`--check`).
+#[derive(Debug, Clone, Default)]
+pub struct HostPreview {
+    pub changes: HostChanges,
+    /// Before/after of each file that would be written or removed.
+    pub diffs: Vec<crate::tasks::FileDiff>,
+}
+
+/// `would write a, b; would remove c; would validate and reload`, or `proxy files up to date`.
+impl fmt::Display for HostPreview {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.changes;
+        if !c.changed() {
+            return f.write_str("proxy files up to date");
+        }
+        let mut parts = Vec::new();
+        if !c.written.is_empty() {
+            parts.push(format!("would write {}", c.written.join(", ")));
+        }
+        if !c.removed.is_empty() {
+            parts.push(format!("would remove {}", c.removed.join(", ")));
+        }
+        if c.reloaded {
+            parts.push("would validate and reload".to_owned());
         }
         f.write_str(&parts.join("; "))
     }
@@ -120,13 +150,15 @@ impl ProxyTier {
                 })
                 .collect::<Vec<_>>()
         });
+        let forks = Forks::new(options.forks);
         async move {
-            let opened = join_all(targets?.into_iter().map(|(name, vars)| async move {
-                let sudo = become_of(&vars);
-                let conn = crate::run::connect::open(&name, &vars, options, control_dir).await;
-                (name, sudo, conn)
-            }))
-            .await;
+            let opened = forks
+                .each(targets?, |(name, vars)| async move {
+                    let sudo = become_of(&vars);
+                    let conn = crate::run::connect::open(&name, &vars, options, control_dir).await;
+                    (name, sudo, conn)
+                })
+                .await;
             let mut hosts = Vec::new();
             let mut failure = None;
             for (name, sudo, conn) in opened {
@@ -140,6 +172,7 @@ impl ProxyTier {
             let tier = ProxyTier {
                 spec: spec.clone(),
                 hosts,
+                forks,
             };
             match failure {
                 None => Ok(tier),
@@ -169,10 +202,17 @@ impl ProxyTier {
             .iter()
             .map(|h| ProxyConfig::render(&self.spec, templates, &h.name, vars_for(&h.name), state))
             .collect();
-        let hosts = &self.hosts;
+        let (hosts, forks) = (&self.hosts, self.forks);
         async move {
             let configs = configs?;
-            let results = join_all(hosts.iter().zip(&configs).map(|(h, c)| h.apply(c))).await;
+            // Collected first: a closure inside a `Send` future trips rustc's
+            // check over higher-ranked lifetimes.
+            let work: Vec<_> = hosts
+                .iter()
+                .zip(&configs)
+                .map(|(h, c)| h.apply(c))
+                .collect();
+            let results = forks.all(work).await;
             let mut report = ApplyReport::default();
             let mut errors = Vec::new();
             for (host, result) in hosts.iter().zip(results) {
@@ -191,12 +231,92 @@ impl ProxyTier {
         }
     }
 
+    /// What [`ProxyTier::apply`] would do for `state`, asking each host
+    /// (read-only) what it holds: nothing is written, validated or reloaded.
+    /// With `diff`, the current content of each file that would change is
+    /// read too.
+    pub fn preview<'a>(
+        &'a self,
+        templates: &Templates,
+        vars_for: &dyn Fn(&str) -> VarMap,
+        state: &FleetState,
+        diff: bool,
+    ) -> impl Future<Output = Result<IndexMap<String, HostPreview>, ProxyError>> + Send + 'a {
+        let configs: Result<Vec<ProxyConfig>, ProxyError> = self
+            .hosts
+            .iter()
+            .map(|h| ProxyConfig::render(&self.spec, templates, &h.name, vars_for(&h.name), state))
+            .collect();
+        async move {
+            let configs = configs?;
+            let work: Vec<_> = (self.hosts.iter().zip(&configs))
+                .map(|(h, c)| h.preview(c, diff))
+                .collect();
+            let results = self.forks.all(work).await;
+            let mut previews = IndexMap::new();
+            for (host, result) in self.hosts.iter().zip(results) {
+                previews.insert(host.name.clone(), result?);
+            }
+            Ok(previews)
+        }
+    }
+
     pub async fn close(self) {
-        join_all(self.hosts.into_iter().map(|h| h.conn.close())).await;
+        self.forks.each(self.hosts, |h| h.conn.close()).await;
     }
 }
 
 impl ProxyHost {
+    async fn preview(&self, config: &ProxyConfig, diff: bool) -> Result<HostPreview, ProxyError> {
+        let unreachable = |source| ProxyError::Unreachable {
+            host: self.name.clone(),
+            source,
+        };
+        let sudo = self.sudo.as_ref();
+        let dests: Vec<&str> = config.files.iter().map(|f| f.dest.as_str()).collect();
+        let found = remote::probe(&self.conn, sudo, &config.manifest, &dests)
+            .await
+            .map_err(unreachable)?
+            .map_err(|message| ProxyError::Install {
+                host: self.name.clone(),
+                message,
+            })?;
+        let changes = ChangeSet::between(config, &found);
+        let mut preview = HostPreview {
+            changes: HostChanges {
+                written: changes.write.iter().map(|w| w.file.dest.clone()).collect(),
+                removed: changes.remove.clone(),
+                reloaded: changes.touches_config() && config.reload.is_some(),
+            },
+            diffs: vec![],
+        };
+        if diff {
+            let read = |path: String| async move {
+                crate::transport::remote_fs::read(&self.conn, &path, sudo)
+                    .await
+                    .map(|content| {
+                        String::from_utf8_lossy(&content.unwrap_or_default()).into_owned()
+                    })
+                    .map_err(unreachable)
+            };
+            for write in &changes.write {
+                preview.diffs.push(crate::tasks::FileDiff {
+                    path: write.file.dest.clone(),
+                    before: read(write.file.dest.clone()).await?,
+                    after: write.file.content.clone(),
+                });
+            }
+            for dest in &changes.remove {
+                preview.diffs.push(crate::tasks::FileDiff {
+                    path: dest.clone(),
+                    before: read(dest.clone()).await?,
+                    after: String::new(),
+                });
+            }
+        }
+        Ok(preview)
+    }
+
     async fn apply(&self, config: &ProxyConfig) -> Result<HostChanges, ProxyError> {
         let unreachable = |source| ProxyError::Unreachable {
             host: self.name.clone(),

@@ -94,6 +94,7 @@ pub fn to_json(event: &Event) -> Option<serde_json::Value> {
             "item": r.item,
             "msg": r.msg,
             "duration": (r.duration.as_secs_f64() * 1000.0).round() / 1000.0,
+            "output": r.output,
             "diff": r.diffs.iter().map(|d| json!({"path": d.path, "before": d.before, "after": d.after})).collect::<Vec<_>>(),
         }),
         Event::Recap(recap) => {

@@ -4,6 +4,7 @@
 //! can leak them.
 
 mod event;
+mod journal;
 mod json;
 mod plain;
 mod progress;
@@ -12,6 +13,7 @@ mod recap;
 use std::io::IsTerminal;
 
 pub use event::{Event, HostResult, Status};
+pub use journal::Journal;
 pub use recap::{HostStats, Recap, human_bytes};
 use tokio::sync::mpsc;
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::transport::{Connection, Script};
+use crate::transport::{Connection, Script, ShellScript};
 
 /// One host's check, rendered for that host.
 #[derive(Debug, Clone)]
@@ -23,6 +23,23 @@ pub enum HealthTarget {
     Command {
         command: String,
     },
+}
+
+/// `HTTP 200 from URL`, `a TCP connection to ADDRESS`, `exit 0 from COMMAND`.
+impl std::fmt::Display for HealthTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HealthTarget::Http { url, expect, body } => {
+                write!(f, "HTTP {expect} from {url}")?;
+                if let Some(body) = body {
+                    write!(f, " with a body matching {}", body.as_str())?;
+                }
+                Ok(())
+            }
+            HealthTarget::Tcp { address } => write!(f, "a TCP connection to {address}"),
+            HealthTarget::Command { command } => write!(f, "exit 0 from `{command}` on the host"),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -86,8 +103,10 @@ async fn probe(target: &HealthTarget, conn: &Connection) -> Result<(), String> {
             .map(drop)
             .map_err(|e| format!("cannot connect to {address}: {e}")),
         HealthTarget::Command { command } => {
+            // A health `command:` is the user's own shell code.
+            let script = ShellScript::new().user_code(command);
             let out = conn
-                .exec(Script::new(command))
+                .exec(Script::new(&script))
                 .await
                 .map_err(|e| e.to_string())?;
             if out.success() {

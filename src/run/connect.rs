@@ -69,6 +69,19 @@ pub fn route(host: &str, vars: &VarMap, options: &RunOptions) -> Result<Route, T
         accept_new_host_keys: accept_new,
         connect_timeout: options.connect_timeout,
     };
+    // Checked at inventory load too; here again as rendered from templates.
+    for (what, word) in [
+        ("address", Some(&target.address)),
+        ("user", target.user.as_ref()),
+    ] {
+        if let Some(word) = word.filter(|w| w.starts_with('-')) {
+            return Err(TransportError::Connect {
+                reason: format!(
+                    "the {what} {word:?} starts with `-`, which ssh would read as an option"
+                ),
+            });
+        }
+    }
     Ok(Route::Ssh(target))
 }
 

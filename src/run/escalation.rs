@@ -1,4 +1,7 @@
-//! Whom a task runs as: Ansible's `become`, decided once per task and host.
+//! Whom a task or a release step runs as: Ansible's `become`, decided here,
+//! once per task and host, and once per play for every command that acts on
+//! a distribution (`run`, `rollback`, `status`, `unlock`, `plan`), so that
+//! no caller decides it again, and none forgets.
 //!
 //! Ansible's precedence (PlayContext.set_task_and_variable_override): the
 //! `become`/`become_user` keywords of the task, else its enclosing blocks,
@@ -120,6 +123,15 @@ pub fn resolve(
     Ok(on.then(|| Become {
         user: user.unwrap_or_else(|| "root".into()),
     }))
+}
+
+/// The escalation of a play's release steps: the play's `become` and
+/// `become_user` (default root), or `None`. The play's keywords alone
+/// decide it (no host's variables), so that every host of a release is
+/// acted on as the same user.
+pub fn release_become(play: &Play) -> Option<Become> {
+    // Keywords without variables cannot be refused.
+    resolve(&BecomeKeywords::of_play(play), &VarMap::new(), "").unwrap_or(None)
 }
 
 /// Ansible's booleans (`yes`, `on`, `1`, ...), as YAML or strings.

@@ -1,6 +1,8 @@
+use std::sync::Arc;
+
 use indexmap::IndexSet;
 
-use crate::distribution::remote::HostRelease;
+use super::host_cycle::HostCycle;
 use crate::report::HostStats;
 use crate::transport::Connection;
 use crate::vars::VarMap;
@@ -12,17 +14,16 @@ pub struct HostState {
     pub inventory_vars: VarMap,
     /// `set_fact` results and registered variables; they outlive the play, as in Ansible.
     pub facts: VarMap,
-    pub conn: Option<Connection>,
+    /// Shared with the deploy lock's renewal while the run holds the lock.
+    pub conn: Option<Arc<Connection>>,
     /// Why the host could not be reached; it takes no further part.
     pub unreachable: Option<String>,
     /// A task failed (not ignored): the host takes no further part.
     pub failed: bool,
     pub stats: HostStats,
-    /// The version `current` named when this run first looked (prepare).
-    pub found_release: Option<String>,
-    /// The release state read with the deploy lock, in the same round
-    /// trip; prepare takes it instead of asking again.
-    pub probed_release: Option<HostRelease>,
+    /// Its part in the current play's release cycle (kept until the next
+    /// cycle: later plays' proxy tiers read the version it runs).
+    pub cycle: Option<HostCycle>,
     /// Handler topics notified during the current play.
     pub notified: IndexSet<String>,
 }
@@ -37,8 +38,7 @@ impl HostState {
             unreachable: None,
             failed: false,
             stats: HostStats::default(),
-            found_release: None,
-            probed_release: None,
+            cycle: None,
             notified: IndexSet::new(),
         }
     }
@@ -50,7 +50,11 @@ impl HostState {
     pub async fn close(&mut self) {
         if let Some(conn) = self.conn.take() {
             self.stats.bytes_sent = conn.bytes_sent();
-            conn.close().await;
+            // The renewal has let go by now (locks are released before
+            // the run closes); were it not, the last owner drops it.
+            if let Ok(conn) = Arc::try_unwrap(conn) {
+                conn.close().await;
+            }
         }
     }
 }

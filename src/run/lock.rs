@@ -1,149 +1,314 @@
-//! Taking and releasing the deploy lock on every targeted host, in parallel.
+//! Taking and releasing the deploy lock on every targeted host.
+//!
+//! Runs started at the same moment on overlapping hosts must not all give
+//! up (each holding some locks and meeting the others'). Two rules make
+//! exactly one of them win:
+//!
+//! - The hosts are locked in one global order, by name: the first host
+//!   alone, then the rest in parallel. Of runs on the same hosts, whoever
+//!   takes the first host's lock is the only one past it, so it meets no
+//!   contender on the rest; the others stop there, having taken nothing.
+//! - Where sets differ (their first hosts too), the older run (smaller run
+//!   id) has priority: a run meeting the lock of an older run gives up at
+//!   once; one meeting the lock of a younger run that is still locking
+//!   (its lock is not yet `complete`) waits for it, briefly. So the oldest
+//!   contender either gets every lock or meets a run that completed its
+//!   locking: someone wins, and waits go only from older to younger runs,
+//!   so none wait on each other in a circle.
+//!
+//! (Reachability aside: an unreachable host is skipped, and the next one in
+//! the order comes first.)
+//!
 //! A run that finds a host locked by someone else releases what it took
-//! and stops before anything changes, naming the holder.
+//! and stops before anything changes, naming the holder and saying
+//! whether it is alive. A lock whose run is known to have ended is taken
+//! over (see `lock_holder`); while the run lives, its locks are renewed
+//! (see `lock_renewal`).
 
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::future::join_all;
-
+use super::lock_holder::{self, HolderStatus};
+use super::lock_renewal::{LockRenewal, LockTiming, RenewalTarget};
 use super::task_runner::ensure_connected;
 use super::{HostState, Runner};
 use crate::distribution::ReleasePlan;
 use crate::distribution::lock::{self, Acquired, Holder};
 use crate::distribution::remote;
+use crate::report::Event;
 use crate::transport::Become;
 
-/// A lock older than this may be taken over with `--force-unlock`.
-const STALE_AFTER: Duration = Duration::from_secs(3600);
+/// The locks a run holds, renewed until [`unlock_all`] releases them.
+pub struct HeldLocks {
+    /// The hosts locked.
+    pub hosts: HashSet<String>,
+    renewal: LockRenewal,
+}
 
-/// Locks every host that has a plan; returns the names locked. With
-/// `probe`, each host's release state is read in the same round trip (a
-/// deploy's prepare needs it) and kept in `probed_release`.
+/// One host's lock, after any take-over.
+enum HostLock {
+    Taken,
+    Refused(String),
+}
+
+/// Locks every host that takes part in the cycle; returns the locks,
+/// renewed from now on. With `probe`, each host's release state is read in
+/// the same round trip (a deploy's prepare needs it) and kept in its cycle.
 pub async fn lock_all(
     runner: &Runner<'_>,
     hosts: &mut [&mut HostState],
-    plans: &[Option<ReleasePlan>],
     holder: &Holder,
     probe: bool,
     sudo: Option<&Become>,
-) -> Result<Vec<String>, String> {
-    let results = join_all(hosts.iter_mut().zip(plans).map(|(host, plan)| async move {
-        // Whatever an earlier cycle read is stale now.
-        host.probed_release = None;
-        let plan = plan.as_ref()?;
-        if !host.active()
-            || !ensure_connected(
-                runner,
-                host,
-                &host.inventory_vars.clone(),
-                "lock",
-                Instant::now(),
-            )
-            .await
-        {
-            return None;
+) -> Result<HeldLocks, String> {
+    let timing = LockTiming::from_env();
+    let mut order: Vec<(&mut HostState, ReleasePlan)> = hosts
+        .iter_mut()
+        .filter_map(|h| {
+            let plan = h.plan()?.clone();
+            Some((&mut **h, plan))
+        })
+        .collect();
+    order.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+    let mut rest = order.into_iter();
+    let mut answers = Vec::new();
+    // The first host in the order alone: its lock decides between runs started together.
+    for (host, plan) in rest.by_ref() {
+        let answer = lock_one(runner, host, &plan, holder, probe, sudo, timing).await;
+        let decided = answer.is_some();
+        answers.extend(answer);
+        if decided {
+            break;
         }
-        let conn = host.conn.as_ref()?;
-        let then = probe.then(|| remote::probe_script(plan));
-        let then = then.as_deref();
-        let mut answer = lock::acquire(conn, &plan.root, holder, None, then, sudo).await;
-        if let Ok(Ok(Acquired::Held {
-            holder: line,
-            age_secs,
-        })) = &answer
-            && runner.options.force_unlock
-            && stale(line, *age_secs)
-        {
-            answer = lock::acquire(conn, &plan.root, holder, Some(line), then, sudo).await;
-        }
-        if probe && let Ok(Ok(Acquired::Taken { then })) = &answer {
-            host.probed_release = Some(remote::parse_probe(then));
-        }
-        Some((host.name.clone(), answer))
-    }))
-    .await;
-    let mut taken = Vec::new();
+    }
+    if matches!(answers.first(), Some((_, HostLock::Taken))) {
+        let others: Vec<_> = rest.collect();
+        answers.extend(
+            runner
+                .forks()
+                .each(others, |(host, plan)| async move {
+                    lock_one(runner, host, &plan, holder, probe, sudo, timing).await
+                })
+                .await
+                .into_iter()
+                .flatten(),
+        );
+    }
+    let mut taken = HashSet::new();
     let mut refusals = Vec::new();
-    for (name, answer) in results.into_iter().flatten() {
+    for (name, answer) in answers {
         match answer {
-            Ok(Ok(Acquired::Taken { .. })) => taken.push(name),
-            Ok(Ok(Acquired::Held {
-                holder: line,
-                age_secs,
-            })) => refusals.push(format!(
-                "{name}: locked by {line} ({} ago)",
-                humantime::format_duration(Duration::from_secs(age_secs))
-            )),
-            Ok(Err(reason)) => refusals.push(format!("{name}: cannot lock: {reason}")),
-            Err(e) => refusals.push(format!("{name}: cannot lock: {e}")),
+            HostLock::Taken => {
+                taken.insert(name);
+            }
+            HostLock::Refused(why) => refusals.push(why),
         }
     }
     if refusals.is_empty() {
-        return Ok(taken);
+        let targets = hosts
+            .iter()
+            .filter(|h| taken.contains(&h.name))
+            .filter_map(|h| {
+                Some(RenewalTarget {
+                    host: h.name.clone(),
+                    conn: Arc::clone(h.conn.as_ref()?),
+                    root: h.plan()?.root.clone(),
+                })
+            })
+            .collect();
+        let renewal = LockRenewal::start(
+            targets,
+            holder.line(),
+            sudo.cloned(),
+            timing.renew_every,
+            runner.reporter.clone(),
+        );
+        return Ok(HeldLocks {
+            hosts: taken,
+            renewal,
+        });
     }
+    let held = HeldLocks {
+        hosts: taken,
+        renewal: LockRenewal::none(),
+    };
     unlock_all(
         runner,
         hosts,
-        plans,
-        &taken,
+        held,
         holder,
         &format!("run={} refused: locked", holder.run_id),
         sudo,
     )
     .await;
     Err(format!(
-        "another run holds the deploy lock; nothing was changed.\n  {}\n  wait for it to finish; if its process is gone, run again with --force-unlock (or `convoy unlock PLAYBOOK`)",
+        "another run holds the deploy lock; nothing was changed.\n  {}",
         refusals.join("\n  ")
     ))
 }
 
-/// Releases the locks this run took, writing the audit line on each host.
+/// Locks one host, taking over a lock whose run has ended (or, with
+/// `--force-unlock`, a stale one). `None`: the host is unreachable
+/// (already reported) and takes no part.
+async fn lock_one(
+    runner: &Runner<'_>,
+    host: &mut HostState,
+    plan: &ReleasePlan,
+    holder: &Holder,
+    probe: bool,
+    sudo: Option<&Become>,
+    timing: LockTiming,
+) -> Option<(String, HostLock)> {
+    if !host.active()
+        || !ensure_connected(
+            runner,
+            host,
+            &host.inventory_vars.clone(),
+            "lock",
+            Instant::now(),
+        )
+        .await
+    {
+        return None;
+    }
+    let conn = host.conn.as_ref()?;
+    // remote.rs still builds the probe with `quote` (every value quoted
+    // there); it is convoy's code, carried over until it is a ShellScript too.
+    let then = probe.then(|| remote::probe_script(plan));
+    let then = then.as_ref();
+    let name = host.name.clone();
+    let journals = runner.playbook.base_dir.join(".convoy/runs");
+    let patience = Instant::now() + locking_patience(runner);
+    let mut answer = lock::acquire(conn, &plan.root, holder, None, then, sudo).await;
+    while let Ok(Ok(Acquired::Held {
+        holder: line,
+        age_secs,
+        complete,
+    })) = &answer
+    {
+        let age = Duration::from_secs(*age_secs);
+        let status = lock_holder::assess(line, age, timing.stale_after, &journals);
+        let take_over = match &status {
+            HolderStatus::Ended(why) => Some(why.clone()),
+            HolderStatus::Stale if runner.options.force_unlock => Some(format!(
+                "not renewed for {} (--force-unlock)",
+                humantime::format_duration(age)
+            )),
+            _ => None,
+        };
+        if let Some(why) = take_over {
+            let old = line.clone();
+            answer = lock::acquire(conn, &plan.root, holder, Some(&old), then, sudo).await;
+            if let Ok(Ok(Acquired::Taken { .. })) = &answer {
+                runner.reporter.send(Event::Note {
+                    message: format!("{name}: took over the deploy lock of {old}: {why}"),
+                });
+            }
+            // Taken, or taken over by someone else meanwhile: theirs now.
+            break;
+        }
+        let alive = matches!(
+            status,
+            HolderStatus::AliveHere { .. } | HolderStatus::Unknown
+        );
+        if alive && !complete && younger(line, holder) && Instant::now() < patience {
+            // A younger run still locking gives way when it meets one of
+            // our locks; look again rather than both giving up.
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            answer = lock::acquire(conn, &plan.root, holder, None, then, sudo).await;
+            continue;
+        }
+        let refusal = lock_holder::refusal(&name, line, age, &status, timing.stale_after);
+        return Some((name, HostLock::Refused(refusal)));
+    }
+    let answer = match answer {
+        Ok(Ok(Acquired::Taken {
+            partials_removed,
+            then,
+        })) => {
+            if partials_removed > 0 {
+                runner.reporter.send(Event::Note {
+                    message: format!(
+                        "{name}: removed {partials_removed} partial upload(s) left in the artifact store by an earlier run"
+                    ),
+                });
+            }
+            if probe && let Some(cycle) = host.cycle.as_mut() {
+                cycle.found = Some(remote::parse_probe(&then));
+            }
+            HostLock::Taken
+        }
+        Ok(Ok(Acquired::Held {
+            holder: line,
+            age_secs,
+            ..
+        })) => {
+            let age = Duration::from_secs(age_secs);
+            let status = lock_holder::assess(&line, age, timing.stale_after, &journals);
+            HostLock::Refused(lock_holder::refusal(
+                &name,
+                &line,
+                age,
+                &status,
+                timing.stale_after,
+            ))
+        }
+        Ok(Err(reason)) => HostLock::Refused(format!("{name}: cannot lock: {reason}")),
+        Err(e) => HostLock::Refused(format!("{name}: cannot lock: {e}")),
+    };
+    Some((name, answer))
+}
+
+/// How long a run waits for a lock held by a younger run that is still
+/// taking its locks: that run's locking lasts at most about a connection
+/// timeout (its hosts are connected in parallel) and a round trip, twice
+/// over when it waits on a younger run in turn.
+fn locking_patience(runner: &Runner<'_>) -> Duration {
+    runner.options.connect_timeout * 2 + Duration::from_secs(5)
+}
+
+/// Whether the holder `line` names a run younger than ours. Run ids start
+/// with their start time (and end with a random tiebreak), so every run
+/// compares any two the same way.
+fn younger(line: &str, ours: &Holder) -> bool {
+    Holder::parse(line).is_some_and(|h| h.run_id > ours.run_id)
+}
+
+/// Stops renewing, then releases the locks this run took, writing the
+/// audit line on each host.
 pub async fn unlock_all(
     runner: &Runner<'_>,
     hosts: &mut [&mut HostState],
-    plans: &[Option<ReleasePlan>],
-    locked: &[String],
+    locked: HeldLocks,
     holder: &Holder,
     audit: &str,
     sudo: Option<&Become>,
 ) {
-    let results = join_all(
-        hosts
-            .iter()
-            .zip(plans)
-            .filter(|(h, _)| locked.contains(&h.name))
-            .map(|(host, plan)| async move {
-                let (Some(plan), Some(conn)) = (plan.as_ref(), host.conn.as_ref()) else {
+    locked.renewal.stop().await;
+    let locked = &locked.hosts;
+    let results = runner
+        .forks()
+        .each(
+            hosts.iter().filter(|h| locked.contains(&h.name)),
+            |host| async move {
+                let (Some(plan), Some(conn)) = (host.plan(), host.conn.as_ref()) else {
                     return Some(host.name.clone());
                 };
                 lock::release(conn, &plan.root, holder, audit, sudo)
                     .await
                     .err()
                     .map(|_| host.name.clone())
-            }),
-    )
-    .await;
+            },
+        )
+        .await;
     let stuck: Vec<String> = results.into_iter().flatten().collect();
     if !stuck.is_empty() {
-        runner.reporter.send(crate::report::Event::Note {
+        runner.reporter.send(Event::Note {
             message: format!(
-                "could not release the deploy lock on {} (unreachable); `convoy unlock PLAYBOOK` clears it",
+                "could not release the deploy lock on {} (unreachable); the next run from this project takes it over (its journal records this run's end), or `convoy unlock PLAYBOOK` clears it",
                 stuck.join(", ")
             ),
         });
     }
-}
-
-/// A lock is stale when it is old, or when its holder was a process on this
-/// machine that no longer exists.
-fn stale(line: &str, age_secs: u64) -> bool {
-    if Duration::from_secs(age_secs) > STALE_AFTER {
-        return true;
-    }
-    let Some(holder) = Holder::parse(line) else {
-        return true;
-    };
-    let machine = holder.by.rsplit('@').next().unwrap_or_default().to_owned();
-    let here = whoami::hostname().unwrap_or_default();
-    machine == here && !std::path::Path::new(&format!("/proc/{}", holder.pid)).exists()
 }

@@ -6,16 +6,13 @@
 
 use std::time::Instant;
 
-use futures::future::join_all;
-
 use super::proxy_step::ProxyRun;
 use super::step::{StepResult, hooks, record};
 use super::task_runner::Scope;
 use super::{HostState, Runner};
-use crate::distribution::ReleasePlan;
 use crate::playbook::{Migration, MigrationTarget, Play};
 use crate::report::Event;
-use crate::transport::{Become, Script, quote};
+use crate::transport::{Become, Script, ShellScript};
 
 /// Runs the due migrations; `false` when one failed (nothing must switch then).
 pub async fn run_due(
@@ -23,32 +20,16 @@ pub async fn run_due(
     scope: &Scope<'_>,
     play: &Play,
     hosts: &mut [&mut HostState],
-    plans: &[Option<ReleasePlan>],
     sudo: Option<&Become>,
     proxy: Option<&tokio::sync::Mutex<ProxyRun>>,
 ) -> bool {
     for migration in &play.migrations {
-        let crossing: Vec<usize> = hosts
-            .iter()
-            .zip(plans)
-            .enumerate()
-            .filter(|(_, (h, p))| {
-                h.active()
-                    && p.as_ref()
-                        .is_some_and(|p| crosses(migration, h.found_release.as_deref(), &p.version))
-            })
-            .map(|(i, _)| i)
-            .collect();
-        let Some(&first) = crossing.first() else {
+        let Some((crossing, version)) = due(migration, hosts) else {
             continue;
         };
-        let version = plans[first]
-            .as_ref()
-            .expect("crossing hosts have plans")
-            .version
-            .clone();
+        let first = crossing[0];
         let key = record_key(migration, &version);
-        if already_ran(hosts, plans, &key, sudo).await {
+        if already_ran(runner.forks(), hosts, &key, sudo).await {
             runner.reporter.send(Event::Note {
                 message: format!(
                     "migration {} already ran for {version}: skipped",
@@ -68,7 +49,7 @@ pub async fn run_due(
         let title = format!("migration {} ({})", migration.name, migration.versions);
         let ok = match &migration.run {
             Some(command) => {
-                run_command(runner, scope, &title, command, hosts, plans, &targets, sudo).await
+                run_command(runner, scope, &title, command, hosts, &targets, sudo).await
             }
             None => {
                 let before: Vec<bool> = hosts.iter().map(|h| h.failed).collect();
@@ -87,9 +68,28 @@ pub async fn run_due(
             });
             return false;
         }
-        mark(hosts, plans, &key, &runner.options.run_id, sudo).await;
+        mark(runner.forks(), hosts, &key, &runner.options.run_id, sudo).await;
     }
     true
+}
+
+/// The hosts (by index) whose move enters the migration's range, and the
+/// version they move to; `None` when the migration is not due.
+pub(super) fn due(migration: &Migration, hosts: &[&mut HostState]) -> Option<(Vec<usize>, String)> {
+    let crossing: Vec<usize> = hosts
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| {
+            h.active()
+                && h.cycle
+                    .as_ref()
+                    .is_some_and(|c| crosses(migration, c.found_current(), &c.plan.version))
+        })
+        .map(|(i, _)| i)
+        .collect();
+    let first = *crossing.first()?;
+    let version = hosts[first].plan()?.version.clone();
+    Some((crossing, version))
 }
 
 /// Does moving from `from` to `to` enter the migration's range?
@@ -106,7 +106,7 @@ fn crosses(m: &Migration, from: Option<&str>, to: &str) -> bool {
     }
 }
 
-fn record_key(m: &Migration, version: &str) -> String {
+pub(super) fn record_key(m: &Migration, version: &str) -> String {
     let name: String = m
         .name
         .chars()
@@ -122,49 +122,50 @@ fn record_key(m: &Migration, version: &str) -> String {
 }
 
 async fn already_ran(
+    forks: super::Forks,
     hosts: &[&mut HostState],
-    plans: &[Option<ReleasePlan>],
     key: &str,
     sudo: Option<&Become>,
 ) -> bool {
-    let answers = join_all(hosts.iter().zip(plans).map(|(h, p)| async move {
-        let (Some(p), Some(conn)) = (p.as_ref(), h.conn.as_ref()) else {
-            return false;
-        };
-        let script = format!(
-            "[ -e {}/.convoy/migrations/{} ]",
-            quote(&p.root),
-            quote(key)
-        );
-        conn.exec(Script::new(&script).sudo(sudo))
-            .await
-            .is_ok_and(|o| o.success())
-    }))
-    .await;
+    let answers = forks
+        .each(hosts.iter(), |h| async move {
+            let (Some(p), Some(conn)) = (h.plan(), h.conn.as_ref()) else {
+                return false;
+            };
+            let script = ShellScript::new()
+                .var("R", &p.root)
+                .var("K", key)
+                .code("[ -e \"$R/.convoy/migrations/$K\" ]");
+            conn.exec(Script::new(&script).sudo(sudo))
+                .await
+                .is_ok_and(|o| o.success())
+        })
+        .await;
     answers.into_iter().any(|ran| ran)
 }
 
 async fn mark(
+    forks: super::Forks,
     hosts: &[&mut HostState],
-    plans: &[Option<ReleasePlan>],
     key: &str,
     run_id: &str,
     sudo: Option<&Become>,
 ) {
-    join_all(hosts.iter().zip(plans).map(|(h, p)| async move {
-        let (Some(p), Some(conn)) = (p.as_ref(), h.conn.as_ref()) else {
-            return;
-        };
-        let dir = format!("{}/.convoy/migrations", p.root);
-        let script = format!(
-            "mkdir -p {d} && echo {run} > {d}/{k}",
-            d = quote(&dir),
-            run = quote(&format!("run={run_id}")),
-            k = quote(key)
-        );
-        let _ = conn.exec(Script::new(&script).sudo(sudo)).await;
-    }))
-    .await;
+    forks
+        .each(hosts.iter(), |h| async move {
+            let (Some(p), Some(conn)) = (h.plan(), h.conn.as_ref()) else {
+                return;
+            };
+            let script = ShellScript::new()
+                .var("R", &p.root)
+                .var("K", key)
+                .var("ID", run_id)
+                .code(
+                    "mkdir -p -- \"$R/.convoy/migrations\" && printf 'run=%s\\n' \"$ID\" > \"$R/.convoy/migrations/$K\"",
+                );
+            let _ = conn.exec(Script::new(&script).sudo(sudo)).await;
+        })
+        .await;
 }
 
 /// Runs `command` in the new release's directory on the target hosts.
@@ -175,7 +176,6 @@ async fn run_command(
     title: &str,
     command: &str,
     hosts: &mut [&mut HostState],
-    plans: &[Option<ReleasePlan>],
     targets: &[usize],
     sudo: Option<&Become>,
 ) -> bool {
@@ -184,15 +184,16 @@ async fn run_command(
         hosts: targets.len(),
         handler: false,
     });
-    let results = join_all(
-        hosts
-            .iter()
-            .zip(plans)
-            .enumerate()
-            .filter(|(i, _)| targets.contains(i))
-            .map(|(i, (h, p))| async move {
+    let results = runner
+        .forks()
+        .each(
+            hosts
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| targets.contains(i)),
+            |(i, h)| async move {
                 let started = Instant::now();
-                let (Some(p), Some(conn)) = (p.as_ref(), h.conn.as_ref()) else {
+                let (Some(p), Some(conn)) = (h.plan(), h.conn.as_ref()) else {
                     return (i, StepResult::failed("not connected"), started);
                 };
                 // The command is a template, like every string of a play.
@@ -204,7 +205,11 @@ async fn run_command(
                     Ok(c) => c,
                     Err(e) => return (i, StepResult::failed(e.to_string()), started),
                 };
-                let script = format!("cd {} && {command}", quote(&p.release_path()));
+                // The migration's `run:` is the user's own shell code.
+                let script = ShellScript::new()
+                    .var("D", p.release_path())
+                    .code("cd -- \"$D\" || exit")
+                    .user_code(&command);
                 let result = match conn.exec(Script::new(&script).sudo(sudo)).await {
                     Ok(out) if out.success() => {
                         StepResult::changed(format!("ran in {}", p.release_path()))
@@ -222,9 +227,9 @@ async fn run_command(
                     Err(e) => StepResult::failed(e.to_string()),
                 };
                 (i, result, started)
-            }),
-    )
-    .await;
+            },
+        )
+        .await;
     let mut ok = true;
     for (i, result, started) in results {
         ok &= result.status != crate::report::Status::Failed;

@@ -6,16 +6,21 @@
 
 pub(crate) mod connect;
 pub(crate) mod context;
-mod escalation;
+pub mod escalation;
+mod fan_out;
+mod host_cycle;
 mod host_state;
 mod interrupt;
 mod lock;
+mod lock_holder;
+mod lock_renewal;
 mod loop_items;
 mod migrations;
 mod play;
 pub mod preflight;
 mod proxy_step;
 mod release_cycle;
+mod release_preview;
 mod rollout_switch;
 mod serial;
 mod step;
@@ -29,6 +34,7 @@ use std::time::Instant;
 use indexmap::IndexMap;
 
 pub use escalation::BecomeError;
+pub use fan_out::Forks;
 pub use host_state::HostState;
 pub use interrupt::Interrupt;
 pub use tags::TagFilter;
@@ -55,7 +61,7 @@ pub struct RunOptions {
     pub mode: Mode,
     /// Answer `pause: confirm` with continue (for runs without a terminal).
     pub yes: bool,
-    /// Take over a deploy lock whose holder is gone (or older than an hour).
+    /// Also take over a stale deploy lock (not renewed for `LockTiming::stale_after`).
     pub force_unlock: bool,
     /// Names this run in locks, the journal and the hosts' audit logs.
     pub run_id: String,
@@ -89,6 +95,8 @@ pub enum Phase {
 pub struct RunSummary {
     pub failed_hosts: usize,
     pub unreachable_hosts: usize,
+    /// Every host the run targeted.
+    pub hosts: usize,
     pub interrupted: bool,
     /// A refusal found on the hosts before anything changed (exit 3).
     pub refused: Option<String>,
@@ -103,12 +111,16 @@ impl RunSummary {
             "interrupted"
         } else if self.refused.is_some() {
             "refused"
+        } else if self.hosts > 0 && self.unreachable_hosts == self.hosts {
+            // No host was reached: a rollout "completed" on none of them.
+            "unreachable"
         } else if let Some(worst) = [
             "rollback_incomplete",
             "rolled_back",
             "stopped",
             "completed",
             "prepared",
+            "checked",
         ]
         .into_iter()
         .find(|w| self.cycles.contains(w))
@@ -136,24 +148,33 @@ pub struct Runner<'a> {
     pub control_dir: PathBuf,
     /// Local artifacts, hashed once per run.
     pub artifacts: Arc<ArtifactCache>,
-    /// How each release cycle ended, for the summary.
-    pub cycle_ends: std::sync::Mutex<Vec<&'static str>>,
-    /// Proxy updates that failed (each fails the run).
-    pub proxy_failures: std::sync::atomic::AtomicUsize,
 }
 
 impl Runner<'_> {
+    /// The run's bound on hosts worked on at once.
+    pub fn forks(&self) -> Forks {
+        Forks::new(self.options.forks)
+    }
+
     pub async fn run(&self) -> RunSummary {
         let started = Instant::now();
         let mut hosts: IndexMap<String, HostState> = IndexMap::new();
         let mut refused = None;
+        let mut cycles = Vec::new();
+        let mut proxy_failures = 0;
         for play in &self.playbook.plays {
             if self.interrupt.is_set() {
                 break;
             }
-            if let Err(message) = play::run_play(self, play, &mut hosts).await {
-                refused = Some(message);
-                break;
+            match play::run_play(self, play, &mut hosts).await {
+                Ok(end) => {
+                    cycles.extend(end.cycle.map(|c| c.as_str()));
+                    proxy_failures += usize::from(end.proxy_failed);
+                }
+                Err(message) => {
+                    refused = Some(message);
+                    break;
+                }
             }
         }
         let mut recap = Recap {
@@ -164,15 +185,16 @@ impl Runner<'_> {
         let mut summary = RunSummary {
             interrupted: recap.interrupted,
             refused,
-            cycles: self.cycle_ends.lock().expect("not poisoned").clone(),
-            failed_hosts: self
-                .proxy_failures
-                .load(std::sync::atomic::Ordering::Relaxed),
+            cycles,
+            failed_hosts: proxy_failures,
             ..RunSummary::default()
         };
         // Every master connection is closed at once: one round trip each.
         let mut hosts: Vec<(String, HostState)> = hosts.into_iter().collect();
-        futures::future::join_all(hosts.iter_mut().map(|(_, host)| host.close())).await;
+        self.forks()
+            .each(hosts.iter_mut(), |(_, host)| host.close())
+            .await;
+        summary.hosts = hosts.len();
         for (name, host) in hosts {
             summary.failed_hosts += usize::from(host.stats.failed > 0);
             summary.unreachable_hosts += usize::from(host.stats.unreachable > 0);
@@ -196,6 +218,28 @@ pub fn exit_code(summary: &RunSummary) -> i32 {
         EXIT_UNREACHABLE
     } else {
         EXIT_OK
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_that_reached_no_host_is_unreachable() {
+        let summary = RunSummary {
+            hosts: 2,
+            unreachable_hosts: 2,
+            cycles: vec!["completed"],
+            ..RunSummary::default()
+        };
+        assert_eq!(summary.outcome(), "unreachable");
+        assert_eq!(exit_code(&summary), crate::error::EXIT_UNREACHABLE);
+        let some = RunSummary {
+            unreachable_hosts: 1,
+            ..summary
+        };
+        assert_eq!(some.outcome(), "completed");
     }
 }
 

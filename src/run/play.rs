@@ -5,18 +5,29 @@ use serde_json::json;
 
 use super::context::PlayScope;
 use super::proxy_step::ProxyRun;
+use super::release_cycle::{self, CycleEnd};
 use super::task_runner::{Scope, run_tasks};
-use super::{HostState, Mode, Runner, release_cycle};
+use super::{HostState, Mode, Runner};
 use crate::playbook::Play;
 use crate::report::Event;
 use crate::vars::{Value, VarMap};
+
+/// How a play ended, beyond its hosts' results.
+#[derive(Debug, Default)]
+pub struct PlayEnd {
+    /// How its release cycle ended, if it has one that ran.
+    pub cycle: Option<CycleEnd>,
+    /// Its proxy tier could not be reached or updated.
+    pub proxy_failed: bool,
+}
 
 /// Runs one play. `Err` is a refusal made before any host changed.
 pub async fn run_play(
     runner: &Runner<'_>,
     play: &Play,
     hosts: &mut IndexMap<String, HostState>,
-) -> Result<(), String> {
+) -> Result<PlayEnd, String> {
+    let mut end = PlayEnd::default();
     let inventory = runner.inventory;
     // Patterns were checked before the run started; here they only select.
     let mut selected: Vec<String> = inventory
@@ -71,25 +82,23 @@ pub async fn run_play(
     }
     // The proxy tier, connected once for the play.
     let proxy = match &play.proxy {
-        Some(spec) if !runner.interrupt.is_set() && !runner.options.check => {
+        Some(spec) if !runner.interrupt.is_set() => {
             match ProxyRun::open(runner, play, &scope, spec, &play_hosts).await {
                 Ok(p) => Some(tokio::sync::Mutex::new(p)),
                 Err(e) => {
-                    runner
-                        .proxy_failures
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     runner.reporter.send(Event::Note {
                         message: format!(
                             "{e}; the play's release cycle and proxy update were skipped"
                         ),
                     });
-                    return Ok(());
+                    end.proxy_failed = true;
+                    return Ok(end);
                 }
             }
         }
         _ => None,
     };
-    let mut outcome = Ok(());
+    let mut outcome = Ok(None);
     match (&play.distribution, &proxy) {
         (Some(spec), _) if !runner.interrupt.is_set() => {
             let mut active: Vec<&mut HostState> = play_hosts
@@ -99,7 +108,8 @@ pub async fn run_play(
                 .collect();
             outcome =
                 release_cycle::run(runner, &task_scope, play, spec, &mut active, proxy.as_ref())
-                    .await;
+                    .await
+                    .map(Some);
         }
         // A play with only a proxy section: bring the proxy tier to the fleet as it stands.
         (None, Some(p)) => {
@@ -108,9 +118,9 @@ pub async fn run_play(
         _ => {}
     }
     if let Some(p) = proxy {
-        p.into_inner().close().await;
+        end.proxy_failed = p.into_inner().close().await;
     }
-    outcome?;
+    end.cycle = outcome?;
 
     // Handlers: once each, in definition order, on the hosts that notified them.
     for handler in &play.handlers {
@@ -137,7 +147,7 @@ pub async fn run_play(
         )
         .await;
     }
-    Ok(())
+    Ok(end)
 }
 
 /// `vars_files`, read once per play (their names were checked before the run).

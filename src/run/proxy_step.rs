@@ -37,6 +37,8 @@ pub struct ProxyRun {
     scope: PlayScope,
     tier: ProxyTier,
     pub state: FleetState,
+    /// An update failed during this play (each fails the run).
+    failed: bool,
 }
 
 impl ProxyRun {
@@ -52,7 +54,7 @@ impl ProxyRun {
             FleetState::in_service(runner.inventory, app_hosts.iter().map(|h| h.name.as_str()));
         for h in app_hosts {
             if let Some(app) = state.hosts.get_mut(&h.name) {
-                app.version = h.found_release.clone();
+                app.version = h.running();
                 app.in_service = h.active();
             }
         }
@@ -71,6 +73,7 @@ impl ProxyRun {
             scope: scope.clone(),
             tier,
             state,
+            failed: false,
         })
     }
 
@@ -98,9 +101,6 @@ impl ProxyRun {
     /// Brings every proxy host to the current state; reports it under
     /// `label`. `false` when a proxy host failed (its previous files stay).
     pub async fn apply(&mut self, runner: &Runner<'_>, label: &str) -> bool {
-        if runner.options.check {
-            return true;
-        }
         let started = std::time::Instant::now();
         let vars = vars_for(runner, &self.scope, &self.play_name);
         let hosts: Vec<String> =
@@ -110,8 +110,7 @@ impl ProxyRun {
             hosts: hosts.len(),
             handler: false,
         });
-        let result = self.tier.apply(&runner.templates, &vars, &self.state).await;
-        let send = |host: &str, status: Status, msg: String| {
+        let send_diffs = |host: &str, status: Status, msg: String, diffs| {
             runner.reporter.send(Event::HostResult(Box::new(HostResult {
                 host: host.to_owned(),
                 task: label.to_owned(),
@@ -119,23 +118,42 @@ impl ProxyRun {
                 msg: Some(msg),
                 item: None,
                 duration: started.elapsed(),
-                diffs: vec![],
+                diffs,
                 ignored: false,
                 output: None,
             })));
         };
+        let send = |host: &str, status: Status, msg: String| send_diffs(host, status, msg, vec![]);
+        let status_of = |changed: bool| if changed { Status::Changed } else { Status::Ok };
+        let result = if runner.options.check {
+            // Check mode asks the proxy hosts and reports; it writes nothing.
+            let diff = runner.options.diff;
+            match self
+                .tier
+                .preview(&runner.templates, &vars, &self.state, diff)
+                .await
+            {
+                Ok(previews) => {
+                    for (host, preview) in previews {
+                        let msg = preview.to_string();
+                        send_diffs(
+                            &host,
+                            status_of(preview.changes.changed()),
+                            msg,
+                            preview.diffs,
+                        );
+                    }
+                    return true;
+                }
+                Err(e) => Err(e),
+            }
+        } else {
+            self.tier.apply(&runner.templates, &vars, &self.state).await
+        };
         match result {
             Ok(report) => {
                 for (host, changes) in &report.hosts {
-                    send(
-                        host,
-                        if changes.changed() {
-                            Status::Changed
-                        } else {
-                            Status::Ok
-                        },
-                        changes.to_string(),
-                    );
+                    send(host, status_of(changes.changed()), changes.to_string());
                 }
                 true
             }
@@ -154,15 +172,15 @@ impl ProxyRun {
                 runner.reporter.send(Event::Note {
                     message: format!("proxy update failed: {e}"),
                 });
-                runner
-                    .proxy_failures
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.failed = true;
                 false
             }
         }
     }
 
-    pub async fn close(self) {
+    /// Closes the proxy connections; whether an update failed.
+    pub async fn close(self) -> bool {
         self.tier.close().await;
+        self.failed
     }
 }

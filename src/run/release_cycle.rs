@@ -7,10 +7,8 @@
 
 use std::time::Instant;
 
-use futures::future::join_all;
-use serde_json::json;
-
 use super::context::as_value;
+use super::host_cycle::HostCycle;
 use super::rollout_switch::{Outcome, SwitchRun};
 use super::step::{StepResult, hooks, step, transport_failure};
 use super::task_runner::{Scope, ensure_connected};
@@ -30,43 +28,64 @@ pub async fn run(
     spec: &DistributionSpec,
     hosts: &mut Vec<&mut HostState>,
     proxy: Option<&tokio::sync::Mutex<super::proxy_step::ProxyRun>>,
-) -> Result<(), String> {
-    let sudo = play.sudo.unwrap_or(false).then(|| Become {
-        user: play.become_user.clone().unwrap_or_else(|| "root".into()),
-    });
+) -> Result<CycleEnd, String> {
+    let sudo = super::escalation::release_become(play);
     let sudo = sudo.as_ref();
-    let mut plans = Vec::new();
     for host in hosts.iter_mut() {
         let ctx = as_value(scope.scope.context(host, &scope.vars));
-        // Checked for every host before the run; a failure here means the inventory changed meanwhile.
-        plans.push(distribution::render(
+        // Checked for every host before the run; a failure here means the
+        // inventory changed meanwhile: that host takes no part.
+        host.cycle = distribution::render(
             spec,
             &runner.templates,
             &ctx,
             &runner.playbook.base_dir,
             &runner.artifacts,
-        ));
+        )
+        .ok()
+        .map(HostCycle::new);
+        host.publish_release(None);
     }
-    let plans: Vec<Option<ReleasePlan>> = plans.into_iter().map(Result::ok).collect();
-    for (host, plan) in hosts.iter_mut().zip(&plans) {
-        if let Some(plan) = plan {
-            set_release_facts(host, plan, None);
-        }
+    let (name, version) = hosts
+        .iter()
+        .find_map(|h| h.plan())
+        .map(|p| (p.name.clone(), p.version.clone()))
+        .unwrap_or_default();
+    if runner.options.check {
+        // Asks the hosts, changes nothing: no lock, no audit line.
+        return super::release_preview::run(runner, scope, play, hosts, sudo, proxy)
+            .await
+            .map(|()| CycleEnd::Checked);
     }
-    let holder = Holder {
-        by: deployed_by(),
-        pid: std::process::id(),
-        run_id: runner.options.run_id.clone(),
-        since: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-    };
+    let holder = Holder::this_process(deployed_by(), runner.options.run_id.clone());
     // One run at a time: every targeted host is locked before anything changes.
     // A deploy reads each host's release state in the lock's round trip.
     let probe = matches!(runner.options.mode, Mode::Deploy { .. });
-    let locked = super::lock::lock_all(runner, hosts, &plans, &holder, probe, sudo).await?;
-    let outcome = cycle(runner, scope, play, hosts, plans.clone(), sudo, proxy).await;
-    let (action, version) = describe(runner, &plans);
+    let locked = super::lock::lock_all(runner, hosts, &holder, probe, sudo).await?;
+    let outcome = cycle(
+        runner,
+        scope,
+        play,
+        hosts,
+        &format!("{name} {version}"),
+        sudo,
+        proxy,
+    )
+    .await;
+    let action = match &runner.options.mode {
+        Mode::Deploy { .. } => "deploy",
+        Mode::Rollback { .. } => "rollback",
+        Mode::Patch { .. } => "patch",
+    };
+    let version = match &runner.options.mode {
+        Mode::Rollback { to } => to.clone().unwrap_or_else(|| "previous".into()),
+        _ => version,
+    };
     let ended = match &outcome {
         Ok(_) if runner.interrupt.is_set() => "interrupted",
+        Ok(_) if !hosts.is_empty() && hosts.iter().all(|h| h.unreachable.is_some()) => {
+            "unreachable"
+        }
         Ok(end) => end.as_str(),
         Err(_) => "refused",
     };
@@ -74,31 +93,18 @@ pub async fn run(
         "{} run={} by={} playbook={} action={action} version={version} outcome={ended}",
         holder.since, holder.run_id, holder.by, runner.options.playbook_name
     );
-    if let Ok(end) = &outcome {
-        runner
-            .cycle_ends
-            .lock()
-            .expect("not poisoned")
-            .push(end.as_str());
-    }
-    super::lock::unlock_all(runner, hosts, &plans, &locked, &holder, &audit, sudo).await;
+    super::lock::unlock_all(runner, hosts, locked, &holder, &audit, sudo).await;
     runner.reporter.send(Event::Note {
-        message: format!(
-            "{} {action} ended: {ended}",
-            plans
-                .iter()
-                .flatten()
-                .next()
-                .map(|p| p.name.as_str())
-                .unwrap_or("")
-        ),
+        message: format!("{name} {action} ended: {ended}"),
     });
-    outcome.map(drop)
+    outcome
 }
 
 /// How a release cycle ended, for the journal and the audit line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CycleEnd {
+    /// A `--check` run: nothing changed.
+    Checked,
     Prepared,
     Completed,
     Stopped,
@@ -109,6 +115,7 @@ pub enum CycleEnd {
 impl CycleEnd {
     pub fn as_str(self) -> &'static str {
         match self {
+            CycleEnd::Checked => "checked",
             CycleEnd::Prepared => "prepared",
             CycleEnd::Completed => "completed",
             CycleEnd::Stopped => "stopped",
@@ -129,27 +136,13 @@ impl From<Outcome> for CycleEnd {
     }
 }
 
-fn describe(runner: &Runner<'_>, plans: &[Option<ReleasePlan>]) -> (&'static str, String) {
-    let version = plans
-        .iter()
-        .flatten()
-        .next()
-        .map(|p| p.version.clone())
-        .unwrap_or_default();
-    match &runner.options.mode {
-        Mode::Deploy { .. } => ("deploy", version),
-        Mode::Rollback { to } => ("rollback", to.clone().unwrap_or_else(|| "previous".into())),
-        Mode::Patch { .. } => ("patch", version),
-    }
-}
-
-/// The cycle proper, under the lock.
+/// The cycle proper, under the lock. `name` is "NAME VERSION" for the step titles.
 async fn cycle(
     runner: &Runner<'_>,
     scope: &Scope<'_>,
     play: &Play,
     hosts: &mut Vec<&mut HostState>,
-    mut plans: Vec<Option<ReleasePlan>>,
+    name: &str,
     sudo: Option<&Become>,
     proxy: Option<&tokio::sync::Mutex<super::proxy_step::ProxyRun>>,
 ) -> Result<CycleEnd, String> {
@@ -164,86 +157,60 @@ async fn cycle(
     };
     match &runner.options.mode {
         Mode::Deploy { phase } => {
-            let name = plans
-                .iter()
-                .flatten()
-                .next()
-                .map(|p| format!("{} {}", p.name, p.version))
-                .unwrap_or_default();
-            step(
-                runner,
-                &format!("prepare {name}"),
-                hosts,
-                &plans,
-                |host, plan| prepare(runner, host, plan, sudo),
-            )
+            step(runner, &format!("prepare {name}"), hosts, |host, plan| {
+                prepare(runner, host, plan, sudo)
+            })
             .await;
             hooks(runner, scope, &play.hooks.prepare, hosts, |_| true).await;
             if *phase == Phase::Prepare {
                 return Ok(CycleEnd::Prepared);
             }
-            if !super::migrations::run_due(runner, scope, play, hosts, &plans, sudo, proxy).await {
+            if !super::migrations::run_due(runner, scope, play, hosts, sudo, proxy).await {
                 return Ok(CycleEnd::Stopped);
             }
-            let outcome = switch(format!("switch {name}"), true)
-                .run(hosts, &plans)
-                .await;
+            let outcome = switch(format!("switch {name}"), true).run(hosts).await;
             if outcome != Outcome::Completed || runner.interrupt.is_set() {
                 // A rollout that did not complete keeps every release: no pruning, no confirm hooks.
                 return Ok(outcome.into());
             }
-            step(
-                runner,
-                &format!("confirm {name}"),
-                hosts,
-                &plans,
-                |host, plan| confirm(runner, host, plan, sudo),
-            )
+            step(runner, &format!("confirm {name}"), hosts, |host, plan| {
+                confirm(host, plan, sudo)
+            })
             .await;
             hooks(runner, scope, &play.hooks.confirm, hosts, |_| true).await;
             Ok(CycleEnd::Completed)
         }
         Mode::Rollback { to } => {
-            let targets = rollback_targets(runner, hosts, &plans, to.as_deref(), sudo).await?;
-            for (plan, target) in plans.iter_mut().zip(targets) {
-                if let (Some(plan), Some(target)) = (plan.as_mut(), target) {
-                    plan.version = target;
-                }
-            }
-            Ok(switch("rollback".into(), false)
-                .run(hosts, &plans)
-                .await
-                .into())
+            rollback_targets(runner, hosts, to.as_deref(), sudo).await?;
+            Ok(switch("rollback".into(), false).run(hosts).await.into())
         }
         Mode::Patch { files } => {
-            let made = std::sync::Mutex::new(std::collections::HashMap::new());
-            let made_ref = &made;
-            step(runner, "patch", hosts, &plans, |host, plan| async move {
+            step(runner, "patch", hosts, |host, plan| async move {
                 let conn = host.conn.as_ref().expect("connected by step");
                 let result = match remote::make_patch(conn, &plan.root, files, sudo).await {
                     Err(e) => transport_failure(host, e),
                     Ok(Err(msg)) => StepResult::failed(msg),
                     Ok(Ok(version)) => {
-                        made_ref
-                            .lock()
-                            .expect("not poisoned")
-                            .insert(host.name.clone(), version.clone());
-                        StepResult::changed(format!("made release {version}"))
+                        let result = StepResult::changed(format!("made release {version}"));
+                        if let Some(cycle) = host.cycle.as_mut() {
+                            cycle.plan.version = version;
+                            cycle.patched = true;
+                        }
+                        host.publish_release(None);
+                        return (host, result);
                     }
                 };
                 (host, result)
             })
             .await;
-            let made = made.into_inner().expect("not poisoned");
-            for (host, plan) in hosts.iter().zip(plans.iter_mut()) {
-                match made.get(&host.name) {
-                    Some(version) => plan.iter_mut().for_each(|p| p.version = version.clone()),
-                    // A host without its patched release is not switched.
-                    None => *plan = None,
+            // A host without its patched release is not switched.
+            for host in hosts.iter_mut() {
+                if !host.cycle.as_ref().is_some_and(|c| c.patched) {
+                    host.cycle = None;
                 }
             }
             Ok(switch("switch to patch".into(), true)
-                .run(hosts, &plans)
+                .run(hosts)
                 .await
                 .into())
         }
@@ -253,25 +220,28 @@ async fn cycle(
 async fn prepare<'h>(
     runner: &Runner<'_>,
     host: &'h mut HostState,
-    plan: &ReleasePlan,
+    plan: ReleasePlan,
     sudo: Option<&Become>,
 ) -> (&'h mut HostState, StepResult) {
-    let probed = host.probed_release.take();
+    let probed = host.cycle.as_ref().and_then(|c| c.found.clone());
     let conn = host.conn.as_ref().expect("connected by step");
     let playbook = runner.options.playbook_name.clone();
     let state = match probed {
         Some(state) => Ok(state),
-        None => remote::probe(conn, plan, sudo).await,
+        None => remote::probe(conn, &plan, sudo).await,
     };
     let result = match state {
         Err(e) => Err(e),
-        Ok(state) => remote::ship(conn, plan, &state, &playbook, sudo)
+        Ok(state) => remote::ship(conn, &plan, &state, &playbook, sudo)
             .await
             .map(|r| (r, state)),
     };
     if let Ok((_, state)) = &result {
-        host.found_release = state.current.clone();
-        set_release_facts(host, plan, state.current.as_deref());
+        let current = state.current.clone();
+        if let Some(cycle) = host.cycle.as_mut() {
+            cycle.found = Some(state.clone());
+        }
+        host.publish_release(current.as_deref());
     }
     let result = match result {
         Err(e) => transport_failure(host, e),
@@ -297,9 +267,8 @@ async fn prepare<'h>(
 }
 
 async fn confirm<'h>(
-    _runner: &Runner<'_>,
     host: &'h mut HostState,
-    plan: &ReleasePlan,
+    plan: ReleasePlan,
     sudo: Option<&Become>,
 ) -> (&'h mut HostState, StepResult) {
     let conn = host.conn.as_ref().expect("connected by step");
@@ -314,47 +283,44 @@ async fn confirm<'h>(
     (host, result)
 }
 
-/// The version each host rolls back to; refuses (touching nothing) when a
-/// host lacks it. Every host is asked at once (one round trip each).
+/// Sets each host's plan to the version it rolls back to; refuses
+/// (touching nothing) when a host lacks it. Every host is asked at once
+/// (one round trip each, `--forks` at a time).
 async fn rollback_targets(
     runner: &Runner<'_>,
     hosts: &mut [&mut HostState],
-    plans: &[Option<ReleasePlan>],
     to: Option<&str>,
     sudo: Option<&Become>,
-) -> Result<Vec<Option<String>>, String> {
-    let answers = join_all(hosts.iter_mut().zip(plans).map(|(host, plan)| async move {
-        let plan = plan.as_ref()?;
-        let vars = host.inventory_vars.clone();
-        if !ensure_connected(runner, host, &vars, "rollback", Instant::now()).await {
-            return None;
-        }
-        let conn = host.conn.as_ref().expect("connected");
-        let status = remote::status(conn, &plan.root, sudo)
-            .await
-            .map_err(|e| format!("{}: {e}", host.name));
-        Some((host.name.clone(), status))
-    }))
-    .await;
-    let mut targets = Vec::new();
+) -> Result<(), String> {
+    let answers = runner
+        .forks()
+        .each(
+            hosts.iter_mut().filter(|h| h.cycle.is_some()),
+            |host| async move {
+                let root = host.plan()?.root.clone();
+                let vars = host.inventory_vars.clone();
+                if !ensure_connected(runner, host, &vars, "rollback", Instant::now()).await {
+                    return None;
+                }
+                let conn = host.conn.as_ref().expect("connected");
+                let status = remote::status(conn, &root, sudo)
+                    .await
+                    .map_err(|e| format!("{}: {e}", host.name));
+                Some((host.name.clone(), status))
+            },
+        )
+        .await;
+    let mut targets = std::collections::HashMap::new();
     let mut missing = Vec::new();
-    for answer in answers {
-        let Some((name, status)) = answer else {
-            targets.push(None);
-            continue;
-        };
+    for (name, status) in answers.into_iter().flatten() {
         let status = status?;
         let target = to.map(str::to_owned).or(status.previous.clone());
         match target {
-            Some(t) if status.releases.iter().any(|r| r.version == t) => targets.push(Some(t)),
-            Some(t) => {
-                missing.push(format!("{name} (no release {t})"));
-                targets.push(None);
+            Some(t) if status.releases.iter().any(|r| r.version == t) => {
+                targets.insert(name, (t, status.current));
             }
-            None => {
-                missing.push(format!("{name} (no previous release)"));
-                targets.push(None);
-            }
+            Some(t) => missing.push(format!("{name} (no release {t})")),
+            None => missing.push(format!("{name} (no previous release)")),
         }
     }
     if !missing.is_empty() {
@@ -363,26 +329,21 @@ async fn rollback_targets(
             missing.join(", ")
         ));
     }
-    Ok(targets)
-}
-
-/// `release` and `distribution` as hooks and later tasks see them.
-pub(super) fn set_release_facts(host: &mut HostState, plan: &ReleasePlan, previous: Option<&str>) {
-    let previous = previous.map(str::to_owned).or_else(|| {
-        host.facts
-            .get("release")
-            .and_then(|r| r.get("previous"))
-            .and_then(|p| p.as_str())
-            .map(str::to_owned)
-    });
-    host.facts.insert(
-        "release".into(),
-        json!({"version": plan.version, "path": plan.release_path(), "previous": previous, "sha256": plan.sha256()}),
-    );
-    host.facts.insert(
-        "distribution".into(),
-        json!({"name": plan.name, "root": plan.root}),
-    );
+    for host in hosts.iter_mut() {
+        match (targets.remove(&host.name), host.cycle.as_mut()) {
+            (Some((target, current)), Some(cycle)) => {
+                cycle.plan.version = target;
+                cycle.found = Some(remote::HostRelease {
+                    current,
+                    ..Default::default()
+                });
+                host.publish_release(None);
+            }
+            // Unreachable: it takes no part.
+            _ => host.cycle = None,
+        }
+    }
+    Ok(())
 }
 
 /// `user@machine`, recorded with each switch.

@@ -10,6 +10,7 @@
 use std::io::IsTerminal;
 use std::time::Instant;
 
+use super::host_cycle::Switch;
 use super::proxy_step::ProxyRun;
 use super::step::{StepResult, hooks, record, step, transport_failure};
 use super::task_runner::Scope;
@@ -17,6 +18,7 @@ use super::{HostState, Runner};
 use crate::distribution::{ReleasePlan, remote};
 use crate::playbook::{OnFailure, Pause, Play, RolloutSpec};
 use crate::report::Event;
+use crate::report::Status;
 use crate::rollout::{FailureBudget, HealthGate, HealthTarget, RolloutPlan};
 use crate::run::context::as_value;
 use crate::transport::Become;
@@ -33,13 +35,6 @@ pub enum Outcome {
     RollbackIncomplete,
 }
 
-/// A host switched during this run, and what it ran before.
-struct Switched {
-    batch: usize,
-    host: String,
-    previous: Option<String>,
-}
-
 pub struct SwitchRun<'a, 'r> {
     pub runner: &'a Runner<'r>,
     pub scope: &'a Scope<'a>,
@@ -54,25 +49,13 @@ pub struct SwitchRun<'a, 'r> {
 }
 
 impl SwitchRun<'_, '_> {
-    /// Switches `hosts` to their plans, batch by batch.
-    pub async fn run(
-        &self,
-        hosts: &mut Vec<&mut HostState>,
-        plans: &[Option<ReleasePlan>],
-    ) -> Outcome {
+    /// Switches the hosts that take part in the cycle to their plans'
+    /// versions, batch by batch.
+    pub async fn run(&self, hosts: &mut Vec<&mut HostState>) -> Outcome {
         let runner = self.runner;
         let default = RolloutSpec::default();
         let spec = self.play.rollout.as_ref().unwrap_or(&default);
-        let names: Vec<String> = hosts
-            .iter()
-            .zip(plans)
-            .filter(|(h, p)| h.active() && p.is_some())
-            .map(|(h, _)| h.name.clone())
-            .collect();
-        let groups = runner.inventory.groups();
-        let built = RolloutPlan::build(spec, &names, &|g| {
-            groups.get(g).cloned().unwrap_or_default()
-        });
+        let built = rollout_plan(runner, spec, hosts);
         // A resumed run keeps the interrupted run's batches and skips those it finished.
         let resumed = runner
             .options
@@ -110,7 +93,6 @@ impl SwitchRun<'_, '_> {
                 budget.allowed()
             ));
         }
-        let mut switched: Vec<Switched> = Vec::new();
         let total = plan.batches.len();
         let done = done.min(total);
         if done > 0 {
@@ -122,7 +104,7 @@ impl SwitchRun<'_, '_> {
             let mut p = p.lock().await;
             for h in hosts.iter() {
                 p.set(std::slice::from_ref(&h.name), |a| {
-                    a.version = h.found_release.clone();
+                    a.version = h.running();
                     a.in_service = h.active();
                 });
             }
@@ -133,7 +115,7 @@ impl SwitchRun<'_, '_> {
         }
         for (index, batch) in plan.batches.iter().enumerate().skip(done) {
             if budget.exceeded() {
-                return self.fail(spec, &budget, hosts, plans, &switched).await;
+                return self.fail(spec, &budget, hosts).await;
             }
             if runner.interrupt.is_set() {
                 self.note(format!(
@@ -149,7 +131,7 @@ impl SwitchRun<'_, '_> {
                         self.note("stopped by the operator".into());
                         return Outcome::Stopped;
                     }
-                    Decision::RollBack => return self.roll_back(hosts, plans, &switched).await,
+                    Decision::RollBack => return self.roll_back(hosts).await,
                 }
             }
             if runner.interrupt.is_set() {
@@ -171,48 +153,41 @@ impl SwitchRun<'_, '_> {
                     .proxy_step(&label, &batch.hosts, |h| h.draining = true)
                     .await
                 {
-                    return self.fail(spec, &budget, hosts, plans, &switched).await;
+                    return self.fail(spec, &budget, hosts).await;
                 }
                 self.drain_wait().await;
             }
-            let batch_plans: Vec<Option<ReleasePlan>> = hosts
-                .iter()
-                .zip(plans)
-                .map(|(h, p)| p.clone().filter(|_| batch.hosts.contains(&h.name)))
+            let mut in_batch: Vec<&mut HostState> = hosts
+                .iter_mut()
+                .filter(|h| batch.hosts.contains(&h.name))
+                .map(|h| &mut **h)
                 .collect();
-            for (host, previous) in self.switch_batch(hosts, &batch_plans).await {
-                switched.push(Switched {
-                    batch: index,
-                    host,
-                    previous,
-                });
-            }
+            self.switch_batch(&mut in_batch, Some(index)).await;
             if let Some(health) = &spec.health {
-                self.health(health, hosts, &batch_plans).await;
+                self.health(health, &mut in_batch).await;
             }
-            let failed: Vec<String> = hosts
+            let failed: Vec<String> = in_batch
                 .iter()
-                .filter(|h| batch.hosts.contains(&h.name) && !h.active())
+                .filter(|h| !h.active())
                 .map(|h| h.name.clone())
                 .collect();
             for h in &failed {
                 budget.fail(h);
             }
-            let back: Vec<(String, bool, Option<String>)> = hosts
+            let back: Vec<(String, bool, Option<String>)> = in_batch
                 .iter()
-                .zip(&batch_plans)
-                .filter(|(h, p)| p.is_some() && batch.hosts.contains(&h.name))
-                .map(|(h, p)| {
+                .filter(|h| h.cycle.is_some())
+                .map(|h| {
                     (
                         h.name.clone(),
                         h.active(),
-                        p.as_ref().map(|p| p.version.clone()),
+                        h.plan().map(|p| p.version.clone()),
                     )
                 })
                 .collect();
             let label = format!("proxy: batch {}/{total} in service", index + 1);
             if !self.proxy_return(&label, &back).await {
-                return self.fail(spec, &budget, hosts, plans, &switched).await;
+                return self.fail(spec, &budget, hosts).await;
             }
             runner.reporter.send(Event::BatchEnd {
                 play: self.play.name.clone(),
@@ -221,7 +196,7 @@ impl SwitchRun<'_, '_> {
             });
         }
         if budget.exceeded() {
-            return self.fail(spec, &budget, hosts, plans, &switched).await;
+            return self.fail(spec, &budget, hosts).await;
         }
         Outcome::Completed
     }
@@ -230,13 +205,15 @@ impl SwitchRun<'_, '_> {
         self.runner.reporter.send(Event::Note { message });
     }
 
-    /// Switches the hosts that have a plan; runs the switch hooks on those
-    /// that changed. Returns (host, previous version) for each switched host.
+    /// Switches `hosts` to their plans' versions; runs the switch hooks on
+    /// those that changed. A forward switch (`batch` given) is recorded in
+    /// each host's cycle; a switch back is not. Returns each host's switch
+    /// result (changed: switched; ok: already there).
     async fn switch_batch(
         &self,
         hosts: &mut Vec<&mut HostState>,
-        plans: &[Option<ReleasePlan>],
-    ) -> Vec<(String, Option<String>)> {
+        batch: Option<usize>,
+    ) -> Vec<(String, Status)> {
         let by = super::release_cycle::deployed_by();
         let magic = self
             .play
@@ -244,89 +221,122 @@ impl SwitchRun<'_, '_> {
             .as_ref()
             .and_then(|r| r.magic_rollback)
             .filter(|_| self.may_roll_back);
-        let run_id = &self.runner.options.run_id;
-        let switched = std::sync::Mutex::new(Vec::new());
-        {
-            let (by, switched, sudo) = (&by, &switched, self.sudo);
-            step(
-                self.runner,
-                &self.label,
-                hosts,
-                plans,
-                |host, plan| async move {
-                    let conn = host.conn.as_ref().expect("connected by step");
-                    let arm = magic.map(|d| remote::Arm {
-                        seconds: d.as_secs().max(1),
-                        token: format!("{run_id}-{}", host.name),
-                    });
-                    let result = match remote::switch(
-                        conn,
-                        &plan.root,
-                        &plan.version,
-                        by,
-                        arm.as_ref(),
-                        sudo,
-                    )
-                    .await
-                    {
-                        Err(e) => transport_failure(host, e),
-                        Ok(Err(msg)) => StepResult::failed(msg),
-                        Ok(Ok(s)) if !s.changed => {
-                            StepResult::ok(format!("current is {}", plan.version))
+        let (by, sudo) = (&by, self.sudo);
+        let results = step(self.runner, &self.label, hosts, |host, plan| async move {
+            let arm = match magic.map(|d| self.arm(host, &plan, d)).transpose() {
+                Ok(arm) => arm,
+                Err(msg) => return (host, StepResult::failed(msg)),
+            };
+            let conn = host.conn.as_ref().expect("connected by step");
+            let result =
+                match remote::switch(conn, &plan.root, &plan.version, by, arm.as_ref(), sudo).await
+                {
+                    Err(e) => transport_failure(host, e),
+                    Ok(Err(msg)) => StepResult::failed(msg),
+                    Ok(Ok(s)) if !s.changed => {
+                        StepResult::ok(format!("current is {}", plan.version))
+                    }
+                    Ok(Ok(s)) => {
+                        host.publish_release(s.previous.as_deref());
+                        if let (Some(cycle), Some(batch)) = (host.cycle.as_mut(), batch) {
+                            cycle.switched = Some(Switch {
+                                batch,
+                                from: s.previous.clone(),
+                            });
                         }
-                        Ok(Ok(s)) => {
-                            super::release_cycle::set_release_facts(
-                                host,
-                                plan,
-                                s.previous.as_deref(),
-                            );
-                            switched
-                                .lock()
-                                .expect("not poisoned")
-                                .push((host.name.clone(), s.previous.clone()));
-                            let from = s.previous.as_deref().unwrap_or("(none)");
-                            StepResult::changed(format!("current {from} -> {}", plan.version))
-                        }
-                    };
-                    (host, result)
-                },
-            )
-            .await;
-        }
-        let switched = switched.into_inner().expect("not poisoned");
+                        let from = s.previous.as_deref().unwrap_or("(none)");
+                        StepResult::changed(format!("current {from} -> {}", plan.version))
+                    }
+                };
+            (host, result)
+        })
+        .await;
+        let switched: Vec<String> = results
+            .iter()
+            .filter(|(_, status)| *status == Status::Changed)
+            .map(|(name, _)| name.clone())
+            .collect();
         hooks(
             self.runner,
             self.scope,
             &self.play.hooks.switch,
             hosts,
-            |h| switched.iter().any(|(n, _)| n == &h.name),
+            |h| switched.contains(&h.name),
         )
         .await;
         if let Some(timeout) = magic {
-            self.confirm_magic(hosts, plans, &switched, timeout).await;
+            self.confirm_magic(hosts, &switched, timeout).await;
         }
-        switched
+        results
     }
 
-    /// Confirms each switched host over a fresh, non-multiplexed connection;
-    /// a host that cannot be reached switches itself back when its timer ends.
+    /// The magic-rollback timer for a host about to switch: if the host is
+    /// not confirmed in time it goes back to the release it runs now and
+    /// runs the switch hooks rendered for that release (`release.version`,
+    /// `release.path` name it), so what the switch restarted runs the old
+    /// code again. Load made sure the hooks are plain `shell`/`command`
+    /// tasks; an error here is a template the host's variables cannot fill.
+    fn arm(
+        &self,
+        host: &HostState,
+        plan: &ReleasePlan,
+        timeout: std::time::Duration,
+    ) -> Result<remote::Arm, String> {
+        let mut rollback_hooks = Vec::new();
+        if let Some(back) = host.cycle.as_ref().and_then(|c| c.found_current()) {
+            let mut ctx = self.scope.scope.context(host, &self.scope.vars);
+            ctx.insert(
+                "release".into(),
+                serde_json::json!({
+                    "version": back,
+                    "path": format!("{}/releases/{back}", plan.root),
+                    "previous": plan.version,
+                }),
+            );
+            let vars = as_value(ctx);
+            for task in &self.play.hooks.switch {
+                let crate::playbook::TaskKind::Module { module, args, .. } = &task.kind else {
+                    continue;
+                };
+                let origin = format!("magic rollback: {}", task.display_name());
+                let args = self
+                    .runner
+                    .templates
+                    .render_value(args, &vars, &origin)
+                    .map_err(|e| format!("{origin}: {e}"))?;
+                let line = crate::tasks::host_line(args, *module == "shell")
+                    .map_err(|e| format!("{origin}: {e}"))?;
+                rollback_hooks.push(line);
+            }
+        }
+        Ok(remote::Arm {
+            seconds: timeout.as_secs().max(1),
+            token: format!("{}-{}", self.runner.options.run_id, host.name),
+            rollback_hooks,
+        })
+    }
+
+    /// Confirms each host this batch switched forward over a fresh,
+    /// non-multiplexed connection; a host that cannot be reached switches
+    /// itself back when its timer ends.
     async fn confirm_magic(
         &self,
         hosts: &mut [&mut HostState],
-        plans: &[Option<ReleasePlan>],
-        switched: &[(String, Option<String>)],
+        switched: &[String],
         timeout: std::time::Duration,
     ) {
         let runner = self.runner;
         let run_id = &runner.options.run_id;
+        let from = |h: &HostState| {
+            h.cycle
+                .as_ref()
+                .and_then(|c| c.switched.as_ref())
+                .and_then(|s| s.from.clone())
+        };
         let targets: Vec<usize> = hosts
             .iter()
             .enumerate()
-            .filter(|(_, h)| {
-                switched
-                    .iter()
-                    .any(|(n, prev)| n == &h.name && prev.is_some())
-            })
+            .filter(|(_, h)| switched.contains(&h.name) && from(h).is_some())
             .map(|(i, _)| i)
             .collect();
         if targets.is_empty() {
@@ -337,51 +347,52 @@ impl SwitchRun<'_, '_> {
             hosts: targets.len(),
             handler: false,
         });
-        let results = futures::future::join_all(targets.iter().map(|&i| {
-            let host = &hosts[i];
-            let plan = plans[i].as_ref();
-            async move {
-                let started = Instant::now();
-                let plan = plan?;
-                let arm = remote::Arm {
-                    seconds: 0,
-                    token: format!("{run_id}-{}", host.name),
-                };
-                let vars =
-                    super::task_runner::render_map(runner, &host.inventory_vars, "magic rollback");
-                let confirm = arm.confirm_command(&plan.root);
-                let result = match super::connect::route(&host.name, &vars, runner.options) {
-                    Ok(super::connect::Route::Ssh(target)) => {
-                        let mut cmd = target.fresh_command(&confirm);
-                        match tokio::time::timeout(timeout, cmd.output()).await {
-                            Ok(Ok(out)) if out.status.success() => Ok(()),
-                            Ok(Ok(out)) => {
-                                Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
+        let results = runner
+            .forks()
+            .all(targets.iter().map(|&i| {
+                let host = &hosts[i];
+                async move {
+                    let started = Instant::now();
+                    let plan = host.plan()?;
+                    let arm = remote::Arm {
+                        seconds: 0,
+                        token: format!("{run_id}-{}", host.name),
+                        rollback_hooks: vec![],
+                    };
+                    let vars = super::task_runner::render_map(
+                        runner,
+                        &host.inventory_vars,
+                        "magic rollback",
+                    );
+                    let confirm = arm.confirm_script(&plan.root);
+                    let result = match super::connect::route(&host.name, &vars, runner.options) {
+                        Ok(super::connect::Route::Ssh(target)) => {
+                            let mut cmd = target.fresh_command(&confirm);
+                            match tokio::time::timeout(timeout, cmd.output()).await {
+                                Ok(Ok(out)) if out.status.success() => Ok(()),
+                                Ok(Ok(out)) => {
+                                    Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
+                                }
+                                Ok(Err(e)) => Err(e.to_string()),
+                                Err(_) => Err("no answer".into()),
                             }
-                            Ok(Err(e)) => Err(e.to_string()),
-                            Err(_) => Err("no answer".into()),
                         }
-                    }
-                    Ok(super::connect::Route::Local) => match host.conn.as_ref() {
-                        Some(conn) => conn
-                            .exec(crate::transport::Script::new(&confirm))
-                            .await
-                            .map(drop)
-                            .map_err(|e| e.to_string()),
-                        None => Err("not connected".into()),
-                    },
-                    Err(e) => Err(e.to_string()),
-                };
-                Some((i, result, started))
-            }
-        }))
-        .await;
+                        Ok(super::connect::Route::Local) => match host.conn.as_ref() {
+                            Some(conn) => conn
+                                .exec(crate::transport::Script::new(&confirm))
+                                .await
+                                .map(drop)
+                                .map_err(|e| e.to_string()),
+                            None => Err("not connected".into()),
+                        },
+                        Err(e) => Err(e.to_string()),
+                    };
+                    Some((i, result, started))
+                }
+            }))
+            .await;
         for (i, result, started) in results.into_iter().flatten() {
-            let previous = switched
-                .iter()
-                .find(|(n, _)| n == &hosts[i].name)
-                .and_then(|(_, p)| p.clone())
-                .unwrap_or_default();
+            let previous = from(hosts[i]).unwrap_or_default();
             let step_result = match result {
                 Ok(()) => StepResult::ok("reachable over a fresh connection; timer disarmed"),
                 Err(reason) => StepResult::failed(format!(
@@ -393,28 +404,25 @@ impl SwitchRun<'_, '_> {
         }
     }
 
-    /// The health gate of one batch: each host must become healthy in time.
-    async fn health(
-        &self,
-        spec: &crate::playbook::HealthSpec,
-        hosts: &mut Vec<&mut HostState>,
-        plans: &[Option<ReleasePlan>],
-    ) {
+    /// The health gate of one batch: each host that takes part and can
+    /// still act must become healthy in time. Its strings are rendered with
+    /// the host's `release`, the version it was just switched to.
+    async fn health(&self, spec: &crate::playbook::HealthSpec, hosts: &mut Vec<&mut HostState>) {
         let runner = self.runner;
         let gate = HealthGate {
             timeout: spec.timeout,
             interval: spec.interval,
             soak: spec.soak,
         };
-        let mut targets = Vec::new();
-        for (host, plan) in hosts.iter().zip(plans) {
-            if plan.is_none() || !host.active() {
-                targets.push(None);
-                continue;
-            }
-            let vars = as_value(self.scope.scope.context(host, &self.scope.vars));
-            targets.push(Some(health_target(runner, spec, &vars)));
-        }
+        let targets: Vec<Option<Result<HealthTarget, String>>> = hosts
+            .iter()
+            .map(|host| {
+                host.cycling().then(|| {
+                    let vars = as_value(self.scope.scope.context(host, &self.scope.vars));
+                    health_target(runner, spec, &vars)
+                })
+            })
+            .collect();
         let count = targets.iter().flatten().count();
         if count == 0 {
             return;
@@ -424,8 +432,9 @@ impl SwitchRun<'_, '_> {
             hosts: count,
             handler: false,
         });
-        let results =
-            futures::future::join_all(hosts.iter().zip(&targets).map(|(host, target)| {
+        let results = runner
+            .forks()
+            .all(hosts.iter().zip(&targets).map(|(host, target)| {
                 let gate = &gate;
                 async move {
                     let target = target.as_ref()?;
@@ -456,8 +465,6 @@ impl SwitchRun<'_, '_> {
         spec: &RolloutSpec,
         budget: &FailureBudget,
         hosts: &mut Vec<&mut HostState>,
-        plans: &[Option<ReleasePlan>],
-        switched: &[Switched],
     ) -> Outcome {
         self.note(format!(
             "failure budget exceeded: {} host(s) failed ({}), {} allowed; no new batch starts",
@@ -466,25 +473,15 @@ impl SwitchRun<'_, '_> {
             budget.allowed()
         ));
         if spec.on_failure == OnFailure::Rollback && self.may_roll_back {
-            return self.roll_back(hosts, plans, switched).await;
+            return self.roll_back(hosts).await;
         }
         let versions: Vec<String> = hosts
             .iter()
             .map(|h| {
-                let switched_here = switched.iter().any(|s| s.host == h.name);
-                let version = if switched_here {
-                    h.facts
-                        .get("release")
-                        .and_then(|r| r.get("version"))
-                        .and_then(|v| v.as_str())
-                        .map(str::to_owned)
-                } else {
-                    h.found_release.clone()
-                };
                 format!(
                     "{} on {}",
                     h.name,
-                    version.unwrap_or_else(|| "no release".into())
+                    h.running().unwrap_or_else(|| "no release".into())
                 )
             })
             .collect();
@@ -495,42 +492,64 @@ impl SwitchRun<'_, '_> {
         Outcome::Stopped
     }
 
-    /// Every host switched in this run goes back to its previous release,
-    /// in reverse batch order, with the switch hooks and the health gate.
-    async fn roll_back(
-        &self,
-        hosts: &mut Vec<&mut HostState>,
-        plans: &[Option<ReleasePlan>],
-        switched: &[Switched],
-    ) -> Outcome {
+    /// Every host switched forward in this run goes back to the release it
+    /// left, last batch first, on the same path as forward: drained, switched,
+    /// the switch hooks, the health gate, and back into service if healthy.
+    async fn roll_back(&self, hosts: &mut Vec<&mut HostState>) -> Outcome {
+        let forward: Vec<(String, Switch)> = hosts
+            .iter()
+            .filter_map(|h| {
+                let s = h.cycle.as_ref()?.switched.clone()?;
+                Some((h.name.clone(), s))
+            })
+            .collect();
         self.runner.reporter.send(Event::Rollback {
             play: self.play.name.clone(),
-            hosts: switched.iter().map(|s| s.host.clone()).collect(),
+            hosts: forward.iter().map(|(h, _)| h.clone()).collect(),
         });
-        let batches = switched.iter().map(|s| s.batch).max().map_or(0, |m| m + 1);
+        let batches = forward
+            .iter()
+            .map(|(_, s)| s.batch)
+            .max()
+            .map_or(0, |m| m + 1);
         self.note(format!(
             "rolling back {} host(s) switched in this run, last batch first",
-            switched.len()
+            forward.len()
         ));
         let mut stuck: Vec<String> = Vec::new();
         for batch in (0..batches).rev() {
-            let back: Vec<&Switched> = switched.iter().filter(|s| s.batch == batch).collect();
-            let back_plans: Vec<Option<ReleasePlan>> = hosts
+            // The hosts of this batch that had a release before: their goal
+            // is now the one they left.
+            let back: Vec<String> = forward
                 .iter()
-                .zip(plans)
-                .map(|(h, p)| {
-                    let s = back.iter().find(|s| s.host == h.name)?;
-                    let mut plan = p.clone()?;
-                    plan.version = s.previous.clone()?;
-                    Some(plan)
-                })
+                .filter(|(_, s)| s.batch == batch && s.from.is_some())
+                .map(|(h, _)| h.clone())
                 .collect();
-            if back_plans.iter().all(Option::is_none) {
+            if back.is_empty() {
                 continue;
             }
+            let mut going: Vec<&mut HostState> = hosts
+                .iter_mut()
+                .filter(|h| back.contains(&h.name))
+                .map(|h| &mut **h)
+                .collect();
+            for h in going.iter_mut() {
+                if let Some(cycle) = h.cycle.as_mut()
+                    && let Some(from) = cycle.switched.as_ref().and_then(|s| s.from.clone())
+                {
+                    cycle.plan.version = from;
+                }
+            }
+            if self.drains() {
+                self.proxy_step("proxy: drain rolled-back hosts", &back, |h| {
+                    h.draining = true
+                })
+                .await;
+                self.drain_wait().await;
+            }
             // Failed hosts go back too: clear the mark for the step, then restore it.
-            let failed: Vec<bool> = hosts.iter().map(|h| h.failed).collect();
-            for h in hosts.iter_mut() {
+            let failed: Vec<bool> = going.iter().map(|h| h.failed).collect();
+            for h in going.iter_mut() {
                 h.failed = false;
             }
             let rollback = SwitchRun {
@@ -538,39 +557,39 @@ impl SwitchRun<'_, '_> {
                 may_roll_back: false,
                 ..self.clone_ref()
             };
-            let returned = rollback.switch_batch(hosts, &back_plans).await;
-            for (h, plan) in hosts.iter().zip(&back_plans) {
-                let back_already = h
-                    .facts
-                    .get("release")
-                    .and_then(|r| r.get("version"))
-                    .and_then(|v| v.as_str())
-                    == plan.as_ref().map(|p| p.version.as_str());
-                if plan.is_some() && !back_already && !returned.iter().any(|(n, _)| n == &h.name) {
-                    stuck.push(h.name.clone());
+            let results = rollback.switch_batch(&mut going, None).await;
+            // Not back: its switch failed, or it could not even be tried.
+            for name in &back {
+                let back_on_old = results
+                    .iter()
+                    .any(|(n, s)| n == name && matches!(s, Status::Changed | Status::Ok));
+                if !back_on_old {
+                    stuck.push(name.clone());
                 }
             }
             if let Some(health) = self.play.rollout.as_ref().and_then(|r| r.health.as_ref()) {
-                rollback.health(health, hosts, &back_plans).await;
+                rollback.health(health, &mut going).await;
             }
-            for (h, was) in hosts.iter_mut().zip(failed) {
-                h.failed |= was;
-            }
-            let restored: Vec<(String, bool, Option<String>)> = hosts
+            // Only a host that passed the gate on its old release serves again.
+            let restored: Vec<(String, bool, Option<String>)> = going
                 .iter()
-                .zip(&back_plans)
-                .filter_map(|(h, p)| {
-                    p.as_ref()
-                        .map(|p| (h.name.clone(), true, Some(p.version.clone())))
+                .map(|h| {
+                    (
+                        h.name.clone(),
+                        h.active(),
+                        h.plan().map(|p| p.version.clone()),
+                    )
                 })
                 .collect();
+            for (h, was) in going.iter_mut().zip(failed) {
+                h.failed |= was;
+            }
             self.proxy_return("proxy: rolled-back hosts in service", &restored)
                 .await;
         }
-        for s in switched.iter().filter(|s| s.previous.is_none()) {
+        for (host, _) in forward.iter().filter(|(_, s)| s.from.is_none()) {
             self.note(format!(
-                "{} had no previous release: it stays on the new one",
-                s.host
+                "{host} had no previous release: it stays on the new one"
             ));
         }
         if !stuck.is_empty() {
@@ -696,6 +715,24 @@ fn ask(question: &str) -> Decision {
             _ => {}
         }
     }
+}
+
+/// The batches of a rollout over the active hosts that have a plan; the
+/// same for a run and for its check.
+pub(super) fn rollout_plan(
+    runner: &Runner<'_>,
+    spec: &RolloutSpec,
+    hosts: &[&mut HostState],
+) -> RolloutPlan {
+    let names: Vec<String> = hosts
+        .iter()
+        .filter(|h| h.cycling())
+        .map(|h| h.name.clone())
+        .collect();
+    let groups = runner.inventory.groups();
+    RolloutPlan::build(spec, &names, &|g| {
+        groups.get(g).cloned().unwrap_or_default()
+    })
 }
 
 /// Renders a host's health check; the error is a one-line message.

@@ -239,23 +239,31 @@ async fn health_gate(
         hosts: count,
         handler: false,
     });
-    let started = Instant::now();
-    let results = futures::future::join_all(hosts.iter().zip(&targets).map(|(host, target)| {
-        let gate = &gate;
-        async move {
-            match target.as_ref()? {
-                Err(message) => Some(Err(message.clone())),
-                // A host without a connection ran no task: nothing to check.
-                Ok(t) => Some(gate.wait(t, host.conn.as_ref()?).await),
+    // At most --forks hosts at once, as every fan-out of the run; each
+    // host's time counts from when its own check starts.
+    let results = runner
+        .forks()
+        .all(hosts.iter().zip(&targets).map(|(host, target)| {
+            let gate = &gate;
+            async move {
+                let target = target.as_ref()?;
+                let started = Instant::now();
+                let result = match target {
+                    Err(message) => Err(message.clone()),
+                    // A host without a connection ran no task: nothing to check.
+                    Ok(t) => gate.wait(t, host.conn.as_ref()?).await,
+                };
+                Some((result, started))
             }
-        }
-    }))
-    .await;
+        }))
+        .await;
     for (host, result) in hosts.iter_mut().zip(results) {
+        let Some((result, started)) = result else {
+            continue;
+        };
         let step = match result {
-            None => continue,
-            Some(Ok(took)) => StepResult::ok(format!("healthy after {:.1}s", took.as_secs_f64())),
-            Some(Err(reason)) => StepResult::failed(reason),
+            Ok(took) => StepResult::ok(format!("healthy after {:.1}s", took.as_secs_f64())),
+            Err(reason) => StepResult::failed(reason),
         };
         record(runner, host, "health", step, started);
     }

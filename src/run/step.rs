@@ -1,22 +1,21 @@
 //! A step of the release cycle: the same work on many hosts at once
 //! (bounded by `--forks`), reported like a task.
 
-use std::sync::Arc;
 use std::time::Instant;
-
-use futures::future::join_all;
-use tokio::sync::Semaphore;
 
 use super::task_runner::{Scope, ensure_connected, run_tasks};
 use super::{HostState, Runner};
 use crate::distribution::ReleasePlan;
 use crate::playbook::Task;
 use crate::report::{Event, HostResult, Status};
+use crate::tasks::FileDiff;
 
 /// A step's result on one host.
 pub struct StepResult {
     pub status: Status,
     pub msg: String,
+    /// What would change or changed in files, shown with `--diff`.
+    pub diffs: Vec<FileDiff>,
 }
 
 impl StepResult {
@@ -24,73 +23,75 @@ impl StepResult {
         Self {
             status: Status::Ok,
             msg: msg.into(),
+            diffs: vec![],
         }
     }
     pub fn changed(msg: impl Into<String>) -> Self {
         Self {
             status: Status::Changed,
             msg: msg.into(),
+            diffs: vec![],
         }
+    }
+    pub fn with_diffs(mut self, diffs: Vec<FileDiff>) -> Self {
+        self.diffs = diffs;
+        self
     }
     pub fn failed(msg: impl Into<String>) -> Self {
         Self {
             status: Status::Failed,
             msg: msg.into(),
+            diffs: vec![],
         }
     }
 }
 
-/// Runs `work` on every active host with a plan, reporting it as one task.
+/// Runs `work` on every host that takes part in the cycle and can still
+/// act, reporting it as one task. `work` gets the host and (a copy of) its
+/// plan, and gives the host back with its result. Returns each host's
+/// status (the hosts that could not be reached too), in host order.
 pub async fn step<'h, F, Fut>(
     runner: &Runner<'_>,
     name: &str,
-    hosts: &'h mut Vec<&mut HostState>,
-    plans: &'h [Option<ReleasePlan>],
+    hosts: &'h mut [&mut HostState],
     work: F,
-) where
-    F: Fn(&'h mut HostState, &'h ReleasePlan) -> Fut,
+) -> Vec<(String, Status)>
+where
+    F: Fn(&'h mut HostState, ReleasePlan) -> Fut,
     Fut: std::future::Future<Output = (&'h mut HostState, StepResult)>,
 {
-    let count = hosts
-        .iter()
-        .zip(plans)
-        .filter(|(h, p)| h.active() && p.is_some())
-        .count();
+    let count = hosts.iter().filter(|h| h.cycling()).count();
     if count == 0 {
-        return;
+        return vec![];
     }
     runner.reporter.send(Event::TaskStart {
         task: name.to_owned(),
         hosts: count,
         handler: false,
     });
-    let forks = Arc::new(Semaphore::new(runner.options.forks.max(1)));
     let work = &work;
-    join_all(
-        hosts
-            .iter_mut()
-            .zip(plans)
-            .filter(|(h, p)| h.active() && p.is_some())
-            .map(|(host, plan)| {
-                let forks = forks.clone();
-                async move {
-                    let _permit = forks.acquire_owned().await.expect("semaphore never closed");
-                    let started = Instant::now();
-                    runner.reporter.send(Event::HostStart {
-                        host: host.name.clone(),
-                    });
-                    let plan = plan.as_ref().expect("filtered");
-                    if !ensure_connected(runner, host, &host.inventory_vars.clone(), name, started)
-                        .await
-                    {
-                        return;
-                    }
-                    let (host, result) = work(host, plan).await;
-                    record(runner, host, name, result, started);
+    runner
+        .forks()
+        .each(
+            hosts.iter_mut().filter(|h| h.cycling()),
+            |host| async move {
+                let host: &'h mut HostState = host;
+                let started = Instant::now();
+                runner.reporter.send(Event::HostStart {
+                    host: host.name.clone(),
+                });
+                let plan = host.plan().expect("filtered").clone();
+                if !ensure_connected(runner, host, &host.inventory_vars.clone(), name, started)
+                    .await
+                {
+                    return (host.name.clone(), Status::Unreachable);
                 }
-            }),
-    )
-    .await;
+                let (host, result) = work(host, plan).await;
+                let status = record(runner, host, name, result, started);
+                (host.name.clone(), status)
+            },
+        )
+        .await
 }
 
 pub fn record(
@@ -99,7 +100,7 @@ pub fn record(
     task: &str,
     result: StepResult,
     started: Instant,
-) {
+) -> Status {
     let status = if host.unreachable.is_some() {
         Status::Unreachable
     } else {
@@ -116,10 +117,15 @@ pub fn record(
         msg: Some(result.msg),
         item: None,
         duration: started.elapsed(),
-        diffs: vec![],
+        diffs: if runner.options.diff {
+            result.diffs
+        } else {
+            vec![]
+        },
         ignored: false,
         output: None,
     })));
+    status
 }
 
 pub fn transport_failure(host: &mut HostState, e: crate::transport::TransportError) -> StepResult {
@@ -127,6 +133,7 @@ pub fn transport_failure(host: &mut HostState, e: crate::transport::TransportErr
     StepResult {
         status: Status::Unreachable,
         msg: e.to_string(),
+        diffs: vec![],
     }
 }
 

@@ -2,11 +2,7 @@
 //! `changed_when`/`failed_when`, `register`, `notify`, retries, and the
 //! events that report it. Blocks recurse with their rescue and always.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use futures::future::join_all;
-use tokio::sync::Semaphore;
 
 use super::context::{PlayScope, as_value};
 use super::escalation::{self, BecomeKeywords};
@@ -235,16 +231,18 @@ async fn run_module_task(
         hosts: targets.len(),
         handler: scope.handler,
     });
-    let forks = Arc::new(Semaphore::new(runner.options.forks.max(1)));
     let mut first_registered: Option<(String, Value)> = None;
-    let results = join_all(targets.into_iter().map(|host| {
-        let forks = forks.clone();
-        async move {
-            let _permit = forks.acquire_owned().await.expect("semaphore never closed");
-            run_on_host(runner, scope, task, host).await
-        }
-    }))
-    .await;
+    let results = runner
+        .forks()
+        .all(
+            // Collected first: a closure held inside the boxed future trips
+            // rustc's `Send` check over higher-ranked lifetimes.
+            targets
+                .into_iter()
+                .map(|host| run_on_host(runner, scope, task, host))
+                .collect::<Vec<_>>(),
+        )
+        .await;
     if task.run_once {
         first_registered = results.into_iter().flatten().next();
     }
@@ -493,7 +491,7 @@ pub(super) async fn ensure_connected(
     let conn_vars = render_map(runner, ctx_map, task_name);
     match connect::open(&host.name, &conn_vars, runner.options, &runner.control_dir).await {
         Ok(conn) => {
-            host.conn = Some(conn);
+            host.conn = Some(std::sync::Arc::new(conn));
             true
         }
         Err(e) => {

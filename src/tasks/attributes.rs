@@ -9,7 +9,7 @@
 //! when the content is the same. An owner or group is a name or a numeric
 //! id, and matches the path's name or id.
 
-use crate::transport::quote;
+use crate::transport::ShellScript;
 use crate::transport::remote_fs::FileAttrs;
 use crate::vars::Value;
 
@@ -119,29 +119,39 @@ impl Attributes {
         }
     }
 
-    /// Commands (each failing the script) that set these attributes on `word`.
-    pub fn commands(&self, word: &str, recurse: bool, no_deref: bool) -> String {
+    /// Commands (each failing the script) that set these attributes on
+    /// `word`, a variable of the script (`"$p"`); the values enter as variables.
+    pub fn commands(&self, word: &'static str, recurse: bool, no_deref: bool) -> ShellScript {
         let r = if recurse { "-R " } else { "" };
         let h = if no_deref { "-h " } else { "" };
-        let mut s = String::new();
+        let mut s = ShellScript::new();
         // chown first: it may clear set-id bits that the mode sets.
-        match (&self.owner, &self.group) {
-            (Some(o), Some(g)) => s.push_str(&format!(
-                "chown {r}{h}-- {} {word} || exit 1\n",
-                quote(&format!("{o}:{g}"))
-            )),
-            (Some(o), None) => {
-                s.push_str(&format!("chown {r}{h}-- {} {word} || exit 1\n", quote(o)))
-            }
-            (None, Some(g)) => {
-                s.push_str(&format!("chgrp {r}{h}-- {} {word} || exit 1\n", quote(g)))
-            }
-            (None, None) => {}
+        let owner = match (&self.owner, &self.group) {
+            (Some(o), Some(g)) => Some(("chown ", format!("{o}:{g}"))),
+            (Some(o), None) => Some(("chown ", o.clone())),
+            (None, Some(g)) => Some(("chgrp ", g.clone())),
+            (None, None) => None,
+        };
+        if let Some((command, id)) = owner {
+            s = s
+                .var("ID", id)
+                .fragment(command)
+                .fragment(r)
+                .fragment(h)
+                .fragment("-- \"$ID\" ")
+                .fragment(word)
+                .code(" || exit 1");
         }
         if let Some(mode) = &self.mode
             && !no_deref
         {
-            s.push_str(&format!("chmod {r}-- {} {word} || exit 1\n", quote(mode)));
+            s = s
+                .var("MODE", mode)
+                .fragment("chmod ")
+                .fragment(r)
+                .fragment("-- \"$MODE\" ")
+                .fragment(word)
+                .code(" || exit 1");
         }
         s
     }

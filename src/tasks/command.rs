@@ -7,7 +7,7 @@
 use serde::Deserialize;
 
 use super::{Action, ActionContext, ModuleSpec, Outcome, boxed, parse_args};
-use crate::transport::{Script, TransportError, quote};
+use crate::transport::{Script, ShellScript, TransportError};
 
 const ARGS: &[&str] = &[
     "_raw_params",
@@ -48,9 +48,15 @@ struct Args {
     stdin: Option<String>,
 }
 
+/// What runs: the user's own shell code (`shell:`), or words that are
+/// data only (`command:`, `argv:`).
+enum Line {
+    Shell(String),
+    Argv(Vec<String>),
+}
+
 struct Command {
-    /// The shell line that runs it.
-    line: String,
+    line: Line,
     /// What is shown to the operator and registered as `cmd`.
     display: String,
     chdir: Option<String>,
@@ -59,33 +65,65 @@ struct Command {
     stdin: Option<String>,
 }
 
+/// The shell line a `shell` (or, with `shell` false, `command`) task with
+/// these rendered `args` runs, `chdir` included: for a host that must run
+/// it on its own, without convoy (the magic rollback timer). `creates`,
+/// `removes` and `stdin` need convoy's checks around the line: refused.
+pub fn host_line(args: crate::vars::Value, shell: bool) -> Result<String, String> {
+    let a: Args = parse_args(args.clone())?;
+    if a.creates.is_some() || a.removes.is_some() || a.stdin.is_some() {
+        return Err("`creates`, `removes` and `stdin` cannot be used here".into());
+    }
+    let command = parse(args, shell)?;
+    Ok(command.script().text().to_owned())
+}
+
+impl Command {
+    /// The script that runs the command: in `chdir`, the line as the user
+    /// wrote it (`shell`) or its words quoted (`command`).
+    fn script(&self) -> ShellScript {
+        let mut line = ShellScript::new();
+        if let Some(dir) = &self.chdir {
+            line = line.var("D", dir).code("cd -- \"$D\" || exit");
+        }
+        match &self.line {
+            Line::Shell(code) => line.user_code(code),
+            Line::Argv(words) => line.args(words).code("\"$@\""),
+        }
+    }
+}
+
 fn build(args: crate::vars::Value, shell: bool) -> Result<Box<dyn Action>, String> {
+    Ok(Box::new(parse(args, shell)?))
+}
+
+fn parse(args: crate::vars::Value, shell: bool) -> Result<Command, String> {
     let a: Args = parse_args(args)?;
     let (line, display) = match (a.raw.or(a.cmd), a.argv) {
-        (Some(text), None) if shell => (text.clone(), text),
+        (Some(text), None) if shell => (Line::Shell(text.clone()), text),
         (Some(text), None) => {
             let words =
                 shlex::split(&text).ok_or_else(|| format!("cannot split command `{text}`"))?;
-            (
-                words.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" "),
-                text,
-            )
+            if words.is_empty() {
+                return Err("no command given".into());
+            }
+            (Line::Argv(words), text)
         }
-        (None, Some(argv)) if !argv.is_empty() => (
-            argv.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" "),
-            argv.join(" "),
-        ),
+        (None, Some(argv)) if !argv.is_empty() => {
+            let display = argv.join(" ");
+            (Line::Argv(argv), display)
+        }
         (Some(_), Some(_)) => return Err("give either a command line or `argv`, not both".into()),
         _ => return Err("no command given".into()),
     };
-    Ok(Box::new(Command {
+    Ok(Command {
         line,
         display,
         chdir: a.chdir,
         creates: a.creates,
         removes: a.removes,
         stdin: a.stdin,
-    }))
+    })
 }
 
 impl Action for Command {
@@ -106,11 +144,7 @@ impl Action for Command {
                     .with_msg(format!("would run: {}", self.display))
                     .with("cmd", self.display.clone()));
             }
-            let mut line = String::new();
-            if let Some(dir) = &self.chdir {
-                line.push_str(&format!("cd {} && ", quote(dir)));
-            }
-            line.push_str(&self.line);
+            let line = self.script();
             let stdin = self.stdin.as_ref().map(|s| format!("{s}\n"));
             let mut script = Script::new(&line).sudo(ctx.sudo);
             if let Some(data) = &stdin {
@@ -149,14 +183,14 @@ impl Command {
         &self,
         ctx: &ActionContext<'_>,
     ) -> Result<Option<String>, TransportError> {
-        let check = |path: &str, want: bool| {
-            format!("[ {}-e {} ]", if want { "" } else { "! " }, quote(path))
-        };
         let test = match (&self.creates, &self.removes) {
             (None, None) => return Ok(None),
-            (Some(c), None) => check(c, true),
-            (None, Some(r)) => check(r, false),
-            (Some(c), Some(r)) => format!("{{ {} || {}; }}", check(c, true), check(r, false)),
+            (Some(c), None) => ShellScript::new().var("C", c).code("[ -e \"$C\" ]"),
+            (None, Some(r)) => ShellScript::new().var("R", r).code("[ ! -e \"$R\" ]"),
+            (Some(c), Some(r)) => ShellScript::new()
+                .var("C", c)
+                .var("R", r)
+                .code("[ -e \"$C\" ] || [ ! -e \"$R\" ]"),
         };
         let out = ctx.conn.exec(Script::new(&test).sudo(ctx.sudo)).await?;
         Ok(out.success().then(|| match &self.creates {

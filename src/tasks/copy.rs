@@ -124,6 +124,10 @@ pub(super) async fn put_content(
         dest = format!("{}/{name}", dest.trim_end_matches('/'));
         stat = remote_fs::stat(ctx.conn, &dest, true, ctx.sudo).await?;
     }
+    if let Some(reason) = &stat.hash_error {
+        // Unknown is not different: a host that cannot hash must not be rewritten on every run.
+        return Ok(Outcome::failed(format!("cannot check {dest}: {reason}")));
+    }
     let checksum = hex::encode(Sha256::digest(content));
     let content_differs = stat.sha256.as_deref() != Some(checksum.as_str());
     let current = (stat.kind == PathKind::File).then(|| Current {

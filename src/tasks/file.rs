@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::attributes::{Attributes, Current, Delta};
 use super::{Action, ActionContext, BoxFuture, FileDiff, ModuleSpec, Outcome, boxed, parse_args};
-use crate::transport::{Script, TransportError, quote};
+use crate::transport::{Script, ShellScript, TransportError};
 use crate::vars::Value;
 
 pub static SPEC: ModuleSpec = ModuleSpec {
@@ -148,19 +148,20 @@ impl FileAction {
     }
 
     /// Shell functions and `p`, shared by the query and the apply script.
-    fn prelude(&self) -> String {
-        format!(
-            "p={}\n\
-             st() {{ LC_ALL=C stat -c '{FMT}' -- \"$1\"; }}\n\
-             sl() {{ LC_ALL=C stat -L -c '{FMT}' -- \"$1\"; }}\n",
-            shell_path(&self.path)
-        )
+    fn prelude(&self) -> ShellScript {
+        ShellScript::new()
+            .path_var("p", &self.path)
+            .var("F", FMT)
+            .code(
+                r#"st() { LC_ALL=C stat -c "$F" -- "$1"; }
+sl() { LC_ALL=C stat -L -c "$F" -- "$1"; }"#,
+            )
     }
 
     /// One round trip: prints `key=value` lines that [`Query::parse`] reads.
-    fn query_script(&self) -> String {
+    fn query_script(&self) -> ShellScript {
         let mut s = self.prelude();
-        s.push_str(
+        s.push(
             r#"printf 'u=%s\n' "$(umask)"
 if [ -L "$p" ]; then
   printf 'l=%s\n' "$(st "$p")"
@@ -175,17 +176,16 @@ fi
 "#,
         );
         if let Some(src) = &self.src {
-            s.push_str(&format!(
+            s.set("s", src);
+            s.push(
                 r#"if [ -d "$p" ] && [ ! -L "$p" ] && [ -z "$(ls -A -- "$p")" ]; then echo e=1; fi
-s={}
 case $s in /*) a=$s ;; *) a=$(dirname -- "$p")/$s ;; esac
 if [ -e "$a" ]; then printf 's=%s\n' "$(sl "$a")"; fi
 "#,
-                quote(src)
-            ));
+            );
         }
         if self.recurse {
-            s.push_str(
+            s.push(
                 r#"if [ -n "${r:-}" ] && [ -d "$r" ]; then
   find "$r" -mindepth 1 -printf 'c=%y|%m|%u|%g|%U|%G\n' | sort -u
 fi
@@ -230,7 +230,7 @@ fi
         match state {
             State::Absent => {
                 if prev != Kind::Absent {
-                    plan.change("rm -rf -- \"$p\" || exit 1\n");
+                    plan.change(ShellScript::new().code("rm -rf -- \"$p\" || exit 1"));
                 }
             }
             State::Directory => match kind {
@@ -238,7 +238,7 @@ fi
                     if follows && q.real.is_none() {
                         return Err(format!("cannot resolve the symlink {}", self.path));
                     }
-                    plan.change(&mkdir_script(word, attrs));
+                    plan.change(mkdir_script(word, attrs));
                     plan.wanted(attrs);
                 }
                 Kind::Directory => {
@@ -246,7 +246,7 @@ fi
                     let delta = attrs.delta(&meta.current(), q.umask);
                     let below = self.recurse && tree_differs(attrs, &q.tree, q.umask);
                     if !delta.is_empty() || below {
-                        plan.change(&attrs.commands(word, self.recurse, false));
+                        plan.change(attrs.commands(word, self.recurse, false));
                         plan.delta(&delta);
                         if below {
                             plan.after.push("recurse: attributes changed below".into());
@@ -259,7 +259,7 @@ fi
                 Kind::File => {
                     let delta = attrs.delta(&meta.expect("not absent").current(), q.umask);
                     if !delta.is_empty() {
-                        plan.change(&attrs.commands(word, false, false));
+                        plan.change(attrs.commands(word, false, false));
                         plan.delta(&delta);
                     }
                 }
@@ -273,17 +273,17 @@ fi
             State::Touch => {
                 // Touching always updates the times, so it is always a change (as in Ansible).
                 let no_deref = !self.follow && prev == Kind::Link;
-                let mut script = format!(
-                    "touch {}-- \"$p\" || exit 1\n",
-                    if no_deref { "-h " } else { "" }
-                );
+                let script = ShellScript::new().code(if no_deref {
+                    "touch -h -- \"$p\" || exit 1"
+                } else {
+                    "touch -- \"$p\" || exit 1"
+                });
                 let target = if follows && q.real.is_some() {
                     "\"$r\""
                 } else {
                     "\"$p\""
                 };
-                script.push_str(&attrs.commands(target, false, no_deref));
-                plan.change(&script);
+                plan.change(script.then(&attrs.commands(target, false, no_deref)));
                 match meta {
                     // A link's own attributes have no mode.
                     Some(m) if no_deref => {
@@ -339,23 +339,24 @@ fi
         }
         let relink = prev != Kind::Link || q.link.as_deref() != Some(src.as_str());
         if relink {
-            let s = quote(&src);
+            let script = ShellScript::new().var("S", &src);
             let script = if prev == Kind::Absent {
-                format!("ln -s -- {s} \"$p\" || exit 1\n")
+                script.code("ln -s -- \"$S\" \"$p\" || exit 1")
             } else {
                 // Replace atomically: a new link beside it, renamed over the old path.
-                let rmdir = if prev == Kind::Directory {
-                    "rmdir -- \"$p\" || exit 1\n"
+                let script =
+                    script.code("t=\"$(dirname -- \"$p\")/.convoy-link.$$\"\nrm -f -- \"$t\"");
+                let script = if prev == Kind::Directory {
+                    script.code("rmdir -- \"$p\" || exit 1")
                 } else {
-                    ""
+                    script
                 };
-                format!(
-                    "t=\"$(dirname -- \"$p\")/.convoy-link.$$\"\nrm -f -- \"$t\"\n{rmdir}\
-                     ln -s -- {s} \"$t\" || exit 1\n\
-                     mv -Tf -- \"$t\" \"$p\" || {{ rm -f -- \"$t\"; exit 1; }}\n"
+                script.code(
+                    "ln -s -- \"$S\" \"$t\" || exit 1\n\
+                     mv -Tf -- \"$t\" \"$p\" || { rm -f -- \"$t\"; exit 1; }",
                 )
             };
-            plan.change(&script);
+            plan.change(script);
             if let Some(old) = &q.link {
                 plan.before.push(format!("src: {old}"));
             }
@@ -375,7 +376,7 @@ fi
             if let Some(meta) = target {
                 let delta = attrs.delta(&meta.current(), q.umask);
                 if !delta.is_empty() {
-                    plan.change(&attrs.commands("\"$p\"", false, false));
+                    plan.change(attrs.commands("\"$p\"", false, false));
                     plan.delta(&delta);
                 }
             }
@@ -387,7 +388,7 @@ fi
                 _ => Delta::default(),
             };
             if (relink && !owner_only.is_empty()) || !delta.is_empty() {
-                plan.change(&owner_only.commands("\"$p\"", false, true));
+                plan.change(owner_only.commands("\"$p\"", false, true));
                 plan.delta(&delta);
             }
         }
@@ -420,11 +421,14 @@ fi
         let mut after = if plan.changed { None } else { q.lstat.clone() };
         if plan.changed && !ctx.check {
             let mut script = self.prelude();
-            if let Some(real) = &q.real {
-                script.push_str(&format!("r={}\n", quote(real)));
+            if q.real.is_some() {
+                // Resolved again here, as the query did, rather than sent
+                // back: the query's answer is lines, and a path may hold a newline.
+                script.push(r#"if [ -L "$p" ]; then r=$(readlink -f -- "$p"); else r=$p; fi"#);
             }
-            script.push_str(&plan.script);
-            script.push_str("printf 'l=%s\\n' \"$(st \"$p\" 2>/dev/null)\"\n");
+            let script = script
+                .then(&plan.script)
+                .code("printf 'l=%s\\n' \"$(st \"$p\" 2>/dev/null)\"");
             let out = ctx.conn.exec(Script::new(&script).sudo(ctx.sudo)).await?;
             if !out.success() {
                 let reason = last_line(&out.stderr_str());
@@ -629,23 +633,22 @@ impl Query {
 }
 
 /// `mkdir -p`, then the attributes on every directory it created (as Ansible does).
-fn mkdir_script(word: &str, attrs: &Attributes) -> String {
-    let mut s = format!(
-        r#"d={word}
-top=$d
+fn mkdir_script(word: &'static str, attrs: &Attributes) -> ShellScript {
+    let mut s = ShellScript::new().fragment("d=").code(word).code(
+        r#"top=$d
 while :; do
   up=$(dirname -- "$top")
   if [ "$up" = "$top" ] || [ -e "$up" ] || [ -L "$up" ]; then break; fi
   top=$up
 done
 mkdir -p -- "$d" || exit 1
-"#
+"#,
     );
     if !attrs.is_empty() {
-        s.push_str(&format!(
-            "c=$d\nwhile :; do\n{}  [ \"$c\" = \"$top\" ] && break\n  c=$(dirname -- \"$c\")\ndone\n",
-            attrs.commands("\"$c\"", false, false)
-        ));
+        s = s
+            .code("c=$d\nwhile :; do")
+            .then(&attrs.commands("\"$c\"", false, false))
+            .code("  [ \"$c\" = \"$top\" ] && break\n  c=$(dirname -- \"$c\")\ndone");
     }
     s
 }
@@ -655,7 +658,7 @@ struct Plan {
     state: State,
     changed: bool,
     /// Shell commands that make the change.
-    script: String,
+    script: ShellScript,
     /// `--diff` lines.
     before: Vec<String>,
     after: Vec<String>,
@@ -666,7 +669,7 @@ impl Plan {
         Plan {
             state,
             changed: false,
-            script: String::new(),
+            script: ShellScript::new(),
             before: vec![format!("path: {path}"), format!("state: {}", prev.as_str())],
             after: vec![
                 format!("path: {path}"),
@@ -675,9 +678,9 @@ impl Plan {
         }
     }
 
-    fn change(&mut self, script: &str) {
+    fn change(&mut self, script: ShellScript) {
         self.changed = true;
-        self.script.push_str(script);
+        self.script = std::mem::take(&mut self.script).then(&script);
     }
 
     fn delta(&mut self, d: &Delta) {
@@ -712,17 +715,6 @@ fn parent(path: &str) -> &str {
         Some(0) => "/",
         Some(i) => &path[..i],
         None => ".",
-    }
-}
-
-/// A path as one shell word, with a leading `~` expanded on the host as Ansible does.
-pub(super) fn shell_path(path: &str) -> String {
-    if path == "~" {
-        "\"$HOME\"".into()
-    } else if let Some(rest) = path.strip_prefix("~/") {
-        format!("\"$HOME\"/{}", quote(rest))
-    } else {
-        quote(path)
     }
 }
 
@@ -968,7 +960,11 @@ mod tests {
         );
         let plan = a.plan(&query(Some(meta(0o100_600)))).unwrap();
         assert!(plan.changed);
-        assert!(plan.script.contains("chmod -- 0644 \"$p\""));
+        assert!(
+            plan.script
+                .text()
+                .contains("MODE=0644\nchmod -- \"$MODE\" \"$p\"")
+        );
         let plan = a.plan(&query(Some(meta(0o100_644)))).unwrap();
         assert!(!plan.changed);
         // An existing directory keeps being one.
@@ -983,8 +979,12 @@ mod tests {
                 .unwrap();
         assert_eq!(a.path, "/srv/app");
         let plan = a.plan(&query(None)).unwrap();
-        assert!(plan.changed && plan.script.contains("mkdir -p"));
-        assert!(plan.script.contains("chown -- app \"$c\""));
+        assert!(plan.changed && plan.script.text().contains("mkdir -p"));
+        assert!(
+            plan.script
+                .text()
+                .contains("ID=app\nchown -- \"$ID\" \"$c\"")
+        );
         let mut m = meta(0o040_755);
         m.owner = "app".into();
         assert!(!a.plan(&query(Some(m.clone()))).unwrap().changed);
@@ -1004,7 +1004,7 @@ mod tests {
         assert!(!a.plan(&q).unwrap().changed);
         q.tree.push(Entry::parse("f|600|root|root|0|0").unwrap());
         let plan = a.plan(&q).unwrap();
-        assert!(plan.changed && plan.script.contains("chmod -R"));
+        assert!(plan.changed && plan.script.text().contains("chmod -R"));
         assert!(
             action(serde_json::json!({"path": "/d", "state": "file", "recurse": true})).is_err()
         );
@@ -1015,7 +1015,7 @@ mod tests {
         let a = action(serde_json::json!({"path": "/x", "state": "absent"})).unwrap();
         assert!(!a.plan(&query(None)).unwrap().changed);
         let plan = a.plan(&query(Some(meta(0o040_755)))).unwrap();
-        assert!(plan.changed && plan.script.contains("rm -rf"));
+        assert!(plan.changed && plan.script.text().contains("rm -rf"));
         assert_eq!(plan.before[1], "state: directory");
         let t = action(serde_json::json!({"path": "/x", "state": "touch"})).unwrap();
         assert!(t.plan(&query(Some(meta(0o100_644)))).unwrap().changed);
@@ -1031,7 +1031,13 @@ mod tests {
         let mut q = query(None);
         q.src = Some(meta(0o040_755));
         let plan = a.plan(&q).unwrap();
-        assert!(plan.changed && plan.script.contains("ln -s -- /opt/app \"$p\""));
+        assert!(
+            plan.changed
+                && plan
+                    .script
+                    .text()
+                    .contains("S=/opt/app\nln -s -- \"$S\" \"$p\"")
+        );
         // Already pointing there.
         let mut q = query(Some(meta(0o120_777)));
         q.link = Some("/opt/app".into());
@@ -1041,7 +1047,7 @@ mod tests {
         // Pointing elsewhere: replaced atomically.
         q.link = Some("/opt/old".into());
         let plan = a.plan(&q).unwrap();
-        assert!(plan.changed && plan.script.contains("mv -Tf"));
+        assert!(plan.changed && plan.script.text().contains("mv -Tf"));
         // A file in the way needs force.
         let mut q = query(Some(meta(0o100_644)));
         q.src = Some(meta(0o040_755));
@@ -1062,9 +1068,7 @@ mod tests {
     }
 
     #[test]
-    fn tilde_expands_on_the_host() {
-        assert_eq!(shell_path("~/.ssh"), "\"$HOME\"/.ssh");
-        assert_eq!(shell_path("/a b"), "'/a b'");
+    fn parents_as_dirname_gives_them() {
         assert_eq!(parent("/a/b"), "/a");
         assert_eq!(parent("/a"), "/");
         assert_eq!(parent("a"), ".");

@@ -14,10 +14,10 @@ use regex::bytes::{Regex, RegexBuilder};
 use serde::Deserialize;
 
 use super::attributes::{Attributes, Current};
-use super::file::{last_line, lenient, shell_path};
+use super::file::{last_line, lenient};
 use super::{Action, ActionContext, BoxFuture, FileDiff, ModuleSpec, Outcome, boxed, parse_args};
 use crate::transport::remote_fs;
-use crate::transport::{Script, TransportError, quote};
+use crate::transport::{Script, ShellScript, TransportError};
 use crate::vars::Value;
 
 pub static SPEC: ModuleSpec = ModuleSpec {
@@ -219,22 +219,21 @@ impl LineInFile {
         })
     }
 
-    /// One round trip: a header line, then the file's content.
-    fn query_script(&self) -> String {
-        format!(
-            r#"p={}
-if [ -d "$p" ]; then echo dir; exit 0; fi
+    /// One round trip: a header ended by a NUL (a path may hold a newline,
+    /// never a NUL), then the file's content.
+    fn query_script(&self) -> ShellScript {
+        ShellScript::new().path_var("p", &self.path).code(
+            r#"if [ -d "$p" ]; then printf 'dir\0'; exit 0; fi
 u=$(umask); i=$(id -u)
 r=$(readlink -f -- "$p" 2>/dev/null) || r=
 [ -n "$r" ] || r=$p
 if [ -e "$p" ]; then
-  printf 'file|%s|%s|%s|%s\n' "$u" "$i" "$(LC_ALL=C stat -L -c '%a|%U|%G|%u|%g' -- "$p")" "$r"
+  printf 'file|%s|%s|%s|%s\0' "$u" "$i" "$(LC_ALL=C stat -L -c '%a|%U|%G|%u|%g' -- "$p")" "$r"
   exec cat -- "$p"
 fi
 if [ -d "$(dirname -- "$r")" ]; then d=1; else d=0; fi
-printf 'absent|%s|%s|%s|%s\n' "$u" "$i" "$d" "$r"
+printf 'absent|%s|%s|%s|%s\0' "$u" "$i" "$d" "$r"
 "#,
-            shell_path(&self.path)
         )
     }
 
@@ -314,20 +313,21 @@ printf 'absent|%s|%s|%s|%s\n' "$u" "$i" "$d" "$r"
             return Ok(outcome.with("backup", backup));
         }
         let real = &file.real;
-        let q = quote(real);
         if edit.changed {
             // Rare extras, one more round trip: the parent directory for `create`, a backup copy.
-            let mut prepare = String::new();
+            let mut prepare = ShellScript::new();
             if matches!(file.kind, RemoteKind::Missing { parent: false }) {
                 let dir = real
                     .rsplit_once('/')
                     .map_or(".", |(d, _)| if d.is_empty() { "/" } else { d });
-                prepare.push_str(&format!("mkdir -p -- {} || exit 1\n", quote(dir)));
+                prepare = prepare.var("d", dir).code(r#"mkdir -p -- "$d" || exit 1"#);
             }
             if self.backup && meta.is_some() {
-                prepare.push_str(&format!(
-                    "b={q}.$$.$(date +%Y-%m-%d@%H:%M:%S)~\ncp -p -- {q} \"$b\" || exit 1\nprintf '%s\\n' \"$b\"\n"
-                ));
+                prepare = prepare.var("q", real).code(
+                    r#"b="$q.$$.$(date +%Y-%m-%d@%H:%M:%S)~"
+cp -p -- "$q" "$b" || exit 1
+printf '%s\n' "$b""#,
+                );
             }
             if !prepare.is_empty() {
                 let out = ctx.conn.exec(Script::new(&prepare).sudo(ctx.sudo)).await?;
@@ -352,7 +352,7 @@ printf 'absent|%s|%s|%s|%s\n' "$u" "$i" "$d" "$r"
             }
         } else {
             let attrs = self.attrs.for_write(current.as_ref(), file.umask);
-            let script = format!("true{}", attrs.commands(&q));
+            let script = attrs.apply_to_t(ShellScript::new().var("T", real));
             let out = ctx.conn.exec(Script::new(&script).sudo(ctx.sudo)).await?;
             if !out.success() {
                 let reason = last_line(&out.stderr_str());
@@ -417,7 +417,7 @@ struct Remote {
 
 impl Remote {
     fn parse(out: &[u8]) -> Option<Self> {
-        let (header, content) = match out.iter().position(|&b| b == b'\n') {
+        let (header, content) = match out.iter().position(|&b| b == b'\0') {
             Some(i) => (&out[..i], &out[i + 1..]),
             None => (out, &[][..]),
         };
@@ -849,7 +849,7 @@ mod tests {
 
     #[test]
     fn parses_the_query_answer() {
-        let r = Remote::parse(b"file|0022|0|644|root|adm|0|4|/etc/a|b\nx=1\n").unwrap();
+        let r = Remote::parse(b"file|0022|0|644|root|adm|0|4|/etc/a|b\0x=1\n").unwrap();
         assert_eq!(r.real, "/etc/a|b");
         assert_eq!(r.uid, 0);
         let RemoteKind::File { meta, content } = r.kind else {
@@ -859,10 +859,10 @@ mod tests {
             (meta.perms, meta.gid, content.as_slice()),
             (0o644, 4, &b"x=1\n"[..])
         );
-        let r = Remote::parse(b"absent|0002|1000|0|/srv/new/file\n").unwrap();
+        let r = Remote::parse(b"absent|0002|1000|0|/srv/new/file\0").unwrap();
         assert_eq!(r.kind, RemoteKind::Missing { parent: false });
         assert_eq!(r.umask, 0o002);
-        assert_eq!(Remote::parse(b"dir\n").unwrap().kind, RemoteKind::Directory);
+        assert_eq!(Remote::parse(b"dir\0").unwrap().kind, RemoteKind::Directory);
     }
 
     #[cfg(target_os = "linux")]

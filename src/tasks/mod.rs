@@ -14,6 +14,8 @@ mod copy;
 mod debug;
 mod fail;
 mod file;
+#[cfg(test)]
+mod hostile_values;
 mod lineinfile;
 mod outcome;
 mod set_fact;
@@ -25,6 +27,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 pub use attributes::normalize_mode;
+pub use command::host_line;
 pub use context::ActionContext;
 pub use outcome::{FileDiff, Outcome};
 

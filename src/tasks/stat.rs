@@ -10,9 +10,9 @@
 
 use serde::Deserialize;
 
-use super::file::{last_line, lenient, shell_path};
+use super::file::{last_line, lenient};
 use super::{Action, ActionContext, BoxFuture, ModuleSpec, Outcome, boxed, parse_args};
-use crate::transport::{Script, TransportError};
+use crate::transport::{Script, ShellScript, TransportError};
 use crate::vars::{Value, VarMap};
 
 pub static SPEC: ModuleSpec = ModuleSpec {
@@ -76,36 +76,37 @@ struct Args {
 const FMT: &str = "%f|%U|%G|%u|%g|%s|%i|%h|%d|%X|%Y|%Z";
 
 impl Args {
-    fn script(&self) -> String {
-        let deref = if self.follow { "-L " } else { "" };
-        // Ansible hashes regular files only; without `follow` a link is not one.
-        let regular = if self.follow {
-            "[ -f \"$p\" ]"
+    fn script(&self) -> ShellScript {
+        let mut s = ShellScript::new();
+        if self.get_checksum {
+            s = s.sha256_function();
+        }
+        s = s.path_var("p", &self.path).var("F", FMT).code(if self.follow {
+            "if ! s=$(LC_ALL=C stat -L -c \"$F\" -- \"$p\" 2>&1); then printf 'e=%s\\n' \"$s\"; exit 0; fi"
         } else {
-            "[ -f \"$p\" ] && [ ! -L \"$p\" ]"
-        };
-        let checksum = if self.get_checksum {
-            format!(
-                "if {regular} && [ -r \"$p\" ]; then printf 'c=%s\\n' \"$(sha256sum < \"$p\" | cut -d' ' -f1)\"; fi\n"
-            )
-        } else {
-            String::new()
-        };
-        let link = if self.follow {
-            ""
-        } else {
-            "if [ -L \"$p\" ]; then printf 'k=%s\\n' \"$(readlink -- \"$p\")\"; printf 'K=%s\\n' \"$(readlink -f -- \"$p\")\"; fi\n"
-        };
-        format!(
-            "p={path}\n\
-             if ! s=$(LC_ALL=C stat {deref}-c '{FMT}' -- \"$p\" 2>&1); then printf 'e=%s\\n' \"$s\"; exit 0; fi\n\
-             printf 's=%s\\n' \"$s\"\n\
+            "if ! s=$(LC_ALL=C stat -c \"$F\" -- \"$p\" 2>&1); then printf 'e=%s\\n' \"$s\"; exit 0; fi"
+        });
+        s = s.code(
+            "printf 's=%s\\n' \"$s\"\n\
              if [ -r \"$p\" ]; then echo r=1; fi\n\
              if [ -w \"$p\" ]; then echo w=1; fi\n\
-             if [ -x \"$p\" ]; then echo x=1; fi\n\
-             {checksum}{link}",
-            path = shell_path(&self.path),
-        )
+             if [ -x \"$p\" ]; then echo x=1; fi",
+        );
+        if self.get_checksum {
+            // Ansible hashes regular files only; without `follow` a link is not one.
+            // A host with no hashing tool gives no checksum rather than a wrong one.
+            s = s
+                .code(if self.follow {
+                    "if [ -f \"$p\" ] && [ -r \"$p\" ]; then"
+                } else {
+                    "if [ -f \"$p\" ] && [ ! -L \"$p\" ] && [ -r \"$p\" ]; then"
+                })
+                .code("  if c=$(convoy_sha256_of \"$p\"); then printf 'c=%s\\n' \"$c\"; fi\nfi");
+        }
+        if !self.follow {
+            s = s.code("if [ -L \"$p\" ]; then printf 'k=%s\\n' \"$(readlink -- \"$p\")\"; printf 'K=%s\\n' \"$(readlink -f -- \"$p\")\"; fi");
+        }
+        s
     }
 }
 
@@ -291,7 +292,8 @@ mod tests {
     fn script_follows_only_when_asked() {
         let a: Args = parse_args(serde_json::json!({"path": "~/x", "follow": true})).unwrap();
         let s = a.script();
-        assert!(s.starts_with("p=\"$HOME\"/x\n"));
+        let s = s.text();
+        assert!(s.contains("\np=\"$HOME\"/x\n"));
         assert!(s.contains("stat -L -c"));
         assert!(!s.contains("readlink"));
     }

@@ -16,9 +16,9 @@
 use regex::Regex;
 use serde::Deserialize;
 
-use super::file::{last_line, lenient, shell_path};
+use super::file::{last_line, lenient};
 use super::{Action, ActionContext, BoxFuture, ModuleSpec, Outcome, boxed, parse_args};
-use crate::transport::{Script, TransportError, quote};
+use crate::transport::{Script, ShellScript, TransportError};
 use crate::vars::Value;
 
 pub static SPEC: ModuleSpec = ModuleSpec {
@@ -154,70 +154,61 @@ impl WaitFor {
     /// The whole wait as one script. It prints `ok=<elapsed>` (and `m=<line>`
     /// for a path matched by `search_regex`), `timeout=<elapsed>`, or
     /// `e=<reason>` when the host cannot run the check at all.
-    fn script(&self) -> String {
-        let mut s = String::new();
+    fn script(&self) -> ShellScript {
+        let mut s = ShellScript::new()
+            .var("TO", self.timeout.to_string())
+            .var("DELAY", self.delay.to_string())
+            .var("SLEEP", self.sleep.to_string())
+            .var("CT", self.connect_timeout.to_string());
         if let Some(re) = &self.search_regex {
-            s.push_str(&format!(
-                "re={}\nif printf 'x\\n' | grep -qP 'x' 2>/dev/null; then g=-P; else g=-E; fi\n",
-                quote(re)
-            ));
+            s = s
+                .var("re", re)
+                .code("if printf 'x\\n' | grep -qP 'x' 2>/dev/null; then g=-P; else g=-E; fi");
         }
         let cond = match &self.target {
-            Target::Nothing => String::new(),
+            Target::Nothing => "",
             Target::Path(path) => {
-                s.push_str(&format!("p={}\n", shell_path(path)));
+                s = s.path_var("p", path);
                 match (&self.search_regex, self.up) {
                     (Some(_), _) => "[ -e \"$p\" ] && grep -q $g -e \"$re\" -- \"$p\" 2>/dev/null",
                     (None, true) => "[ -e \"$p\" ]",
                     (None, false) => "[ ! -e \"$p\" ]",
                 }
-                .to_owned()
             }
             Target::Port { host, port } => {
-                let ct = self.connect_timeout;
                 // bash's /dev/tcp needs no extra tool; `timeout` bounds a connect to a dropped port.
-                s.push_str(&format!(
-                    r#"host={host}; port={port}
-to=; if command -v timeout >/dev/null 2>&1; then to="timeout {ct}"; fi
+                s = s.var("host", host).var("port", port.to_string()).code(
+                    r#"to=; if command -v timeout >/dev/null 2>&1; then to="timeout $CT"; fi
 if command -v bash >/dev/null 2>&1; then
-  probe() {{ $to bash -c 'exec 3<>"/dev/tcp/$1/$2"' convoy "$host" "$port" 2>/dev/null; }}
-  banner() {{ $to bash -c 'exec 3<>"/dev/tcp/$1/$2" || exit 1
+  probe() { $to bash -c 'exec 3<>"/dev/tcp/$1/$2"' convoy "$host" "$port" 2>/dev/null; }
+  banner() { $to bash -c 'exec 3<>"/dev/tcp/$1/$2" || exit 1
     while :; do
       IFS= read -r -t "$4" l <&3; rc=$?
       if printf "%s\n" "$l" | grep -q $5 -e "$3"; then exit 0; fi
       [ "$rc" -eq 0 ] || exit 1
-    done' convoy "$host" "$port" "${{re:-}}" {ct} "${{g:-}}" 2>/dev/null; }}
+    done' convoy "$host" "$port" "${re:-}" "$CT" "${g:-}" 2>/dev/null; }
 elif command -v nc >/dev/null 2>&1; then
-  probe() {{ $to nc -z -w {ct} "$host" "$port" >/dev/null 2>&1; }}
-  banner() {{ $to nc -w {ct} "$host" "$port" </dev/null 2>/dev/null | grep -q $g -e "$re"; }}
+  probe() { $to nc -z -w "$CT" "$host" "$port" >/dev/null 2>&1; }
+  banner() { $to nc -w "$CT" "$host" "$port" </dev/null 2>/dev/null | grep -q $g -e "$re"; }
 else
   echo 'e=neither bash nor nc is available on the host to test ports'; exit 0
 fi
 "#,
-                    host = quote(host),
-                ));
+                );
                 match (&self.search_regex, self.up) {
                     (Some(_), _) => "banner",
                     (None, true) => "probe",
                     (None, false) => "! probe",
                 }
-                .to_owned()
             }
         };
         // As in Ansible, the timeout counts from before the delay.
-        s.push_str(&format!(
-            "start=$(date +%s)\nend=$((start + {}))\n",
-            self.timeout
-        ));
+        s = s.code("start=$(date +%s)\nend=$((start + TO))");
         if self.delay > 0 {
-            s.push_str(&format!("sleep {}\n", self.delay));
+            s = s.code("sleep \"$DELAY\"");
         }
         if self.target == Target::Nothing {
-            s.push_str(&format!(
-                "sleep {}\necho \"ok=$(( $(date +%s) - start ))\"\n",
-                self.timeout
-            ));
-            return s;
+            return s.code("sleep \"$TO\"\necho \"ok=$(( $(date +%s) - start ))\"");
         }
         let matched = match (&self.target, &self.search_regex) {
             (Target::Path(_), Some(_)) => {
@@ -225,16 +216,17 @@ fi
             }
             _ => "",
         };
-        s.push_str(&format!(
-            r#"while [ "$(date +%s)" -lt "$end" ]; do
-  if {cond}; then echo "ok=$(( $(date +%s) - start ))"; {matched}exit 0; fi
-  sleep {sleep}
+        s.code("while [ \"$(date +%s)\" -lt \"$end\" ]; do")
+            .fragment("  if ")
+            .fragment(cond)
+            .fragment("; then echo \"ok=$(( $(date +%s) - start ))\"; ")
+            .fragment(matched)
+            .code("exit 0; fi")
+            .code(
+                r#"  sleep "$SLEEP"
 done
-echo "timeout=$(( $(date +%s) - start ))"
-"#,
-            sleep = self.sleep
-        ));
-        s
+echo "timeout=$(( $(date +%s) - start ))""#,
+            )
     }
 
     /// Ansible's message for a wait that ran out of time.
@@ -369,7 +361,7 @@ mod tests {
     fn run_locally(w: &WaitFor) -> Outcome {
         let out = std::process::Command::new("sh")
             .arg("-c")
-            .arg(w.script())
+            .arg(w.script().text())
             .output()
             .unwrap();
         assert!(

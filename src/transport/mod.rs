@@ -7,15 +7,20 @@
 //! plain enum dispatches them without boxing.
 
 mod error;
+#[cfg(test)]
+pub mod hostile;
 mod local;
 pub mod remote_fs;
+pub mod shell;
 mod ssh;
+mod ssh_error;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use error::TransportError;
 pub use local::LocalConnection;
+pub use shell::ShellScript;
 pub use ssh::{SshConnection, SshTarget};
 
 /// What a remote script printed and how it ended.
@@ -44,21 +49,26 @@ pub struct Become {
     pub user: String,
 }
 
-/// A script to run on a host.
+/// A script to run on a host. Its text can only come from a
+/// [`ShellScript`], so every value in it went through quoting.
 #[derive(Debug, Clone, Copy)]
 pub struct Script<'a> {
-    pub text: &'a str,
-    pub stdin: Option<Input<'a>>,
-    pub sudo: Option<&'a Become>,
+    script: &'a ShellScript,
+    stdin: Option<Input<'a>>,
+    sudo: Option<&'a Become>,
 }
 
 impl<'a> Script<'a> {
-    pub fn new(text: &'a str) -> Self {
+    pub fn new(script: &'a ShellScript) -> Self {
         Self {
-            text,
+            script,
             stdin: None,
             sudo: None,
         }
+    }
+
+    pub fn text(&self) -> &str {
+        self.script.text()
     }
     pub fn stdin(mut self, data: &'a [u8]) -> Self {
         self.stdin = Some(Input::Bytes(data));
@@ -76,7 +86,7 @@ impl<'a> Script<'a> {
 
     /// The `sh` command line that runs this script, with sudo in front when asked.
     fn command_line(&self) -> String {
-        let sh = format!("sh -c {}", quote(self.text));
+        let sh = format!("sh -c {}", quote(self.text()));
         match self.sudo {
             // -n: never prompt (a prompt would hang a fleet run); -H: the target user's HOME.
             Some(b) => format!("sudo -n -H -u {} -- {sh}", quote(&b.user)),
@@ -85,12 +95,7 @@ impl<'a> Script<'a> {
     }
 }
 
-/// POSIX shell quoting for one word.
-pub fn quote(word: &str) -> String {
-    shlex::try_quote(word)
-        .map(|q| q.into_owned())
-        .unwrap_or_else(|_| format!("'{}'", word.replace('\0', "").replace('\'', "'\\''")))
-}
+pub use shell::quote;
 
 /// An open connection to one host.
 pub enum Connection {
@@ -104,7 +109,7 @@ impl Connection {
     /// to reach the host is an error.
     pub async fn exec(&self, script: Script<'_>) -> Result<ExecOutput, TransportError> {
         self.counter()
-            .add(script.stdin.as_ref().map_or(0, Input::len) as usize + script.text.len());
+            .add(script.stdin.as_ref().map_or(0, Input::len) as usize + script.text().len());
         match self {
             Connection::Ssh(c) => {
                 c.exec(&script.command_line(), script.stdin.map(Input::owned))

@@ -1,6 +1,6 @@
 //! File operations on a host, each built on one `exec` round trip.
 
-use super::{Become, Connection, Script, TransportError, quote};
+use super::{Become, Connection, Script, ShellScript, TransportError};
 
 /// What convoy needs to know about a remote path before changing it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -18,6 +18,8 @@ pub struct RemoteStat {
     pub link_target: Option<String>,
     /// sha256 of a regular file's content, when asked for.
     pub sha256: Option<String>,
+    /// Why a regular file could not be hashed (no tool on the host, unreadable).
+    pub hash_error: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -38,16 +40,23 @@ pub async fn stat(
     hash: bool,
     sudo: Option<&Become>,
 ) -> Result<RemoteStat, TransportError> {
-    let p = quote(path);
-    let hash_cmd = if hash {
-        format!("if [ -f {p} ] && [ ! -L {p} ]; then sha256sum {p} | cut -d' ' -f1; fi")
-    } else {
-        String::new()
-    };
-    let script = format!(
-        "if [ -e {p} ] || [ -L {p} ]; then LC_ALL=C stat -c '%F|%a|%U|%G|%s|%u|%g' {p}; \
-         if [ -L {p} ]; then readlink {p}; else echo; fi; {hash_cmd} else echo absent; fi"
+    let mut script = ShellScript::new();
+    if hash {
+        script = script.sha256_function();
+    }
+    script = script.var("p", path).code(
+        r#"if [ -e "$p" ] || [ -L "$p" ]; then
+  LC_ALL=C stat -c '%F|%a|%U|%G|%s|%u|%g' -- "$p"
+  if [ -L "$p" ]; then readlink -- "$p"; else echo; fi"#,
     );
+    if hash {
+        // A failure to hash is reported as such (`!reason`), never as a
+        // file whose content differs.
+        script = script.code(
+            r#"  if [ -f "$p" ] && [ ! -L "$p" ]; then h=$(convoy_sha256_of "$p" 2>&1) || h="!$h"; printf '%s\n' "$h"; fi"#,
+        );
+    }
+    script = script.code("else echo absent; fi");
     let out = conn.exec(Script::new(&script).sudo(sudo)).await?;
     Ok(parse_stat(&out.stdout_str()))
 }
@@ -66,7 +75,13 @@ fn parse_stat(text: &str) -> RemoteStat {
         _ => PathKind::Other,
     };
     let link = lines.next().filter(|l| !l.is_empty()).map(str::to_owned);
-    let sha256 = lines.next().filter(|l| l.len() == 64).map(str::to_owned);
+    let hash = lines.next().unwrap_or_default();
+    let sha256 = Some(hash)
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_owned);
+    let hash_error = hash
+        .strip_prefix('!')
+        .map(|e| e.lines().last().unwrap_or(e).trim().to_owned());
     RemoteStat {
         exists: true,
         kind,
@@ -78,6 +93,7 @@ fn parse_stat(text: &str) -> RemoteStat {
         gid: fields.get(6).and_then(|s| s.parse().ok()).unwrap_or(0),
         link_target: link,
         sha256,
+        hash_error,
     }
 }
 
@@ -87,8 +103,9 @@ pub async fn read(
     path: &str,
     sudo: Option<&Become>,
 ) -> Result<Option<Vec<u8>>, TransportError> {
-    let p = quote(path);
-    let script = format!("if [ -f {p} ]; then cat {p}; else exit 3; fi");
+    let script = ShellScript::new()
+        .var("p", path)
+        .code(r#"if [ -f "$p" ]; then cat -- "$p"; else exit 3; fi"#);
     let out = conn.exec(Script::new(&script).sudo(sudo)).await?;
     Ok(out.success().then_some(out.stdout))
 }
@@ -102,23 +119,33 @@ pub struct FileAttrs {
 }
 
 impl FileAttrs {
-    /// Shell commands that apply these attributes to `quoted_path`.
-    pub fn commands(&self, quoted_path: &str) -> String {
-        let mut cmds = String::new();
+    /// Appends the commands that apply these attributes to the file named
+    /// by the shell variable `T`; each value enters as a variable.
+    pub fn apply_to_t(&self, mut script: ShellScript) -> ShellScript {
         if let Some(mode) = &self.mode {
-            cmds.push_str(&format!(" && chmod {} {quoted_path}", quote(mode)));
+            script = script
+                .var("MODE", mode)
+                .code(r#"chmod -- "$MODE" "$T" || exit 1"#);
         }
         match (&self.owner, &self.group) {
-            (Some(o), Some(g)) => cmds.push_str(&format!(
-                " && chown {}:{} {quoted_path}",
-                quote(o),
-                quote(g)
-            )),
-            (Some(o), None) => cmds.push_str(&format!(" && chown {} {quoted_path}", quote(o))),
-            (None, Some(g)) => cmds.push_str(&format!(" && chgrp {} {quoted_path}", quote(g))),
+            (Some(o), Some(g)) => {
+                script = script
+                    .var("OWNER", format!("{o}:{g}"))
+                    .code(r#"chown -- "$OWNER" "$T" || exit 1"#)
+            }
+            (Some(o), None) => {
+                script = script
+                    .var("OWNER", o)
+                    .code(r#"chown -- "$OWNER" "$T" || exit 1"#)
+            }
+            (None, Some(g)) => {
+                script = script
+                    .var("GROUP", g)
+                    .code(r#"chgrp -- "$GROUP" "$T" || exit 1"#)
+            }
             (None, None) => {}
         }
-        cmds
+        script
     }
 }
 
@@ -132,18 +159,22 @@ pub async fn write_atomic(
     attrs: &FileAttrs,
     sudo: Option<&Become>,
 ) -> Result<Result<(), String>, TransportError> {
-    let p = quote(path);
-    let tmp = quote(&format!("{path}.convoy-tmp.{}", std::process::id()));
+    let mut script = ShellScript::new()
+        .var("P", path)
+        .var("T", format!("{path}.convoy-tmp.{}", std::process::id()))
+        .code(
+            r#"umask 022
+trap 'rm -f -- "$T"' EXIT
+cat > "$T" || exit 1"#,
+        );
     // Keep the existing mode when none is given, as Ansible's copy does.
-    let keep_mode = if attrs.mode.is_none() {
-        format!("if [ -f {p} ]; then chmod \"$(stat -c %a {p})\" {tmp}; fi && ")
-    } else {
-        String::new()
-    };
-    let script = format!(
-        "umask 022 && cat > {tmp} && {keep_mode}true{attrs} && mv -f {tmp} {p} || {{ rc=$?; rm -f {tmp}; exit $rc; }}",
-        attrs = attrs.commands(&tmp),
-    );
+    if attrs.mode.is_none() {
+        script = script
+            .code(r#"if [ -f "$P" ]; then chmod -- "$(stat -c %a -- "$P")" "$T" || exit 1; fi"#);
+    }
+    script = attrs
+        .apply_to_t(script)
+        .code(r#"mv -f -- "$T" "$P" || exit 1"#);
     let out = conn
         .exec(Script::new(&script).stdin(content).sudo(sudo))
         .await?;

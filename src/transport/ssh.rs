@@ -158,14 +158,14 @@ fn ssh_reason(e: &openssh::Error) -> String {
         reason = s.to_string();
         source = s.source();
     }
-    reason.trim().trim_end_matches('.').to_owned()
+    super::ssh_error::summarize(&reason)
 }
 
 impl SshTarget {
     /// A one-off `ssh` process that shares nothing with the multiplexed
     /// master (ControlPath=none): it proves the host can still be reached
     /// by a new connection, as an operator's would be.
-    pub fn fresh_command(&self, remote: &str) -> tokio::process::Command {
+    pub fn fresh_command(&self, remote: &super::ShellScript) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new("ssh");
         cmd.args([
             "-o",
@@ -196,7 +196,8 @@ impl SshTarget {
         if let Some(key) = &self.key_file {
             cmd.arg("-i").arg(key);
         }
-        cmd.arg("--").arg(&self.address).arg(remote);
+        // The remote side hands the command to the user's login shell.
+        cmd.arg("--").arg(&self.address).arg(remote.text());
         cmd.stdin(std::process::Stdio::null()).kill_on_drop(true);
         cmd
     }

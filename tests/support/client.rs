@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::nginx::http_get;
+use super::nginx::http_request;
 use super::run::{Run, wait_or_kill};
 use super::{CLEAN_PATH, fresh_home};
 
@@ -71,6 +71,32 @@ impl Client {
         max: usize,
         max_time: Duration,
     ) -> Client {
+        Client::start_with("GET", address, host, path, clock, max, max_time)
+    }
+
+    /// Like [`Client::start`], sending `POST` requests: a proxy never
+    /// retries those on another upstream, so a host that drops one while it
+    /// restarts shows as a failed request.
+    pub fn start_posts(
+        address: String,
+        host: &str,
+        path: &str,
+        clock: Instant,
+        max: usize,
+        max_time: Duration,
+    ) -> Client {
+        Client::start_with("POST", address, host, path, clock, max, max_time)
+    }
+
+    fn start_with(
+        method: &'static str,
+        address: String,
+        host: &str,
+        path: &str,
+        clock: Instant,
+        max: usize,
+        max_time: Duration,
+    ) -> Client {
         let stop = Arc::new(AtomicBool::new(false));
         let samples = Arc::new(Mutex::new(Vec::new()));
         let thread = {
@@ -79,7 +105,7 @@ impl Client {
             std::thread::spawn(move || {
                 let mut sent = 0;
                 while !stop.load(Ordering::Relaxed) && sent < max && clock.elapsed() < max_time {
-                    let answer = http_get(&address, &host, &path);
+                    let answer = http_request(method, &address, &host, &path);
                     let at = clock.elapsed();
                     samples.lock().unwrap().push(Sample { at, answer });
                     sent += 1;

@@ -161,6 +161,16 @@ impl AppServer {
 /// One HTTP/1.0 GET to `address` (`ip:port`) with `Host: host`: the status
 /// and the body. `Err` when the connection fails (refused, reset, timeout).
 pub fn http_get(address: &str, host: &str, path: &str) -> Result<(u16, String), String> {
+    http_request("GET", address, host, path)
+}
+
+/// `METHOD path` with `Host: host` to `address`; a POST carries a small body.
+pub fn http_request(
+    method: &str,
+    address: &str,
+    host: &str,
+    path: &str,
+) -> Result<(u16, String), String> {
     let address = address.parse().map_err(|e| format!("{address}: {e}"))?;
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5))
         .map_err(|e| format!("connect {address}: {e}"))?;
@@ -170,7 +180,18 @@ pub fn http_get(address: &str, host: &str, path: &str) -> Result<(u16, String), 
     // One write: `write!` on the stream would send each piece of the format
     // in its own segment, and a proxy that delays its ACK until it answers
     // (haproxy's tcp-smart-accept) would hold the second piece for 40 ms.
-    let request = format!("GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    let body = if method == "POST" { "order=1" } else { "" };
+    let length = if method == "POST" {
+        format!(
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+            body.len()
+        )
+    } else {
+        String::new()
+    };
+    let request = format!(
+        "{method} {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n{length}\r\n{body}"
+    );
     stream
         .write_all(request.as_bytes())
         .map_err(|e| format!("send to {address}: {e}"))?;

@@ -1,0 +1,94 @@
+//! One host's part in a play's release cycle, carried by the host itself
+//! from the cycle's start to its end: what it should get (the plan), what
+//! it held when the cycle first asked, and where this run took `current`.
+//! Every step reads and updates this one value, so no step has to keep a
+//! list of its own beside the hosts, and none has to read typed state back
+//! out of the templates' facts.
+
+use serde_json::json;
+
+use super::HostState;
+use crate::distribution::ReleasePlan;
+use crate::distribution::remote::HostRelease;
+
+#[derive(Debug, Clone)]
+pub struct HostCycle {
+    /// The distribution rendered for this host. In a rollback or a patch,
+    /// its version is the one the host is taken to.
+    pub plan: ReleasePlan,
+    /// What the host held when first asked (with the lock, or by a check).
+    pub found: Option<HostRelease>,
+    /// Set once this run repointed `current` forward.
+    pub switched: Option<Switch>,
+    /// `convoy patch` made this host's patched release.
+    pub patched: bool,
+}
+
+/// A forward switch made by this run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Switch {
+    /// The rollout batch (0-based).
+    pub batch: usize,
+    /// The version `current` named before (None on a first deploy).
+    pub from: Option<String>,
+}
+
+impl HostCycle {
+    pub fn new(plan: ReleasePlan) -> Self {
+        Self {
+            plan,
+            found: None,
+            switched: None,
+            patched: false,
+        }
+    }
+
+    /// The version `current` named when the cycle first asked.
+    pub fn found_current(&self) -> Option<&str> {
+        self.found.as_ref().and_then(|f| f.current.as_deref())
+    }
+}
+
+impl HostState {
+    /// The plan of this host's cycle, if it takes part in one.
+    pub fn plan(&self) -> Option<&ReleasePlan> {
+        self.cycle.as_ref().map(|c| &c.plan)
+    }
+
+    /// The version `current` names, as far as this run knows.
+    pub fn running(&self) -> Option<String> {
+        let cycle = self.cycle.as_ref()?;
+        match &cycle.switched {
+            Some(_) => Some(cycle.plan.version.clone()),
+            None => cycle.found_current().map(str::to_owned),
+        }
+    }
+
+    /// Whether the host takes part in the cycle and can still act.
+    pub fn cycling(&self) -> bool {
+        self.active() && self.cycle.is_some()
+    }
+
+    /// `release` and `distribution` as hooks, gates and later tasks see
+    /// them: the release the host is being taken to, and the one it leaves
+    /// (`previous`, kept from before when not given).
+    pub fn publish_release(&mut self, previous: Option<&str>) {
+        let Some(plan) = self.plan() else { return };
+        let previous = previous.map(str::to_owned).or_else(|| {
+            self.facts
+                .get("release")
+                .and_then(|r| r.get("previous"))
+                .and_then(|p| p.as_str())
+                .map(str::to_owned)
+        });
+        let release = json!({
+            "version": plan.version,
+            "path": plan.release_path(),
+            "previous": previous,
+            "sha256": plan.sha256(),
+        });
+        let distribution = json!({"name": plan.name, "root": plan.root});
+        self.facts.insert("release".into(), release);
+        self.facts.insert("distribution".into(), distribution);
+    }
+}

@@ -1,0 +1,127 @@
+//! Keeping a live run's deploy locks fresh. A lock's age is the time since
+//! its holder last renewed it, so "stale" means "its run stopped renewing
+//! it", not "its run started long ago": a rollout paused for hours keeps
+//! its lock, and `--force-unlock` takes only a silent one.
+//!
+//! One task per locked host touches the lock over the run's own
+//! multiplexed connection (a new channel, no new login) at once (marking
+//! it `complete`: this run holds all its locks) and then every
+//! [`LockTiming::renew_every`]; a host that cannot be reached for a while
+//! simply misses renewals. The tasks end when the run releases its locks
+//! (or with the process).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+
+use crate::distribution::lock::{self, Renewed};
+use crate::report::{Event, Reporter};
+use crate::transport::{Become, Connection};
+
+/// How often a live run renews its locks, and how long a lock may go
+/// without renewal before it counts as stale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockTiming {
+    pub renew_every: Duration,
+    pub stale_after: Duration,
+}
+
+impl LockTiming {
+    /// 30 s between renewals; stale after 5 min, ten missed renewals: a
+    /// holder whose link drops for a minute or two keeps its lock, and one
+    /// that died is taken over (with `--force-unlock`) minutes later, not
+    /// an hour later.
+    pub const DEFAULT: LockTiming = LockTiming {
+        renew_every: Duration::from_secs(30),
+        stale_after: Duration::from_secs(300),
+    };
+
+    /// The defaults, or `CONVOY_LOCK_RENEW_SECS` / `CONVOY_LOCK_STALE_SECS`
+    /// (undocumented in `--help`: they exist so the tests need not wait
+    /// minutes).
+    pub fn from_env() -> LockTiming {
+        let secs = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+                .filter(|s| *s > 0)
+                .map(Duration::from_secs)
+        };
+        LockTiming {
+            renew_every: secs("CONVOY_LOCK_RENEW_SECS").unwrap_or(Self::DEFAULT.renew_every),
+            stale_after: secs("CONVOY_LOCK_STALE_SECS").unwrap_or(Self::DEFAULT.stale_after),
+        }
+    }
+}
+
+/// One locked host, as the renewal needs it.
+pub struct RenewalTarget {
+    pub host: String,
+    pub conn: Arc<Connection>,
+    pub root: String,
+}
+
+/// The running renewal of one run's locks; [`LockRenewal::stop`] ends it
+/// (dropping it does too).
+pub struct LockRenewal {
+    tasks: JoinSet<()>,
+}
+
+impl LockRenewal {
+    /// Starts renewing `holder_line`'s lock on every target.
+    pub fn start(
+        targets: Vec<RenewalTarget>,
+        holder_line: String,
+        sudo: Option<Become>,
+        every: Duration,
+        reporter: Reporter,
+    ) -> LockRenewal {
+        let mut tasks = JoinSet::new();
+        for target in targets {
+            let (line, sudo, reporter) = (holder_line.clone(), sudo.clone(), reporter.clone());
+            tasks.spawn(async move {
+                let mut ticks = tokio::time::interval(every);
+                // A renewal that took long (link down) is not followed by a burst.
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                // The first tick is at once: it marks the lock `complete`,
+                // which tells an older run waiting for it to give up.
+                loop {
+                    ticks.tick().await;
+                    let answer = lock::renew(&target.conn, &target.root, &line, sudo.as_ref()).await;
+                    if let Ok(Ok(Renewed::Lost { holder })) = answer {
+                        let now = if holder.is_empty() {
+                            "it was removed".to_owned()
+                        } else {
+                            format!("it is now held by {holder}")
+                        };
+                        reporter.send(Event::Note {
+                            message: format!(
+                                "{}: this run lost its deploy lock ({now}); another run may change this host",
+                                target.host
+                            ),
+                        });
+                        return;
+                    }
+                    // Unreachable or refused: try again next time; the
+                    // lock only goes stale after many missed renewals.
+                }
+            });
+        }
+        LockRenewal { tasks }
+    }
+
+    /// A run that holds no lock renews nothing.
+    pub fn none() -> LockRenewal {
+        LockRenewal {
+            tasks: JoinSet::new(),
+        }
+    }
+
+    /// Stops renewing, and waits until no renewal is in flight (so none
+    /// runs after the lock is released).
+    pub async fn stop(mut self) {
+        self.tasks.abort_all();
+        while self.tasks.join_next().await.is_some() {}
+    }
+}

@@ -1,0 +1,138 @@
+//! The modules that send scripts (file, copy, lineinfile, stat, command,
+//! wait_for), run on this machine with hostile values in each path and
+//! argument: each value lands exactly where it was meant to, as data, and
+//! no marker file exists afterwards.
+
+use std::path::Path;
+
+use serde_json::json;
+
+use super::file::testing::run_local;
+use super::{command, copy, file, lineinfile, stat, wait_for};
+use crate::transport::hostile::Markers;
+
+#[test]
+fn module_scripts_take_hostile_values_as_data() {
+    let markers = Markers::new();
+    let work = tempfile::tempdir().unwrap();
+    for (i, v) in markers.values().iter().enumerate() {
+        let base = work.path().join(i.to_string());
+        std::fs::create_dir(&base).unwrap();
+        // A value holding `/` names a deeper path: its directories exist.
+        let at = |name: &str| {
+            let path = base.join(format!("{name} {v}"));
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            path.display().to_string()
+        };
+        let must = |what: &str, o: &super::Outcome| {
+            assert!(!o.failed, "{what} with {v:?}: {:?}", o.msg);
+        };
+
+        let dir = at("dir");
+        let o = run_local(
+            &file::SPEC,
+            json!({"path": dir, "state": "directory", "mode": "0750"}),
+            false,
+        );
+        must("file directory", &o);
+        assert!(Path::new(&dir).is_dir(), "{dir:?}");
+
+        let link = at("link");
+        let o = run_local(
+            &file::SPEC,
+            json!({"path": link, "state": "link", "src": format!("target {v}"), "force": true}),
+            false,
+        );
+        must("file link", &o);
+        assert_eq!(
+            std::fs::read_link(&link).unwrap(),
+            Path::new(&format!("target {v}"))
+        );
+
+        // Attributes through a link land on its target (`follow`).
+        let target = at("target");
+        std::fs::write(&target, "x").unwrap();
+        let follows = at("follows");
+        std::os::unix::fs::symlink(&target, &follows).unwrap();
+        let o = run_local(
+            &file::SPEC,
+            json!({"path": follows, "state": "file", "follow": true, "mode": "0604"}),
+            false,
+        );
+        must("file follow", &o);
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(
+                &std::fs::metadata(&target).unwrap().permissions()
+            ) & 0o7777,
+            0o604,
+            "{target:?}"
+        );
+
+        let touched = at("touched");
+        must(
+            "file touch",
+            &run_local(
+                &file::SPEC,
+                json!({"path": touched, "state": "touch"}),
+                false,
+            ),
+        );
+        must(
+            "file absent",
+            &run_local(
+                &file::SPEC,
+                json!({"path": touched, "state": "absent"}),
+                false,
+            ),
+        );
+        assert!(!Path::new(&touched).exists());
+
+        let copied = at("copied");
+        let o = run_local(
+            &copy::SPEC,
+            json!({"content": v, "dest": copied, "mode": "0640"}),
+            false,
+        );
+        must("copy", &o);
+        assert_eq!(std::fs::read_to_string(&copied).unwrap(), *v);
+        let again = run_local(&copy::SPEC, json!({"content": v, "dest": copied}), false);
+        assert!(
+            !again.changed && !again.failed,
+            "copy again: {:?}",
+            again.msg
+        );
+
+        let o = run_local(&stat::SPEC, json!({"path": copied}), false);
+        must("stat", &o);
+        assert_eq!(o.result["stat"]["exists"], true, "{v:?}");
+
+        let lines = at("lines");
+        let o = run_local(
+            &lineinfile::SPEC,
+            json!({"path": lines, "line": "a line", "create": true}),
+            false,
+        );
+        must("lineinfile", &o);
+        assert_eq!(
+            std::fs::read_to_string(&lines)
+                .unwrap_or_else(|e| panic!("{lines:?}: {e} {:?}", o.msg)),
+            "a line\n"
+        );
+
+        let o = run_local(
+            &command::COMMAND,
+            json!({"argv": ["printf", "%s", v], "chdir": dir, "removes": copied}),
+            false,
+        );
+        must("command", &o);
+        assert_eq!(o.result["stdout"], v.trim_end_matches('\n'));
+
+        let o = run_local(
+            &wait_for::SPEC,
+            json!({"path": copied, "timeout": 2}),
+            false,
+        );
+        must("wait_for", &o);
+    }
+    markers.assert_untouched();
+}

@@ -1,0 +1,221 @@
+//! Every YAML file convoy reads (playbooks, inventories, group_vars,
+//! host_vars, vars_files, `-e @file`) is parsed here, so that each one gets
+//! the same located, bounded, human error messages, and the same refusal of
+//! ansible-vault content convoy cannot decrypt yet.
+
+use std::path::{Path, PathBuf};
+
+use serde_saphyr::budget::BudgetBreach;
+
+use crate::source::{SourceSpan, nearest};
+
+/// A YAML parse error turned into a located, caret-pointed message.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}\n{}", span.as_ref().map(SourceSpan::snippet).unwrap_or_else(|| format!("  --> {}", file.display())))]
+pub struct YamlError {
+    pub file: PathBuf,
+    pub message: String,
+    pub span: Option<SourceSpan>,
+}
+
+/// How a file encrypted with `ansible-vault encrypt` begins.
+const VAULT_HEADER: &str = "$ANSIBLE_VAULT;";
+
+/// Messages longer than this (in characters) are cut: serde's messages may
+/// quote a whole scalar, which can be huge (or a secret).
+const MAX_MESSAGE: usize = 200;
+
+/// YAML parsing options shared by every loader: Ansible users write
+/// `mode: 0644` meaning octal, as YAML 1.1 did.
+pub fn yaml_options() -> serde_saphyr::Options {
+    let mut options = serde_saphyr::Options::default();
+    options.legacy_octal_numbers = true;
+    options
+}
+
+/// Parses YAML text into `T`, locating any error in `file`.
+pub fn parse_yaml<T: serde::de::DeserializeOwned>(file: &Path, text: &str) -> Result<T, YamlError> {
+    if text.trim_start().starts_with(VAULT_HEADER) {
+        let line = text.lines().position(|l| !l.trim().is_empty()).unwrap_or(0) + 1;
+        return Err(YamlError {
+            file: file.to_owned(),
+            message: "this file is encrypted with ansible-vault, which convoy does not support \
+                      yet: decrypt it (`ansible-vault decrypt`) or give its values another way"
+                .into(),
+            span: Some(SourceSpan::new(file, line, 1)),
+        });
+    }
+    let mut options = yaml_options();
+    // serde-saphyr ignores tags it does not know, which would make a
+    // `!vault` ciphertext a plain string: refuse tags in files that may hold
+    // one (only those, so other files keep accepting Ansible's `!unsafe`).
+    options.reject_unsupported_tags = text.contains("!vault");
+    serde_saphyr::from_str_with_options(text, options).map_err(|e| yaml_error(file, text, &e))
+}
+
+fn yaml_error(file: &Path, text: &str, e: &serde_saphyr::Error) -> YamlError {
+    let mut span = e
+        .location()
+        .and_then(|l| SourceSpan::from_location(file, &l));
+    let message = match original(e) {
+        serde_saphyr::Error::UnsupportedTag { tag, .. } if tag.contains("vault") => {
+            span = span.map(|s| at_vault_tag(s, text));
+            "a `!vault` value (ansible-vault ciphertext): convoy does not support ansible-vault \
+             yet; give this value another way (e.g. `-e @file` kept out of the repository)"
+                .to_owned()
+        }
+        serde_saphyr::Error::Budget { breach, .. } => budget_message(breach).to_owned(),
+        serde_saphyr::Error::AliasReplayLimitExceeded { .. }
+        | serde_saphyr::Error::AliasExpansionLimitExceeded { .. }
+        | serde_saphyr::Error::AliasReplayCounterOverflow { .. } => TOO_MANY_NODES.to_owned(),
+        serde_saphyr::Error::AliasReplayStackDepthExceeded { .. } => {
+            "YAML aliases nested too deeply".to_owned()
+        }
+        _ => serde_message(e),
+    };
+    YamlError {
+        file: file.to_owned(),
+        message: bounded(&message),
+        span,
+    }
+}
+
+/// The error itself, out of the wrappers serde-saphyr puts around it.
+fn original(mut e: &serde_saphyr::Error) -> &serde_saphyr::Error {
+    while let serde_saphyr::Error::AliasError { error, .. }
+    | serde_saphyr::Error::WithSnippet { error, .. } = e
+    {
+        e = error;
+    }
+    e
+}
+
+/// serde-saphyr locates a tagged block scalar at its first content line;
+/// the operator looks for the `!vault` tag, on that line or just above.
+fn at_vault_tag(span: SourceSpan, text: &str) -> SourceSpan {
+    let lines: Vec<&str> = text.lines().collect();
+    (1..=span.line.min(lines.len()))
+        .rev()
+        .take(3)
+        .find_map(|line| {
+            let column = lines[line - 1].find("!vault")?;
+            Some(SourceSpan::new(&span.file, line, column + 1))
+        })
+        .unwrap_or(span)
+}
+
+/// An alias bomb (or a huge document): what the operator should look for.
+const TOO_MANY_NODES: &str = "too many YAML nodes (aliases expanding?)";
+
+/// What a breached YAML budget means, in the operator's words: the limits
+/// are there to stop alias bombs and runaway nesting, so say which.
+fn budget_message(breach: &BudgetBreach) -> &'static str {
+    match breach {
+        BudgetBreach::Nodes { .. } | BudgetBreach::Events { .. } => TOO_MANY_NODES,
+        BudgetBreach::Aliases { .. } | BudgetBreach::Anchors { .. } => {
+            "too many YAML aliases or anchors"
+        }
+        BudgetBreach::Depth { .. } => "YAML nested too deeply",
+        BudgetBreach::ScalarBytes { .. } => "too much YAML text in values",
+        BudgetBreach::Documents { .. } => "too many YAML documents",
+        _ => "this YAML is too large or too complex to read safely",
+    }
+}
+
+/// serde-saphyr's own message, first line only, without its location prefix
+/// (we print the location ourselves), in convoy's wording.
+fn serde_message(e: &serde_saphyr::Error) -> String {
+    let raw = e.without_snippet().to_string();
+    let first = raw.lines().next().unwrap_or_default();
+    // serde-saphyr prefixes "error: line L column C: ".
+    let message = first
+        .trim_start_matches("error: ")
+        .split_once(": ")
+        .filter(|(head, _)| head.starts_with("line "))
+        .map(|(_, rest)| rest.to_owned())
+        .unwrap_or_else(|| first.to_owned());
+    friendlier(message.split(" at line ").next().unwrap_or(&message))
+}
+
+/// Cuts a message to [`MAX_MESSAGE`] characters.
+fn bounded(message: &str) -> String {
+    if message.chars().count() <= MAX_MESSAGE {
+        return message.to_owned();
+    }
+    let mut cut: String = message.chars().take(MAX_MESSAGE).collect();
+    cut.push('…');
+    cut
+}
+
+/// Rewrites serde's wording into convoy's: "unknown key" with the nearest
+/// valid key instead of the whole list, "a mapping" instead of parser events.
+fn friendlier(message: &str) -> String {
+    let unknown =
+        regex::Regex::new(r"^unknown (?:field|variant) `([^`]*)`, expected (?:one of )?(.*)$")
+            .expect("valid regex");
+    if let Some(c) = unknown.captures(message) {
+        let key = &c[1];
+        let valid: Vec<&str> = c[2].split(", ").map(|k| k.trim_matches('`')).collect();
+        return match nearest(key, valid.iter().copied()) {
+            Some(near) => format!("unknown key `{key}` (did you mean `{near}`?)"),
+            None => format!("unknown key `{key}` (valid keys: {})", valid.join(", ")),
+        };
+    }
+    if message == "recursion limit exceeded" {
+        return "YAML nested too deeply (recursion limit exceeded)".into();
+    }
+    message
+        .replace("expected mapping start", "expected a mapping")
+        .replace("expected sequence start", "expected a list")
+        .replace("expected string scalar", "expected a string")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(text: &str) -> YamlError {
+        parse_yaml::<serde_json::Value>(Path::new("f.yml"), text).unwrap_err()
+    }
+
+    #[test]
+    fn a_vault_value_is_refused_at_its_line() {
+        let e = error("a: 1\npw: !vault |\n  $ANSIBLE_VAULT;1.1;AES256\n  6237\n");
+        assert!(e.message.contains("`!vault` value"), "{}", e.message);
+        assert_eq!(e.span.map(|s| (s.line, s.column)), Some((2, 5)));
+    }
+
+    #[test]
+    fn a_vault_file_is_refused() {
+        let e = error("$ANSIBLE_VAULT;1.1;AES256\n62373130\n");
+        assert!(e.message.contains("encrypted with ansible-vault"));
+        assert_eq!(e.span.map(|s| (s.line, s.column)), Some((1, 1)));
+    }
+
+    #[test]
+    fn other_tags_are_still_accepted() {
+        let v: serde_json::Value =
+            parse_yaml(Path::new("f.yml"), "a: !unsafe '{{ x }}'\n").unwrap();
+        assert_eq!(v["a"], "{{ x }}");
+    }
+
+    #[test]
+    fn an_alias_bomb_says_so() {
+        let mut text = "a0: &a0 [x,x,x,x,x,x,x,x,x,x]\n".to_owned();
+        for i in 1..9 {
+            let refs = vec![format!("*a{}", i - 1); 10].join(",");
+            text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        let e = error(&text);
+        assert_eq!(e.message, "too many YAML nodes (aliases expanding?)");
+        assert!(e.span.is_some());
+    }
+
+    #[test]
+    fn deep_nesting_is_bounded() {
+        let text = format!("x: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+        let e = error(&text);
+        assert!(e.message.contains("nested too deeply"), "{}", e.message);
+        assert!(e.message.chars().count() <= MAX_MESSAGE + 1);
+    }
+}
