@@ -1033,3 +1033,61 @@ fn status_unlock_and_plan_use_the_plays_become() {
         );
     }
 }
+
+/// Regression: the release steps (lock, prepare, switch, prune) escalated
+/// only by the play's `become:` keyword, while tasks honoured the
+/// inventory's `ansible_become` (which, as in Ansible, overrides the
+/// keyword). A deploy as user `convoy` with `ansible_become: true` in the
+/// inventory could not write /srv. Now every step of the release, and
+/// `status`, escalate the same way as the tasks.
+#[test]
+fn inventory_ansible_become_escalates_the_release_steps() {
+    let p = Project::new(2);
+    std::fs::write(
+        &p.inventory,
+        std::fs::read_to_string(&p.inventory).unwrap().replace(
+            "  vars:\n",
+            "  vars:\n    ansible_user: convoy\n    ansible_become: true\n",
+        ),
+    )
+    .unwrap();
+    p.artifact("1.0.0", 0);
+    let r = p.deploy("1.0.0", &[]);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    for i in p.fleet.hosts() {
+        p.assert_current(i, "1.0.0");
+        let owner = p.fleet.exec_ok(i, "stat -c %U /srv/hello/releases/1.0.0");
+        assert_eq!(
+            owner.trim(),
+            "root",
+            "h{i}: the release was not made through sudo"
+        );
+    }
+    let status = p.convoy("status", &["--output", "json"]);
+    assert_eq!(status.code, 0, "{}", status.dump());
+    let json: Value = serde_json::from_str(status.stdout.trim()).unwrap();
+    assert_eq!(json["hosts"]["h1"]["current"], "1.0.0", "{json}");
+
+    // A method convoy cannot honour is refused before any host is touched.
+    std::fs::write(
+        &p.inventory,
+        std::fs::read_to_string(&p.inventory).unwrap().replace(
+            "    ansible_become: true\n",
+            "    ansible_become: true\n    ansible_become_method: su\n",
+        ),
+    )
+    .unwrap();
+    p.artifact("2.0.0", 0);
+    let r = p.deploy("2.0.0", &[]);
+    assert_eq!(r.code, 3, "{}", r.dump());
+    assert!(
+        r.all()
+            .contains("ansible_become_method `su` is not supported"),
+        "{}",
+        r.dump()
+    );
+    for i in p.fleet.hosts() {
+        p.assert_current(i, "1.0.0");
+        assert!(!p.path(i, "releases/2.0.0").exists(), "h{i}");
+    }
+}

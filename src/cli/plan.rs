@@ -48,8 +48,6 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
             continue;
         };
         let scope = preflight::play_scope(&playbook, play, &options)?;
-        let sudo = crate::run::escalation::release_become(play);
-        let sudo = sudo.as_ref();
         let names = super::shared::play_hosts(&inventory, play, &options)?;
         let mut hosts = Vec::new();
         for name in &names {
@@ -66,7 +64,8 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
                 span: spec.span.clone(),
                 host: name.clone(),
             })?;
-            hosts.push((name.clone(), ctx, plan));
+            let sudo = crate::run::escalation::for_release(play, &templates, &ctx, name)?;
+            hosts.push((name.clone(), ctx, plan, sudo));
         }
         // Each host's current release (`None`: none, or offline) and why it
         // could not be read.
@@ -75,10 +74,10 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
         } else {
             let (options, dir) = (&options, control_dir.path());
             crate::run::Forks::new(options.forks)
-                .each(hosts.iter(), |(name, ctx, plan)| async move {
+                .each(hosts.iter(), |(name, ctx, plan, sudo)| async move {
                     match connect::open(name, ctx, options, dir).await {
                         Ok(conn) => {
-                            let status = remote::status(&conn, &plan.root, sudo).await;
+                            let status = remote::status(&conn, &plan.root, sudo.as_ref()).await;
                             conn.close().await;
                             match status {
                                 Ok(s) => (s.current, None),

@@ -257,11 +257,12 @@ impl Distributions {
                         span: spec.span.clone(),
                         host: host.clone(),
                     })?;
+                let sudo = crate::run::escalation::for_release(play, templates, &vars, &host)?;
                 Ok(ReleaseTarget {
                     host,
                     vars,
                     root,
-                    sudo: crate::run::escalation::release_become(play),
+                    sudo,
                 })
             })
             .collect()

@@ -35,6 +35,9 @@ pub enum ProxyError {
         host: String,
         span: SourceSpan,
     },
+    /// The proxy host's `ansible_become*` variables ask for what convoy cannot do.
+    #[error("proxy {0}")]
+    Become(#[from] crate::run::BecomeError),
     #[error("proxy host {host} is unreachable: {source}")]
     Unreachable {
         host: String,
@@ -122,6 +125,7 @@ impl ProxyError {
             ProxyError::Pattern { .. }
             | ProxyError::Template { .. }
             | ProxyError::Invalid { .. }
+            | ProxyError::Become(_)
             | ProxyError::LocallyRejected { .. } => vec![],
         }
     }
@@ -134,6 +138,7 @@ impl ProxyError {
             ProxyError::Pattern { .. }
             | ProxyError::Template { .. }
             | ProxyError::Invalid { .. }
+            | ProxyError::Become(_)
             | ProxyError::LocallyRejected { .. } => EXIT_BAD_INPUT,
             ProxyError::Unreachable { .. } => EXIT_UNREACHABLE,
             ProxyError::Install { .. }

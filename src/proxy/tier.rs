@@ -18,7 +18,7 @@ use crate::playbook::ProxySpec;
 use crate::run::{Forks, RunOptions};
 use crate::template::Templates;
 use crate::transport::{Become, Connection};
-use crate::vars::{Value, VarMap};
+use crate::vars::VarMap;
 
 /// The proxy tier of one play, connected for the run.
 pub struct ProxyTier {
@@ -141,20 +141,23 @@ impl ProxyTier {
         control_dir: &'a Path,
         vars_for: &dyn Fn(&str) -> VarMap,
     ) -> impl Future<Output = Result<ProxyTier, ProxyError>> + Send + 'a {
-        let targets = proxy_hosts(spec, inventory).map(|hosts| {
+        // Escalated as its tasks would be: the connection variables decide
+        // (a proxy section has no `become` keyword of its own).
+        let targets = proxy_hosts(spec, inventory).and_then(|hosts| {
             hosts
                 .into_iter()
                 .map(|host| {
                     let vars = vars_for(&host);
-                    (host, vars)
+                    let keywords = crate::run::escalation::BecomeKeywords::default();
+                    let sudo = crate::run::escalation::resolve(&keywords, &vars, &host)?;
+                    Ok((host, vars, sudo))
                 })
-                .collect::<Vec<_>>()
+                .collect::<Result<Vec<_>, ProxyError>>()
         });
         let forks = Forks::new(options.forks);
         async move {
             let opened = forks
-                .each(targets?, |(name, vars)| async move {
-                    let sudo = become_of(&vars);
+                .each(targets?, |(name, vars, sudo)| async move {
                     let conn = crate::run::connect::open(&name, &vars, options, control_dir).await;
                     (name, sudo, conn)
                 })
@@ -375,21 +378,4 @@ impl ProxyHost {
             },
         })
     }
-}
-
-/// Ansible's `ansible_become` / `ansible_become_user`, as given in the vars.
-fn become_of(vars: &VarMap) -> Option<Become> {
-    let on = match vars.get("ansible_become") {
-        Some(Value::Bool(b)) => *b,
-        Some(Value::String(s)) => {
-            matches!(s.to_ascii_lowercase().as_str(), "yes" | "true" | "on" | "1")
-        }
-        _ => false,
-    };
-    on.then(|| Become {
-        user: match vars.get("ansible_become_user") {
-            Some(Value::String(user)) => user.clone(),
-            _ => "root".to_owned(),
-        },
-    })
 }

@@ -125,13 +125,18 @@ pub fn resolve(
     }))
 }
 
-/// The escalation of a play's release steps: the play's `become` and
-/// `become_user` (default root), or `None`. The play's keywords alone
-/// decide it (no host's variables), so that every host of a release is
-/// acted on as the same user.
-pub fn release_become(play: &Play) -> Option<Become> {
-    // Keywords without variables cannot be refused.
-    resolve(&BecomeKeywords::of_play(play), &VarMap::new(), "").unwrap_or(None)
+/// How a host's release steps are escalated (the lock, prepare, switch,
+/// prune, migrations, and `status`, `unlock` and `plan`): the play's
+/// `become`/`become_user`, with the host's connection variables over them,
+/// exactly as for its tasks. `vars` is the host's context.
+pub fn for_release(
+    play: &Play,
+    templates: &Templates,
+    vars: &VarMap,
+    host: &str,
+) -> Result<Option<Become>, BecomeError> {
+    let conn = connection_vars(templates, vars, host);
+    resolve(&BecomeKeywords::of_play(play), &conn, host)
 }
 
 /// Ansible's booleans (`yes`, `on`, `1`, ...), as YAML or strings.

@@ -10,6 +10,7 @@ use serde_json::json;
 use super::HostState;
 use crate::distribution::ReleasePlan;
 use crate::distribution::remote::HostRelease;
+use crate::transport::Become;
 
 #[derive(Debug, Clone)]
 pub struct HostCycle {
@@ -22,6 +23,8 @@ pub struct HostCycle {
     pub switched: Option<Switch>,
     /// `convoy patch` made this host's patched release.
     pub patched: bool,
+    /// How its release steps are escalated (see `escalation::for_release`).
+    pub sudo: Option<Become>,
 }
 
 /// A forward switch made by this run.
@@ -34,12 +37,13 @@ pub struct Switch {
 }
 
 impl HostCycle {
-    pub fn new(plan: ReleasePlan) -> Self {
+    pub fn new(plan: ReleasePlan, sudo: Option<Become>) -> Self {
         Self {
             plan,
             found: None,
             switched: None,
             patched: false,
+            sudo,
         }
     }
 
@@ -62,6 +66,11 @@ impl HostState {
             Some(_) => Some(cycle.plan.version.clone()),
             None => cycle.found_current().map(str::to_owned),
         }
+    }
+
+    /// How this host's release steps are escalated.
+    pub fn release_sudo(&self) -> Option<Become> {
+        self.cycle.as_ref().and_then(|c| c.sudo.clone())
     }
 
     /// Whether the host takes part in the cycle and can still act.

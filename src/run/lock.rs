@@ -37,7 +37,6 @@ use crate::distribution::ReleasePlan;
 use crate::distribution::lock::{self, Acquired, Holder};
 use crate::distribution::remote;
 use crate::report::Event;
-use crate::transport::Become;
 
 /// The locks a run holds, renewed until [`unlock_all`] releases them.
 pub struct HeldLocks {
@@ -60,7 +59,6 @@ pub async fn lock_all(
     hosts: &mut [&mut HostState],
     holder: &Holder,
     probe: bool,
-    sudo: Option<&Become>,
 ) -> Result<HeldLocks, String> {
     let timing = LockTiming::from_env();
     let mut order: Vec<(&mut HostState, ReleasePlan)> = hosts
@@ -75,7 +73,7 @@ pub async fn lock_all(
     let mut answers = Vec::new();
     // The first host in the order alone: its lock decides between runs started together.
     for (host, plan) in rest.by_ref() {
-        let answer = lock_one(runner, host, &plan, holder, probe, sudo, timing).await;
+        let answer = lock_one(runner, host, &plan, holder, probe, timing).await;
         let decided = answer.is_some();
         answers.extend(answer);
         if decided {
@@ -88,7 +86,7 @@ pub async fn lock_all(
             runner
                 .forks()
                 .each(others, |(host, plan)| async move {
-                    lock_one(runner, host, &plan, holder, probe, sudo, timing).await
+                    lock_one(runner, host, &plan, holder, probe, timing).await
                 })
                 .await
                 .into_iter()
@@ -114,13 +112,13 @@ pub async fn lock_all(
                     host: h.name.clone(),
                     conn: Arc::clone(h.conn.as_ref()?),
                     root: h.plan()?.root.clone(),
+                    sudo: h.release_sudo(),
                 })
             })
             .collect();
         let renewal = LockRenewal::start(
             targets,
             holder.line(),
-            sudo.cloned(),
             timing.renew_every,
             runner.reporter.clone(),
         );
@@ -139,7 +137,6 @@ pub async fn lock_all(
         held,
         holder,
         &format!("run={} refused: locked", holder.run_id),
-        sudo,
     )
     .await;
     Err(format!(
@@ -157,9 +154,10 @@ async fn lock_one(
     plan: &ReleasePlan,
     holder: &Holder,
     probe: bool,
-    sudo: Option<&Become>,
     timing: LockTiming,
 ) -> Option<(String, HostLock)> {
+    let sudo = host.release_sudo();
+    let sudo = sudo.as_ref();
     if !host.active()
         || !ensure_connected(
             runner,
@@ -283,7 +281,6 @@ pub async fn unlock_all(
     locked: HeldLocks,
     holder: &Holder,
     audit: &str,
-    sudo: Option<&Become>,
 ) {
     locked.renewal.stop().await;
     let locked = &locked.hosts;
@@ -295,10 +292,16 @@ pub async fn unlock_all(
                 let (Some(plan), Some(conn)) = (host.plan(), host.conn.as_ref()) else {
                     return Some(host.name.clone());
                 };
-                lock::release(conn, &plan.root, holder, audit, sudo)
-                    .await
-                    .err()
-                    .map(|_| host.name.clone())
+                lock::release(
+                    conn,
+                    &plan.root,
+                    holder,
+                    audit,
+                    host.release_sudo().as_ref(),
+                )
+                .await
+                .err()
+                .map(|_| host.name.clone())
             },
         )
         .await;

@@ -60,6 +60,8 @@ pub struct RenewalTarget {
     pub host: String,
     pub conn: Arc<Connection>,
     pub root: String,
+    /// The host's release escalation.
+    pub sudo: Option<Become>,
 }
 
 /// The running renewal of one run's locks; [`LockRenewal::stop`] ends it
@@ -73,13 +75,12 @@ impl LockRenewal {
     pub fn start(
         targets: Vec<RenewalTarget>,
         holder_line: String,
-        sudo: Option<Become>,
         every: Duration,
         reporter: Reporter,
     ) -> LockRenewal {
         let mut tasks = JoinSet::new();
         for target in targets {
-            let (line, sudo, reporter) = (holder_line.clone(), sudo.clone(), reporter.clone());
+            let (line, reporter) = (holder_line.clone(), reporter.clone());
             tasks.spawn(async move {
                 let mut ticks = tokio::time::interval(every);
                 // A renewal that took long (link down) is not followed by a burst.
@@ -88,7 +89,7 @@ impl LockRenewal {
                 // which tells an older run waiting for it to give up.
                 loop {
                     ticks.tick().await;
-                    let answer = lock::renew(&target.conn, &target.root, &line, sudo.as_ref()).await;
+                    let answer = lock::renew(&target.conn, &target.root, &line, target.sudo.as_ref()).await;
                     if let Ok(Ok(Renewed::Lost { holder })) = answer {
                         let now = if holder.is_empty() {
                             "it was removed".to_owned()

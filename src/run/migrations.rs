@@ -12,7 +12,7 @@ use super::task_runner::Scope;
 use super::{HostState, Runner};
 use crate::playbook::{Migration, MigrationTarget, Play};
 use crate::report::Event;
-use crate::transport::{Become, Script, ShellScript};
+use crate::transport::{Script, ShellScript};
 
 /// Runs the due migrations; `false` when one failed (nothing must switch then).
 pub async fn run_due(
@@ -20,7 +20,6 @@ pub async fn run_due(
     scope: &Scope<'_>,
     play: &Play,
     hosts: &mut [&mut HostState],
-    sudo: Option<&Become>,
     proxy: Option<&tokio::sync::Mutex<ProxyRun>>,
 ) -> bool {
     for migration in &play.migrations {
@@ -29,7 +28,7 @@ pub async fn run_due(
         };
         let first = crossing[0];
         let key = record_key(migration, &version);
-        if already_ran(runner.forks(), hosts, &key, sudo).await {
+        if already_ran(runner.forks(), hosts, &key).await {
             runner.reporter.send(Event::Note {
                 message: format!(
                     "migration {} already ran for {version}: skipped",
@@ -48,9 +47,7 @@ pub async fn run_due(
         }
         let title = format!("migration {} ({})", migration.name, migration.versions);
         let ok = match &migration.run {
-            Some(command) => {
-                run_command(runner, scope, &title, command, hosts, &targets, sudo).await
-            }
+            Some(command) => run_command(runner, scope, &title, command, hosts, &targets).await,
             None => {
                 let before: Vec<bool> = hosts.iter().map(|h| h.failed).collect();
                 let names: Vec<String> = targets.iter().map(|&i| hosts[i].name.clone()).collect();
@@ -68,7 +65,7 @@ pub async fn run_due(
             });
             return false;
         }
-        mark(runner.forks(), hosts, &key, &runner.options.run_id, sudo).await;
+        mark(runner.forks(), hosts, &key, &runner.options.run_id).await;
     }
     true
 }
@@ -121,12 +118,7 @@ pub(super) fn record_key(m: &Migration, version: &str) -> String {
     format!("{name}@{version}")
 }
 
-async fn already_ran(
-    forks: super::Forks,
-    hosts: &[&mut HostState],
-    key: &str,
-    sudo: Option<&Become>,
-) -> bool {
+async fn already_ran(forks: super::Forks, hosts: &[&mut HostState], key: &str) -> bool {
     let answers = forks
         .each(hosts.iter(), |h| async move {
             let (Some(p), Some(conn)) = (h.plan(), h.conn.as_ref()) else {
@@ -136,7 +128,7 @@ async fn already_ran(
                 .var("R", &p.root)
                 .var("K", key)
                 .code("[ -e \"$R/.convoy/migrations/$K\" ]");
-            conn.exec(Script::new(&script).sudo(sudo))
+            conn.exec(Script::new(&script).sudo(h.release_sudo().as_ref()))
                 .await
                 .is_ok_and(|o| o.success())
         })
@@ -144,13 +136,7 @@ async fn already_ran(
     answers.into_iter().any(|ran| ran)
 }
 
-async fn mark(
-    forks: super::Forks,
-    hosts: &[&mut HostState],
-    key: &str,
-    run_id: &str,
-    sudo: Option<&Become>,
-) {
+async fn mark(forks: super::Forks, hosts: &[&mut HostState], key: &str, run_id: &str) {
     forks
         .each(hosts.iter(), |h| async move {
             let (Some(p), Some(conn)) = (h.plan(), h.conn.as_ref()) else {
@@ -163,7 +149,7 @@ async fn mark(
                 .code(
                     "mkdir -p -- \"$R/.convoy/migrations\" && printf 'run=%s\\n' \"$ID\" > \"$R/.convoy/migrations/$K\"",
                 );
-            let _ = conn.exec(Script::new(&script).sudo(sudo)).await;
+            let _ = conn.exec(Script::new(&script).sudo(h.release_sudo().as_ref())).await;
         })
         .await;
 }
@@ -177,7 +163,6 @@ async fn run_command(
     command: &str,
     hosts: &mut [&mut HostState],
     targets: &[usize],
-    sudo: Option<&Become>,
 ) -> bool {
     runner.reporter.send(Event::TaskStart {
         task: title.to_owned(),
@@ -210,7 +195,10 @@ async fn run_command(
                     .var("D", p.release_path())
                     .code("cd -- \"$D\" || exit")
                     .user_code(&command);
-                let result = match conn.exec(Script::new(&script).sudo(sudo)).await {
+                let result = match conn
+                    .exec(Script::new(&script).sudo(h.release_sudo().as_ref()))
+                    .await
+                {
                     Ok(out) if out.success() => {
                         StepResult::changed(format!("ran in {}", p.release_path()))
                     }

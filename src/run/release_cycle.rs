@@ -17,7 +17,6 @@ use crate::distribution::lock::Holder;
 use crate::distribution::{self, ReleasePlan, remote};
 use crate::playbook::{DistributionSpec, Play};
 use crate::report::Event;
-use crate::transport::Become;
 
 /// Runs the release cycle of `play` on `hosts`. `Err` is a refusal made
 /// before any host changed (bad input, exit 3).
@@ -29,12 +28,13 @@ pub async fn run(
     hosts: &mut Vec<&mut HostState>,
     proxy: Option<&tokio::sync::Mutex<super::proxy_step::ProxyRun>>,
 ) -> Result<CycleEnd, String> {
-    let sudo = super::escalation::release_become(play);
-    let sudo = sudo.as_ref();
     for host in hosts.iter_mut() {
-        let ctx = as_value(scope.scope.context(host, &scope.vars));
-        // Checked for every host before the run; a failure here means the
-        // inventory changed meanwhile: that host takes no part.
+        let vars = scope.scope.context(host, &scope.vars);
+        // Both were checked for every host before the run (a method other
+        // than sudo is refused there); a failure here means the inventory
+        // changed meanwhile: that host takes no part.
+        let sudo = super::escalation::for_release(play, &runner.templates, &vars, &host.name);
+        let ctx = as_value(vars);
         host.cycle = distribution::render(
             spec,
             &runner.templates,
@@ -43,7 +43,8 @@ pub async fn run(
             &runner.artifacts,
         )
         .ok()
-        .map(HostCycle::new);
+        .zip(sudo.ok())
+        .map(|(plan, sudo)| HostCycle::new(plan, sudo));
         host.publish_release(None);
     }
     let (name, version) = hosts
@@ -53,7 +54,7 @@ pub async fn run(
         .unwrap_or_default();
     if runner.options.check {
         // Asks the hosts, changes nothing: no lock, no audit line.
-        return super::release_preview::run(runner, scope, play, hosts, sudo, proxy)
+        return super::release_preview::run(runner, scope, play, hosts, proxy)
             .await
             .map(|()| CycleEnd::Checked);
     }
@@ -61,14 +62,13 @@ pub async fn run(
     // One run at a time: every targeted host is locked before anything changes.
     // A deploy reads each host's release state in the lock's round trip.
     let probe = matches!(runner.options.mode, Mode::Deploy { .. });
-    let locked = super::lock::lock_all(runner, hosts, &holder, probe, sudo).await?;
+    let locked = super::lock::lock_all(runner, hosts, &holder, probe).await?;
     let outcome = cycle(
         runner,
         scope,
         play,
         hosts,
         &format!("{name} {version}"),
-        sudo,
         proxy,
     )
     .await;
@@ -93,7 +93,7 @@ pub async fn run(
         "{} run={} by={} playbook={} action={action} version={version} outcome={ended}",
         holder.since, holder.run_id, holder.by, runner.options.playbook_name
     );
-    super::lock::unlock_all(runner, hosts, locked, &holder, &audit, sudo).await;
+    super::lock::unlock_all(runner, hosts, locked, &holder, &audit).await;
     runner.reporter.send(Event::Note {
         message: format!("{name} {action} ended: {ended}"),
     });
@@ -143,14 +143,12 @@ async fn cycle(
     play: &Play,
     hosts: &mut Vec<&mut HostState>,
     name: &str,
-    sudo: Option<&Become>,
     proxy: Option<&tokio::sync::Mutex<super::proxy_step::ProxyRun>>,
 ) -> Result<CycleEnd, String> {
     let switch = |label: String, may_roll_back: bool| SwitchRun {
         runner,
         scope,
         play,
-        sudo,
         label,
         may_roll_back,
         proxy,
@@ -158,14 +156,14 @@ async fn cycle(
     match &runner.options.mode {
         Mode::Deploy { phase } => {
             step(runner, &format!("prepare {name}"), hosts, |host, plan| {
-                prepare(runner, host, plan, sudo)
+                prepare(runner, host, plan)
             })
             .await;
             hooks(runner, scope, &play.hooks.prepare, hosts, |_| true).await;
             if *phase == Phase::Prepare {
                 return Ok(CycleEnd::Prepared);
             }
-            if !super::migrations::run_due(runner, scope, play, hosts, sudo, proxy).await {
+            if !super::migrations::run_due(runner, scope, play, hosts, proxy).await {
                 return Ok(CycleEnd::Stopped);
             }
             let outcome = switch(format!("switch {name}"), true).run(hosts).await;
@@ -174,20 +172,22 @@ async fn cycle(
                 return Ok(outcome.into());
             }
             step(runner, &format!("confirm {name}"), hosts, |host, plan| {
-                confirm(host, plan, sudo)
+                confirm(host, plan)
             })
             .await;
             hooks(runner, scope, &play.hooks.confirm, hosts, |_| true).await;
             Ok(CycleEnd::Completed)
         }
         Mode::Rollback { to } => {
-            rollback_targets(runner, hosts, to.as_deref(), sudo).await?;
+            rollback_targets(runner, hosts, to.as_deref()).await?;
             Ok(switch("rollback".into(), false).run(hosts).await.into())
         }
         Mode::Patch { files } => {
             step(runner, "patch", hosts, |host, plan| async move {
+                let sudo = host.release_sudo();
                 let conn = host.conn.as_ref().expect("connected by step");
-                let result = match remote::make_patch(conn, &plan.root, files, sudo).await {
+                let result = match remote::make_patch(conn, &plan.root, files, sudo.as_ref()).await
+                {
                     Err(e) => transport_failure(host, e),
                     Ok(Err(msg)) => StepResult::failed(msg),
                     Ok(Ok(version)) => {
@@ -221,8 +221,9 @@ async fn prepare<'h>(
     runner: &Runner<'_>,
     host: &'h mut HostState,
     plan: ReleasePlan,
-    sudo: Option<&Become>,
 ) -> (&'h mut HostState, StepResult) {
+    let sudo = host.release_sudo();
+    let sudo = sudo.as_ref();
     let probed = host.cycle.as_ref().and_then(|c| c.found.clone());
     let conn = host.conn.as_ref().expect("connected by step");
     let playbook = runner.options.playbook_name.clone();
@@ -269,8 +270,9 @@ async fn prepare<'h>(
 async fn confirm<'h>(
     host: &'h mut HostState,
     plan: ReleasePlan,
-    sudo: Option<&Become>,
 ) -> (&'h mut HostState, StepResult) {
+    let sudo = host.release_sudo();
+    let sudo = sudo.as_ref();
     let conn = host.conn.as_ref().expect("connected by step");
     let result = match remote::prune(conn, &plan.root, plan.keep, sudo).await {
         Err(e) => transport_failure(host, e),
@@ -290,7 +292,6 @@ async fn rollback_targets(
     runner: &Runner<'_>,
     hosts: &mut [&mut HostState],
     to: Option<&str>,
-    sudo: Option<&Become>,
 ) -> Result<(), String> {
     let answers = runner
         .forks()
@@ -303,7 +304,7 @@ async fn rollback_targets(
                     return None;
                 }
                 let conn = host.conn.as_ref().expect("connected");
-                let status = remote::status(conn, &root, sudo)
+                let status = remote::status(conn, &root, host.release_sudo().as_ref())
                     .await
                     .map_err(|e| format!("{}: {e}", host.name));
                 Some((host.name.clone(), status))

@@ -104,7 +104,6 @@ pub async fn run(
     scope: &Scope<'_>,
     play: &Play,
     hosts: &mut Vec<&mut HostState>,
-    sudo: Option<&Become>,
     proxy: Option<&tokio::sync::Mutex<super::proxy_step::ProxyRun>>,
 ) -> Result<(), String> {
     let diff = runner.options.diff;
@@ -120,7 +119,8 @@ pub async fn run(
         let answers = &answers;
         step(runner, "lock", hosts, |host, plan| async move {
             let conn = host.conn.as_ref().expect("connected by step");
-            let result = match survey(conn, &plan, diff, sudo).await {
+            let sudo = host.release_sudo();
+            let result = match survey(conn, &plan, diff, sudo.as_ref()).await {
                 Err(e) => transport_failure(host, e),
                 Ok(found) => {
                     let result = match &found.lock {

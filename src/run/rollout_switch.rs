@@ -21,7 +21,6 @@ use crate::report::Event;
 use crate::report::Status;
 use crate::rollout::{FailureBudget, HealthGate, HealthTarget, RolloutPlan};
 use crate::run::context::as_value;
-use crate::transport::Become;
 
 /// How a rollout ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +38,6 @@ pub struct SwitchRun<'a, 'r> {
     pub runner: &'a Runner<'r>,
     pub scope: &'a Scope<'a>,
     pub play: &'a Play,
-    pub sudo: Option<&'a Become>,
     /// What the step is called in output ("switch shop 2.0", "rollback").
     pub label: String,
     /// Roll back when the budget is exceeded (never while rolling back).
@@ -221,33 +219,39 @@ impl SwitchRun<'_, '_> {
             .as_ref()
             .and_then(|r| r.magic_rollback)
             .filter(|_| self.may_roll_back);
-        let (by, sudo) = (&by, self.sudo);
+        let by = &by;
         let results = step(self.runner, &self.label, hosts, |host, plan| async move {
             let arm = match magic.map(|d| self.arm(host, &plan, d)).transpose() {
                 Ok(arm) => arm,
                 Err(msg) => return (host, StepResult::failed(msg)),
             };
+            let sudo = host.release_sudo();
             let conn = host.conn.as_ref().expect("connected by step");
-            let result =
-                match remote::switch(conn, &plan.root, &plan.version, by, arm.as_ref(), sudo).await
-                {
-                    Err(e) => transport_failure(host, e),
-                    Ok(Err(msg)) => StepResult::failed(msg),
-                    Ok(Ok(s)) if !s.changed => {
-                        StepResult::ok(format!("current is {}", plan.version))
+            let result = match remote::switch(
+                conn,
+                &plan.root,
+                &plan.version,
+                by,
+                arm.as_ref(),
+                sudo.as_ref(),
+            )
+            .await
+            {
+                Err(e) => transport_failure(host, e),
+                Ok(Err(msg)) => StepResult::failed(msg),
+                Ok(Ok(s)) if !s.changed => StepResult::ok(format!("current is {}", plan.version)),
+                Ok(Ok(s)) => {
+                    host.publish_release(s.previous.as_deref());
+                    if let (Some(cycle), Some(batch)) = (host.cycle.as_mut(), batch) {
+                        cycle.switched = Some(Switch {
+                            batch,
+                            from: s.previous.clone(),
+                        });
                     }
-                    Ok(Ok(s)) => {
-                        host.publish_release(s.previous.as_deref());
-                        if let (Some(cycle), Some(batch)) = (host.cycle.as_mut(), batch) {
-                            cycle.switched = Some(Switch {
-                                batch,
-                                from: s.previous.clone(),
-                            });
-                        }
-                        let from = s.previous.as_deref().unwrap_or("(none)");
-                        StepResult::changed(format!("current {from} -> {}", plan.version))
-                    }
-                };
+                    let from = s.previous.as_deref().unwrap_or("(none)");
+                    StepResult::changed(format!("current {from} -> {}", plan.version))
+                }
+            };
             (host, result)
         })
         .await;
@@ -651,7 +655,6 @@ impl SwitchRun<'_, '_> {
             runner: self.runner,
             scope: self.scope,
             play: self.play,
-            sudo: self.sudo,
             label: self.label.clone(),
             may_roll_back: self.may_roll_back,
             proxy: self.proxy,
