@@ -267,10 +267,7 @@ async fn prepare<'h>(
     (host, result)
 }
 
-async fn confirm<'h>(
-    host: &'h mut HostState,
-    plan: ReleasePlan,
-) -> (&'h mut HostState, StepResult) {
+async fn confirm(host: &mut HostState, plan: ReleasePlan) -> (&mut HostState, StepResult) {
     let sudo = host.release_sudo();
     let sudo = sudo.as_ref();
     let conn = host.conn.as_ref().expect("connected by step");
