@@ -8,6 +8,7 @@ pub(crate) mod connect;
 pub(crate) mod context;
 pub mod escalation;
 mod fan_out;
+mod health_gate;
 mod host_cycle;
 mod host_state;
 mod interrupt;

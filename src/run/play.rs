@@ -6,7 +6,7 @@ use serde_json::json;
 use super::context::PlayScope;
 use super::proxy_step::ProxyRun;
 use super::release_cycle::{self, CycleEnd};
-use super::task_runner::{Scope, run_tasks};
+use super::task_runner::{Scope, run_handlers, run_tasks};
 use super::{HostState, Mode, Runner};
 use crate::playbook::Play;
 use crate::report::Event;
@@ -123,30 +123,7 @@ pub async fn run_play(
     end.cycle = outcome?;
 
     // Handlers: once each, in definition order, on the hosts that notified them.
-    for handler in &play.handlers {
-        if runner.interrupt.is_set() {
-            break;
-        }
-        let mut notified: Vec<&mut HostState> = play_hosts
-            .iter_mut()
-            .filter(|h| h.active() && h.notified.iter().any(|topic| handler.answers_to(topic)))
-            .map(|h| &mut **h)
-            .collect();
-        if notified.is_empty() {
-            continue;
-        }
-        let handler_scope = Scope {
-            handler: true,
-            ..task_scope.clone()
-        };
-        run_tasks(
-            runner,
-            &handler_scope,
-            std::slice::from_ref(handler),
-            &mut notified,
-        )
-        .await;
-    }
+    run_handlers(runner, &task_scope, &mut play_hosts).await;
     Ok(end)
 }
 

@@ -10,7 +10,8 @@
 
 use base64::Engine;
 
-use super::rollout_switch::{health_target, rollout_plan};
+use super::health_gate::health_target;
+use super::rollout_switch::rollout_plan;
 use super::step::{StepResult, hooks, step, transport_failure};
 use super::task_runner::Scope;
 use super::{HostState, Mode, Phase, Runner};

@@ -10,6 +10,7 @@
 use std::io::IsTerminal;
 use std::time::Instant;
 
+use super::health_gate;
 use super::host_cycle::Switch;
 use super::proxy_step::ProxyRun;
 use super::step::{StepResult, hooks, record, step, transport_failure};
@@ -19,7 +20,7 @@ use crate::distribution::{ReleasePlan, remote};
 use crate::playbook::{OnFailure, Pause, Play, RolloutSpec};
 use crate::report::Event;
 use crate::report::Status;
-use crate::rollout::{FailureBudget, HealthGate, HealthTarget, RolloutPlan};
+use crate::rollout::{FailureBudget, RolloutPlan};
 use crate::run::context::as_value;
 
 /// How a rollout ended.
@@ -408,59 +409,10 @@ impl SwitchRun<'_, '_> {
         }
     }
 
-    /// The health gate of one batch: each host that takes part and can
-    /// still act must become healthy in time. Its strings are rendered with
-    /// the host's `release`, the version it was just switched to.
+    /// The health gate of one batch, on the hosts that take part and can
+    /// still act (see [`health_gate::check`]).
     async fn health(&self, spec: &crate::playbook::HealthSpec, hosts: &mut Vec<&mut HostState>) {
-        let runner = self.runner;
-        let gate = HealthGate {
-            timeout: spec.timeout,
-            interval: spec.interval,
-            soak: spec.soak,
-        };
-        let targets: Vec<Option<Result<HealthTarget, String>>> = hosts
-            .iter()
-            .map(|host| {
-                host.cycling().then(|| {
-                    let vars = as_value(self.scope.scope.context(host, &self.scope.vars));
-                    health_target(runner, spec, &vars)
-                })
-            })
-            .collect();
-        let count = targets.iter().flatten().count();
-        if count == 0 {
-            return;
-        }
-        runner.reporter.send(Event::TaskStart {
-            task: "health".into(),
-            hosts: count,
-            handler: false,
-        });
-        let results = runner
-            .forks()
-            .all(hosts.iter().zip(&targets).map(|(host, target)| {
-                let gate = &gate;
-                async move {
-                    let target = target.as_ref()?;
-                    let started = Instant::now();
-                    let result = match target {
-                        Err(message) => Err(message.clone()),
-                        Ok(t) => gate.wait(t, host.conn.as_ref()?).await,
-                    };
-                    Some((result, started))
-                }
-            }))
-            .await;
-        for (host, result) in hosts.iter_mut().zip(results) {
-            let Some((result, started)) = result else {
-                continue;
-            };
-            let step_result = match result {
-                Ok(took) => StepResult::ok(format!("healthy after {:.1}s", took.as_secs_f64())),
-                Err(reason) => StepResult::failed(reason),
-            };
-            record(runner, host, "health", step_result, started);
-        }
+        health_gate::check(self.runner, self.scope, spec, hosts, HostState::cycling).await;
     }
 
     /// The budget is exceeded: roll back or stop, as the play says.
@@ -735,39 +687,5 @@ pub(super) fn rollout_plan(
     let groups = runner.inventory.groups();
     RolloutPlan::build(spec, &names, &|g| {
         groups.get(g).cloned().unwrap_or_default()
-    })
-}
-
-/// Renders a host's health check; the error is a one-line message.
-pub(super) fn health_target(
-    runner: &Runner<'_>,
-    spec: &crate::playbook::HealthSpec,
-    vars: &crate::vars::Value,
-) -> Result<HealthTarget, String> {
-    let render = |s: &str| {
-        runner
-            .templates
-            .render_str_deep(s, vars, "rollout.health")
-            .map_err(|e| e.to_string())
-    };
-    if let Some(url) = &spec.http {
-        let body = spec
-            .body
-            .as_deref()
-            .map(|b| regex::Regex::new(&render(b)?).map_err(|e| format!("health body regex: {e}")))
-            .transpose()?;
-        return Ok(HealthTarget::Http {
-            url: render(url)?,
-            expect: spec.expect,
-            body,
-        });
-    }
-    if let Some(address) = &spec.tcp {
-        return Ok(HealthTarget::Tcp {
-            address: render(address)?,
-        });
-    }
-    Ok(HealthTarget::Command {
-        command: render(spec.command.as_deref().unwrap_or("true"))?,
     })
 }

@@ -11,13 +11,11 @@
 
 use std::time::Instant;
 
-use super::rollout_switch::health_target;
-use super::step::{StepResult, record};
 use super::task_runner::{Scope, run_handlers, run_tasks};
 use super::{HostState, Runner};
-use crate::playbook::{HealthSpec, Pause, Play, RolloutSpec};
+use crate::playbook::{Pause, Play, RolloutSpec};
 use crate::report::Event;
-use crate::rollout::{FailureBudget, HealthGate, RolloutPlan};
+use crate::rollout::{FailureBudget, RolloutPlan};
 
 /// Runs `play`'s tasks and handlers on `hosts`, batch by batch.
 pub async fn run(
@@ -109,7 +107,7 @@ pub async fn run(
         if let Some(health) = &spec.health
             && !runner.options.check
         {
-            health_gate(runner, scope, health, &mut members).await;
+            super::health_gate::check(runner, scope, health, &mut members, HostState::active).await;
         }
         let failed: Vec<String> = members
             .iter()
@@ -205,66 +203,5 @@ fn ask(question: &str) -> bool {
             "s" | "stop" | "n" | "no" => return false,
             _ => {}
         }
-    }
-}
-
-/// The batch's health gate: each host still active must become healthy in
-/// time; one that does not fails (and counts against the budget).
-async fn health_gate(
-    runner: &Runner<'_>,
-    scope: &Scope<'_>,
-    spec: &HealthSpec,
-    hosts: &mut [&mut HostState],
-) {
-    let gate = HealthGate {
-        timeout: spec.timeout,
-        interval: spec.interval,
-        soak: spec.soak,
-    };
-    let targets: Vec<_> = hosts
-        .iter()
-        .map(|h| {
-            h.active().then(|| {
-                let vars = super::context::as_value(scope.scope.context(h, &scope.vars));
-                health_target(runner, spec, &vars)
-            })
-        })
-        .collect();
-    let count = targets.iter().flatten().count();
-    if count == 0 {
-        return;
-    }
-    runner.reporter.send(Event::TaskStart {
-        task: "health".into(),
-        hosts: count,
-        handler: false,
-    });
-    // At most --forks hosts at once, as every fan-out of the run; each
-    // host's time counts from when its own check starts.
-    let results = runner
-        .forks()
-        .all(hosts.iter().zip(&targets).map(|(host, target)| {
-            let gate = &gate;
-            async move {
-                let target = target.as_ref()?;
-                let started = Instant::now();
-                let result = match target {
-                    Err(message) => Err(message.clone()),
-                    // A host without a connection ran no task: nothing to check.
-                    Ok(t) => gate.wait(t, host.conn.as_ref()?).await,
-                };
-                Some((result, started))
-            }
-        }))
-        .await;
-    for (host, result) in hosts.iter_mut().zip(results) {
-        let Some((result, started)) = result else {
-            continue;
-        };
-        let step = match result {
-            Ok(took) => StepResult::ok(format!("healthy after {:.1}s", took.as_secs_f64())),
-            Err(reason) => StepResult::failed(reason),
-        };
-        record(runner, host, "health", step, started);
     }
 }
