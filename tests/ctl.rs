@@ -485,3 +485,38 @@ fn a_plain_play_pauses_and_stops_but_refuses_rollback() {
     }
     assert_eq!(r.journal().outcome(), "stopped");
 }
+
+#[test]
+fn ctrl_c_ends_a_paused_run_which_resume_finishes() {
+    let p = project();
+    let (run, id) = spawn_deploy(&p);
+    wait_in_switch(&p, 1);
+    let paused = ctl(&p, &id, "pause");
+    assert_eq!(paused.code, 0, "{}", paused.dump());
+    let asked = Instant::now();
+    run.interrupt();
+    let r = run.finish(Duration::from_secs(30));
+    assert_eq!(r.code, 130, "{}", r.dump());
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "a paused run took {:?} to see Ctrl-C",
+        asked.elapsed()
+    );
+    assert_current(&p, 1, "2.0.0");
+    for i in 2..=3 {
+        assert_current(&p, i, "1.0.0");
+    }
+    for i in p.fleet.hosts() {
+        p.assert_unlocked(i, "after Ctrl-C");
+    }
+    assert_eq!(r.journal().outcome(), "interrupted");
+    for i in p.fleet.hosts() {
+        std::fs::remove_file(p.srv(i, "slow")).unwrap();
+    }
+    let resumed = run_in(p.dir(), &["resume", &id, "-e", "version=2.0.0"]);
+    assert_eq!(resumed.code, 0, "{}", resumed.dump());
+    for i in p.fleet.hosts() {
+        assert_current(&p, i, "2.0.0");
+        assert_eq!(p.switches_to(i, "2.0.0"), 1, "h{i}: {:?}", p.history(i));
+    }
+}
