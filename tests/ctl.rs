@@ -19,8 +19,9 @@ use support::spawned::{Spawned, wait_until};
 use support::tarball::release_tar_gz;
 use support::{Fleet, workdir, write_file};
 
-/// Seconds each switch hook sleeps (after touching /srv/in-switch-<version>).
-const SLOW: &str = "2";
+/// Seconds each switch hook sleeps (after touching /srv/in-switch-<version>):
+/// time for `convoy ctl` to arrive while the batch is in flight, on a busy CI.
+const SLOW: &str = "3";
 
 /// The distribution of `hello`, one host per batch; the switch hook sleeps
 /// `/srv/slow` seconds when that file exists.
