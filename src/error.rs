@@ -63,6 +63,9 @@ pub enum Error {
     /// A host's `ansible_become*` variables that convoy cannot honour.
     #[error(transparent)]
     Become(#[from] crate::run::BecomeError),
+    /// `convoy ctl` could not reach the run, or the run refused.
+    #[error(transparent)]
+    Control(#[from] crate::run::control_client::ControlError),
     #[error("{0}")]
     Usage(String),
     #[error("{0}")]

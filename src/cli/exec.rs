@@ -9,7 +9,8 @@ use crate::error::Error;
 use crate::inventory::Inventory;
 use crate::playbook::Playbook;
 use crate::report::{self, Event};
-use crate::run::{Interrupt, Mode, Phase, RunOptions, Runner, TagFilter, preflight};
+use crate::run::control_socket::ControlSocket;
+use crate::run::{Interrupt, Mode, Phase, RunControl, RunOptions, Runner, TagFilter, preflight};
 use crate::template::Templates;
 
 #[derive(Args)]
@@ -71,6 +72,22 @@ pub async fn execute(
     reporter.send(Event::Note {
         message: format!("journal: {}", journal_path.display()),
     });
+    let control = RunControl::default();
+    // Without a socket (a path too long for one, say) the run goes on: it
+    // only cannot be controlled from elsewhere, and says so.
+    let socket = match ControlSocket::serve(
+        journal_path.with_extension("sock"),
+        control.clone(),
+        reporter.clone(),
+    ) {
+        Ok(socket) => Some(socket),
+        Err(e) => {
+            reporter.send(Event::Note {
+                message: format!("no control socket (`convoy ctl` cannot reach this run): {e}"),
+            });
+            None
+        }
+    };
     let runner = Runner {
         inventory,
         playbook,
@@ -78,12 +95,17 @@ pub async fn execute(
         options,
         reporter: reporter.clone(),
         interrupt: Interrupt::install(),
+        control: control.clone(),
         control_dir: control_dir.path().to_owned(),
         artifacts,
     };
     let summary = runner.run().await;
     drop(runner);
     let code = crate::run::exit_code(&summary);
+    control.end(summary.outcome());
+    if let Some(socket) = socket {
+        socket.close().await;
+    }
     reporter.send(Event::RunEnd {
         outcome: summary.outcome().to_owned(),
         exit_code: code,

@@ -1,6 +1,7 @@
 //! The command line: clap structs hold raw flags; each subcommand file turns
 //! them into checked options and runs.
 
+mod ctl;
 mod exec;
 mod extra_vars;
 mod inventory;
@@ -11,6 +12,7 @@ mod render;
 mod resume;
 mod rollback;
 mod run;
+mod runs;
 mod shared;
 mod status;
 mod unlock;
@@ -51,6 +53,10 @@ pub(crate) enum Command {
     Exec(exec::Opts),
     /// Show the inventory as convoy understands it (like ansible-inventory).
     Inventory(inventory::Opts),
+    /// Recent and running runs of this project, newest first, with their state.
+    Runs(runs::Opts),
+    /// Pause, continue, stop or roll back a running run (from another terminal or a CI job).
+    Ctl(ctl::Opts),
 }
 
 impl Cli {
@@ -72,6 +78,8 @@ impl Cli {
                 Command::Unlock(opts) => unlock::run(opts).await,
                 Command::Render(opts) => render::run(opts),
                 Command::Inventory(opts) => inventory::run(opts),
+                Command::Runs(opts) => runs::run(opts).await,
+                Command::Ctl(opts) => ctl::run(opts).await,
             }
         })
     }

@@ -59,6 +59,14 @@ pub enum Event {
     Note {
         message: String,
     },
+    /// A `convoy ctl` command received over the control socket, with the
+    /// run's answer (recorded for refusals too: who tried is worth knowing).
+    Control {
+        command: String,
+        uid: Option<u32>,
+        done: bool,
+        answer: String,
+    },
     Recap(Recap),
 }
 

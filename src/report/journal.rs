@@ -43,6 +43,44 @@ impl Journal {
     }
 }
 
+/// What `convoy runs` and `convoy ctl` read back from a journal.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JournalSummary {
+    pub run_id: Option<String>,
+    pub playbook: Option<String>,
+    /// `run_end`'s outcome and exit code; `None`: the run has not ended, or
+    /// it was killed before it could say.
+    pub end: Option<(String, i64)>,
+}
+
+impl JournalSummary {
+    /// Reads the journal at `path`; lines that are not JSON (a run killed
+    /// mid-write) are skipped.
+    pub fn read(path: &Path) -> io::Result<JournalSummary> {
+        let text = std::fs::read_to_string(path)?;
+        let mut summary = JournalSummary::default();
+        for line in text.lines() {
+            let Ok(event) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            match event["event"].as_str() {
+                Some("run_start") => {
+                    summary.run_id = event["run_id"].as_str().map(str::to_owned);
+                    summary.playbook = event["playbook"].as_str().map(str::to_owned);
+                }
+                Some("run_end") => {
+                    summary.end = Some((
+                        event["outcome"].as_str().unwrap_or("?").to_owned(),
+                        event["exit_code"].as_i64().unwrap_or(-1),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(summary)
+    }
+}
+
 /// Makes `dir` (0700), or tightens it to 0700 if it exists with more.
 fn private_dir(dir: &Path) -> io::Result<()> {
     match DirBuilder::new().mode(DIR_MODE).create(dir) {

@@ -83,6 +83,14 @@ pub fn to_json(event: &Event) -> Option<serde_json::Value> {
             json!({"event": "rollback", "play": play, "hosts": hosts})
         }
         Event::Note { message } => json!({"event": "note", "message": message}),
+        Event::Control {
+            command,
+            uid,
+            done,
+            answer,
+        } => {
+            json!({"event": "control", "command": command, "uid": uid, "done": done, "answer": answer})
+        }
         Event::HostResult(r) => json!({
             "event": "host_result",
             "host": r.host,

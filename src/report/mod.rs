@@ -13,7 +13,7 @@ mod recap;
 use std::io::IsTerminal;
 
 pub use event::{Event, HostResult, Status};
-pub use journal::Journal;
+pub use journal::{Journal, JournalSummary};
 pub use recap::{HostStats, Recap, human_bytes};
 use tokio::sync::mpsc;
 

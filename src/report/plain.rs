@@ -56,6 +56,9 @@ impl Renderer for PlainRenderer {
             | Event::Rollback { .. }
             | Event::RunEnd { .. } => {}
             Event::Note { message } => self.line(&format!("NOTE {message}")),
+            Event::Control {
+                command, answer, ..
+            } => self.line(&format!("NOTE convoy ctl {command}: {answer}")),
             Event::HostResult(r) => {
                 let mut text = format!("{} ({:.2}s)", r.line(), r.duration.as_secs_f64());
                 if (self.verbose > 0 || r.status == Status::Failed)

@@ -92,6 +92,9 @@ impl Renderer for ProgressRenderer {
             | Event::Rollback { .. }
             | Event::RunEnd { .. } => {}
             Event::Note { message } => self.print(&format!("NOTE {message}")),
+            Event::Control {
+                command, answer, ..
+            } => self.print(&format!("NOTE convoy ctl {command}: {answer}")),
             Event::HostStart { host } => {
                 self.in_flight.insert(host.clone());
                 self.show_flight();

@@ -6,6 +6,9 @@
 
 pub(crate) mod connect;
 pub(crate) mod context;
+pub mod control;
+pub mod control_client;
+pub mod control_socket;
 pub mod escalation;
 mod fan_out;
 mod health_gate;
@@ -34,6 +37,7 @@ use std::time::Instant;
 
 use indexmap::IndexMap;
 
+pub use control::{ControlCommand, RunControl};
 pub use escalation::BecomeError;
 pub use fan_out::Forks;
 pub use host_state::HostState;
@@ -146,6 +150,8 @@ pub struct Runner<'a> {
     pub options: &'a RunOptions,
     pub reporter: Reporter,
     pub interrupt: Interrupt,
+    /// Requests from `convoy ctl`, read at batch boundaries.
+    pub control: RunControl,
     pub control_dir: PathBuf,
     /// Local artifacts, hashed once per run.
     pub artifacts: Arc<ArtifactCache>,
@@ -164,7 +170,7 @@ impl Runner<'_> {
         let mut cycles = Vec::new();
         let mut proxy_failures = 0;
         for play in &self.playbook.plays {
-            if self.interrupt.is_set() {
+            if self.interrupt.is_set() || self.control.halted() {
                 break;
             }
             match play::run_play(self, play, &mut hosts).await {
@@ -177,6 +183,10 @@ impl Runner<'_> {
                     break;
                 }
             }
+        }
+        if self.control.halted() {
+            // `convoy ctl stop` (or rollback, whose own outcome ranks higher).
+            cycles.push("stopped");
         }
         let mut recap = Recap {
             elapsed: started.elapsed(),

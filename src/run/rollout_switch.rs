@@ -3,6 +3,9 @@
 //! when it is exceeded `on_failure` decides: every host switched in this
 //! run goes back (in reverse batch order), or all stay where they are.
 //!
+//! `convoy ctl` requests (pause, continue, stop, rollback) are read at the
+//! same boundaries as `pause:`, so they too never cut a batch short.
+//!
 //! Ctrl-C starts no new batch: the batch in flight finishes its switch and
 //! its health gate, and the hosts stay on the release they reached, so
 //! `convoy run` again (or `convoy resume`) continues from there.
@@ -10,6 +13,7 @@
 use std::io::IsTerminal;
 use std::time::Instant;
 
+use super::control::ControlOrder;
 use super::health_gate;
 use super::host_cycle::Switch;
 use super::proxy_step::ProxyRun;
@@ -123,15 +127,33 @@ impl SwitchRun<'_, '_> {
                 ));
                 return Outcome::Stopped;
             }
-            if index > done {
-                match self.pause(&spec.pause, index, total).await {
-                    Decision::Continue => {}
-                    Decision::Stop => {
-                        self.note("stopped by the operator".into());
-                        return Outcome::Stopped;
-                    }
-                    Decision::RollBack => return self.roll_back(hosts).await,
+            let mut decision = if index > done {
+                self.pause(&spec.pause, index, total).await
+            } else {
+                Decision::Continue
+            };
+            if decision == Decision::Continue {
+                // `convoy ctl`: the batch before has settled; nothing is in flight.
+                let rollback = self
+                    .may_roll_back
+                    .then_some("every host switched in this run goes back, last batch first");
+                decision = match runner
+                    .control
+                    .boundary(index, total, rollback, &runner.interrupt)
+                    .await
+                {
+                    ControlOrder::Go => Decision::Continue,
+                    ControlOrder::Stop => Decision::Stop,
+                    ControlOrder::RollBack => Decision::RollBack,
+                };
+            }
+            match decision {
+                Decision::Continue => {}
+                Decision::Stop => {
+                    self.note("stopped by the operator".into());
+                    return Outcome::Stopped;
                 }
+                Decision::RollBack => return self.roll_back(hosts).await,
             }
             if runner.interrupt.is_set() {
                 self.note(format!(
@@ -624,7 +646,11 @@ impl SwitchRun<'_, '_> {
                     next + 1
                 ));
                 let until = Instant::now() + *d;
-                while Instant::now() < until && !self.runner.interrupt.is_set() {
+                // A `convoy ctl` request is acted on at once, not after the wait.
+                while Instant::now() < until
+                    && !self.runner.interrupt.is_set()
+                    && !self.runner.control.has_pending()
+                {
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 }
                 Decision::Continue

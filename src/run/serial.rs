@@ -6,11 +6,14 @@
 //! starts. The failure budget (`max_fail`) is counted over the whole play;
 //! once it is exceeded, or when every host of a batch failed (Ansible stops
 //! the play then), no new batch starts. `pause` waits or asks between batches.
+//! `convoy ctl` pause / continue / stop act at the same batch boundaries
+//! (there is no release to roll back to here: `rollback` is refused).
 //! The batches are journaled; `convoy resume` continues after the last
 //! batch the interrupted run finished.
 
 use std::time::Instant;
 
+use super::control::ControlOrder;
 use super::task_runner::{Scope, run_handlers, run_tasks};
 use super::{HostState, Runner};
 use crate::playbook::{Pause, Play, RolloutSpec};
@@ -87,8 +90,24 @@ pub async fn run(
             );
             return;
         }
-        if index > done && !pause(runner, &spec.pause, index, total).await {
+        let go = (index == done || pause(runner, &spec.pause, index, total).await)
+            && runner
+                .control
+                .boundary(index, total, None, &runner.interrupt)
+                .await
+                == ControlOrder::Go;
+        if !go {
             note(runner, "stopped by the operator".into());
+            return;
+        }
+        if runner.interrupt.is_set() {
+            note(
+                runner,
+                format!(
+                    "interrupted: batch {}/{total} and later were not started",
+                    index + 1
+                ),
+            );
             return;
         }
         runner.reporter.send(Event::BatchStart {
@@ -170,7 +189,10 @@ async fn pause(runner: &Runner<'_>, pause: &Pause, next: usize, total: usize) ->
                 ),
             );
             let until = Instant::now() + *d;
-            while Instant::now() < until && !runner.interrupt.is_set() {
+            while Instant::now() < until
+                && !runner.interrupt.is_set()
+                && !runner.control.has_pending()
+            {
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
             !runner.interrupt.is_set()

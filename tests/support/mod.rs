@@ -10,6 +10,8 @@
 //! - `http_server.rs`: a static HTTP server inside a host.
 //! - `nginx.rs`: nginx on a proxy host, app servers behind it, HTTP GETs.
 //! - `haproxy.rs`: haproxy on a proxy host (master-worker, reloads).
+//! - `spawned.rs`: convoy in the background, its output collected (to
+//!   interrupt, pause, kill it; `client.rs` has one stamped on a test clock).
 //! - `client.rs`: a client through a proxy while convoy runs in the background.
 //!
 //! Only convoy's binary is used, never its internals.
@@ -25,6 +27,7 @@ pub mod inventory;
 pub mod nginx;
 pub mod project;
 pub mod run;
+pub mod spawned;
 pub mod tarball;
 
 pub use fleet::{Fleet, ok_stdout};
@@ -34,7 +37,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// PATH for convoy: the system's directories only (no pyenv shims, no cargo).
-const CLEAN_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub const CLEAN_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// The convoy binary built by cargo for these tests, with a clean environment:
 /// only `PATH` (system dirs), `HOME` (a fresh empty dir, so the machine's
