@@ -82,6 +82,7 @@ struct RawPlay {
     #[serde(default)]
     migrations: Vec<Spanned<RawMigration>>,
     proxy: Option<Spanned<RawProxy>>,
+    once: Option<Spanned<Value>>,
 }
 
 #[derive(Deserialize)]
@@ -292,6 +293,10 @@ fn convert_play(file: &Path, index: usize, raw: RawPlay) -> Result<Play, Playboo
         proxy: raw
             .proxy
             .map(|p| super::proxy::convert(file, p))
+            .transpose()?,
+        once: raw
+            .once
+            .map(|o| super::once::convert(file, o))
             .transpose()?,
         distribution: raw
             .distribution

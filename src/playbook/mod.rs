@@ -10,6 +10,7 @@ mod load;
 mod magic;
 mod migration;
 mod notify;
+mod once;
 mod proxy;
 mod rollout;
 mod task;
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 pub use distribution::{DistributionSpec, Hooks};
 pub use error::PlaybookError;
 pub use migration::{Migration, MigrationTarget};
+pub use once::{IfHeld, OnceSpec};
 pub use proxy::{ProxyFile, ProxySpec};
 pub use rollout::{HealthSpec, OnFailure, Order, Pause, RolloutSpec, Size};
 pub use task::{LoopSpec, Task, TaskKind};
@@ -54,6 +56,8 @@ pub struct Play {
     pub rollout: Option<RolloutSpec>,
     pub migrations: Vec<Migration>,
     pub proxy: Option<ProxySpec>,
+    /// Run in one instance only across the fleet (a named lock).
+    pub once: Option<OnceSpec>,
 }
 
 impl Playbook {
@@ -97,6 +101,7 @@ impl Playbook {
                 rollout: None,
                 migrations: vec![],
                 proxy: None,
+                once: None,
             }],
         }
     }

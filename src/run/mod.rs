@@ -20,6 +20,7 @@ mod lock_holder;
 mod lock_renewal;
 mod loop_items;
 mod migrations;
+mod once_lock;
 mod play;
 pub mod preflight;
 mod proxy_step;

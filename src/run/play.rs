@@ -4,6 +4,7 @@ use indexmap::IndexMap;
 use serde_json::json;
 
 use super::context::PlayScope;
+use super::once_lock::{self, OnceGate};
 use super::proxy_step::ProxyRun;
 use super::release_cycle::{self, CycleEnd};
 use super::task_runner::{Scope, run_handlers, run_tasks};
@@ -27,7 +28,6 @@ pub async fn run_play(
     play: &Play,
     hosts: &mut IndexMap<String, HostState>,
 ) -> Result<PlayEnd, String> {
-    let mut end = PlayEnd::default();
     let inventory = runner.inventory;
     // Patterns were checked before the run started; here they only select.
     let mut selected: Vec<String> = inventory
@@ -50,12 +50,34 @@ pub async fn run_play(
         play: play.name.clone(),
         hosts: selected.clone(),
     });
+    let gate = match &play.once {
+        Some(spec) => Some(once_lock::take(runner, play, spec, hosts).await?),
+        None => None,
+    };
+    if let Some(OnceGate::Skip) = gate {
+        return Ok(PlayEnd::default());
+    }
+    let end = run_body(runner, play, hosts, &selected).await;
+    if let Some(OnceGate::Held(lock)) = gate {
+        lock.release(runner).await;
+    }
+    end
+}
+
+/// The play proper, on its selected hosts (its `once:` lock, if any, held).
+async fn run_body(
+    runner: &Runner<'_>,
+    play: &Play,
+    hosts: &mut IndexMap<String, HostState>,
+    selected: &[String],
+) -> Result<PlayEnd, String> {
+    let mut end = PlayEnd::default();
 
     let scope = PlayScope {
         play_vars: play.vars.clone(),
         vars_files: load_vars_files(runner, play),
         extra_vars: runner.options.extra_vars.clone(),
-        magic: magic_vars(runner, &selected, hosts),
+        magic: magic_vars(runner, selected, hosts),
     };
     let mut play_hosts: Vec<&mut HostState> = hosts
         .values_mut()

@@ -93,6 +93,18 @@ pub fn check_all(
                 span: rollout.span.clone(),
             });
         }
+        // `once.on` must name a lock host before any host is contacted.
+        if let Some(on) = play
+            .once
+            .as_ref()
+            .and_then(|o| o.on.as_ref().map(|p| (p, o)))
+            && let Err(source) = inventory.select(on.0)
+        {
+            problems.push(Error::Pattern {
+                source,
+                span: Some(on.1.span.clone()),
+            });
+        }
         let hosts = match inventory.select(&play.hosts) {
             Ok(hosts) => hosts,
             Err(source) => {

@@ -1,0 +1,252 @@
+//! `once:` on a real fleet: two runs of the same play started at the same
+//! instant (each with its own HOME and process, as two cron jobs would be)
+//! never both run it; a lock whose holder was killed is taken over only
+//! after its `stale_after`, and the take-over is in the lock's audit log.
+//! Every test checks what happened on the lock host, not only what convoy
+//! says.
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use support::run::{Run, run_in};
+use support::spawned::{Spawned, wait_until};
+use support::{Fleet, workdir, write_file};
+
+/// A play on both hosts whose task takes `SLEEP` seconds on h1 and appends
+/// one line to /srv/ran there; `ONCE` is its `once:` value.
+const PLAYBOOK: &str = r#"- name: Nightly
+  hosts: app
+  once: ONCE
+  tasks:
+    - name: slow job
+      shell: |
+        if [ "{{ inventory_hostname }}" = h1 ]; then touch /srv/started; sleep SLEEP; echo ran >> /srv/ran; fi
+"#;
+
+struct Setup {
+    fleet: Fleet,
+    work: tempfile::TempDir,
+    playbook: PathBuf,
+    inventory: PathBuf,
+}
+
+impl Setup {
+    fn new(once: &str, sleep: u32) -> Setup {
+        let fleet = Fleet::start(2);
+        let work = workdir();
+        let mut inventory = format!(
+            "all:\n  vars:\n    convoy_ssh_config: {}\n    convoy_once_dir: /srv/once\n  children:\n    app:\n      hosts:\n",
+            fleet.ssh_config().display()
+        );
+        for i in fleet.hosts() {
+            inventory.push_str(&format!(
+                "        {}:\n          ansible_host: {}\n",
+                fleet.name(i),
+                fleet.addr(i)
+            ));
+        }
+        let inventory = write_file(work.path(), "inventory.yml", &inventory);
+        let text = PLAYBOOK
+            .replace("ONCE", once)
+            .replace("SLEEP", &sleep.to_string());
+        let playbook = write_file(work.path(), "once.yml", &text);
+        Setup {
+            fleet,
+            work,
+            playbook,
+            inventory,
+        }
+    }
+
+    fn args<'a>(&'a self, extra: &[&'a str]) -> Vec<&'a str> {
+        let mut args = vec![
+            "run",
+            self.playbook.to_str().unwrap(),
+            "-i",
+            self.inventory.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        args
+    }
+
+    fn spawn(&self) -> Spawned {
+        Spawned::start(Some(self.work.path()), &self.args(&[]))
+    }
+
+    fn run(&self, extra: &[&str]) -> Run {
+        run_in(self.work.path(), &self.args(extra))
+    }
+
+    /// The lines of /srv/ran on h1: one per run of the job.
+    fn ran(&self) -> usize {
+        std::fs::read_to_string(self.fleet.host_path(1, "/srv/ran"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    }
+
+    /// The lock of `name` on h1 (the first host of `app` by name).
+    fn lock(&self, name: &str) -> PathBuf {
+        self.fleet
+            .host_path(1, &format!("/srv/once/{name}/.convoy/lock"))
+    }
+
+    fn audit(&self, name: &str) -> String {
+        std::fs::read_to_string(
+            self.fleet
+                .host_path(1, &format!("/srv/once/{name}/.convoy/audit.log")),
+        )
+        .unwrap_or_default()
+    }
+}
+
+const TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Starts two runs at once and waits for both; answers (winner, loser) by
+/// which one ran the job.
+fn race(setup: &Setup) -> (Run, Run) {
+    let (a, b) = (setup.spawn(), setup.spawn());
+    let (a, b) = (a.finish(TIMEOUT), b.finish(TIMEOUT));
+    let ran = |r: &Run| r.stdout.contains("changed: [h1]");
+    assert!(
+        ran(&a) != ran(&b),
+        "exactly one run should have run the job:\n--- a ---\n{}\n{}\n--- b ---\n{}\n{}",
+        a.stdout,
+        a.stderr,
+        b.stdout,
+        b.stderr
+    );
+    if ran(&a) { (a, b) } else { (b, a) }
+}
+
+#[test]
+fn of_two_runs_started_together_one_runs_and_the_other_is_skipped() {
+    let setup = Setup::new("nightly", 3);
+    let (winner, loser) = race(&setup);
+    assert_eq!(winner.code, 0, "{}{}", winner.stdout, winner.stderr);
+    assert_eq!(loser.code, 0, "{}{}", loser.stdout, loser.stderr);
+    assert_eq!(setup.ran(), 1, "the job ran twice");
+    let note = loser
+        .notes()
+        .into_iter()
+        .find(|n| n.starts_with("once nightly: held by "))
+        .unwrap_or_else(|| panic!("no `held by` note:\n{}", loser.stdout));
+    assert!(note.ends_with("; skipped"), "{note}");
+    assert!(note.contains(" since 20"), "{note}");
+    // The skipped run touched no host with its tasks.
+    assert!(!loser.stdout.contains("[h2]"), "{}", loser.stdout);
+    // Released at the end of the play; a later run takes it and runs.
+    assert!(!setup.lock("nightly").exists(), "the lock outlived its run");
+    let again = setup.run(&[]);
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    assert_eq!(setup.ran(), 2);
+}
+
+#[test]
+fn with_if_held_fail_the_other_run_exits_3() {
+    let setup = Setup::new("{ name: nightly, if_held: fail }", 3);
+    let (winner, loser) = race(&setup);
+    assert_eq!(winner.code, 0, "{}{}", winner.stdout, winner.stderr);
+    assert_eq!(loser.code, 3, "{}{}", loser.stdout, loser.stderr);
+    assert!(
+        loser.stderr.contains("error: once nightly: held by ")
+            && loser.stderr.contains("the play was not run"),
+        "{}",
+        loser.stderr
+    );
+    assert_eq!(setup.ran(), 1, "the job ran twice");
+}
+
+#[test]
+fn a_killed_holder_is_taken_over_only_after_stale_after() {
+    let setup = Setup::new("{ name: nightly, stale_after: 5s }", 8);
+    let mut holder = setup.spawn();
+    let started = setup.fleet.host_path(1, "/srv/started");
+    wait_until("the job to start on h1", TIMEOUT, || started.exists());
+    let line = std::fs::read_to_string(setup.lock("nightly").join("holder")).unwrap();
+    holder.run_id();
+    holder.kill_hard();
+    let killed = Instant::now();
+
+    // Right after the kill the lock was renewed moments ago: still held.
+    let early = setup.run(&[]);
+    assert!(
+        killed.elapsed() < Duration::from_secs(5),
+        "the machine is too slow for this test's timing"
+    );
+    assert_eq!(early.code, 0, "{}{}", early.stdout, early.stderr);
+    assert!(
+        early
+            .notes()
+            .iter()
+            .any(|n| n.starts_with("once nightly: held by ") && n.ends_with("; skipped")),
+        "{}",
+        early.stdout
+    );
+    // (The killed run's own job goes on on h1: only convoy died.)
+    assert!(!early.stdout.contains("changed: [h1]"), "{}", early.stdout);
+
+    // --check looks and takes nothing.
+    let check = setup.run(&["--check"]);
+    assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
+    assert!(
+        check
+            .notes()
+            .iter()
+            .any(|n| n.starts_with("once nightly: held by ") && n.contains("--check takes nothing")),
+        "{}",
+        check.stdout
+    );
+    assert_eq!(
+        std::fs::read_to_string(setup.lock("nightly").join("holder")).unwrap(),
+        line,
+        "--check changed the lock"
+    );
+    assert!(!setup.audit("nightly").contains("taken over"));
+
+    // Past stale_after without renewal: taken over, said and audited.
+    std::thread::sleep(Duration::from_secs(6).saturating_sub(killed.elapsed()));
+    let late = setup.run(&[]);
+    assert_eq!(late.code, 0, "{}{}", late.stdout, late.stderr);
+    assert!(
+        late.notes()
+            .iter()
+            .any(|n| n.starts_with("once nightly: taken over from ") && n.contains("last renewed")),
+        "{}",
+        late.stdout
+    );
+    assert!(late.stdout.contains("changed: [h1]"), "{}", late.stdout);
+    let audit = setup.audit("nightly");
+    let run_id = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("run="))
+        .unwrap();
+    assert!(
+        audit
+            .lines()
+            .any(|l| l.contains("once nightly: taken over from ") && l.contains(run_id)),
+        "{audit}"
+    );
+    assert!(!setup.lock("nightly").exists(), "the lock outlived its run");
+}
+
+#[test]
+fn a_lock_name_that_is_not_a_plain_name_is_refused_at_load() {
+    let setup = Setup::new("\"../x\"", 0);
+    let run = setup.run(&[]);
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("the lock name \"../x\" must be a plain name")
+            && run.stderr.contains("once.yml:3:"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !setup.fleet.host_path(1, "/srv/once").exists()
+            && !setup.fleet.host_path(1, "/srv/x").exists(),
+        "a host was touched"
+    );
+}
