@@ -48,8 +48,10 @@ impl Setup {
             ));
         }
         let inventory = write_file(work.path(), "inventory.yml", &inventory);
+        // An empty `once` leaves the key out (for `--once` on the command line).
         let text = PLAYBOOK
             .replace("ONCE", once)
+            .replace("  once: \n", "")
             .replace("SLEEP", &sleep.to_string());
         let playbook = write_file(work.path(), "once.yml", &text);
         Setup {
@@ -71,8 +73,8 @@ impl Setup {
         args
     }
 
-    fn spawn(&self) -> Spawned {
-        Spawned::start(Some(self.work.path()), &self.args(&[]))
+    fn spawn(&self, extra: &[&str]) -> Spawned {
+        Spawned::start(Some(self.work.path()), &self.args(extra))
     }
 
     fn run(&self, extra: &[&str]) -> Run {
@@ -106,8 +108,8 @@ const TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Starts two runs at once and waits for both; answers (winner, loser) by
 /// which one ran the job.
-fn race(setup: &Setup) -> (Run, Run) {
-    let (a, b) = (setup.spawn(), setup.spawn());
+fn race(setup: &Setup, extra: &[&str]) -> (Run, Run) {
+    let (a, b) = (setup.spawn(extra), setup.spawn(extra));
     let (a, b) = (a.finish(TIMEOUT), b.finish(TIMEOUT));
     let ran = |r: &Run| r.stdout.contains("changed: [h1]");
     assert!(
@@ -124,7 +126,7 @@ fn race(setup: &Setup) -> (Run, Run) {
 #[test]
 fn of_two_runs_started_together_one_runs_and_the_other_is_skipped() {
     let setup = Setup::new("nightly", 3);
-    let (winner, loser) = race(&setup);
+    let (winner, loser) = race(&setup, &[]);
     assert_eq!(winner.code, 0, "{}{}", winner.stdout, winner.stderr);
     assert_eq!(loser.code, 0, "{}{}", loser.stdout, loser.stderr);
     assert_eq!(setup.ran(), 1, "the job ran twice");
@@ -147,22 +149,62 @@ fn of_two_runs_started_together_one_runs_and_the_other_is_skipped() {
 #[test]
 fn with_if_held_fail_the_other_run_exits_3() {
     let setup = Setup::new("{ name: nightly, if_held: fail }", 3);
-    let (winner, loser) = race(&setup);
+    let (winner, loser) = race(&setup, &[]);
     assert_eq!(winner.code, 0, "{}{}", winner.stdout, winner.stderr);
     assert_eq!(loser.code, 3, "{}{}", loser.stdout, loser.stderr);
     assert!(
         loser.stderr.contains("error: once nightly: held by ")
-            && loser.stderr.contains("the play was not run"),
+            && loser.stderr.contains("nothing from here on was run"),
         "{}",
         loser.stderr
     );
     assert_eq!(setup.ran(), 1, "the job ran twice");
 }
 
+/// `--once NAME` locks the whole run, on the first host of the first play.
+#[test]
+fn a_whole_run_is_once_with_the_flag() {
+    let setup = Setup::new("", 3);
+    assert!(
+        !std::fs::read_to_string(&setup.playbook)
+            .unwrap()
+            .contains("once")
+    );
+    let (winner, loser) = race(&setup, &["--once", "nightly-run", "--once-if-held", "fail"]);
+    assert_eq!(winner.code, 0, "{}{}", winner.stdout, winner.stderr);
+    assert_eq!(loser.code, 3, "{}{}", loser.stdout, loser.stderr);
+    assert!(
+        loser.stderr.contains("error: once nightly-run: held by "),
+        "{}",
+        loser.stderr
+    );
+    assert!(!loser.stdout.contains("PLAY ["), "{}", loser.stdout);
+    assert_eq!(setup.ran(), 1, "the job ran twice");
+    assert!(
+        !setup.lock("nightly-run").exists(),
+        "the lock outlived its run"
+    );
+    assert!(
+        setup
+            .audit("nightly-run")
+            .contains("once nightly-run: released"),
+        "{}",
+        setup.audit("nightly-run")
+    );
+    let bad = setup.run(&["--once", "../x"]);
+    assert_eq!(bad.code, 3, "{}{}", bad.stdout, bad.stderr);
+    assert!(
+        bad.stderr.contains("must be a plain name"),
+        "{}",
+        bad.stderr
+    );
+    assert_eq!(setup.ran(), 1);
+}
+
 #[test]
 fn a_killed_holder_is_taken_over_only_after_stale_after() {
     let setup = Setup::new("{ name: nightly, stale_after: 5s }", 8);
-    let mut holder = setup.spawn();
+    let mut holder = setup.spawn(&[]);
     let started = setup.fleet.host_path(1, "/srv/started");
     wait_until("the job to start on h1", TIMEOUT, || started.exists());
     let line = std::fs::read_to_string(setup.lock("nightly").join("holder")).unwrap();

@@ -71,6 +71,16 @@ pub struct HostOpts {
     /// Also take over a stale deploy lock: one its holder stopped renewing 5 minutes ago or more.
     #[arg(long)]
     pub force_unlock: bool,
+    /// Run in one instance only: take the named lock on the first host (by
+    /// name) of the first play's pattern; another live run holding it skips (or fails).
+    #[arg(long, value_name = "NAME")]
+    pub once: Option<String>,
+    /// With --once: what to do when another live run holds the lock.
+    #[arg(long, value_enum, default_value_t = crate::playbook::IfHeld::Skip, value_name = "WHAT", requires = "once")]
+    pub once_if_held: crate::playbook::IfHeld,
+    /// With --once: take the lock over once its holder has not renewed it for this long.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration, value_name = "DURATION", requires = "once")]
+    pub once_stale_after: Duration,
     /// SSH connection timeout, e.g. 10s.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub timeout: Duration,
@@ -86,6 +96,18 @@ impl HostOpts {
         if self.forks == 0 {
             return Err(Error::Usage("--forks must be at least 1".into()));
         }
+        let once = match &self.once {
+            Some(name) => Some(
+                crate::playbook::OnceSpec::for_run(
+                    name,
+                    self.once_if_held,
+                    self.once_stale_after,
+                    crate::source::SourceSpan::new("<command line>", 1, 1),
+                )
+                .map_err(Error::Usage)?,
+            ),
+            None => None,
+        };
         Ok(RunOptions {
             limit: self.limit.clone(),
             extra_vars: super::extra_vars::parse_extra_vars(&self.extra_vars)?,
@@ -102,6 +124,7 @@ impl HostOpts {
             run_id: crate::run::new_run_id(),
             resume: None,
             playbook_name: playbook.display().to_string(),
+            once,
         })
     }
 }

@@ -12,11 +12,11 @@ use crate::source::SourceSpan;
 use crate::vars::Value;
 
 /// What a run does when another live run holds the lock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum IfHeld {
-    /// The play is skipped with a note; the run goes on (exit 0).
+    /// The play (with `--once`, the run) is skipped with a note; exit 0.
     Skip,
-    /// The run stops with exit 3.
+    /// The run stops there with exit 3.
     Fail,
 }
 
@@ -38,6 +38,28 @@ impl OnceSpec {
     /// Ten minutes: twenty missed renewals at the default 30 s, so a holder
     /// cut off for a few minutes keeps its lock.
     pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(600);
+
+    /// A whole run's lock (`convoy run --once NAME`), on the first host of
+    /// the first play's pattern. `Err` says why the name is refused.
+    pub fn for_run(
+        name: &str,
+        if_held: IfHeld,
+        stale_after: Duration,
+        span: SourceSpan,
+    ) -> Result<OnceSpec, String> {
+        if !safe_name(name) || stale_after.is_zero() {
+            return Err(format!(
+                "--once: the lock name {name:?} must be a plain name (letters, digits, `.`, `-`, `_`; not starting with `.`), and --once-stale-after more than 0"
+            ));
+        }
+        Ok(OnceSpec {
+            name: name.to_owned(),
+            on: None,
+            if_held,
+            stale_after,
+            span,
+        })
+    }
 }
 
 const KEYS: &[&str] = &["name", "on", "if_held", "stale_after"];

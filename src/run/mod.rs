@@ -20,7 +20,7 @@ mod lock_holder;
 mod lock_renewal;
 mod loop_items;
 mod migrations;
-mod once_lock;
+pub(crate) mod once_lock;
 mod play;
 pub mod preflight;
 mod proxy_step;
@@ -75,6 +75,8 @@ pub struct RunOptions {
     pub resume: Option<Resume>,
     /// Recorded in release metadata on the hosts.
     pub playbook_name: String,
+    /// `--once NAME`: the whole run in one instance only.
+    pub once: Option<crate::playbook::OnceSpec>,
 }
 
 /// What a run does with plays that have a `distribution`.
@@ -170,7 +172,18 @@ impl Runner<'_> {
         let mut refused = None;
         let mut cycles = Vec::new();
         let mut proxy_failures = 0;
+        let mut once = None;
+        if let (Some(spec), Some(first)) = (&self.options.once, self.playbook.plays.first()) {
+            match once_lock::take(self, &first.hosts, spec, &mut hosts).await {
+                Ok(gate) => once = Some(gate),
+                Err(message) => refused = Some(message),
+            }
+        }
+        let skipped = matches!(once, Some(once_lock::OnceGate::Skip));
         for play in &self.playbook.plays {
+            if refused.is_some() || skipped {
+                break;
+            }
             if self.interrupt.is_set() || self.control.halted() {
                 break;
             }
@@ -184,6 +197,9 @@ impl Runner<'_> {
                     break;
                 }
             }
+        }
+        if let Some(once_lock::OnceGate::Held(lock)) = once {
+            lock.release(self).await;
         }
         if self.control.halted() {
             // `convoy ctl stop` (or rollback, whose own outcome ranks higher).

@@ -22,7 +22,7 @@ use super::release_cycle::deployed_by;
 use super::task_runner::ensure_connected;
 use super::{HostState, Runner};
 use crate::distribution::lock::{self, Acquired, Holder};
-use crate::playbook::{IfHeld, OnceSpec, Play};
+use crate::playbook::{IfHeld, OnceSpec};
 use crate::report::Event;
 use crate::transport::{Connection, Script, ShellScript};
 
@@ -74,14 +74,16 @@ impl OnceLock {
 /// Takes (or, in check mode, looks at) the play's `once:` lock. `Err` is a
 /// refusal (exit 3): held with `if_held: fail`, or the lock host is
 /// unreachable or refused.
+/// `pattern` is the play's (or, for a run's lock, the first play's)
+/// pattern; `on:` wins over it.
 pub async fn take(
     runner: &Runner<'_>,
-    play: &Play,
+    pattern: &str,
     spec: &OnceSpec,
     hosts: &mut IndexMap<String, HostState>,
 ) -> Result<OnceGate, String> {
     let name = &spec.name;
-    let pattern = spec.on.as_deref().unwrap_or(&play.hosts);
+    let pattern = spec.on.as_deref().unwrap_or(pattern);
     let mut names: Vec<String> = runner
         .inventory
         .select(pattern)
@@ -90,7 +92,7 @@ pub async fn take(
     names.sort();
     let Some(lock_host) = names.into_iter().next() else {
         return Err(format!(
-            "once {name}: the pattern `{pattern}` matches no host to hold the lock; the play was not run"
+            "once {name}: the pattern `{pattern}` matches no host to hold the lock; nothing from here on was run"
         ));
     };
     let host = hosts.entry(lock_host.clone()).or_insert_with(|| {
@@ -101,7 +103,7 @@ pub async fn take(
         || !ensure_connected(runner, host, &vars, &format!("once {name}"), Instant::now()).await
     {
         return Err(format!(
-            "once {name}: the lock host {lock_host} is unreachable; the play was not run"
+            "once {name}: the lock host {lock_host} is unreachable; nothing from here on was run"
         ));
     }
     let conn = Arc::clone(host.conn.as_ref().expect("connected above"));
@@ -186,7 +188,7 @@ pub async fn take(
                     });
                     Ok(OnceGate::Skip)
                 }
-                IfHeld::Fail => Err(format!("{held}; the play was not run")),
+                IfHeld::Fail => Err(format!("{held}; nothing from here on was run")),
             }
         }
         Ok(Err(why)) => Err(on_host(format!("cannot take the lock: {why}"))),

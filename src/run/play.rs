@@ -51,7 +51,7 @@ pub async fn run_play(
         hosts: selected.clone(),
     });
     let gate = match &play.once {
-        Some(spec) => Some(once_lock::take(runner, play, spec, hosts).await?),
+        Some(spec) => Some(once_lock::take(runner, &play.hosts, spec, hosts).await?),
         None => None,
     };
     if let Some(OnceGate::Skip) = gate {
