@@ -121,6 +121,7 @@ pub async fn lock_all(
             holder.line(),
             timing.renew_every,
             runner.reporter.clone(),
+            "deploy lock".into(),
         );
         return Ok(HeldLocks {
             hosts: taken,

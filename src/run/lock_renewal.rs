@@ -71,16 +71,18 @@ pub struct LockRenewal {
 }
 
 impl LockRenewal {
-    /// Starts renewing `holder_line`'s lock on every target.
+    /// Starts renewing `holder_line`'s lock on every target; `lock` names
+    /// it in the note of a lost lock ("deploy lock", "once NAME lock").
     pub fn start(
         targets: Vec<RenewalTarget>,
         holder_line: String,
         every: Duration,
         reporter: Reporter,
+        lock: String,
     ) -> LockRenewal {
         let mut tasks = JoinSet::new();
         for target in targets {
-            let (line, reporter) = (holder_line.clone(), reporter.clone());
+            let (line, reporter, lock) = (holder_line.clone(), reporter.clone(), lock.clone());
             tasks.spawn(async move {
                 let mut ticks = tokio::time::interval(every);
                 // A renewal that took long (link down) is not followed by a burst.
@@ -98,7 +100,7 @@ impl LockRenewal {
                         };
                         reporter.send(Event::Note {
                             message: format!(
-                                "{}: this run lost its deploy lock ({now}); another run may change this host",
+                                "{}: this run lost its {lock} ({now}); another run may change this host",
                                 target.host
                             ),
                         });

@@ -163,6 +163,7 @@ pub async fn take(
                 holder.line(),
                 renew_every(spec.stale_after),
                 runner.reporter.clone(),
+                format!("once {name} lock"),
             );
             Ok(OnceGate::Held(OnceLock {
                 name: name.clone(),
