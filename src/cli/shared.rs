@@ -303,3 +303,35 @@ where
         )
         .await
 }
+
+/// The hosts `pattern` selects, narrowed by `--limit`, in inventory order;
+/// a pattern selecting nothing is bad input, found before any connection.
+pub fn pattern_hosts(
+    inventory: &Inventory,
+    pattern: &str,
+    limit: Option<&str>,
+) -> Result<Vec<String>, Error> {
+    let selected = inventory
+        .select(pattern)
+        .map_err(|source| Error::Pattern { source, span: None })?;
+    let limited = limit
+        .map(|l| inventory.select(l))
+        .transpose()
+        .map_err(|source| Error::Pattern { source, span: None })?;
+    let hosts: Vec<String> = selected
+        .into_iter()
+        .filter(|h| {
+            limited
+                .as_ref()
+                .is_none_or(|l| l.iter().any(|x| x.name == h.name))
+        })
+        .map(|h| h.name.clone())
+        .collect();
+    if hosts.is_empty() {
+        return Err(Error::Usage(format!(
+            "pattern \"{pattern}\" with --limit \"{}\" matches no host",
+            limit.unwrap_or_default()
+        )));
+    }
+    Ok(hosts)
+}
