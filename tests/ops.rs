@@ -256,6 +256,26 @@ fn ps_shows_each_program_on_each_host_and_a_killed_one_as_not_running() {
     let after: Vec<_> = ops.fleet.hosts().map(|i| ops.pid(i, "web")).collect();
     assert_eq!(pids, after, "bad input restarted something");
     assert!(ops.fleet.hosts().all(|i| ops.web_starts(i) == 1));
+
+    // stop and start: a program already stopped (h2's sleeper) or already
+    // started is no failure.
+    let stop = ops.convoy(&["stop", "app", "sleeper", "--batch", "50%"]);
+    assert_eq!(stop.code, 0, "{}{}", stop.stdout, stop.stderr);
+    assert!(
+        stop.stdout.contains("stop sleeper on 3 hosts in 2 batches"),
+        "{}",
+        stop.stdout
+    );
+    assert!(ops.fleet.hosts().all(|i| ops.pid(i, "sleeper").is_none()));
+    let start = ops.convoy(&["start", "h1:h2", "sleeper"]);
+    assert_eq!(start.code, 0, "{}{}", start.stdout, start.stderr);
+    assert!(
+        start.stdout.contains("started sleeper on h1, h2"),
+        "{}",
+        start.stdout
+    );
+    assert!(ops.pid(1, "sleeper").is_some() && ops.pid(2, "sleeper").is_some());
+    assert_eq!(ops.pid(3, "sleeper"), None);
 }
 
 /// Polls every host's web port until stopped; answers the most hosts seen

@@ -161,11 +161,11 @@ async fn act(
     let json = opts.hosts.output == OutputFormat::Json;
     if !json {
         println!(
-            "{} {} on {} hosts in {} batches",
+            "{} {} on {} in {}",
             action.verb(),
             opts.program,
-            with.len(),
-            plan.batches.len()
+            count(with.len(), "host", "hosts"),
+            count(plan.batches.len(), "batch", "batches")
         );
     }
     if opts.hosts.check {
@@ -210,6 +210,11 @@ async fn act(
     } else {
         EXIT_FAILED
     })
+}
+
+/// `1 batch`, `3 batches`.
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn report(json: bool, event: RollingEvent) {

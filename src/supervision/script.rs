@@ -134,7 +134,7 @@ mod tests {
 
     #[test]
     fn without_a_supervisor_the_script_says_what_it_looked_for() {
-        let out = std::process::Command::new("sh")
+        let out = std::process::Command::new("/bin/sh")
             .arg("-c")
             .arg(status_script("/nonexistent/s.conf", None).text())
             .env("PATH", "/nonexistent")
