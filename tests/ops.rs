@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use support::run::{Run, run_in};
-use support::spawned::wait_until;
+use support::spawned::{Spawned, wait_until};
 use support::{Fleet, workdir, write_file};
 
 const CONF: &str = "/etc/app/supervisord.conf";
@@ -394,5 +394,64 @@ fn restart_stops_at_the_first_batch_whose_health_fails() {
     for i in [3, 4] {
         assert_eq!(ops.web_starts(i), 1, "h{i} was touched");
         assert_eq!(ops.pid(i, "web"), Some(before[i - 1]));
+    }
+}
+
+/// The pids of processes in host i (its network namespace) whose command
+/// line holds `pattern` (but for the shell asking, whose line holds it too).
+fn host_pids(ops: &Ops, i: usize, pattern: &str) -> String {
+    ops.fleet.exec_ok(
+        i,
+        &format!(
+            "for p in $(pgrep -f -- '{pattern}'); do [ $p != $$ ] && [ \"$(readlink /proc/$p/ns/net)\" = \"$(readlink /proc/self/ns/net)\" ] && echo $p; done; true"
+        ),
+    )
+}
+
+#[test]
+fn logs_follow_merges_new_lines_and_ends_cleanly_on_ctrl_c() {
+    let ops = Ops::start(3);
+    let inventory = ops.inventory.display().to_string();
+    let mut logs = Spawned::start(
+        Some(ops.work.path()),
+        &["logs", "app", "web", "-f", "-n", "2", "-i", &inventory],
+    );
+    for i in ops.fleet.hosts() {
+        let want = format!("h{i} | web up in /srv/app/releases/{}", release(i));
+        logs.wait_for_line(&format!("h{i}'s last line"), Duration::from_secs(20), |l| {
+            l == want
+        });
+    }
+    // A line written now arrives, with its host.
+    let log = ops.fleet.host_path(2, "/srv/sup/web.out");
+    let mut text = std::fs::read_to_string(&log).unwrap();
+    text.push_str("a new line on h2\n");
+    std::fs::write(&log, text).unwrap();
+    logs.wait_for_line("the new line", Duration::from_secs(20), |l| {
+        l == "h2 | a new line on h2"
+    });
+    assert!(
+        !host_pids(&ops, 1, "-F -- /srv/sup/web.out")
+            .trim()
+            .is_empty()
+    );
+    let interrupted = Instant::now();
+    logs.interrupt();
+    let run = logs.finish(Duration::from_secs(15));
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    // It ends at once (the hosts' scripts end on the EOF convoy sends)...
+    let took = interrupted.elapsed();
+    assert!(took < Duration::from_secs(4), "took {took:?} to end");
+    // ...and nothing is left following on the hosts.
+    for i in ops.fleet.hosts() {
+        wait_until(
+            &format!("h{i}'s tail to end"),
+            Duration::from_secs(3),
+            || {
+                host_pids(&ops, i, "-F -- /srv/sup/web.out")
+                    .trim()
+                    .is_empty()
+            },
+        );
     }
 }

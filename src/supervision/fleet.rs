@@ -113,7 +113,33 @@ impl SupervisedHost {
 
     /// The last `lines` lines of `program`'s output.
     pub async fn logs(&self, program: &str, lines: usize) -> Result<String, String> {
-        self.run(&logs_script(&self.conf, program, lines)).await
+        self.run(&logs_script(&self.conf, program, lines, false))
+            .await
+    }
+
+    /// The last `lines` lines of `program`'s output, then each new one,
+    /// handed to `line` as it comes, until `stop` resolves.
+    pub async fn follow_logs(
+        &self,
+        program: &str,
+        lines: usize,
+        line: &mut (dyn FnMut(String) + Send),
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<(), String> {
+        let script = logs_script(&self.conf, program, lines, true);
+        let (status, stderr) = self
+            .conn
+            .follow(Script::new(&script).sudo(self.sudo.as_ref()), line, stop)
+            .await
+            .map_err(|e| e.to_string())?;
+        if status == 0 {
+            return Ok(());
+        }
+        Err(stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .map_or_else(|| format!("exit status {status}"), |l| l.trim().to_owned()))
     }
 
     /// The connection, for health commands run on the host.

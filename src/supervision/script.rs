@@ -77,19 +77,46 @@ else
 fi
 "#;
 
-/// The last `$N` lines the program wrote to stdout (supervisord keeps them
-/// in its log; systemd in the journal).
+/// The last `$N` lines the program wrote to stdout, then (with `$F` = 1)
+/// the lines it goes on writing until stdin closes (see
+/// `transport/follow.rs`). supervisord is asked for the log file's path
+/// through supervisorctl's own Python library (so includes, `AUTO` names
+/// and `%(program_name)s` resolve as supervisord resolves them); systemd
+/// keeps the lines in the journal.
 const LOGS: &str = r#"if [ "$CONVOY_SUP" = supervisord ]; then
-  convoy_out=$(supervisorctl -c "$CONF" tail -1048576 "$P" stdout 2>&1)
-  convoy_rc=$?
-  case $convoy_out in
-    *'ERROR (no such process name)'*|*'ERROR (no log file)'*) printf '%s\n' "$convoy_out" >&2; exit 1 ;;
-  esac
-  [ "$convoy_rc" = 0 ] || { printf '%s\n' "$convoy_out" >&2; exit 1; }
-  printf '%s\n' "$convoy_out" | tail -n "$N"
+  convoy_py=$(head -n 1 "$(command -v supervisorctl)")
+  convoy_py=${convoy_py#\#!}
+  convoy_log=$($convoy_py -c "$CONVOY_LOGFILE" "$CONF" "$P" 2>&1) || { printf '%s\n' "$convoy_log" | tail -n 1 >&2; exit 1; }
+  [ -n "$convoy_log" ] && [ "$convoy_log" != NONE ] || { echo "program $P writes no stdout log (stdout_logfile)" >&2; exit 1; }
+  set -- tail -n "$N"
+  [ "$F" = 1 ] && set -- "$@" -F
+  set -- "$@" -- "$convoy_log"
 else
-  journalctl --no-pager -o cat -n "$N" -u "$P"
+  set -- journalctl --no-pager -o cat -n "$N" -u "$P"
+  [ "$F" = 1 ] && set -- "$@" -f
 fi
+if [ "$F" = 1 ]; then
+  "$@" &
+  convoy_follower=$!
+  cat >/dev/null
+  kill "$convoy_follower" 2>/dev/null
+  exit 0
+fi
+exec "$@"
+"#;
+
+/// Prints a supervisord program's stdout log file: the config's path and
+/// the program's name are its arguments.
+const LOGFILE_PY: &str = r#"CONVOY_LOGFILE='import sys
+from supervisor.options import ClientOptions
+o = ClientOptions()
+o.realize(["-c", sys.argv[1]])
+try:
+    info = o.getServerProxy().supervisor.getProcessInfo(sys.argv[2])
+except Exception as e:
+    sys.exit("supervisord has no program " + sys.argv[2] + ": " + getattr(e, "faultString", str(e)))
+print(info["stdout_logfile"])
+'
 "#;
 
 /// Everything the host's supervisor runs (one round trip).
@@ -111,12 +138,15 @@ pub fn action_script(conf: &str, action: Action, program: &str) -> ShellScript {
         .code(ACT)
 }
 
-/// The last `lines` lines of `program`'s output.
-pub fn logs_script(conf: &str, program: &str, lines: usize) -> ShellScript {
+/// The last `lines` lines of `program`'s output; with `follow`, then the
+/// new ones until the script's stdin closes.
+pub fn logs_script(conf: &str, program: &str, lines: usize, follow: bool) -> ShellScript {
     ShellScript::new()
         .var("CONF", conf)
         .var("P", program)
         .var("N", lines.to_string())
+        .var("F", if follow { "1" } else { "0" })
+        .code(LOGFILE_PY)
         .code(DETECT)
         .code(LOGS)
 }
