@@ -253,6 +253,12 @@ fn ps_shows_each_program_on_each_host_and_a_killed_one_as_not_running() {
         "{}",
         nohost.stderr
     );
+    let check = ops.convoy(&["restart", "app", "web", "--batch", "2", "--check"]);
+    assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
+    assert_eq!(
+        check.stdout,
+        "restart web on 3 hosts in 2 batches\nbatch 1/2: h1, h2\nbatch 2/2: h3\ncheck mode: nothing was restarted\n"
+    );
     let after: Vec<_> = ops.fleet.hosts().map(|i| ops.pid(i, "web")).collect();
     assert_eq!(pids, after, "bad input restarted something");
     assert!(ops.fleet.hosts().all(|i| ops.web_starts(i) == 1));

@@ -41,6 +41,13 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
         Path::new("<command line>"),
     )?;
     let fleet = Supervised::connect(&inventory, names, &options, opts.sudo).await?;
+    let code = show(&opts, &fleet).await;
+    fleet.close().await;
+    code
+}
+
+/// Asks every connected host and prints the table (or the JSON document).
+async fn show(opts: &Opts, fleet: &Supervised) -> Result<i32, Error> {
     let answers = fleet.programs().await;
     let mut errors: Vec<(String, String)> = fleet.unreachable.clone();
     let mut hosts: Vec<(&str, HostPrograms)> = Vec::new();
@@ -71,18 +78,16 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
         && !hosts.is_empty()
     {
         let asked: Vec<&str> = hosts.iter().map(|(h, _)| *h).collect();
-        let message = no_such_program(program, &opts.pattern, &asked);
-        drop(hosts);
-        fleet.close().await;
-        return Err(Error::Usage(message));
+        return Err(Error::Usage(no_such_program(
+            program,
+            &opts.pattern,
+            &asked,
+        )));
     }
     match opts.hosts.output {
         OutputFormat::Json => print_json(&rows, &errors),
         OutputFormat::Text => print_table(&rows, &errors),
     }
-    drop(rows);
-    drop(hosts);
-    fleet.close().await;
     Ok(if errors.is_empty() {
         EXIT_OK
     } else {
