@@ -10,6 +10,7 @@ mod report;
 mod rollout;
 mod run;
 mod source;
+mod supervision;
 mod tasks;
 mod template;
 mod transport;

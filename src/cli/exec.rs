@@ -19,6 +19,8 @@ pub struct Opts {
     pub pattern: String,
     #[command(flatten)]
     pub hosts: HostOpts,
+    #[command(flatten)]
+    pub once: super::shared::OnceOpts,
     /// Run through sudo.
     #[arg(short = 'b', long = "become")]
     pub sudo: bool,
@@ -31,9 +33,10 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
     let inventory = opts.hosts.inventory.load()?;
     let playbook = Playbook::ad_hoc(&opts.pattern, &opts.command.join(" "), opts.sudo);
     let mode = Mode::Deploy { phase: Phase::All };
-    let options =
+    let mut options =
         opts.hosts
             .run_options(TagFilter::default(), mode, Path::new("<command line>"))?;
+    options.once = opts.once.spec()?;
     // The command's output is what an ad hoc command is run for: shown
     // for every host, as `-v` does for playbooks.
     let mut flags = opts.hosts.clone();

@@ -6,9 +6,12 @@ mod exec;
 mod extra_vars;
 mod inventory;
 mod lint;
+mod logs;
 mod patch;
 mod plan;
+mod ps;
 mod render;
+mod restart;
 mod resume;
 mod rollback;
 mod run;
@@ -17,9 +20,12 @@ mod shared;
 mod status;
 mod unlock;
 
+pub(crate) use shared::control_dir;
+
 use clap::{Parser, Subcommand};
 
 use crate::error::Error;
+use crate::supervision::Action;
 
 /// Deploy software to fleets of servers over SSH, the Ansible way.
 #[derive(Parser)]
@@ -57,6 +63,16 @@ pub(crate) enum Command {
     Runs(runs::Opts),
     /// Pause, continue, stop or roll back a running run (from another terminal or a CI job).
     Ctl(ctl::Opts),
+    /// What the hosts' supervisors run (supervisord programs, systemd units): state, pid, uptime, release.
+    Ps(ps::Opts),
+    /// Restart a program in rollout order: batches, canary, pause, health gate, failure budget.
+    Restart(restart::Opts),
+    /// Stop a program in rollout order (batches, pause, failure budget).
+    Stop(restart::Opts),
+    /// Start a program in rollout order: batches, canary, pause, health gate, failure budget.
+    Start(restart::Opts),
+    /// A program's last output lines from every host, each prefixed with its host.
+    Logs(logs::Opts),
 }
 
 impl Cli {
@@ -80,6 +96,11 @@ impl Cli {
                 Command::Inventory(opts) => inventory::run(opts),
                 Command::Runs(opts) => runs::run(opts).await,
                 Command::Ctl(opts) => ctl::run(opts).await,
+                Command::Ps(opts) => ps::run(opts).await,
+                Command::Restart(opts) => restart::run(opts, Action::Restart).await,
+                Command::Stop(opts) => restart::run(opts, Action::Stop).await,
+                Command::Start(opts) => restart::run(opts, Action::Start).await,
+                Command::Logs(opts) => logs::run(opts).await,
             }
         })
     }

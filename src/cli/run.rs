@@ -13,6 +13,8 @@ pub struct Opts {
     pub playbook: PathBuf,
     #[command(flatten)]
     pub hosts: HostOpts,
+    #[command(flatten)]
+    pub once: super::shared::OnceOpts,
     /// Only run tasks with these tags (comma-separated, repeatable).
     #[arg(short = 't', long = "tags", value_delimiter = ',')]
     pub tags: Vec<String>,
@@ -37,5 +39,6 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
     let mode = Mode::Deploy { phase: opts.phase };
     let mut options = opts.hosts.run_options(tags, mode, &opts.playbook)?;
     options.resume = opts.resume;
+    options.once = opts.once.spec()?;
     super::exec::execute(&inventory, &playbook, &options, &opts.hosts).await
 }

@@ -71,16 +71,6 @@ pub struct HostOpts {
     /// Also take over a stale deploy lock: one its holder stopped renewing 5 minutes ago or more.
     #[arg(long)]
     pub force_unlock: bool,
-    /// Run in one instance only: take the named lock on the first host (by
-    /// name) of the first play's pattern; another live run holding it skips (or fails).
-    #[arg(long, value_name = "NAME")]
-    pub once: Option<String>,
-    /// With --once: what to do when another live run holds the lock.
-    #[arg(long, value_enum, default_value_t = crate::playbook::IfHeld::Skip, value_name = "WHAT", requires = "once")]
-    pub once_if_held: crate::playbook::IfHeld,
-    /// With --once: take the lock over once its holder has not renewed it for this long.
-    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration, value_name = "DURATION", requires = "once")]
-    pub once_stale_after: Duration,
     /// SSH connection timeout, e.g. 10s.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub timeout: Duration,
@@ -96,18 +86,6 @@ impl HostOpts {
         if self.forks == 0 {
             return Err(Error::Usage("--forks must be at least 1".into()));
         }
-        let once = match &self.once {
-            Some(name) => Some(
-                crate::playbook::OnceSpec::for_run(
-                    name,
-                    self.once_if_held,
-                    self.once_stale_after,
-                    crate::source::SourceSpan::new("<command line>", 1, 1),
-                )
-                .map_err(Error::Usage)?,
-            ),
-            None => None,
-        };
         Ok(RunOptions {
             limit: self.limit.clone(),
             extra_vars: super::extra_vars::parse_extra_vars(&self.extra_vars)?,
@@ -124,8 +102,43 @@ impl HostOpts {
             run_id: crate::run::new_run_id(),
             resume: None,
             playbook_name: playbook.display().to_string(),
-            once,
+            // Only `run` and `exec` take `--once` (see [`OnceOpts`]).
+            once: None,
         })
+    }
+}
+
+/// `--once`: for the commands that run plays (`run`, `exec`) and only
+/// them, so no other command accepts a flag it would ignore.
+#[derive(Args, Debug, Clone)]
+pub struct OnceOpts {
+    /// Run in one instance only: take the named lock on the first host (by
+    /// name) of the first play's pattern; another live run holding it skips (or fails).
+    #[arg(long, value_name = "NAME")]
+    pub once: Option<String>,
+    /// With --once: what to do when another live run holds the lock.
+    #[arg(long, value_enum, default_value_t = crate::playbook::IfHeld::Skip, value_name = "WHAT", requires = "once")]
+    pub once_if_held: crate::playbook::IfHeld,
+    /// With --once: take the lock over once its holder has not renewed it for this long.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration, value_name = "DURATION", requires = "once")]
+    pub once_stale_after: Duration,
+}
+
+impl OnceOpts {
+    /// The run-wide lock these flags ask for, checked.
+    pub fn spec(&self) -> Result<Option<crate::playbook::OnceSpec>, Error> {
+        self.once
+            .as_ref()
+            .map(|name| {
+                crate::playbook::OnceSpec::for_run(
+                    name,
+                    self.once_if_held,
+                    self.once_stale_after,
+                    crate::source::SourceSpan::new("<command line>", 1, 1),
+                )
+                .map_err(Error::Usage)
+            })
+            .transpose()
     }
 }
 
@@ -325,4 +338,36 @@ where
             },
         )
         .await
+}
+
+/// The hosts `pattern` selects, narrowed by `--limit`, in inventory order;
+/// a pattern selecting nothing is bad input, found before any connection.
+pub fn pattern_hosts(
+    inventory: &Inventory,
+    pattern: &str,
+    limit: Option<&str>,
+) -> Result<Vec<String>, Error> {
+    let selected = inventory
+        .select(pattern)
+        .map_err(|source| Error::Pattern { source, span: None })?;
+    let limited = limit
+        .map(|l| inventory.select(l))
+        .transpose()
+        .map_err(|source| Error::Pattern { source, span: None })?;
+    let hosts: Vec<String> = selected
+        .into_iter()
+        .filter(|h| {
+            limited
+                .as_ref()
+                .is_none_or(|l| l.iter().any(|x| x.name == h.name))
+        })
+        .map(|h| h.name.clone())
+        .collect();
+    if hosts.is_empty() {
+        return Err(Error::Usage(format!(
+            "pattern \"{pattern}\" with --limit \"{}\" matches no host",
+            limit.unwrap_or_default()
+        )));
+    }
+    Ok(hosts)
 }

@@ -54,6 +54,16 @@ impl Size {
     }
 }
 
+/// `3` or `25%`, as on the command line (`convoy restart --batch`).
+impl std::str::FromStr for Size {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Size, String> {
+        Size::parse(&Value::String(s.to_owned()))
+            .ok_or_else(|| format!("{s:?} is neither a count (3) nor a share (25%)"))
+    }
+}
+
 impl std::fmt::Display for Size {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

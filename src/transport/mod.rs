@@ -7,6 +7,7 @@
 //! plain enum dispatches them without boxing.
 
 mod error;
+mod follow;
 #[cfg(test)]
 pub mod hostile;
 mod local;
@@ -119,6 +120,23 @@ impl Connection {
                 c.exec(&script.command_line(), script.stdin.map(Input::owned))
                     .await
             }
+        }
+    }
+
+    /// Runs a script that goes on until told to stop (`convoy logs -f`):
+    /// each stdout line goes to `line` as it arrives; when `stop` resolves
+    /// the script's stdin is closed, which it must take as its cue to end.
+    /// Answers the exit status and stderr.
+    pub async fn follow(
+        &self,
+        script: Script<'_>,
+        line: &mut (dyn FnMut(String) + Send),
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<(i32, String), TransportError> {
+        self.counter().add(script.text().len());
+        match self {
+            Connection::Ssh(c) => c.follow(&script.command_line(), line, stop).await,
+            Connection::Local(c) => c.follow(&script.command_line(), line, stop).await,
         }
     }
 

@@ -128,6 +128,35 @@ impl SshConnection {
         })
     }
 
+    /// Runs `command_line` until its stdout ends or `stop` resolves (see
+    /// `follow.rs`); answers its exit status and stderr.
+    pub(super) async fn follow(
+        &self,
+        command_line: &str,
+        line: &mut (dyn FnMut(String) + Send),
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<(i32, String), TransportError> {
+        let lost = |e: openssh::Error| TransportError::Lost {
+            reason: ssh_reason(&e),
+        };
+        let session = self.session.read().await;
+        let mut child = Self::spawn(&session, command_line, true)
+            .await
+            .map_err(lost)?;
+        let (Some(stdin), Some(stdout), Some(stderr)) = (
+            child.stdin().take(),
+            child.stdout().take(),
+            child.stderr().take(),
+        ) else {
+            return Err(TransportError::Lost {
+                reason: "ssh gave no pipes".into(),
+            });
+        };
+        let errors = super::follow::pump(stdout, stderr, stdin, line, stop).await;
+        let status = child.wait().await.map_err(lost)?;
+        Ok((status.code().unwrap_or(-1), errors))
+    }
+
     async fn spawn<'s>(
         session: &'s Session,
         command_line: &str,

@@ -1,0 +1,170 @@
+//! `convoy logs PATTERN PROGRAM [-f] [-n N]`: the program's last output
+//! lines from every host, each line prefixed with its host; with `-f`, then
+//! the new lines of every host, merged as they arrive, until Ctrl-C.
+
+use std::path::Path;
+
+use clap::Args;
+
+use super::shared::{HostOpts, InventoryOpts, pattern_hosts};
+use crate::error::{EXIT_OK, EXIT_UNREACHABLE, Error};
+use std::time::Duration;
+
+use crate::run::{Forks, Interrupt, Mode, Phase, TagFilter};
+use crate::supervision::Supervised;
+
+#[derive(Args)]
+pub struct Opts {
+    /// Host pattern (group, host, glob, a:b, a:&b, a:!b).
+    pub pattern: String,
+    /// The supervisord program (or systemd unit).
+    pub program: String,
+    /// Lines per host.
+    #[arg(short = 'n', long = "lines", default_value_t = 20, value_name = "N")]
+    pub lines: usize,
+    /// Then follow: print new lines as they are written, until Ctrl-C.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    #[command(flatten)]
+    pub inventory: InventoryOpts,
+    /// Further limit the hosts to this pattern.
+    #[arg(short = 'l', long = "limit", value_name = "PATTERN")]
+    pub limit: Option<String>,
+    /// Extra variables: key=value (repeatable, several per flag), YAML/JSON, or @file.
+    #[arg(short = 'e', long = "extra-vars", value_name = "VARS")]
+    pub extra_vars: Vec<String>,
+    /// Hosts connected to at once (`-f` is --follow here, as for tail).
+    #[arg(long, default_value_t = 10, value_name = "FORKS")]
+    pub forks: usize,
+    /// Use this ssh_config file instead of ~/.ssh/config (like `ssh -F`).
+    #[arg(long, value_name = "FILE")]
+    pub ssh_config: Option<std::path::PathBuf>,
+    /// Record unknown host keys instead of refusing them (changed keys are always refused).
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
+    /// SSH connection timeout, e.g. 10s.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub timeout: Duration,
+    /// Read the logs as root, through sudo.
+    #[arg(short = 'b', long = "become")]
+    pub sudo: bool,
+}
+
+impl Opts {
+    /// The shared host flags, with what `logs` has no use for (check,
+    /// diff, output, confirmations) at their defaults.
+    fn host_opts(&self) -> HostOpts {
+        HostOpts {
+            inventory: self.inventory.clone(),
+            limit: self.limit.clone(),
+            extra_vars: self.extra_vars.clone(),
+            check: false,
+            diff: false,
+            forks: self.forks,
+            output: crate::report::OutputFormat::Text,
+            verbose: 0,
+            ssh_config: self.ssh_config.clone(),
+            accept_new_host_keys: self.accept_new_host_keys,
+            yes: false,
+            force_unlock: false,
+            timeout: self.timeout,
+        }
+    }
+}
+
+pub async fn run(opts: Opts) -> Result<i32, Error> {
+    let hosts = opts.host_opts();
+    let inventory = hosts.inventory.load()?;
+    let names = pattern_hosts(&inventory, &opts.pattern, hosts.limit.as_deref())?;
+    let options = hosts.run_options(
+        TagFilter::default(),
+        Mode::Deploy { phase: Phase::All },
+        Path::new("<command line>"),
+    )?;
+    let fleet = Supervised::connect(&inventory, names, &options, opts.sudo).await?;
+    let width = fleet.hosts.iter().map(|h| h.name.len()).max().unwrap_or(0);
+    let logs = if opts.follow {
+        follow(&fleet, &opts, width).await
+    } else {
+        let logs = fleet
+            .forks()
+            .each(&fleet.hosts, |host| host.logs(&opts.program, opts.lines))
+            .await;
+        for (host, log) in fleet.hosts.iter().zip(&logs) {
+            if let Ok(text) = log {
+                for line in text.lines() {
+                    println!("{:<width$} | {line}", host.name);
+                }
+            }
+        }
+        logs
+    };
+    let mut code = EXIT_OK;
+    for (host, e) in &fleet.unreachable {
+        eprintln!("{host}: unreachable: {e}");
+        code = EXIT_UNREACHABLE;
+    }
+    let mut errors = Vec::new();
+    for (host, log) in fleet.hosts.iter().zip(&logs) {
+        if let Err(e) = log {
+            errors.push((host.name.clone(), e.clone()));
+        }
+    }
+    let all_failed = !fleet.hosts.is_empty() && errors.len() == fleet.hosts.len();
+    for (host, e) in &errors {
+        eprintln!("{host}: {e}");
+    }
+    fleet.close().await;
+    if all_failed {
+        return Err(Error::Usage(format!(
+            "no host of \"{}\" could show the logs of \"{}\"",
+            opts.pattern, opts.program
+        )));
+    }
+    if !errors.is_empty() {
+        code = EXIT_UNREACHABLE;
+    }
+    Ok(code)
+}
+
+/// Follows every host at once, printing lines as they arrive, until Ctrl-C
+/// (SIGINT or SIGTERM), which closes every host's script; the answers are
+/// empty (`Ok`) or why a host could not be followed.
+async fn follow(fleet: &Supervised, opts: &Opts, width: usize) -> Vec<Result<String, String>> {
+    let interrupt = Interrupt::install();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, String)>();
+    let printer = async move {
+        while let Some((host, line)) = rx.recv().await {
+            println!("{host:<width$} | {line}");
+        }
+    };
+    // Following never ends by itself: every host needs its own script at
+    // once, so the bound is the number of hosts (already connected, within
+    // --forks, by `Supervised::connect`).
+    let followers: Vec<_> = fleet
+        .hosts
+        .iter()
+        .map(|host| {
+            let tx = tx.clone();
+            let interrupt = interrupt.clone();
+            async move {
+                let stop = async move {
+                    while !interrupt.is_set() {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                };
+                let name = host.name.clone();
+                let mut line = move |l: String| {
+                    let _ = tx.send((name.clone(), l));
+                };
+                host.follow_logs(&opts.program, opts.lines, &mut line, stop)
+                    .await
+                    .map(|()| String::new())
+            }
+        })
+        .collect();
+    drop(tx);
+    let followers = Forks::new(fleet.hosts.len()).all(followers);
+    let (answers, ()) = tokio::join!(followers, printer);
+    answers
+}

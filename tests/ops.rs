@@ -1,0 +1,463 @@
+//! `convoy ps`, `convoy restart` and `convoy logs` against supervisord
+//! running inside real fleet hosts. Each host runs its own supervisord
+//! (config, socket, pidfile and logs in the host's private /etc/app and
+//! /srv) with two programs started from `/srv/app/current`: `web`, a
+//! python HTTP server serving its release's VERSION file, and `sleeper`.
+//! Every test checks the hosts themselves (pids, start counts, ports), not
+//! only what convoy says.
+
+mod support;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use support::run::{Run, run_in};
+use support::spawned::{Spawned, wait_until};
+use support::{Fleet, workdir, write_file};
+
+const CONF: &str = "/etc/app/supervisord.conf";
+
+/// supervisord's config for host `addr`. `web` sleeps a second before it
+/// serves (so a restart's downtime is long enough to be measured) and,
+/// when /srv/broken exists, never serves at all (a restart that does not
+/// come back). Each start of `web` appends a line to /srv/sup/web.starts.
+fn supervisord_conf(addr: &str) -> String {
+    format!(
+        r#"[unix_http_server]
+file=/srv/sup/supervisor.sock
+
+[supervisord]
+pidfile=/srv/sup/supervisord.pid
+logfile=/srv/sup/supervisord.log
+childlogdir=/srv/sup
+user=root
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+[supervisorctl]
+serverurl=unix:///srv/sup/supervisor.sock
+
+[program:web]
+command=/bin/sh -c 'echo start >> /srv/sup/web.starts; echo "web up in $(pwd)"; sleep 1; if [ -e /srv/broken ]; then exec sleep 100000; fi; exec /usr/bin/python3 -m http.server 8080 --bind {addr}'
+directory=/srv/app/current
+autorestart=false
+startsecs=1
+stopsignal=KILL
+stdout_logfile=/srv/sup/web.out
+
+[program:sleeper]
+command=/bin/sleep 100000
+directory=/srv/app/current
+autorestart=false
+startsecs=1
+"#
+    )
+}
+
+/// A fleet of `n` hosts; host i runs release `1.i.0` under supervisord.
+struct Ops {
+    fleet: Fleet,
+    work: tempfile::TempDir,
+    inventory: PathBuf,
+}
+
+impl Ops {
+    fn start(n: usize) -> Ops {
+        let fleet = Fleet::start(n);
+        let work = workdir();
+        let mut inventory = format!(
+            "all:\n  vars:\n    convoy_ssh_config: {}\n    convoy_supervisor_conf: {CONF}\n  children:\n    app:\n      hosts:\n",
+            fleet.ssh_config().display()
+        );
+        for i in fleet.hosts() {
+            inventory.push_str(&format!(
+                "        {}:\n          ansible_host: {}\n",
+                fleet.name(i),
+                fleet.addr(i)
+            ));
+            let version = release(i);
+            write_file(
+                fleet.host_path(i, "/srv"),
+                &format!("app/releases/{version}/VERSION"),
+                &version,
+            );
+            std::os::unix::fs::symlink(
+                format!("releases/{version}"),
+                fleet.host_path(i, "/srv/app/current"),
+            )
+            .unwrap();
+            write_file(
+                fleet.host_path(i, "/etc/app"),
+                "supervisord.conf",
+                &supervisord_conf(&fleet.addr(i)),
+            );
+            fleet.exec_ok(
+                i,
+                "mkdir -p /srv/sup && supervisord -c /etc/app/supervisord.conf </dev/null >/dev/null 2>&1",
+            );
+        }
+        let inventory = write_file(work.path(), "inventory.yml", &inventory);
+        let ops = Ops {
+            fleet,
+            work,
+            inventory,
+        };
+        for i in ops.fleet.hosts() {
+            wait_until(
+                &format!("h{i}'s programs running"),
+                Duration::from_secs(20),
+                || ops.pid(i, "web").is_some() && ops.pid(i, "sleeper").is_some() && ops.serves(i),
+            );
+        }
+        ops
+    }
+
+    /// convoy with `args`, then `-i INVENTORY`.
+    fn convoy(&self, args: &[&str]) -> Run {
+        let inventory = self.inventory.display().to_string();
+        let mut all = args.to_vec();
+        all.extend(["-i", &inventory]);
+        run_in(self.work.path(), &all)
+    }
+
+    /// The program's pid as supervisorctl on the host says (None: not running).
+    fn pid(&self, i: usize, program: &str) -> Option<u32> {
+        let out = self
+            .fleet
+            .exec(i, &format!("supervisorctl -c {CONF} pid {program}"));
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .ok()
+            .filter(|p| *p > 0)
+    }
+
+    /// How many times `web` has started on host i.
+    fn web_starts(&self, i: usize) -> usize {
+        std::fs::read_to_string(self.fleet.host_path(i, "/srv/sup/web.starts"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    }
+
+    /// Whether host i's web port accepts a connection right now.
+    fn serves(&self, i: usize) -> bool {
+        serves(&self.fleet.addr(i))
+    }
+}
+
+fn serves(addr: &str) -> bool {
+    let sock: std::net::SocketAddr = format!("{addr}:8080").parse().unwrap();
+    std::net::TcpStream::connect_timeout(&sock, Duration::from_millis(300)).is_ok()
+}
+
+fn release(i: usize) -> String {
+    format!("1.{i}.0")
+}
+
+fn processes(run: &Run) -> Vec<Value> {
+    let v: Value = serde_json::from_str(run.stdout.trim())
+        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}{}", run.stdout, run.stderr));
+    v["processes"].as_array().expect("processes").clone()
+}
+
+fn find<'a>(procs: &'a [Value], program: &str, host: &str) -> &'a Value {
+    procs
+        .iter()
+        .find(|p| p["program"] == program && p["host"] == host)
+        .unwrap_or_else(|| panic!("no {program} on {host} in {procs:?}"))
+}
+
+#[test]
+fn ps_shows_each_program_on_each_host_and_a_killed_one_as_not_running() {
+    let ops = Ops::start(3);
+    let run = ops.convoy(&["ps", "app", "--output", "json"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let procs = processes(&run);
+    assert_eq!(procs.len(), 6, "{procs:?}");
+    for i in ops.fleet.hosts() {
+        for program in ["web", "sleeper"] {
+            let p = find(&procs, program, &format!("h{i}"));
+            assert_eq!(p["state"], "RUNNING");
+            assert_eq!(p["supervisor"], "supervisord");
+            assert_eq!(p["pid"].as_u64(), ops.pid(i, program).map(u64::from));
+            // Started through `current`, it names the release it runs.
+            assert_eq!(p["release"], release(i).as_str());
+        }
+    }
+    // Text: one table, program by program.
+    let text = ops.convoy(&["ps", "app", "web"]);
+    assert_eq!(text.code, 0, "{}{}", text.stdout, text.stderr);
+    let lines: Vec<&str> = text.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{}", text.stdout);
+    assert!(lines[0].starts_with("PROGRAM"), "{}", text.stdout);
+    let row: Vec<&str> = lines[2].split_whitespace().collect();
+    let pid = ops.pid(2, "web").unwrap().to_string();
+    assert_eq!(
+        (row[0], row[1], row[2], row[3]),
+        ("web", "h2", "RUNNING", pid.as_str())
+    );
+    assert_eq!(row[5], "1.2.0");
+
+    // autorestart=false: a killed sleeper stays down, and ps says so.
+    let sleeper = ops.pid(2, "sleeper").unwrap();
+    ops.fleet.exec_ok(2, &format!("kill -KILL {sleeper}"));
+    wait_until(
+        "h2's sleeper to be seen dead",
+        Duration::from_secs(10),
+        || ops.pid(2, "sleeper").is_none(),
+    );
+    let run = ops.convoy(&["ps", "app", "sleeper", "--output", "json"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let procs = processes(&run);
+    assert_eq!(procs.len(), 3, "{procs:?}");
+    let dead = find(&procs, "sleeper", "h2");
+    assert_ne!(dead["state"], "RUNNING");
+    assert_eq!(dead["running"], false);
+    assert_eq!(dead["pid"], Value::Null);
+    assert_eq!(find(&procs, "sleeper", "h1")["state"], "RUNNING");
+
+    // Logs: each host's line, prefixed with the host.
+    let logs = ops.convoy(&["logs", "app", "web", "-n", "5"]);
+    assert_eq!(logs.code, 0, "{}{}", logs.stdout, logs.stderr);
+    for i in ops.fleet.hosts() {
+        let want = format!("h{i} | web up in /srv/app/releases/{}", release(i));
+        assert!(
+            logs.stdout.lines().any(|l| l == want),
+            "no {want:?} in:\n{}",
+            logs.stdout
+        );
+    }
+
+    // Bad input: one message, exit 3, nothing changed.
+    let pids: Vec<_> = ops.fleet.hosts().map(|i| ops.pid(i, "web")).collect();
+    let nosuch = ops.convoy(&["restart", "app", "wbe"]);
+    assert_eq!(nosuch.code, 3, "{}{}", nosuch.stdout, nosuch.stderr);
+    assert_eq!(
+        nosuch.stderr.trim(),
+        "error: no host of \"app\" has a program \"wbe\" (asked: h1, h2, h3); nothing was changed"
+    );
+    let ps_nosuch = ops.convoy(&["ps", "app", "wbe"]);
+    assert_eq!(ps_nosuch.code, 3, "{}", ps_nosuch.stderr);
+    let nohost = ops.convoy(&["restart", "nosuchgroup", "web"]);
+    assert_eq!(nohost.code, 3, "{}", nohost.stderr);
+    assert!(
+        nohost
+            .stderr
+            .contains("pattern \"nosuchgroup\" matches no host"),
+        "{}",
+        nohost.stderr
+    );
+    let check = ops.convoy(&["restart", "app", "web", "--batch", "2", "--check"]);
+    assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
+    assert_eq!(
+        check.stdout,
+        "restart web on 3 hosts in 2 batches\nbatch 1/2: h1, h2\nbatch 2/2: h3\ncheck mode: nothing was restarted\n"
+    );
+    let after: Vec<_> = ops.fleet.hosts().map(|i| ops.pid(i, "web")).collect();
+    assert_eq!(pids, after, "bad input restarted something");
+    assert!(ops.fleet.hosts().all(|i| ops.web_starts(i) == 1));
+
+    // stop and start: a program already stopped (h2's sleeper) or already
+    // started is no failure.
+    let stop = ops.convoy(&["stop", "app", "sleeper", "--batch", "50%"]);
+    assert_eq!(stop.code, 0, "{}{}", stop.stdout, stop.stderr);
+    assert!(
+        stop.stdout.contains("stop sleeper on 3 hosts in 2 batches"),
+        "{}",
+        stop.stdout
+    );
+    assert!(ops.fleet.hosts().all(|i| ops.pid(i, "sleeper").is_none()));
+    let start = ops.convoy(&["start", "h1:h2", "sleeper"]);
+    assert_eq!(start.code, 0, "{}{}", start.stdout, start.stderr);
+    assert!(
+        start.stdout.contains("started sleeper on h1, h2"),
+        "{}",
+        start.stdout
+    );
+    assert!(ops.pid(1, "sleeper").is_some() && ops.pid(2, "sleeper").is_some());
+    assert_eq!(ops.pid(3, "sleeper"), None);
+}
+
+/// Polls every host's web port until stopped; answers the most hosts seen
+/// down at once and, per host, when it was first seen down.
+fn measure_downtime(
+    addrs: Vec<String>,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<(usize, Vec<Option<Instant>>)> {
+    std::thread::spawn(move || {
+        let mut most = 0;
+        let mut first_down = vec![None; addrs.len()];
+        while !stop.load(Ordering::SeqCst) {
+            let down: Vec<bool> = std::thread::scope(|s| {
+                let probes: Vec<_> = addrs.iter().map(|a| s.spawn(move || !serves(a))).collect();
+                probes.into_iter().map(|p| p.join().unwrap()).collect()
+            });
+            let now = Instant::now();
+            for (i, d) in down.iter().enumerate() {
+                if *d && first_down[i].is_none() {
+                    first_down[i] = Some(now);
+                }
+            }
+            most = most.max(down.iter().filter(|d| **d).count());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        (most, first_down)
+    })
+}
+
+const HEALTH: &str = "http://{{ ansible_host }}:8080/VERSION";
+
+#[test]
+fn restart_in_batches_of_two_restarts_each_host_once_and_never_more_than_two_down() {
+    let ops = Ops::start(4);
+    let before: Vec<u32> = ops
+        .fleet
+        .hosts()
+        .map(|i| ops.pid(i, "web").unwrap())
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let addrs = ops.fleet.hosts().map(|i| ops.fleet.addr(i)).collect();
+    let poller = measure_downtime(addrs, stop.clone());
+    let run = ops.convoy(&[
+        "restart",
+        "app",
+        "web",
+        "--batch",
+        "2",
+        "--health-http",
+        HEALTH,
+    ]);
+    stop.store(true, Ordering::SeqCst);
+    let (most_down, first_down) = poller.join().unwrap();
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("batch 1/2: h1, h2\n"), "{}", run.stdout);
+    assert!(run.stdout.contains("batch 2/2: h3, h4\n"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("restarted web on h1, h2, h3, h4"),
+        "{}",
+        run.stdout
+    );
+    for i in ops.fleet.hosts() {
+        assert_eq!(ops.web_starts(i), 2, "h{i} was not restarted exactly once");
+        let pid = ops.pid(i, "web").unwrap();
+        assert_ne!(pid, before[i - 1], "h{i}'s web has the same pid");
+        assert!(ops.serves(i), "h{i} does not serve after the restart");
+    }
+    // The poller saw the restarts (each is down for a second or more) and
+    // never more than a batch down at once, batch after batch.
+    assert!(most_down >= 1, "the poller never saw a host down");
+    assert!(most_down <= 2, "{most_down} hosts were down at once");
+    let first = |i: usize| first_down[i - 1].unwrap_or_else(|| panic!("h{i} never seen down"));
+    assert!(first(1).max(first(2)) < first(3).min(first(4)));
+}
+
+#[test]
+fn restart_stops_at_the_first_batch_whose_health_fails() {
+    let ops = Ops::start(4);
+    let before: Vec<u32> = ops
+        .fleet
+        .hosts()
+        .map(|i| ops.pid(i, "web").unwrap())
+        .collect();
+    // h2's web starts again but never serves.
+    write_file(ops.fleet.host_path(2, "/srv"), "broken", "");
+    let run = ops.convoy(&[
+        "restart",
+        "app",
+        "web",
+        "--batch",
+        "2",
+        "--health-http",
+        HEALTH,
+        "--health-timeout",
+        "3s",
+    ]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("  h2: FAILED: restarted but unhealthy: not healthy after 3s"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("stopped after batch 1 (failed: h2); restarted: h1, h2; not touched: h3, h4"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("batch 2/2"), "{}", run.stdout);
+    for i in [1, 2] {
+        assert_eq!(ops.web_starts(i), 2, "h{i}");
+        assert_ne!(ops.pid(i, "web"), Some(before[i - 1]));
+    }
+    assert!(!ops.serves(2));
+    for i in [3, 4] {
+        assert_eq!(ops.web_starts(i), 1, "h{i} was touched");
+        assert_eq!(ops.pid(i, "web"), Some(before[i - 1]));
+    }
+}
+
+/// The pids of processes in host i (its network namespace) whose command
+/// line holds `pattern` (but for the shell asking, whose line holds it too).
+fn host_pids(ops: &Ops, i: usize, pattern: &str) -> String {
+    ops.fleet.exec_ok(
+        i,
+        &format!(
+            "for p in $(pgrep -f -- '{pattern}'); do [ $p != $$ ] && [ \"$(readlink /proc/$p/ns/net)\" = \"$(readlink /proc/self/ns/net)\" ] && echo $p; done; true"
+        ),
+    )
+}
+
+#[test]
+fn logs_follow_merges_new_lines_and_ends_cleanly_on_ctrl_c() {
+    let ops = Ops::start(3);
+    let inventory = ops.inventory.display().to_string();
+    let mut logs = Spawned::start(
+        Some(ops.work.path()),
+        &["logs", "app", "web", "-f", "-n", "2", "-i", &inventory],
+    );
+    for i in ops.fleet.hosts() {
+        let want = format!("h{i} | web up in /srv/app/releases/{}", release(i));
+        logs.wait_for_line(&format!("h{i}'s last line"), Duration::from_secs(20), |l| {
+            l == want
+        });
+    }
+    // A line written now arrives, with its host.
+    let log = ops.fleet.host_path(2, "/srv/sup/web.out");
+    let mut text = std::fs::read_to_string(&log).unwrap();
+    text.push_str("a new line on h2\n");
+    std::fs::write(&log, text).unwrap();
+    logs.wait_for_line("the new line", Duration::from_secs(20), |l| {
+        l == "h2 | a new line on h2"
+    });
+    assert!(
+        !host_pids(&ops, 1, "-F -- /srv/sup/web.out")
+            .trim()
+            .is_empty()
+    );
+    let interrupted = Instant::now();
+    logs.interrupt();
+    let run = logs.finish(Duration::from_secs(15));
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    // It ends at once (the hosts' scripts end on the EOF convoy sends)...
+    let took = interrupted.elapsed();
+    assert!(took < Duration::from_secs(4), "took {took:?} to end");
+    // ...and nothing is left following on the hosts.
+    for i in ops.fleet.hosts() {
+        wait_until(
+            &format!("h{i}'s tail to end"),
+            Duration::from_secs(3),
+            || {
+                host_pids(&ops, i, "-F -- /srv/sup/web.out")
+                    .trim()
+                    .is_empty()
+            },
+        );
+    }
+}
