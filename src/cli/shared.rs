@@ -224,12 +224,12 @@ pub struct HostAnswer<T> {
 /// A host of a play with a distribution: its connection variables and the
 /// distribution's root there. Only `root` is rendered: no artifact is read
 /// or hashed.
-struct ReleaseTarget {
-    host: String,
-    vars: VarMap,
-    root: String,
+pub struct ReleaseTarget {
+    pub host: String,
+    pub vars: VarMap,
+    pub root: String,
     /// The play's escalation (the same as a run's).
-    sudo: Option<crate::transport::Become>,
+    pub sudo: Option<crate::transport::Become>,
 }
 
 impl Distributions {
@@ -246,6 +246,21 @@ impl Distributions {
         F: Fn(crate::transport::Connection, String, Option<crate::transport::Become>) -> Fut,
         Fut: std::future::Future<Output = (crate::transport::Connection, Result<T, String>)>,
     {
+        let plays = self.targets()?;
+        let control_dir = control_dir()?;
+        let mut answers = Vec::new();
+        for (name, targets) in plays {
+            answers.push((
+                name,
+                on_each_target(targets, &self.options, control_dir.path(), &op).await,
+            ));
+        }
+        Ok(answers)
+    }
+
+    /// Every play with a distribution: its name and its hosts, each with
+    /// the root rendered for it (bad input fails here, before any host).
+    pub fn targets(&self) -> Result<Vec<(String, Vec<ReleaseTarget>)>, Error> {
         let templates = crate::template::Templates::new(&self.playbook.base_dir);
         crate::run::preflight::share_inventory(&templates, &self.inventory);
         let mut plays = Vec::new();
@@ -257,15 +272,7 @@ impl Distributions {
                 ));
             }
         }
-        let control_dir = control_dir()?;
-        let mut answers = Vec::new();
-        for (name, targets) in plays {
-            answers.push((
-                name,
-                on_each_target(targets, &self.options, control_dir.path(), &op).await,
-            ));
-        }
-        Ok(answers)
+        Ok(plays)
     }
 
     fn release_targets(

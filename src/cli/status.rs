@@ -1,52 +1,103 @@
-//! `convoy status`: which release runs where, one round trip per host.
+//! `convoy status`: which release runs where, for every distribution the
+//! given playbooks name, in one round trip per host (all of a host's roots
+//! go to one script, so a fleet-wide look stays fast).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 use serde_json::json;
 
-use super::shared::HostOpts;
+use super::shared::{Distributions, HostOpts, ReleaseTarget, control_dir};
 use crate::distribution::remote::{self, HostStatus};
 use crate::error::{EXIT_OK, EXIT_UNREACHABLE, Error};
 use crate::report::OutputFormat;
-use crate::run::{Mode, Phase};
-use crate::vars::Value;
+use crate::run::{Forks, Mode, Phase};
+use crate::transport::Become;
+use crate::vars::{Value, VarMap};
 
 #[derive(Args)]
 pub struct Opts {
-    /// The playbook whose distributions are shown.
-    pub playbook: PathBuf,
+    /// The playbooks whose distributions are shown; a directory stands for
+    /// every `*.yml` in it that has a play with a `distribution`.
+    #[arg(required = true, value_name = "PLAYBOOK")]
+    pub playbooks: Vec<PathBuf>,
     #[command(flatten)]
     pub hosts: HostOpts,
 }
 
-/// One host's answer.
+/// One host's answer for one distribution.
 struct Row {
     host: String,
     status: Result<HostStatus, String>,
+    /// Scripts run on the host for the whole command (all distributions).
+    round_trips: u64,
+}
+
+/// One connection's work: a host, and every root it has under one
+/// escalation (a host whose plays escalate differently is visited once per
+/// escalation, as one script cannot change user half way).
+struct Visit {
+    host: String,
+    vars: VarMap,
+    sudo: Option<Become>,
+    /// (distribution index, root), in the order the answers come back.
+    roots: Vec<(usize, String)>,
 }
 
 pub async fn run(opts: Opts) -> Result<i32, Error> {
-    let distributions = opts
-        .hosts
-        .load_distributions(&opts.playbook, Mode::Deploy { phase: Phase::All })?;
-    let answers = distributions
-        .on_each_host(|conn, root, sudo| async move {
-            let status = remote::status(&conn, &root, sudo.as_ref()).await;
-            (conn, status.map_err(|e| e.to_string()))
+    let mut loaded = Vec::new();
+    for path in playbook_paths(&opts.playbooks)? {
+        loaded.push(
+            opts.hosts
+                .load_distributions(&path, Mode::Deploy { phase: Phase::All })?,
+        );
+    }
+    let (names, visits) = plan(&loaded)?;
+    let options = &loaded[0].options;
+    let control_dir = control_dir()?;
+    let answers = Forks::new(options.forks)
+        .each(&visits, |visit| {
+            let control_dir = control_dir.path();
+            async move {
+                match crate::run::connect::open(&visit.host, &visit.vars, options, control_dir)
+                    .await
+                {
+                    Ok(conn) => {
+                        let roots: Vec<String> =
+                            visit.roots.iter().map(|(_, r)| r.clone()).collect();
+                        let answer = remote::status_of_roots(&conn, &roots, visit.sudo.as_ref())
+                            .await
+                            .map_err(|e| e.to_string());
+                        let trips = conn.round_trips();
+                        conn.close().await;
+                        (answer, trips)
+                    }
+                    Err(e) => (Err(e.to_string()), 0),
+                }
+            }
         })
-        .await?;
+        .await;
+    let mut trips: BTreeMap<&str, u64> = BTreeMap::new();
+    for (visit, (_, n)) in visits.iter().zip(&answers) {
+        *trips.entry(visit.host.as_str()).or_default() += n;
+    }
+    let mut per_name: Vec<Vec<Row>> = names.iter().map(|_| Vec::new()).collect();
+    for (visit, (answer, _)) in visits.iter().zip(answers) {
+        for (i, (dist, _)) in visit.roots.iter().enumerate() {
+            per_name[*dist].push(Row {
+                host: visit.host.clone(),
+                status: match &answer {
+                    Ok(all) => Ok(all[i].clone()),
+                    Err(e) => Err(e.clone()),
+                },
+                round_trips: trips[visit.host.as_str()],
+            });
+        }
+    }
     let mut code = EXIT_OK;
     let mut json_out = serde_json::Map::new();
-    for (name, answers) in answers {
-        let rows: Vec<Row> = answers
-            .into_iter()
-            .map(|a| Row {
-                host: a.host,
-                status: a.answer,
-            })
-            .collect();
+    for (name, rows) in names.into_iter().zip(per_name) {
         if rows.iter().any(|r| r.status.is_err()) {
             code = EXIT_UNREACHABLE;
         }
@@ -68,6 +119,86 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
         println!("{value}");
     }
     Ok(code)
+}
+
+/// The playbooks to read: files as given, a directory's `*.yml` (sorted,
+/// those without a distribution left out, since a directory of playbooks
+/// holds other kinds too).
+fn playbook_paths(given: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
+    let mut paths = Vec::new();
+    for path in given {
+        if !path.is_dir() {
+            paths.push(path.clone());
+            continue;
+        }
+        let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "yml"))
+            .collect();
+        found.sort();
+        let before = paths.len();
+        for file in found {
+            if has_distribution(&file)? {
+                paths.push(file);
+            }
+        }
+        if paths.len() == before {
+            return Err(Error::Usage(format!(
+                "{}: no *.yml in it has a play with a `distribution`",
+                path.display()
+            )));
+        }
+    }
+    Ok(paths)
+}
+
+fn has_distribution(path: &Path) -> Result<bool, Error> {
+    let playbook = crate::playbook::Playbook::load(path)?;
+    Ok(playbook.plays.iter().any(|p| p.distribution.is_some()))
+}
+
+/// The distributions by name (a name several plays or playbooks share is
+/// one distribution; a host's first root for it counts) and the visits
+/// that read them all. Every root is rendered before any connection.
+fn plan(loaded: &[Distributions]) -> Result<(Vec<String>, Vec<Visit>), Error> {
+    let mut names: Vec<String> = Vec::new();
+    let mut visits: Vec<Visit> = Vec::new();
+    for distributions in loaded {
+        for (name, targets) in distributions.targets()? {
+            let dist = match names.iter().position(|n| *n == name) {
+                Some(i) => i,
+                None => {
+                    names.push(name);
+                    names.len() - 1
+                }
+            };
+            for ReleaseTarget {
+                host,
+                vars,
+                root,
+                sudo,
+            } in targets
+            {
+                let seen = visits
+                    .iter()
+                    .any(|v| v.host == host && v.roots.iter().any(|(d, _)| *d == dist));
+                if seen {
+                    continue;
+                }
+                match visits.iter_mut().find(|v| v.host == host && v.sudo == sudo) {
+                    Some(v) => v.roots.push((dist, root)),
+                    None => visits.push(Visit {
+                        host,
+                        vars,
+                        sudo,
+                        roots: vec![(dist, root)],
+                    }),
+                }
+            }
+        }
+    }
+    Ok((names, visits))
 }
 
 /// The version most hosts run (ties: the newest name sorts last and wins).
@@ -110,9 +241,13 @@ fn to_json(rows: &[Row], majority: Option<&str>) -> Value {
                     "deployed_at": at,
                     "deployed_by": by,
                     "differs": differs(s, majority),
+                    "lock": s.lock,
+                    "last_run": s.last_run,
+                    "outcome": s.outcome(),
+                    "round_trips": row.round_trips,
                 })
             }
-            Err(e) => json!({"unreachable": e, "differs": true}),
+            Err(e) => json!({"unreachable": e, "differs": true, "round_trips": row.round_trips}),
         };
         hosts.insert(row.host.clone(), value);
     }
@@ -127,6 +262,8 @@ fn print_table(name: &str, rows: &[Row], majority: Option<&str>) {
         "RELEASES".into(),
         "DEPLOYED".into(),
         "BY".into(),
+        "LAST RUN".into(),
+        "LOCK".into(),
     ]];
     for row in rows {
         match &row.status {
@@ -144,6 +281,8 @@ fn print_table(name: &str, rows: &[Row], majority: Option<&str>) {
                         .join(","),
                     if at.is_empty() { "-".into() } else { at },
                     if by.is_empty() { "-".into() } else { by },
+                    s.outcome().unwrap_or("-").to_owned(),
+                    s.lock.as_deref().map_or_else(|| "-".into(), lock_cell),
                 ]);
             }
             Err(e) => table.push([
@@ -153,10 +292,12 @@ fn print_table(name: &str, rows: &[Row], majority: Option<&str>) {
                 String::new(),
                 String::new(),
                 String::new(),
+                String::new(),
+                String::new(),
             ]),
         }
     }
-    let widths: Vec<usize> = (0..6)
+    let widths: Vec<usize> = (0..8)
         .map(|c| table.iter().map(|r| r[c].len()).max().unwrap_or(0))
         .collect();
     println!("{name}");
@@ -177,4 +318,15 @@ fn print_table(name: &str, rows: &[Row], majority: Option<&str>) {
         majority.unwrap_or("none"),
         rows.len()
     );
+}
+
+/// A holder line, shortened to who holds it and since when (the full line
+/// is in `--output json`).
+fn lock_cell(holder: &str) -> String {
+    let by = holder.split_whitespace().next().unwrap_or("?");
+    let since = holder
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("since="))
+        .unwrap_or("?");
+    format!("{by} since {since}")
 }

@@ -446,6 +446,66 @@ pub struct HostStatus {
     pub previous: Option<String>,
     /// Oldest first (by preparation time).
     pub releases: Vec<ReleaseInfo>,
+    /// The deploy lock's holder line, when a lock is in place.
+    pub lock: Option<String>,
+    /// The last line of the root's audit log: the last run that ended there.
+    pub last_run: Option<String>,
+}
+
+impl HostStatus {
+    /// The last run's `outcome=` field, from its audit line.
+    pub fn outcome(&self) -> Option<&str> {
+        self.last_run
+            .as_deref()?
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("outcome="))
+    }
+}
+
+/// Every root given as a positional argument: a `root=` line, then its
+/// state, so many distributions cost one round trip.
+const STATUS_ROOTS: &str = r#"for R in "$@"; do
+printf 'root=%s\n' "$R"
+printf 'current=%s\n' "$(readlink -- "$R/current" 2>/dev/null)"
+printf 'previous=%s\n' "$(cat -- "$R/.convoy/previous" 2>/dev/null)"
+for m in "$R"/.convoy/releases/*.json; do [ -f "$m" ] && printf 'meta=%s\n' "$(head -n 1 -- "$m")"; done
+[ -f "$R/.convoy/lock/holder" ] && printf 'lock=%s\n' "$(head -n 1 -- "$R/.convoy/lock/holder")"
+[ -f "$R/.convoy/audit.log" ] && printf 'last=%s\n' "$(tail -n 1 -- "$R/.convoy/audit.log")"
+done; true"#;
+
+/// [`status`] for several roots of one host, in one round trip; the
+/// answers in `roots` order.
+pub async fn status_of_roots(
+    conn: &Connection,
+    roots: &[String],
+    sudo: Option<&Become>,
+) -> Result<Vec<HostStatus>, TransportError> {
+    let script = ShellScript::new().args(roots).code(STATUS_ROOTS);
+    let out = conn.exec(Script::new(&script).sudo(sudo)).await?;
+    let text = out.stdout_str();
+    let mut all: Vec<HostStatus> = Vec::new();
+    for (k, v) in out_lines(&text) {
+        match (k, all.last_mut()) {
+            ("root", _) => all.push(HostStatus::default()),
+            ("lock", Some(s)) => s.lock = Some(v.to_owned()),
+            ("last", Some(s)) => s.last_run = Some(v.to_owned()),
+            (_, Some(s)) => status_line(s, k, v),
+            (_, None) => {}
+        }
+    }
+    for s in &mut all {
+        sort_releases(s);
+    }
+    all.resize_with(roots.len(), HostStatus::default);
+    Ok(all)
+}
+
+fn sort_releases(status: &mut HostStatus) {
+    status.releases.sort_by(|a, b| {
+        a.prepared_at
+            .cmp(&b.prepared_at)
+            .then_with(|| a.version.cmp(&b.version))
+    });
 }
 
 /// Reads current, previous and every release's metadata (one round trip).
@@ -462,35 +522,36 @@ for m in "$R"/.convoy/releases/*.json; do [ -f "$m" ] && printf 'meta=%s\n' "$(h
     let out = conn.exec(Script::new(&script).sudo(sudo)).await?;
     let mut status = HostStatus::default();
     for (k, v) in out_lines(&out.stdout_str()) {
-        match k {
-            "current" => status.current = version_of(v),
-            "previous" => status.previous = Some(v.to_owned()).filter(|v| !v.is_empty()),
-            "meta" => {
-                if let Ok(m) = serde_json::from_str::<serde_json::Value>(v) {
-                    let field = |f: &str| {
-                        m.get(f)
-                            .and_then(|x| x.as_str())
-                            .unwrap_or_default()
-                            .to_owned()
-                    };
-                    status.releases.push(ReleaseInfo {
-                        version: field("version"),
-                        sha256: field("sha256"),
-                        prepared_at: field("prepared_at"),
-                        deployed_at: field("deployed_at"),
-                        deployed_by: field("deployed_by"),
-                    });
-                }
-            }
-            _ => {}
-        }
+        status_line(&mut status, k, v);
     }
-    status.releases.sort_by(|a, b| {
-        a.prepared_at
-            .cmp(&b.prepared_at)
-            .then_with(|| a.version.cmp(&b.version))
-    });
+    sort_releases(&mut status);
     Ok(status)
+}
+
+/// One `key=value` line of a status answer.
+fn status_line(status: &mut HostStatus, k: &str, v: &str) {
+    match k {
+        "current" => status.current = version_of(v),
+        "previous" => status.previous = Some(v.to_owned()).filter(|v| !v.is_empty()),
+        "meta" => {
+            if let Ok(m) = serde_json::from_str::<serde_json::Value>(v) {
+                let field = |f: &str| {
+                    m.get(f)
+                        .and_then(|x| x.as_str())
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                status.releases.push(ReleaseInfo {
+                    version: field("version"),
+                    sha256: field("sha256"),
+                    prepared_at: field("prepared_at"),
+                    deployed_at: field("deployed_at"),
+                    deployed_by: field("deployed_by"),
+                });
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Makes `<current>+patch.N` from the current release: a hard-linked copy

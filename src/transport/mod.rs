@@ -152,6 +152,11 @@ impl Connection {
         }
     }
 
+    /// The scripts run over this connection so far (each one round trip).
+    pub fn round_trips(&self) -> u64 {
+        self.counter().1.load(Ordering::Relaxed)
+    }
+
     /// Closes the connection: for ssh, the master process and its control socket go away.
     pub async fn close(self) {
         if let Connection::Ssh(c) = self {
@@ -160,13 +165,17 @@ impl Connection {
     }
 }
 
-/// Counts bytes sent to a host, for the recap and the JSON events.
+/// Counts bytes sent to a host, for the recap and the JSON events, and the
+/// scripts run there (each one round trip), so `convoy status` can show it
+/// kept to one.
 #[derive(Debug, Default, Clone)]
-pub struct ByteCounter(Arc<AtomicU64>);
+pub struct ByteCounter(Arc<AtomicU64>, Arc<AtomicU64>);
 
 impl ByteCounter {
+    /// One script sent: `n` bytes, one round trip.
     fn add(&self, n: usize) {
         self.0.fetch_add(n as u64, Ordering::Relaxed);
+        self.1.fetch_add(1, Ordering::Relaxed);
     }
     pub fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
