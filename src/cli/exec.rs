@@ -1,5 +1,6 @@
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Args;
 
@@ -7,10 +8,11 @@ use super::shared::HostOpts;
 use crate::distribution::ArtifactCache;
 use crate::error::Error;
 use crate::inventory::Inventory;
-use crate::playbook::Playbook;
-use crate::report::{self, Event};
+use crate::playbook::{Pause, Playbook, RolloutSpec, Size};
+use crate::report::{self, Event, OutputFormat, OutputGroups, Renderer};
 use crate::run::control_socket::ControlSocket;
 use crate::run::{Interrupt, Mode, Phase, RunControl, RunOptions, Runner, TagFilter, preflight};
+use crate::source::SourceSpan;
 use crate::template::Templates;
 
 #[derive(Args)]
@@ -24,6 +26,16 @@ pub struct Opts {
     /// Run through sudo.
     #[arg(short = 'b', long = "become")]
     pub sudo: bool,
+    /// Run batch by batch, this many hosts (or this share) at a time, as a
+    /// play's `rollout: { batch: N }` does; without it, every host at once.
+    #[arg(long, value_name = "N|N%")]
+    pub batch: Option<Size>,
+    /// Failed hosts tolerated over the whole exec before no new batch starts.
+    #[arg(long, default_value = "0", value_name = "N|N%", requires = "batch")]
+    pub max_fail: Size,
+    /// Wait this long between batches, e.g. 10s.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration, value_name = "DURATION", requires = "batch")]
+    pub pause: Duration,
     /// The command line, run by the remote shell.
     #[arg(last = true, required = true, num_args = 1..)]
     pub command: Vec<String>,
@@ -31,17 +43,36 @@ pub struct Opts {
 
 pub async fn run(opts: Opts) -> Result<i32, Error> {
     let inventory = opts.hosts.inventory.load()?;
-    let playbook = Playbook::ad_hoc(&opts.pattern, &opts.command.join(" "), opts.sudo);
+    let mut playbook = Playbook::ad_hoc(&opts.pattern, &opts.command.join(" "), opts.sudo);
+    // The plain-play batching (`run::serial`) then runs the command batch
+    // by batch and stops when the failure budget is exceeded.
+    playbook.plays[0].rollout = opts.batch.map(|batch| RolloutSpec {
+        batch: vec![batch],
+        max_fail: opts.max_fail,
+        pause: if opts.pause.is_zero() {
+            Pause::None
+        } else {
+            Pause::For(opts.pause)
+        },
+        span: SourceSpan::new("<command line>", 1, 1),
+        ..RolloutSpec::default()
+    });
     let mode = Mode::Deploy { phase: Phase::All };
     let mut options =
         opts.hosts
             .run_options(TagFilter::default(), mode, Path::new("<command line>"))?;
     options.once = opts.once.spec()?;
     // The command's output is what an ad hoc command is run for: shown
-    // for every host, as `-v` does for playbooks.
+    // for every host, as `-v` does for playbooks, and as text once more
+    // at the end, once per group of hosts that answered the same (exit
+    // code and output), so 200 identical answers read as one.
     let mut flags = opts.hosts.clone();
     flags.verbose = flags.verbose.max(1);
-    execute(&inventory, &playbook, &options, &flags).await
+    let answers: Option<Box<dyn Renderer>> = match flags.output {
+        OutputFormat::Text => Some(Box::new(OutputGroups::new())),
+        OutputFormat::Json => None,
+    };
+    execute_with(&inventory, &playbook, &options, &flags, answers).await
 }
 
 /// Checks a playbook against the inventory (touching no host), then runs it
@@ -51,6 +82,17 @@ pub async fn execute(
     playbook: &Playbook,
     options: &RunOptions,
     flags: &HostOpts,
+) -> Result<i32, Error> {
+    execute_with(inventory, playbook, options, flags, None).await
+}
+
+/// As [`execute`], with one more renderer fed the run's events.
+async fn execute_with(
+    inventory: &Inventory,
+    playbook: &Playbook,
+    options: &RunOptions,
+    flags: &HostOpts,
+    extra: Option<Box<dyn Renderer>>,
 ) -> Result<i32, Error> {
     let templates = Arc::new(Templates::new(&playbook.base_dir));
     let artifacts = Arc::new(ArtifactCache::default());
@@ -65,7 +107,8 @@ pub async fn execute(
         ))
     })?;
     let journal_path = journal.path.clone();
-    let (reporter, renderer) = report::start(flags.output, flags.verbose, Some(journal.file));
+    let (reporter, renderer) =
+        report::start(flags.output, flags.verbose, Some(journal.file), extra);
     reporter.send(Event::RunStart {
         run_id: options.run_id.clone(),
         playbook: options.playbook_name.clone(),

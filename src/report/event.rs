@@ -84,6 +84,8 @@ pub struct HostResult {
     pub ignored: bool,
     /// stdout/stderr, shown with -v.
     pub output: Option<String>,
+    /// A command's exit status, for grouping hosts by answer (`convoy exec`).
+    pub rc: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -6,6 +6,7 @@
 mod event;
 mod journal;
 mod json;
+mod output_groups;
 mod plain;
 mod progress;
 mod recap;
@@ -14,6 +15,7 @@ use std::io::IsTerminal;
 
 pub use event::{Event, HostResult, Status};
 pub use journal::{Journal, JournalSummary};
+pub use output_groups::OutputGroups;
 pub use recap::{HostStats, Recap, human_bytes};
 use tokio::sync::mpsc;
 
@@ -45,11 +47,14 @@ impl Reporter {
     }
 }
 
-/// Starts the renderer chosen by the format and the terminal; `finish` waits for it.
+/// Starts the renderer chosen by the format and the terminal, and `extra`
+/// after it (`convoy exec`'s grouped answers, printed after the recap);
+/// `finish` waits for them.
 pub fn start(
     format: OutputFormat,
     verbose: u8,
     journal: Option<std::fs::File>,
+    extra: Option<Box<dyn Renderer>>,
 ) -> (Reporter, RendererHandle) {
     let screen: Box<dyn Renderer> = match format {
         OutputFormat::Json => Box::new(json::JsonRenderer::stdout()),
@@ -59,6 +64,7 @@ pub fn start(
         OutputFormat::Text => Box::new(plain::PlainRenderer::new(verbose)),
     };
     let mut renderers = vec![screen];
+    renderers.extend(extra);
     if let Some(file) = journal {
         renderers.push(Box::new(json::JsonRenderer::to(Box::new(file))));
     }

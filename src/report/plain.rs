@@ -23,7 +23,7 @@ impl PlainRenderer {
 }
 
 /// Drops escape and other control characters a remote command may print.
-fn strip_controls(s: &str) -> String {
+pub(super) fn strip_controls(s: &str) -> String {
     s.chars()
         .filter(|c| !c.is_control() || *c == '\t')
         .collect()

@@ -121,6 +121,7 @@ impl ProxyRun {
                 diffs,
                 ignored: false,
                 output: None,
+                rc: None,
             })));
         };
         let send = |host: &str, status: Status, msg: String| send_diffs(host, status, msg, vec![]);

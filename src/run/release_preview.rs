@@ -311,6 +311,7 @@ fn would_migrate(
                     diffs: vec![],
                     ignored: false,
                     output: None,
+                    rc: None,
                 })));
         }
     }

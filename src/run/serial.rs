@@ -146,11 +146,17 @@ pub async fn run(
         if rest == 0 {
             break;
         }
+        // Named when the play stops: these hosts never ran the tasks.
+        let not_run: Vec<&str> = plan.batches[index + 1..]
+            .iter()
+            .flat_map(|b| b.hosts.iter().map(String::as_str))
+            .collect();
+        let not_run = not_run.join(", ");
         if all_failed {
             note(
                 runner,
                 format!(
-                    "every host of batch {}/{total} failed: the play stops, {rest} batch(es) not started",
+                    "every host of batch {}/{total} failed: the play stops, {rest} batch(es) not started; not run: {not_run}",
                     index + 1
                 ),
             );
@@ -160,7 +166,7 @@ pub async fn run(
             note(
                 runner,
                 format!(
-                    "failure budget exceeded: {} host(s) failed ({}), {} allowed; {rest} batch(es) not started",
+                    "failure budget exceeded: {} host(s) failed ({}), {} allowed; {rest} batch(es) not started; not run: {not_run}",
                     budget.failed().len(),
                     budget.failed().join(", "),
                     budget.allowed()

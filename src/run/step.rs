@@ -124,6 +124,7 @@ pub fn record(
         },
         ignored: false,
         output: None,
+        rc: None,
     })));
     status
 }

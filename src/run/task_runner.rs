@@ -506,6 +506,7 @@ pub(super) async fn ensure_connected(
                 diffs: vec![],
                 ignored: false,
                 output: None,
+                rc: None,
             };
             host.stats.count(Status::Unreachable, false);
             runner.reporter.send(Event::HostResult(Box::new(result)));
@@ -793,6 +794,7 @@ fn emit(
         diffs: outcome.diffs.clone(),
         ignored: status == Status::Failed && task.ignore_errors,
         output: (!output.is_empty()).then_some(output),
+        rc: outcome.result.get("rc").and_then(Value::as_i64),
     };
     if task.no_log || no_log {
         // Secrets never reach a renderer (nor the journal, which is written
