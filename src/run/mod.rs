@@ -4,6 +4,7 @@
 //! Workers never print: they send events to the reporter. Hosts keep their
 //! state (connection, facts, registered results, failure) for the whole run.
 
+mod batch_pause;
 pub(crate) mod connect;
 pub(crate) mod context;
 pub mod control;

@@ -312,21 +312,15 @@ async fn rollback_targets(
     let mut missing = Vec::new();
     for (name, status) in answers.into_iter().flatten() {
         let status = status?;
-        let target = to.map(str::to_owned).or(status.previous.clone());
-        match target {
-            Some(t) if status.releases.iter().any(|r| r.version == t) => {
+        let has = |v: &str| status.releases.iter().any(|r| r.version == v);
+        match rollback_target(&name, to, status.previous.as_deref(), has) {
+            Ok(t) => {
                 targets.insert(name, (t, status.current));
             }
-            Some(t) => missing.push(format!("{name} (no release {t})")),
-            None => missing.push(format!("{name} (no previous release)")),
+            Err(why) => missing.push(why),
         }
     }
-    if !missing.is_empty() {
-        return Err(format!(
-            "cannot roll back: the target release is missing on {}; no host was switched",
-            missing.join(", ")
-        ));
-    }
+    refuse_missing_targets(&missing)?;
     for host in hosts.iter_mut() {
         match (targets.remove(&host.name), host.cycle.as_mut()) {
             (Some((target, current)), Some(cycle)) => {
@@ -342,6 +336,32 @@ async fn rollback_targets(
         }
     }
     Ok(())
+}
+
+/// The version a host rolls back to: `to`, else the release it ran before;
+/// `Err` names the host and what it lacks.
+pub(super) fn rollback_target(
+    host: &str,
+    to: Option<&str>,
+    previous: Option<&str>,
+    has: impl Fn(&str) -> bool,
+) -> Result<String, String> {
+    match to.or(previous) {
+        Some(t) if has(t) => Ok(t.to_owned()),
+        Some(t) => Err(format!("{host} (no release {t})")),
+        None => Err(format!("{host} (no previous release)")),
+    }
+}
+
+/// A rollback is refused, touching nothing, when any host lacks its target.
+pub(super) fn refuse_missing_targets(missing: &[String]) -> Result<(), String> {
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "cannot roll back: the target release is missing on {}; no host was switched",
+        missing.join(", ")
+    ))
 }
 
 /// `user@machine`, recorded with each switch.

@@ -20,7 +20,7 @@ use crate::distribution::{ReleasePlan, Source};
 use crate::playbook::{Play, RolloutSpec};
 use crate::report::{Event, human_bytes};
 use crate::tasks::FileDiff;
-use crate::transport::{Become, Connection, Script, ShellScript, TransportError};
+use crate::transport::{Become, Connection, Script, TransportError};
 
 /// What a host holds for a distribution, as a check run needs it.
 #[derive(Debug, Clone, Default)]
@@ -44,11 +44,9 @@ pub async fn survey(
     with_files: bool,
     sudo: Option<&Become>,
 ) -> Result<Survey, TransportError> {
-    let mut script = ShellScript::new()
-        .var("R", &plan.root)
-        .var("V", &plan.version)
-        .var("S", plan.sha256())
-        .code(SURVEY);
+    // The deploy's own probe (artifact, release, identity, current,
+    // previous), then what only a check needs.
+    let mut script = remote::probe_script(plan).code(SURVEY);
     if with_files {
         for (i, file) in plan.files.iter().enumerate() {
             script.push_call("current_file", [i.to_string().as_str(), &file.dest]);
@@ -84,13 +82,10 @@ pub async fn survey(
     Ok(found)
 }
 
-/// Prints `key=value` lines; every read tolerates a missing path.
+/// After the probe: the lock holder, the releases newest first, the
+/// migrations run, and the current release's templates when asked for
+/// (`key=value` lines; every read tolerates a missing path).
 const SURVEY: &str = r#"[ -f "$R/.convoy/lock/holder" ] && printf 'lock=%s\n' "$(head -n 1 "$R/.convoy/lock/holder")"
-[ -f "$R/.convoy/artifacts/$S" ] && echo artifact=1
-[ -d "$R/releases/$V" ] && echo release=1
-[ -f "$R/.convoy/releases/$V.json" ] && sed -n 's/.*"identity":"\([^"]*\)".*/identity=\1/p' "$R/.convoy/releases/$V.json"
-echo "current=$(readlink "$R/current" 2>/dev/null)"
-echo "previous=$(cat "$R/.convoy/previous" 2>/dev/null)"
 if cd "$R/releases" 2>/dev/null; then
   for d in $(ls -1t); do case "$d" in .tmp-*) ;; *) [ -d "$d" ] && echo "dir=$d";; esac; done
   cd / || exit 0
@@ -185,19 +180,19 @@ pub async fn run(
                 else {
                     continue;
                 };
-                let target = to.clone().or(found.release.previous.clone());
-                match target {
-                    Some(t) if found.releases.contains(&t) => cycle.plan.version = t,
-                    Some(t) => missing.push(format!("{} (no release {t})", host.name)),
-                    None => missing.push(format!("{} (no previous release)", host.name)),
+                let has = |v: &str| found.releases.iter().any(|r| r == v);
+                let previous = found.release.previous.as_deref();
+                match super::release_cycle::rollback_target(
+                    &host.name,
+                    to.as_deref(),
+                    previous,
+                    has,
+                ) {
+                    Ok(t) => cycle.plan.version = t,
+                    Err(why) => missing.push(why),
                 }
             }
-            if !missing.is_empty() {
-                return Err(format!(
-                    "cannot roll back: the target release is missing on {}; no host was switched",
-                    missing.join(", ")
-                ));
-            }
+            super::release_cycle::refuse_missing_targets(&missing)?;
             would_switch(runner, scope, play, hosts, "rollback").await;
             would_update_proxy(runner, proxy, hosts).await;
         }

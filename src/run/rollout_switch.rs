@@ -10,9 +10,9 @@
 //! its health gate, and the hosts stay on the release they reached, so
 //! `convoy run` again (or `convoy resume`) continues from there.
 
-use std::io::IsTerminal;
 use std::time::Instant;
 
+use super::batch_pause::{self, Decision};
 use super::control::ControlOrder;
 use super::health_gate;
 use super::host_cycle::Switch;
@@ -21,7 +21,7 @@ use super::step::{StepResult, hooks, record, step, transport_failure};
 use super::task_runner::Scope;
 use super::{HostState, Runner};
 use crate::distribution::{ReleasePlan, remote};
-use crate::playbook::{OnFailure, Pause, Play, RolloutSpec};
+use crate::playbook::{OnFailure, Play, RolloutSpec};
 use crate::report::Event;
 use crate::report::Status;
 use crate::rollout::{FailureBudget, RolloutPlan};
@@ -128,7 +128,7 @@ impl SwitchRun<'_, '_> {
                 return Outcome::Stopped;
             }
             let mut decision = if index > done {
-                self.pause(&spec.pause, index, total).await
+                batch_pause::between(runner, &spec.pause, index, total, true).await
             } else {
                 Decision::Continue
             };
@@ -632,68 +632,6 @@ impl SwitchRun<'_, '_> {
             label: self.label.clone(),
             may_roll_back: self.may_roll_back,
             proxy: self.proxy,
-        }
-    }
-
-    /// Between batches: wait, or ask the operator.
-    async fn pause(&self, pause: &Pause, next: usize, total: usize) -> Decision {
-        match pause {
-            Pause::None => Decision::Continue,
-            Pause::For(d) => {
-                self.note(format!(
-                    "pausing {} before batch {}/{total}",
-                    humantime::format_duration(*d),
-                    next + 1
-                ));
-                let until = Instant::now() + *d;
-                // A `convoy ctl` request is acted on at once, not after the wait.
-                while Instant::now() < until
-                    && !self.runner.interrupt.is_set()
-                    && !self.runner.control.has_pending()
-                {
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                }
-                Decision::Continue
-            }
-            Pause::Confirm if self.runner.options.yes => Decision::Continue,
-            Pause::Confirm => {
-                let question = format!(
-                    "batch {next}/{total} done. continue with batch {}? [c]ontinue / [r]ollback / [s]top: ",
-                    next + 1
-                );
-                tokio::task::spawn_blocking(move || ask(&question))
-                    .await
-                    .unwrap_or(Decision::Stop)
-            }
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Decision {
-    Continue,
-    RollBack,
-    Stop,
-}
-
-/// Asks on the terminal (pre-flight made sure there is one, or --yes).
-fn ask(question: &str) -> Decision {
-    use std::io::Write;
-    if !std::io::stdin().is_terminal() {
-        return Decision::Stop;
-    }
-    loop {
-        eprint!("{question}");
-        let _ = std::io::stderr().flush();
-        let mut line = String::new();
-        if std::io::stdin().read_line(&mut line).unwrap_or(0) == 0 {
-            return Decision::Stop;
-        }
-        match line.trim().to_ascii_lowercase().as_str() {
-            "c" | "continue" | "y" | "yes" => return Decision::Continue,
-            "r" | "rollback" => return Decision::RollBack,
-            "s" | "stop" | "n" | "no" => return Decision::Stop,
-            _ => {}
         }
     }
 }

@@ -11,12 +11,11 @@
 //! The batches are journaled; `convoy resume` continues after the last
 //! batch the interrupted run finished.
 
-use std::time::Instant;
-
+use super::batch_pause;
 use super::control::ControlOrder;
 use super::task_runner::{Scope, run_handlers, run_tasks};
 use super::{HostState, Runner};
-use crate::playbook::{Pause, Play, RolloutSpec};
+use crate::playbook::{Play, RolloutSpec};
 use crate::report::Event;
 use crate::rollout::{FailureBudget, RolloutPlan};
 
@@ -90,7 +89,9 @@ pub async fn run(
             );
             return;
         }
-        let go = (index == done || pause(runner, &spec.pause, index, total).await)
+        let go = (index == done
+            || batch_pause::between(runner, &spec.pause, index, total, false).await
+                == batch_pause::Decision::Continue)
             && runner
                 .control
                 .boundary(index, total, None, &runner.interrupt)
@@ -179,57 +180,4 @@ pub async fn run(
 
 fn note(runner: &Runner<'_>, message: String) {
     runner.reporter.send(Event::Note { message });
-}
-
-/// Between batches: wait, or ask the operator. `false`: stop here.
-async fn pause(runner: &Runner<'_>, pause: &Pause, next: usize, total: usize) -> bool {
-    match pause {
-        Pause::None => true,
-        Pause::For(d) => {
-            note(
-                runner,
-                format!(
-                    "pausing {} before batch {}/{total}",
-                    humantime::format_duration(*d),
-                    next + 1
-                ),
-            );
-            let until = Instant::now() + *d;
-            while Instant::now() < until
-                && !runner.interrupt.is_set()
-                && !runner.control.has_pending()
-            {
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-            !runner.interrupt.is_set()
-        }
-        Pause::Confirm if runner.options.yes => true,
-        Pause::Confirm => {
-            // Pre-flight made sure there is a terminal (or --yes).
-            let question = format!(
-                "batch {next}/{total} done. continue with batch {}? [c]ontinue / [s]top: ",
-                next + 1
-            );
-            tokio::task::spawn_blocking(move || ask(&question))
-                .await
-                .unwrap_or(false)
-        }
-    }
-}
-
-fn ask(question: &str) -> bool {
-    use std::io::Write;
-    loop {
-        eprint!("{question}");
-        let _ = std::io::stderr().flush();
-        let mut line = String::new();
-        if std::io::stdin().read_line(&mut line).unwrap_or(0) == 0 {
-            return false;
-        }
-        match line.trim().to_ascii_lowercase().as_str() {
-            "c" | "continue" | "y" | "yes" => return true,
-            "s" | "stop" | "n" | "no" => return false,
-            _ => {}
-        }
-    }
 }
