@@ -32,6 +32,15 @@ impl InventoryOpts {
             Inventory::load(&sources)?
         })
     }
+
+    /// The inventory as a run of `playbook` sees it: with the
+    /// `group_vars/` and `host_vars/` beside the playbook too, as Ansible.
+    pub fn load_for(&self, playbook: &std::path::Path) -> Result<Inventory, Error> {
+        let mut inventory = self.load()?;
+        let dir = playbook.parent().unwrap_or(std::path::Path::new("."));
+        inventory.load_playbook_vars(dir)?;
+        Ok(inventory)
+    }
 }
 
 #[derive(Args, Clone)]
@@ -158,7 +167,7 @@ impl HostOpts {
         path: &std::path::Path,
         mode: Mode,
     ) -> Result<Distributions, Error> {
-        let inventory = self.inventory.load()?;
+        let inventory = self.inventory.load_for(path)?;
         let playbook = crate::playbook::Playbook::load(path)?;
         if !playbook.plays.iter().any(|p| p.distribution.is_some()) {
             return Err(Error::Usage(format!(

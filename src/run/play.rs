@@ -174,14 +174,18 @@ fn magic_vars(
         .into_iter()
         .map(|(g, hs)| (g, json!(hs)))
         .collect();
-    let hostvars: serde_json::Map<String, Value> = hosts
-        .values()
-        .map(|h| {
-            let mut vars = h.inventory_vars.clone();
-            crate::vars::merge(&mut vars, &h.facts);
-            (h.name.clone(), Value::Object(vars))
-        })
+    // Every inventory host, as in Ansible, not only those a play has run
+    // on yet: a template may read a database host's vars from a web play.
+    let mut hostvars: serde_json::Map<String, Value> = inventory
+        .hosts()
+        .filter(|h| !hosts.contains_key(&h.name))
+        .map(|h| (h.name.clone(), Value::Object(inventory.host_vars(&h.name))))
         .collect();
+    hostvars.extend(hosts.values().map(|h| {
+        let mut vars = h.inventory_vars.clone();
+        crate::vars::merge(&mut vars, &h.facts);
+        (h.name.clone(), Value::Object(vars))
+    }));
     // The fleet-sized ones are shared by every template of the play rather
     // than copied into each host's variables.
     runner.templates.share(json!({

@@ -1,31 +1,93 @@
-//! The `lookup` global: Ansible's `lookup('env', NAME)` and `lookup('file', PATH)`.
+//! The `lookup` and `query` globals: Ansible's `env`, `file` and `vars` lookups.
 //!
-//! Lookups run on the controller, like Ansible's, so `env` reads convoy's own environment
-//! and `file` reads from the playbook's directory.
+//! Lookups run on the controller, like Ansible's, so `env` reads convoy's own environment,
+//! `file` reads from the playbook's directory and `vars` reads the template's variables
+//! (a name computed in the template, as `lookup('vars', 'app_' ~ name)`).
 
 use std::path::{Path, PathBuf};
 
 use minijinja::value::{Kwargs, Rest};
-use minijinja::{Environment, Error};
+use minijinja::{Environment, Error, State, Value};
 
 use super::filters::invalid;
 
 pub(crate) fn register(env: &mut Environment<'static>, base_dir: PathBuf) {
+    let dir = base_dir.clone();
     env.add_function(
         "lookup",
-        move |plugin: String, terms: Rest<String>, kwargs: Kwargs| {
-            lookup(&base_dir, &plugin, &terms, &kwargs)
+        move |state: &State, plugin: String, terms: Rest<Value>, kwargs: Kwargs| {
+            let wantlist = kwargs.get::<Option<bool>>("wantlist")?.unwrap_or(false);
+            let results = lookup(state, &dir, &plugin, &terms, &kwargs)?;
+            Ok(if wantlist {
+                Value::from(results)
+            } else {
+                joined(results)
+            })
         },
     );
+    for name in ["query", "q"] {
+        let dir = base_dir.clone();
+        env.add_function(
+            name,
+            move |state: &State, plugin: String, terms: Rest<Value>, kwargs: Kwargs| {
+                lookup(state, &dir, &plugin, &terms, &kwargs).map(Value::from)
+            },
+        );
+    }
 }
 
-/// Several terms give their results joined by commas, as Ansible's `lookup` does.
+/// What `lookup` returns, as Ansible's: strings joined by commas; one
+/// value that is not a string as itself; several as a list.
+fn joined(results: Vec<Value>) -> Value {
+    if results.iter().all(|v| v.as_str().is_some()) {
+        let strings: Vec<&str> = results.iter().filter_map(Value::as_str).collect();
+        return Value::from(strings.join(","));
+    }
+    if results.len() == 1 {
+        return results.into_iter().next().unwrap_or_default();
+    }
+    Value::from(results)
+}
+
+/// Each term's results (query's list; lookup joins them).
 fn lookup(
+    state: &State,
     base_dir: &Path,
     plugin: &str,
-    terms: &[String],
+    terms: &[Value],
     kwargs: &Kwargs,
-) -> Result<String, Error> {
+) -> Result<Vec<Value>, Error> {
+    let strings = || -> Result<Vec<String>, Error> {
+        terms
+            .iter()
+            .map(|t| {
+                t.as_str().map(str::to_owned).ok_or_else(|| {
+                    invalid(format!("lookup('{plugin}'): the term {t} is not a string"))
+                })
+            })
+            .collect()
+    };
+    if plugin == "vars" {
+        let default = kwargs.get::<Option<Value>>("default")?;
+        kwargs.assert_all_used()?;
+        let mut out = Vec::new();
+        for name in strings()? {
+            match state.lookup(&name).filter(|v| !v.is_undefined()) {
+                Some(value) => out.push(value),
+                None => match &default {
+                    Some(d) => out.push(d.clone()),
+                    None => {
+                        return Err(Error::new(
+                            minijinja::ErrorKind::UndefinedError,
+                            format!("lookup('vars'): no variable named `{name}`"),
+                        ));
+                    }
+                },
+            }
+        }
+        return Ok(out);
+    }
+    let terms = strings()?;
     let results = match plugin {
         "env" => {
             let default = kwargs.get::<Option<String>>("default")?.unwrap_or_default();
@@ -44,7 +106,7 @@ fn lookup(
             kwargs.assert_all_used()?;
             let mut out = Vec::with_capacity(terms.len());
             for term in terms {
-                let mut contents = read_file(base_dir, term)?;
+                let mut contents = read_file(base_dir, &term)?;
                 if rstrip {
                     contents.truncate(contents.trim_end().len());
                 }
@@ -57,11 +119,11 @@ fn lookup(
         }
         other => {
             return Err(invalid(format!(
-                "lookup plugin `{other}` is not supported (supported: env, file)"
+                "lookup plugin `{other}` is not supported (supported: env, file, vars)"
             )));
         }
     };
-    Ok(results.join(","))
+    Ok(results.into_iter().map(Value::from).collect())
 }
 
 /// Reads `path` relative to the playbook directory, falling back to its `files/` folder
