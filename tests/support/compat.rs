@@ -47,6 +47,9 @@ pub struct CaseSpec {
     /// The playbook (default: `site.yml`).
     #[serde(default = "default_playbook")]
     pub playbook: String,
+    /// More arguments for both tools (`-e k=v`, `--limit h1`).
+    #[serde(default)]
+    pub args: Vec<String>,
     /// A known difference: why convoy's result differs from ansible-core's.
     pub known_difference: Option<String>,
     /// convoy refuses the case (bad input, exit 3): why.
@@ -216,6 +219,7 @@ impl Oracle {
         for inventory in &case.spec.inventory {
             cmd.arg("-i").arg(inventory);
         }
+        cmd.args(&case.spec.args);
         let out = cmd
             .current_dir(project)
             .output()
