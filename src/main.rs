@@ -17,6 +17,7 @@ mod transport;
 mod vars;
 mod vars_file;
 mod yaml;
+mod yaml_scalars;
 
 use clap::Parser;
 

@@ -50,7 +50,8 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned>(file: &Path, text: &str) -> Re
     // `!vault` ciphertext a plain string: refuse tags in files that may hold
     // one (only those, so other files keep accepting Ansible's `!unsafe`).
     options.reject_unsupported_tags = text.contains("!vault");
-    serde_saphyr::from_str_with_options(text, options).map_err(|e| yaml_error(file, text, &e))
+    let typed = crate::yaml_scalars::as_ansible_reads(text);
+    serde_saphyr::from_str_with_options(&typed, options).map_err(|e| yaml_error(file, &typed, &e))
 }
 
 fn yaml_error(file: &Path, text: &str, e: &serde_saphyr::Error) -> YamlError {
