@@ -6,6 +6,7 @@ mod error;
 mod inventory;
 mod playbook;
 mod proxy;
+mod python_text;
 mod report;
 mod rollout;
 mod run;

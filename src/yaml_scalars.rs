@@ -64,6 +64,12 @@ fn resolve(s: &str) -> Resolved {
     Resolved::Str
 }
 
+/// Whether PyYAML reads this plain scalar back as a string (so a YAML
+/// writer may leave it unquoted).
+pub fn resolves_to_string(s: &str) -> bool {
+    resolve(s) == Resolved::Str
+}
+
 /// PyYAML's `construct_yaml_int`.
 fn int_value(s: &str) -> Option<i128> {
     let text = s.replace('_', "");

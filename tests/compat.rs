@@ -153,7 +153,7 @@ fn run_case(oracle: &Oracle, case: &Case) -> (Verdict, Vec<String>) {
     }
     if std::env::var_os("COMPAT_SHOW").is_some() {
         for (k, v) in &ansible_hosts {
-            eprintln!("  {k} {v}");
+            eprintln!("  {k} {v:?}");
         }
     }
 

@@ -14,11 +14,15 @@ mod error;
 mod filters;
 mod lazy;
 mod lookup;
+mod sequences;
 mod methods;
 mod native;
+mod numbers;
 mod patterns;
 mod predicates;
+mod pyyaml;
 mod undefined;
+mod version;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -66,18 +70,31 @@ impl Templates {
         // Ansible never escapes, and a `.yml.j2` config must render verbatim.
         env.set_auto_escape_callback(|_| AutoEscape::None);
         env.set_formatter(|out, state, value| {
-            // Jinja2 (so Ansible) prints none as "None"; minijinja would print "none".
-            if value.is_none() {
-                out.write_str("None").map_err(minijinja::Error::from)
-            } else {
-                minijinja::escape_formatter(out, state, value)
-            }
+            // Text as ansible-core writes it: its templar's finalize prints
+            // none as nothing; Python prints True, 1.0 and ['a', 1] where
+            // minijinja would print true, 1 and ["a", 1].
+            use minijinja::value::ValueKind;
+            let text = match value.kind() {
+                ValueKind::None => String::new(),
+                ValueKind::Bool => {
+                    if value.is_true() { "True" } else { "False" }.to_owned()
+                }
+                ValueKind::Number | ValueKind::Seq | ValueKind::Iterable | ValueKind::Map => match filters::to_serde(value) {
+                    Ok(data) => crate::python_text::repr(&data),
+                    Err(_) => return minijinja::escape_formatter(out, state, value),
+                },
+                _ => return minijinja::escape_formatter(out, state, value),
+            };
+            out.write_str(&text).map_err(minijinja::Error::from)
         });
         let dir = base_dir.to_path_buf();
         env.set_loader(move |name| load(&dir, name));
         filters::register(&mut env);
         patterns::register(&mut env);
         digest::register(&mut env);
+        sequences::register(&mut env);
+        numbers::register(&mut env);
+        version::register(&mut env);
         predicates::register(&mut env);
         lookup::register(&mut env, base_dir.to_path_buf());
         env.set_unknown_method_callback(methods::call);

@@ -316,11 +316,13 @@ fn walk(root: &Path, dir: &Path, host: &str, out: &mut BTreeMap<String, String>)
         }
     } else {
         let bytes = std::fs::read(dir).unwrap();
+        // The content on the lines after the first, so that a difference
+        // shows as a line diff.
         let content = match String::from_utf8(bytes.clone()) {
-            Ok(text) if text.len() <= 64 * 1024 => format!("{text:?}"),
+            Ok(text) if text.len() <= 64 * 1024 => text,
             _ => format!("sha256:{}", hex::encode(Sha256::digest(&bytes))),
         };
-        out.insert(key, format!("file {attrs} {content}"));
+        out.insert(key, format!("file {attrs}\n{content}"));
     }
 }
 
@@ -403,12 +405,32 @@ pub fn snapshot_diff(
     for key in keys {
         match (ansible.get(key), convoy.get(key)) {
             (Some(a), Some(c)) if a == c => {}
+            (Some(a), Some(c)) => {
+                let (a_head, a_body) = a.split_once('\n').unwrap_or((a, ""));
+                let (c_head, c_body) = c.split_once('\n').unwrap_or((c, ""));
+                if a_head != c_head {
+                    lines.push(format!("- {key} {a_head}"));
+                    lines.push(format!("+ {key} {c_head}"));
+                }
+                if a_body != c_body {
+                    lines.push(format!("  {key} content:"));
+                    let diff = similar::TextDiff::from_lines(a_body, c_body);
+                    for change in diff.iter_all_changes() {
+                        let sign = match change.tag() {
+                            similar::ChangeTag::Equal => continue,
+                            similar::ChangeTag::Delete => '-',
+                            similar::ChangeTag::Insert => '+',
+                        };
+                        lines.push(format!("  {sign} {:?}", change.value()));
+                    }
+                }
+            }
             (a, c) => {
                 if let Some(a) = a {
-                    lines.push(format!("- {key} {a}"));
+                    lines.push(format!("- {key} {a:?}"));
                 }
                 if let Some(c) = c {
-                    lines.push(format!("+ {key} {c}"));
+                    lines.push(format!("+ {key} {c:?}"));
                 }
             }
         }
