@@ -9,6 +9,7 @@
 //! Template files are found relative to the playbook directory, then under its
 //! `templates/` folder, as Ansible's template search does.
 
+mod backslashes;
 mod digest;
 mod error;
 mod filters;
@@ -34,6 +35,11 @@ use crate::vars::Value;
 
 pub use error::TemplateError;
 use error::{Failure, SourceKind};
+
+/// What `{{ omit }}` renders to: a placeholder no real value equals, which
+/// `render_value` drops from the maps and lists it renders (Ansible's
+/// remove_omit), so `mode: "{{ omit }}"` leaves the argument out.
+pub const OMIT: &str = "__omit_place_holder__convoy__";
 
 /// The template engine for one run, shared by every task.
 pub struct Templates {
@@ -89,6 +95,7 @@ impl Templates {
         });
         let dir = base_dir.to_path_buf();
         env.set_loader(move |name| load(&dir, name));
+        env.add_global("omit", OMIT);
         filters::register(&mut env);
         patterns::register(&mut env);
         digest::register(&mut env);
@@ -216,24 +223,32 @@ impl Templates {
                 let ctx = &*ctx.get_or_insert_with(|| self.context(vars));
                 match native::single_expression(s) {
                     Some(expr) => {
-                        let result = self.eval_in(expr, ctx, vars, origin)?;
+                        let expr = backslashes::escape_literals(expr);
+                        let result = self.eval_in(&expr, ctx, vars, origin)?;
                         to_vars_value(&result, origin)
                     }
                     None => self.render_inline(s, ctx, vars, origin).map(Value::String),
                 }
             }
-            Value::Array(items) => items
-                .iter()
-                .map(|item| self.render_value_with(item, vars, ctx, origin))
-                .collect::<Result<Vec<_>, _>>()
-                .map(Value::Array),
+            // An argument or item that renders to `omit` is left out, as
+            // Ansible's remove_omit does.
+            Value::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    let rendered = self.render_value_with(item, vars, ctx, origin)?;
+                    if rendered != OMIT {
+                        out.push(rendered);
+                    }
+                }
+                Ok(Value::Array(out))
+            }
             Value::Object(map) => {
                 let mut out = crate::vars::VarMap::with_capacity(map.len());
                 for (key, item) in map {
-                    out.insert(
-                        key.clone(),
-                        self.render_value_with(item, vars, ctx, origin)?,
-                    );
+                    let rendered = self.render_value_with(item, vars, ctx, origin)?;
+                    if rendered != OMIT {
+                        out.insert(key.clone(), rendered);
+                    }
                 }
                 Ok(Value::Object(out))
             }
@@ -322,9 +337,10 @@ impl Templates {
             vars,
             shared: shared.as_deref(),
         };
+        let escaped = backslashes::escape_in_expressions(source);
         let template = self
             .env
-            .template_from_named_str(origin, source)
+            .template_from_named_str(origin, &escaped)
             .map_err(|err| failure.translate(&err))?;
         template.render(ctx).map_err(|err| failure.translate(&err))
     }

@@ -11,7 +11,15 @@ pub(crate) fn has_markers(s: &str) -> bool {
 /// The expression inside a string that is exactly one `{{ expr }}` (surrounding whitespace
 /// and whitespace-control dashes allowed), or none.
 pub(crate) fn single_expression(s: &str) -> Option<&str> {
-    let inner = s.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    // Whitespace around the expression is kept text, as Ansible renders
+    // `"{{ x }}\n"` (a trailing newline kept), unless `{{-`/`-}}` strip it.
+    let trimmed = s.trim();
+    if (trimmed.len() != s.trim_start().len() && !trimmed.ends_with("-}}"))
+        || (trimmed.len() != s.trim_end().len() && !trimmed.starts_with("{{-"))
+    {
+        return None;
+    }
+    let inner = trimmed.strip_prefix("{{")?.strip_suffix("}}")?;
     if has_markers(inner) || inner.contains("}}") {
         return None;
     }
