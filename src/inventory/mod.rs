@@ -16,7 +16,7 @@ mod display;
 mod error;
 mod ini;
 mod pattern;
-mod python_literal;
+pub(crate) mod python_literal;
 mod script;
 mod vars_dirs;
 mod yaml;

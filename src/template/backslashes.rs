@@ -69,7 +69,7 @@ fn expression_end(rest: &str) -> usize {
     while i < bytes.len() {
         let b = bytes[i];
         match quote {
-            Some(q) if b == b'\\' => i += 1,
+            Some(_) if b == b'\\' => i += 1,
             Some(q) if b == q => quote = None,
             Some(_) => {}
             None if b == b'\'' || b == b'"' => quote = Some(b),

@@ -190,12 +190,16 @@ fn render(root: &Arc<LazyVars>, source: &str, key: &str) -> Result<Value, Error>
                         "undefined value",
                     )))
             }
+            // The newline Jinja dropped from the source, back on a string (see native).
+            Ok(v) if source.ends_with('\n') && v.as_str().is_some_and(|t| !t.ends_with('\n')) => {
+                Ok(Value::from(format!("{}\n", v.as_str().unwrap_or_default())))
+            }
             other => other,
         },
         None => root
             .env
             .render_named_str(&name, source, &ctx)
-            .map(Value::from),
+            .map(|text| Value::from_serialize(native::concat_value(text))),
     };
     DEPTH.with(|d| d.set(depth));
     result

@@ -225,9 +225,13 @@ impl Templates {
                     Some(expr) => {
                         let expr = backslashes::escape_literals(expr);
                         let result = self.eval_in(&expr, ctx, vars, origin)?;
-                        to_vars_value(&result, origin)
+                        let mut value = to_vars_value(&result, origin)?;
+                        native::trailing_newline(s, &mut value);
+                        Ok(value)
                     }
-                    None => self.render_inline(s, ctx, vars, origin).map(Value::String),
+                    None => self
+                        .render_inline(s, ctx, vars, origin)
+                        .map(native::concat_value),
                 }
             }
             // An argument or item that renders to `omit` is left out, as
