@@ -63,7 +63,11 @@ struct RawPlay {
     #[serde(default)]
     vars_files: Vec<Spanned<String>>,
     #[serde(default)]
+    pre_tasks: Vec<RawTask>,
+    #[serde(default)]
     tasks: Vec<RawTask>,
+    #[serde(default)]
+    post_tasks: Vec<RawTask>,
     #[serde(default)]
     handlers: Vec<RawTask>,
     #[serde(rename = "become")]
@@ -276,7 +280,9 @@ fn convert_play(file: &Path, index: usize, raw: RawPlay) -> Result<Play, Playboo
                 (f.value, s)
             })
             .collect(),
+        pre_tasks: convert_all(raw.pre_tasks)?,
         tasks: convert_all(raw.tasks)?,
+        post_tasks: convert_all(raw.post_tasks)?,
         handlers: convert_all(raw.handlers)?,
         sudo: raw.become_,
         become_user: raw.become_user,

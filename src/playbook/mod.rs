@@ -44,7 +44,11 @@ pub struct Play {
     pub vars: VarMap,
     /// Files as written (templated per host at run time), with their location.
     pub vars_files: Vec<(String, SourceSpan)>,
+    /// Ansible's `pre_tasks`: before `tasks`, their handlers flushed after them.
+    pub pre_tasks: Vec<Task>,
     pub tasks: Vec<Task>,
+    /// Ansible's `post_tasks`: after `tasks` and their handlers, flushed after them.
+    pub post_tasks: Vec<Task>,
     pub handlers: Vec<Task>,
     pub sudo: Option<bool>,
     pub become_user: Option<String>,
@@ -91,7 +95,9 @@ impl Playbook {
                 hosts_span: span,
                 vars: VarMap::new(),
                 vars_files: vec![],
+                pre_tasks: vec![],
                 tasks: vec![task],
+                post_tasks: vec![],
                 handlers: vec![],
                 sudo: Some(sudo),
                 become_user: None,

@@ -100,6 +100,11 @@ async fn run_body(
         // Ansible's `serial`: tasks and handlers batch by batch.
         super::serial::run(runner, &task_scope, play, spec, &mut play_hosts).await;
     } else if deploying || play.distribution.is_none() {
+        // Ansible flushes the handlers pre_tasks notified before `tasks`.
+        if !play.pre_tasks.is_empty() {
+            run_tasks(runner, &task_scope, &play.pre_tasks, &mut play_hosts).await;
+            run_handlers(runner, &task_scope, &mut play_hosts).await;
+        }
         run_tasks(runner, &task_scope, &play.tasks, &mut play_hosts).await;
     }
     // The proxy tier, connected once for the play.
@@ -146,6 +151,11 @@ async fn run_body(
 
     // Handlers: once each, in definition order, on the hosts that notified them.
     run_handlers(runner, &task_scope, &mut play_hosts).await;
+    let serial = play.distribution.is_none() && play.rollout.is_some();
+    if !serial && (deploying || play.distribution.is_none()) && !play.post_tasks.is_empty() {
+        run_tasks(runner, &task_scope, &play.post_tasks, &mut play_hosts).await;
+        run_handlers(runner, &task_scope, &mut play_hosts).await;
+    }
     Ok(end)
 }
 

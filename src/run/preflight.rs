@@ -180,7 +180,7 @@ pub fn check_all(
                     );
                 }
             }
-            for tasks in [&play.tasks, &play.handlers] {
+            for tasks in [&play.pre_tasks, &play.tasks, &play.post_tasks, &play.handlers] {
                 check_tasks(
                     playbook,
                     templates,
@@ -369,7 +369,9 @@ fn runtime_names(playbook: &Playbook) -> HashSet<String> {
     .map(|s| s.to_string())
     .collect();
     for play in &playbook.plays {
+        walk(&play.pre_tasks, &mut names);
         walk(&play.tasks, &mut names);
+        walk(&play.post_tasks, &mut names);
         walk(&play.handlers, &mut names);
     }
     names
