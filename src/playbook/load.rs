@@ -15,6 +15,7 @@ use serde::de::{MapAccess, Visitor};
 use serde_saphyr::Spanned;
 
 use super::distribution::{DistributionSpec, Hooks, ReleaseTemplate};
+use super::include::{self, Inclusion};
 use super::migration::RawMigration;
 use super::proxy::RawProxy;
 use super::rollout::RawRollout;
@@ -26,6 +27,8 @@ use crate::vars::{Value, VarMap};
 
 /// Keywords a task may carry besides its module.
 pub const TASK_KEYWORDS: &[&str] = &[
+    "import_tasks",
+    "include_tasks",
     "name",
     "when",
     "loop",
@@ -265,7 +268,7 @@ fn convert_play(file: &Path, index: usize, raw: RawPlay) -> Result<Play, Playboo
         sudo_only(&method.value, span(file, &method.referenced))?;
     }
     let convert_all = |tasks: Vec<RawTask>| -> Result<Vec<Task>, PlaybookError> {
-        tasks.into_iter().map(|t| convert_task(file, t)).collect()
+        tasks.into_iter().map(|t| convert_task(file, t, 0)).collect()
     };
     let play = Play {
         name: raw.name.unwrap_or_else(|| format!("play #{}", index + 1)),
@@ -378,7 +381,13 @@ fn convert_distribution(
     })
 }
 
-pub(super) fn convert_task(file: &Path, raw: RawTask) -> Result<Task, PlaybookError> {
+/// Converts one task of `file`; `depth` counts the tasks files that
+/// included it (see `include`).
+pub(super) fn convert_task(
+    file: &Path,
+    raw: RawTask,
+    depth: usize,
+) -> Result<Task, PlaybookError> {
     let start = raw
         .entries
         .first()
@@ -396,6 +405,7 @@ pub(super) fn convert_task(file: &Path, raw: RawTask) -> Result<Task, PlaybookEr
     let mut loop_control: Option<(Value, SourceSpan)> = None;
     let mut has_block = false;
     let (mut block, mut rescue, mut always) = (vec![], vec![], vec![]);
+    let mut inclusion: Option<(Inclusion, String, SourceSpan)> = None;
 
     for (key, value) in raw.entries {
         let key_span = span(file, &key.referenced);
@@ -403,7 +413,7 @@ pub(super) fn convert_task(file: &Path, raw: RawTask) -> Result<Task, PlaybookEr
             RawValue::Tasks(tasks) => {
                 let tasks = tasks
                     .into_iter()
-                    .map(|t| convert_task(file, t))
+                    .map(|t| convert_task(file, t, depth))
                     .collect::<Result<Vec<_>, _>>()?;
                 match key.value.as_str() {
                     "block" => {
@@ -437,6 +447,10 @@ pub(super) fn convert_task(file: &Path, raw: RawTask) -> Result<Task, PlaybookEr
             message,
             span: at.clone(),
         };
+        if let Some(kind) = Inclusion::from_key(&key.value) {
+            inclusion = Some((kind, include::file_name(kind, &v, &at)?, key_span));
+            continue;
+        }
         match key.value.as_str() {
             "name" => {
                 task.name = Some(
@@ -514,6 +528,16 @@ pub(super) fn convert_task(file: &Path, raw: RawTask) -> Result<Task, PlaybookEr
 
     if let Some(items) = loop_items {
         task.loop_spec = Some(loop_spec(items, loop_control)?);
+    }
+    if let Some((kind, name, at)) = inclusion {
+        if module.is_some() || has_block {
+            return Err(PlaybookError::Invalid {
+                message: "a task with `import_tasks`/`include_tasks` runs no module and no block"
+                    .into(),
+                span: at,
+            });
+        }
+        return include::resolve(kind, file, &name, task, &at, depth);
     }
 
     task.kind = match (module, has_block) {

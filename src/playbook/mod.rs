@@ -6,6 +6,7 @@
 
 mod distribution;
 mod error;
+mod include;
 mod load;
 mod magic;
 mod migration;

@@ -32,6 +32,9 @@ pub struct Task {
     pub retries: Option<u32>,
     pub delay: std::time::Duration,
     pub run_once: bool,
+    /// `include_tasks: FILE`: the block holds FILE's tasks, and the include
+    /// itself reports ok (or skipped) per host, as Ansible's does.
+    pub include: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -72,6 +75,7 @@ impl Task {
         match (&self.name, &self.kind) {
             (Some(n), _) => n.clone(),
             (None, TaskKind::Module { module, .. }) => (*module).to_owned(),
+            (None, TaskKind::Block { .. }) if self.include.is_some() => "include_tasks".to_owned(),
             (None, TaskKind::Block { .. }) => "block".to_owned(),
         }
     }
@@ -107,6 +111,7 @@ impl Task {
             retries: None,
             delay: std::time::Duration::from_secs(5),
             run_once: false,
+            include: None,
         }
     }
 }
