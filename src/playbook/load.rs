@@ -66,6 +66,8 @@ struct RawPlay {
     #[serde(default)]
     vars_files: Vec<Spanned<String>>,
     #[serde(default)]
+    roles: Vec<Spanned<Value>>,
+    #[serde(default)]
     pre_tasks: Vec<RawTask>,
     #[serde(default)]
     tasks: Vec<RawTask>,
@@ -270,6 +272,30 @@ fn convert_play(file: &Path, index: usize, raw: RawPlay) -> Result<Play, Playboo
     let convert_all = |tasks: Vec<RawTask>| -> Result<Vec<Task>, PlaybookError> {
         tasks.into_iter().map(|t| convert_task(file, t, 0)).collect()
     };
+    let role_entries: Vec<(Value, SourceSpan)> = raw
+        .roles
+        .into_iter()
+        .map(|r| {
+            let at = span(file, &r.referenced);
+            (r.value, at)
+        })
+        .collect();
+    let roles = super::role::load(file, &role_entries)?;
+    // Roles run after pre_tasks, before tasks, in one section with them (as Ansible).
+    let mut tasks = roles.tasks;
+    tasks.extend(convert_all(raw.tasks)?);
+    let mut handlers = roles.handlers;
+    handlers.extend(convert_all(raw.handlers)?);
+    // Of handlers sharing a name only the last loaded answers, as in
+    // Ansible (a role used twice brings its handlers twice).
+    let mut seen = std::collections::HashSet::new();
+    let mut kept: Vec<Task> = handlers
+        .into_iter()
+        .rev()
+        .filter(|h| h.name.as_ref().is_none_or(|n| seen.insert(n.clone())))
+        .collect();
+    kept.reverse();
+    let handlers = kept;
     let play = Play {
         name: raw.name.unwrap_or_else(|| format!("play #{}", index + 1)),
         hosts: raw.hosts.value,
@@ -284,9 +310,11 @@ fn convert_play(file: &Path, index: usize, raw: RawPlay) -> Result<Play, Playboo
             })
             .collect(),
         pre_tasks: convert_all(raw.pre_tasks)?,
-        tasks: convert_all(raw.tasks)?,
+        tasks,
         post_tasks: convert_all(raw.post_tasks)?,
-        handlers: convert_all(raw.handlers)?,
+        handlers,
+        role_defaults: roles.defaults,
+        role_vars: roles.vars,
         sudo: raw.become_,
         become_user: raw.become_user,
         tags: raw.tags.map(|t| string_list(&t)).unwrap_or_default(),

@@ -13,6 +13,7 @@ mod migration;
 mod notify;
 mod once;
 mod proxy;
+mod role;
 mod rollout;
 mod task;
 
@@ -51,6 +52,10 @@ pub struct Play {
     /// Ansible's `post_tasks`: after `tasks` and their handlers, flushed after them.
     pub post_tasks: Vec<Task>,
     pub handlers: Vec<Task>,
+    /// Every role's `defaults/main.yml`: below the inventory.
+    pub role_defaults: VarMap,
+    /// Every role's `vars/main.yml`: above `vars_files`.
+    pub role_vars: VarMap,
     pub sudo: Option<bool>,
     pub become_user: Option<String>,
     pub tags: Vec<String>,
@@ -100,6 +105,8 @@ impl Playbook {
                 tasks: vec![task],
                 post_tasks: vec![],
                 handlers: vec![],
+                role_defaults: VarMap::new(),
+                role_vars: VarMap::new(),
                 sudo: Some(sudo),
                 become_user: None,
                 tags: vec![],

@@ -74,8 +74,10 @@ async fn run_body(
     let mut end = PlayEnd::default();
 
     let scope = PlayScope {
+        role_defaults: play.role_defaults.clone(),
         play_vars: play.vars.clone(),
         vars_files: load_vars_files(runner, play),
+        role_vars: play.role_vars.clone(),
         extra_vars: runner.options.extra_vars.clone(),
         magic: magic_vars(runner, selected, hosts),
     };

@@ -396,8 +396,10 @@ pub fn play_scope(
         crate::vars::merge(&mut vars_files, &crate::vars_file::load(&path)?);
     }
     Ok(PlayScope {
+        role_defaults: play.role_defaults.clone(),
         play_vars: play.vars.clone(),
         vars_files,
+        role_vars: play.role_vars.clone(),
         extra_vars: options.extra_vars.clone(),
         magic: VarMap::new(),
     })
