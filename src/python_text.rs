@@ -90,7 +90,11 @@ pub fn float_repr(f: f64) -> String {
         } else if point as usize >= digits.len() {
             format!("{digits}{}.0", "0".repeat(point as usize - digits.len()))
         } else {
-            format!("{}.{}", &digits[..point as usize], &digits[point as usize..])
+            format!(
+                "{}.{}",
+                &digits[..point as usize],
+                &digits[point as usize..]
+            )
         };
         format!("{sign}{body}")
     } else {
@@ -204,7 +208,10 @@ mod tests {
 
     #[test]
     fn repr_as_python() {
-        assert_eq!(repr(&json!(["a", 1, 1.5, true, null])), "['a', 1, 1.5, True, None]");
+        assert_eq!(
+            repr(&json!(["a", 1, 1.5, true, null])),
+            "['a', 1, 1.5, True, None]"
+        );
         assert_eq!(repr(&json!({"a": "it's"})), "{'a': \"it's\"}");
         assert_eq!(str(&json!(false)), "False");
         assert_eq!(str(&json!("x")), "x");

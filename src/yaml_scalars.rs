@@ -50,7 +50,9 @@ fn resolve(s: &str) -> Resolved {
         return Resolved::Null;
     }
     if BOOL.is_match(s) {
-        return Resolved::Bool(matches!(s.as_bytes()[0], b'y' | b'Y' | b't' | b'T') || s.eq_ignore_ascii_case("on"));
+        return Resolved::Bool(
+            matches!(s.as_bytes()[0], b'y' | b'Y' | b't' | b'T') || s.eq_ignore_ascii_case("on"),
+        );
     }
     if INT.is_match(s) {
         if let Some(i) = int_value(s) {
@@ -95,9 +97,9 @@ fn int_value(s: &str) -> Option<i128> {
 }
 
 fn sexagesimal(digits: &str) -> Option<i128> {
-    digits
-        .split(':')
-        .try_fold(0i128, |acc, part| Some(acc * 60 + part.parse::<i128>().ok()?))
+    digits.split(':').try_fold(0i128, |acc, part| {
+        Some(acc * 60 + part.parse::<i128>().ok()?)
+    })
 }
 
 /// PyYAML's `construct_yaml_float` (finite values; `.inf`/`.nan` are left
@@ -172,7 +174,10 @@ pub fn as_ansible_reads(text: &str) -> Cow<'_, str> {
         };
         let is_node = matches!(
             event,
-            Event::Scalar(..) | Event::Alias(..) | Event::SequenceStart(..) | Event::MappingStart(..)
+            Event::Scalar(..)
+                | Event::Alias(..)
+                | Event::SequenceStart(..)
+                | Event::MappingStart(..)
         );
         // Is this node a mapping key? (Keys keep their text: they are names.)
         let mut is_key = false;
@@ -258,7 +263,8 @@ mod tests {
 
     #[test]
     fn rewrites_only_what_serde_saphyr_would_misread() {
-        let text = "a: y\nb: [n, yes, 1:30]\ny: keep\nc: 'y'\nd: hello\ne: 1e3\nf: |\n  y\ng: !!str y\n";
+        let text =
+            "a: y\nb: [n, yes, 1:30]\ny: keep\nc: 'y'\nd: hello\ne: 1e3\nf: |\n  y\ng: !!str y\n";
         assert_eq!(
             as_ansible_reads(text),
             "a: 'y'\nb: ['n', true, 90]\ny: keep\nc: 'y'\nd: hello\ne: '1e3'\nf: |\n  y\ng: !!str y\n"

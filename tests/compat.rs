@@ -220,7 +220,9 @@ fn recap_diff(ansible: &ToolRun, convoy: &ToolRun) -> Vec<String> {
     if ansible.recap != convoy.recap {
         let show = |r: &support::compat::Recap| {
             r.iter()
-                .map(|(h, [ok, ch, f, s])| format!("{h}: ok={ok} changed={ch} failed={f} skipped={s}"))
+                .map(|(h, [ok, ch, f, s])| {
+                    format!("{h}: ok={ok} changed={ch} failed={f} skipped={s}")
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         };

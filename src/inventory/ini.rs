@@ -78,7 +78,9 @@ pub(super) fn load(
                     return Err(error(
                         number,
                         column,
-                        format!("section [{name}:{other}] has unknown type: {other} (a section is [group], [group:vars] or [group:children])"),
+                        format!(
+                            "section [{name}:{other}] has unknown type: {other} (a section is [group], [group:vars] or [group:children])"
+                        ),
                     ));
                 }
             };
@@ -130,9 +132,7 @@ pub(super) fn load(
                         return Err(error(
                             number,
                             column,
-                            format!(
-                                "expected key=value host variable assignment, got: {word}"
-                            ),
+                            format!("expected key=value host variable assignment, got: {word}"),
                         ));
                     };
                     vars.push((key.to_owned(), ini_value(value)));
@@ -211,9 +211,8 @@ fn section(line: &str) -> Option<(&str, Option<&str>)> {
         None => (inner, None),
     };
     let name_ok = !name.is_empty() && !name.contains(|c: char| c.is_whitespace() || c == ']');
-    let kind_ok = kind.is_none_or(|k| {
-        !k.is_empty() && k.chars().all(|c| c.is_alphanumeric() || c == '_')
-    });
+    let kind_ok =
+        kind.is_none_or(|k| !k.is_empty() && k.chars().all(|c| c.is_alphanumeric() || c == '_'));
     (name_ok && kind_ok).then_some((name, kind))
 }
 
@@ -296,7 +295,13 @@ mod tests {
     use serde_json::json;
     use std::path::PathBuf;
 
-    fn load(text: &str) -> (tempfile::TempDir, PathBuf, Result<Inventory, super::InventoryError>) {
+    fn load(
+        text: &str,
+    ) -> (
+        tempfile::TempDir,
+        PathBuf,
+        Result<Inventory, super::InventoryError>,
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hosts");
         std::fs::write(&path, text).unwrap();
@@ -340,7 +345,8 @@ mod tests {
 
     #[test]
     fn children_defined_later_join_their_parents() {
-        let (_d, _p, inv) = load("[prod:children]\nweb\n[web]\nw1\n[b:children]\nprod\n[b:vars]\nx=\"1\"\n");
+        let (_d, _p, inv) =
+            load("[prod:children]\nweb\n[web]\nw1\n[b:children]\nprod\n[b:vars]\nx=\"1\"\n");
         let inv = inv.unwrap();
         assert_eq!(inv.groups()["b"], ["w1"]);
         assert_eq!(inv.host_vars("w1")["x"], "1");
@@ -358,10 +364,14 @@ mod tests {
             "expected key=value host variable assignment, got: x\n  --> FILE:2:1\n   |\n 2 | h1 x\n   | ^"
         );
         assert!(error("[a:foo]\nh1\n").starts_with("section [a:foo] has unknown type: foo"));
-        assert!(error("[a]\nh1\n[a:vars]\nnoeq\n").starts_with("expected key=value, got: noeq\n  --> FILE:4:1"));
-        assert!(error("[p:children]\nghost\n").starts_with(
-            "section [p:children] names a group this file does not define: ghost"
-        ));
+        assert!(
+            error("[a]\nh1\n[a:vars]\nnoeq\n")
+                .starts_with("expected key=value, got: noeq\n  --> FILE:4:1")
+        );
+        assert!(
+            error("[p:children]\nghost\n")
+                .starts_with("section [p:children] names a group this file does not define: ghost")
+        );
         assert!(error("[web servers]\n").starts_with("invalid section `[web servers]`"));
         assert!(error("h1 x='unclosed\n").starts_with("no closing quotation (')\n  --> FILE:1:1"));
     }

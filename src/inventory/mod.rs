@@ -237,7 +237,10 @@ impl Inventory {
             playbook_dir
         };
         let same = |base: &PathBuf| {
-            fs::canonicalize(base).ok().zip(fs::canonicalize(dir).ok()).is_some_and(|(a, b)| a == b)
+            fs::canonicalize(base)
+                .ok()
+                .zip(fs::canonicalize(dir).ok())
+                .is_some_and(|(a, b)| a == b)
         };
         if self.vars_bases.iter().any(same) {
             return Ok(());

@@ -44,13 +44,16 @@ pub(super) fn load(
     load_dir(inventory, &base.join("group_vars"), level, |inv, name| {
         inv.group_index.get(name).map(|&g| Target::Group(g))
     })?;
-    load_dir(inventory, &base.join("host_vars"), level, |inv, name| {
-        match inv.host_index.get(name) {
+    load_dir(
+        inventory,
+        &base.join("host_vars"),
+        level,
+        |inv, name| match inv.host_index.get(name) {
             Some(&h) => Some(Target::Host(h)),
             None if name == super::IMPLICIT_LOCALHOST => Some(Target::ImplicitLocalhost),
             None => None,
-        }
-    })
+        },
+    )
 }
 
 /// Loads one vars directory; `resolve` maps an entry's entity name to its target.
@@ -301,9 +304,15 @@ all:
             "all:\n  vars: {v: inv_all}\n  children:\n    web:\n      vars: {v: inv_web, w: inv_web}\n      \
              hosts: {h:}\n",
         );
-        write(base, "group_vars/all.yml", "v: group_vars_all\nw: group_vars_all\n");
+        write(
+            base,
+            "group_vars/all.yml",
+            "v: group_vars_all\nw: group_vars_all\n",
+        );
         write(base, "group_vars/web.yml", "w: group_vars_web\n");
-        let vars = Inventory::load(&[base.join("hosts.yml")]).unwrap().host_vars("h");
+        let vars = Inventory::load(&[base.join("hosts.yml")])
+            .unwrap()
+            .host_vars("h");
         assert_eq!(vars["v"], "group_vars_all");
         assert_eq!(vars["w"], "group_vars_web");
     }
@@ -324,7 +333,12 @@ all:
         let vars = inv.host_vars("h");
         assert_eq!(
             (&vars["a"], &vars["b"], &vars["c"], &vars["d"]),
-            (&"play".into(), &"play_web".into(), &"play".into(), &"play".into())
+            (
+                &"play".into(),
+                &"play_web".into(),
+                &"play".into(),
+                &"play".into()
+            )
         );
     }
 

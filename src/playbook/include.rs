@@ -18,9 +18,9 @@
 
 use std::path::{Path, PathBuf};
 
+use super::PlaybookError;
 use super::load::{RawTask, convert_task};
 use super::task::{Task, TaskKind};
-use super::PlaybookError;
 use crate::source::{SourceSpan, parse_yaml};
 use crate::vars::Value;
 
@@ -159,7 +159,10 @@ mod tests {
             std::fs::write(path, text).unwrap();
         }
         let result = Playbook::load(&dir.path().join("site.yml"));
-        result.map_err(|e| e.to_string().replace(&dir.path().display().to_string(), "DIR"))
+        result.map_err(|e| {
+            e.to_string()
+                .replace(&dir.path().display().to_string(), "DIR")
+        })
     }
 
     #[test]
@@ -189,7 +192,10 @@ mod tests {
             "- hosts: all\n  gather_facts: false\n  tasks:\n    - include_tasks: \"{{ f }}.yml\"\n",
         )])
         .unwrap_err();
-        assert!(err.contains("a file name that is a template is not supported"), "{err}");
+        assert!(
+            err.contains("a file name that is a template is not supported"),
+            "{err}"
+        );
         assert!(err.contains("--> DIR/site.yml:4:"), "{err}");
         let err = load(&[
             (
@@ -199,12 +205,18 @@ mod tests {
             ("a.yml", "- debug: {msg: a}\n"),
         ])
         .unwrap_err();
-        assert!(err.contains("a `loop` over `include_tasks` is not supported"), "{err}");
+        assert!(
+            err.contains("a `loop` over `include_tasks` is not supported"),
+            "{err}"
+        );
         let err = load(&[(
             "site.yml",
             "- hosts: all\n  gather_facts: false\n  tasks:\n    - import_tasks: nope.yml\n",
         )])
         .unwrap_err();
-        assert!(err.contains("`import_tasks`: cannot read DIR/nope.yml"), "{err}");
+        assert!(
+            err.contains("`import_tasks`: cannot read DIR/nope.yml"),
+            "{err}"
+        );
     }
 }

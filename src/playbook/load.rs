@@ -270,7 +270,10 @@ fn convert_play(file: &Path, index: usize, raw: RawPlay) -> Result<Play, Playboo
         sudo_only(&method.value, span(file, &method.referenced))?;
     }
     let convert_all = |tasks: Vec<RawTask>| -> Result<Vec<Task>, PlaybookError> {
-        tasks.into_iter().map(|t| convert_task(file, t, 0)).collect()
+        tasks
+            .into_iter()
+            .map(|t| convert_task(file, t, 0))
+            .collect()
     };
     let role_entries: Vec<(Value, SourceSpan)> = raw
         .roles
@@ -411,11 +414,7 @@ fn convert_distribution(
 
 /// Converts one task of `file`; `depth` counts the tasks files that
 /// included it (see `include`).
-pub(super) fn convert_task(
-    file: &Path,
-    raw: RawTask,
-    depth: usize,
-) -> Result<Task, PlaybookError> {
+pub(super) fn convert_task(file: &Path, raw: RawTask, depth: usize) -> Result<Task, PlaybookError> {
     let start = raw
         .entries
         .first()

@@ -27,7 +27,15 @@ use crate::source::{SourceSpan, parse_yaml};
 use crate::vars::{Value, VarMap};
 
 /// Keys of a role entry that are keywords, not parameters.
-const ENTRY_KEYWORDS: &[&str] = &["role", "name", "when", "tags", "vars", "become", "become_user"];
+const ENTRY_KEYWORDS: &[&str] = &[
+    "role",
+    "name",
+    "when",
+    "tags",
+    "vars",
+    "become",
+    "become_user",
+];
 
 /// What a play's roles contribute.
 #[derive(Default)]
@@ -61,7 +69,9 @@ fn load_entry(
         span: at.clone(),
     };
     if depth > 16 {
-        return Err(invalid("role dependencies nest more than 16 deep (a loop?)".into()));
+        return Err(invalid(
+            "role dependencies nest more than 16 deep (a loop?)".into(),
+        ));
     }
     let (name, keys) = match entry {
         Value::String(name) => (name.clone(), VarMap::new()),
@@ -101,7 +111,10 @@ fn load_entry(
             load_entry(playbook, &dep, at, roles, depth + 1)?;
         }
     }
-    crate::vars::merge(&mut roles.defaults, &read_map(&dir.join("defaults/main.yml"))?);
+    crate::vars::merge(
+        &mut roles.defaults,
+        &read_map(&dir.join("defaults/main.yml"))?,
+    );
     crate::vars::merge(&mut roles.vars, &read_map(&dir.join("vars/main.yml"))?);
 
     let when: Vec<String> = match keys.get("when") {
@@ -133,7 +146,10 @@ fn load_entry(
         None => vec![],
     };
     block.sudo = keys.get("become").and_then(Value::as_bool);
-    block.become_user = keys.get("become_user").and_then(Value::as_str).map(str::to_owned);
+    block.become_user = keys
+        .get("become_user")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     roles.tasks.push(block);
     roles.handlers.extend(handlers);
     Ok(())

@@ -180,7 +180,12 @@ pub fn check_all(
                     );
                 }
             }
-            for tasks in [&play.pre_tasks, &play.tasks, &play.post_tasks, &play.handlers] {
+            for tasks in [
+                &play.pre_tasks,
+                &play.tasks,
+                &play.post_tasks,
+                &play.handlers,
+            ] {
                 check_tasks(
                     playbook,
                     templates,

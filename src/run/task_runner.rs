@@ -166,7 +166,15 @@ async fn run_block(
             // file, skipped where its `when` is false (Ansible's recap counts both).
             (Ok(true), Some(file)) => {
                 let outcome = Outcome::ok().with_msg(format!("included: {file}"));
-                report(runner, task, &scope.blocks, host, outcome, None, Duration::ZERO);
+                report(
+                    runner,
+                    task,
+                    &scope.blocks,
+                    host,
+                    outcome,
+                    None,
+                    Duration::ZERO,
+                );
                 entering.push(&mut **host);
             }
             (Ok(false), Some(_)) => {
@@ -176,7 +184,15 @@ async fn run_block(
                     .find(|c| !matches!(runner.templates.eval_bool(c, &ctx, &origin), Ok(true)))
                     .cloned()
                     .unwrap_or_default();
-                report(runner, task, &scope.blocks, host, skipped(&condition), None, Duration::ZERO);
+                report(
+                    runner,
+                    task,
+                    &scope.blocks,
+                    host,
+                    skipped(&condition),
+                    None,
+                    Duration::ZERO,
+                );
             }
             (Ok(true), None) => entering.push(&mut **host),
             (Ok(false), None) => {}

@@ -91,7 +91,10 @@ mod tests {
             escape_in_expressions(r"a\b {{ x | regex_replace('(\d+)', 'n\1') }} c\d"),
             r"a\b {{ x | regex_replace('(\\d+)', 'n\\1') }} c\d"
         );
-        assert_eq!(escape_in_expressions(r"{% if '\d' %}{% endif %}"), r"{% if '\d' %}{% endif %}");
+        assert_eq!(
+            escape_in_expressions(r"{% if '\d' %}{% endif %}"),
+            r"{% if '\d' %}{% endif %}"
+        );
         assert_eq!(escape_literals(r#"x ~ "a\\b""#), r#"x ~ "a\\\\b""#);
         assert!(matches!(escape_in_expressions("{{ x }}"), Cow::Borrowed(_)));
     }

@@ -222,9 +222,7 @@ fn describe(err: &minijinja::Error) -> String {
     // Jinja2 (so Ansible) evaluates Python's `'%02d' % x`; minijinja has no
     // such operator, and the `format` filter says the same thing.
     if text.contains("% operator on unsupported types string") {
-        text.push_str(
-            " (printf-style `'...' % x` is not supported: write `'...' | format(x)`)",
-        );
+        text.push_str(" (printf-style `'...' % x` is not supported: write `'...' | format(x)`)");
     }
     text
 }

@@ -15,13 +15,13 @@ mod error;
 mod filters;
 mod lazy;
 mod lookup;
-mod sequences;
 mod methods;
 mod native;
 mod numbers;
 mod patterns;
 mod predicates;
 mod pyyaml;
+mod sequences;
 mod undefined;
 mod version;
 
@@ -82,13 +82,13 @@ impl Templates {
             use minijinja::value::ValueKind;
             let text = match value.kind() {
                 ValueKind::None => String::new(),
-                ValueKind::Bool => {
-                    if value.is_true() { "True" } else { "False" }.to_owned()
+                ValueKind::Bool => if value.is_true() { "True" } else { "False" }.to_owned(),
+                ValueKind::Number | ValueKind::Seq | ValueKind::Iterable | ValueKind::Map => {
+                    match filters::to_serde(value) {
+                        Ok(data) => crate::python_text::repr(&data),
+                        Err(_) => return minijinja::escape_formatter(out, state, value),
+                    }
                 }
-                ValueKind::Number | ValueKind::Seq | ValueKind::Iterable | ValueKind::Map => match filters::to_serde(value) {
-                    Ok(data) => crate::python_text::repr(&data),
-                    Err(_) => return minijinja::escape_formatter(out, state, value),
-                },
                 _ => return minijinja::escape_formatter(out, state, value),
             };
             out.write_str(&text).map_err(minijinja::Error::from)

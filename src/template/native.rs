@@ -36,10 +36,10 @@ pub(crate) fn single_expression(s: &str) -> Option<&str> {
 /// that looks like a list, a dict or a boolean (`[{{ a }}, {{ b }}]`,
 /// `{{ x }}ue`) is read as a Python literal when it is one.
 pub(crate) fn concat_value(text: String) -> Value {
-    if text.starts_with(['[', '{']) || text == "True" || text == "False" {
-        if let Some(value) = crate::inventory::python_literal::literal_eval(&text) {
-            return value;
-        }
+    if (text.starts_with(['[', '{']) || text == "True" || text == "False")
+        && let Some(value) = crate::inventory::python_literal::literal_eval(&text)
+    {
+        return value;
     }
     Value::String(text)
 }

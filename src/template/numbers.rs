@@ -29,7 +29,8 @@ fn round(value: &Value, precision: Option<i32>, method: Option<String>) -> Resul
     if is_int && method == "common" && precision >= 0 {
         return Ok(value.clone());
     }
-    let x = f64::try_from(value.clone()).map_err(|_| invalid(format!("round: {value} is not a number")))?;
+    let x = f64::try_from(value.clone())
+        .map_err(|_| invalid(format!("round: {value} is not a number")))?;
     let scale = 10f64.powi(precision);
     let rounded = match method {
         "ceil" => (x * scale).ceil() / scale,

@@ -53,7 +53,12 @@ fn sorted(value: &Value) -> Value {
         Value::Object(map) => {
             let mut entries: Vec<(&String, &Value)> = map.iter().collect();
             entries.sort_by(|a, b| a.0.cmp(b.0));
-            Value::Object(entries.into_iter().map(|(k, v)| (k.clone(), sorted(v))).collect())
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), sorted(v)))
+                    .collect(),
+            )
         }
         Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
         other => other.clone(),
@@ -71,13 +76,21 @@ impl Writer {
     fn is_flow(&self, value: &Value) -> bool {
         let scalar = |v: &Value| !matches!(v, Value::Array(_) | Value::Object(_));
         match value {
-            Value::Array(items) => items.is_empty() || (self.flow_leaves && items.iter().all(scalar)),
+            Value::Array(items) => {
+                items.is_empty() || (self.flow_leaves && items.iter().all(scalar))
+            }
             Value::Object(map) => map.is_empty() || (self.flow_leaves && map.values().all(scalar)),
             _ => false,
         }
     }
 
-    fn mapping(&self, map: &serde_json::Map<String, Value>, ind: usize, inline: bool, out: &mut String) {
+    fn mapping(
+        &self,
+        map: &serde_json::Map<String, Value>,
+        ind: usize,
+        inline: bool,
+        out: &mut String,
+    ) {
         for (i, (key, value)) in map.iter().enumerate() {
             if !(i == 0 && inline) {
                 out.push_str(&" ".repeat(ind));
@@ -238,7 +251,11 @@ fn plain_allowed(s: &str, flow: bool) -> bool {
             }
         }
     }
-    if flow { !flow_indicators } else { !block_indicators }
+    if flow {
+        !flow_indicators
+    } else {
+        !block_indicators
+    }
 }
 
 /// Characters PyYAML will not write plain or single-quoted (non-printable).

@@ -39,7 +39,9 @@ fn product(first: &Value, others: Rest<Value>) -> Result<Value, Error> {
             })
             .collect();
     }
-    Ok(Value::from(rows.into_iter().map(Value::from).collect::<Vec<_>>()))
+    Ok(Value::from(
+        rows.into_iter().map(Value::from).collect::<Vec<_>>(),
+    ))
 }
 
 fn columns(first: &Value, others: &[Value], filter: &str) -> Result<Vec<Vec<Value>>, Error> {
@@ -62,7 +64,9 @@ fn zip(first: &Value, others: Rest<Value>) -> Result<Value, Error> {
 
 /// `a | zip_longest(b, fillvalue=x)`: up to the longest, gaps filled (none by default).
 fn zip_longest(first: &Value, others: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
-    let fill = kwargs.get::<Option<Value>>("fillvalue")?.unwrap_or(Value::from(()));
+    let fill = kwargs
+        .get::<Option<Value>>("fillvalue")?
+        .unwrap_or(Value::from(()));
     kwargs.assert_all_used()?;
     let lists = columns(first, &others, "zip_longest")?;
     let len = lists.iter().map(Vec::len).max().unwrap_or(0);
@@ -87,7 +91,13 @@ fn permutations(value: &Value, r: Option<usize>) -> Result<Value, Error> {
     let mut out = Vec::new();
     let mut used = vec![false; pool.len()];
     let mut row = Vec::new();
-    fn walk(pool: &[Value], r: usize, used: &mut [bool], row: &mut Vec<Value>, out: &mut Vec<Value>) {
+    fn walk(
+        pool: &[Value],
+        r: usize,
+        used: &mut [bool],
+        row: &mut Vec<Value>,
+        out: &mut Vec<Value>,
+    ) {
         if row.len() == r {
             out.push(Value::from(row.clone()));
             return;

@@ -466,10 +466,7 @@ fn regex_filters_and_tests() {
         "['1', '22', '333']"
     );
     assert_eq!(
-        render(
-            "{{ 'a=1 b=2' | regex_findall('(\\w)=(\\d)') }}",
-            v.clone()
-        ),
+        render("{{ 'a=1 b=2' | regex_findall('(\\w)=(\\d)') }}", v.clone()),
         // Python shows tuples here, ("a", "1"); JSON-shaped values have only lists.
         "[['a', '1'], ['b', '2']]"
     );

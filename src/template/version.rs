@@ -69,7 +69,12 @@ fn compare(a: &[Part], b: &[Part]) -> Result<Ordering, Error> {
     Ok(a.len().cmp(&b.len()))
 }
 
-fn version(value: &Value, other: &Value, operator: Option<String>, kwargs: Kwargs) -> Result<bool, Error> {
+fn version(
+    value: &Value,
+    other: &Value,
+    operator: Option<String>,
+    kwargs: Kwargs,
+) -> Result<bool, Error> {
     let strict = kwargs.get::<Option<bool>>("strict")?.unwrap_or(false);
     let kind = kwargs.get::<Option<String>>("version_type")?;
     kwargs.assert_all_used()?;

@@ -254,7 +254,10 @@ impl Oracle {
             self.ssh_config.display()
         );
         cmd.env_clear()
-            .env("PATH", format!("{}:{CLEAN_PATH}", self.venv.join("bin").display()))
+            .env(
+                "PATH",
+                format!("{}:{CLEAN_PATH}", self.venv.join("bin").display()),
+            )
             .env("HOME", home)
             .env("LANG", "C.UTF-8")
             .env("ANSIBLE_CONFIG", config)
