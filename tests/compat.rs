@@ -99,7 +99,7 @@ fn convoy_matches_ansible_core_on_every_case() {
         "total", total[0], total[1], total[2]
     ));
     if !known.is_empty() {
-        table.push_str("known differences:\n");
+        table.push_str("marked cases (known differences, unsupported):\n");
         for k in &known {
             table.push_str(&format!("  {k}\n"));
         }
