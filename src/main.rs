@@ -1,5 +1,6 @@
 //! convoy: deploy software to fleets of servers over SSH.
 
+mod ansible_cfg;
 mod cli;
 mod distribution;
 mod error;

@@ -13,7 +13,7 @@ use crate::vars::{Value, VarMap};
 
 #[derive(Args, Clone)]
 pub struct InventoryOpts {
-    /// Inventory file, directory or executable (repeatable). Default: $CONVOY_INVENTORY, else localhost only.
+    /// Inventory file, directory or executable (repeatable). Default: $CONVOY_INVENTORY, else ansible.cfg's `inventory`, else localhost only.
     #[arg(short = 'i', long = "inventory", value_name = "INVENTORY")]
     pub inventory: Vec<PathBuf>,
 }
@@ -25,6 +25,10 @@ impl InventoryOpts {
             && let Some(env) = std::env::var_os("CONVOY_INVENTORY")
         {
             sources.push(env.into());
+        }
+        if sources.is_empty() {
+            // As `ansible-playbook site.yml` does in an Ansible project.
+            sources = crate::ansible_cfg::AnsibleCfg::find().inventory;
         }
         Ok(if sources.is_empty() {
             Inventory::localhost()

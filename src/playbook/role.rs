@@ -2,8 +2,7 @@
 //!
 //! A role `NAME` is a directory found as ansible-core finds it: `roles/NAME`
 //! beside the playbook, then each directory of `roles_path` in the
-//! project's `ansible.cfg` (`[defaults]`, `:`-separated, relative to the
-//! file), then `NAME` beside the playbook. Of its parts convoy reads:
+//! `ansible.cfg` in use (see `ansible_cfg`), then `NAME` beside the playbook. Of its parts convoy reads:
 //!
 //! - `tasks/main.yml`: run after `pre_tasks` (and their handlers), before
 //!   `tasks`; the role's `when` is added to each task, as Ansible inherits it;
@@ -162,40 +161,23 @@ fn value_text(v: &Value) -> String {
     }
 }
 
-/// The role's directory, searched as ansible-core searches it.
+/// The role's directory, searched as ansible-core searches it: `roles/`
+/// beside the playbook, `roles_path` of the ansible.cfg in use (else
+/// Ansible's default path), then beside the playbook.
 fn find(playbook: &Path, name: &str) -> Option<PathBuf> {
     let base = playbook.parent().unwrap_or(Path::new("."));
     let mut candidates = vec![base.join("roles").join(name)];
-    for cfg in [base.join("ansible.cfg"), PathBuf::from("ansible.cfg")] {
-        candidates.extend(roles_path(&cfg).into_iter().map(|d| d.join(name)));
+    let mut roles_path = crate::ansible_cfg::AnsibleCfg::find().roles_path;
+    if roles_path.is_empty() {
+        if let Some(home) = std::env::var_os("HOME") {
+            roles_path.push(Path::new(&home).join(".ansible/roles"));
+        }
+        roles_path.push("/usr/share/ansible/roles".into());
+        roles_path.push("/etc/ansible/roles".into());
     }
+    candidates.extend(roles_path.into_iter().map(|d| d.join(name)));
     candidates.push(base.join(name));
     candidates.into_iter().find(|d| d.is_dir())
-}
-
-/// `roles_path` of an ansible.cfg's `[defaults]`, relative to its directory.
-fn roles_path(cfg: &Path) -> Vec<PathBuf> {
-    let Ok(text) = std::fs::read_to_string(cfg) else {
-        return Vec::new();
-    };
-    let dir = cfg.parent().unwrap_or(Path::new("."));
-    let mut section = String::new();
-    for line in text.lines().map(str::trim) {
-        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            section = name.trim().to_owned();
-        } else if section == "defaults"
-            && let Some((key, value)) = line.split_once('=')
-            && key.trim() == "roles_path"
-        {
-            return value
-                .split(':')
-                .map(str::trim)
-                .filter(|p| !p.is_empty())
-                .map(|p| dir.join(p))
-                .collect();
-        }
-    }
-    Vec::new()
 }
 
 fn read_map(path: &Path) -> Result<VarMap, PlaybookError> {
