@@ -328,8 +328,13 @@ fn lookup_env_and_file() {
             .to_string(),
         "template error in t: invalid operation: lookup('file'): file not found: nope.txt"
     );
+    // pipe runs in the playbook's directory.
+    assert_eq!(
+        r("{{ lookup('pipe', 'ls') }}").unwrap(),
+        "files\nsecret.txt\ntemplates"
+    );
     assert!(
-        r("{{ lookup('pipe', 'ls') }}")
+        r("{{ lookup('password', 'x') }}")
             .unwrap_err()
             .to_string()
             .contains("not supported")
