@@ -1,11 +1,12 @@
 //! Inventories: which hosts exist, how they are grouped, and their variables.
 //!
-//! convoy reads Ansible's inventory formats (YAML files, executable inventory
-//! scripts, directories of either, plus `group_vars/` and `host_vars/`) and
+//! convoy reads Ansible's inventory formats (YAML and INI files, executable
+//! inventory scripts, directories of any of them, plus `group_vars/` and
+//! `host_vars/` beside the inventory and the playbook) and
 //! reproduces Ansible's group semantics and variable precedence, so an
 //! existing Ansible project can switch tools without touching its inventory.
 //!
-//! Loading happens in two steps: the source loaders (`yaml`, `script`) add
+//! Loading happens in two steps: the source loaders (`yaml`, `ini`, `script`) add
 //! hosts, groups and variables one by one, then [`Inventory::finish`] derives
 //! everything that depends on the whole picture (implicit `all`/`ungrouped`
 //! membership, group depths, each host's sorted group list, each group's full
@@ -146,8 +147,8 @@ pub struct Inventory {
 impl Inventory {
     /// Loads and merges every source, in order.
     ///
-    /// A source is a YAML file (`.yml`/`.yaml`, or any non-executable file),
-    /// an executable inventory script, or a directory of such files (read in
+    /// A source is a YAML or INI file (see `load_file`), an executable
+    /// inventory script, or a directory of such files (read in
     /// name order, skipping hidden files, `group_vars/`, `host_vars/` and
     /// Ansible's ignored extensions). `group_vars/` and `host_vars/` beside
     /// each file source, or inside each directory source, are loaded too.
