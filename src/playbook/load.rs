@@ -60,7 +60,11 @@ pub const TASK_KEYWORDS: &[&str] = &[
 #[serde(deny_unknown_fields)]
 struct RawPlay {
     name: Option<String>,
-    hosts: Spanned<String>,
+    /// Required, except on an `import_playbook` entry.
+    hosts: Option<Spanned<String>>,
+    /// `- import_playbook: other.yml`: that playbook's plays in this place.
+    #[serde(alias = "ansible.builtin.import_playbook")]
+    import_playbook: Option<Spanned<String>>,
     #[serde(default)]
     vars: VarMap,
     #[serde(default)]
@@ -219,14 +223,54 @@ pub(super) fn load(path: &Path) -> Result<Playbook, PlaybookError> {
         path: path.to_owned(),
         reason: e.to_string(),
     })?;
-    let raw: Vec<RawPlay> = parse_yaml(path, &text)?;
     let base_dir = base_dir(path);
-    let plays = raw
-        .into_iter()
-        .enumerate()
-        .map(|(i, p)| convert_play(path, i, p))
-        .collect::<Result<_, _>>()?;
+    let mut plays = Vec::new();
+    load_plays(path, &text, &mut plays, 0)?;
     Ok(Playbook { base_dir, plays })
+}
+
+/// The plays of one playbook file, `import_playbook` entries replaced by
+/// the plays of the file they name (relative to this one), as Ansible
+/// imports them. Task paths (templates, files) still resolve against the
+/// first playbook's project directory.
+fn load_plays(
+    path: &Path,
+    text: &str,
+    plays: &mut Vec<Play>,
+    depth: usize,
+) -> Result<(), PlaybookError> {
+    let raw: Vec<Spanned<RawPlay>> = parse_yaml(path, text)?;
+    for entry in raw {
+        let at = span(path, &entry.referenced);
+        let raw = entry.value;
+        if let Some(import) = &raw.import_playbook {
+            let import_at = span(path, &import.referenced);
+            if raw.hosts.is_some() || !raw.tasks.is_empty() || !raw.roles.is_empty() {
+                return Err(PlaybookError::Invalid {
+                    message: "an `import_playbook` entry is not a play: it has no `hosts`, \
+                              `tasks` or `roles` of its own"
+                        .into(),
+                    span: import_at,
+                });
+            }
+            if depth >= 16 {
+                return Err(PlaybookError::Invalid {
+                    message: "playbooks import each other more than 16 deep (a loop?)".into(),
+                    span: import_at,
+                });
+            }
+            let file = path.parent().unwrap_or(Path::new(".")).join(&import.value);
+            let text = std::fs::read_to_string(&file).map_err(|e| PlaybookError::Invalid {
+                message: format!("`import_playbook`: cannot read {}: {e}", file.display()),
+                span: import_at.clone(),
+            })?;
+            load_plays(&file, &text, plays, depth + 1)?;
+            continue;
+        }
+        let index = plays.len();
+        plays.push(convert_play(path, index, raw, at)?);
+    }
+    Ok(())
 }
 
 /// Relative paths in a playbook resolve against the project directory: the
@@ -256,8 +300,19 @@ fn span(file: &Path, s: &serde_saphyr::Location) -> SourceSpan {
     SourceSpan::from_location(file, s).unwrap_or_else(|| SourceSpan::new(file, 1, 1))
 }
 
-fn convert_play(file: &Path, index: usize, raw: RawPlay) -> Result<Play, PlaybookError> {
-    let hosts_span = span(file, &raw.hosts.referenced);
+fn convert_play(
+    file: &Path,
+    index: usize,
+    raw: RawPlay,
+    at: SourceSpan,
+) -> Result<Play, PlaybookError> {
+    let Some(hosts) = raw.hosts else {
+        return Err(PlaybookError::Invalid {
+            message: "a play needs `hosts:` (a host pattern)".into(),
+            span: at,
+        });
+    };
+    let hosts_span = span(file, &hosts.referenced);
     if let Some(gather) = &raw.gather_facts
         && boolean(&gather.value) != Some(false)
     {
@@ -301,7 +356,7 @@ fn convert_play(file: &Path, index: usize, raw: RawPlay) -> Result<Play, Playboo
     let handlers = kept;
     let play = Play {
         name: raw.name.unwrap_or_else(|| format!("play #{}", index + 1)),
-        hosts: raw.hosts.value,
+        hosts: hosts.value,
         hosts_span,
         vars: raw.vars,
         vars_files: raw
