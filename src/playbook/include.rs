@@ -125,9 +125,7 @@ pub fn resolve(
         // the import's condition at every task.
         let when = std::mem::take(&mut task.when);
         for t in &mut tasks {
-            let mut all = when.clone();
-            all.append(&mut t.when);
-            t.when = all;
+            super::load::inherit_when(t, &when);
         }
     }
     if kind == Inclusion::Include {
@@ -181,8 +179,12 @@ mod tests {
         };
         assert!(playbook.plays[0].tasks[0].when.is_empty());
         assert_eq!(block[0].when, ["x", "y"]);
-        // The nested import (relative to t/a.yml) inherits x too.
-        assert_eq!(block[1].when, ["x"]);
+        // The nested import (relative to t/a.yml) passes x on to its task.
+        let TaskKind::Block { block: nested, .. } = &block[1].kind else {
+            panic!("a nested import is a block");
+        };
+        assert!(block[1].when.is_empty());
+        assert_eq!(nested[0].when, ["x"]);
     }
 
     #[test]

@@ -632,11 +632,19 @@ pub(super) fn convert_task(file: &Path, raw: RawTask, depth: usize) -> Result<Ta
                 args_span,
             }
         }
-        (None, true) => TaskKind::Block {
-            block,
-            rescue,
-            always,
-        },
+        (None, true) => {
+            // Ansible does not gate a block with its `when`: every task
+            // inside inherits the condition and is skipped on its own.
+            let when = std::mem::take(&mut task.when);
+            for child in block.iter_mut().chain(&mut rescue).chain(&mut always) {
+                inherit_when(child, &when);
+            }
+            TaskKind::Block {
+                block,
+                rescue,
+                always,
+            }
+        }
         (Some((_, _, key_span)), true) => {
             return Err(PlaybookError::Invalid {
                 message: "a task has either a module or a `block`, not both".into(),
@@ -658,6 +666,31 @@ pub(super) fn convert_task(file: &Path, raw: RawTask, depth: usize) -> Result<Ta
         }
     };
     Ok(task)
+}
+
+/// Adds `when` (an enclosing block's) in front of the conditions of `task`,
+/// down to the tasks that run: a block passes it on, an `include_tasks`
+/// keeps it (evaluated once, on the include).
+pub(super) fn inherit_when(task: &mut Task, when: &[String]) {
+    if when.is_empty() {
+        return;
+    }
+    match &mut task.kind {
+        TaskKind::Block {
+            block,
+            rescue,
+            always,
+        } if task.include.is_none() => {
+            for child in block.iter_mut().chain(rescue).chain(always) {
+                inherit_when(child, when);
+            }
+        }
+        _ => {
+            let mut all = when.to_vec();
+            all.append(&mut task.when);
+            task.when = all;
+        }
+    }
 }
 
 /// `become_method`: convoy becomes with sudo only; another method is

@@ -125,9 +125,7 @@ fn load_entry(
     let mut handlers = read_tasks(&dir, "handlers/main.yml")?;
     // The role's `when` holds for each of its tasks and handlers, as inherited in Ansible.
     for task in tasks.iter_mut().chain(handlers.iter_mut()) {
-        let mut all = when.clone();
-        all.append(&mut task.when);
-        task.when = all;
+        super::load::inherit_when(task, &when);
     }
     let mut block = Task::ad_hoc(
         TaskKind::Block {
