@@ -162,16 +162,34 @@ enum Frame {
     Seq,
 }
 
+/// A value tagged `!unsafe`, which convoy cannot honour yet: where it is.
+#[derive(Debug, PartialEq)]
+pub struct UnsafeTag {
+    pub line: usize,
+    pub column: usize,
+}
+
 /// `text` with every plain value scalar spelled so that serde-saphyr types
 /// it as PyYAML does. Text the event parser refuses is returned unchanged
-/// (serde-saphyr then reports the error with its location).
-pub fn as_ansible_reads(text: &str) -> Cow<'_, str> {
+/// (serde-saphyr then reports the error with its location). A `!unsafe`
+/// value is refused: read as plain text it would be templated, which is
+/// what the tag is there to prevent.
+pub fn as_ansible_reads(text: &str) -> Result<Cow<'_, str>, UnsafeTag> {
     let mut edits: Vec<(usize, usize, String)> = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
     for next in Parser::new_from_str(text) {
         let Ok((event, span)) = next else {
-            return Cow::Borrowed(text);
+            return Ok(Cow::Borrowed(text));
         };
+        if event
+            .tag()
+            .is_some_and(|t| t.handle() == "!" && t.suffix() == "unsafe")
+        {
+            return Err(UnsafeTag {
+                line: span.start.line(),
+                column: span.start.col() + 1,
+            });
+        }
         let is_node = matches!(
             event,
             Event::Scalar(..)
@@ -210,7 +228,7 @@ pub fn as_ansible_reads(text: &str) -> Cow<'_, str> {
         }
     }
     if edits.is_empty() {
-        return Cow::Borrowed(text);
+        return Ok(Cow::Borrowed(text));
     }
     let mut out = String::with_capacity(text.len() + edits.len() * 2);
     let mut at = 0;
@@ -220,7 +238,7 @@ pub fn as_ansible_reads(text: &str) -> Cow<'_, str> {
         at = end;
     }
     out.push_str(&text[at..]);
-    Cow::Owned(out)
+    Ok(Cow::Owned(out))
 }
 
 #[cfg(test)]
@@ -266,12 +284,19 @@ mod tests {
         let text =
             "a: y\nb: [n, yes, 1:30]\ny: keep\nc: 'y'\nd: hello\ne: 1e3\nf: |\n  y\ng: !!str y\n";
         assert_eq!(
-            as_ansible_reads(text),
+            as_ansible_reads(text).unwrap(),
             "a: 'y'\nb: ['n', true, 90]\ny: keep\nc: 'y'\nd: hello\ne: '1e3'\nf: |\n  y\ng: !!str y\n"
         );
         let clean = "a: 1\nb: true\nc: [x, 2.5]\n";
-        assert!(matches!(as_ansible_reads(clean), Cow::Borrowed(_)));
+        assert!(matches!(as_ansible_reads(clean), Ok(Cow::Borrowed(_))));
         let broken = "a: [y\n";
-        assert_eq!(as_ansible_reads(broken), broken);
+        assert_eq!(as_ansible_reads(broken).unwrap(), broken);
+        assert_eq!(
+            as_ansible_reads("a: 1\nraw: !unsafe '{{ x }}'\n"),
+            Err(UnsafeTag {
+                line: 2,
+                column: 14
+            })
+        );
     }
 }

@@ -195,7 +195,8 @@ fn from_json(value: &Value) -> Result<Value, Error> {
 
 fn from_yaml(value: &Value) -> Result<Value, Error> {
     let source = text(value)?;
-    let typed = crate::yaml_scalars::as_ansible_reads(&source);
+    let typed = crate::yaml_scalars::as_ansible_reads(&source)
+        .map_err(|_| invalid("from_yaml: `!unsafe` is not supported"))?;
     let data: serde_json::Value = serde_saphyr::from_str(&typed)
         .map_err(|e| invalid(format!("from_yaml: invalid YAML: {e}")))?;
     Ok(Value::from_serialize(&data))
