@@ -28,6 +28,8 @@ use crate::vars::{Value, VarMap};
 /// Keywords a task may carry besides its module.
 pub const TASK_KEYWORDS: &[&str] = &[
     "import_tasks",
+    "import_role",
+    "include_role",
     "include_tasks",
     "name",
     "when",
@@ -338,11 +340,16 @@ fn convert_play(
             (r.value, at)
         })
         .collect();
-    let roles = super::role::load(file, &role_entries)?;
+    let mut roles = super::role::load(file, &role_entries)?;
     // Roles run after pre_tasks, before tasks, in one section with them (as Ansible).
-    let mut tasks = roles.tasks;
+    let mut tasks = std::mem::take(&mut roles.tasks);
     tasks.extend(convert_all(raw.tasks)?);
-    let mut handlers = roles.handlers;
+    let mut pre_tasks = convert_all(raw.pre_tasks)?;
+    let mut post_tasks = convert_all(raw.post_tasks)?;
+    for list in [&mut pre_tasks, &mut tasks, &mut post_tasks] {
+        place_roles(file, list, &mut roles)?;
+    }
+    let mut handlers = std::mem::take(&mut roles.handlers);
     handlers.extend(convert_all(raw.handlers)?);
     // Of handlers sharing a name only the last loaded answers, as in
     // Ansible (a role used twice brings its handlers twice).
@@ -367,9 +374,9 @@ fn convert_play(
                 (f.value, s)
             })
             .collect(),
-        pre_tasks: convert_all(raw.pre_tasks)?,
+        pre_tasks,
         tasks,
-        post_tasks: convert_all(raw.post_tasks)?,
+        post_tasks,
         handlers,
         role_defaults: roles.defaults,
         role_vars: roles.vars,
@@ -488,6 +495,7 @@ pub(super) fn convert_task(file: &Path, raw: RawTask, depth: usize) -> Result<Ta
     let mut has_block = false;
     let (mut block, mut rescue, mut always) = (vec![], vec![], vec![]);
     let mut inclusion: Option<(Inclusion, String, SourceSpan)> = None;
+    let mut role_ref: Option<(Inclusion, Value, SourceSpan)> = None;
 
     for (key, value) in raw.entries {
         let key_span = span(file, &key.referenced);
@@ -531,6 +539,10 @@ pub(super) fn convert_task(file: &Path, raw: RawTask, depth: usize) -> Result<Ta
         };
         if let Some(kind) = Inclusion::from_key(&key.value) {
             inclusion = Some((kind, include::file_name(kind, &v, &at)?, key_span));
+            continue;
+        }
+        if let Some(kind) = role_inclusion(&key.value) {
+            role_ref = Some((kind, v, key_span));
             continue;
         }
         match key.value.as_str() {
@@ -611,6 +623,45 @@ pub(super) fn convert_task(file: &Path, raw: RawTask, depth: usize) -> Result<Ta
     if let Some(items) = loop_items {
         task.loop_spec = Some(loop_spec(items, loop_control)?);
     }
+    if let Some((kind, spec, at)) = role_ref {
+        if module.is_some() || has_block || task.loop_spec.is_some() {
+            return Err(PlaybookError::Invalid {
+                message: "a task with `import_role`/`include_role` runs no module, no block \
+                          and no loop"
+                    .into(),
+                span: at,
+            });
+        }
+        let spec = match spec {
+            Value::String(name) => serde_json::json!({ "role": name }),
+            Value::Object(mut map) => {
+                if let Some(name) = map.remove("name") {
+                    map.insert("role".into(), name);
+                }
+                Value::Object(map)
+            }
+            _ => {
+                return Err(PlaybookError::Invalid {
+                    message: "`import_role`/`include_role` takes `name:` (and `tasks_from:`)"
+                        .into(),
+                    span: at,
+                });
+            }
+        };
+        if kind == Inclusion::Include {
+            task.include = spec
+                .get("role")
+                .and_then(Value::as_str)
+                .map(|n| format!("role {n}"));
+        }
+        task.role = Some(spec);
+        task.kind = TaskKind::Block {
+            block: vec![],
+            rescue: vec![],
+            always: vec![],
+        };
+        return Ok(task);
+    }
     if let Some((kind, name, at)) = inclusion {
         if module.is_some() || has_block {
             return Err(PlaybookError::Invalid {
@@ -666,6 +717,49 @@ pub(super) fn convert_task(file: &Path, raw: RawTask, depth: usize) -> Result<Ta
         }
     };
     Ok(task)
+}
+
+/// `import_role` / `include_role` (also `ansible.builtin.`).
+fn role_inclusion(key: &str) -> Option<Inclusion> {
+    match key.strip_prefix("ansible.builtin.").unwrap_or(key) {
+        "import_role" => Some(Inclusion::Import),
+        "include_role" => Some(Inclusion::Include),
+        _ => None,
+    }
+}
+
+/// Puts the roles that `import_role`/`include_role` tasks name in their
+/// place, down every block; their handlers, defaults and vars go to `roles`.
+fn place_roles(
+    file: &Path,
+    tasks: &mut [Task],
+    roles: &mut super::role::Roles,
+) -> Result<(), PlaybookError> {
+    for task in tasks {
+        let TaskKind::Block {
+            block,
+            rescue,
+            always,
+        } = &mut task.kind
+        else {
+            continue;
+        };
+        if let Some(spec) = task.role.take() {
+            *block = super::role::import(file, &spec, &task.span, roles)?;
+            if task.include.is_none() {
+                // import_role is static: its `when` holds for each task.
+                let when = std::mem::take(&mut task.when);
+                for child in block.iter_mut() {
+                    inherit_when(child, &when);
+                }
+            }
+            continue;
+        }
+        place_roles(file, block, roles)?;
+        place_roles(file, rescue, roles)?;
+        place_roles(file, always, roles)?;
+    }
+    Ok(())
 }
 
 /// Adds `when` (an enclosing block's) in front of the conditions of `task`,

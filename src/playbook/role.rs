@@ -34,6 +34,7 @@ const ENTRY_KEYWORDS: &[&str] = &[
     "vars",
     "become",
     "become_user",
+    "tasks_from",
 ];
 
 /// What a play's roles contribute.
@@ -51,9 +52,25 @@ pub struct Roles {
 pub fn load(playbook: &Path, entries: &[(Value, SourceSpan)]) -> Result<Roles, PlaybookError> {
     let mut roles = Roles::default();
     for (entry, at) in entries {
-        load_entry(playbook, entry, at, &mut roles, 0)?;
+        load_entry(playbook, entry, at, &mut roles, 0, false)?;
     }
     Ok(roles)
+}
+
+/// `import_role`/`include_role: {name: NAME, tasks_from: FILE}` in a task
+/// list: the role's tasks (its dependencies' first) for that place; its
+/// handlers, defaults and vars join the play's, in `roles`. Unlike a
+/// `roles:` entry it runs again even when the role already ran.
+pub fn import(
+    playbook: &Path,
+    spec: &Value,
+    at: &SourceSpan,
+    roles: &mut Roles,
+) -> Result<Vec<Task>, PlaybookError> {
+    let before = std::mem::take(&mut roles.tasks);
+    let result = load_entry(playbook, spec, at, roles, 0, true);
+    let imported = std::mem::replace(&mut roles.tasks, before);
+    result.map(|()| imported)
 }
 
 fn load_entry(
@@ -62,6 +79,7 @@ fn load_entry(
     at: &SourceSpan,
     roles: &mut Roles,
     depth: usize,
+    explicit: bool,
 ) -> Result<(), PlaybookError> {
     let invalid = |message: String| PlaybookError::Invalid {
         message,
@@ -94,7 +112,7 @@ fn load_entry(
     }
     // Ansible runs a role once per play unless its parameters differ.
     let identity = format!("{name} {}", Value::Object(params.clone()));
-    if roles.loaded.contains(&identity) {
+    if roles.loaded.contains(&identity) && !explicit {
         return Ok(());
     }
     roles.loaded.push(identity);
@@ -107,7 +125,7 @@ fn load_entry(
 
     if let Some(Value::Array(deps)) = read_map(&dir.join("meta/main.yml"))?.get("dependencies") {
         for dep in deps.clone() {
-            load_entry(playbook, &dep, at, roles, depth + 1)?;
+            load_entry(playbook, &dep, at, roles, depth + 1, false)?;
         }
     }
     crate::vars::merge(
@@ -121,7 +139,12 @@ fn load_entry(
         Some(v) => vec![value_text(v)],
         None => vec![],
     };
-    let mut tasks = read_tasks(&dir, "tasks/main.yml")?;
+    let tasks_file = match keys.get("tasks_from").and_then(Value::as_str) {
+        Some(file) if file.ends_with(".yml") || file.ends_with(".yaml") => format!("tasks/{file}"),
+        Some(file) => format!("tasks/{file}.yml"),
+        None => "tasks/main.yml".to_owned(),
+    };
+    let mut tasks = read_tasks(&dir, &tasks_file)?;
     let mut handlers = read_tasks(&dir, "handlers/main.yml")?;
     // The role's `when` holds for each of its tasks and handlers, as inherited in Ansible.
     for task in tasks.iter_mut().chain(handlers.iter_mut()) {

@@ -35,6 +35,9 @@ pub struct Task {
     /// `include_tasks: FILE`: the block holds FILE's tasks, and the include
     /// itself reports ok (or skipped) per host, as Ansible's does.
     pub include: Option<String>,
+    /// `import_role`/`include_role`: the role (`{role, tasks_from}`), put in
+    /// place once the play is loaded (its handlers and vars join the play's).
+    pub role: Option<Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -112,6 +115,7 @@ impl Task {
             delay: std::time::Duration::from_secs(5),
             run_once: false,
             include: None,
+            role: None,
         }
     }
 }
