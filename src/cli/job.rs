@@ -1,0 +1,312 @@
+//! `convoy job run|resume|status`: one-off work over many targets.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+
+use super::shared::HostOpts;
+use crate::error::Error;
+use crate::job::progress::{self, Totals};
+use crate::job::runner::{self, EXIT_PENDING, Job, JobOptions};
+use crate::job::state::{RunFile, TargetState};
+use crate::job::targets::TargetFilter;
+use crate::playbook::Playbook;
+use crate::report::OutputFormat;
+use crate::run::{Interrupt, Mode, Phase, TagFilter};
+
+#[derive(Args)]
+pub struct Opts {
+    #[command(subcommand)]
+    command: JobCommand,
+}
+
+#[derive(Subcommand)]
+enum JobCommand {
+    /// Work through the targets of a playbook's job (a play with `job:`).
+    Run(RunOpts),
+    /// Continue a job run: only targets without a record run (a target recorded on its host never runs again).
+    Resume(ResumeOpts),
+    /// Each target's state, read from the hosts' records: pending, running, done, failed, skipped, lost.
+    Status(StatusOpts),
+}
+
+/// Which targets this invocation runs.
+#[derive(Args, Clone)]
+struct TargetOpts {
+    /// Run only the targets that failed (or were lost) again; nothing pending starts.
+    #[arg(long)]
+    retry_failed: bool,
+    /// Only these targets: comma-separated globs (`*`, `?`), `!GLOB` excludes.
+    #[arg(long, value_name = "PATTERN")]
+    limit_targets: Option<String>,
+}
+
+#[derive(Args)]
+struct RunOpts {
+    /// The playbook holding the job.
+    playbook: PathBuf,
+    #[command(flatten)]
+    hosts: HostOpts,
+    #[command(flatten)]
+    targets: TargetOpts,
+}
+
+#[derive(Args)]
+struct ResumeOpts {
+    /// The run id (printed by `job run`; its file is .convoy/jobs/RUN.json here).
+    run: String,
+    #[command(flatten)]
+    hosts: HostOpts,
+    #[command(flatten)]
+    targets: TargetOpts,
+}
+
+#[derive(Args)]
+struct StatusOpts {
+    /// A run id (.convoy/jobs/RUN.json here), or the job's playbook: the
+    /// states are read from the hosts either way.
+    run: String,
+    #[command(flatten)]
+    hosts: HostOpts,
+    /// Only these targets (globs, as for `job run`).
+    #[arg(long, value_name = "PATTERN")]
+    limit_targets: Option<String>,
+}
+
+pub async fn run(opts: Opts) -> Result<i32, Error> {
+    match opts.command {
+        JobCommand::Run(o) => {
+            let found = Found::new(&o.playbook, &o.hosts, None, o.targets.limit_targets.clone())?;
+            work(found, &o.hosts, &o.targets, None).await
+        }
+        JobCommand::Resume(o) => {
+            let file = RunFile::read(&cwd()?, &o.run)?;
+            let limit_targets = o
+                .targets
+                .limit_targets
+                .clone()
+                .or(file.limit_targets.clone());
+            let found = Found::new(&file.playbook, &o.hosts, Some(&file), limit_targets)?;
+            work(found, &o.hosts, &o.targets, Some(file.run)).await
+        }
+        JobCommand::Status(o) => status(o).await,
+    }
+}
+
+fn cwd() -> Result<PathBuf, Error> {
+    Ok(std::env::current_dir()?)
+}
+
+/// The playbook, inventory and options of a job, before any host.
+struct Found {
+    playbook_path: PathBuf,
+    playbook: Playbook,
+    inventory: crate::inventory::Inventory,
+    inventory_paths: Vec<PathBuf>,
+    options: crate::run::RunOptions,
+    limit_targets: Option<String>,
+}
+
+impl Found {
+    /// `file`: a resumed run's file, whose inventory and `--limit` are used
+    /// unless given again.
+    fn new(
+        path: &Path,
+        hosts: &HostOpts,
+        file: Option<&RunFile>,
+        limit_targets: Option<String>,
+    ) -> Result<Found, Error> {
+        let mut flags = hosts.inventory.clone();
+        if flags.inventory.is_empty()
+            && let Some(f) = file
+        {
+            flags.inventory = f.inventory.clone();
+        }
+        let inventory = flags.load()?;
+        let playbook = Playbook::load(path)?;
+        let mut options =
+            hosts.run_options(TagFilter::default(), Mode::Deploy { phase: Phase::All }, path)?;
+        if let Some(f) = file {
+            options.run_id = f.run.clone();
+            if options.limit.is_none() {
+                options.limit = f.limit.clone();
+            }
+        }
+        Ok(Found {
+            playbook_path: path.to_owned(),
+            playbook,
+            inventory,
+            inventory_paths: flags
+                .inventory
+                .iter()
+                .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+                .collect(),
+            options,
+            limit_targets,
+        })
+    }
+}
+
+/// `job run` and `job resume`.
+async fn work(
+    found: Found,
+    hosts: &HostOpts,
+    targets: &TargetOpts,
+    resumed: Option<String>,
+) -> Result<i32, Error> {
+    let play = runner::job_play(&found.playbook, &found.playbook_path)?;
+    let job = Job::prepare(&found.inventory, &found.playbook, play, &found.options)?;
+    let control_dir = super::shared::control_dir()?;
+    let interrupt = Interrupt::install();
+    let reached = runner::reach(&job, control_dir.path(), !hosts.check).await?;
+    let opts = JobOptions {
+        run_id: found.options.run_id.clone(),
+        retry_failed: targets.retry_failed,
+        limit_targets: found.limit_targets.as_deref().map(TargetFilter::parse),
+        check: hosts.check,
+    };
+    let (reporter, shown) = progress::start(hosts.output, hosts.verbose > 0);
+    if !hosts.check {
+        // Before any target starts; it only says where the job is (the
+        // targets' states are on the hosts), so a resume can find it.
+        let file = RunFile {
+            format: 1,
+            run: opts.run_id.clone(),
+            job: job.spec.name.clone(),
+            playbook: std::path::absolute(&found.playbook_path)?,
+            inventory: found.inventory_paths.clone(),
+            limit: found.options.limit.clone(),
+            limit_targets: found.limit_targets.clone(),
+        };
+        let path = file.write(&cwd()?)?;
+        reporter.note(format!(
+            "job run {}{}: {}",
+            opts.run_id,
+            if resumed.is_some() { " (resumed)" } else { "" },
+            path.display()
+        ));
+    }
+    let code = runner::execute(&job, &reached, &opts, &reporter, &interrupt).await;
+    for r in reached {
+        r.conn.close().await;
+    }
+    drop(reporter);
+    let _ = shown.await;
+    code
+}
+
+/// One row of `job status`.
+#[derive(serde::Serialize)]
+struct Row {
+    host: String,
+    target: String,
+    state: TargetState,
+    exit_code: Option<i32>,
+    attempts: u32,
+    seconds: u64,
+    /// The run that recorded it.
+    run: Option<String>,
+    /// The recorded data version (converter jobs).
+    version: Option<String>,
+    output: Vec<String>,
+}
+
+async fn status(o: StatusOpts) -> Result<i32, Error> {
+    let as_playbook = Path::new(&o.run);
+    let (found, run) = if as_playbook.is_file() {
+        (
+            Found::new(as_playbook, &o.hosts, None, o.limit_targets.clone())?,
+            None,
+        )
+    } else {
+        let file = RunFile::read(&cwd()?, &o.run)?;
+        let limit = o.limit_targets.clone().or(file.limit_targets.clone());
+        (
+            Found::new(&file.playbook, &o.hosts, Some(&file), limit)?,
+            Some(file.run),
+        )
+    };
+    let play = runner::job_play(&found.playbook, &found.playbook_path)?;
+    let job = Job::prepare(&found.inventory, &found.playbook, play, &found.options)?;
+    let control_dir = super::shared::control_dir()?;
+    let reached = runner::reach(&job, control_dir.path(), false).await?;
+    let filter = found.limit_targets.as_deref().map(TargetFilter::parse);
+    let mut rows = Vec::new();
+    for (h, r) in job.hosts.iter().zip(&reached) {
+        // The job's targets, then any recorded target no longer listed.
+        let mut names = r.targets.clone();
+        names.extend(
+            r.survey
+                .records
+                .keys()
+                .filter(|k| !r.targets.contains(k))
+                .cloned(),
+        );
+        for t in names {
+            if filter.as_ref().is_some_and(|f| !f.matches(&t)) {
+                continue;
+            }
+            let rec = r.survey.records.get(&t);
+            rows.push(Row {
+                host: h.host.clone(),
+                state: r.survey.state(&t),
+                exit_code: rec.map(|r| r.exit_code),
+                attempts: rec.map_or(0, |r| r.attempts),
+                seconds: rec.map_or(0, |r| r.seconds),
+                run: rec.map(|r| r.run.clone()),
+                version: r.survey.versions.get(&t).cloned(),
+                output: rec.map(|r| r.tail.clone()).unwrap_or_default(),
+                target: t,
+            });
+        }
+    }
+    for r in reached {
+        r.conn.close().await;
+    }
+    let mut totals = Totals::default();
+    for r in &rows {
+        totals.add(r.state);
+    }
+    match o.hosts.output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::json!({
+                "job": job.spec.name,
+                "run": run,
+                "targets": rows,
+                "totals": totals,
+            })
+        ),
+        OutputFormat::Text => {
+            let mut table = vec![[
+                "HOST".to_owned(),
+                "TARGET".to_owned(),
+                "STATE".to_owned(),
+                "RC".to_owned(),
+                "ATTEMPTS".to_owned(),
+                "LAST OUTPUT".to_owned(),
+            ]];
+            for r in &rows {
+                table.push([
+                    r.host.clone(),
+                    r.target.clone(),
+                    r.state.name().to_owned(),
+                    r.exit_code
+                        .map(|c| c.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    r.attempts.to_string(),
+                    r.output.last().cloned().unwrap_or_default(),
+                ]);
+            }
+            print!("{}", progress::table(&table));
+            println!("{}", totals.line());
+        }
+    }
+    Ok(if totals.failed + totals.lost > 0 {
+        crate::error::EXIT_FAILED
+    } else if totals.pending + totals.running > 0 {
+        EXIT_PENDING
+    } else {
+        crate::error::EXIT_OK
+    })
+}

@@ -1,0 +1,280 @@
+//! The host side of a job: the scripts convoy sends, and the small wrapper
+//! that runs each target's command on the host.
+//!
+//! Exactly once rests on two host-side facts, both made true on the host
+//! before the controller hears of them:
+//!
+//! 1. **claim**: `mkdir STATE/t/TARGET.claim` is atomic; a target whose
+//!    claim exists is never started again (only `--retry-failed` moves a
+//!    *failed* record and its claim aside, on purpose);
+//! 2. **record**: the wrapper, started with `setsid` and detached from the
+//!    ssh session (stdio on files, its own session, so neither a closed
+//!    channel nor a SIGHUP reaches it), runs the command and writes
+//!    `TARGET.rec` (outcome, exit code, attempts, last output lines) to a
+//!    temporary name and renames it: a record is whole or absent.
+//!
+//! The controller only reads these. If it is SIGKILLed at any point, the
+//! wrapper still finishes and records; a resume reads the records first
+//! and waits for wrappers still running; a claim whose wrapper died
+//! without a record (the host crashed) is reported `lost` and never re-run
+//! unless the operator asks with `--retry-failed`. Losing the controller's
+//! own files therefore loses nothing: the truth is on the hosts.
+//!
+//! Every value (paths, names, the rendered command) enters the scripts as
+//! a quoted variable or argument ([`ShellScript`]); the user's command is
+//! run by `sh -c "$CMD"`, as a `shell:` task is.
+
+use crate::transport::ShellScript;
+
+use super::spec::Success;
+
+/// `dir`, `identity …`, `rec …`/`= …`/`end`, `running …`, `lost …`,
+/// `ver TARGET VERSION`: what a host holds for the job, in one round trip.
+/// With `CREATE=1` a missing state directory and identity file are made.
+const SURVEY: &str = r#"
+S=$R/$JOB
+if [ ! -e "$S/job" ] && [ "$CREATE" = 1 ]; then
+  mkdir -p "$S/t" || exit 3
+  printf 'convoy-job 1\nname %s\n' "$JOB" > "$S/job.tmp.$$" && mv "$S/job.tmp.$$" "$S/job" || exit 3
+fi
+printf 'dir %s\n' "$S"
+if [ -e "$S/job" ]; then
+  while IFS= read -r l || [ -n "$l" ]; do printf 'identity %s\n' "$l"; done < "$S/job"
+fi
+convoy_alive() { [ -n "$1" ] && [ -r "/proc/$1/cmdline" ] && grep -q convoy-job-wrapper "/proc/$1/cmdline" 2>/dev/null; }
+for f in "$S"/t/*.rec "$S"/t/*.claim; do
+  [ -e "$f" ] || continue
+  n=${f##*/}
+  case $n in
+  *.rec)
+    printf 'rec %s\n' "${n%.rec}"
+    while IFS= read -r l || [ -n "$l" ]; do printf '= %s\n' "$l"; done < "$f"
+    printf 'end\n' ;;
+  *.claim)
+    e=${n%.claim}
+    [ -e "$S/t/$e.rec" ] && continue
+    p=
+    [ -r "$f/pid" ] && read -r p < "$f/pid"
+    if convoy_alive "$p"; then printf 'running %s\n' "$e"
+    elif [ -z "$p" ]; then printf 'starting %s\n' "$e"
+    else printf 'lost %s\n' "$e"
+    fi ;;
+  esac
+done
+if [ -n "$DATA" ] && [ -d "$DATA" ]; then
+  for f in "$DATA"/*; do
+    [ -f "$f" ] || continue
+    case ${f##*/} in *.tmp.*) continue ;; esac
+    v=
+    read -r v < "$f"
+    printf 'ver %s %s\n' "${f##*/}" "$v"
+  done
+fi
+"#;
+
+/// Claims a target, starts its wrapper detached, waits for its record and
+/// prints it (`rec …` as in the survey). A target already claimed is not
+/// started: `claimed` is printed, then its record once there is one.
+const START: &str = r#"
+S=$R/$JOB
+C=$S/t/$E.claim
+printf 'dir %s\n' "$S"
+convoy_alive() { [ -n "$1" ] && [ -r "/proc/$1/cmdline" ] && grep -q convoy-job-wrapper "/proc/$1/cmdline" 2>/dev/null; }
+if [ "$RETRY" = 1 ]; then
+  # Only a failed record, or a claim whose wrapper died without one, is
+  # moved aside (kept under retried/): a done target is never retried.
+  mkdir -p "$S/retried"
+  n=1
+  while [ -e "$S/retried/$E.$n" ]; do n=$((n+1)); done
+  if [ -e "$S/t/$E.rec" ]; then
+    if grep -qx 'outcome failed' "$S/t/$E.rec"; then
+      mkdir "$S/retried/$E.$n" && mv "$S/t/$E.rec" "$S/retried/$E.$n/" && mv "$C" "$S/retried/$E.$n/" 2>/dev/null
+    fi
+  elif [ -d "$C" ]; then
+    p=
+    [ -r "$C/pid" ] && read -r p < "$C/pid"
+    convoy_alive "$p" || { mkdir "$S/retried/$E.$n" && mv "$C" "$S/retried/$E.$n/"; }
+  fi
+fi
+if mkdir "$C" 2>/dev/null; then
+  export R JOB E T RUN CMD CONVERT TO TIMEOUT RETRIES DELAY OK SKIP CONTAINS DATA
+  setsid sh -c "$W" convoy-job-wrapper "$@" </dev/null >/dev/null 2>&1 &
+  p=$!
+  echo "$p" > "$C/pid.tmp" && mv "$C/pid.tmp" "$C/pid"
+  wait "$p"
+else
+  echo claimed
+fi
+# A record, or the wrapper's end; a claim without a pid is given 10 s to get one.
+i=0
+while [ ! -e "$S/t/$E.rec" ]; do
+  p=
+  [ -r "$C/pid" ] && read -r p < "$C/pid"
+  if convoy_alive "$p"; then :
+  elif [ -z "$p" ] && [ $i -lt 50 ]; then i=$((i+1))
+  else break
+  fi
+  sleep 0.2
+done
+if [ -e "$S/t/$E.rec" ]; then
+  printf 'rec %s\n' "$E"
+  while IFS= read -r l || [ -n "$l" ]; do printf '= %s\n' "$l"; done < "$S/t/$E.rec"
+  printf 'end\n'
+else
+  printf 'lost %s\n' "$E"
+fi
+"#;
+
+/// The wrapper: runs the target's command (or its due converters, given as
+/// `KEY CMD` argument pairs), with timeout and retries, and writes the
+/// record atomically. It runs in a session of its own with stdio on files.
+const WRAPPER: &str = r#"
+S=$R/$JOB
+L=$S/t/$E.log
+cd "${HOME:-/}" 2>/dev/null || cd /
+started=$(date +%s)
+attempts=0
+rc=0
+outcome=failed
+: > "$L"
+convoy_run() {
+  if [ -n "$TIMEOUT" ] && command -v timeout >/dev/null 2>&1; then
+    CONVOY_TARGET=$T timeout -k 5 "$TIMEOUT" sh -c "$1" </dev/null >>"$L" 2>&1
+    rc=$?
+    [ "$rc" = 124 ] && echo "convoy: timed out after ${TIMEOUT}s" >>"$L"
+  else
+    CONVOY_TARGET=$T sh -c "$1" </dev/null >>"$L" 2>&1
+    rc=$?
+  fi
+  case " $OK " in
+  *" $rc "*) outcome=done ;;
+  *) case " $SKIP " in *" $rc "*) outcome=skipped ;; *) outcome=failed ;; esac ;;
+  esac
+  if [ "$outcome" = done ] && [ -n "$CONTAINS" ] && ! grep -qF -- "$CONTAINS" "$L"; then
+    outcome=failed
+    echo "convoy: the output does not contain the success text" >>"$L"
+  fi
+}
+convoy_attempts() {
+  d=$DELAY
+  n=0
+  while :; do
+    n=$((n+1))
+    attempts=$((attempts+1))
+    convoy_run "$1"
+    if [ "$outcome" != failed ] || [ "$n" -gt "$RETRIES" ]; then break; fi
+    echo "convoy: attempt $n failed (exit $rc); retrying in ${d}s" >>"$L"
+    sleep "$d"
+    d=$((d*2))
+  done
+}
+steps=
+if [ -z "$CONVERT" ]; then
+  convoy_attempts "$CMD"
+else
+  outcome=done
+  while [ $# -ge 2 ]; do
+    k=$1
+    c=$2
+    shift 2
+    if [ -e "$S/t/$E.step.$k" ]; then steps="$steps $k"; continue; fi
+    echo "convoy: converter $k" >>"$L"
+    convoy_attempts "$c"
+    [ "$outcome" = failed ] && break
+    outcome=done
+    : > "$S/t/$E.step.$k.tmp" && mv "$S/t/$E.step.$k.tmp" "$S/t/$E.step.$k"
+    steps="$steps $k"
+  done
+  if [ "$outcome" = done ]; then
+    mkdir -p "$DATA" && printf '%s\n' "$TO" > "$DATA/$E.tmp.$$" && mv "$DATA/$E.tmp.$$" "$DATA/$E" || outcome=failed
+  fi
+fi
+ended=$(date +%s)
+{
+  printf 'convoy-job-record 1\njob %s\nrun %s\ntarget %s\noutcome %s\nrc %s\nattempts %s\nstarted %s\nended %s\n' \
+    "$JOB" "$RUN" "$T" "$outcome" "$rc" "$attempts" "$started" "$ended"
+  for k in $steps; do printf 'step %s\n' "$k"; done
+  [ -n "$CONVERT" ] && [ "$outcome" = done ] && printf 'version %s\n' "$TO"
+  tail -n 5 "$L" | sed 's/^/| /'
+} > "$S/t/$E.rec.tmp" && mv -f "$S/t/$E.rec.tmp" "$S/t/$E.rec"
+"#;
+
+/// Where a job's state lives on a host: `root` (the spec's `state_dir`,
+/// rendered) holds one directory per job name.
+#[derive(Debug, Clone)]
+pub struct HostPaths {
+    pub root: String,
+    pub job: String,
+    /// Converters' data-version directory, when the job has converters.
+    pub data: Option<String>,
+}
+
+impl HostPaths {
+    fn base(&self) -> ShellScript {
+        let data = self.data.clone().unwrap_or_default();
+        ShellScript::new()
+            .path_var("R", &self.root)
+            .var("JOB", &self.job)
+            .path_var("DATA", &data)
+    }
+
+    /// The survey; `create` makes the state directory (a run), a status does not.
+    pub fn survey(&self, create: bool) -> ShellScript {
+        self.base()
+            .var("CREATE", if create { "1" } else { "0" })
+            .code(SURVEY)
+    }
+
+    /// The start-and-wait script of one target.
+    pub fn start(&self, t: &TargetRun<'_>) -> ShellScript {
+        let codes = |c: &[i32]| {
+            c.iter()
+                .map(i32::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let mut args: Vec<String> = Vec::new();
+        for (key, cmd) in &t.converters {
+            args.push(key.clone());
+            args.push(cmd.clone());
+        }
+        self.base()
+            .var("E", super::targets::file_name(t.target))
+            .var("T", t.target)
+            .var("RUN", t.run_id)
+            .var("CMD", t.command.unwrap_or_default())
+            .var("CONVERT", if t.command.is_some() { "" } else { "1" })
+            .var("TO", t.to_version.unwrap_or_default())
+            .var(
+                "TIMEOUT",
+                t.timeout
+                    .map(|d| d.as_secs_f64().ceil().max(1.0).to_string())
+                    .unwrap_or_default(),
+            )
+            .var("RETRIES", t.retries.to_string())
+            .var("DELAY", t.delay_secs.to_string())
+            .var("OK", codes(&t.success.exit_codes))
+            .var("SKIP", codes(&t.success.skip_codes))
+            .var("CONTAINS", t.success.output_contains.clone().unwrap_or_default())
+            .var("RETRY", if t.retry_failed { "1" } else { "0" })
+            .var("W", WRAPPER)
+            .args(args)
+            .code(START)
+    }
+}
+
+/// What one target's start script needs.
+pub struct TargetRun<'a> {
+    pub target: &'a str,
+    pub run_id: &'a str,
+    /// The rendered `run:` command; `None` for a converter job.
+    pub command: Option<&'a str>,
+    /// Due converters: (step key, rendered command), in order.
+    pub converters: Vec<(String, String)>,
+    pub to_version: Option<&'a str>,
+    pub timeout: Option<std::time::Duration>,
+    pub retries: u32,
+    pub delay_secs: u64,
+    pub success: &'a Success,
+    pub retry_failed: bool,
+}
