@@ -189,10 +189,14 @@ pub fn convert(
             }
             TargetSource::Names(list.value.into_iter().map(|t| t.value).collect())
         }
-        (None, Some(path), None) => TargetSource::Names(read_targets_file(
-            &base_dir.join(&path.value),
-            at(&path.referenced),
-        )?),
+        (None, Some(path), None) => {
+            // Named as the operator would (`tenants.txt`, not `./tenants.txt`).
+            let file = match base_dir == Path::new(".") {
+                true => Path::new(&path.value).to_path_buf(),
+                false => base_dir.join(&path.value),
+            };
+            TargetSource::Names(read_targets_file(&file, at(&path.referenced))?)
+        }
         (None, None, Some(command)) => TargetSource::Command {
             command: command.value,
             span: at(&command.referenced),
@@ -584,7 +588,7 @@ pub fn check_target_use(play: &crate::playbook::Play) -> Result<(), PlaybookErro
     }
     match found {
         Some(span) => Err(PlaybookError::Invalid {
-            message: "`target` is used here, but it is defined only in a job's `run`, `targets_command` excluded, and converters (`job:`); this play has no targets".into(),
+            message: "`target` is used here, but it is defined only in a job's `run` and converters (`job:`); this play has no targets".into(),
             span,
         }),
         None => Ok(()),

@@ -1,0 +1,478 @@
+//! `convoy job` on a real fleet, and on a real PostgreSQL server inside a
+//! fleet host: targets worked through with per-host concurrency, convoy
+//! SIGKILLed mid-run and resumed, every target run exactly once (counted
+//! on the hosts and in the database, not from convoy's output), failures
+//! reported with their output, `--retry-failed` running only those, state
+//! refused when corrupt or another job's, converters group by group.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+use support::postgres::Postgres;
+use support::run::{Run, run_in};
+use support::spawned::{Spawned, wait_until};
+use support::{Fleet, workdir, write_file};
+
+/// An inventory of the fleet's hosts in group `db`.
+fn inventory(fleet: &Fleet, dir: &Path) -> PathBuf {
+    let mut yaml = format!(
+        "all:\n  vars:\n    convoy_ssh_config: {}\n  children:\n    db:\n      hosts:\n",
+        fleet.ssh_config().display()
+    );
+    for i in fleet.hosts() {
+        yaml.push_str(&format!(
+            "        {}:\n          ansible_host: {}\n",
+            fleet.name(i),
+            fleet.addr(i)
+        ));
+    }
+    write_file(dir, "inventory.yml", &yaml)
+}
+
+/// `convoy job ARGS… -i INVENTORY` in `dir`.
+fn job(dir: &Path, inventory: &Path, args: &[&str]) -> Run {
+    let mut all: Vec<&str> = vec!["job"];
+    all.extend(args);
+    all.extend(["-i", inventory.to_str().unwrap()]);
+    run_in(dir, &all)
+}
+
+/// The run id a `job run` printed (`NOTE job run RUN: path`).
+fn run_id(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.split(" NOTE job run ").nth(1))
+        .and_then(|rest| rest.split([':', ' ']).next())
+        .unwrap_or_else(|| panic!("no `NOTE job run` line in:\n{stdout}"))
+        .to_owned()
+}
+
+/// `job status RUN --output json`: target -> (state, exit code, output lines).
+fn status(dir: &Path, inventory: &Path, run: &str) -> (BTreeMap<String, (String, Option<i64>, Vec<String>)>, Value) {
+    let r = job(dir, inventory, &["status", run, "--output", "json"]);
+    let v: Value = serde_json::from_str(&r.stdout)
+        .unwrap_or_else(|e| panic!("status is not JSON ({e}):\n{}", r.dump()));
+    let mut states = BTreeMap::new();
+    for t in v["targets"].as_array().unwrap() {
+        states.insert(
+            t["target"].as_str().unwrap().to_owned(),
+            (
+                t["state"].as_str().unwrap().to_owned(),
+                t["exit_code"].as_i64(),
+                t["output"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|l| l.as_str().unwrap().to_owned())
+                    .collect(),
+            ),
+        );
+    }
+    (states, v["totals"].clone())
+}
+
+/// Lines of `path` on host i (empty when it does not exist).
+fn host_lines(fleet: &Fleet, i: usize, path: &str) -> Vec<String> {
+    std::fs::read_to_string(fleet.host_path(i, path))
+        .map(|s| s.lines().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+// ---------------------------------------------------------------- bad input
+
+/// Loads `playbook` (written to a project dir) with an inventory whose only
+/// host does not exist: bad input must fail (exit 3) before any connection
+/// is tried (an attempt would be exit 4, unreachable).
+fn refused(playbook: &str, files: &[(&str, &str)]) -> String {
+    let work = workdir();
+    for (name, text) in files {
+        write_file(work.path(), name, text);
+    }
+    write_file(work.path(), "job.yml", playbook);
+    let inv = write_file(
+        work.path(),
+        "inventory.yml",
+        "all:\n  children:\n    db:\n      hosts:\n        nowhere:\n          ansible_host: 192.0.2.1\n",
+    );
+    let r = job(work.path(), &inv, &["run", "job.yml"]);
+    assert_eq!(r.code, 3, "{}", r.dump());
+    assert!(!work.path().join(".convoy").exists(), "a run file was written");
+    r.stderr
+}
+
+#[test]
+fn bad_job_input_is_refused_at_load_with_file_line_and_column() {
+    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+        (
+            "- hosts: db\n  job:\n    name: j\n    targets: []\n    run: echo\n",
+            &[],
+            "error: `job.targets` is empty: a job needs at least one target\n  --> job.yml:4:14\n",
+        ),
+        (
+            "- hosts: db\n  job:\n    name: j\n    targets: [a, b, a]\n    run: echo\n",
+            &[],
+            "error: target \"a\" is listed twice (first at job.yml:4:15)\n  --> job.yml:4:21\n",
+        ),
+        (
+            "- hosts: db\n  job:\n    name: j\n    targets_file: tenants.txt\n    run: echo\n",
+            &[("tenants.txt", "# tenants\nt1\nt2\n  t1\n")],
+            "error: target \"t1\" is listed twice (first at tenants.txt:2:1)\n  --> tenants.txt:4:3\n",
+        ),
+        (
+            "- hosts: db\n  job:\n    name: j\n    targets_file: tenants.txt\n    run: echo\n",
+            &[("tenants.txt", "# none yet\n\n")],
+            "lists no target: a job needs at least one\n  --> job.yml:4:19\n",
+        ),
+        (
+            "- hosts: db\n  job:\n    name: j\n    targets: [a]\n    run: echo\n    concurrency: 0\n",
+            &[],
+            "error: `job.concurrency` is a number of targets at once per host (at least 1), or `{ per_host: N, total: M }`\n  --> job.yml:6:18\n",
+        ),
+        (
+            "- hosts: db\n  job:\n    name: j\n    targets: [a]\n    run: echo\n    concurrency: { per_host: 2, total: 0 }\n",
+            &[],
+            "  --> job.yml:6:18\n",
+        ),
+        (
+            "- hosts: db\n  tasks:\n    - name: stamp\n      shell: echo {{ target }}\n",
+            &[],
+            "error: `target` is used here, but it is defined only in a job's `run` and converters (`job:`); this play has no targets\n  --> job.yml:4:14\n",
+        ),
+        (
+            "- hosts: db\n  job:\n    name: j\n    targets: [\"a;rm -rf /\"]\n    run: echo\n",
+            &[],
+            "error: target \"a;rm -rf /\" holds a character other than letters, digits and `._-:@/`\n  --> job.yml:4:15\n",
+        ),
+        (
+            "- hosts: db\n  job:\n    name: j\n    targets: [a]\n    data: tenants\n    from: \"1.0\"\n    version: \"2.0\"\n    converters:\n      - versions: \">=1.5, <2.0\"\n        run: echo\n      - versions: \">=1.9, <2.1\"\n        run: echo\n",
+            &[],
+            "error: converter range \">=1.9, <2.1\" overlaps \">=1.5, <2.0\" (at job.yml:9:19): which runs first would be ambiguous; make the ranges adjacent (`>=1.5, <2.0` then `>=2.0, <2.1`)\n  --> job.yml:11:19\n",
+        ),
+        (
+            "- hosts: db\n  job:\n    name: j\n    targets: [a]\n    data: tenants\n    from: \"1.0\"\n    version: \"2.0\"\n    converters:\n      - versions: \">=1.five\"\n        run: echo\n",
+            &[],
+            "is not a semver range (like \">=1.5.0, <2.0.0\")",
+        ),
+        (
+            "- hosts: db\n  job:\n    name: j\n    targets: [a]\n    run: echo\n    concurency: 2\n",
+            &[],
+            "error: unknown key `concurency` (did you mean `concurrency`?)\n  --> job.yml:6:5\n",
+        ),
+    ];
+    for (playbook, files, want) in cases {
+        let stderr = refused(playbook, files);
+        assert!(
+            stderr.contains(want),
+            "for\n{playbook}\nwanted {want:?} in:\n{stderr}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------- exactly once on a fleet
+
+/// A job on every host of the fleet: `n` targets, each appending one line
+/// to /srv/ran/<target> then sleeping `sleep` seconds.
+fn counting_job(name: &str, n: usize, sleep: &str, concurrency: &str) -> String {
+    let targets: Vec<String> = (1..=n).map(|i| format!("t{i:03}")).collect();
+    format!(
+        "- name: count\n  hosts: db\n  job:\n    name: {name}\n    targets: [{}]\n    run: mkdir -p /srv/ran /srv/span && date +%s%N >> /srv/span/{{{{ target }}}} && echo {{{{ inventory_hostname }}}} >> /srv/ran/{{{{ target }}}} && sleep {sleep} && date +%s%N >> /srv/span/{{{{ target }}}}\n    concurrency: {concurrency}\n",
+        targets.join(", ")
+    )
+}
+
+#[test]
+fn a_sigkilled_controller_never_runs_a_target_twice_and_resume_finishes_the_rest() {
+    let fleet = Fleet::start(2);
+    let work = workdir();
+    let inv = inventory(&fleet, work.path());
+    write_file(work.path(), "job.yml", &counting_job("count", 30, "1", "{ per_host: 4, total: 6 }"));
+    let mut run = Spawned::start(
+        Some(work.path()),
+        &["job", "run", "job.yml", "-i", inv.to_str().unwrap()],
+    );
+    let id = run_id(&run.wait_for_line("the run id", Duration::from_secs(30), |l| {
+        l.contains(" NOTE job run ")
+    }));
+    // Killed while targets run: some done, some under way, most pending.
+    run.wait_for_line("a target done", Duration::from_secs(30), |l| {
+        l.contains(" done h")
+    });
+    run.kill_hard();
+    let (states, _) = status(work.path(), &inv, &id);
+    let running = states.values().filter(|s| s.0 == "running").count();
+    assert!(running > 0, "nothing was running at the kill: {states:?}");
+
+    // Resumed at once: the wrappers of the killed run are still going; the
+    // resume waits for them instead of starting their targets again.
+    let r = job(work.path(), &inv, &["resume", &id]);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    for i in fleet.hosts() {
+        for t in 1..=30 {
+            let lines = host_lines(&fleet, i, &format!("/srv/ran/t{t:03}"));
+            assert_eq!(lines, [fleet.name(i)], "h{i} t{t:03} ran {} times", lines.len());
+        }
+    }
+    let (states, totals) = status(work.path(), &inv, &id);
+    assert_eq!(totals["done"], 60, "{states:?}");
+    assert!(states.values().all(|s| s.0 == "done" && s.1 == Some(0)));
+
+    // Never more than 4 at once on a host, 6 over both (the killed run
+    // and the resume together): the peak of overlapping spans.
+    let mut all = Vec::new();
+    for i in fleet.hosts() {
+        let spans: Vec<(u128, u128)> = (1..=30)
+            .map(|t| {
+                let l = host_lines(&fleet, i, &format!("/srv/span/t{t:03}"));
+                (l[0].parse().unwrap(), l[1].parse().unwrap())
+            })
+            .collect();
+        assert!(peak(&spans) <= 4, "h{i}: {} at once", peak(&spans));
+        all.extend(spans);
+    }
+    assert!(peak(&all) <= 6, "{} at once over the fleet", peak(&all));
+    assert!(peak(&all) >= 5, "the total bound was not reached: {}", peak(&all));
+}
+
+/// Most spans open at one instant.
+fn peak(spans: &[(u128, u128)]) -> usize {
+    let mut edges: Vec<(u128, i32)> = spans.iter().flat_map(|(s, e)| [(*s, 1), (*e, -1)]).collect();
+    edges.sort();
+    let (mut now, mut max) = (0i32, 0i32);
+    for (_, d) in edges {
+        now += d;
+        max = max.max(now);
+    }
+    max as usize
+}
+
+#[test]
+fn losing_the_controllers_state_runs_nothing_again() {
+    let fleet = Fleet::start(1);
+    let work = workdir();
+    let inv = inventory(&fleet, work.path());
+    write_file(work.path(), "job.yml", &counting_job("lose", 5, "0", "2"));
+    let r = job(work.path(), &inv, &["run", "job.yml"]);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    // The controller's files are gone (another machine, a wiped checkout).
+    std::fs::remove_dir_all(work.path().join(".convoy")).unwrap();
+    let r = job(work.path(), &inv, &["run", "job.yml"]);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert!(r.stdout.contains("5 targets on 1 hosts, 0 to run"), "{}", r.dump());
+    for t in 1..=5 {
+        assert_eq!(host_lines(&fleet, 1, &format!("/srv/ran/t{t:03}")).len(), 1);
+    }
+    // And `job status PLAYBOOK` reads the hosts without any run file.
+    let r = job(work.path(), &inv, &["status", "job.yml"]);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert!(r.stdout.ends_with("5 targets: done=5 failed=0 skipped=0 lost=0 running=0 pending=0\n"), "{}", r.dump());
+}
+
+#[test]
+fn corrupt_or_another_jobs_state_is_refused_with_its_path_and_left_as_it_is() {
+    let fleet = Fleet::start(1);
+    let work = workdir();
+    let inv = inventory(&fleet, work.path());
+    write_file(work.path(), "job.yml", &counting_job("guarded", 3, "0", "1"));
+    let r = job(work.path(), &inv, &["run", "job.yml"]);
+    assert_eq!(r.code, 0, "{}", r.dump());
+
+    // A record cut in half (a disk full, a hand edit).
+    let record = fleet.host_path(1, "/root/.convoy/jobs/guarded/t/t002.rec");
+    std::fs::write(&record, "convoy-job-record 1\njob guarded\noutc").unwrap();
+    std::fs::remove_dir_all(fleet.host_path(1, "/srv/ran")).unwrap();
+    let r = job(work.path(), &inv, &["run", "job.yml", "--retry-failed"]);
+    assert_eq!(r.code, 3, "{}", r.dump());
+    assert!(
+        r.stderr.contains("error: h1: corrupt job state /root/.convoy/jobs/guarded/t/t002.rec: unreadable line \"outc\"\n  (nothing was started on h1; inspect or move the file aside, then resume)"),
+        "{}",
+        r.dump()
+    );
+    assert_eq!(
+        std::fs::read_to_string(&record).unwrap(),
+        "convoy-job-record 1\njob guarded\noutc"
+    );
+    assert!(!fleet.host_path(1, "/srv/ran").exists(), "a target ran");
+    std::fs::remove_file(&record).unwrap();
+
+    // Another job's directory given as this job's (a copied playbook, renamed job).
+    let identity = fleet.host_path(1, "/root/.convoy/jobs/guarded/job");
+    std::fs::write(&identity, "convoy-job 1\nname nightly\n").unwrap();
+    let r = job(work.path(), &inv, &["run", "job.yml"]);
+    assert_eq!(r.code, 3, "{}", r.dump());
+    assert!(
+        r.stderr.contains("error: h1: job state /root/.convoy/jobs/guarded/job belongs to job `nightly`, not `guarded`"),
+        "{}",
+        r.dump()
+    );
+    assert_eq!(std::fs::read_to_string(&identity).unwrap(), "convoy-job 1\nname nightly\n");
+    assert!(!fleet.host_path(1, "/srv/ran").exists(), "a target ran");
+
+    // A run file that is not JSON: refused with its path, left alone.
+    std::fs::write(&identity, "convoy-job 1\nname guarded\n").unwrap();
+    let runs = work.path().join(".convoy/jobs");
+    let file = std::fs::read_dir(&runs).unwrap().next().unwrap().unwrap().path();
+    std::fs::write(&file, "{ not json").unwrap();
+    let id = file.file_stem().unwrap().to_str().unwrap().to_owned();
+    let r = job(work.path(), &inv, &["resume", &id]);
+    assert_eq!(r.code, 3, "{}", r.dump());
+    assert!(r.stderr.starts_with(&format!("error: job run state {}: corrupt (", file.display())), "{}", r.dump());
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "{ not json");
+}
+
+#[test]
+fn retries_timeout_success_text_and_skip_codes_decide_each_targets_outcome() {
+    let fleet = Fleet::start(1);
+    let work = workdir();
+    let inv = inventory(&fleet, work.path());
+    // flaky fails once then passes; slow outlives its timeout; quiet prints
+    // no `OK`; nothing exits 3 (nothing to do).
+    write_file(
+        work.path(),
+        "job.yml",
+        r#"- hosts: db
+  job:
+    name: outcomes
+    targets: [flaky, slow, quiet, nothing, fine]
+    run: |
+      case {{ target }} in
+        flaky) if [ -e /srv/flaky ]; then echo OK; else touch /srv/flaky; echo not yet; exit 1; fi ;;
+        slow) sleep 30; echo OK ;;
+        quiet) echo hmm ;;
+        nothing) exit 3 ;;
+        *) echo OK ;;
+      esac
+    timeout: 2s
+    retries: 1
+    delay: 1s
+    concurrency: 5
+    success: { exit_codes: [0], skip_codes: [3], output_contains: OK }
+"#,
+    );
+    let r = job(work.path(), &inv, &["run", "job.yml"]);
+    assert_eq!(r.code, 2, "{}", r.dump());
+    let id = run_id(&r.stdout);
+    let (states, totals) = status(work.path(), &inv, &id);
+    let state = |t: &str| states[t].clone();
+    assert_eq!(state("flaky").0, "done");
+    assert_eq!(state("fine").0, "done");
+    assert_eq!(state("nothing").0, "skipped");
+    assert_eq!(state("slow").0, "failed");
+    assert_eq!(state("slow").1, Some(124));
+    assert!(state("slow").2.contains(&"convoy: timed out after 2s".to_owned()), "{states:?}");
+    assert_eq!(state("quiet").0, "failed");
+    assert!(state("quiet").2.contains(&"convoy: the output does not contain the success text".to_owned()), "{states:?}");
+    assert_eq!((totals["done"].as_u64(), totals["failed"].as_u64(), totals["skipped"].as_u64()), (Some(2), Some(2), Some(1)));
+    // The text summary lists what did not end well, with the last output line.
+    assert!(r.stdout.contains("h1    slow    failed  124  2         convoy: timed out after 2s\n"), "{}", r.dump());
+}
+
+// ---------------------------------------------------------------- PostgreSQL
+
+/// 300 tenant schemas, t001..t100 in each of db1, db2, db3, each with an
+/// empty `stamp` table.
+fn tenants(pg: &Postgres) {
+    for db in ["db1", "db2", "db3"] {
+        pg.sql("postgres", &format!("create database {db}"));
+        pg.sql(
+            db,
+            "do $$ begin for i in 1..100 loop execute format('create schema t%1$s; create table t%1$s.stamp (job text not null, at timestamptz not null default now())', lpad(i::text, 3, '0')); end loop; end $$",
+        );
+    }
+}
+
+fn stamp_playbook(pg: &Postgres) -> String {
+    format!(
+        r#"- name: Stamp every tenant
+  hosts: h1
+  vars:
+    psql: {psql}
+  job:
+    name: stamp-tenants
+    targets_command: for d in db1 db2 db3; do {{{{ psql }}}} -d $d -Atc "select '$d/' || nspname from pg_namespace where nspname like 't%' order by 1"; done
+    run: |
+      db=${{CONVOY_TARGET%%/*}} schema=${{CONVOY_TARGET#*/}}
+      {{{{ psql }}}} -d "$db" -c "insert into $schema.stamp (job) values ('stamp-tenants'); select pg_sleep(0.05)"
+    concurrency: 8
+"#,
+        psql = pg.psql()
+    )
+}
+
+/// Every schema's count of the job's rows, by target (`db/schema`).
+fn stamps(pg: &Postgres) -> BTreeMap<String, i64> {
+    let mut all = BTreeMap::new();
+    for db in ["db1", "db2", "db3"] {
+        for (schema, n) in pg.count_per_schema(db, "stamp", "job = ''stamp-tenants''") {
+            all.insert(format!("{db}/{schema}"), n);
+        }
+    }
+    all
+}
+
+#[test]
+fn postgres_300_schemas_sigkill_mid_run_resume_exactly_one_row_each_and_retry_failed_runs_only_the_repaired_one()
+ {
+    let fleet = Fleet::start(1);
+    let pg = Postgres::start(&fleet, 1);
+    tenants(&pg);
+    // One broken schema: its table is missing.
+    pg.sql("db2", "drop table t050.stamp");
+    let work = workdir();
+    let inv = inventory(&fleet, work.path());
+    write_file(work.path(), "stamp.yml", &stamp_playbook(&pg));
+
+    let mut run = Spawned::start(
+        Some(work.path()),
+        &["job", "run", "stamp.yml", "-i", inv.to_str().unwrap()],
+    );
+    let id = run_id(&run.wait_for_line("the run id", Duration::from_secs(60), |l| {
+        l.contains(" NOTE job run ")
+    }));
+    wait_until("40 targets done", Duration::from_secs(120), || {
+        run.stdout().lines().filter(|l| l.contains(" done h1 ")).count() >= 40
+    });
+    run.kill_hard();
+    let (states, totals) = status(work.path(), &inv, &id);
+    assert!(totals["pending"].as_u64().unwrap() > 100, "killed too late: {totals}");
+    let counted = stamps(&pg);
+    eprintln!(
+        "killed: {} done per status, {} schemas stamped in the database, {} running",
+        totals["done"], counted.values().filter(|n| **n == 1).count(), totals["running"]
+    );
+
+    let r = job(work.path(), &inv, &["resume", &id]);
+    assert_eq!(r.code, 2, "one target fails: {}", r.dump());
+    let counted = stamps(&pg);
+    assert_eq!(counted.len(), 299, "the broken schema has no table");
+    assert!(counted.values().all(|n| *n == 1), "not exactly one row per schema: {counted:?}");
+    let (states2, totals) = status(work.path(), &inv, &id);
+    assert_eq!((totals["done"].as_u64(), totals["failed"].as_u64(), totals["total"].as_u64()), (Some(299), Some(1), Some(300)));
+    // The status agrees with the database, target by target.
+    for (target, (state, _, _)) in &states2 {
+        let rows = counted.get(target).copied().unwrap_or(0);
+        assert_eq!(state == "done", rows == 1, "{target}: {state} but {rows} rows");
+    }
+    let broken = &states2["db2/t050"];
+    assert_eq!(broken.0, "failed");
+    assert_ne!(broken.1, Some(0));
+    assert!(
+        broken.2.iter().any(|l| l.contains("relation \"t050.stamp\" does not exist")),
+        "{broken:?}"
+    );
+    let _ = states;
+
+    // Repaired, then only that one runs again.
+    pg.sql("db2", "create table t050.stamp (job text not null, at timestamptz not null default now())");
+    let r = job(work.path(), &inv, &["resume", &id, "--retry-failed"]);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert!(r.stdout.contains(": 300 targets on 1 hosts, 1 to run"), "{}", r.dump());
+    let counted = stamps(&pg);
+    assert_eq!(counted.len(), 300);
+    assert!(counted.values().all(|n| *n == 1), "{counted:?}");
+    let (_, totals) = status(work.path(), &inv, &id);
+    assert_eq!(totals["done"].as_u64(), Some(300));
+}
