@@ -51,7 +51,7 @@ fn run_id(stdout: &str) -> String {
         .to_owned()
 }
 
-/// `job status RUN --output json`: target -> (state, exit code, output lines).
+/// `job status RUN --output json`: "HOST TARGET" -> (state, exit code, output lines).
 fn status(dir: &Path, inventory: &Path, run: &str) -> (BTreeMap<String, (String, Option<i64>, Vec<String>)>, Value) {
     let r = job(dir, inventory, &["status", run, "--output", "json"]);
     let v: Value = serde_json::from_str(&r.stdout)
@@ -59,7 +59,7 @@ fn status(dir: &Path, inventory: &Path, run: &str) -> (BTreeMap<String, (String,
     let mut states = BTreeMap::new();
     for t in v["targets"].as_array().unwrap() {
         states.insert(
-            t["target"].as_str().unwrap().to_owned(),
+            format!("{} {}", t["host"].as_str().unwrap(), t["target"].as_str().unwrap()),
             (
                 t["state"].as_str().unwrap().to_owned(),
                 t["exit_code"].as_i64(),
@@ -356,7 +356,7 @@ fn retries_timeout_success_text_and_skip_codes_decide_each_targets_outcome() {
     assert_eq!(r.code, 2, "{}", r.dump());
     let id = run_id(&r.stdout);
     let (states, totals) = status(work.path(), &inv, &id);
-    let state = |t: &str| states[t].clone();
+    let state = |t: &str| states[&format!("h1 {t}")].clone();
     assert_eq!(state("flaky").0, "done");
     assert_eq!(state("fine").0, "done");
     assert_eq!(state("nothing").0, "skipped");
@@ -452,11 +452,12 @@ fn postgres_300_schemas_sigkill_mid_run_resume_exactly_one_row_each_and_retry_fa
     let (states2, totals) = status(work.path(), &inv, &id);
     assert_eq!((totals["done"].as_u64(), totals["failed"].as_u64(), totals["total"].as_u64()), (Some(299), Some(1), Some(300)));
     // The status agrees with the database, target by target.
-    for (target, (state, _, _)) in &states2 {
+    for (key, (state, _, _)) in &states2 {
+        let target = key.strip_prefix("h1 ").unwrap();
         let rows = counted.get(target).copied().unwrap_or(0);
         assert_eq!(state == "done", rows == 1, "{target}: {state} but {rows} rows");
     }
-    let broken = &states2["db2/t050"];
+    let broken = &states2["h1 db2/t050"];
     assert_eq!(broken.0, "failed");
     assert_ne!(broken.1, Some(0));
     assert!(

@@ -416,8 +416,10 @@ pub async fn execute(
             .map(|it| {
                 let (per_host, total) = (per_host[it.host].clone(), total.clone());
                 async move {
-                    let _t = total.acquire_owned().await.expect("never closed");
+                    // The host's bound first: a target waiting for its busy
+                    // host must not hold a fleet-wide slot another host could use.
                     let _h = per_host.acquire_owned().await.expect("never closed");
+                    let _t = total.acquire_owned().await.expect("never closed");
                     if interrupt.is_set() {
                         return Err(TargetEnd {
                             host: job.hosts[it.host].host.clone(),
