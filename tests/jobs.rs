@@ -395,7 +395,7 @@ fn stamp_playbook(pg: &Postgres) -> String {
     targets_command: for d in db1 db2 db3; do {{{{ psql }}}} -d $d -Atc "select '$d/' || nspname from pg_namespace where nspname like 't%' order by 1"; done
     run: |
       db=${{CONVOY_TARGET%%/*}} schema=${{CONVOY_TARGET#*/}}
-      {{{{ psql }}}} -d "$db" -c "insert into $schema.stamp (job) values ('stamp-tenants'); select pg_sleep(0.05)"
+      {{{{ psql }}}} -d "$db" -c "insert into $schema.stamp (job) values ('stamp-tenants'); select pg_sleep(0.1)"
     concurrency: 8
 "#,
         psql = pg.psql()
@@ -476,4 +476,140 @@ fn postgres_300_schemas_sigkill_mid_run_resume_exactly_one_row_each_and_retry_fa
     assert!(counted.values().all(|n| *n == 1), "{counted:?}");
     let (_, totals) = status(work.path(), &inv, &id);
     assert_eq!(totals["done"].as_u64(), Some(300));
+}
+
+#[test]
+fn sigkill_right_after_a_targets_command_ended_never_runs_that_target_again() {
+    // The fleet's hosts share this machine's process ids, so target `b`'s
+    // own command can SIGKILL the controller as its last act: convoy dies
+    // after the command ended and before it heard of it or wrote anything.
+    let fleet = Fleet::start(1);
+    let work = workdir();
+    let inv = inventory(&fleet, work.path());
+    write_file(
+        work.path(),
+        "job.yml",
+        r#"- hosts: db
+  job:
+    name: killer
+    targets: [a, b, c]
+    run: |
+      echo ran >> /srv/ran-{{ target }}
+      if [ {{ target }} = a ]; then sleep 1; fi
+      if [ {{ target }} = b ]; then kill -9 "$(cat /srv/controller.pid)"; fi
+"#,
+    );
+    let run = Spawned::start(
+        Some(work.path()),
+        &["job", "run", "job.yml", "-i", inv.to_str().unwrap()],
+    );
+    std::fs::write(fleet.host_path(1, "/srv/controller.pid"), run.pid().to_string()).unwrap();
+    let out = run.finish(Duration::from_secs(60));
+    assert_eq!(out.code, -1, "convoy was not killed: {}", out.dump());
+    assert!(!out.stdout.contains(" done h1 b"), "{}", out.dump());
+    let id = run_id(&out.stdout);
+
+    let r = job(work.path(), &inv, &["resume", &id]);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert!(r.stdout.contains("done h1 b (recorded before) rc=0"), "{}", r.dump());
+    for t in ["a", "b", "c"] {
+        assert_eq!(host_lines(&fleet, 1, &format!("/srv/ran-{t}")), ["ran"], "{t}");
+    }
+}
+
+#[test]
+fn postgres_converters_run_group_by_group_once_per_tenant_crossing_their_range() {
+    let fleet = Fleet::start(1);
+    let pg = Postgres::start(&fleet, 1);
+    pg.sql("postgres", "create database tenants");
+    pg.sql(
+        "tenants",
+        "do $$ begin for i in 1..20 loop execute format('create schema t%1$s; create table t%1$s.conv (step text not null)', lpad(i::text, 2, '0')); end loop; end $$",
+    );
+    // Tenants are at 1.0 (no record), except t19 (at 1.6: inside the first
+    // range already) and t20 (at 2.0: nothing to do).
+    let data = fleet.host_path(1, "/root/.convoy/data/tenants");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("t19"), "1.6.0\n").unwrap();
+    std::fs::write(data.join("t20"), "2.0.0\n").unwrap();
+    let names = |r: std::ops::RangeInclusive<u32>| r.map(|i| format!("t{i:02}")).collect::<Vec<_>>().join(", ");
+    let work = workdir();
+    let inv = inventory(&fleet, work.path());
+    write_file(
+        work.path(),
+        "convert.yml",
+        &format!(
+            r#"- name: Convert tenants to 2.0
+  hosts: h1
+  vars:
+    psql: {psql}
+  job:
+    name: tenants-2.0
+    targets: [{all}]
+    data: tenants
+    from: "1.0"
+    version: "2.0"
+    converters:
+      - versions: ">=2.0, <2.1"
+        run: |
+          {{{{ psql }}}} -d tenants -c "insert into {{{{ target }}}}.conv values ('2.0')"
+      - versions: ">=1.5, <2.0"
+        run: |
+          {{{{ psql }}}} -d tenants -c "insert into {{{{ target }}}}.conv values ('1.5')"
+    groups: [[{g1}], [{g2}]]
+    pause: confirm
+    concurrency: 4
+"#,
+            psql = pg.psql(),
+            all = names(1..=20),
+            g1 = names(1..=10),
+            g2 = names(11..=20),
+        ),
+    );
+    let steps = |t: &str| -> Vec<String> {
+        pg.sql("tenants", &format!("select step from {t}.conv order by ctid"))
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+    // Group 1, then a stop: `pause: confirm` with no terminal and no --yes.
+    let r = job(work.path(), &inv, &["run", "convert.yml"]);
+    assert_eq!(r.code, 5, "{}", r.dump());
+    assert!(r.stdout.contains("NOTE stopped before group 2/2"), "{}", r.dump());
+    let id = run_id(&r.stdout);
+    for i in 1..=20 {
+        let t = format!("t{i:02}");
+        let want: &[&str] = if i <= 10 { &["1.5", "2.0"] } else { &[] };
+        assert_eq!(steps(&t), want, "{t} after group 1");
+    }
+    let (states, _) = status(work.path(), &inv, &id);
+    assert_eq!(states["h1 t10"].0, "done");
+    assert_eq!(states["h1 t11"].0, "pending");
+
+    // Days later: the resume converts group 2 (group 1 is settled: no pause).
+    let r = job(work.path(), &inv, &["resume", &id]);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    for i in 1..=20 {
+        let t = format!("t{i:02}");
+        let want: &[&str] = match i {
+            19 => &["2.0"],
+            20 => &[],
+            _ => &["1.5", "2.0"],
+        };
+        assert_eq!(steps(&t), want, "{t}");
+        assert_eq!(
+            std::fs::read_to_string(data.join(&t)).unwrap(),
+            "2.0.0\n",
+            "{t}'s recorded data version"
+        );
+    }
+    let r = job(work.path(), &inv, &["status", &id, "--output", "json"]);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let t19 = v["targets"].as_array().unwrap().iter().find(|t| t["target"] == "t19").unwrap();
+    assert_eq!(t19["steps"], serde_json::json!(["2.0.0"]));
+    assert_eq!(t19["version"], "2.0.0");
+    // Run again: every tenant is recorded, nothing runs.
+    let r = job(work.path(), &inv, &["run", "convert.yml"]);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert!(r.stdout.contains("20 targets on 1 hosts, 0 to run"), "{}", r.dump());
 }

@@ -206,8 +206,10 @@ struct Row {
     seconds: u64,
     /// The run that recorded it.
     run: Option<String>,
-    /// The recorded data version (converter jobs).
+    /// The recorded data version, and the converters run (by the lower
+    /// bound of their range), for converter jobs.
     version: Option<String>,
+    steps: Vec<String>,
     output: Vec<String>,
 }
 
@@ -255,6 +257,7 @@ async fn status(o: StatusOpts) -> Result<i32, Error> {
                 seconds: rec.map_or(0, |r| r.seconds),
                 run: rec.map(|r| r.run.clone()),
                 version: r.survey.versions.get(&t).cloned(),
+                steps: rec.map(|r| r.steps.clone()).unwrap_or_default(),
                 output: rec.map(|r| r.tail.clone()).unwrap_or_default(),
                 target: t,
             });
