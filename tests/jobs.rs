@@ -613,3 +613,24 @@ fn postgres_converters_run_group_by_group_once_per_tenant_crossing_their_range()
     assert_eq!(r.code, 0, "{}", r.dump());
     assert!(r.stdout.contains("20 targets on 1 hosts, 0 to run"), "{}", r.dump());
 }
+
+#[test]
+fn the_example_job_playbooks_load() {
+    // Loaded and rendered for a host that does not exist: they fail only
+    // at connecting (4), never as bad input (3).
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let work = workdir();
+    let inv = write_file(
+        work.path(),
+        "inventory.yml",
+        "all:\n  children:\n    db:\n      hosts:\n        nowhere:\n          ansible_host: 192.0.2.1\n",
+    );
+    for playbook in ["playbooks/job-stamp-tenants.yml", "playbooks/job-convert-tenants.yml"] {
+        let r = run_in(
+            root,
+            &["job", "status", playbook, "-i", inv.to_str().unwrap(), "--timeout", "1s"],
+        );
+        assert_eq!(r.code, 4, "{playbook}: {}", r.dump());
+        assert!(r.stderr.starts_with("error: nowhere: "), "{}", r.dump());
+    }
+}
