@@ -121,15 +121,18 @@ pub fn start(format: OutputFormat, verbose: bool) -> (JobReporter, tokio::task::
     let (tx, mut rx) = mpsc::unbounded_channel();
     let handle = tokio::spawn(async move {
         let mut ends = Vec::new();
+        let mut totals = None;
         while let Some(e) = rx.recv().await {
             show.event(&e);
-            if let JobEvent::TargetEnd(end) = e {
-                ends.push(end);
+            match e {
+                JobEvent::TargetEnd(end) => ends.push(end),
+                JobEvent::JobEnd { totals: t, .. } => totals = Some(t),
+                _ => {}
             }
         }
         show.finish(&ends, verbose);
         if text {
-            print!("{}", summary_table(&ends, verbose));
+            print!("{}", summary_table(&ends, totals, verbose));
         }
     });
     (JobReporter(tx), handle)
@@ -266,8 +269,9 @@ impl Show for Bar {
 }
 
 /// The table at the end: every target that did not end well (all of them
-/// with `-v`), then the totals.
-pub fn summary_table(ends: &[TargetEnd], verbose: bool) -> String {
+/// with `-v`), then the totals (the run's own, which count the targets
+/// left pending too, when it got that far).
+pub fn summary_table(ends: &[TargetEnd], final_totals: Option<Totals>, verbose: bool) -> String {
     let mut totals = Totals::default();
     let mut rows = vec![[
         "HOST".to_owned(),
@@ -294,7 +298,7 @@ pub fn summary_table(ends: &[TargetEnd], verbose: bool) -> String {
     if rows.len() > 1 {
         out.push_str(&table(&rows));
     }
-    out.push_str(&totals.line());
+    out.push_str(&final_totals.unwrap_or(totals).line());
     out.push('\n');
     out
 }

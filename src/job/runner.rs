@@ -520,6 +520,7 @@ async fn run_target(
                 for c in converters::due(&conv.converters, &from, &conv.to) {
                     steps.push((
                         c.versions.lower.to_string(),
+                        c.name.clone(),
                         job.render(host, &c.run, &it.target)?,
                     ));
                 }

@@ -49,7 +49,7 @@ pub enum TargetSource {
     /// `targets:` or `targets_file:`, read at load: the same on every host.
     Names(Vec<String>),
     /// `targets_command:`, run on each host; its output lines are that host's targets.
-    Command { command: String, span: SourceSpan },
+    Command { command: String },
 }
 
 /// What runs per target.
@@ -199,7 +199,6 @@ pub fn convert(
         }
         (None, None, Some(command)) => TargetSource::Command {
             command: command.value,
-            span: at(&command.referenced),
         },
         (None, None, None) => {
             return Err(PlaybookError::Invalid {

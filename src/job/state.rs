@@ -41,11 +41,6 @@ impl TargetState {
     pub fn settled(self) -> bool {
         matches!(self, TargetState::Done | TargetState::Skipped)
     }
-
-    /// What `--retry-failed` runs again.
-    pub fn retryable(self) -> bool {
-        matches!(self, TargetState::Failed | TargetState::Lost)
-    }
 }
 
 /// A target's host-side record, as its wrapper wrote it.

@@ -126,7 +126,7 @@ fi
 "#;
 
 /// The wrapper: runs the target's command (or its due converters, given as
-/// `KEY CMD` argument pairs), with timeout and retries, and writes the
+/// `KEY NAME CMD` argument triples), with timeout and retries, and writes the
 /// record atomically. It runs in a session of its own with stdio on files.
 const WRAPPER: &str = r#"
 S=$R/$JOB
@@ -173,12 +173,12 @@ if [ -z "$CONVERT" ]; then
   convoy_attempts "$CMD"
 else
   outcome=done
-  while [ $# -ge 2 ]; do
+  while [ $# -ge 3 ]; do
     k=$1
-    c=$2
-    shift 2
+    c=$3
+    echo "convoy: converter $2 ($k)" >>"$L"
+    shift 3
     if [ -e "$S/t/$E.step.$k" ]; then steps="$steps $k"; continue; fi
-    echo "convoy: converter $k" >>"$L"
     convoy_attempts "$c"
     [ "$outcome" = failed ] && break
     outcome=done
@@ -234,9 +234,8 @@ impl HostPaths {
                 .join(" ")
         };
         let mut args: Vec<String> = Vec::new();
-        for (key, cmd) in &t.converters {
-            args.push(key.clone());
-            args.push(cmd.clone());
+        for (key, name, cmd) in &t.converters {
+            args.extend([key.clone(), name.clone(), cmd.clone()]);
         }
         self.base()
             .var("E", super::targets::file_name(t.target))
@@ -269,8 +268,8 @@ pub struct TargetRun<'a> {
     pub run_id: &'a str,
     /// The rendered `run:` command; `None` for a converter job.
     pub command: Option<&'a str>,
-    /// Due converters: (step key, rendered command), in order.
-    pub converters: Vec<(String, String)>,
+    /// Due converters: (step key, name, rendered command), in order.
+    pub converters: Vec<(String, String, String)>,
     pub to_version: Option<&'a str>,
     pub timeout: Option<std::time::Duration>,
     pub retries: u32,
