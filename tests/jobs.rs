@@ -189,7 +189,18 @@ fn a_sigkilled_controller_never_runs_a_target_twice_and_resume_finishes_the_rest
     let fleet = Fleet::start(2);
     let work = workdir();
     let inv = inventory(&fleet, work.path());
-    write_file(work.path(), "job.yml", &counting_job("count", 30, "1", "{ per_host: 4, total: 6 }"));
+    // Staggered (1, 1.5 or 2 s), so that whenever convoy is killed some
+    // targets are under way.
+    write_file(
+        work.path(),
+        "job.yml",
+        &counting_job(
+            "count",
+            30,
+            "$(case $CONVOY_TARGET in *[147]) echo 1;; *[258]) echo 1.5;; *) echo 2;; esac)",
+            "{ per_host: 4, total: 6 }",
+        ),
+    );
     let mut run = Spawned::start(
         Some(work.path()),
         &["job", "run", "job.yml", "-i", inv.to_str().unwrap()],

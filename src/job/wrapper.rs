@@ -4,9 +4,10 @@
 //! Exactly once rests on two host-side facts, both made true on the host
 //! before the controller hears of them:
 //!
-//! 1. **claim**: `mkdir STATE/t/TARGET.claim` is atomic; a target whose
-//!    claim exists is never started again (only `--retry-failed` moves a
-//!    *failed* record and its claim aside, on purpose);
+//! 1. **claim**: `STATE/t/TARGET.claim` is created with `O_EXCL` (the
+//!    shell's `set -C`), which is atomic; a target whose claim exists is
+//!    never started again (only `--retry-failed` moves a *failed* record
+//!    and its claim aside, on purpose);
 //! 2. **record**: the wrapper, started with `setsid` and detached from the
 //!    ssh session (stdio on files, its own session, so neither a closed
 //!    channel nor a SIGHUP reaches it), runs the command and writes
@@ -54,7 +55,7 @@ for f in "$S"/t/*.rec "$S"/t/*.claim; do
     e=${n%.claim}
     [ -e "$S/t/$e.rec" ] && continue
     p=
-    [ -r "$f/pid" ] && read -r p < "$f/pid"
+    [ -r "$S/t/$e.pid" ] && read -r p < "$S/t/$e.pid"
     if convoy_alive "$p"; then printf 'running %s\n' "$e"
     elif [ -z "$p" ]; then printf 'starting %s\n' "$e"
     else printf 'lost %s\n' "$e"
@@ -90,26 +91,33 @@ if [ "$RETRY" = 1 ]; then
     if grep -qx 'outcome failed' "$S/t/$E.rec"; then
       mkdir "$S/retried/$E.$n" && mv "$S/t/$E.rec" "$S/retried/$E.$n/" && mv "$C" "$S/retried/$E.$n/" 2>/dev/null
     fi
-  elif [ -d "$C" ]; then
+  elif [ -e "$C" ]; then
     p=
-    [ -r "$C/pid" ] && read -r p < "$C/pid"
-    convoy_alive "$p" || { mkdir "$S/retried/$E.$n" && mv "$C" "$S/retried/$E.$n/"; }
+    [ -r "$S/t/$E.pid" ] && read -r p < "$S/t/$E.pid"
+    convoy_alive "$p" || { mkdir "$S/retried/$E.$n" && mv "$C" "$S/retried/$E.$n/" && rm -f "$S/t/$E.pid"; }
   fi
 fi
-if mkdir "$C" 2>/dev/null; then
+# The claim: created only if absent (noclobber is O_EXCL), by the shell
+# itself (no fork; `true`, not `:`: a failed redirection of a special
+# builtin would end the script).
+set -C
+if true 2>/dev/null > "$C"; then
+  set +C
   export R JOB E T RUN CMD CONVERT TO TIMEOUT RETRIES DELAY OK SKIP CONTAINS DATA
   setsid sh -c "$W" convoy-job-wrapper "$@" </dev/null >/dev/null 2>&1 &
   p=$!
-  echo "$p" > "$C/pid.tmp" && mv "$C/pid.tmp" "$C/pid"
+  # A few bytes in one write: a reader sees the pid or nothing (`starting`).
+  echo "$p" > "$S/t/$E.pid"
   wait "$p"
 else
+  set +C
   echo claimed
 fi
 # A record, or the wrapper's end; a claim without a pid is given 10 s to get one.
 i=0
 while [ ! -e "$S/t/$E.rec" ]; do
   p=
-  [ -r "$C/pid" ] && read -r p < "$C/pid"
+  [ -r "$S/t/$E.pid" ] && read -r p < "$S/t/$E.pid"
   if convoy_alive "$p"; then :
   elif [ -z "$p" ] && [ $i -lt 50 ]; then i=$((i+1))
   else break
@@ -132,7 +140,15 @@ const WRAPPER: &str = r#"
 S=$R/$JOB
 L=$S/t/$E.log
 cd "${HOME:-/}" 2>/dev/null || cd /
-started=$(date +%s)
+# Times from /proc/uptime, read by the shell (no fork): a duration is all
+# the record needs; the record file's mtime says when.
+convoy_now() {
+  convoy_t=0.0
+  [ -r /proc/uptime ] && read -r convoy_t _ < /proc/uptime
+  convoy_t=${convoy_t%%.*}
+}
+convoy_now
+started=$convoy_t
 attempts=0
 rc=0
 outcome=failed
@@ -189,13 +205,14 @@ else
     mkdir -p "$DATA" && printf '%s\n' "$TO" > "$DATA/$E.tmp.$$" && mv "$DATA/$E.tmp.$$" "$DATA/$E" || outcome=failed
   fi
 fi
-ended=$(date +%s)
+convoy_now
+ended=$convoy_t
 {
   printf 'convoy-job-record 1\njob %s\nrun %s\ntarget %s\noutcome %s\nrc %s\nattempts %s\nstarted %s\nended %s\n' \
     "$JOB" "$RUN" "$T" "$outcome" "$rc" "$attempts" "$started" "$ended"
   for k in $steps; do printf 'step %s\n' "$k"; done
   [ -n "$CONVERT" ] && [ "$outcome" = done ] && printf 'version %s\n' "$TO"
-  tail -n 5 "$L" | sed 's/^/| /'
+  tail -n 5 "$L" | while IFS= read -r l || [ -n "$l" ]; do printf '| %s\n' "$l"; done
 } > "$S/t/$E.rec.tmp" && mv -f "$S/t/$E.rec.tmp" "$S/t/$E.rec"
 "#;
 
