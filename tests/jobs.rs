@@ -51,15 +51,25 @@ fn run_id(stdout: &str) -> String {
         .to_owned()
 }
 
-/// `job status RUN --output json`: "HOST TARGET" -> (state, exit code, output lines).
-fn status(dir: &Path, inventory: &Path, run: &str) -> (BTreeMap<String, (String, Option<i64>, Vec<String>)>, Value) {
+/// A target in `job status`: (state, exit code, output lines).
+type Shown = (String, Option<i64>, Vec<String>);
+
+/// A bad playbook, the files beside it, and the message it must get.
+type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+
+/// `job status RUN --output json`: "HOST TARGET" -> its state, and the totals.
+fn status(dir: &Path, inventory: &Path, run: &str) -> (BTreeMap<String, Shown>, Value) {
     let r = job(dir, inventory, &["status", run, "--output", "json"]);
     let v: Value = serde_json::from_str(&r.stdout)
         .unwrap_or_else(|e| panic!("status is not JSON ({e}):\n{}", r.dump()));
     let mut states = BTreeMap::new();
     for t in v["targets"].as_array().unwrap() {
         states.insert(
-            format!("{} {}", t["host"].as_str().unwrap(), t["target"].as_str().unwrap()),
+            format!(
+                "{} {}",
+                t["host"].as_str().unwrap(),
+                t["target"].as_str().unwrap()
+            ),
             (
                 t["state"].as_str().unwrap().to_owned(),
                 t["exit_code"].as_i64(),
@@ -100,13 +110,16 @@ fn refused(playbook: &str, files: &[(&str, &str)]) -> String {
     );
     let r = job(work.path(), &inv, &["run", "job.yml"]);
     assert_eq!(r.code, 3, "{}", r.dump());
-    assert!(!work.path().join(".convoy").exists(), "a run file was written");
+    assert!(
+        !work.path().join(".convoy").exists(),
+        "a run file was written"
+    );
     r.stderr
 }
 
 #[test]
 fn bad_job_input_is_refused_at_load_with_file_line_and_column() {
-    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+    let cases: &[Case] = &[
         (
             "- hosts: db\n  job:\n    name: j\n    targets: []\n    run: echo\n",
             &[],
@@ -205,9 +218,11 @@ fn a_sigkilled_controller_never_runs_a_target_twice_and_resume_finishes_the_rest
         Some(work.path()),
         &["job", "run", "job.yml", "-i", inv.to_str().unwrap()],
     );
-    let id = run_id(&run.wait_for_line("the run id", Duration::from_secs(30), |l| {
-        l.contains(" NOTE job run ")
-    }));
+    let id = run_id(
+        &run.wait_for_line("the run id", Duration::from_secs(30), |l| {
+            l.contains(" NOTE job run ")
+        }),
+    );
     // Killed while targets run: some done, some under way, most pending.
     run.wait_for_line("a target done", Duration::from_secs(30), |l| {
         l.contains(" done h")
@@ -224,7 +239,12 @@ fn a_sigkilled_controller_never_runs_a_target_twice_and_resume_finishes_the_rest
     for i in fleet.hosts() {
         for t in 1..=30 {
             let lines = host_lines(&fleet, i, &format!("/srv/ran/t{t:03}"));
-            assert_eq!(lines, [fleet.name(i)], "h{i} t{t:03} ran {} times", lines.len());
+            assert_eq!(
+                lines,
+                [fleet.name(i)],
+                "h{i} t{t:03} ran {} times",
+                lines.len()
+            );
         }
     }
     let (states, totals) = status(work.path(), &inv, &id);
@@ -245,12 +265,19 @@ fn a_sigkilled_controller_never_runs_a_target_twice_and_resume_finishes_the_rest
         all.extend(spans);
     }
     assert!(peak(&all) <= 6, "{} at once over the fleet", peak(&all));
-    assert!(peak(&all) >= 5, "the total bound was not reached: {}", peak(&all));
+    assert!(
+        peak(&all) >= 5,
+        "the total bound was not reached: {}",
+        peak(&all)
+    );
 }
 
 /// Most spans open at one instant.
 fn peak(spans: &[(u128, u128)]) -> usize {
-    let mut edges: Vec<(u128, i32)> = spans.iter().flat_map(|(s, e)| [(*s, 1), (*e, -1)]).collect();
+    let mut edges: Vec<(u128, i32)> = spans
+        .iter()
+        .flat_map(|(s, e)| [(*s, 1), (*e, -1)])
+        .collect();
     edges.sort();
     let (mut now, mut max) = (0i32, 0i32);
     for (_, d) in edges {
@@ -272,14 +299,23 @@ fn losing_the_controllers_state_runs_nothing_again() {
     std::fs::remove_dir_all(work.path().join(".convoy")).unwrap();
     let r = job(work.path(), &inv, &["run", "job.yml"]);
     assert_eq!(r.code, 0, "{}", r.dump());
-    assert!(r.stdout.contains("5 targets on 1 hosts, 0 to run"), "{}", r.dump());
+    assert!(
+        r.stdout.contains("5 targets on 1 hosts, 0 to run"),
+        "{}",
+        r.dump()
+    );
     for t in 1..=5 {
         assert_eq!(host_lines(&fleet, 1, &format!("/srv/ran/t{t:03}")).len(), 1);
     }
     // And `job status PLAYBOOK` reads the hosts without any run file.
     let r = job(work.path(), &inv, &["status", "job.yml"]);
     assert_eq!(r.code, 0, "{}", r.dump());
-    assert!(r.stdout.ends_with("5 targets: done=5 failed=0 skipped=0 lost=0 running=0 pending=0\n"), "{}", r.dump());
+    assert!(
+        r.stdout
+            .ends_with("5 targets: done=5 failed=0 skipped=0 lost=0 running=0 pending=0\n"),
+        "{}",
+        r.dump()
+    );
 }
 
 #[test]
@@ -287,7 +323,11 @@ fn corrupt_or_another_jobs_state_is_refused_with_its_path_and_left_as_it_is() {
     let fleet = Fleet::start(1);
     let work = workdir();
     let inv = inventory(&fleet, work.path());
-    write_file(work.path(), "job.yml", &counting_job("guarded", 3, "0", "1"));
+    write_file(
+        work.path(),
+        "job.yml",
+        &counting_job("guarded", 3, "0", "1"),
+    );
     let r = job(work.path(), &inv, &["run", "job.yml"]);
     assert_eq!(r.code, 0, "{}", r.dump());
 
@@ -319,18 +359,33 @@ fn corrupt_or_another_jobs_state_is_refused_with_its_path_and_left_as_it_is() {
         "{}",
         r.dump()
     );
-    assert_eq!(std::fs::read_to_string(&identity).unwrap(), "convoy-job 1\nname nightly\n");
+    assert_eq!(
+        std::fs::read_to_string(&identity).unwrap(),
+        "convoy-job 1\nname nightly\n"
+    );
     assert!(!fleet.host_path(1, "/srv/ran").exists(), "a target ran");
 
     // A run file that is not JSON: refused with its path, left alone.
     std::fs::write(&identity, "convoy-job 1\nname guarded\n").unwrap();
     let runs = work.path().join(".convoy/jobs");
-    let file = std::fs::read_dir(&runs).unwrap().next().unwrap().unwrap().path();
+    let file = std::fs::read_dir(&runs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     std::fs::write(&file, "{ not json").unwrap();
     let id = file.file_stem().unwrap().to_str().unwrap().to_owned();
     let r = job(work.path(), &inv, &["resume", &id]);
     assert_eq!(r.code, 3, "{}", r.dump());
-    assert!(r.stderr.starts_with(&format!("error: job run state {}: corrupt (", file.display())), "{}", r.dump());
+    assert!(
+        r.stderr.starts_with(&format!(
+            "error: job run state {}: corrupt (",
+            file.display()
+        )),
+        "{}",
+        r.dump()
+    );
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "{ not json");
 }
 
@@ -373,12 +428,34 @@ fn retries_timeout_success_text_and_skip_codes_decide_each_targets_outcome() {
     assert_eq!(state("nothing").0, "skipped");
     assert_eq!(state("slow").0, "failed");
     assert_eq!(state("slow").1, Some(124));
-    assert!(state("slow").2.contains(&"convoy: timed out after 2s".to_owned()), "{states:?}");
+    assert!(
+        state("slow")
+            .2
+            .contains(&"convoy: timed out after 2s".to_owned()),
+        "{states:?}"
+    );
     assert_eq!(state("quiet").0, "failed");
-    assert!(state("quiet").2.contains(&"convoy: the output does not contain the success text".to_owned()), "{states:?}");
-    assert_eq!((totals["done"].as_u64(), totals["failed"].as_u64(), totals["skipped"].as_u64()), (Some(2), Some(2), Some(1)));
+    assert!(
+        state("quiet")
+            .2
+            .contains(&"convoy: the output does not contain the success text".to_owned()),
+        "{states:?}"
+    );
+    assert_eq!(
+        (
+            totals["done"].as_u64(),
+            totals["failed"].as_u64(),
+            totals["skipped"].as_u64()
+        ),
+        (Some(2), Some(2), Some(1))
+    );
     // The text summary lists what did not end well, with the last output line.
-    assert!(r.stdout.contains("h1    slow    failed  124  2         convoy: timed out after 2s\n"), "{}", r.dump());
+    assert!(
+        r.stdout
+            .contains("h1    slow    failed  124  2         convoy: timed out after 2s\n"),
+        "{}",
+        r.dump()
+    );
 }
 
 // ---------------------------------------------------------------- PostgreSQL
@@ -440,48 +517,83 @@ fn postgres_300_schemas_sigkill_mid_run_resume_exactly_one_row_each_and_retry_fa
         Some(work.path()),
         &["job", "run", "stamp.yml", "-i", inv.to_str().unwrap()],
     );
-    let id = run_id(&run.wait_for_line("the run id", Duration::from_secs(60), |l| {
-        l.contains(" NOTE job run ")
-    }));
+    let id = run_id(
+        &run.wait_for_line("the run id", Duration::from_secs(60), |l| {
+            l.contains(" NOTE job run ")
+        }),
+    );
     wait_until("40 targets done", Duration::from_secs(120), || {
-        run.stdout().lines().filter(|l| l.contains(" done h1 ")).count() >= 40
+        run.stdout()
+            .lines()
+            .filter(|l| l.contains(" done h1 "))
+            .count()
+            >= 40
     });
     run.kill_hard();
     let (states, totals) = status(work.path(), &inv, &id);
-    assert!(totals["pending"].as_u64().unwrap() > 100, "killed too late: {totals}");
+    assert!(
+        totals["pending"].as_u64().unwrap() > 100,
+        "killed too late: {totals}"
+    );
     let counted = stamps(&pg);
     eprintln!(
         "killed: {} done per status, {} schemas stamped in the database, {} running",
-        totals["done"], counted.values().filter(|n| **n == 1).count(), totals["running"]
+        totals["done"],
+        counted.values().filter(|n| **n == 1).count(),
+        totals["running"]
     );
 
     let r = job(work.path(), &inv, &["resume", &id]);
     assert_eq!(r.code, 2, "one target fails: {}", r.dump());
     let counted = stamps(&pg);
     assert_eq!(counted.len(), 299, "the broken schema has no table");
-    assert!(counted.values().all(|n| *n == 1), "not exactly one row per schema: {counted:?}");
+    assert!(
+        counted.values().all(|n| *n == 1),
+        "not exactly one row per schema: {counted:?}"
+    );
     let (states2, totals) = status(work.path(), &inv, &id);
-    assert_eq!((totals["done"].as_u64(), totals["failed"].as_u64(), totals["total"].as_u64()), (Some(299), Some(1), Some(300)));
+    assert_eq!(
+        (
+            totals["done"].as_u64(),
+            totals["failed"].as_u64(),
+            totals["total"].as_u64()
+        ),
+        (Some(299), Some(1), Some(300))
+    );
     // The status agrees with the database, target by target.
     for (key, (state, _, _)) in &states2 {
         let target = key.strip_prefix("h1 ").unwrap();
         let rows = counted.get(target).copied().unwrap_or(0);
-        assert_eq!(state == "done", rows == 1, "{target}: {state} but {rows} rows");
+        assert_eq!(
+            state == "done",
+            rows == 1,
+            "{target}: {state} but {rows} rows"
+        );
     }
     let broken = &states2["h1 db2/t050"];
     assert_eq!(broken.0, "failed");
     assert_ne!(broken.1, Some(0));
     assert!(
-        broken.2.iter().any(|l| l.contains("relation \"t050.stamp\" does not exist")),
+        broken
+            .2
+            .iter()
+            .any(|l| l.contains("relation \"t050.stamp\" does not exist")),
         "{broken:?}"
     );
     let _ = states;
 
     // Repaired, then only that one runs again.
-    pg.sql("db2", "create table t050.stamp (job text not null, at timestamptz not null default now())");
+    pg.sql(
+        "db2",
+        "create table t050.stamp (job text not null, at timestamptz not null default now())",
+    );
     let r = job(work.path(), &inv, &["resume", &id, "--retry-failed"]);
     assert_eq!(r.code, 0, "{}", r.dump());
-    assert!(r.stdout.contains(": 300 targets on 1 hosts, 1 to run"), "{}", r.dump());
+    assert!(
+        r.stdout.contains(": 300 targets on 1 hosts, 1 to run"),
+        "{}",
+        r.dump()
+    );
     let counted = stamps(&pg);
     assert_eq!(counted.len(), 300);
     assert!(counted.values().all(|n| *n == 1), "{counted:?}");
@@ -514,7 +626,11 @@ fn sigkill_right_after_a_targets_command_ended_never_runs_that_target_again() {
         Some(work.path()),
         &["job", "run", "job.yml", "-i", inv.to_str().unwrap()],
     );
-    std::fs::write(fleet.host_path(1, "/srv/controller.pid"), run.pid().to_string()).unwrap();
+    std::fs::write(
+        fleet.host_path(1, "/srv/controller.pid"),
+        run.pid().to_string(),
+    )
+    .unwrap();
     let out = run.finish(Duration::from_secs(60));
     assert_eq!(out.code, -1, "convoy was not killed: {}", out.dump());
     assert!(!out.stdout.contains(" done h1 b"), "{}", out.dump());
@@ -522,9 +638,17 @@ fn sigkill_right_after_a_targets_command_ended_never_runs_that_target_again() {
 
     let r = job(work.path(), &inv, &["resume", &id]);
     assert_eq!(r.code, 0, "{}", r.dump());
-    assert!(r.stdout.contains("done h1 b (recorded before) rc=0"), "{}", r.dump());
+    assert!(
+        r.stdout.contains("done h1 b (recorded before) rc=0"),
+        "{}",
+        r.dump()
+    );
     for t in ["a", "b", "c"] {
-        assert_eq!(host_lines(&fleet, 1, &format!("/srv/ran-{t}")), ["ran"], "{t}");
+        assert_eq!(
+            host_lines(&fleet, 1, &format!("/srv/ran-{t}")),
+            ["ran"],
+            "{t}"
+        );
     }
 }
 
@@ -543,7 +667,9 @@ fn postgres_converters_run_group_by_group_once_per_tenant_crossing_their_range()
     std::fs::create_dir_all(&data).unwrap();
     std::fs::write(data.join("t19"), "1.6.0\n").unwrap();
     std::fs::write(data.join("t20"), "2.0.0\n").unwrap();
-    let names = |r: std::ops::RangeInclusive<u32>| r.map(|i| format!("t{i:02}")).collect::<Vec<_>>().join(", ");
+    let names = |r: std::ops::RangeInclusive<u32>| {
+        r.map(|i| format!("t{i:02}")).collect::<Vec<_>>().join(", ")
+    };
     let work = workdir();
     let inv = inventory(&fleet, work.path());
     write_file(
@@ -578,15 +704,22 @@ fn postgres_converters_run_group_by_group_once_per_tenant_crossing_their_range()
         ),
     );
     let steps = |t: &str| -> Vec<String> {
-        pg.sql("tenants", &format!("select step from {t}.conv order by ctid"))
-            .lines()
-            .map(str::to_owned)
-            .collect()
+        pg.sql(
+            "tenants",
+            &format!("select step from {t}.conv order by ctid"),
+        )
+        .lines()
+        .map(str::to_owned)
+        .collect()
     };
     // Group 1, then a stop: `pause: confirm` with no terminal and no --yes.
     let r = job(work.path(), &inv, &["run", "convert.yml"]);
     assert_eq!(r.code, 5, "{}", r.dump());
-    assert!(r.stdout.contains("NOTE stopped before group 2/2"), "{}", r.dump());
+    assert!(
+        r.stdout.contains("NOTE stopped before group 2/2"),
+        "{}",
+        r.dump()
+    );
     let id = run_id(&r.stdout);
     for i in 1..=20 {
         let t = format!("t{i:02}");
@@ -616,13 +749,22 @@ fn postgres_converters_run_group_by_group_once_per_tenant_crossing_their_range()
     }
     let r = job(work.path(), &inv, &["status", &id, "--output", "json"]);
     let v: Value = serde_json::from_str(&r.stdout).unwrap();
-    let t19 = v["targets"].as_array().unwrap().iter().find(|t| t["target"] == "t19").unwrap();
+    let t19 = v["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["target"] == "t19")
+        .unwrap();
     assert_eq!(t19["steps"], serde_json::json!(["2.0.0"]));
     assert_eq!(t19["version"], "2.0.0");
     // Run again: every tenant is recorded, nothing runs.
     let r = job(work.path(), &inv, &["run", "convert.yml"]);
     assert_eq!(r.code, 0, "{}", r.dump());
-    assert!(r.stdout.contains("20 targets on 1 hosts, 0 to run"), "{}", r.dump());
+    assert!(
+        r.stdout.contains("20 targets on 1 hosts, 0 to run"),
+        "{}",
+        r.dump()
+    );
 }
 
 #[test]
@@ -636,10 +778,21 @@ fn the_example_job_playbooks_load() {
         "inventory.yml",
         "all:\n  children:\n    db:\n      hosts:\n        nowhere:\n          ansible_host: 192.0.2.1\n",
     );
-    for playbook in ["playbooks/job-stamp-tenants.yml", "playbooks/job-convert-tenants.yml"] {
+    for playbook in [
+        "playbooks/job-stamp-tenants.yml",
+        "playbooks/job-convert-tenants.yml",
+    ] {
         let r = run_in(
             root,
-            &["job", "status", playbook, "-i", inv.to_str().unwrap(), "--timeout", "1s"],
+            &[
+                "job",
+                "status",
+                playbook,
+                "-i",
+                inv.to_str().unwrap(),
+                "--timeout",
+                "1s",
+            ],
         );
         assert_eq!(r.code, 4, "{playbook}: {}", r.dump());
         assert!(r.stderr.starts_with("error: nowhere: "), "{}", r.dump());

@@ -124,8 +124,11 @@ impl Found {
         }
         let inventory = flags.load()?;
         let playbook = Playbook::load(path)?;
-        let mut options =
-            hosts.run_options(TagFilter::default(), Mode::Deploy { phase: Phase::All }, path)?;
+        let mut options = hosts.run_options(
+            TagFilter::default(),
+            Mode::Deploy { phase: Phase::All },
+            path,
+        )?;
         if let Some(f) = file {
             options.run_id = f.run.clone();
             if options.limit.is_none() {

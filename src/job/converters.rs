@@ -31,11 +31,11 @@ pub fn loose_version(text: &str) -> Result<Version, String> {
 
 impl VersionRange {
     pub fn parse(text: &str) -> Result<VersionRange, String> {
-        let req = VersionReq::parse(text)
-            .map_err(|e| format!("{text:?} is not a semver range (like \">=1.5.0, <2.0.0\"): {e}"))?;
-        let bound = |c: &Comparator| {
-            Version::new(c.major, c.minor.unwrap_or(0), c.patch.unwrap_or(0))
-        };
+        let req = VersionReq::parse(text).map_err(|e| {
+            format!("{text:?} is not a semver range (like \">=1.5.0, <2.0.0\"): {e}")
+        })?;
+        let bound =
+            |c: &Comparator| Version::new(c.major, c.minor.unwrap_or(0), c.patch.unwrap_or(0));
         let (mut lower, mut upper) = (None, None);
         for c in &req.comparators {
             let slot = match c.op {
@@ -49,7 +49,9 @@ impl VersionRange {
                 }
             };
             if slot.replace(bound(c)).is_some() {
-                return Err(format!("{text:?}: a converter's range has one `>=` and one `<`"));
+                return Err(format!(
+                    "{text:?}: a converter's range has one `>=` and one `<`"
+                ));
             }
         }
         match (lower, upper) {
@@ -124,7 +126,15 @@ mod tests {
     fn ranges_are_half_open_intervals() {
         let r = VersionRange::parse(">=1.5, <2.0").unwrap();
         assert_eq!((r.lower.clone(), r.upper.clone()), (v("1.5"), v("2.0")));
-        for bad in ["^1.5", ">=1.5", "<2.0", ">1.5, <2", ">=2.0, <1.0", "1.x.y", "=1.5"] {
+        for bad in [
+            "^1.5",
+            ">=1.5",
+            "<2.0",
+            ">1.5, <2",
+            ">=2.0, <1.0",
+            "1.x.y",
+            "=1.5",
+        ] {
             assert!(VersionRange::parse(bad).is_err(), "{bad}");
         }
     }
@@ -136,7 +146,11 @@ mod tests {
             versions: VersionRange::parse(r).unwrap(),
             run: String::new(),
         };
-        let all = [conv(">=1.5, <2.0"), conv(">=2.0, <2.1"), conv(">=3.0, <4.0")];
+        let all = [
+            conv(">=1.5, <2.0"),
+            conv(">=2.0, <2.1"),
+            conv(">=3.0, <4.0"),
+        ];
         let names = |from: &str, to: &str| -> Vec<String> {
             due(&all, &v(from), &v(to))
                 .iter()

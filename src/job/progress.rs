@@ -154,7 +154,10 @@ impl Plain {
         let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
         let mut out = std::io::stdout().lock();
         for l in text.lines() {
-            let clean: String = l.chars().filter(|c| !c.is_control() || *c == '\t').collect();
+            let clean: String = l
+                .chars()
+                .filter(|c| !c.is_control() || *c == '\t')
+                .collect();
             let _ = writeln!(out, "{now} {clean}");
         }
     }
@@ -219,11 +222,9 @@ impl Show for Bar {
             JobEvent::JobStart { job, to_run, .. } => {
                 let bar = ProgressBar::new(*to_run as u64);
                 bar.set_style(
-                    ProgressStyle::with_template(
-                        "{prefix} [{bar:30}] {pos}/{len} {msg} {per_sec} eta {eta}",
-                    )
-                    .expect("valid template")
-                    .progress_chars("=> "),
+                    ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} eta {eta}")
+                        .expect("valid template")
+                        .progress_chars("=> "),
                 );
                 bar.set_prefix(job.clone());
                 // Redrawn even when no target ends for a while.
@@ -239,8 +240,14 @@ impl Show for Bar {
                             bar.println(target_line(t));
                         }
                     }
-                    bar.set_message(format!("done={} failed={}", self.done, self.failed));
                     bar.inc(1);
+                    let secs = bar.elapsed().as_secs_f64().max(0.001);
+                    bar.set_message(format!(
+                        "done={} failed={} {:.1}/s",
+                        self.done,
+                        self.failed,
+                        bar.position() as f64 / secs
+                    ));
                 }
             }
             JobEvent::Note { message } => match &self.bar {
@@ -288,7 +295,9 @@ pub fn summary_table(ends: &[TargetEnd], final_totals: Option<Totals>, verbose: 
                 t.host.clone(),
                 t.target.clone(),
                 t.state.name().to_owned(),
-                t.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
+                t.exit_code
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "-".into()),
                 t.attempts.to_string(),
                 t.output.last().cloned().unwrap_or_default(),
             ]);

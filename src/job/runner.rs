@@ -15,13 +15,13 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::sync::Semaphore;
 
+use super::JobError;
 use super::converters::{self, loose_version};
 use super::progress::{JobEvent, JobReporter, TargetEnd, Totals};
 use super::spec::{JobSpec, TargetSource, Work};
 use super::state::{HostSurvey, TargetState, parse_survey};
 use super::targets::{self, TargetFilter};
 use super::wrapper::{HostPaths, TargetRun};
-use super::JobError;
 use crate::error::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNREACHABLE, Error};
 use crate::inventory::Inventory;
 use crate::playbook::{Pause, Play, Playbook};
@@ -283,11 +283,7 @@ pub async fn execute(
     let mut items = Vec::new();
     for (i, r) in reached.iter().enumerate() {
         for t in &r.targets {
-            if opts
-                .limit_targets
-                .as_ref()
-                .is_some_and(|f| !f.matches(t))
-            {
+            if opts.limit_targets.as_ref().is_some_and(|f| !f.matches(t)) {
                 continue;
             }
             let state = r.survey.state(t);
@@ -381,8 +377,15 @@ pub async fn execute(
         .collect();
     for (n, &g) in with_work.iter().enumerate() {
         if ran_a_group {
-            match between_groups(&spec.pause, n + 1, with_work.len(), job.options.yes, reporter, interrupt)
-                .await
+            match between_groups(
+                &spec.pause,
+                n + 1,
+                with_work.len(),
+                job.options.yes,
+                reporter,
+                interrupt,
+            )
+            .await
             {
                 Between::Continue => {}
                 Between::Stop => {
@@ -412,6 +415,9 @@ pub async fn execute(
             });
         }
         ran_a_group = true;
+        // Every target of the group is polled at once; the semaphores, not
+        // the stream, bound how many run.
+        let in_group = group.len().max(1);
         let ends: Vec<Result<TargetEnd, TargetEnd>> = futures::stream::iter(group)
             .map(|it| {
                 let (per_host, total) = (per_host[it.host].clone(), total.clone());
@@ -436,13 +442,14 @@ pub async fn execute(
                         host: job.hosts[it.host].host.clone(),
                         target: it.target.clone(),
                     });
-                    let end = run_target(job, &reached[it.host], &job.hosts[it.host], it, opts).await;
+                    let end =
+                        run_target(job, &reached[it.host], &job.hosts[it.host], it, opts).await;
                     let (Ok(e) | Err(e)) = &end;
                     reporter.send(JobEvent::TargetEnd(e.clone()));
                     end
                 }
             })
-            .buffer_unordered(usize::MAX.min(1 << 16))
+            .buffer_unordered(in_group)
             .collect()
             .await;
         for end in ends {
@@ -629,7 +636,9 @@ async fn between_groups(
             if answer {
                 Between::Continue
             } else {
-                reporter.note(format!("stopped before group {next}/{total}; `convoy job resume RUN` continues"));
+                reporter.note(format!(
+                    "stopped before group {next}/{total}; `convoy job resume RUN` continues"
+                ));
                 Between::Stop
             }
         }

@@ -176,7 +176,8 @@ pub fn convert(
                     ));
                 }
             }
-            if let Some((first, i)) = targets::duplicate(list.value.iter().map(|t| t.value.as_str()))
+            if let Some((first, i)) =
+                targets::duplicate(list.value.iter().map(|t| t.value.as_str()))
             {
                 let first = at(&list.value[first].referenced);
                 return Err(invalid(
@@ -222,18 +223,19 @@ pub fn convert(
                 &c.referenced,
             ))?,
     };
-    let duration = |v: &Option<Spanned<Value>>, key: &str| -> Result<Option<Duration>, PlaybookError> {
-        v.as_ref()
-            .map(|d| {
-                crate::playbook::duration(&d.value).ok_or_else(|| {
-                    invalid(
-                        format!("`job.{key}` must be a duration (`30s`, `5m`, or seconds)"),
-                        &d.referenced,
-                    )
+    let duration =
+        |v: &Option<Spanned<Value>>, key: &str| -> Result<Option<Duration>, PlaybookError> {
+            v.as_ref()
+                .map(|d| {
+                    crate::playbook::duration(&d.value).ok_or_else(|| {
+                        invalid(
+                            format!("`job.{key}` must be a duration (`30s`, `5m`, or seconds)"),
+                            &d.referenced,
+                        )
+                    })
                 })
-            })
-            .transpose()
-    };
+                .transpose()
+        };
     let timeout = duration(&j.timeout, "timeout")?.filter(|d| !d.is_zero());
     let delay = duration(&j.delay, "delay")?.unwrap_or(Duration::from_secs(1));
     let success = match j.success {
@@ -244,9 +246,7 @@ pub fn convert(
         },
         Some(s) => {
             let exit_codes = s.value.exit_codes.unwrap_or_else(|| vec![0]);
-            if exit_codes.is_empty()
-                || exit_codes.iter().any(|c| s.value.skip_codes.contains(c))
-            {
+            if exit_codes.is_empty() || exit_codes.iter().any(|c| s.value.skip_codes.contains(c)) {
                 return Err(invalid(
                     "`job.success`: `exit_codes` must name at least one code, and none of `skip_codes`".into(),
                     &s.referenced,
@@ -354,7 +354,10 @@ fn conversion(
     })?;
     if !plain_name(&data.value) {
         return Err(PlaybookError::Invalid {
-            message: format!("`job.data` {:?} must be a plain name (it names a directory on the hosts)", data.value),
+            message: format!(
+                "`job.data` {:?} must be a plain name (it names a directory on the hosts)",
+                data.value
+            ),
             span: at(&data.referenced),
         });
     }
@@ -443,7 +446,10 @@ fn groups(v: &Value, targets: &TargetSource) -> Result<Groups, String> {
             let mut groups = Vec::new();
             for list in lists {
                 let Value::Array(names) = list else {
-                    return Err("`job.groups` is a list of lists of targets, or a size (`10`, `25%`)".into());
+                    return Err(
+                        "`job.groups` is a list of lists of targets, or a size (`10`, `25%`)"
+                            .into(),
+                    );
                 };
                 let names: Vec<String> = names
                     .iter()
@@ -457,11 +463,16 @@ fn groups(v: &Value, targets: &TargetSource) -> Result<Groups, String> {
             }
             let all: Vec<&str> = groups.iter().flatten().map(String::as_str).collect();
             if let Some((_, i)) = targets::duplicate(all.iter().copied()) {
-                return Err(format!("`job.groups`: target {:?} is in two groups", all[i]));
+                return Err(format!(
+                    "`job.groups`: target {:?} is in two groups",
+                    all[i]
+                ));
             }
             if let TargetSource::Names(names) = targets {
                 if let Some(unknown) = all.iter().find(|g| !names.iter().any(|n| n == *g)) {
-                    return Err(format!("`job.groups`: {unknown:?} is not a target of this job"));
+                    return Err(format!(
+                        "`job.groups`: {unknown:?} is not a target of this job"
+                    ));
                 }
                 if let Some(left) = names.iter().find(|n| !all.contains(&n.as_str())) {
                     return Err(format!(
@@ -473,7 +484,10 @@ fn groups(v: &Value, targets: &TargetSource) -> Result<Groups, String> {
         }
         other => {
             let size: Option<Size> = match other {
-                Value::Number(n) => n.as_u64().filter(|n| *n >= 1).map(|n| Size::Count(n as usize)),
+                Value::Number(n) => n
+                    .as_u64()
+                    .filter(|n| *n >= 1)
+                    .map(|n| Size::Count(n as usize)),
                 Value::String(s) => s.parse().ok(),
                 _ => None,
             };
@@ -597,7 +611,9 @@ pub fn check_target_use(play: &crate::playbook::Play) -> Result<(), PlaybookErro
 fn walk_task(task: &crate::playbook::Task, found: &mut Option<SourceSpan>) {
     use crate::playbook::TaskKind;
     match &task.kind {
-        TaskKind::Module { args, args_span, .. } => {
+        TaskKind::Module {
+            args, args_span, ..
+        } => {
             if value_uses_target(args) || task.when.iter().any(|w| expression_uses_target(w)) {
                 *found = Some(args_span.clone());
             }
@@ -631,7 +647,10 @@ pub fn template_uses_target(s: &str) -> bool {
     let mut rest = s;
     while let Some(start) = rest.find("{{").or_else(|| rest.find("{%")) {
         let inner = &rest[start + 2..];
-        let end = inner.find("}}").or_else(|| inner.find("%}")).unwrap_or(inner.len());
+        let end = inner
+            .find("}}")
+            .or_else(|| inner.find("%}"))
+            .unwrap_or(inner.len());
         if expression_uses_target(&inner[..end]) {
             return true;
         }
@@ -654,7 +673,8 @@ fn expression_uses_target(expr: &str) -> bool {
             None if expr[i..].starts_with("target") => {
                 let before = i.checked_sub(1).map(|j| bytes[j]);
                 let after = bytes.get(i + 6).copied();
-                let ident = |c: Option<u8>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_');
+                let ident =
+                    |c: Option<u8>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_');
                 if !ident(before) && before != Some(b'.') && !ident(after) {
                     return true;
                 }
@@ -684,11 +704,18 @@ mod tests {
     fn groups_partition_targets_in_order() {
         let t: Vec<String> = (1..=5).map(|i| format!("t{i}")).collect();
         assert_eq!(partition(&Groups::Size(Size::Count(2)), &t).len(), 3);
-        assert_eq!(partition(&Groups::Size(Size::Percent(50.0)), &t)[0].len(), 3);
+        assert_eq!(
+            partition(&Groups::Size(Size::Percent(50.0)), &t)[0].len(),
+            3
+        );
         let lists = Groups::Lists(vec![vec!["t5".into()], vec!["t1".into()]]);
         assert_eq!(
             partition(&lists, &t),
-            vec![vec!["t5".to_owned()], vec!["t1".to_owned()], t[1..4].to_vec()]
+            vec![
+                vec!["t5".to_owned()],
+                vec!["t1".to_owned()],
+                t[1..4].to_vec()
+            ]
         );
     }
 }

@@ -107,13 +107,12 @@ pub fn parse_survey(host: &str, job: &str, out: &str) -> Result<HostSurvey, JobE
                     body.push(l.strip_prefix("= ").unwrap_or(l));
                 }
                 let path = format!("{}/t/{rest}.rec", s.dir);
-                let record = parse_record(&body, job, &target).map_err(|reason| {
-                    JobError::CorruptState {
+                let record =
+                    parse_record(&body, job, &target).map_err(|reason| JobError::CorruptState {
                         host: host.to_owned(),
                         path: path.clone(),
                         reason,
-                    }
-                })?;
+                    })?;
                 s.records.insert(target, record);
             }
             "running" | "starting" => s.running.push(targets::from_file_name(rest)),
@@ -276,7 +275,10 @@ mod tests {
     fn a_survey_reads_records_claims_and_identity() {
         let s = parse_survey("h1", "j", REC).unwrap();
         let r = &s.records["db1/t1"];
-        assert_eq!((r.state, r.exit_code, r.attempts, r.seconds), (TargetState::Failed, 3, 2, 2));
+        assert_eq!(
+            (r.state, r.exit_code, r.attempts, r.seconds),
+            (TargetState::Failed, 3, 2, 2)
+        );
         assert_eq!(r.tail, ["ERROR: boom"]);
         assert_eq!(s.state("t2"), TargetState::Running);
         assert_eq!(s.state("t3"), TargetState::Lost);
@@ -287,9 +289,15 @@ mod tests {
     fn another_jobs_or_a_corrupt_state_is_refused_with_its_path() {
         let other = REC.replace("identity name j", "identity name k");
         let e = parse_survey("h1", "j", &other).unwrap_err().to_string();
-        assert!(e.contains("/root/.convoy/jobs/j/job belongs to job `k`"), "{e}");
+        assert!(
+            e.contains("/root/.convoy/jobs/j/job belongs to job `k`"),
+            "{e}"
+        );
         let corrupt = REC.replace("= outcome failed", "= outcome ???");
         let e = parse_survey("h1", "j", &corrupt).unwrap_err().to_string();
-        assert!(e.contains("corrupt job state /root/.convoy/jobs/j/t/db1%2Ft1.rec"), "{e}");
+        assert!(
+            e.contains("corrupt job state /root/.convoy/jobs/j/t/db1%2Ft1.rec"),
+            "{e}"
+        );
     }
 }

@@ -244,12 +244,7 @@ impl HostPaths {
 
     /// The start-and-wait script of one target.
     pub fn start(&self, t: &TargetRun<'_>) -> ShellScript {
-        let codes = |c: &[i32]| {
-            c.iter()
-                .map(i32::to_string)
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
+        let codes = |c: &[i32]| c.iter().map(i32::to_string).collect::<Vec<_>>().join(" ");
         let mut args: Vec<String> = Vec::new();
         for (key, name, cmd) in &t.converters {
             args.extend([key.clone(), name.clone(), cmd.clone()]);
@@ -271,7 +266,10 @@ impl HostPaths {
             .var("DELAY", t.delay_secs.to_string())
             .var("OK", codes(&t.success.exit_codes))
             .var("SKIP", codes(&t.success.skip_codes))
-            .var("CONTAINS", t.success.output_contains.clone().unwrap_or_default())
+            .var(
+                "CONTAINS",
+                t.success.output_contains.clone().unwrap_or_default(),
+            )
             .var("RETRY", if t.retry_failed { "1" } else { "0" })
             .var("W", WRAPPER)
             .args(args)

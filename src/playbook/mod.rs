@@ -22,7 +22,7 @@ pub use error::PlaybookError;
 pub use migration::{Migration, MigrationTarget};
 pub use once::{IfHeld, OnceSpec};
 pub use proxy::{ProxyFile, ProxySpec};
-pub use rollout::{duration, HealthSpec, OnFailure, Order, Pause, RolloutSpec, Size};
+pub use rollout::{HealthSpec, OnFailure, Order, Pause, RolloutSpec, Size, duration};
 pub use task::{LoopSpec, Task, TaskKind};
 
 use crate::source::SourceSpan;
