@@ -798,3 +798,133 @@ fn the_example_job_playbooks_load() {
         assert!(r.stderr.starts_with("error: nowhere: "), "{}", r.dump());
     }
 }
+
+#[test]
+fn check_limit_targets_and_json_events_per_target() {
+    let fleet = Fleet::start(1);
+    let work = workdir();
+    let inv = inventory(&fleet, work.path());
+    write_file(
+        work.path(),
+        "job.yml",
+        "- hosts: db\n  job:\n    name: subset\n    targets: [a1, a2, b1, b2, c1, c2]\n    run: mkdir -p /srv/ran && echo x >> /srv/ran/{{ target }} && echo did {{ target }}\n    concurrency: 3\n",
+    );
+    // --check: reads the hosts, starts and creates nothing.
+    let r = job(work.path(), &inv, &["run", "job.yml", "--check"]);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert!(
+        r.stdout
+            .contains("NOTE check: 6 targets would run; nothing was started"),
+        "{}",
+        r.dump()
+    );
+    assert!(!fleet.host_path(1, "/srv/ran").exists());
+    assert!(!fleet.host_path(1, "/root/.convoy/jobs/subset").exists());
+
+    // A subset, with one JSON event per line.
+    let r = job(
+        work.path(),
+        &inv,
+        &[
+            "run",
+            "job.yml",
+            "--limit-targets",
+            "a*,!a2",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.dump());
+    let events: Vec<Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["note", "job_start", "target_start", "target_end", "job_end"],
+        "{}",
+        r.dump()
+    );
+    assert_eq!(events[1]["to_run"], 1);
+    assert_eq!(
+        events[3],
+        serde_json::json!({"event": "target_end", "host": "h1", "target": "a1", "state": "done",
+            "exit_code": 0, "attempts": 1, "seconds": 0, "already": false, "output": ["did a1"]})
+    );
+    assert_eq!(events[4]["exit_code"], 0);
+    assert_eq!(events[4]["totals"]["done"], 1);
+    let ran = |t: &str| host_lines(&fleet, 1, &format!("/srv/ran/{t}")).len();
+    assert_eq!([ran("a1"), ran("a2"), ran("b1")], [1, 0, 0]);
+
+    // The run's subset is kept by a resume; another one can be given.
+    let id = events[0]["message"]
+        .as_str()
+        .unwrap()
+        .split(' ')
+        .nth(2)
+        .unwrap()
+        .trim_end_matches(':')
+        .to_owned();
+    let r = job(work.path(), &inv, &["resume", &id]);
+    assert!(
+        r.stdout.contains("1 targets on 1 hosts, 0 to run"),
+        "{}",
+        r.dump()
+    );
+    let r = job(work.path(), &inv, &["resume", &id, "--limit-targets", "*"]);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert!(
+        r.stdout.contains("6 targets on 1 hosts, 5 to run"),
+        "{}",
+        r.dump()
+    );
+    for t in ["a1", "a2", "b1", "b2", "c1", "c2"] {
+        assert_eq!(ran(t), 1, "{t}");
+    }
+}
+
+#[test]
+fn ctrl_c_starts_no_new_target_lets_the_running_one_finish_and_resume_does_the_rest() {
+    let fleet = Fleet::start(1);
+    let work = workdir();
+    let inv = inventory(&fleet, work.path());
+    write_file(
+        work.path(),
+        "job.yml",
+        &counting_job("interrupted", 4, "2", "1"),
+    );
+    let mut run = Spawned::start(
+        Some(work.path()),
+        &["job", "run", "job.yml", "-i", inv.to_str().unwrap()],
+    );
+    let id = run_id(
+        &run.wait_for_line("the run id", Duration::from_secs(30), |l| {
+            l.contains(" NOTE job run ")
+        }),
+    );
+    wait_until("t001 under way", Duration::from_secs(30), || {
+        fleet.host_path(1, "/srv/ran/t001").exists()
+    });
+    run.interrupt();
+    let out = run.finish(Duration::from_secs(30));
+    assert_eq!(out.code, 130, "{}", out.dump());
+    assert!(out.stdout.contains(" done h1 t001 rc=0"), "{}", out.dump());
+    assert!(
+        out.stdout.contains(
+            "JOB END 4 targets: done=1 failed=0 skipped=0 lost=0 running=0 pending=3 (exit 130)"
+        ),
+        "{}",
+        out.dump()
+    );
+    assert!(!fleet.host_path(1, "/srv/ran/t002").exists());
+    let r = job(work.path(), &inv, &["resume", &id]);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    for t in 1..=4 {
+        assert_eq!(host_lines(&fleet, 1, &format!("/srv/ran/t{t:03}")).len(), 1);
+    }
+}
