@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
-use super::shared::HostOpts;
+use super::shared::{HostOpts, InventoryOpts};
 use crate::error::Error;
 use crate::job::progress::{self, Totals};
 use crate::job::runner::{self, EXIT_PENDING, Job, JobOptions};
@@ -30,6 +30,70 @@ enum JobCommand {
     Status(StatusOpts),
 }
 
+/// The host flags a job takes (none it would ignore: no --diff, no
+/// --force-unlock, no --tags). They become the [`HostOpts`] the rest of
+/// convoy reads.
+#[derive(Args, Clone)]
+struct JobFlags {
+    #[command(flatten)]
+    inventory: InventoryOpts,
+    /// Further limit the hosts to this pattern.
+    #[arg(short = 'l', long = "limit", value_name = "PATTERN")]
+    limit: Option<String>,
+    /// Extra variables: key=value (repeatable, several per flag), YAML/JSON, or @file. Never recorded.
+    #[arg(short = 'e', long = "extra-vars", value_name = "VARS")]
+    extra_vars: Vec<String>,
+    /// Hosts connected to and read at once.
+    #[arg(short = 'f', long, default_value_t = 10, value_name = "FORKS")]
+    forks: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    output: OutputFormat,
+    /// Use this ssh_config file instead of ~/.ssh/config (like `ssh -F`).
+    #[arg(long, value_name = "FILE")]
+    ssh_config: Option<PathBuf>,
+    /// Record unknown host keys instead of refusing them (changed keys are always refused).
+    #[arg(long)]
+    accept_new_host_keys: bool,
+    /// SSH connection timeout, e.g. 10s.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    timeout: std::time::Duration,
+}
+
+/// What `job run` and `job resume` take beyond [`JobFlags`].
+#[derive(Args, Clone)]
+struct WorkFlags {
+    /// Say how many targets would run; start nothing, create nothing.
+    #[arg(short = 'C', long)]
+    check: bool,
+    /// Continue at `pause: confirm` between groups without asking.
+    #[arg(short = 'y', long)]
+    yes: bool,
+    /// List every target in the summary, not only those that did not end well.
+    #[arg(short = 'v', long, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+impl JobFlags {
+    fn host_opts(&self, work: Option<&WorkFlags>) -> HostOpts {
+        HostOpts {
+            inventory: self.inventory.clone(),
+            limit: self.limit.clone(),
+            extra_vars: self.extra_vars.clone(),
+            check: work.is_some_and(|w| w.check),
+            diff: false,
+            forks: self.forks,
+            output: self.output,
+            verbose: work.map_or(0, |w| w.verbose),
+            ssh_config: self.ssh_config.clone(),
+            accept_new_host_keys: self.accept_new_host_keys,
+            yes: work.is_some_and(|w| w.yes),
+            force_unlock: false,
+            timeout: self.timeout,
+        }
+    }
+}
+
 /// Which targets this invocation runs.
 #[derive(Args, Clone)]
 struct TargetOpts {
@@ -46,7 +110,9 @@ struct RunOpts {
     /// The playbook holding the job.
     playbook: PathBuf,
     #[command(flatten)]
-    hosts: HostOpts,
+    hosts: JobFlags,
+    #[command(flatten)]
+    work: WorkFlags,
     #[command(flatten)]
     targets: TargetOpts,
 }
@@ -56,7 +122,9 @@ struct ResumeOpts {
     /// The run id (printed by `job run`; its file is .convoy/jobs/RUN.json here).
     run: String,
     #[command(flatten)]
-    hosts: HostOpts,
+    hosts: JobFlags,
+    #[command(flatten)]
+    work: WorkFlags,
     #[command(flatten)]
     targets: TargetOpts,
 }
@@ -67,7 +135,7 @@ struct StatusOpts {
     /// states are read from the hosts either way.
     run: String,
     #[command(flatten)]
-    hosts: HostOpts,
+    hosts: JobFlags,
     /// Only these targets (globs, as for `job run`).
     #[arg(long, value_name = "PATTERN")]
     limit_targets: Option<String>,
@@ -76,8 +144,9 @@ struct StatusOpts {
 pub async fn run(opts: Opts) -> Result<i32, Error> {
     match opts.command {
         JobCommand::Run(o) => {
-            let found = Found::new(&o.playbook, &o.hosts, None, o.targets.limit_targets.clone())?;
-            work(found, &o.hosts, &o.targets, None).await
+            let hosts = o.hosts.host_opts(Some(&o.work));
+            let found = Found::new(&o.playbook, &hosts, None, o.targets.limit_targets.clone())?;
+            work(found, &hosts, &o.targets, None).await
         }
         JobCommand::Resume(o) => {
             let file = RunFile::read(&cwd()?, &o.run)?;
@@ -86,8 +155,9 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
                 .limit_targets
                 .clone()
                 .or(file.limit_targets.clone());
-            let found = Found::new(&file.playbook, &o.hosts, Some(&file), limit_targets)?;
-            work(found, &o.hosts, &o.targets, Some(file.run)).await
+            let hosts = o.hosts.host_opts(Some(&o.work));
+            let found = Found::new(&file.playbook, &hosts, Some(&file), limit_targets)?;
+            work(found, &hosts, &o.targets, Some(file.run)).await
         }
         JobCommand::Status(o) => status(o).await,
     }
@@ -217,17 +287,18 @@ struct Row {
 }
 
 async fn status(o: StatusOpts) -> Result<i32, Error> {
+    let hosts = o.hosts.host_opts(None);
     let as_playbook = Path::new(&o.run);
     let (found, run) = if as_playbook.is_file() {
         (
-            Found::new(as_playbook, &o.hosts, None, o.limit_targets.clone())?,
+            Found::new(as_playbook, &hosts, None, o.limit_targets.clone())?,
             None,
         )
     } else {
         let file = RunFile::read(&cwd()?, &o.run)?;
         let limit = o.limit_targets.clone().or(file.limit_targets.clone());
         (
-            Found::new(&file.playbook, &o.hosts, Some(&file), limit)?,
+            Found::new(&file.playbook, &hosts, Some(&file), limit)?,
             Some(file.run),
         )
     };
@@ -273,7 +344,7 @@ async fn status(o: StatusOpts) -> Result<i32, Error> {
     for r in &rows {
         totals.add(r.state);
     }
-    match o.hosts.output {
+    match hosts.output {
         OutputFormat::Json => println!(
             "{}",
             serde_json::json!({
