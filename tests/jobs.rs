@@ -228,6 +228,11 @@ fn a_sigkilled_controller_never_runs_a_target_twice_and_resume_finishes_the_rest
         l.contains(" done h")
     });
     run.kill_hard();
+    // And the ssh sessions with it (the master lingers after a SIGKILL):
+    // the wrappers are detached from them.
+    for i in fleet.hosts() {
+        fleet.kill_sessions(i);
+    }
     let (states, _) = status(work.path(), &inv, &id);
     let running = states.values().filter(|s| s.0 == "running").count();
     assert!(running > 0, "nothing was running at the kill: {states:?}");

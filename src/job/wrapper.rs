@@ -8,9 +8,9 @@
 //!    shell's `set -C`), which is atomic; a target whose claim exists is
 //!    never started again (only `--retry-failed` moves a *failed* record
 //!    and its claim aside, on purpose);
-//! 2. **record**: the wrapper, started with `setsid` and detached from the
-//!    ssh session (stdio on files, its own session, so neither a closed
-//!    channel nor a SIGHUP reaches it), runs the command and writes
+//! 2. **record**: the wrapper, detached from the ssh session as `nohup …
+//!    &` is (stdio on files, SIGHUP ignored, so neither a closed channel
+//!    nor a hang-up reaches it), runs the command and writes
 //!    `TARGET.rec` (outcome, exit code, attempts, last output lines) to a
 //!    temporary name and renames it: a record is whole or absent.
 //!
@@ -42,7 +42,7 @@ printf 'dir %s\n' "$S"
 if [ -e "$S/job" ]; then
   while IFS= read -r l || [ -n "$l" ]; do printf 'identity %s\n' "$l"; done < "$S/job"
 fi
-convoy_alive() { [ -n "$1" ] && [ -r "/proc/$1/cmdline" ] && grep -q convoy-job-wrapper "/proc/$1/cmdline" 2>/dev/null; }
+convoy_alive() { [ -n "$1" ] && [ -r "/proc/$1/cmdline" ] && grep -q convoy_wrapper "/proc/$1/cmdline" 2>/dev/null; }
 for f in "$S"/t/*.rec "$S"/t/*.claim; do
   [ -e "$f" ] || continue
   n=${f##*/}
@@ -80,7 +80,7 @@ const START: &str = r#"
 S=$R/$JOB
 C=$S/t/$E.claim
 printf 'dir %s\n' "$S"
-convoy_alive() { [ -n "$1" ] && [ -r "/proc/$1/cmdline" ] && grep -q convoy-job-wrapper "/proc/$1/cmdline" 2>/dev/null; }
+convoy_alive() { [ -n "$1" ] && [ -r "/proc/$1/cmdline" ] && grep -q convoy_wrapper "/proc/$1/cmdline" 2>/dev/null; }
 if [ "$RETRY" = 1 ]; then
   # Only a failed record, or a claim whose wrapper died without one, is
   # moved aside (kept under retried/): a done target is never retried.
@@ -103,8 +103,10 @@ fi
 set -C
 if true 2>/dev/null > "$C"; then
   set +C
-  export R JOB E T RUN CMD CONVERT TO TIMEOUT RETRIES DELAY OK SKIP CONTAINS DATA
-  setsid sh -c "$W" convoy-job-wrapper "$@" </dev/null >/dev/null 2>&1 &
+  # Detached as `nohup … &` detaches: stdio on files (a closed channel
+  # cannot SIGPIPE it) and SIGHUP ignored (a session with a terminal
+  # hangs up its process group), in a forked shell (no exec: cheap).
+  ( trap '' HUP; convoy_wrapper "$@" ) </dev/null >/dev/null 2>&1 &
   p=$!
   # A few bytes in one write: a reader sees the pid or nothing (`starting`).
   echo "$p" > "$S/t/$E.pid"
@@ -135,9 +137,10 @@ fi
 
 /// The wrapper: runs the target's command (or its due converters, given as
 /// `KEY NAME CMD` argument triples), with timeout and retries, and writes the
-/// record atomically. It runs in a session of its own with stdio on files.
+/// record atomically. Defined as a function, run in a forked, detached
+/// shell by [`START`].
 const WRAPPER: &str = r#"
-S=$R/$JOB
+convoy_wrapper() {
 L=$S/t/$E.log
 cd "${HOME:-/}" 2>/dev/null || cd /
 # Times from /proc/uptime, read by the shell (no fork): a duration is all
@@ -214,6 +217,7 @@ ended=$convoy_t
   [ -n "$CONVERT" ] && [ "$outcome" = done ] && printf 'version %s\n' "$TO"
   tail -n 5 "$L" | while IFS= read -r l || [ -n "$l" ]; do printf '| %s\n' "$l"; done
 } > "$S/t/$E.rec.tmp" && mv -f "$S/t/$E.rec.tmp" "$S/t/$E.rec"
+}
 "#;
 
 /// Where a job's state lives on a host: `root` (the spec's `state_dir`,
@@ -271,8 +275,8 @@ impl HostPaths {
                 t.success.output_contains.clone().unwrap_or_default(),
             )
             .var("RETRY", if t.retry_failed { "1" } else { "0" })
-            .var("W", WRAPPER)
             .args(args)
+            .code(WRAPPER)
             .code(START)
     }
 }
