@@ -418,7 +418,7 @@ pub async fn execute(
         // Every target of the group is polled at once; the semaphores, not
         // the stream, bound how many run.
         let in_group = group.len().max(1);
-        let ends: Vec<Result<TargetEnd, TargetEnd>> = futures::stream::iter(group)
+        let ends: Vec<Ended> = futures::stream::iter(group)
             .map(|it| {
                 let (per_host, total) = (per_host[it.host].clone(), total.clone());
                 async move {
@@ -427,16 +427,7 @@ pub async fn execute(
                     let _h = per_host.acquire_owned().await.expect("never closed");
                     let _t = total.acquire_owned().await.expect("never closed");
                     if interrupt.is_set() {
-                        return Err(TargetEnd {
-                            host: job.hosts[it.host].host.clone(),
-                            target: it.target.clone(),
-                            state: it.state,
-                            exit_code: None,
-                            attempts: 0,
-                            seconds: 0,
-                            already: false,
-                            output: vec![],
-                        });
+                        return Ended::NotStarted(it.state);
                     }
                     reporter.send(JobEvent::TargetStart {
                         host: job.hosts[it.host].host.clone(),
@@ -444,7 +435,9 @@ pub async fn execute(
                     });
                     let end =
                         run_target(job, &reached[it.host], &job.hosts[it.host], it, opts).await;
-                    let (Ok(e) | Err(e)) = &end;
+                    let (Ended::Recorded(e) | Ended::NoAnswer(e)) = &end else {
+                        unreachable!("started")
+                    };
                     reporter.send(JobEvent::TargetEnd(e.clone()));
                     end
                 }
@@ -454,15 +447,14 @@ pub async fn execute(
             .await;
         for end in ends {
             match end {
-                Ok(e) => totals.add(e.state),
-                Err(e) => {
-                    // Not started (interrupted) or its connection lost.
-                    if interrupt.is_set() && e.exit_code.is_none() && e.output.is_empty() {
-                        interrupted = true;
-                    } else {
-                        transport_failed = true;
-                    }
+                Ended::Recorded(e) => totals.add(e.state),
+                Ended::NoAnswer(e) => {
+                    transport_failed = true;
                     totals.add(e.state);
+                }
+                Ended::NotStarted(state) => {
+                    interrupted = true;
+                    totals.add(state);
                 }
             }
         }
@@ -485,16 +477,26 @@ pub async fn execute(
     Ok(code)
 }
 
+/// How one target of a group ended for this run.
+enum Ended {
+    /// Its outcome, from its record (or a failure convoy decided before
+    /// starting it: a command that does not render).
+    Recorded(TargetEnd),
+    /// The answer never came (the connection broke): its wrapper goes on
+    /// on the host, and a status or resume reads what it records.
+    NoAnswer(TargetEnd),
+    /// Not started: Ctrl-C came first. Its state as it was.
+    NotStarted(TargetState),
+}
+
 /// Starts (or waits for) one target on its host and reads its record.
-/// `Err`: the answer never came (the connection broke); the wrapper goes
-/// on on the host, and a status or resume reads what it recorded.
 async fn run_target(
     job: &Job<'_>,
     reached: &Reached,
     host: &HostJob,
     it: &Item,
     opts: &JobOptions,
-) -> Result<TargetEnd, TargetEnd> {
+) -> Ended {
     let spec = job.spec;
     let end = |state: TargetState, output: Vec<String>| TargetEnd {
         host: host.host.clone(),
@@ -537,7 +539,7 @@ async fn run_target(
         Ok(())
     })();
     if let Err(e) = rendered {
-        return Ok(end(TargetState::Failed, vec![e.to_string()]));
+        return Ended::Recorded(end(TargetState::Failed, vec![e.to_string()]));
     }
     let run = TargetRun {
         target: &it.target,
@@ -555,7 +557,7 @@ async fn run_target(
     let out = match reached.conn.exec(Script::new(&script)).await {
         Ok(out) if out.success() => out,
         Ok(out) => {
-            return Err(end(
+            return Ended::NoAnswer(end(
                 TargetState::Running,
                 vec![format!(
                     "the start script failed (exit {}): {}",
@@ -565,7 +567,7 @@ async fn run_target(
             ));
         }
         Err(e) => {
-            return Err(end(
+            return Ended::NoAnswer(end(
                 TargetState::Running,
                 vec![format!(
                     "connection lost ({e}); the target's wrapper goes on on the host: `convoy job status` shows its record"
@@ -575,10 +577,10 @@ async fn run_target(
     };
     let survey = match parse_survey(&host.host, &spec.name, &out.stdout_str()) {
         Ok(s) => s,
-        Err(e) => return Ok(end(TargetState::Failed, vec![e.to_string()])),
+        Err(e) => return Ended::Recorded(end(TargetState::Failed, vec![e.to_string()])),
     };
     match survey.records.get(&it.target) {
-        Some(r) => Ok(TargetEnd {
+        Some(r) => Ended::Recorded(TargetEnd {
             host: host.host.clone(),
             target: it.target.clone(),
             state: r.state,
@@ -588,7 +590,7 @@ async fn run_target(
             already: false,
             output: r.tail.clone(),
         }),
-        None => Ok(end(
+        None => Ended::Recorded(end(
             TargetState::Lost,
             vec!["its wrapper ended without a record (killed on the host?); not re-run: `--retry-failed` runs it again".into()],
         )),

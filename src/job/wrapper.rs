@@ -296,3 +296,125 @@ pub struct TargetRun<'a> {
     pub success: &'a Success,
     pub retry_failed: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    //! The host-side scripts, run by the local `sh` in a temporary
+    //! directory standing for a host.
+
+    use super::*;
+    use crate::job::state::{TargetState, parse_survey};
+
+    /// Runs `script` in the tests' own temporary directory (where a
+    /// `$(touch pwned)` that became code would land).
+    fn sh(script: &ShellScript) -> String {
+        let out = std::process::Command::new("sh")
+            .current_dir(WORK.get_or_init(|| tempfile::tempdir().unwrap()).path())
+            .arg("-c")
+            .arg(script.text())
+            .output()
+            .expect("sh runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    }
+
+    fn paths(root: &std::path::Path) -> HostPaths {
+        HostPaths {
+            root: root.display().to_string(),
+            job: "j".into(),
+            data: None,
+        }
+    }
+
+    static WORK: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+
+    const SUCCESS: Success = Success {
+        exit_codes: vec![],
+        skip_codes: vec![],
+        output_contains: None,
+    };
+
+    fn start(p: &HostPaths, target: &str, command: &str, retry_failed: bool) -> String {
+        let success = Success {
+            exit_codes: vec![0],
+            ..SUCCESS
+        };
+        sh(&p.start(&TargetRun {
+            target,
+            run_id: "R1",
+            command: Some(command),
+            converters: vec![],
+            to_version: None,
+            timeout: None,
+            retries: 0,
+            delay_secs: 1,
+            success: &success,
+            retry_failed,
+        }))
+    }
+
+    #[test]
+    fn a_claimed_target_is_never_started_again() {
+        let dir = tempfile::tempdir().unwrap();
+        // A root with spaces and shell syntax: it stays a value.
+        let root = dir.path().join("state $(touch pwned) x");
+        let p = paths(&root);
+        sh(&p.survey(true));
+        let count = dir.path().join("count");
+        let cmd = format!("echo ran >> '{}'; echo out-$CONVOY_TARGET", count.display());
+        let first = start(&p, "db1/t1", &cmd, false);
+        let s = parse_survey("h", "j", &first).unwrap();
+        assert_eq!(s.records["db1/t1"].state, TargetState::Done);
+        assert_eq!(s.records["db1/t1"].tail, ["out-db1/t1"]);
+        let again = start(&p, "db1/t1", &cmd, false);
+        assert!(again.contains("\nclaimed\nrec db1%2Ft1\n"), "{again}");
+        // A retry of a done target does not run it either.
+        start(&p, "db1/t1", &cmd, true);
+        assert_eq!(std::fs::read_to_string(&count).unwrap(), "ran\n");
+        assert!(!WORK.get().unwrap().path().join("pwned").exists());
+        assert!(root.join("j/t/db1%2Ft1.rec").exists());
+        let survey = parse_survey("h", "j", &sh(&p.survey(false))).unwrap();
+        assert_eq!(survey.state("db1/t1"), TargetState::Done);
+    }
+
+    #[test]
+    fn retry_failed_moves_only_a_failed_record_aside_and_runs_it_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = paths(dir.path());
+        sh(&p.survey(true));
+        let out = start(&p, "t1", "echo boom; exit 7", false);
+        let r = &parse_survey("h", "j", &out).unwrap().records["t1"];
+        assert_eq!((r.state, r.exit_code), (TargetState::Failed, 7));
+        // Without --retry-failed a failed target stays failed.
+        let out = start(&p, "t1", "true", false);
+        assert_eq!(
+            parse_survey("h", "j", &out).unwrap().records["t1"].exit_code,
+            7
+        );
+        let out = start(&p, "t1", "echo fixed", true);
+        assert_eq!(
+            parse_survey("h", "j", &out).unwrap().records["t1"].state,
+            TargetState::Done
+        );
+        let kept = std::fs::read_to_string(dir.path().join("j/retried/t1.1/t1.rec")).unwrap();
+        assert!(kept.contains("\nrc 7\n"), "{kept}");
+    }
+
+    #[test]
+    fn a_claim_without_a_wrapper_is_lost_not_pending() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = paths(dir.path());
+        sh(&p.survey(true));
+        // A claim whose wrapper died (pid of no live wrapper), no record.
+        std::fs::write(dir.path().join("j/t/t1.claim"), "").unwrap();
+        std::fs::write(dir.path().join("j/t/t1.pid"), "999999999\n").unwrap();
+        let s = parse_survey("h", "j", &sh(&p.survey(false))).unwrap();
+        assert_eq!(s.state("t1"), TargetState::Lost);
+        let out = start(&p, "t1", "echo must not run", false);
+        assert!(out.contains("claimed\nlost t1"), "{out}");
+    }
+}
