@@ -151,6 +151,11 @@ fn bad_job_input_is_refused_at_load_with_file_line_and_column() {
             "  --> job.yml:6:18\n",
         ),
         (
+            "- hosts: db\n  job:\n    name: j\n    targets: [a]\n    run: echo\n    concurrency: 11\n",
+            &[],
+            "error: `job.concurrency`: at most 10 targets at once per host: each running target is one ssh session on the host's one connection, and sshd allows 10 per connection (MaxSessions)\n  --> job.yml:6:18\n",
+        ),
+        (
             "- hosts: db\n  tasks:\n    - name: stamp\n      shell: echo {{ target }}\n",
             &[],
             "error: `target` is used here, but it is defined only in a job's `run` and converters (`job:`); this play has no targets\n  --> job.yml:4:14\n",
@@ -931,5 +936,42 @@ fn ctrl_c_starts_no_new_target_lets_the_running_one_finish_and_resume_does_the_r
     assert_eq!(r.code, 0, "{}", r.dump());
     for t in 1..=4 {
         assert_eq!(host_lines(&fleet, 1, &format!("/srv/ran/t{t:03}")).len(), 1);
+    }
+}
+
+#[test]
+fn two_controllers_at_once_run_each_target_once() {
+    // Two operators (two machines, two HOMEs) start the same job at the
+    // same moment: the host-side claims let each target start once.
+    let fleet = Fleet::start(1);
+    let work = workdir();
+    let inv = inventory(&fleet, work.path());
+    write_file(
+        work.path(),
+        "job.yml",
+        &counting_job("twice", 20, "0.2", "4"),
+    );
+    let args = ["job", "run", "job.yml", "-i", inv.to_str().unwrap()];
+    let first = Spawned::start(Some(work.path()), &args);
+    let second = Spawned::start(Some(work.path()), &args);
+    let (a, b) = (
+        first.finish(Duration::from_secs(60)),
+        second.finish(Duration::from_secs(60)),
+    );
+    assert_eq!((a.code, b.code), (0, 0), "{}\n{}", a.dump(), b.dump());
+    for t in 1..=20 {
+        assert_eq!(
+            host_lines(&fleet, 1, &format!("/srv/ran/t{t:03}")).len(),
+            1,
+            "t{t:03}"
+        );
+    }
+    // Both report every target done: what one ran, the other waited for.
+    for r in [&a, &b] {
+        assert!(
+            r.stdout.contains("JOB END 20 targets: done=20 failed=0"),
+            "{}",
+            r.dump()
+        );
     }
 }

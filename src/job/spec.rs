@@ -136,6 +136,9 @@ struct RawConverter {
 
 pub const DEFAULT_STATE_DIR: &str = "~/.convoy/jobs";
 
+/// sshd's default `MaxSessions`: sessions at once over one connection.
+pub const MAX_PER_HOST: usize = 10;
+
 /// `job:` of a play in `file` (the playbook), relative files against `base_dir`.
 pub fn convert(
     file: &Path,
@@ -217,11 +220,21 @@ pub fn convert(
     };
     let (per_host, total) = match &j.concurrency {
         None => (1, None),
-        Some(c) => concurrency(&c.value)
-            .ok_or_else(|| invalid(
+        Some(c) => {
+            let (per_host, total) = concurrency(&c.value).ok_or_else(|| invalid(
                 "`job.concurrency` is a number of targets at once per host (at least 1), or `{ per_host: N, total: M }`".into(),
                 &c.referenced,
-            ))?,
+            ))?;
+            if per_host > MAX_PER_HOST {
+                return Err(invalid(
+                    format!(
+                        "`job.concurrency`: at most {MAX_PER_HOST} targets at once per host: each running target is one ssh session on the host's one connection, and sshd allows {MAX_PER_HOST} per connection (MaxSessions)"
+                    ),
+                    &c.referenced,
+                ));
+            }
+            (per_host, total)
+        }
     };
     let duration =
         |v: &Option<Spanned<Value>>, key: &str| -> Result<Option<Duration>, PlaybookError> {
