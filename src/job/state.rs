@@ -156,9 +156,12 @@ fn parse_record(body: &[&str], job: &str, target: &str) -> Result<Record, String
     let mut fields: BTreeMap<&str, &str> = BTreeMap::new();
     let mut steps = Vec::new();
     let mut tail = Vec::new();
+    let mut in_tail = false;
     for l in &body[1..] {
-        if let Some(t) = l.strip_prefix("| ").or_else(|| (*l == "|").then_some("")) {
-            tail.push(t.to_owned());
+        if in_tail {
+            tail.push((*l).to_owned());
+        } else if *l == "--" {
+            in_tail = true;
         } else if let Some(k) = l.strip_prefix("step ") {
             steps.push(k.to_owned());
         } else if let Some((k, v)) = l.split_once(' ') {
@@ -269,7 +272,7 @@ impl RunFile {
 mod tests {
     use super::*;
 
-    const REC: &str = "dir /root/.convoy/jobs/j\nidentity convoy-job 1\nidentity name j\nrec db1%2Ft1\n= convoy-job-record 1\n= job j\n= run R1\n= target db1/t1\n= outcome failed\n= rc 3\n= attempts 2\n= started 10\n= ended 12\n= | ERROR: boom\nend\nrunning t2\nlost t3\n";
+    const REC: &str = "dir /root/.convoy/jobs/j\nidentity convoy-job 1\nidentity name j\nrec db1%2Ft1\n= convoy-job-record 1\n= job j\n= run R1\n= target db1/t1\n= outcome failed\n= rc 3\n= attempts 2\n= started 10\n= ended 12\n= --\n= ERROR: boom\n= outcome done\nend\nrunning t2\nlost t3\n";
 
     #[test]
     fn a_survey_reads_records_claims_and_identity() {
@@ -279,7 +282,8 @@ mod tests {
             (r.state, r.exit_code, r.attempts, r.seconds),
             (TargetState::Failed, 3, 2, 2)
         );
-        assert_eq!(r.tail, ["ERROR: boom"]);
+        // Output after `--` is output, whatever it says.
+        assert_eq!(r.tail, ["ERROR: boom", "outcome done"]);
         assert_eq!(s.state("t2"), TargetState::Running);
         assert_eq!(s.state("t3"), TargetState::Lost);
         assert_eq!(s.state("t4"), TargetState::Pending);

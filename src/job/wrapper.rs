@@ -88,7 +88,12 @@ if [ "$RETRY" = 1 ]; then
   n=1
   while [ -e "$S/retried/$E.$n" ]; do n=$((n+1)); done
   if [ -e "$S/t/$E.rec" ]; then
-    if grep -qx 'outcome failed' "$S/t/$E.rec"; then
+    o=
+    while read -r k v; do
+      [ "$k" = -- ] && break
+      [ "$k" = outcome ] && o=$v
+    done < "$S/t/$E.rec"
+    if [ "$o" = failed ]; then
       mkdir "$S/retried/$E.$n" && mv "$S/t/$E.rec" "$S/retried/$E.$n/" && mv "$C" "$S/retried/$E.$n/" 2>/dev/null
     fi
   elif [ -e "$C" ]; then
@@ -215,7 +220,9 @@ ended=$convoy_t
     "$JOB" "$RUN" "$T" "$outcome" "$rc" "$attempts" "$started" "$ended"
   for k in $steps; do printf 'step %s\n' "$k"; done
   [ -n "$CONVERT" ] && [ "$outcome" = done ] && printf 'version %s\n' "$TO"
-  tail -n 5 "$L" | while IFS= read -r l || [ -n "$l" ]; do printf '| %s\n' "$l"; done
+  # The output's last lines come last, after `--`, as they are.
+  echo --
+  tail -n 5 "$L"
 } > "$S/t/$E.rec.tmp" && mv -f "$S/t/$E.rec.tmp" "$S/t/$E.rec"
 }
 "#;
