@@ -156,6 +156,11 @@ fn bad_job_input_is_refused_at_load_with_file_line_and_column() {
             "error: `job.concurrency`: at most 10 targets at once per host: each running target is one ssh session on the host's one connection, and sshd allows 10 per connection (MaxSessions)\n  --> job.yml:6:18\n",
         ),
         (
+            "- hosts: db\n  become: true\n  job:\n    name: j\n    targets: [a]\n    run: echo\n",
+            &[],
+            "error: a play with `job:` takes no `become`: a job runs as the ssh user and has no tags\n  --> job.yml:4:5\n",
+        ),
+        (
             "- hosts: db\n  tasks:\n    - name: stamp\n      shell: echo {{ target }}\n",
             &[],
             "error: `target` is used here, but it is defined only in a job's `run` and converters (`job:`); this play has no targets\n  --> job.yml:4:14\n",

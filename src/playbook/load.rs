@@ -275,6 +275,21 @@ fn convert_play(
                 span: span(file, &job.referenced),
             });
         }
+        // Jobs run as the ssh user, untagged: keys they ignored would lie.
+        let ignored = [
+            ("become", raw.become_.is_some()),
+            ("become_user", raw.become_user.is_some()),
+            ("become_method", raw.become_method.is_some()),
+            ("tags", raw.tags.is_some()),
+        ];
+        if let Some((key, _)) = ignored.iter().find(|(_, present)| *present) {
+            return Err(PlaybookError::Invalid {
+                message: format!(
+                    "a play with `job:` takes no `{key}`: a job runs as the ssh user and has no tags"
+                ),
+                span: span(file, &job.referenced),
+            });
+        }
     }
     if let Some(gather) = &raw.gather_facts
         && boolean(&gather.value) != Some(false)
