@@ -136,6 +136,20 @@ impl<'a> Job<'a> {
                 targets_command,
             });
         }
+        if hosts.is_empty() {
+            return Err(Error::Located {
+                message: format!(
+                    "job `{}`: its play selects no host{}",
+                    spec.name,
+                    options
+                        .limit
+                        .as_ref()
+                        .map(|l| format!(" within --limit {l:?}"))
+                        .unwrap_or_default()
+                ),
+                span: play.hosts_span.clone(),
+            });
+        }
         Ok(Job {
             spec,
             templates,
