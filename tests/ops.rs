@@ -414,9 +414,34 @@ fn host_pids(ops: &Ops, i: usize, pattern: &str) -> String {
     )
 }
 
-#[test]
-fn logs_follow_merges_new_lines_and_ends_cleanly_on_ctrl_c() {
-    let ops = Ops::start(3);
+/// Appends `line` to host i's web log, as the program would.
+fn append_log(ops: &Ops, i: usize, line: &str) {
+    use std::io::Write;
+    let mut log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(ops.fleet.host_path(i, "/srv/sup/web.out"))
+        .unwrap();
+    writeln!(log, "{line}").unwrap();
+}
+
+/// The local ssh processes (masters, mux clients) talking to this fleet:
+/// every one of them is started with the fleet's ssh_config (`-F`).
+fn local_ssh_processes(ops: &Ops) -> Vec<String> {
+    let config = ops.fleet.ssh_config().display().to_string();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if comm.trim() == "ssh" && cmdline.contains(&config) {
+            found.push(cmdline);
+        }
+    }
+    found
+}
+
+/// Starts `convoy logs app web -f -n 2` and waits for every host's last line.
+fn follow_web(ops: &Ops) -> Spawned {
     let inventory = ops.inventory.display().to_string();
     let mut logs = Spawned::start(
         Some(ops.work.path()),
@@ -428,28 +453,101 @@ fn logs_follow_merges_new_lines_and_ends_cleanly_on_ctrl_c() {
             l == want
         });
     }
-    // A line written now arrives, with its host.
-    let log = ops.fleet.host_path(2, "/srv/sup/web.out");
-    let mut text = std::fs::read_to_string(&log).unwrap();
-    text.push_str("a new line on h2\n");
-    std::fs::write(&log, text).unwrap();
-    logs.wait_for_line("the new line", Duration::from_secs(20), |l| {
-        l == "h2 | a new line on h2"
-    });
+    logs
+}
+
+#[test]
+fn logs_follow_merges_new_lines_and_ends_cleanly_on_ctrl_c() {
+    let ops = Ops::start(3);
+    let mut logs = follow_web(&ops);
+    // A line written now on each host arrives within a second, with its host.
+    let mut slowest = Duration::ZERO;
+    for i in ops.fleet.hosts() {
+        let written = Instant::now();
+        append_log(&ops, i, &format!("a new line on h{i}"));
+        let want = format!("h{i} | a new line on h{i}");
+        logs.wait_for_line("the new line", Duration::from_secs(20), |l| l == want);
+        let took = written.elapsed();
+        assert!(took < Duration::from_secs(1), "h{i}'s line took {took:?}");
+        slowest = slowest.max(took);
+    }
+    eprintln!("figures: logs -f: slowest new line shown after {slowest:?}");
     assert!(
         !host_pids(&ops, 1, "-F -- /srv/sup/web.out")
             .trim()
             .is_empty()
     );
+    assert!(!local_ssh_processes(&ops).is_empty());
     let interrupted = Instant::now();
     logs.interrupt();
     let run = logs.finish(Duration::from_secs(15));
-    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(run.code, 130, "{}{}", run.stdout, run.stderr);
     // It ends at once (the hosts' scripts end on the EOF convoy sends)...
     let took = interrupted.elapsed();
     assert!(took < Duration::from_secs(4), "took {took:?} to end");
+    eprintln!("figures: logs -f: ended {took:?} after SIGINT");
+    // ...no ssh process is left here...
+    wait_until("no local ssh left", Duration::from_secs(3), || {
+        local_ssh_processes(&ops).is_empty()
+    });
     // ...and nothing is left following on the hosts.
     for i in ops.fleet.hosts() {
+        wait_until(
+            &format!("h{i}'s tail to end"),
+            Duration::from_secs(3),
+            || {
+                host_pids(&ops, i, "-F -- /srv/sup/web.out")
+                    .trim()
+                    .is_empty()
+            },
+        );
+    }
+}
+
+#[test]
+fn logs_follow_says_when_a_host_goes_away_and_keeps_following_the_others() {
+    let ops = Ops::start(3);
+    let mut logs = follow_web(&ops);
+    // h2 goes away: its sshd stops and its sessions are cut, as when the
+    // machine dies (the connection is reset, not silently dropped).
+    let gone = Instant::now();
+    ops.fleet.stop_sshd(2);
+    ops.fleet.kill_sessions(2);
+    let said = logs.wait_for_stderr_line("that h2 went away", Duration::from_secs(20), |l| {
+        l.contains("h2")
+    });
+    eprintln!(
+        "figures: logs -f: h2's loss said after {:?}: {said}",
+        gone.elapsed()
+    );
+    assert!(
+        said.starts_with("convoy: h2: lost while following (")
+            && said.ends_with("); still following 2 of 3 host(s)"),
+        "{said}"
+    );
+    assert_eq!(
+        logs.stderr().lines().filter(|l| l.contains("h2")).count(),
+        1,
+        "{}",
+        logs.stderr()
+    );
+    // The others are still followed: their new lines keep arriving.
+    for round in 0..3 {
+        for i in [1, 3] {
+            let text = format!("after h2 went, line {round} on h{i}");
+            append_log(&ops, i, &text);
+            let want = format!("h{i} | {text}");
+            logs.wait_for_line(&want, Duration::from_secs(5), |l| l == want);
+        }
+    }
+    assert!(logs.running(), "convoy logs -f ended with h2");
+    logs.interrupt();
+    let run = logs.finish(Duration::from_secs(15));
+    assert_eq!(run.code, 130, "{}{}", run.stdout, run.stderr);
+    wait_until("no local ssh left", Duration::from_secs(3), || {
+        local_ssh_processes(&ops).is_empty()
+    });
+    for i in [1, 3] {
         wait_until(
             &format!("h{i}'s tail to end"),
             Duration::from_secs(3),

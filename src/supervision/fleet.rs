@@ -17,6 +17,21 @@ pub const DEFAULT_CONF: &str = "/etc/supervisor/supervisord.conf";
 /// The inventory variable naming a host's supervisord config.
 pub const CONF_VAR: &str = "convoy_supervisor_conf";
 
+/// The exit status ssh gives when the connection itself failed.
+const SSH_LOST: i32 = 255;
+
+/// Why following a host's log ended before convoy stopped it.
+#[derive(Debug, thiserror::Error)]
+pub enum FollowError {
+    /// The connection went away (host down, sshd killed, link cut).
+    #[error("{0}")]
+    Lost(String),
+    /// The host's script said it cannot follow these logs (no such
+    /// program, no stdout log).
+    #[error("{0}")]
+    Refused(String),
+}
+
 /// One reachable host.
 pub struct SupervisedHost {
     pub name: String,
@@ -125,21 +140,31 @@ impl SupervisedHost {
         lines: usize,
         line: &mut (dyn FnMut(String) + Send),
         stop: impl std::future::Future<Output = ()>,
-    ) -> Result<(), String> {
+    ) -> Result<(), FollowError> {
         let script = logs_script(&self.conf, program, lines, true);
         let (status, stderr) = self
             .conn
             .follow(Script::new(&script).sudo(self.sudo.as_ref()), line, stop)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| FollowError::Lost(e.to_string()))?;
         if status == 0 {
             return Ok(());
         }
-        Err(stderr
+        let said = stderr
             .lines()
             .rev()
             .find(|l| !l.trim().is_empty())
-            .map_or_else(|| format!("exit status {status}"), |l| l.trim().to_owned()))
+            .map(|l| l.trim().to_owned());
+        // ssh itself exits 255 when the connection goes (the script's own
+        // failures exit 1): the host went away rather than said no.
+        if status == SSH_LOST || status < 0 {
+            return Err(FollowError::Lost(said.unwrap_or_else(|| {
+                format!("the connection ended (ssh exit status {status})")
+            })));
+        }
+        Err(FollowError::Refused(
+            said.unwrap_or_else(|| format!("exit status {status}")),
+        ))
     }
 
     /// The connection, for health commands run on the host.

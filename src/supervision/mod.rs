@@ -15,6 +15,6 @@ mod rolling;
 mod script;
 
 pub use action::Action;
-pub use fleet::Supervised;
+pub use fleet::{FollowError, Supervised};
 pub use program::{HostPrograms, ProgramStatus, human_uptime};
 pub use rolling::{RollingAction, RollingEvent, RollingOutcome};

@@ -66,6 +66,33 @@ impl Spawned {
         self.out.lock().unwrap().clone()
     }
 
+    pub fn stderr(&self) -> String {
+        self.err.lock().unwrap().clone()
+    }
+
+    /// Waits until a stderr line satisfies `pred`; returns that line.
+    pub fn wait_for_stderr_line(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(l) = self.stderr().lines().find(|l| pred(l)) {
+                return l.to_owned();
+            }
+            if Instant::now() > deadline || !self.running() {
+                panic!(
+                    "convoy never said {what} on stderr:\nstdout:\n{}\nstderr:\n{}",
+                    self.stdout(),
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub fn running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }
