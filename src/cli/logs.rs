@@ -90,11 +90,8 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
     }
     if opts.follow {
         let ended = follow(&fleet, &opts, width).await;
-        let refused_everywhere = !fleet.hosts.is_empty()
-            && ended
-                .hosts
-                .iter()
-                .all(|e| matches!(e, HostEnd::Refused(_)));
+        let refused_everywhere =
+            !fleet.hosts.is_empty() && ended.hosts.iter().all(|e| matches!(e, HostEnd::Refused(_)));
         fleet.close().await;
         if refused_everywhere {
             return Err(no_host_could(&opts));

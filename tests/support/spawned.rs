@@ -26,13 +26,19 @@ impl Spawned {
             .env("HOME", super::fresh_home())
             .env("NO_COLOR", "1")
             .env("TERM", "dumb")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .args(args);
         if let Some(dir) = dir {
             cmd.current_dir(dir);
         }
+        Spawned::command(cmd)
+    }
+
+    /// Starts `cmd` (convoy behind a wrapper: another user, another
+    /// hostname), its output collected.
+    pub fn command(mut cmd: Command) -> Spawned {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn convoy");
         let out = Arc::new(Mutex::new(String::new()));
         let err = Arc::new(Mutex::new(String::new()));
