@@ -236,7 +236,8 @@ fn ps_shows_each_program_on_each_host_and_a_killed_one_as_not_running() {
 
     // Bad input: one message, exit 3, nothing changed.
     let pids: Vec<_> = ops.fleet.hosts().map(|i| ops.pid(i, "web")).collect();
-    let nosuch = ops.convoy(&["restart", "app", "wbe"]);
+    let sleepers: Vec<_> = ops.fleet.hosts().map(|i| ops.pid(i, "sleeper")).collect();
+    let nosuch = ops.convoy(&["restart", "app", "wbe", "--health-cmd", "true"]);
     assert_eq!(nosuch.code, 3, "{}{}", nosuch.stdout, nosuch.stderr);
     assert_eq!(
         nosuch.stderr.trim(),
@@ -244,7 +245,50 @@ fn ps_shows_each_program_on_each_host_and_a_killed_one_as_not_running() {
     );
     let ps_nosuch = ops.convoy(&["ps", "app", "wbe"]);
     assert_eq!(ps_nosuch.code, 3, "{}", ps_nosuch.stderr);
-    let nohost = ops.convoy(&["restart", "nosuchgroup", "web"]);
+    let logs_nosuch = ops.convoy(&["logs", "app", "wbe"]);
+    assert_eq!(logs_nosuch.code, 3, "{}", logs_nosuch.stderr);
+    assert!(
+        logs_nosuch
+            .stderr
+            .ends_with("error: no host of \"app\" could show the logs of \"wbe\"\n"),
+        "{}",
+        logs_nosuch.stderr
+    );
+    // A restart without a health gate is refused before any connection,
+    // unless asked for with --no-health.
+    let ungated = ops.convoy(&["restart", "app", "web"]);
+    assert_eq!(ungated.code, 3, "{}{}", ungated.stdout, ungated.stderr);
+    assert_eq!(
+        ungated.stderr.trim(),
+        "error: restart web: no health gate: give --health-http URL or --health-cmd COMMAND (or --no-health to restart without one); nothing was restarted"
+    );
+    assert_eq!(ungated.stdout, "");
+    // A gate that cannot be rendered for a host (an undefined variable).
+    let undefined = ops.convoy(&[
+        "restart",
+        "app",
+        "web",
+        "--health-http",
+        "http://{{ no_such_var }}:8080/",
+    ]);
+    assert_eq!(
+        undefined.code, 3,
+        "{}{}",
+        undefined.stdout, undefined.stderr
+    );
+    assert!(
+        undefined
+            .stderr
+            .starts_with("error: --health-http for host h1: ")
+            && undefined.stderr.contains("no_such_var")
+            && undefined.stderr.lines().count() <= 3,
+        "{}",
+        undefined.stderr
+    );
+    assert_eq!(undefined.stdout, "");
+    let ps_nohost = ops.convoy(&["ps", "nosuchgroup"]);
+    assert_eq!(ps_nohost.code, 3, "{}", ps_nohost.stderr);
+    let nohost = ops.convoy(&["restart", "nosuchgroup", "web", "--no-health"]);
     assert_eq!(nohost.code, 3, "{}", nohost.stderr);
     assert!(
         nohost
@@ -253,7 +297,15 @@ fn ps_shows_each_program_on_each_host_and_a_killed_one_as_not_running() {
         "{}",
         nohost.stderr
     );
-    let check = ops.convoy(&["restart", "app", "web", "--batch", "2", "--check"]);
+    let check = ops.convoy(&[
+        "restart",
+        "app",
+        "web",
+        "--batch",
+        "2",
+        "--no-health",
+        "--check",
+    ]);
     assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
     assert_eq!(
         check.stdout,
@@ -261,6 +313,8 @@ fn ps_shows_each_program_on_each_host_and_a_killed_one_as_not_running() {
     );
     let after: Vec<_> = ops.fleet.hosts().map(|i| ops.pid(i, "web")).collect();
     assert_eq!(pids, after, "bad input restarted something");
+    let sleepers_after: Vec<_> = ops.fleet.hosts().map(|i| ops.pid(i, "sleeper")).collect();
+    assert_eq!(sleepers, sleepers_after, "bad input touched a sleeper");
     assert!(ops.fleet.hosts().all(|i| ops.web_starts(i) == 1));
 
     // stop and start: a program already stopped (h2's sleeper) or already
@@ -273,7 +327,7 @@ fn ps_shows_each_program_on_each_host_and_a_killed_one_as_not_running() {
         stop.stdout
     );
     assert!(ops.fleet.hosts().all(|i| ops.pid(i, "sleeper").is_none()));
-    let start = ops.convoy(&["start", "h1:h2", "sleeper"]);
+    let start = ops.convoy(&["start", "h1:h2", "sleeper", "--no-health"]);
     assert_eq!(start.code, 0, "{}{}", start.stdout, start.stderr);
     assert!(
         start.stdout.contains("started sleeper on h1, h2"),
@@ -282,6 +336,36 @@ fn ps_shows_each_program_on_each_host_and_a_killed_one_as_not_running() {
     );
     assert!(ops.pid(1, "sleeper").is_some() && ops.pid(2, "sleeper").is_some());
     assert_eq!(ops.pid(3, "sleeper"), None);
+
+    // RELEASE is what the process runs, not where `current` points: h1's
+    // `current` moves on (renamed into place, as a switch does) and ps
+    // still shows 1.1.0 until web is restarted.
+    write_file(
+        ops.fleet.host_path(1, "/srv"),
+        "app/releases/2.0.0/VERSION",
+        "2.0.0",
+    );
+    ops.fleet.exec_ok(
+        1,
+        "ln -s releases/2.0.0 /srv/app/current.new && mv -T /srv/app/current.new /srv/app/current",
+    );
+    let release_of_web_on_h1 = || {
+        let run = ops.convoy(&["ps", "h1", "web", "--output", "json"]);
+        assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+        let procs = processes(&run);
+        let web = find(&procs, "web", "h1");
+        (web["release"].clone(), web["cwd"].clone())
+    };
+    assert_eq!(
+        release_of_web_on_h1(),
+        (Value::from("1.1.0"), Value::from("/srv/app/releases/1.1.0"))
+    );
+    let restart = ops.convoy(&["restart", "h1", "web", "--health-http", HEALTH]);
+    assert_eq!(restart.code, 0, "{}{}", restart.stdout, restart.stderr);
+    assert_eq!(
+        release_of_web_on_h1(),
+        (Value::from("2.0.0"), Value::from("/srv/app/releases/2.0.0"))
+    );
 }
 
 /// Polls every host's web port until stopped; answers the most hosts seen

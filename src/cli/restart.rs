@@ -54,12 +54,30 @@ pub struct Opts {
     /// The HTTP status --health-http expects.
     #[arg(long, default_value_t = 200, value_name = "STATUS")]
     pub health_expect: u16,
+    /// Restart (or start) with no health gate: a host counts as done as
+    /// soon as its supervisor says so. Without a gate or this flag,
+    /// `restart` and `start` refuse to run.
+    #[arg(long, conflicts_with_all = ["health_http", "health_cmd"])]
+    pub no_health: bool,
     /// How long a host may take to become healthy.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub health_timeout: Duration,
 }
 
 pub async fn run(opts: Opts, action: Action) -> Result<i32, Error> {
+    let gated = opts.health_http.is_some() || opts.health_cmd.is_some();
+    if action.is_gated() && !gated && !opts.no_health {
+        // A rolling restart without a gate only paces the damage: a
+        // program that no longer comes up would be restarted host after
+        // host. Going without one must be asked for.
+        return Err(Error::Usage(format!(
+            "{verb} {program}: no health gate: give --health-http URL or --health-cmd COMMAND \
+             (or --no-health to {verb} without one); nothing was {done}",
+            verb = action.verb(),
+            program = opts.program,
+            done = action.done()
+        )));
+    }
     let inventory = opts.hosts.inventory.load()?;
     let names = pattern_hosts(&inventory, &opts.pattern, opts.hosts.limit.as_deref())?;
     let options = opts.hosts.run_options(
@@ -69,7 +87,7 @@ pub async fn run(opts: Opts, action: Action) -> Result<i32, Error> {
     )?;
     // Rendered for every host before the first connection.
     let mut targets = HashMap::new();
-    if action.is_gated() && (opts.health_http.is_some() || opts.health_cmd.is_some()) {
+    if action.is_gated() && gated {
         let templates = Templates::new(Path::new("."));
         crate::run::preflight::share_inventory(&templates, &inventory);
         for name in &names {
