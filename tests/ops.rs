@@ -399,7 +399,7 @@ const HEALTH: &str = "http://{{ ansible_host }}:8080/VERSION";
 
 #[test]
 fn restart_in_batches_of_two_restarts_each_host_once_and_never_more_than_two_down() {
-    let ops = Ops::start(4);
+    let ops = Ops::start(6);
     let before: Vec<u32> = ops
         .fleet
         .hosts()
@@ -408,6 +408,7 @@ fn restart_in_batches_of_two_restarts_each_host_once_and_never_more_than_two_dow
     let stop = Arc::new(AtomicBool::new(false));
     let addrs = ops.fleet.hosts().map(|i| ops.fleet.addr(i)).collect();
     let poller = measure_downtime(addrs, stop.clone());
+    let started = Instant::now();
     let run = ops.convoy(&[
         "restart",
         "app",
@@ -417,13 +418,16 @@ fn restart_in_batches_of_two_restarts_each_host_once_and_never_more_than_two_dow
         "--health-http",
         HEALTH,
     ]);
+    let took = started.elapsed();
     stop.store(true, Ordering::SeqCst);
     let (most_down, first_down) = poller.join().unwrap();
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("batch 1/2: h1, h2\n"), "{}", run.stdout);
-    assert!(run.stdout.contains("batch 2/2: h3, h4\n"), "{}", run.stdout);
+    assert!(run.stdout.contains("batch 1/3: h1, h2\n"), "{}", run.stdout);
+    assert!(run.stdout.contains("batch 2/3: h3, h4\n"), "{}", run.stdout);
+    assert!(run.stdout.contains("batch 3/3: h5, h6\n"), "{}", run.stdout);
     assert!(
-        run.stdout.contains("restarted web on h1, h2, h3, h4"),
+        run.stdout
+            .contains("restarted web on h1, h2, h3, h4, h5, h6"),
         "{}",
         run.stdout
     );
@@ -439,6 +443,11 @@ fn restart_in_batches_of_two_restarts_each_host_once_and_never_more_than_two_dow
     assert!(most_down <= 2, "{most_down} hosts were down at once");
     let first = |i: usize| first_down[i - 1].unwrap_or_else(|| panic!("h{i} never seen down"));
     assert!(first(1).max(first(2)) < first(3).min(first(4)));
+    assert!(first(3).max(first(4)) < first(5).min(first(6)));
+    let restarts: Vec<usize> = ops.fleet.hosts().map(|i| ops.web_starts(i) - 1).collect();
+    eprintln!(
+        "figures: restart 6 hosts in batches of 2: restarts per host {restarts:?}, max down at once {most_down}, took {took:?}"
+    );
 }
 
 #[test]
