@@ -11,10 +11,12 @@
 mod action;
 mod fleet;
 mod program;
+mod proxy_drain;
 mod rolling;
 mod script;
 
 pub use action::Action;
 pub use fleet::{FollowError, Supervised};
 pub use program::{HostPrograms, ProgramStatus, human_uptime};
+pub use proxy_drain::ProxyDrain;
 pub use rolling::{RollingAction, RollingEvent, RollingOutcome};
