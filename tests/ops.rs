@@ -330,6 +330,42 @@ fn ps_shows_each_program_on_each_host_and_a_killed_one_as_not_running() {
         check.stdout,
         "restart web on 3 hosts in 2 batches\nbatch 1/2: h1, h2\nbatch 2/2: h3\ncheck mode: nothing was restarted\n"
     );
+    // Rollout order: a canary alone, then the batches.
+    let canary = ops.convoy(&[
+        "restart",
+        "app",
+        "web",
+        "--canary",
+        "1",
+        "--batch",
+        "2",
+        "--no-health",
+        "--check",
+    ]);
+    assert_eq!(canary.code, 0, "{}{}", canary.stdout, canary.stderr);
+    assert_eq!(
+        canary.stdout,
+        "restart web on 3 hosts in 2 batches\nbatch 1/2: h1\nbatch 2/2: h2, h3\ncheck mode: nothing was restarted\n"
+    );
+    // --proxy-from a playbook without a proxy section.
+    write_file(
+        ops.work.path(),
+        "noproxy.yml",
+        "- name: plain\n  hosts: app\n  tasks: []\n",
+    );
+    let noproxy = ops.convoy(&[
+        "restart",
+        "app",
+        "web",
+        "--no-health",
+        "--proxy-from",
+        "noproxy.yml",
+    ]);
+    assert_eq!(noproxy.code, 3, "{}{}", noproxy.stdout, noproxy.stderr);
+    assert_eq!(
+        noproxy.stderr.trim(),
+        "error: noproxy.yml has no play with a `proxy` section to drain from"
+    );
     let after: Vec<_> = ops.fleet.hosts().map(|i| ops.pid(i, "web")).collect();
     assert_eq!(pids, after, "bad input restarted something");
     let sleepers_after: Vec<_> = ops.fleet.hosts().map(|i| ops.pid(i, "sleeper")).collect();
