@@ -273,6 +273,19 @@ fn ps_shows_each_program_on_each_host_and_a_killed_one_as_not_running() {
         "{}",
         logs_nosuch.stderr
     );
+    // --since needs timestamps, which supervisord's stdout logs lack.
+    let since = ops.convoy(&["logs", "app", "web", "--since", "10m"]);
+    assert_eq!(since.code, 3, "{}{}", since.stdout, since.stderr);
+    assert_eq!(since.stdout, "");
+    assert!(
+        since.stderr.contains(
+            "h1: supervisord's stdout logs carry no timestamps: --since needs systemd's journal (use -n N here)"
+        ) && since
+            .stderr
+            .ends_with("error: no host of \"app\" could show the logs of \"web\"\n"),
+        "{}",
+        since.stderr
+    );
     // A restart without a health gate is refused before any connection,
     // unless asked for with --no-health.
     let ungated = ops.convoy(&["restart", "app", "web"]);

@@ -11,7 +11,7 @@ use crate::error::{EXIT_INTERRUPTED, EXIT_OK, EXIT_UNREACHABLE, Error};
 use std::time::Duration;
 
 use crate::run::{Forks, Interrupt, Mode, Phase, TagFilter};
-use crate::supervision::{FollowError, Supervised};
+use crate::supervision::{FollowError, LogsSince, Supervised};
 
 #[derive(Args)]
 pub struct Opts {
@@ -22,6 +22,11 @@ pub struct Opts {
     /// Lines per host.
     #[arg(short = 'n', long = "lines", default_value_t = 20, value_name = "N")]
     pub lines: usize,
+    /// Only lines since then: a span back from now (10m) or a UTC time
+    /// (2026-12-01T17:00:00Z). systemd's journal only: supervisord's
+    /// stdout logs carry no timestamps.
+    #[arg(long, value_name = "SPAN|TIME", value_parser = LogsSince::parse)]
+    pub since: Option<LogsSince>,
     /// Then follow: print new lines as they are written, until Ctrl-C.
     #[arg(short = 'f', long)]
     pub follow: bool,
@@ -106,7 +111,9 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
     }
     let logs = fleet
         .forks()
-        .each(&fleet.hosts, |host| host.logs(&opts.program, opts.lines))
+        .each(&fleet.hosts, |host| {
+            host.logs(&opts.program, opts.lines, opts.since.as_ref())
+        })
         .await;
     for (host, log) in fleet.hosts.iter().zip(&logs) {
         if let Ok(text) = log {
@@ -198,7 +205,13 @@ async fn follow(fleet: &Supervised, opts: &Opts, width: usize) -> FollowEnd {
                     let _ = tx.send((name.clone(), l));
                 };
                 let end = match host
-                    .follow_logs(&opts.program, opts.lines, &mut line, stop)
+                    .follow_logs(
+                        &opts.program,
+                        opts.lines,
+                        opts.since.as_ref(),
+                        &mut line,
+                        stop,
+                    )
                     .await
                 {
                     Ok(()) if interrupt.is_set() => return HostEnd::Stopped,

@@ -8,7 +8,7 @@ use crate::transport::{Become, Connection, Script, ShellScript};
 use crate::vars::Value;
 
 use super::script::{action_script, logs_script, status_script};
-use super::{Action, HostPrograms};
+use super::{Action, HostPrograms, LogsSince};
 
 /// Where supervisord's config is unless the inventory says otherwise
 /// (Debian's `supervisor` package puts it there).
@@ -127,9 +127,21 @@ impl SupervisedHost {
     }
 
     /// The last `lines` lines of `program`'s output.
-    pub async fn logs(&self, program: &str, lines: usize) -> Result<String, String> {
-        self.run(&logs_script(&self.conf, program, lines, false))
-            .await
+    pub async fn logs(
+        &self,
+        program: &str,
+        lines: usize,
+        since: Option<&LogsSince>,
+    ) -> Result<String, String> {
+        let since = since.map(LogsSince::journal_arg);
+        self.run(&logs_script(
+            &self.conf,
+            program,
+            lines,
+            false,
+            since.as_deref(),
+        ))
+        .await
     }
 
     /// The last `lines` lines of `program`'s output, then each new one,
@@ -138,10 +150,12 @@ impl SupervisedHost {
         &self,
         program: &str,
         lines: usize,
+        since: Option<&LogsSince>,
         line: &mut (dyn FnMut(String) + Send),
         stop: impl std::future::Future<Output = ()>,
     ) -> Result<(), FollowError> {
-        let script = logs_script(&self.conf, program, lines, true);
+        let since = since.map(LogsSince::journal_arg);
+        let script = logs_script(&self.conf, program, lines, true, since.as_deref());
         let (status, stderr) = self
             .conn
             .follow(Script::new(&script).sudo(self.sudo.as_ref()), line, stop)
