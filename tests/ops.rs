@@ -873,3 +873,42 @@ fn restart_behind_nginx_drains_each_batch_so_no_request_meets_a_restarting_host(
         met.len()
     );
 }
+
+#[test]
+fn logs_follow_notices_a_host_whose_link_is_cut_silently() {
+    let ops = Ops::start(3);
+    let mut logs = follow_web(&ops);
+    // No reset this time: packets to h3 are dropped, as when a machine
+    // loses power or its network. Only ssh's keepalive can tell.
+    let cut = Instant::now();
+    ops.fleet.link_down(3);
+    let said = logs.wait_for_stderr_line("that h3 went away", Duration::from_secs(90), |l| {
+        l.contains("h3")
+    });
+    let took = cut.elapsed();
+    eprintln!("figures: logs -f: a silently cut h3 said after {took:?}: {said}");
+    assert!(
+        said.starts_with("convoy: h3: lost while following (")
+            && said.ends_with("); still following 2 of 3 host(s)"),
+        "{said}"
+    );
+    // A keepalive every 15 s (ServerAliveInterval), given up after three
+    // unanswered: about a minute (README).
+    assert!(
+        took >= Duration::from_secs(40) && took < Duration::from_secs(85),
+        "took {took:?}"
+    );
+    for i in [1, 2] {
+        let text = format!("after h3 was cut, a line on h{i}");
+        append_log(&ops, i, &text);
+        let want = format!("h{i} | {text}");
+        logs.wait_for_line(&want, Duration::from_secs(5), |l| l == want);
+    }
+    logs.interrupt();
+    let run = logs.finish(Duration::from_secs(20));
+    assert_eq!(run.code, 130, "{}{}", run.stdout, run.stderr);
+    wait_until("no local ssh left", Duration::from_secs(5), || {
+        local_ssh_processes(&ops).is_empty()
+    });
+    ops.fleet.link_up(3);
+}
