@@ -93,6 +93,11 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
         eprintln!("{host}: unreachable: {e}");
         code = EXIT_UNREACHABLE;
     }
+    if opts.follow && fleet.hosts.is_empty() {
+        // Every host was unreachable (each said above): nothing to follow.
+        fleet.close().await;
+        return Ok(code);
+    }
     if opts.follow {
         let ended = follow(&fleet, &opts, width).await;
         let refused_everywhere =
