@@ -43,24 +43,34 @@ if [ -e "$S/job" ]; then
   while IFS= read -r l || [ -n "$l" ]; do printf 'identity %s\n' "$l"; done < "$S/job"
 fi
 convoy_alive() { [ -n "$1" ] && [ -r "/proc/$1/cmdline" ] && grep -q convoy_wrapper "/proc/$1/cmdline" 2>/dev/null; }
-for f in "$S"/t/*.rec "$S"/t/*.claim; do
+convoy_rec() {
+  printf 'rec %s\n' "$1"
+  while IFS= read -r l || [ -n "$l" ]; do printf '= %s\n' "$l"; done < "$S/t/$1.rec"
+  printf 'end\n'
+}
+for f in "$S"/t/*.claim; do
   [ -e "$f" ] || continue
-  n=${f##*/}
-  case $n in
-  *.rec)
-    printf 'rec %s\n' "${n%.rec}"
-    while IFS= read -r l || [ -n "$l" ]; do printf '= %s\n' "$l"; done < "$f"
-    printf 'end\n' ;;
-  *.claim)
-    e=${n%.claim}
-    [ -e "$S/t/$e.rec" ] && continue
+  e=${f##*/}
+  e=${e%.claim}
+  if [ ! -e "$S/t/$e.rec" ]; then
     p=
     [ -r "$S/t/$e.pid" ] && read -r p < "$S/t/$e.pid"
-    if convoy_alive "$p"; then printf 'running %s\n' "$e"
-    elif [ -z "$p" ]; then printf 'starting %s\n' "$e"
-    else printf 'lost %s\n' "$e"
-    fi ;;
-  esac
+    if convoy_alive "$p"; then printf 'running %s\n' "$e"; continue; fi
+    # Not running: it may have recorded since the first look (a wrapper
+    # writes its record, then ends), so look again before saying lost.
+    if [ ! -e "$S/t/$e.rec" ]; then
+      if [ -z "$p" ]; then printf 'starting %s\n' "$e"; else printf 'lost %s\n' "$e"; fi
+      continue
+    fi
+  fi
+  convoy_rec "$e"
+done
+# Records without a claim (copied in by hand, say) are records all the same.
+for f in "$S"/t/*.rec; do
+  [ -e "$f" ] || continue
+  e=${f##*/}
+  e=${e%.rec}
+  [ -e "$S/t/$e.claim" ] || convoy_rec "$e"
 done
 if [ -n "$DATA" ] && [ -d "$DATA" ]; then
   for f in "$DATA"/*; do
@@ -423,5 +433,19 @@ mod tests {
         assert_eq!(s.state("t1"), TargetState::Lost);
         let out = start(&p, "t1", "echo must not run", false);
         assert!(out.contains("claimed\nlost t1"), "{out}");
+    }
+
+    #[test]
+    fn a_claim_whose_wrapper_ended_is_read_as_its_record() {
+        // The survey's race: a wrapper records, then ends; a claim with a
+        // dead pid and a record is that record, never `lost`.
+        let dir = tempfile::tempdir().unwrap();
+        let p = paths(dir.path());
+        sh(&p.survey(true));
+        start(&p, "t1", "true", false);
+        std::fs::write(dir.path().join("j/t/t1.pid"), "999999999\n").unwrap();
+        let s = parse_survey("h", "j", &sh(&p.survey(false))).unwrap();
+        assert_eq!(s.state("t1"), TargetState::Done);
+        assert!(s.lost.is_empty() && s.running.is_empty());
     }
 }
