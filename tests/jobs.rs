@@ -783,6 +783,31 @@ fn postgres_converters_run_group_by_group_once_per_tenant_crossing_their_range()
 }
 
 #[test]
+fn convoy_run_refuses_a_job_instead_of_passing_over_it() {
+    let work = workdir();
+    write_file(
+        work.path(),
+        "job.yml",
+        "- hosts: db\n  job:\n    name: j\n    targets: [a]\n    run: echo\n",
+    );
+    let inv = write_file(
+        work.path(),
+        "inventory.yml",
+        "all:\n  children:\n    db:\n      hosts:\n        nowhere:\n          ansible_host: 192.0.2.1\n",
+    );
+    let r = run_in(
+        work.path(),
+        &["run", "job.yml", "-i", inv.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 3, "{}", r.dump());
+    assert!(
+        r.stderr.starts_with("error: job `j` runs with `convoy job run PLAYBOOK`, not `convoy run`\n  --> job.yml:3:5\n"),
+        "{}",
+        r.dump()
+    );
+}
+
+#[test]
 fn the_example_job_playbooks_load() {
     // Loaded and rendered for a host that does not exist: they fail only
     // at connecting (4), never as bad input (3).
