@@ -544,6 +544,12 @@ fn postgres_300_schemas_sigkill_mid_run_resume_exactly_one_row_each_and_retry_fa
             .count()
             >= 40
     });
+    // What the controller reported done before it died (a bound from below).
+    let reported = run
+        .stdout()
+        .lines()
+        .filter(|l| l.contains(" done h1 "))
+        .count();
     run.kill_hard();
     let (states, totals) = status(work.path(), &inv, &id);
     assert!(
@@ -551,11 +557,17 @@ fn postgres_300_schemas_sigkill_mid_run_resume_exactly_one_row_each_and_retry_fa
         "killed too late: {totals}"
     );
     let counted = stamps(&pg);
+    let stamped = counted.values().filter(|n| **n == 1).count();
+    // The wrappers under way at the kill finished and recorded without
+    // the controller: the database and the records agree.
+    assert_eq!(totals["done"].as_u64(), Some(stamped as u64), "{totals}");
+    assert!(
+        stamped >= reported,
+        "{stamped} stamped, {reported} reported"
+    );
     eprintln!(
-        "killed: {} done per status, {} schemas stamped in the database, {} running",
-        totals["done"],
-        counted.values().filter(|n| **n == 1).count(),
-        totals["running"]
+        "killed after {reported} targets reported done: {} done per status, {stamped} schemas stamped in the database, {} running",
+        totals["done"], totals["running"]
     );
 
     let r = job(work.path(), &inv, &["resume", &id]);
