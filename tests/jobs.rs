@@ -820,6 +820,32 @@ fn convoy_run_refuses_a_job_instead_of_passing_over_it() {
 }
 
 #[test]
+fn lint_renders_a_jobs_commands_for_every_host() {
+    let work = workdir();
+    write_file(
+        work.path(),
+        "job.yml",
+        "- hosts: db\n  job:\n    name: j\n    targets: [a]\n    run: echo {{ nope }} {{ target }}\n",
+    );
+    let inv = write_file(
+        work.path(),
+        "inventory.yml",
+        "all:\n  children:\n    db:\n      hosts:\n        nowhere:\n          ansible_host: 192.0.2.1\n",
+    );
+    let r = run_in(
+        work.path(),
+        &["lint", "job.yml", "-i", inv.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 3, "{}", r.dump());
+    let all = format!("{}{}", r.stdout, r.stderr);
+    assert!(
+        all.contains("error: undefined variable `nope` in job.yml:5:10\n  (job `j` for host nowhere)\n  --> job.yml:5:10\n"),
+        "{}",
+        r.dump()
+    );
+}
+
+#[test]
 fn the_example_job_playbooks_load() {
     // Loaded and rendered for a host that does not exist: they fail only
     // at connecting (4), never as bad input (3).

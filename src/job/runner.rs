@@ -96,17 +96,17 @@ impl<'a> Job<'a> {
         for host in crate::cli::play_hosts(inventory, play, options)? {
             let vars =
                 crate::run::preflight::host_context(&scope, inventory, playbook, options, &host);
-            let render = |source: &str, vars: &VarMap| {
+            let render = |source: &str, vars: &VarMap, at: &crate::source::SourceSpan| {
                 templates
-                    .render_str_deep(source, &Value::Object(vars.clone()), &spec.span.to_string())
+                    .render_str_deep(source, &Value::Object(vars.clone()), &at.to_string())
                     .map_err(|e| Error::Located {
                         message: format!("{e}\n  (job `{}` for host {host})", spec.name),
-                        span: spec.span.clone(),
+                        span: at.clone(),
                     })
             };
-            let root = render(&spec.state_dir, &vars)?;
+            let root = render(&spec.state_dir, &vars, &spec.span)?;
             let targets_command = match &spec.targets {
-                TargetSource::Command { command, .. } => Some(render(command, &vars)?),
+                TargetSource::Command { command, .. } => Some(render(command, &vars, &spec.span)?),
                 TargetSource::Names(_) => None,
             };
             // The commands with each target known now, or a stand-in name.
@@ -119,7 +119,7 @@ impl<'a> Job<'a> {
                 let mut with = vars.clone();
                 with.insert("target".into(), t.as_str().into());
                 for cmd in work_templates(spec) {
-                    render(cmd, &with)?;
+                    render(cmd, &with, &spec.work_span)?;
                 }
             }
             hosts.push(HostJob {
@@ -162,10 +162,14 @@ impl<'a> Job<'a> {
         let mut with = host.vars.clone();
         with.insert("target".into(), target.into());
         self.templates
-            .render_str_deep(source, &Value::Object(with), &self.spec.span.to_string())
+            .render_str_deep(
+                source,
+                &Value::Object(with),
+                &self.spec.work_span.to_string(),
+            )
             .map_err(|e| Error::Located {
                 message: format!("{e}\n  (job `{}` for host {})", self.spec.name, host.host),
-                span: self.spec.span.clone(),
+                span: self.spec.work_span.clone(),
             })
     }
 }

@@ -41,6 +41,9 @@ pub struct JobSpec {
     pub groups: Groups,
     pub pause: Pause,
     pub span: SourceSpan,
+    /// Where the work is written (`run:`; the job for converters): a
+    /// template error points there.
+    pub work_span: SourceSpan,
 }
 
 /// Where the targets come from.
@@ -272,6 +275,11 @@ pub fn convert(
             }
         }
     };
+    let work_span = j
+        .run
+        .as_ref()
+        .map(|r| at(&r.referenced))
+        .unwrap_or_else(|| span.clone());
     let work = match (j.run, j.converters.is_empty()) {
         (Some(run), true) => {
             for (key, present) in [
@@ -341,6 +349,7 @@ pub fn convert(
         groups,
         pause,
         span,
+        work_span,
     })
 }
 
