@@ -402,6 +402,26 @@ fn corrupt_or_another_jobs_state_is_refused_with_its_path_and_left_as_it_is() {
         r.dump()
     );
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "{ not json");
+
+    // A run of this job, resumed after the playbook was renamed to another job.
+    let r = job(work.path(), &inv, &["run", "job.yml"]);
+    let id = run_id(&r.stdout);
+    write_file(
+        work.path(),
+        "job.yml",
+        &counting_job("renamed", 3, "0", "1"),
+    );
+    let r = job(work.path(), &inv, &["resume", &id]);
+    assert_eq!(r.code, 3, "{}", r.dump());
+    assert!(
+        r.stderr.contains(&format!(
+            "it is a run of job `guarded`, but {} now names job `renamed`",
+            work.path().join("job.yml").display()
+        )),
+        "{}",
+        r.dump()
+    );
+    assert!(!fleet.host_path(1, "/root/.convoy/jobs/renamed").exists());
 }
 
 #[test]

@@ -157,10 +157,30 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
                 .or(file.limit_targets.clone());
             let hosts = o.hosts.host_opts(Some(&o.work));
             let found = Found::new(&file.playbook, &hosts, Some(&file), limit_targets)?;
+            same_job(&found, &file)?;
             work(found, &hosts, &o.targets, Some(file.run)).await
         }
         JobCommand::Status(o) => status(o).await,
     }
+}
+
+/// A run file names its job: a playbook since edited to name another one
+/// would resume that other job under this run's id; refused instead.
+fn same_job(found: &Found, file: &RunFile) -> Result<(), Error> {
+    let play = runner::job_play(&found.playbook, &found.playbook_path)?;
+    let name = &play.job.as_ref().expect("a job play").name;
+    if *name != file.job {
+        return Err(crate::job::JobError::RunFile {
+            path: RunFile::path(&cwd()?, &file.run).display().to_string(),
+            reason: format!(
+                "it is a run of job `{}`, but {} now names job `{name}`; run that one with `convoy job run`",
+                file.job,
+                found.playbook_path.display()
+            ),
+        }
+        .into());
+    }
+    Ok(())
 }
 
 fn cwd() -> Result<PathBuf, Error> {
@@ -297,10 +317,9 @@ async fn status(o: StatusOpts) -> Result<i32, Error> {
     } else {
         let file = RunFile::read(&cwd()?, &o.run)?;
         let limit = o.limit_targets.clone().or(file.limit_targets.clone());
-        (
-            Found::new(&file.playbook, &hosts, Some(&file), limit)?,
-            Some(file.run),
-        )
+        let found = Found::new(&file.playbook, &hosts, Some(&file), limit)?;
+        same_job(&found, &file)?;
+        (found, Some(file.run))
     };
     let play = runner::job_play(&found.playbook, &found.playbook_path)?;
     let job = Job::prepare(&found.inventory, &found.playbook, play, &found.options)?;
