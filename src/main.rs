@@ -4,6 +4,7 @@ mod cli;
 mod distribution;
 mod error;
 mod inventory;
+mod job;
 mod playbook;
 mod proxy;
 mod report;

@@ -83,6 +83,7 @@ struct RawPlay {
     migrations: Vec<Spanned<RawMigration>>,
     proxy: Option<Spanned<RawProxy>>,
     once: Option<Spanned<Value>>,
+    job: Option<Spanned<crate::job::RawJob>>,
 }
 
 #[derive(Deserialize)]
@@ -215,7 +216,7 @@ pub(super) fn load(path: &Path) -> Result<Playbook, PlaybookError> {
     let plays = raw
         .into_iter()
         .enumerate()
-        .map(|(i, p)| convert_play(path, i, p))
+        .map(|(i, p)| convert_play(path, &base_dir, i, p))
         .collect::<Result<_, _>>()?;
     Ok(Playbook { base_dir, plays })
 }
@@ -247,8 +248,49 @@ fn span(file: &Path, s: &serde_saphyr::Location) -> SourceSpan {
     SourceSpan::from_location(file, s).unwrap_or_else(|| SourceSpan::new(file, 1, 1))
 }
 
-fn convert_play(file: &Path, index: usize, raw: RawPlay) -> Result<Play, PlaybookError> {
+fn convert_play(
+    file: &Path,
+    base_dir: &Path,
+    index: usize,
+    raw: RawPlay,
+) -> Result<Play, PlaybookError> {
     let hosts_span = span(file, &raw.hosts.referenced);
+    if let Some(job) = &raw.job {
+        // A job's work is its `run` (or converters), run under the
+        // host-side wrapper that makes it exactly-once; tasks or a release
+        // beside it would run outside that guarantee.
+        let beside = [
+            ("tasks", !raw.tasks.is_empty()),
+            ("handlers", !raw.handlers.is_empty()),
+            ("distribution", raw.distribution.is_some()),
+            ("rollout", raw.rollout.is_some()),
+            ("migrations", !raw.migrations.is_empty()),
+            ("proxy", raw.proxy.is_some()),
+        ];
+        if let Some((key, _)) = beside.iter().find(|(_, present)| *present) {
+            return Err(PlaybookError::Invalid {
+                message: format!(
+                    "a play with `job:` has no `{key}`: its work is the job's `run` (or `converters`); put other work in a play of its own"
+                ),
+                span: span(file, &job.referenced),
+            });
+        }
+        // Jobs run as the ssh user, untagged: keys they ignored would lie.
+        let ignored = [
+            ("become", raw.become_.is_some()),
+            ("become_user", raw.become_user.is_some()),
+            ("become_method", raw.become_method.is_some()),
+            ("tags", raw.tags.is_some()),
+        ];
+        if let Some((key, _)) = ignored.iter().find(|(_, present)| *present) {
+            return Err(PlaybookError::Invalid {
+                message: format!(
+                    "a play with `job:` takes no `{key}`: a job runs as the ssh user and has no tags"
+                ),
+                span: span(file, &job.referenced),
+            });
+        }
+    }
     if let Some(gather) = &raw.gather_facts
         && boolean(&gather.value) != Some(false)
     {
@@ -298,6 +340,10 @@ fn convert_play(file: &Path, index: usize, raw: RawPlay) -> Result<Play, Playboo
             .once
             .map(|o| super::once::convert(file, o))
             .transpose()?,
+        job: raw
+            .job
+            .map(|j| crate::job::spec::convert(file, base_dir, j))
+            .transpose()?,
         distribution: raw
             .distribution
             .map(|d| convert_distribution(file, d))
@@ -321,6 +367,7 @@ fn convert_play(file: &Path, index: usize, raw: RawPlay) -> Result<Play, Playboo
         }
     }
     super::magic::check(&play)?;
+    crate::job::spec::check_target_use(&play)?;
     Ok(play)
 }
 
