@@ -66,6 +66,8 @@ pub enum Error {
     /// `convoy ctl` could not reach the run, or the run refused.
     #[error(transparent)]
     Control(#[from] crate::run::control_client::ControlError),
+    #[error(transparent)]
+    Job(#[from] crate::job::JobError),
     #[error("{0}")]
     Usage(String),
     #[error("{0}")]
@@ -78,6 +80,7 @@ impl Error {
         match self {
             Error::Io(_) => 1,
             Error::Proxy(e) => e.exit_code(),
+            Error::Job(e) => e.exit_code(),
             _ => EXIT_BAD_INPUT,
         }
     }

@@ -5,6 +5,7 @@ mod cli;
 mod distribution;
 mod error;
 mod inventory;
+mod job;
 mod playbook;
 mod proxy;
 mod python_text;
@@ -24,7 +25,18 @@ mod yaml_scalars;
 use clap::Parser;
 
 fn main() {
-    let code = match cli::Cli::parse().run() {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        // clap exits 2 on a usage error, which convoy's exit codes give to
+        // failed hosts: a CI step must read a wrong flag as bad input (3).
+        Err(e) if e.use_stderr() => {
+            let _ = e.print();
+            std::process::exit(error::EXIT_BAD_INPUT);
+        }
+        // --help, --version: printed on stdout, exit 0.
+        Err(e) => e.exit(),
+    };
+    let code = match cli.run() {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");

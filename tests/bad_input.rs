@@ -167,3 +167,47 @@ fn bad_inventory_key_is_located() {
     let case = Case::new(FIRST).file("inv.yml", "all:\n  hostz:\n    web1:\n");
     insta::assert_snapshot!(case.fails(&[]));
 }
+
+/// A flag clap rejects is bad input too: exit 3 (clap's own 2 is convoy's
+/// "a host failed"), one message, nothing contacted (no inventory given:
+/// there is nothing it could have reached).
+#[test]
+fn a_flag_clap_rejects_exits_3() {
+    for (args, said) in [
+        (
+            &["logs", "app", "web", "--since", "junk"][..],
+            "error: invalid value 'junk' for '--since <SPAN|TIME>'",
+        ),
+        (
+            &[
+                "restart",
+                "app",
+                "web",
+                "--no-health",
+                "--health-cmd",
+                "true",
+            ][..],
+            "error: the argument '--no-health' cannot be used with '--health-cmd <COMMAND>'",
+        ),
+        (
+            &["restart", "app"][..],
+            "error: the following required arguments were not provided",
+        ),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_convoy"))
+            .args(args)
+            .env_remove("CONVOY_INVENTORY")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {stderr}");
+        assert!(stderr.starts_with(said), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_convoy"))
+        .args(["logs", "--help"])
+        .output()
+        .unwrap();
+    assert_eq!(help.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--since"));
+}

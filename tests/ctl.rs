@@ -242,6 +242,11 @@ fn pause_lets_batch_1_settle_then_nothing_switches_until_continue() {
         late.stderr.trim(),
         format!("error: run {id} is not running (it ended: completed); nothing to stop")
     );
+    // ...and touched nothing: every host is still on the new release.
+    for i in p.fleet.hosts() {
+        assert_current(&p, i, "2.0.0");
+        p.assert_unlocked(i, "after ctl on an ended run");
+    }
 }
 
 #[test]
@@ -258,8 +263,9 @@ fn rollback_in_batch_2_returns_every_switched_host() {
         back.dump()
     );
     let r = run.finish(Duration::from_secs(90));
-    // The operator's rollback did what was asked: no host failed.
-    assert_eq!(r.code, 0, "{}", r.dump());
+    // No host failed, but the deploy did not happen: a CI step must not go
+    // green on it. It exits as an interrupted run does.
+    assert_eq!(r.code, 130, "{}", r.dump());
     for i in p.fleet.hosts() {
         assert_current(&p, i, "1.0.0");
         p.assert_unlocked(i, "after the rollback");
@@ -279,6 +285,7 @@ fn rollback_in_batch_2_returns_every_switched_host() {
     assert_eq!(control_events(&j).len(), 1, "{}", j.dump());
     let listed = run_entry(&runs(&p), &id);
     assert_eq!(listed["state"], "rolled_back", "{listed}");
+    assert_eq!(listed["exit_code"], 130, "{listed}");
 }
 
 #[test]
@@ -295,7 +302,8 @@ fn stop_in_batch_1_ends_after_it_and_hosts_stay() {
         )
     );
     let r = run.finish(Duration::from_secs(90));
-    assert_eq!(r.code, 0, "{}", r.dump());
+    // Half the fleet switched: stopped is not a success (no host failed).
+    assert_eq!(r.code, 130, "{}", r.dump());
     assert_current(&p, 1, "2.0.0");
     for i in 2..=3 {
         assert_current(&p, i, "1.0.0");
@@ -473,7 +481,7 @@ fn a_plain_play_pauses_and_stops_but_refuses_rollback() {
     let stop = ctl(&p, &id, "stop");
     assert_eq!(stop.code, 0, "{}", stop.dump());
     let r = run.finish(Duration::from_secs(60));
-    assert_eq!(r.code, 0, "{}", r.dump());
+    assert_eq!(r.code, 130, "{}", r.dump());
     assert_eq!(
         std::fs::read_to_string(p.srv(1, "tasks.log")).unwrap(),
         "done\n"

@@ -292,3 +292,151 @@ fn a_lock_name_that_is_not_a_plain_name_is_refused_at_load() {
         "a host was touched"
     );
 }
+
+/// An operator: a local user on a machine of its own name (a UTS
+/// namespace, as a second cron machine would be), with its own HOME,
+/// project directory, copy of the fleet's key, ssh config, known_hosts and
+/// inventory. The lock holder's identity is `user@machine`, so two of
+/// these with different users and machine names are two identities.
+struct Operator {
+    user: &'static str,
+    machine: &'static str,
+    dir: tempfile::TempDir,
+}
+
+impl Operator {
+    fn new(setup: &Setup, user: &'static str, machine: &'static str) -> Operator {
+        let dir = workdir();
+        let fleet_dir = setup.fleet.dir().display().to_string();
+        let own = dir.path().display().to_string();
+        std::fs::copy(
+            setup.fleet.dir().join("id_ed25519"),
+            dir.path().join("id_ed25519"),
+        )
+        .unwrap();
+        std::fs::copy(setup.fleet.known_hosts(), dir.path().join("known_hosts")).unwrap();
+        let config = std::fs::read_to_string(setup.fleet.ssh_config())
+            .unwrap()
+            .replace(&fleet_dir, &own);
+        write_file(dir.path(), "ssh_config", &config);
+        let inventory = std::fs::read_to_string(&setup.inventory).unwrap().replace(
+            &setup.fleet.ssh_config().display().to_string(),
+            &format!("{own}/ssh_config"),
+        );
+        write_file(dir.path(), "inventory.yml", &inventory);
+        std::fs::copy(&setup.playbook, dir.path().join("once.yml")).unwrap();
+        std::fs::create_dir(dir.path().join("home")).unwrap();
+        let chown = std::process::Command::new("chown")
+            .args(["-R", &format!("{user}:"), &own])
+            .status()
+            .unwrap();
+        assert!(chown.success());
+        Operator { user, machine, dir }
+    }
+
+    /// `convoy run once.yml` as this operator, on its machine.
+    fn spawn(&self) -> Spawned {
+        let own = self.dir.path();
+        let mut cmd = std::process::Command::new("unshare");
+        cmd.args([
+            "--uts",
+            "--",
+            "sh",
+            "-c",
+            r#"hostname "$1" && shift && exec "$@""#,
+            "sh",
+        ])
+        .arg(self.machine)
+        .args([
+            "setpriv",
+            &format!("--reuid={}", self.user),
+            &format!("--regid={}", self.user),
+            "--clear-groups",
+            "--",
+        ])
+        .arg(env!("CARGO_BIN_EXE_convoy"))
+        .args(["run", "once.yml", "-i", "inventory.yml"])
+        .env_clear()
+        .env("PATH", support::CLEAN_PATH)
+        .env("HOME", own.join("home"))
+        .env("NO_COLOR", "1")
+        .env("TERM", "dumb")
+        .current_dir(own);
+        Spawned::command(cmd)
+    }
+
+    fn identity(&self) -> String {
+        format!("{}@{}", self.user, self.machine)
+    }
+}
+
+#[test]
+fn of_two_operators_started_together_one_runs_and_the_other_names_it() {
+    let setup = Setup::new("nightly", 3);
+    // Two identities: root on cron-a, and the fleet's non-root local user
+    // `convoy` on cron-b; both log in to the lock host as root.
+    let a = Operator::new(&setup, "root", "cron-a");
+    let b = Operator::new(&setup, "convoy", "cron-b");
+    let started = Instant::now();
+    let (ra, rb) = (a.spawn(), b.spawn());
+    let (ra, rb) = (ra.finish(TIMEOUT), rb.finish(TIMEOUT));
+    let took = started.elapsed();
+    let ran = |r: &Run| r.stdout.contains("changed: [h1]");
+    assert!(
+        ran(&ra) != ran(&rb),
+        "exactly one operator should have run the job:\n--- a ---\n{}{}\n--- b ---\n{}{}",
+        ra.stdout,
+        ra.stderr,
+        rb.stdout,
+        rb.stderr
+    );
+    let ((winner, won_by), (loser, _)) = if ran(&ra) {
+        ((ra, &a), (rb, &b))
+    } else {
+        ((rb, &b), (ra, &a))
+    };
+    assert_eq!(winner.code, 0, "{}{}", winner.stdout, winner.stderr);
+    assert_eq!(loser.code, 0, "{}{}", loser.stdout, loser.stderr);
+    assert_eq!(setup.ran(), 1, "the job ran twice");
+    // The loser names the winner's identity and when it took the lock.
+    let note = loser
+        .notes()
+        .into_iter()
+        .find(|n| n.starts_with("once nightly: held by "))
+        .unwrap_or_else(|| panic!("no `held by` note:\n{}{}", loser.stdout, loser.stderr));
+    let holder = format!("once nightly: held by {} (pid ", won_by.identity());
+    assert!(note.starts_with(&holder), "{note} does not name {holder}");
+    assert!(
+        note.contains(" since 20") && note.ends_with("; skipped"),
+        "{note}"
+    );
+    assert!(!loser.stdout.contains("[h2]"), "{}", loser.stdout);
+    // The run it names is the winner's: the lock host's audit log records
+    // that run's release, and the winner's journal is that run's.
+    let run_id = note
+        .split("run ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .unwrap_or_else(|| panic!("no run id in {note}"));
+    assert!(
+        setup
+            .audit("nightly")
+            .contains(&format!("run={run_id} once nightly: released")),
+        "{}",
+        setup.audit("nightly")
+    );
+    assert!(
+        won_by
+            .dir
+            .path()
+            .join(format!(".convoy/runs/{run_id}.jsonl"))
+            .exists(),
+        "{run_id} is not {}'s run",
+        won_by.identity()
+    );
+    assert!(!setup.lock("nightly").exists(), "the lock outlived its run");
+    eprintln!(
+        "figures: once: {} ran, the other was skipped; both done in {took:?}",
+        won_by.identity()
+    );
+}

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use support::client::Client;
+use support::nginx::Nginx;
 use support::run::{Run, run_in};
 use support::spawned::{Spawned, wait_until};
 use support::{Fleet, workdir, write_file};
@@ -68,13 +70,30 @@ struct Ops {
 
 impl Ops {
     fn start(n: usize) -> Ops {
-        let fleet = Fleet::start(n);
+        Ops::start_with(n, 0)
+    }
+
+    /// `n` app hosts (h1..hn) under supervisord, then `balancers` more in
+    /// a group `balancers` (nothing started on them).
+    fn start_with(n: usize, balancers: usize) -> Ops {
+        let fleet = Fleet::start(n + balancers);
         let work = workdir();
         let mut inventory = format!(
-            "all:\n  vars:\n    convoy_ssh_config: {}\n    convoy_supervisor_conf: {CONF}\n  children:\n    app:\n      hosts:\n",
+            "all:\n  vars:\n    convoy_ssh_config: {}\n    convoy_supervisor_conf: {CONF}\n  children:\n",
             fleet.ssh_config().display()
         );
-        for i in fleet.hosts() {
+        if balancers > 0 {
+            inventory.push_str("    balancers:\n      hosts:\n");
+            for i in n + 1..=n + balancers {
+                inventory.push_str(&format!(
+                    "        {}:\n          ansible_host: {}\n          convoy_proxy_state_dir: /srv/convoy-proxy\n",
+                    fleet.name(i),
+                    fleet.addr(i)
+                ));
+            }
+        }
+        inventory.push_str("    app:\n      hosts:\n");
+        for i in 1..=n {
             inventory.push_str(&format!(
                 "        {}:\n          ansible_host: {}\n",
                 fleet.name(i),
@@ -107,7 +126,7 @@ impl Ops {
             work,
             inventory,
         };
-        for i in ops.fleet.hosts() {
+        for i in 1..=n {
             wait_until(
                 &format!("h{i}'s programs running"),
                 Duration::from_secs(20),
@@ -236,7 +255,8 @@ fn ps_shows_each_program_on_each_host_and_a_killed_one_as_not_running() {
 
     // Bad input: one message, exit 3, nothing changed.
     let pids: Vec<_> = ops.fleet.hosts().map(|i| ops.pid(i, "web")).collect();
-    let nosuch = ops.convoy(&["restart", "app", "wbe"]);
+    let sleepers: Vec<_> = ops.fleet.hosts().map(|i| ops.pid(i, "sleeper")).collect();
+    let nosuch = ops.convoy(&["restart", "app", "wbe", "--health-cmd", "true"]);
     assert_eq!(nosuch.code, 3, "{}{}", nosuch.stdout, nosuch.stderr);
     assert_eq!(
         nosuch.stderr.trim(),
@@ -244,7 +264,63 @@ fn ps_shows_each_program_on_each_host_and_a_killed_one_as_not_running() {
     );
     let ps_nosuch = ops.convoy(&["ps", "app", "wbe"]);
     assert_eq!(ps_nosuch.code, 3, "{}", ps_nosuch.stderr);
-    let nohost = ops.convoy(&["restart", "nosuchgroup", "web"]);
+    let logs_nosuch = ops.convoy(&["logs", "app", "wbe"]);
+    assert_eq!(logs_nosuch.code, 3, "{}", logs_nosuch.stderr);
+    assert!(
+        logs_nosuch
+            .stderr
+            .ends_with("error: no host of \"app\" could show the logs of \"wbe\"\n"),
+        "{}",
+        logs_nosuch.stderr
+    );
+    // --since needs timestamps, which supervisord's stdout logs lack.
+    let since = ops.convoy(&["logs", "app", "web", "--since", "10m"]);
+    assert_eq!(since.code, 3, "{}{}", since.stdout, since.stderr);
+    assert_eq!(since.stdout, "");
+    assert!(
+        since.stderr.contains(
+            "h1: supervisord's stdout logs carry no timestamps: --since needs systemd's journal (use -n N here)"
+        ) && since
+            .stderr
+            .ends_with("error: no host of \"app\" could show the logs of \"web\"\n"),
+        "{}",
+        since.stderr
+    );
+    // A restart without a health gate is refused before any connection,
+    // unless asked for with --no-health.
+    let ungated = ops.convoy(&["restart", "app", "web"]);
+    assert_eq!(ungated.code, 3, "{}{}", ungated.stdout, ungated.stderr);
+    assert_eq!(
+        ungated.stderr.trim(),
+        "error: restart web: no health gate: give --health-http URL or --health-cmd COMMAND (or --no-health to restart without one); nothing was restarted"
+    );
+    assert_eq!(ungated.stdout, "");
+    // A gate that cannot be rendered for a host (an undefined variable).
+    let undefined = ops.convoy(&[
+        "restart",
+        "app",
+        "web",
+        "--health-http",
+        "http://{{ no_such_var }}:8080/",
+    ]);
+    assert_eq!(
+        undefined.code, 3,
+        "{}{}",
+        undefined.stdout, undefined.stderr
+    );
+    assert!(
+        undefined
+            .stderr
+            .starts_with("error: --health-http for host h1: ")
+            && undefined.stderr.contains("no_such_var")
+            && undefined.stderr.lines().count() <= 3,
+        "{}",
+        undefined.stderr
+    );
+    assert_eq!(undefined.stdout, "");
+    let ps_nohost = ops.convoy(&["ps", "nosuchgroup"]);
+    assert_eq!(ps_nohost.code, 3, "{}", ps_nohost.stderr);
+    let nohost = ops.convoy(&["restart", "nosuchgroup", "web", "--no-health"]);
     assert_eq!(nohost.code, 3, "{}", nohost.stderr);
     assert!(
         nohost
@@ -253,14 +329,60 @@ fn ps_shows_each_program_on_each_host_and_a_killed_one_as_not_running() {
         "{}",
         nohost.stderr
     );
-    let check = ops.convoy(&["restart", "app", "web", "--batch", "2", "--check"]);
+    let check = ops.convoy(&[
+        "restart",
+        "app",
+        "web",
+        "--batch",
+        "2",
+        "--no-health",
+        "--check",
+    ]);
     assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
     assert_eq!(
         check.stdout,
         "restart web on 3 hosts in 2 batches\nbatch 1/2: h1, h2\nbatch 2/2: h3\ncheck mode: nothing was restarted\n"
     );
+    // Rollout order: a canary alone, then the batches.
+    let canary = ops.convoy(&[
+        "restart",
+        "app",
+        "web",
+        "--canary",
+        "1",
+        "--batch",
+        "2",
+        "--no-health",
+        "--check",
+    ]);
+    assert_eq!(canary.code, 0, "{}{}", canary.stdout, canary.stderr);
+    assert_eq!(
+        canary.stdout,
+        "restart web on 3 hosts in 2 batches\nbatch 1/2: h1\nbatch 2/2: h2, h3\ncheck mode: nothing was restarted\n"
+    );
+    // --proxy-from a playbook without a proxy section.
+    write_file(
+        ops.work.path(),
+        "noproxy.yml",
+        "- name: plain\n  hosts: app\n  tasks: []\n",
+    );
+    let noproxy = ops.convoy(&[
+        "restart",
+        "app",
+        "web",
+        "--no-health",
+        "--proxy-from",
+        "noproxy.yml",
+    ]);
+    assert_eq!(noproxy.code, 3, "{}{}", noproxy.stdout, noproxy.stderr);
+    assert_eq!(
+        noproxy.stderr.trim(),
+        "error: noproxy.yml has no play with a `proxy` section to drain from"
+    );
     let after: Vec<_> = ops.fleet.hosts().map(|i| ops.pid(i, "web")).collect();
     assert_eq!(pids, after, "bad input restarted something");
+    let sleepers_after: Vec<_> = ops.fleet.hosts().map(|i| ops.pid(i, "sleeper")).collect();
+    assert_eq!(sleepers, sleepers_after, "bad input touched a sleeper");
     assert!(ops.fleet.hosts().all(|i| ops.web_starts(i) == 1));
 
     // stop and start: a program already stopped (h2's sleeper) or already
@@ -273,7 +395,7 @@ fn ps_shows_each_program_on_each_host_and_a_killed_one_as_not_running() {
         stop.stdout
     );
     assert!(ops.fleet.hosts().all(|i| ops.pid(i, "sleeper").is_none()));
-    let start = ops.convoy(&["start", "h1:h2", "sleeper"]);
+    let start = ops.convoy(&["start", "h1:h2", "sleeper", "--no-health"]);
     assert_eq!(start.code, 0, "{}{}", start.stdout, start.stderr);
     assert!(
         start.stdout.contains("started sleeper on h1, h2"),
@@ -282,6 +404,36 @@ fn ps_shows_each_program_on_each_host_and_a_killed_one_as_not_running() {
     );
     assert!(ops.pid(1, "sleeper").is_some() && ops.pid(2, "sleeper").is_some());
     assert_eq!(ops.pid(3, "sleeper"), None);
+
+    // RELEASE is what the process runs, not where `current` points: h1's
+    // `current` moves on (renamed into place, as a switch does) and ps
+    // still shows 1.1.0 until web is restarted.
+    write_file(
+        ops.fleet.host_path(1, "/srv"),
+        "app/releases/2.0.0/VERSION",
+        "2.0.0",
+    );
+    ops.fleet.exec_ok(
+        1,
+        "ln -s releases/2.0.0 /srv/app/current.new && mv -T /srv/app/current.new /srv/app/current",
+    );
+    let release_of_web_on_h1 = || {
+        let run = ops.convoy(&["ps", "h1", "web", "--output", "json"]);
+        assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+        let procs = processes(&run);
+        let web = find(&procs, "web", "h1");
+        (web["release"].clone(), web["cwd"].clone())
+    };
+    assert_eq!(
+        release_of_web_on_h1(),
+        (Value::from("1.1.0"), Value::from("/srv/app/releases/1.1.0"))
+    );
+    let restart = ops.convoy(&["restart", "h1", "web", "--health-http", HEALTH]);
+    assert_eq!(restart.code, 0, "{}{}", restart.stdout, restart.stderr);
+    assert_eq!(
+        release_of_web_on_h1(),
+        (Value::from("2.0.0"), Value::from("/srv/app/releases/2.0.0"))
+    );
 }
 
 /// Polls every host's web port until stopped; answers the most hosts seen
@@ -315,7 +467,7 @@ const HEALTH: &str = "http://{{ ansible_host }}:8080/VERSION";
 
 #[test]
 fn restart_in_batches_of_two_restarts_each_host_once_and_never_more_than_two_down() {
-    let ops = Ops::start(4);
+    let ops = Ops::start(6);
     let before: Vec<u32> = ops
         .fleet
         .hosts()
@@ -324,6 +476,7 @@ fn restart_in_batches_of_two_restarts_each_host_once_and_never_more_than_two_dow
     let stop = Arc::new(AtomicBool::new(false));
     let addrs = ops.fleet.hosts().map(|i| ops.fleet.addr(i)).collect();
     let poller = measure_downtime(addrs, stop.clone());
+    let started = Instant::now();
     let run = ops.convoy(&[
         "restart",
         "app",
@@ -333,13 +486,16 @@ fn restart_in_batches_of_two_restarts_each_host_once_and_never_more_than_two_dow
         "--health-http",
         HEALTH,
     ]);
+    let took = started.elapsed();
     stop.store(true, Ordering::SeqCst);
     let (most_down, first_down) = poller.join().unwrap();
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("batch 1/2: h1, h2\n"), "{}", run.stdout);
-    assert!(run.stdout.contains("batch 2/2: h3, h4\n"), "{}", run.stdout);
+    assert!(run.stdout.contains("batch 1/3: h1, h2\n"), "{}", run.stdout);
+    assert!(run.stdout.contains("batch 2/3: h3, h4\n"), "{}", run.stdout);
+    assert!(run.stdout.contains("batch 3/3: h5, h6\n"), "{}", run.stdout);
     assert!(
-        run.stdout.contains("restarted web on h1, h2, h3, h4"),
+        run.stdout
+            .contains("restarted web on h1, h2, h3, h4, h5, h6"),
         "{}",
         run.stdout
     );
@@ -355,6 +511,11 @@ fn restart_in_batches_of_two_restarts_each_host_once_and_never_more_than_two_dow
     assert!(most_down <= 2, "{most_down} hosts were down at once");
     let first = |i: usize| first_down[i - 1].unwrap_or_else(|| panic!("h{i} never seen down"));
     assert!(first(1).max(first(2)) < first(3).min(first(4)));
+    assert!(first(3).max(first(4)) < first(5).min(first(6)));
+    let restarts: Vec<usize> = ops.fleet.hosts().map(|i| ops.web_starts(i) - 1).collect();
+    eprintln!(
+        "figures: restart 6 hosts in batches of 2: restarts per host {restarts:?}, max down at once {most_down}, took {took:?}"
+    );
 }
 
 #[test]
@@ -414,9 +575,34 @@ fn host_pids(ops: &Ops, i: usize, pattern: &str) -> String {
     )
 }
 
-#[test]
-fn logs_follow_merges_new_lines_and_ends_cleanly_on_ctrl_c() {
-    let ops = Ops::start(3);
+/// Appends `line` to host i's web log, as the program would.
+fn append_log(ops: &Ops, i: usize, line: &str) {
+    use std::io::Write;
+    let mut log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(ops.fleet.host_path(i, "/srv/sup/web.out"))
+        .unwrap();
+    writeln!(log, "{line}").unwrap();
+}
+
+/// The local ssh processes (masters, mux clients) talking to this fleet:
+/// every one of them is started with the fleet's ssh_config (`-F`).
+fn local_ssh_processes(ops: &Ops) -> Vec<String> {
+    let config = ops.fleet.ssh_config().display().to_string();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if comm.trim() == "ssh" && cmdline.contains(&config) {
+            found.push(cmdline);
+        }
+    }
+    found
+}
+
+/// Starts `convoy logs app web -f -n 2` and waits for every host's last line.
+fn follow_web(ops: &Ops) -> Spawned {
     let inventory = ops.inventory.display().to_string();
     let mut logs = Spawned::start(
         Some(ops.work.path()),
@@ -428,26 +614,43 @@ fn logs_follow_merges_new_lines_and_ends_cleanly_on_ctrl_c() {
             l == want
         });
     }
-    // A line written now arrives, with its host.
-    let log = ops.fleet.host_path(2, "/srv/sup/web.out");
-    let mut text = std::fs::read_to_string(&log).unwrap();
-    text.push_str("a new line on h2\n");
-    std::fs::write(&log, text).unwrap();
-    logs.wait_for_line("the new line", Duration::from_secs(20), |l| {
-        l == "h2 | a new line on h2"
-    });
+    logs
+}
+
+#[test]
+fn logs_follow_merges_new_lines_and_ends_cleanly_on_ctrl_c() {
+    let ops = Ops::start(3);
+    let mut logs = follow_web(&ops);
+    // A line written now on each host arrives within a second, with its host.
+    let mut slowest = Duration::ZERO;
+    for i in ops.fleet.hosts() {
+        let written = Instant::now();
+        append_log(&ops, i, &format!("a new line on h{i}"));
+        let want = format!("h{i} | a new line on h{i}");
+        logs.wait_for_line("the new line", Duration::from_secs(20), |l| l == want);
+        let took = written.elapsed();
+        assert!(took < Duration::from_secs(1), "h{i}'s line took {took:?}");
+        slowest = slowest.max(took);
+    }
+    eprintln!("figures: logs -f: slowest new line shown after {slowest:?}");
     assert!(
         !host_pids(&ops, 1, "-F -- /srv/sup/web.out")
             .trim()
             .is_empty()
     );
+    assert!(!local_ssh_processes(&ops).is_empty());
     let interrupted = Instant::now();
     logs.interrupt();
     let run = logs.finish(Duration::from_secs(15));
-    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(run.code, 130, "{}{}", run.stdout, run.stderr);
     // It ends at once (the hosts' scripts end on the EOF convoy sends)...
     let took = interrupted.elapsed();
     assert!(took < Duration::from_secs(4), "took {took:?} to end");
+    eprintln!("figures: logs -f: ended {took:?} after SIGINT");
+    // ...no ssh process is left here...
+    wait_until("no local ssh left", Duration::from_secs(3), || {
+        local_ssh_processes(&ops).is_empty()
+    });
     // ...and nothing is left following on the hosts.
     for i in ops.fleet.hosts() {
         wait_until(
@@ -460,4 +663,252 @@ fn logs_follow_merges_new_lines_and_ends_cleanly_on_ctrl_c() {
             },
         );
     }
+}
+
+#[test]
+fn logs_follow_says_when_a_host_goes_away_and_keeps_following_the_others() {
+    let ops = Ops::start(3);
+    let mut logs = follow_web(&ops);
+    // h2 goes away: its sshd stops and its sessions are cut, as when the
+    // machine dies (the connection is reset, not silently dropped).
+    let gone = Instant::now();
+    ops.fleet.stop_sshd(2);
+    ops.fleet.kill_sessions(2);
+    let said = logs.wait_for_stderr_line("that h2 went away", Duration::from_secs(20), |l| {
+        l.contains("h2")
+    });
+    eprintln!(
+        "figures: logs -f: h2's loss said after {:?}: {said}",
+        gone.elapsed()
+    );
+    assert!(
+        said.starts_with("convoy: h2: lost while following (")
+            && said.ends_with("); still following 2 of 3 host(s)"),
+        "{said}"
+    );
+    assert_eq!(
+        logs.stderr().lines().filter(|l| l.contains("h2")).count(),
+        1,
+        "{}",
+        logs.stderr()
+    );
+    // The others are still followed: their new lines keep arriving.
+    for round in 0..3 {
+        for i in [1, 3] {
+            let text = format!("after h2 went, line {round} on h{i}");
+            append_log(&ops, i, &text);
+            let want = format!("h{i} | {text}");
+            logs.wait_for_line(&want, Duration::from_secs(5), |l| l == want);
+        }
+    }
+    assert!(logs.running(), "convoy logs -f ended with h2");
+    logs.interrupt();
+    let run = logs.finish(Duration::from_secs(15));
+    assert_eq!(run.code, 130, "{}{}", run.stdout, run.stderr);
+    wait_until("no local ssh left", Duration::from_secs(3), || {
+        local_ssh_processes(&ops).is_empty()
+    });
+    for i in [1, 3] {
+        wait_until(
+            &format!("h{i}'s tail to end"),
+            Duration::from_secs(3),
+            || {
+                host_pids(&ops, i, "-F -- /srv/sup/web.out")
+                    .trim()
+                    .is_empty()
+            },
+        );
+    }
+}
+
+/// The play whose proxy section `restart --proxy-from` drains from: nginx
+/// on the balancers in front of every app host's web (the repository's
+/// upstream template).
+const PROXY_PLAYBOOK: &str = r#"- name: web behind nginx
+  hosts: app
+  vars:
+    app_name: web
+    app_port: 8080
+    proxy_server_name: web.test
+  proxy:
+    hosts: balancers
+    files:
+      - template: templates/nginx/upstream.conf.j2
+        dest: /etc/nginx/conf.d/web.conf
+    validate: nginx -t
+    reload: nginx -s reload
+    drain: true
+    drain_timeout: 1s
+  tasks: []
+"#;
+
+/// nginx's complaints that it sent a request to an upstream that was down.
+fn upstream_errors(ops: &Ops, proxy: usize) -> Vec<String> {
+    std::fs::read_to_string(ops.fleet.host_path(proxy, "/srv/nginx/error.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("while connecting to upstream"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn restart_behind_nginx_drains_each_batch_so_no_request_meets_a_restarting_host() {
+    let ops = Ops::start_with(6, 1);
+    let proxy = 7;
+    let nginx = Nginx::start(&ops.fleet, proxy);
+    write_file(ops.work.path(), "proxy.yml", PROXY_PLAYBOOK);
+    write_file(
+        ops.work.path(),
+        "templates/nginx/upstream.conf.j2",
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("templates/nginx/upstream.conf.j2"),
+        )
+        .unwrap(),
+    );
+    let installed = ops.convoy(&["run", "proxy.yml"]);
+    assert_eq!(
+        installed.code, 0,
+        "{}{}",
+        installed.stdout, installed.stderr
+    );
+    nginx.wait_for_path("web.test", "/VERSION", 200, "1.");
+    let clock = Instant::now();
+    let restart_with = |extra: &[&str]| -> (Run, Vec<support::client::Sample>, usize) {
+        let client = Client::start(
+            nginx.address(),
+            "web.test",
+            "/VERSION",
+            clock,
+            100_000,
+            Duration::from_secs(120),
+        );
+        client.wait_count(20);
+        let stop = Arc::new(AtomicBool::new(false));
+        let addrs = (1..=6).map(|i| ops.fleet.addr(i)).collect();
+        let poller = measure_downtime(addrs, stop.clone());
+        let mut args = vec![
+            "restart",
+            "app",
+            "web",
+            "--batch",
+            "2",
+            "--health-http",
+            HEALTH,
+        ];
+        args.extend_from_slice(extra);
+        let run = ops.convoy(&args);
+        stop.store(true, Ordering::SeqCst);
+        let (most_down, _) = poller.join().unwrap();
+        (run, client.finish_after(20), most_down)
+    };
+
+    // With --proxy-from: each batch leaves the upstreams first.
+    let reloads = nginx.reloads();
+    let started = Instant::now();
+    let (drained, samples, most_down) = restart_with(&["--proxy-from", "proxy.yml"]);
+    let took = started.elapsed();
+    assert_eq!(drained.code, 0, "{}{}", drained.stdout, drained.stderr);
+    for (b, hosts) in [(1, "h1, h2"), (2, "h3, h4"), (3, "h5, h6")] {
+        let want = format!("batch {b}/3: {hosts}\n  proxy: drained {hosts}\n");
+        assert!(
+            drained.stdout.contains(&want),
+            "no {want:?} in\n{}",
+            drained.stdout
+        );
+        let back = format!("  proxy: back in service: {hosts}\n");
+        assert!(
+            drained.stdout.contains(&back),
+            "no {back:?} in\n{}",
+            drained.stdout
+        );
+    }
+    for i in 1..=6 {
+        assert_eq!(ops.web_starts(i), 2, "h{i} was not restarted exactly once");
+        assert!(ops.serves(i), "h{i} does not serve after the restart");
+    }
+    // No request reached a host while it was down, and every one answered.
+    let errors = upstream_errors(&ops, proxy);
+    assert!(
+        errors.is_empty(),
+        "nginx met a restarting host:\n{}",
+        errors.join("\n")
+    );
+    let failed: Vec<String> = samples
+        .iter()
+        .filter(|s| !matches!(&s.answer, Ok((200, _))))
+        .map(|s| s.short())
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "requests failed through nginx: {failed:?}"
+    );
+    // Each batch drained and returned: two reloads per batch.
+    nginx.wait_reloads(reloads + 6);
+    assert!(most_down <= 2, "{most_down} hosts were down at once");
+    // Back to the config it had: every app host in the upstream.
+    let conf =
+        std::fs::read_to_string(ops.fleet.host_path(proxy, "/etc/nginx/conf.d/web.conf")).unwrap();
+    for i in 1..=6 {
+        assert!(
+            conf.contains(&format!("{}:8080;", ops.fleet.addr(i))),
+            "h{i} missing:\n{conf}"
+        );
+    }
+    // Then without the proxy (the control: the same check catches a
+    // restart that does not drain): nginx meets the restarting hosts (it retries on
+    // another upstream, so it is in its log that this shows).
+    let (plain, _, _) = restart_with(&[]);
+    assert_eq!(plain.code, 0, "{}{}", plain.stdout, plain.stderr);
+    let met = upstream_errors(&ops, proxy);
+    assert!(
+        !met.is_empty(),
+        "nginx never met a restarting host without the drain: this test could not fail"
+    );
+
+    eprintln!(
+        "figures: restart behind nginx, 6 hosts in batches of 2: restarts per host 1, max down at once {most_down}, {} requests through nginx, 0 failed, 0 sent to a down host (without the drain: {} upstream errors), took {took:?}",
+        samples.len(),
+        met.len()
+    );
+}
+
+#[test]
+fn logs_follow_notices_a_host_whose_link_is_cut_silently() {
+    let ops = Ops::start(3);
+    let mut logs = follow_web(&ops);
+    // No reset this time: packets to h3 are dropped, as when a machine
+    // loses power or its network. Only ssh's keepalive can tell.
+    let cut = Instant::now();
+    ops.fleet.link_down(3);
+    let said = logs.wait_for_stderr_line("that h3 went away", Duration::from_secs(90), |l| {
+        l.contains("h3")
+    });
+    let took = cut.elapsed();
+    eprintln!("figures: logs -f: a silently cut h3 said after {took:?}: {said}");
+    assert!(
+        said.starts_with("convoy: h3: lost while following (")
+            && said.ends_with("); still following 2 of 3 host(s)"),
+        "{said}"
+    );
+    // A keepalive every 15 s (ServerAliveInterval), given up after three
+    // unanswered: about a minute (README).
+    assert!(
+        took >= Duration::from_secs(40) && took < Duration::from_secs(85),
+        "took {took:?}"
+    );
+    for i in [1, 2] {
+        let text = format!("after h3 was cut, a line on h{i}");
+        append_log(&ops, i, &text);
+        let want = format!("h{i} | {text}");
+        logs.wait_for_line(&want, Duration::from_secs(5), |l| l == want);
+    }
+    logs.interrupt();
+    let run = logs.finish(Duration::from_secs(20));
+    assert_eq!(run.code, 130, "{}{}", run.stdout, run.stderr);
+    wait_until("no local ssh left", Duration::from_secs(5), || {
+        local_ssh_processes(&ops).is_empty()
+    });
+    ops.fleet.link_up(3);
 }

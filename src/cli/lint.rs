@@ -48,7 +48,14 @@ pub fn run(opts: Opts) -> Result<i32, Error> {
     let findings = preflight::check_all(
         &inventory, &playbook, &templates, &artifacts, &options, proxy,
     );
-    let problems = findings.problems;
+    let mut problems = findings.problems;
+    // A job's commands and state directory, rendered for every host as
+    // `convoy job run` renders them before any connection.
+    for play in playbook.plays.iter().filter(|p| p.job.is_some()) {
+        if let Err(e) = crate::job::runner::Job::prepare(&inventory, &playbook, play, &options) {
+            problems.push(e);
+        }
+    }
     if opts.hosts.output == OutputFormat::Json {
         // One document (README: Output); each problem as its text message.
         println!(

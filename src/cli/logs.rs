@@ -7,11 +7,11 @@ use std::path::Path;
 use clap::Args;
 
 use super::shared::{HostOpts, InventoryOpts, pattern_hosts};
-use crate::error::{EXIT_OK, EXIT_UNREACHABLE, Error};
+use crate::error::{EXIT_INTERRUPTED, EXIT_OK, EXIT_UNREACHABLE, Error};
 use std::time::Duration;
 
 use crate::run::{Forks, Interrupt, Mode, Phase, TagFilter};
-use crate::supervision::Supervised;
+use crate::supervision::{FollowError, LogsSince, Supervised};
 
 #[derive(Args)]
 pub struct Opts {
@@ -22,6 +22,11 @@ pub struct Opts {
     /// Lines per host.
     #[arg(short = 'n', long = "lines", default_value_t = 20, value_name = "N")]
     pub lines: usize,
+    /// Only lines since then: a span back from now (10m) or a UTC time
+    /// (2026-12-01T17:00:00Z). systemd's journal only: supervisord's
+    /// stdout logs carry no timestamps.
+    #[arg(long, value_name = "SPAN|TIME", value_parser = LogsSince::parse)]
+    pub since: Option<LogsSince>,
     /// Then follow: print new lines as they are written, until Ctrl-C.
     #[arg(short = 'f', long)]
     pub follow: bool,
@@ -83,26 +88,44 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
     )?;
     let fleet = Supervised::connect(&inventory, names, &options, opts.sudo).await?;
     let width = fleet.hosts.iter().map(|h| h.name.len()).max().unwrap_or(0);
-    let logs = if opts.follow {
-        follow(&fleet, &opts, width).await
-    } else {
-        let logs = fleet
-            .forks()
-            .each(&fleet.hosts, |host| host.logs(&opts.program, opts.lines))
-            .await;
-        for (host, log) in fleet.hosts.iter().zip(&logs) {
-            if let Ok(text) = log {
-                for line in text.lines() {
-                    println!("{:<width$} | {line}", host.name);
-                }
-            }
-        }
-        logs
-    };
     let mut code = EXIT_OK;
     for (host, e) in &fleet.unreachable {
         eprintln!("{host}: unreachable: {e}");
         code = EXIT_UNREACHABLE;
+    }
+    if opts.follow && fleet.hosts.is_empty() {
+        // Every host was unreachable (each said above): nothing to follow.
+        fleet.close().await;
+        return Ok(code);
+    }
+    if opts.follow {
+        let ended = follow(&fleet, &opts, width).await;
+        let refused_everywhere =
+            !fleet.hosts.is_empty() && ended.hosts.iter().all(|e| matches!(e, HostEnd::Refused(_)));
+        fleet.close().await;
+        if refused_everywhere {
+            return Err(no_host_could(&opts));
+        }
+        // Each host that ended early was said when it did; what is left is
+        // how the whole command ended.
+        return Ok(if ended.interrupted {
+            EXIT_INTERRUPTED
+        } else {
+            EXIT_UNREACHABLE
+        });
+    }
+    let logs = fleet
+        .forks()
+        .each(&fleet.hosts, |host| {
+            host.logs(&opts.program, opts.lines, opts.since.as_ref())
+        })
+        .await;
+    for (host, log) in fleet.hosts.iter().zip(&logs) {
+        if let Ok(text) = log {
+            for line in text.lines() {
+                println!("{:<width$} | {line}", host.name);
+            }
+        }
     }
     let mut errors = Vec::new();
     for (host, log) in fleet.hosts.iter().zip(&logs) {
@@ -116,10 +139,7 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
     }
     fleet.close().await;
     if all_failed {
-        return Err(Error::Usage(format!(
-            "no host of \"{}\" could show the logs of \"{}\"",
-            opts.pattern, opts.program
-        )));
+        return Err(no_host_could(&opts));
     }
     if !errors.is_empty() {
         code = EXIT_UNREACHABLE;
@@ -127,10 +147,36 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
     Ok(code)
 }
 
+fn no_host_could(opts: &Opts) -> Error {
+    Error::Usage(format!(
+        "no host of \"{}\" could show the logs of \"{}\"",
+        opts.pattern, opts.program
+    ))
+}
+
+/// How one host's following ended.
+enum HostEnd {
+    /// Ctrl-C closed its script.
+    Stopped,
+    /// The host went away (its connection was lost) while followed.
+    Lost(String),
+    /// The host answered that it cannot show these logs.
+    Refused(String),
+}
+
+/// How following ended: each host's end, and whether Ctrl-C ended it (or
+/// every host ended by itself).
+struct FollowEnd {
+    hosts: Vec<HostEnd>,
+    interrupted: bool,
+}
+
 /// Follows every host at once, printing lines as they arrive, until Ctrl-C
-/// (SIGINT or SIGTERM), which closes every host's script; the answers are
-/// empty (`Ok`) or why a host could not be followed.
-async fn follow(fleet: &Supervised, opts: &Opts, width: usize) -> Vec<Result<String, String>> {
+/// (SIGINT or SIGTERM), which closes every host's script. A host that goes
+/// away is said at once, on one line naming it, and the others go on being
+/// followed: an operator watching 40 hosts must see which one is gone, and
+/// must not lose the other 39.
+async fn follow(fleet: &Supervised, opts: &Opts, width: usize) -> FollowEnd {
     let interrupt = Interrupt::install();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, String)>();
     let printer = async move {
@@ -138,6 +184,8 @@ async fn follow(fleet: &Supervised, opts: &Opts, width: usize) -> Vec<Result<Str
             println!("{host:<width$} | {line}");
         }
     };
+    let total = fleet.hosts.len();
+    let left = std::sync::atomic::AtomicUsize::new(total);
     // Following never ends by itself: every host needs its own script at
     // once, so the bound is the number of hosts (already connected, within
     // --forks, by `Supervised::connect`).
@@ -147,24 +195,53 @@ async fn follow(fleet: &Supervised, opts: &Opts, width: usize) -> Vec<Result<Str
         .map(|host| {
             let tx = tx.clone();
             let interrupt = interrupt.clone();
+            let left = &left;
             async move {
-                let stop = async move {
-                    while !interrupt.is_set() {
-                        tokio::time::sleep(Duration::from_millis(100)).await;
+                let stop = {
+                    let interrupt = interrupt.clone();
+                    async move {
+                        while !interrupt.is_set() {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
                     }
                 };
                 let name = host.name.clone();
                 let mut line = move |l: String| {
                     let _ = tx.send((name.clone(), l));
                 };
-                host.follow_logs(&opts.program, opts.lines, &mut line, stop)
+                let end = match host
+                    .follow_logs(
+                        &opts.program,
+                        opts.lines,
+                        opts.since.as_ref(),
+                        &mut line,
+                        stop,
+                    )
                     .await
-                    .map(|()| String::new())
+                {
+                    Ok(()) if interrupt.is_set() => return HostEnd::Stopped,
+                    Ok(()) => HostEnd::Lost("its log stream ended".into()),
+                    Err(FollowError::Lost(why)) => HostEnd::Lost(why),
+                    Err(FollowError::Refused(why)) => HostEnd::Refused(why),
+                };
+                let others = left.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) - 1;
+                match &end {
+                    HostEnd::Lost(why) => eprintln!(
+                        "convoy: {}: lost while following ({why}); still following {others} of {total} host(s)",
+                        host.name
+                    ),
+                    HostEnd::Refused(why) => eprintln!("{}: {why}", host.name),
+                    HostEnd::Stopped => {}
+                }
+                end
             }
         })
         .collect();
     drop(tx);
     let followers = Forks::new(fleet.hosts.len()).all(followers);
-    let (answers, ()) = tokio::join!(followers, printer);
-    answers
+    let (hosts, ()) = tokio::join!(followers, printer);
+    FollowEnd {
+        hosts,
+        interrupted: interrupt.is_set(),
+    }
 }

@@ -5,6 +5,7 @@ mod ctl;
 mod exec;
 mod extra_vars;
 mod inventory;
+mod job;
 mod lint;
 mod logs;
 mod patch;
@@ -20,7 +21,7 @@ mod shared;
 mod status;
 mod unlock;
 
-pub(crate) use shared::control_dir;
+pub(crate) use shared::{control_dir, play_hosts};
 
 use clap::{Parser, Subcommand};
 
@@ -73,6 +74,8 @@ pub(crate) enum Command {
     Start(restart::Opts),
     /// A program's last output lines from every host, each prefixed with its host.
     Logs(logs::Opts),
+    /// One-off work over many targets (databases, schemas, tenants), each tracked, exactly once.
+    Job(job::Opts),
 }
 
 impl Cli {
@@ -101,6 +104,7 @@ impl Cli {
                 Command::Stop(opts) => restart::run(opts, Action::Stop).await,
                 Command::Start(opts) => restart::run(opts, Action::Start).await,
                 Command::Logs(opts) => logs::run(opts).await,
+                Command::Job(opts) => job::run(opts).await,
             }
         })
     }

@@ -18,7 +18,9 @@ use crate::playbook::{RolloutSpec, Size};
 use crate::report::OutputFormat;
 use crate::rollout::{HealthGate, HealthTarget, RolloutPlan};
 use crate::run::{Interrupt, Mode, Phase, TagFilter};
-use crate::supervision::{Action, RollingAction, RollingEvent, RollingOutcome, Supervised};
+use crate::supervision::{
+    Action, ProxyDrain, RollingAction, RollingEvent, RollingOutcome, Supervised,
+};
 use crate::template::Templates;
 use crate::vars::Value;
 
@@ -54,12 +56,35 @@ pub struct Opts {
     /// The HTTP status --health-http expects.
     #[arg(long, default_value_t = 200, value_name = "STATUS")]
     pub health_expect: u16,
+    /// Restart (or start) with no health gate: a host counts as done as
+    /// soon as its supervisor says so. Without a gate or this flag,
+    /// `restart` and `start` refuse to run.
+    #[arg(long, conflicts_with_all = ["health_http", "health_cmd"])]
+    pub no_health: bool,
+    /// Drain from the proxy of this playbook's first play with a `proxy:`
+    /// section: each batch leaves its upstreams before the action and
+    /// comes back after its health gate.
+    #[arg(long, value_name = "PLAYBOOK")]
+    pub proxy_from: Option<std::path::PathBuf>,
     /// How long a host may take to become healthy.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub health_timeout: Duration,
 }
 
 pub async fn run(opts: Opts, action: Action) -> Result<i32, Error> {
+    let gated = opts.health_http.is_some() || opts.health_cmd.is_some();
+    if action.is_gated() && !gated && !opts.no_health {
+        // A rolling restart without a gate only paces the damage: a
+        // program that no longer comes up would be restarted host after
+        // host. Going without one must be asked for.
+        return Err(Error::Usage(format!(
+            "{verb} {program}: no health gate: give --health-http URL or --health-cmd COMMAND \
+             (or --no-health to {verb} without one); nothing was {done}",
+            verb = action.verb(),
+            program = opts.program,
+            done = action.done()
+        )));
+    }
     let inventory = opts.hosts.inventory.load()?;
     let names = pattern_hosts(&inventory, &opts.pattern, opts.hosts.limit.as_deref())?;
     let options = opts.hosts.run_options(
@@ -69,7 +94,7 @@ pub async fn run(opts: Opts, action: Action) -> Result<i32, Error> {
     )?;
     // Rendered for every host before the first connection.
     let mut targets = HashMap::new();
-    if action.is_gated() && (opts.health_http.is_some() || opts.health_cmd.is_some()) {
+    if action.is_gated() && gated {
         let templates = Templates::new(Path::new("."));
         crate::run::preflight::share_inventory(&templates, &inventory);
         for name in &names {
@@ -95,9 +120,19 @@ pub async fn run(opts: Opts, action: Action) -> Result<i32, Error> {
             targets.insert(name.clone(), target);
         }
     }
+    // The proxy's files are rendered for every proxy host before the
+    // first connection, app hosts' included.
+    let control_dir = super::control_dir()?;
+    let mut proxy = match &opts.proxy_from {
+        Some(path) => Some(ProxyDrain::open(path, &inventory, &options, control_dir.path()).await?),
+        None => None,
+    };
     let fleet = Supervised::connect(&inventory, names, &options, opts.sudo).await?;
-    let code = act(&opts, action, &fleet, targets).await;
+    let code = act(&opts, action, &fleet, proxy.as_mut(), targets).await;
     fleet.close().await;
+    if let Some(proxy) = proxy {
+        proxy.close().await;
+    }
     code
 }
 
@@ -105,6 +140,7 @@ async fn act(
     opts: &Opts,
     action: Action,
     fleet: &Supervised,
+    proxy: Option<&mut ProxyDrain>,
     targets: HashMap<String, HealthTarget>,
 ) -> Result<i32, Error> {
     if !fleet.unreachable.is_empty() {
@@ -200,12 +236,12 @@ async fn act(
     };
     let interrupt = Interrupt::install();
     let outcome = rolling
-        .run(fleet, &interrupt, &mut |event| report(json, event))
+        .run(fleet, proxy, &interrupt, &mut |event| report(json, event))
         .await;
     summarize(json, action, &opts.program, &outcome);
     Ok(if outcome.interrupted {
         EXIT_INTERRUPTED
-    } else if outcome.failed.is_empty() {
+    } else if outcome.failed.is_empty() && outcome.proxy_failed.is_none() {
         EXIT_OK
     } else {
         EXIT_FAILED
@@ -244,6 +280,17 @@ fn report(json: bool, event: RollingEvent) {
             "{}",
             json!({"event": "batch", "index": index, "total": total, "hosts": hosts})
         ),
+        (false, RollingEvent::Proxy { what, result }) => match result {
+            Ok(()) => println!("  proxy: {what}"),
+            Err(e) => println!("  proxy: FAILED ({what}): {}", e.replace('\n', ", ")),
+        },
+        (true, RollingEvent::Proxy { what, result }) => println!(
+            "{}",
+            match result {
+                Ok(()) => json!({"event": "proxy", "what": what, "ok": true, "message": null}),
+                Err(e) => json!({"event": "proxy", "what": what, "ok": false, "message": e}),
+            }
+        ),
         (true, RollingEvent::Host { host, result }) => println!(
             "{}",
             match result {
@@ -271,6 +318,17 @@ fn summarize(json: bool, action: Action, program: &str, outcome: &RollingOutcome
         }
     };
     let failed: Vec<String> = outcome.failed.iter().map(|(h, _)| h.clone()).collect();
+    if let Some(e) = &outcome.proxy_failed {
+        println!(
+            "proxy update failed, nothing more was {}: {}; {}: {}; not touched: {}",
+            action.done(),
+            e.lines().next().unwrap_or_default(),
+            action.done(),
+            list(&outcome.acted),
+            list(&outcome.untouched)
+        );
+        return;
+    }
     match outcome.stopped_after_batch {
         Some(batch) => {
             let why = if outcome.interrupted {

@@ -117,8 +117,28 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
             Value::Object(json_out)
         };
         println!("{value}");
+    } else {
+        println!("{}", round_trips_line(&trips));
     }
     Ok(code)
+}
+
+/// The closing line of the text output: status must stay one round trip
+/// per host however many distributions a host has, and saying so lets an
+/// operator (and the fleet test) see that it did.
+fn round_trips_line(trips: &BTreeMap<&str, u64>) -> String {
+    let (least, most) = (
+        trips.values().min().copied().unwrap_or(0),
+        trips.values().max().copied().unwrap_or(0),
+    );
+    let each = if least == most && most == 1 {
+        "1 round trip each".to_owned()
+    } else if least == most {
+        format!("{most} round trips each")
+    } else {
+        format!("{least} to {most} round trips each")
+    };
+    format!("asked {} host(s): {each}", trips.len())
 }
 
 /// The playbooks to read: files as given, a directory's `*.yml` (sorted,

@@ -98,6 +98,7 @@ struct RawPlay {
     migrations: Vec<Spanned<RawMigration>>,
     proxy: Option<Spanned<RawProxy>>,
     once: Option<Spanned<Value>>,
+    job: Option<Spanned<crate::job::RawJob>>,
 }
 
 #[derive(Deserialize)]
@@ -227,7 +228,7 @@ pub(super) fn load(path: &Path) -> Result<Playbook, PlaybookError> {
     })?;
     let base_dir = base_dir(path);
     let mut plays = Vec::new();
-    load_plays(path, &text, &mut plays, 0)?;
+    load_plays(path, &text, &base_dir, &mut plays, 0)?;
     Ok(Playbook { base_dir, plays })
 }
 
@@ -238,6 +239,7 @@ pub(super) fn load(path: &Path) -> Result<Playbook, PlaybookError> {
 fn load_plays(
     path: &Path,
     text: &str,
+    base_dir: &Path,
     plays: &mut Vec<Play>,
     depth: usize,
 ) -> Result<(), PlaybookError> {
@@ -266,11 +268,11 @@ fn load_plays(
                 message: format!("`import_playbook`: cannot read {}: {e}", file.display()),
                 span: import_at.clone(),
             })?;
-            load_plays(&file, &text, plays, depth + 1)?;
+            load_plays(&file, &text, base_dir, plays, depth + 1)?;
             continue;
         }
         let index = plays.len();
-        plays.push(convert_play(path, index, raw, at)?);
+        plays.push(convert_play(path, base_dir, index, raw, at)?);
     }
     Ok(())
 }
@@ -304,6 +306,7 @@ fn span(file: &Path, s: &serde_saphyr::Location) -> SourceSpan {
 
 fn convert_play(
     file: &Path,
+    base_dir: &Path,
     index: usize,
     raw: RawPlay,
     at: SourceSpan,
@@ -315,6 +318,42 @@ fn convert_play(
         });
     };
     let hosts_span = span(file, &hosts.referenced);
+    if let Some(job) = &raw.job {
+        // A job's work is its `run` (or converters), run under the
+        // host-side wrapper that makes it exactly-once; tasks or a release
+        // beside it would run outside that guarantee.
+        let beside = [
+            ("tasks", !raw.tasks.is_empty()),
+            ("handlers", !raw.handlers.is_empty()),
+            ("distribution", raw.distribution.is_some()),
+            ("rollout", raw.rollout.is_some()),
+            ("migrations", !raw.migrations.is_empty()),
+            ("proxy", raw.proxy.is_some()),
+        ];
+        if let Some((key, _)) = beside.iter().find(|(_, present)| *present) {
+            return Err(PlaybookError::Invalid {
+                message: format!(
+                    "a play with `job:` has no `{key}`: its work is the job's `run` (or `converters`); put other work in a play of its own"
+                ),
+                span: span(file, &job.referenced),
+            });
+        }
+        // Jobs run as the ssh user, untagged: keys they ignored would lie.
+        let ignored = [
+            ("become", raw.become_.is_some()),
+            ("become_user", raw.become_user.is_some()),
+            ("become_method", raw.become_method.is_some()),
+            ("tags", raw.tags.is_some()),
+        ];
+        if let Some((key, _)) = ignored.iter().find(|(_, present)| *present) {
+            return Err(PlaybookError::Invalid {
+                message: format!(
+                    "a play with `job:` takes no `{key}`: a job runs as the ssh user and has no tags"
+                ),
+                span: span(file, &job.referenced),
+            });
+        }
+    }
     if let Some(gather) = &raw.gather_facts
         && boolean(&gather.value) != Some(false)
     {
@@ -400,6 +439,10 @@ fn convert_play(
             .once
             .map(|o| super::once::convert(file, o))
             .transpose()?,
+        job: raw
+            .job
+            .map(|j| crate::job::spec::convert(file, base_dir, j))
+            .transpose()?,
         distribution: raw
             .distribution
             .map(|d| convert_distribution(file, d))
@@ -423,6 +466,7 @@ fn convert_play(
         }
     }
     super::magic::check(&play)?;
+    crate::job::spec::check_target_use(&play)?;
     Ok(play)
 }
 

@@ -24,7 +24,7 @@ pub use error::PlaybookError;
 pub use migration::{Migration, MigrationTarget};
 pub use once::{IfHeld, OnceSpec};
 pub use proxy::{ProxyFile, ProxySpec};
-pub use rollout::{HealthSpec, OnFailure, Order, Pause, RolloutSpec, Size};
+pub use rollout::{HealthSpec, OnFailure, Order, Pause, RolloutSpec, Size, duration};
 pub use task::{LoopSpec, Task, TaskKind};
 
 use crate::source::SourceSpan;
@@ -68,6 +68,8 @@ pub struct Play {
     pub proxy: Option<ProxySpec>,
     /// Run in one instance only across the fleet (a named lock).
     pub once: Option<OnceSpec>,
+    /// One-off work over many targets (`convoy job run`).
+    pub job: Option<crate::job::JobSpec>,
 }
 
 impl Playbook {
@@ -116,6 +118,7 @@ impl Playbook {
                 migrations: vec![],
                 proxy: None,
                 once: None,
+                job: None,
             }],
         }
     }

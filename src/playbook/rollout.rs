@@ -190,7 +190,7 @@ fn at(file: &std::path::Path, l: &serde_saphyr::Location) -> SourceSpan {
 }
 
 /// Seconds as a number, or a humantime duration ("30s", "2m").
-pub(super) fn duration(v: &Value) -> Option<Duration> {
+pub fn duration(v: &Value) -> Option<Duration> {
     match v {
         Value::Number(n) => n
             .as_f64()

@@ -234,7 +234,23 @@ impl Runner<'_> {
     }
 }
 
+impl RunSummary {
+    /// The operator ended the rollout before it completed, with no host
+    /// failing: `convoy ctl stop|rollback`, or `[s]top` at `pause: confirm`
+    /// (a failed rollout that stopped or rolled back has failed hosts).
+    pub fn ended_by_operator(&self) -> bool {
+        self.failed_hosts == 0
+            && ["stopped", "rolled_back", "rollback_incomplete"]
+                .iter()
+                .any(|end| self.cycles.contains(end))
+    }
+}
+
 /// The exit code for a finished run: interrupted beats failed beats unreachable.
+/// A rollout the operator stopped or rolled back is not a success: the
+/// fleet is half-switched or back where it was, and a CI deploy step must
+/// not go green on it; it exits like Ctrl-C (130), which is the same act
+/// (the batch in flight settles, nothing new starts) from another terminal.
 pub fn exit_code(summary: &RunSummary) -> i32 {
     use crate::error::*;
     if summary.interrupted {
@@ -243,6 +259,8 @@ pub fn exit_code(summary: &RunSummary) -> i32 {
         EXIT_BAD_INPUT
     } else if summary.failed_hosts > 0 {
         EXIT_FAILED
+    } else if summary.ended_by_operator() {
+        EXIT_INTERRUPTED
     } else if summary.unreachable_hosts > 0 {
         EXIT_UNREACHABLE
     } else {
@@ -253,6 +271,29 @@ pub fn exit_code(summary: &RunSummary) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rollout_the_operator_stopped_or_rolled_back_is_not_a_success() {
+        for end in ["stopped", "rolled_back"] {
+            let by_operator = RunSummary {
+                hosts: 3,
+                cycles: vec![end],
+                ..RunSummary::default()
+            };
+            assert_eq!(exit_code(&by_operator), crate::error::EXIT_INTERRUPTED);
+            let failed = RunSummary {
+                failed_hosts: 1,
+                ..by_operator
+            };
+            assert_eq!(exit_code(&failed), crate::error::EXIT_FAILED);
+        }
+        let done = RunSummary {
+            hosts: 3,
+            cycles: vec!["completed"],
+            ..RunSummary::default()
+        };
+        assert_eq!(exit_code(&done), crate::error::EXIT_OK);
+    }
 
     #[test]
     fn a_run_that_reached_no_host_is_unreachable() {

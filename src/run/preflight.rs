@@ -27,6 +27,17 @@ pub fn check(
     artifacts: &ArtifactCache,
     options: &RunOptions,
 ) -> Result<(), Error> {
+    // A job's play has no tasks: `convoy run` would pass over it and say
+    // ok, as if the job had run.
+    if let Some(job) = playbook.plays.iter().find_map(|p| p.job.as_ref()) {
+        return Err(Error::Located {
+            message: format!(
+                "job `{}` runs with `convoy job run PLAYBOOK`, not `convoy run`",
+                job.name
+            ),
+            span: job.span.clone(),
+        });
+    }
     match check_all(
         inventory,
         playbook,

@@ -8,7 +8,7 @@ use crate::transport::{Become, Connection, Script, ShellScript};
 use crate::vars::Value;
 
 use super::script::{action_script, logs_script, status_script};
-use super::{Action, HostPrograms};
+use super::{Action, HostPrograms, LogsSince};
 
 /// Where supervisord's config is unless the inventory says otherwise
 /// (Debian's `supervisor` package puts it there).
@@ -16,6 +16,21 @@ pub const DEFAULT_CONF: &str = "/etc/supervisor/supervisord.conf";
 
 /// The inventory variable naming a host's supervisord config.
 pub const CONF_VAR: &str = "convoy_supervisor_conf";
+
+/// The exit status ssh gives when the connection itself failed.
+const SSH_LOST: i32 = 255;
+
+/// Why following a host's log ended before convoy stopped it.
+#[derive(Debug, thiserror::Error)]
+pub enum FollowError {
+    /// The connection went away (host down, sshd killed, link cut).
+    #[error("{0}")]
+    Lost(String),
+    /// The host's script said it cannot follow these logs (no such
+    /// program, no stdout log).
+    #[error("{0}")]
+    Refused(String),
+}
 
 /// One reachable host.
 pub struct SupervisedHost {
@@ -112,9 +127,21 @@ impl SupervisedHost {
     }
 
     /// The last `lines` lines of `program`'s output.
-    pub async fn logs(&self, program: &str, lines: usize) -> Result<String, String> {
-        self.run(&logs_script(&self.conf, program, lines, false))
-            .await
+    pub async fn logs(
+        &self,
+        program: &str,
+        lines: usize,
+        since: Option<&LogsSince>,
+    ) -> Result<String, String> {
+        let since = since.map(LogsSince::journal_arg);
+        self.run(&logs_script(
+            &self.conf,
+            program,
+            lines,
+            false,
+            since.as_deref(),
+        ))
+        .await
     }
 
     /// The last `lines` lines of `program`'s output, then each new one,
@@ -123,23 +150,35 @@ impl SupervisedHost {
         &self,
         program: &str,
         lines: usize,
+        since: Option<&LogsSince>,
         line: &mut (dyn FnMut(String) + Send),
         stop: impl std::future::Future<Output = ()>,
-    ) -> Result<(), String> {
-        let script = logs_script(&self.conf, program, lines, true);
+    ) -> Result<(), FollowError> {
+        let since = since.map(LogsSince::journal_arg);
+        let script = logs_script(&self.conf, program, lines, true, since.as_deref());
         let (status, stderr) = self
             .conn
             .follow(Script::new(&script).sudo(self.sudo.as_ref()), line, stop)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| FollowError::Lost(e.to_string()))?;
         if status == 0 {
             return Ok(());
         }
-        Err(stderr
+        let said = stderr
             .lines()
             .rev()
             .find(|l| !l.trim().is_empty())
-            .map_or_else(|| format!("exit status {status}"), |l| l.trim().to_owned()))
+            .map(|l| l.trim().to_owned());
+        // ssh itself exits 255 when the connection goes (the script's own
+        // failures exit 1): the host went away rather than said no.
+        if status == SSH_LOST || status < 0 {
+            return Err(FollowError::Lost(said.unwrap_or_else(|| {
+                format!("the connection ended (ssh exit status {status})")
+            })));
+        }
+        Err(FollowError::Refused(
+            said.unwrap_or_else(|| format!("exit status {status}")),
+        ))
     }
 
     /// The connection, for health commands run on the host.

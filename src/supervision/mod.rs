@@ -11,10 +11,14 @@
 mod action;
 mod fleet;
 mod program;
+mod proxy_drain;
 mod rolling;
 mod script;
+mod since;
 
 pub use action::Action;
-pub use fleet::Supervised;
+pub use fleet::{FollowError, Supervised};
 pub use program::{HostPrograms, ProgramStatus, human_uptime};
+pub use proxy_drain::ProxyDrain;
 pub use rolling::{RollingAction, RollingEvent, RollingOutcome};
+pub use since::LogsSince;

@@ -88,11 +88,13 @@ const LOGS: &str = r#"if [ "$CONVOY_SUP" = supervisord ]; then
   convoy_py=${convoy_py#\#!}
   convoy_log=$($convoy_py -c "$CONVOY_LOGFILE" "$CONF" "$P" 2>&1) || { printf '%s\n' "$convoy_log" | tail -n 1 >&2; exit 1; }
   [ -n "$convoy_log" ] && [ "$convoy_log" != NONE ] || { echo "program $P writes no stdout log (stdout_logfile)" >&2; exit 1; }
+  [ -z "$S" ] || { echo "supervisord's stdout logs carry no timestamps: --since needs systemd's journal (use -n N here)" >&2; exit 1; }
   set -- tail -n "$N"
   [ "$F" = 1 ] && set -- "$@" -F
   set -- "$@" -- "$convoy_log"
 else
   set -- journalctl --no-pager -o cat -n "$N" -u "$P"
+  [ -n "$S" ] && set -- "$@" --since "$S"
   [ "$F" = 1 ] && set -- "$@" -f
 fi
 if [ "$F" = 1 ]; then
@@ -138,12 +140,20 @@ pub fn action_script(conf: &str, action: Action, program: &str) -> ShellScript {
         .code(ACT)
 }
 
-/// The last `lines` lines of `program`'s output; with `follow`, then the
-/// new ones until the script's stdin closes.
-pub fn logs_script(conf: &str, program: &str, lines: usize, follow: bool) -> ShellScript {
+/// The last `lines` lines of `program`'s output (from `since`, a
+/// `journalctl --since` value, when given); with `follow`, then the new
+/// ones until the script's stdin closes.
+pub fn logs_script(
+    conf: &str,
+    program: &str,
+    lines: usize,
+    follow: bool,
+    since: Option<&str>,
+) -> ShellScript {
     ShellScript::new()
         .var("CONF", conf)
         .var("P", program)
+        .var("S", since.unwrap_or(""))
         .var("N", lines.to_string())
         .var("F", if follow { "1" } else { "0" })
         .code(LOGFILE_PY)

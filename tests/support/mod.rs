@@ -10,6 +10,7 @@
 //! - `http_server.rs`: a static HTTP server inside a host.
 //! - `nginx.rs`: nginx on a proxy host, app servers behind it, HTTP GETs.
 //! - `haproxy.rs`: haproxy on a proxy host (master-worker, reloads).
+//! - `postgres.rs`: a real PostgreSQL server inside a host (unix socket in /srv/pg).
 //! - `spawned.rs`: convoy in the background, its output collected (to
 //!   interrupt, pause, kill it; `client.rs` has one stamped on a test clock).
 //! - `client.rs`: a client through a proxy while convoy runs in the background.
@@ -26,6 +27,7 @@ pub mod haproxy;
 pub mod http_server;
 pub mod inventory;
 pub mod nginx;
+pub mod postgres;
 pub mod project;
 pub mod run;
 pub mod spawned;

@@ -26,13 +26,19 @@ impl Spawned {
             .env("HOME", super::fresh_home())
             .env("NO_COLOR", "1")
             .env("TERM", "dumb")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .args(args);
         if let Some(dir) = dir {
             cmd.current_dir(dir);
         }
+        Spawned::command(cmd)
+    }
+
+    /// Starts `cmd` (convoy behind a wrapper: another user, another
+    /// hostname), its output collected.
+    pub fn command(mut cmd: Command) -> Spawned {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn convoy");
         let out = Arc::new(Mutex::new(String::new()));
         let err = Arc::new(Mutex::new(String::new()));
@@ -64,6 +70,33 @@ impl Spawned {
 
     pub fn stdout(&self) -> String {
         self.out.lock().unwrap().clone()
+    }
+
+    pub fn stderr(&self) -> String {
+        self.err.lock().unwrap().clone()
+    }
+
+    /// Waits until a stderr line satisfies `pred`; returns that line.
+    pub fn wait_for_stderr_line(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(l) = self.stderr().lines().find(|l| pred(l)) {
+                return l.to_owned();
+            }
+            if Instant::now() > deadline || !self.running() {
+                panic!(
+                    "convoy never said {what} on stderr:\nstdout:\n{}\nstderr:\n{}",
+                    self.stdout(),
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     pub fn running(&mut self) -> bool {
