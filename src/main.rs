@@ -1,5 +1,6 @@
 //! convoy: deploy software to fleets of servers over SSH.
 
+mod ansible_cfg;
 mod cli;
 mod distribution;
 mod error;
@@ -7,6 +8,7 @@ mod inventory;
 mod job;
 mod playbook;
 mod proxy;
+mod python_text;
 mod report;
 mod rollout;
 mod run;
@@ -18,6 +20,7 @@ mod transport;
 mod vars;
 mod vars_file;
 mod yaml;
+mod yaml_scalars;
 
 use clap::Parser;
 

@@ -29,7 +29,7 @@ pub struct Opts {
 }
 
 pub fn run(opts: Opts) -> Result<i32, Error> {
-    let inventory = opts.hosts.inventory.load()?;
+    let inventory = opts.hosts.inventory.load_for(&opts.playbook)?;
     let playbook = Playbook::load(&opts.playbook)?;
     let mut options = opts.hosts.run_options(
         TagFilter::default(),

@@ -30,7 +30,7 @@ pub struct Opts {
 }
 
 pub async fn run(opts: Opts) -> Result<i32, Error> {
-    let inventory = opts.hosts.inventory.load()?;
+    let inventory = opts.hosts.inventory.load_for(&opts.playbook)?;
     let playbook = Playbook::load(&opts.playbook)?;
     let tags = TagFilter {
         only: opts.tags,

@@ -13,7 +13,7 @@ use crate::vars::{Value, VarMap};
 
 #[derive(Args, Clone)]
 pub struct InventoryOpts {
-    /// Inventory file, directory or executable (repeatable). Default: $CONVOY_INVENTORY, else localhost only.
+    /// Inventory file, directory or executable (repeatable). Default: $CONVOY_INVENTORY, else ansible.cfg's `inventory`, else localhost only.
     #[arg(short = 'i', long = "inventory", value_name = "INVENTORY")]
     pub inventory: Vec<PathBuf>,
 }
@@ -26,11 +26,24 @@ impl InventoryOpts {
         {
             sources.push(env.into());
         }
+        if sources.is_empty() {
+            // As `ansible-playbook site.yml` does in an Ansible project.
+            sources = crate::ansible_cfg::AnsibleCfg::find().inventory;
+        }
         Ok(if sources.is_empty() {
             Inventory::localhost()
         } else {
             Inventory::load(&sources)?
         })
+    }
+
+    /// The inventory as a run of `playbook` sees it: with the
+    /// `group_vars/` and `host_vars/` beside the playbook too, as Ansible.
+    pub fn load_for(&self, playbook: &std::path::Path) -> Result<Inventory, Error> {
+        let mut inventory = self.load()?;
+        let dir = playbook.parent().unwrap_or(std::path::Path::new("."));
+        inventory.load_playbook_vars(dir)?;
+        Ok(inventory)
     }
 }
 
@@ -158,7 +171,7 @@ impl HostOpts {
         path: &std::path::Path,
         mode: Mode,
     ) -> Result<Distributions, Error> {
-        let inventory = self.inventory.load()?;
+        let inventory = self.inventory.load_for(path)?;
         let playbook = crate::playbook::Playbook::load(path)?;
         if !playbook.plays.iter().any(|p| p.distribution.is_some()) {
             return Err(Error::Usage(format!(

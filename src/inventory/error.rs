@@ -22,6 +22,13 @@ pub enum InventoryError {
     #[error(transparent)]
     Yaml(#[from] YamlError),
 
+    /// An INI inventory line that Ansible's INI format does not allow.
+    #[error("{message}\n{}", span.snippet())]
+    Ini {
+        message: String,
+        span: crate::source::SourceSpan,
+    },
+
     /// A vars file is ansible-vault encrypted, which convoy cannot decrypt.
     #[error("{} is encrypted with ansible-vault, which convoy cannot decrypt", path.display())]
     VaultEncrypted { path: PathBuf },

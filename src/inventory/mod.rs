@@ -1,11 +1,12 @@
 //! Inventories: which hosts exist, how they are grouped, and their variables.
 //!
-//! convoy reads Ansible's inventory formats (YAML files, executable inventory
-//! scripts, directories of either, plus `group_vars/` and `host_vars/`) and
+//! convoy reads Ansible's inventory formats (YAML and INI files, executable
+//! inventory scripts, directories of any of them, plus `group_vars/` and
+//! `host_vars/` beside the inventory and the playbook) and
 //! reproduces Ansible's group semantics and variable precedence, so an
 //! existing Ansible project can switch tools without touching its inventory.
 //!
-//! Loading happens in two steps: the source loaders (`yaml`, `script`) add
+//! Loading happens in two steps: the source loaders (`yaml`, `ini`, `script`) add
 //! hosts, groups and variables one by one, then [`Inventory::finish`] derives
 //! everything that depends on the whole picture (implicit `all`/`ungrouped`
 //! membership, group depths, each host's sorted group list, each group's full
@@ -14,7 +15,9 @@
 
 mod display;
 mod error;
+mod ini;
 mod pattern;
+pub(crate) mod python_literal;
 mod script;
 mod vars_dirs;
 mod yaml;
@@ -62,8 +65,10 @@ pub struct Host {
     pub name: String,
     /// Variables from inventory sources (YAML, scripts); later sources win.
     vars: VarMap,
-    /// Variables from `host_vars/`, which outrank `vars`.
+    /// Variables from `host_vars/` beside an inventory, which outrank `vars`.
     dir_vars: VarMap,
+    /// Variables from `host_vars/` beside the playbook, which outrank `dir_vars`.
+    play_vars: VarMap,
     /// Groups that list this host themselves, in the order they did.
     direct_groups: Vec<usize>,
     /// Every group the host is in (ancestors included, `all` excluded),
@@ -79,6 +84,7 @@ impl Host {
             name: name.to_owned(),
             vars: VarMap::new(),
             dir_vars: VarMap::new(),
+            play_vars: VarMap::new(),
             direct_groups: Vec::new(),
             groups: Vec::new(),
             source: source.map(Path::to_owned),
@@ -91,8 +97,10 @@ struct Group {
     name: String,
     /// Variables from inventory sources.
     vars: VarMap,
-    /// Variables from `group_vars/`, which outrank `vars`.
+    /// Variables from `group_vars/` beside an inventory, which outrank `vars`.
     dir_vars: VarMap,
+    /// Variables from `group_vars/` beside the playbook, which outrank `dir_vars`.
+    play_vars: VarMap,
     /// `ansible_group_priority`: breaks ties between groups of equal depth.
     priority: i64,
     /// Hosts listed directly in this group, in the order they were listed.
@@ -111,6 +119,7 @@ impl Group {
             name: name.to_owned(),
             vars: VarMap::new(),
             dir_vars: VarMap::new(),
+            play_vars: VarMap::new(),
             priority: 1,
             hosts: Vec::new(),
             children: Vec::new(),
@@ -131,13 +140,15 @@ pub struct Inventory {
     /// Stands in for `localhost` when a pattern names it but the inventory
     /// does not define it; like Ansible's, it is in no group, not even `all`.
     implicit_localhost: Host,
+    /// The directories whose `group_vars/`/`host_vars/` were read as the inventory's.
+    vars_bases: Vec<PathBuf>,
 }
 
 impl Inventory {
     /// Loads and merges every source, in order.
     ///
-    /// A source is a YAML file (`.yml`/`.yaml`, or any non-executable file),
-    /// an executable inventory script, or a directory of such files (read in
+    /// A source is a YAML or INI file (see `load_file`), an executable
+    /// inventory script, or a directory of such files (read in
     /// name order, skipping hidden files, `group_vars/`, `host_vars/` and
     /// Ansible's ignored extensions). `group_vars/` and `host_vars/` beside
     /// each file source, or inside each directory source, are loaded too.
@@ -166,8 +177,9 @@ impl Inventory {
         }
         inventory.finish()?;
         for base in &vars_bases {
-            vars_dirs::load(&mut inventory, base)?;
+            vars_dirs::load(&mut inventory, base, vars_dirs::Level::Inventory)?;
         }
+        inventory.vars_bases = vars_bases;
         inventory.check_addresses()?;
         Ok(inventory)
     }
@@ -185,7 +197,7 @@ impl Inventory {
                     value: host.name.clone(),
                 });
             }
-            for vars in [&host.vars, &host.dir_vars] {
+            for vars in [&host.vars, &host.dir_vars, &host.play_vars] {
                 if let Some((var, value)) = CONNECTION_WORDS
                     .iter()
                     .find_map(|k| vars.get(*k).filter(|v| option_like(v)).map(|v| (*k, v)))
@@ -199,7 +211,7 @@ impl Inventory {
             }
         }
         for group in &self.groups {
-            for vars in [&group.vars, &group.dir_vars] {
+            for vars in [&group.vars, &group.dir_vars, &group.play_vars] {
                 if let Some((var, value)) = CONNECTION_WORDS
                     .iter()
                     .find_map(|k| vars.get(*k).filter(|v| option_like(v)).map(|v| (*k, v)))
@@ -213,6 +225,28 @@ impl Inventory {
             }
         }
         Ok(())
+    }
+
+    /// Loads `group_vars/` and `host_vars/` beside the playbook (Ansible's
+    /// "playbook group_vars"), each just above its inventory counterpart.
+    /// A directory already read as an inventory's is not read twice: the
+    /// same files at both levels would change no value.
+    pub fn load_playbook_vars(&mut self, playbook_dir: &Path) -> Result<(), InventoryError> {
+        let dir = if playbook_dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            playbook_dir
+        };
+        let same = |base: &PathBuf| {
+            fs::canonicalize(base)
+                .ok()
+                .zip(fs::canonicalize(dir).ok())
+                .is_some_and(|(a, b)| a == b)
+        };
+        if self.vars_bases.iter().any(same) {
+            return Ok(());
+        }
+        vars_dirs::load(self, dir, vars_dirs::Level::Playbook)
     }
 
     /// An inventory with no hosts: only the implicit `localhost`
@@ -274,10 +308,14 @@ impl Inventory {
     }
 
     /// The host's inventory variables, merged with Ansible's precedence
-    /// (lowest first): `all` from inventory sources < `group_vars/all` <
-    /// other groups from inventory sources < `group_vars/<group>` (groups by
-    /// depth, then `ansible_group_priority`, then name) < the host's own
-    /// inventory vars < `host_vars/<host>`. Sets `inventory_hostname`,
+    /// (lowest first; ansible-core's default `VARIABLE_PRECEDENCE`): `all`
+    /// from inventory sources < other groups from inventory sources <
+    /// `group_vars/all` beside the inventory < beside the playbook <
+    /// `group_vars/<group>` beside the inventory < beside the playbook
+    /// (groups by depth, then `ansible_group_priority`, then name) < the
+    /// host's own inventory vars < `host_vars/<host>` beside the inventory <
+    /// beside the playbook. So `group_vars/all` outranks a child group's
+    /// vars written in the inventory file. Sets `inventory_hostname`,
     /// `inventory_hostname_short`, `group_names`, `inventory_file` and
     /// `inventory_dir`. An unknown host gets an empty map.
     pub fn host_vars(&self, host: &str) -> VarMap {
@@ -309,12 +347,16 @@ impl Inventory {
     fn inventory_vars(&self, host: &Host) -> VarMap {
         let all = &self.groups[ALL];
         let mut vars = all.vars.clone();
-        crate::vars::merge(&mut vars, &all.dir_vars);
         for &g in &host.groups {
             crate::vars::merge(&mut vars, &self.groups[g].vars);
         }
+        crate::vars::merge(&mut vars, &all.dir_vars);
+        crate::vars::merge(&mut vars, &all.play_vars);
         for &g in &host.groups {
             crate::vars::merge(&mut vars, &self.groups[g].dir_vars);
+        }
+        for &g in &host.groups {
+            crate::vars::merge(&mut vars, &self.groups[g].play_vars);
         }
         // Ansible records these as the host's own variables when it first
         // sees the host, so the host's explicit variables may override them.
@@ -331,6 +373,7 @@ impl Inventory {
         }
         crate::vars::merge(&mut vars, &host.vars);
         crate::vars::merge(&mut vars, &host.dir_vars);
+        crate::vars::merge(&mut vars, &host.play_vars);
         vars
     }
 
@@ -348,6 +391,7 @@ impl Inventory {
             groups: Vec::new(),
             group_index: HashMap::new(),
             implicit_localhost,
+            vars_bases: Vec::new(),
         };
         inventory.add_group("all");
         inventory.add_group("ungrouped");
@@ -385,12 +429,13 @@ impl Inventory {
         Ok(())
     }
 
-    /// Loads one file source: executable inventories are run, anything else is YAML.
+    /// Loads one file source as Ansible's plugins would take it: an
+    /// executable is a script; `.yml`/`.yaml`/`.json` is YAML; `.ini` is
+    /// INI; any other name (`hosts`) is YAML when it reads as a YAML
+    /// inventory, else INI (Ansible tries its yaml plugin, then ini).
     fn load_file(&mut self, path: &Path, meta: &fs::Metadata) -> Result<(), InventoryError> {
-        let yaml_named = matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("yml" | "yaml")
-        );
+        let extension = path.extension().and_then(|e| e.to_str());
+        let yaml_named = matches!(extension, Some("yml" | "yaml" | "json"));
         // A .yml file is YAML even when executable: inventories checked out
         // on filesystems that mark everything +x must still load.
         if !yaml_named && is_executable(meta) {
@@ -400,7 +445,29 @@ impl Inventory {
             path: path.to_owned(),
             error,
         })?;
-        yaml::load(self, path, &text)
+        if yaml_named {
+            return yaml::load(self, path, &text);
+        }
+        if extension == Some("ini") || looks_like_ini(&text) {
+            return ini::load(self, path, &text);
+        }
+        // Neither shape is certain (`h1` alone, a broken YAML map): try YAML
+        // on a copy, and read INI when YAML fails, reporting YAML's error
+        // only if INI fails too and the text is more YAML-like.
+        let mut attempt = self.clone();
+        match yaml::load(&mut attempt, path, &text) {
+            Ok(()) => {
+                *self = attempt;
+                Ok(())
+            }
+            Err(yaml_error) => ini::load(self, path, &text).map_err(|ini_error| {
+                if text.lines().any(|l| l.trim_end().ends_with(':')) {
+                    yaml_error
+                } else {
+                    ini_error
+                }
+            }),
+        }
     }
 
     /// The index of group `name`, created if new.
@@ -589,6 +656,17 @@ impl Inventory {
         }
         Ok(ancestors)
     }
+}
+
+/// Whether an inventory's first line of content is an INI section header
+/// (`[web]`, `[web:vars]`), which no YAML inventory starts with.
+fn looks_like_ini(text: &str) -> bool {
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with(';'))
+        .is_some_and(|l| {
+            l.starts_with('[') && !l.starts_with("[{") && !l.contains(", ") && l.ends_with(']')
+        })
 }
 
 /// Whether a directory inventory skips this entry: hidden files, the vars

@@ -26,24 +26,41 @@ enum Target {
     ImplicitLocalhost,
 }
 
+/// Which of Ansible's two vars-directory levels a directory is read at.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Level {
+    /// Beside an inventory source (or inside an inventory directory).
+    Inventory,
+    /// Beside the playbook: one step above the inventory's, per kind.
+    Playbook,
+}
+
 /// Loads `base/group_vars/` and `base/host_vars/` into the inventory.
-pub(super) fn load(inventory: &mut Inventory, base: &Path) -> Result<(), InventoryError> {
-    load_dir(inventory, &base.join("group_vars"), |inv, name| {
+pub(super) fn load(
+    inventory: &mut Inventory,
+    base: &Path,
+    level: Level,
+) -> Result<(), InventoryError> {
+    load_dir(inventory, &base.join("group_vars"), level, |inv, name| {
         inv.group_index.get(name).map(|&g| Target::Group(g))
     })?;
-    load_dir(inventory, &base.join("host_vars"), |inv, name| {
-        match inv.host_index.get(name) {
+    load_dir(
+        inventory,
+        &base.join("host_vars"),
+        level,
+        |inv, name| match inv.host_index.get(name) {
             Some(&h) => Some(Target::Host(h)),
             None if name == super::IMPLICIT_LOCALHOST => Some(Target::ImplicitLocalhost),
             None => None,
-        }
-    })
+        },
+    )
 }
 
 /// Loads one vars directory; `resolve` maps an entry's entity name to its target.
 fn load_dir(
     inventory: &mut Inventory,
     dir: &Path,
+    level: Level,
     resolve: impl Fn(&Inventory, &str) -> Option<Target>,
 ) -> Result<(), InventoryError> {
     if !dir.is_dir() {
@@ -93,10 +110,24 @@ fn load_dir(
         };
         for file in files {
             let vars = read_vars_file(&file)?;
-            let slot = match target {
-                Target::Group(g) => &mut inventory.groups[g].dir_vars,
-                Target::Host(h) => &mut inventory.hosts[h].dir_vars,
-                Target::ImplicitLocalhost => &mut inventory.implicit_localhost.dir_vars,
+            let (group, host);
+            let slots = match target {
+                Target::Group(g) => {
+                    group = &mut inventory.groups[g];
+                    (&mut group.dir_vars, &mut group.play_vars)
+                }
+                Target::Host(h) => {
+                    host = &mut inventory.hosts[h];
+                    (&mut host.dir_vars, &mut host.play_vars)
+                }
+                Target::ImplicitLocalhost => {
+                    let local = &mut inventory.implicit_localhost;
+                    (&mut local.dir_vars, &mut local.play_vars)
+                }
+            };
+            let slot = match level {
+                Level::Inventory => slots.0,
+                Level::Playbook => slots.1,
             };
             crate::vars::merge(slot, &vars);
         }
@@ -217,9 +248,9 @@ all:
             ("inv:host", ""),
             ("group_vars/child.yml", "v: group_vars_child\n"),
             ("group_vars/parent.yml", "v: group_vars_parent\n"),
+            ("group_vars/all.yml", "v: group_vars_all\n"),
             ("inv:child", ""),
             ("inv:parent", ""),
-            ("group_vars/all.yml", "v: group_vars_all\n"),
             ("inv:all", ""),
         ];
         for skip in 0..tiers.len() {
@@ -257,6 +288,58 @@ all:
             };
             assert_eq!(inv.host_vars("h")["v"], expected.as_str(), "top tier {top}");
         }
+    }
+
+    /// Regression: convoy ranked `group_vars/all` below the group vars
+    /// written in the inventory file (as the README said); ansible-core's
+    /// VARIABLE_PRECEDENCE applies every inventory-file group var first,
+    /// then `group_vars/all`, then the other `group_vars/` files.
+    #[test]
+    fn group_vars_all_outranks_inventory_file_group_vars() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path();
+        write(
+            base,
+            "hosts.yml",
+            "all:\n  vars: {v: inv_all}\n  children:\n    web:\n      vars: {v: inv_web, w: inv_web}\n      \
+             hosts: {h:}\n",
+        );
+        write(
+            base,
+            "group_vars/all.yml",
+            "v: group_vars_all\nw: group_vars_all\n",
+        );
+        write(base, "group_vars/web.yml", "w: group_vars_web\n");
+        let vars = Inventory::load(&[base.join("hosts.yml")])
+            .unwrap()
+            .host_vars("h");
+        assert_eq!(vars["v"], "group_vars_all");
+        assert_eq!(vars["w"], "group_vars_web");
+    }
+
+    #[test]
+    fn playbook_vars_dirs_sit_above_the_inventorys() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path();
+        write(base, "inventory/hosts.yml", "web:\n  hosts: {h:}\n");
+        write(base, "inventory/group_vars/all.yml", "a: inv\nb: inv\n");
+        write(base, "inventory/group_vars/web.yml", "c: inv\n");
+        write(base, "inventory/host_vars/h.yml", "d: inv\n");
+        write(base, "group_vars/all.yml", "a: play\n");
+        write(base, "group_vars/web.yml", "b: play_web\nc: play\n");
+        write(base, "host_vars/h.yml", "d: play\n");
+        let mut inv = Inventory::load(&[base.join("inventory/hosts.yml")]).unwrap();
+        inv.load_playbook_vars(base).unwrap();
+        let vars = inv.host_vars("h");
+        assert_eq!(
+            (&vars["a"], &vars["b"], &vars["c"], &vars["d"]),
+            (
+                &"play".into(),
+                &"play_web".into(),
+                &"play".into(),
+                &"play".into()
+            )
+        );
     }
 
     #[test]

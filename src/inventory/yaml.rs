@@ -80,8 +80,7 @@ fn add_group(inventory: &mut Inventory, path: &Path, name: &str, doc: GroupDoc) 
     group
 }
 
-/// Rewords parser messages that leak serde-saphyr internals, and hints at
-/// INI inventories, which look like broken YAML but are a format convoy does not read.
+/// Rewords parser messages that leak serde-saphyr internals.
 fn tidy(mut error: YamlError, text: &str) -> YamlError {
     // serde-saphyr leaves type errors about the whole document unlocated;
     // the document starts at its first line of content, so point there.
@@ -98,20 +97,6 @@ fn tidy(mut error: YamlError, text: &str) -> YamlError {
     if let Some((head, _)) = error.message.split_once(", set DuplicateKeyPolicy") {
         let key = head.trim_start_matches("duplicate mapping key: ");
         error.message = format!("duplicate key `{key}`");
-    }
-    let first_line = text
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with(';'));
-    if let Some(line) = first_line
-        && line.starts_with('[')
-        && line.ends_with(']')
-        && !line.contains(", ")
-    {
-        error.message.push_str(
-            " (this looks like an INI inventory; convoy reads YAML inventories: \
-             convert it with `ansible-inventory -i FILE --list -y`)",
-        );
     }
     error
 }
@@ -282,7 +267,7 @@ impl<'de> Deserialize<'de> for HostKey {
 /// Splits `host:port` (Ansible allows a port in the host key). A key with
 /// several colons is an IPv6 address, not a port; `[v6addr]` or
 /// `[v6addr]:port` is Ansible's bracketed IPv6 form.
-fn split_port(key: &str) -> Result<(&str, Option<u16>), String> {
+pub(super) fn split_port(key: &str) -> Result<(&str, Option<u16>), String> {
     let parse_port = |port: &str| {
         port.parse::<u16>()
             .map_err(|_| format!("port {port} in host `{key}` is out of range"))
@@ -323,7 +308,7 @@ fn is_number(s: &str) -> bool {
 
 /// Expands Ansible host ranges: `web[01:20]` (zero-padded), `db-[a:f]`,
 /// `[1:9:2]` with a step, several ranges in one name.
-fn expand_ranges(pattern: &str) -> Result<Vec<String>, String> {
+pub(super) fn expand_ranges(pattern: &str) -> Result<Vec<String>, String> {
     let Some(open) = pattern.find('[') else {
         if pattern.contains(']') {
             return Err("`]` without `[`".into());
@@ -664,15 +649,6 @@ mod tests {
         let message = error("all:\n  hosts:\n    a:\n    a:\n");
         assert!(
             message.starts_with("duplicate key `a`\n  --> FILE:4:5"),
-            "{message}"
-        );
-    }
-
-    #[test]
-    fn ini_inventory_gets_a_hint() {
-        let message = error("[web]\nweb1\n");
-        assert!(
-            message.contains("this looks like an INI inventory"),
             "{message}"
         );
     }

@@ -15,6 +15,7 @@ use serde::de::{MapAccess, Visitor};
 use serde_saphyr::Spanned;
 
 use super::distribution::{DistributionSpec, Hooks, ReleaseTemplate};
+use super::include::{self, Inclusion};
 use super::migration::RawMigration;
 use super::proxy::RawProxy;
 use super::rollout::RawRollout;
@@ -26,6 +27,10 @@ use crate::vars::{Value, VarMap};
 
 /// Keywords a task may carry besides its module.
 pub const TASK_KEYWORDS: &[&str] = &[
+    "import_tasks",
+    "import_role",
+    "include_role",
+    "include_tasks",
     "name",
     "when",
     "loop",
@@ -57,13 +62,23 @@ pub const TASK_KEYWORDS: &[&str] = &[
 #[serde(deny_unknown_fields)]
 struct RawPlay {
     name: Option<String>,
-    hosts: Spanned<String>,
+    /// Required, except on an `import_playbook` entry.
+    hosts: Option<Spanned<String>>,
+    /// `- import_playbook: other.yml`: that playbook's plays in this place.
+    #[serde(alias = "ansible.builtin.import_playbook")]
+    import_playbook: Option<Spanned<String>>,
     #[serde(default)]
     vars: VarMap,
     #[serde(default)]
     vars_files: Vec<Spanned<String>>,
     #[serde(default)]
+    roles: Vec<Spanned<Value>>,
+    #[serde(default)]
+    pre_tasks: Vec<RawTask>,
+    #[serde(default)]
     tasks: Vec<RawTask>,
+    #[serde(default)]
+    post_tasks: Vec<RawTask>,
     #[serde(default)]
     handlers: Vec<RawTask>,
     #[serde(rename = "become")]
@@ -211,14 +226,55 @@ pub(super) fn load(path: &Path) -> Result<Playbook, PlaybookError> {
         path: path.to_owned(),
         reason: e.to_string(),
     })?;
-    let raw: Vec<RawPlay> = parse_yaml(path, &text)?;
     let base_dir = base_dir(path);
-    let plays = raw
-        .into_iter()
-        .enumerate()
-        .map(|(i, p)| convert_play(path, &base_dir, i, p))
-        .collect::<Result<_, _>>()?;
+    let mut plays = Vec::new();
+    load_plays(path, &text, &base_dir, &mut plays, 0)?;
     Ok(Playbook { base_dir, plays })
+}
+
+/// The plays of one playbook file, `import_playbook` entries replaced by
+/// the plays of the file they name (relative to this one), as Ansible
+/// imports them. Task paths (templates, files) still resolve against the
+/// first playbook's project directory.
+fn load_plays(
+    path: &Path,
+    text: &str,
+    base_dir: &Path,
+    plays: &mut Vec<Play>,
+    depth: usize,
+) -> Result<(), PlaybookError> {
+    let raw: Vec<Spanned<RawPlay>> = parse_yaml(path, text)?;
+    for entry in raw {
+        let at = span(path, &entry.referenced);
+        let raw = entry.value;
+        if let Some(import) = &raw.import_playbook {
+            let import_at = span(path, &import.referenced);
+            if raw.hosts.is_some() || !raw.tasks.is_empty() || !raw.roles.is_empty() {
+                return Err(PlaybookError::Invalid {
+                    message: "an `import_playbook` entry is not a play: it has no `hosts`, \
+                              `tasks` or `roles` of its own"
+                        .into(),
+                    span: import_at,
+                });
+            }
+            if depth >= 16 {
+                return Err(PlaybookError::Invalid {
+                    message: "playbooks import each other more than 16 deep (a loop?)".into(),
+                    span: import_at,
+                });
+            }
+            let file = path.parent().unwrap_or(Path::new(".")).join(&import.value);
+            let text = std::fs::read_to_string(&file).map_err(|e| PlaybookError::Invalid {
+                message: format!("`import_playbook`: cannot read {}: {e}", file.display()),
+                span: import_at.clone(),
+            })?;
+            load_plays(&file, &text, base_dir, plays, depth + 1)?;
+            continue;
+        }
+        let index = plays.len();
+        plays.push(convert_play(path, base_dir, index, raw, at)?);
+    }
+    Ok(())
 }
 
 /// Relative paths in a playbook resolve against the project directory: the
@@ -253,8 +309,15 @@ fn convert_play(
     base_dir: &Path,
     index: usize,
     raw: RawPlay,
+    at: SourceSpan,
 ) -> Result<Play, PlaybookError> {
-    let hosts_span = span(file, &raw.hosts.referenced);
+    let Some(hosts) = raw.hosts else {
+        return Err(PlaybookError::Invalid {
+            message: "a play needs `hosts:` (a host pattern)".into(),
+            span: at,
+        });
+    };
+    let hosts_span = span(file, &hosts.referenced);
     if let Some(job) = &raw.job {
         // A job's work is its `run` (or converters), run under the
         // host-side wrapper that makes it exactly-once; tasks or a release
@@ -303,11 +366,43 @@ fn convert_play(
         sudo_only(&method.value, span(file, &method.referenced))?;
     }
     let convert_all = |tasks: Vec<RawTask>| -> Result<Vec<Task>, PlaybookError> {
-        tasks.into_iter().map(|t| convert_task(file, t)).collect()
+        tasks
+            .into_iter()
+            .map(|t| convert_task(file, t, 0))
+            .collect()
     };
+    let role_entries: Vec<(Value, SourceSpan)> = raw
+        .roles
+        .into_iter()
+        .map(|r| {
+            let at = span(file, &r.referenced);
+            (r.value, at)
+        })
+        .collect();
+    let mut roles = super::role::load(file, &role_entries)?;
+    // Roles run after pre_tasks, before tasks, in one section with them (as Ansible).
+    let mut tasks = std::mem::take(&mut roles.tasks);
+    tasks.extend(convert_all(raw.tasks)?);
+    let mut pre_tasks = convert_all(raw.pre_tasks)?;
+    let mut post_tasks = convert_all(raw.post_tasks)?;
+    for list in [&mut pre_tasks, &mut tasks, &mut post_tasks] {
+        place_roles(file, list, &mut roles)?;
+    }
+    let mut handlers = std::mem::take(&mut roles.handlers);
+    handlers.extend(convert_all(raw.handlers)?);
+    // Of handlers sharing a name only the last loaded answers, as in
+    // Ansible (a role used twice brings its handlers twice).
+    let mut seen = std::collections::HashSet::new();
+    let mut kept: Vec<Task> = handlers
+        .into_iter()
+        .rev()
+        .filter(|h| h.name.as_ref().is_none_or(|n| seen.insert(n.clone())))
+        .collect();
+    kept.reverse();
+    let handlers = kept;
     let play = Play {
         name: raw.name.unwrap_or_else(|| format!("play #{}", index + 1)),
-        hosts: raw.hosts.value,
+        hosts: hosts.value,
         hosts_span,
         vars: raw.vars,
         vars_files: raw
@@ -318,8 +413,12 @@ fn convert_play(
                 (f.value, s)
             })
             .collect(),
-        tasks: convert_all(raw.tasks)?,
-        handlers: convert_all(raw.handlers)?,
+        pre_tasks,
+        tasks,
+        post_tasks,
+        handlers,
+        role_defaults: roles.defaults,
+        role_vars: roles.vars,
         sudo: raw.become_,
         become_user: raw.become_user,
         tags: raw.tags.map(|t| string_list(&t)).unwrap_or_default(),
@@ -419,7 +518,9 @@ fn convert_distribution(
     })
 }
 
-pub(super) fn convert_task(file: &Path, raw: RawTask) -> Result<Task, PlaybookError> {
+/// Converts one task of `file`; `depth` counts the tasks files that
+/// included it (see `include`).
+pub(super) fn convert_task(file: &Path, raw: RawTask, depth: usize) -> Result<Task, PlaybookError> {
     let start = raw
         .entries
         .first()
@@ -437,6 +538,8 @@ pub(super) fn convert_task(file: &Path, raw: RawTask) -> Result<Task, PlaybookEr
     let mut loop_control: Option<(Value, SourceSpan)> = None;
     let mut has_block = false;
     let (mut block, mut rescue, mut always) = (vec![], vec![], vec![]);
+    let mut inclusion: Option<(Inclusion, String, SourceSpan)> = None;
+    let mut role_ref: Option<(Inclusion, Value, SourceSpan)> = None;
 
     for (key, value) in raw.entries {
         let key_span = span(file, &key.referenced);
@@ -444,7 +547,7 @@ pub(super) fn convert_task(file: &Path, raw: RawTask) -> Result<Task, PlaybookEr
             RawValue::Tasks(tasks) => {
                 let tasks = tasks
                     .into_iter()
-                    .map(|t| convert_task(file, t))
+                    .map(|t| convert_task(file, t, depth))
                     .collect::<Result<Vec<_>, _>>()?;
                 match key.value.as_str() {
                     "block" => {
@@ -478,6 +581,14 @@ pub(super) fn convert_task(file: &Path, raw: RawTask) -> Result<Task, PlaybookEr
             message,
             span: at.clone(),
         };
+        if let Some(kind) = Inclusion::from_key(&key.value) {
+            inclusion = Some((kind, include::file_name(kind, &v, &at)?, key_span));
+            continue;
+        }
+        if let Some(kind) = role_inclusion(&key.value) {
+            role_ref = Some((kind, v, key_span));
+            continue;
+        }
         match key.value.as_str() {
             "name" => {
                 task.name = Some(
@@ -556,6 +667,55 @@ pub(super) fn convert_task(file: &Path, raw: RawTask) -> Result<Task, PlaybookEr
     if let Some(items) = loop_items {
         task.loop_spec = Some(loop_spec(items, loop_control)?);
     }
+    if let Some((kind, spec, at)) = role_ref {
+        if module.is_some() || has_block || task.loop_spec.is_some() {
+            return Err(PlaybookError::Invalid {
+                message: "a task with `import_role`/`include_role` runs no module, no block \
+                          and no loop"
+                    .into(),
+                span: at,
+            });
+        }
+        let spec = match spec {
+            Value::String(name) => serde_json::json!({ "role": name }),
+            Value::Object(mut map) => {
+                if let Some(name) = map.remove("name") {
+                    map.insert("role".into(), name);
+                }
+                Value::Object(map)
+            }
+            _ => {
+                return Err(PlaybookError::Invalid {
+                    message: "`import_role`/`include_role` takes `name:` (and `tasks_from:`)"
+                        .into(),
+                    span: at,
+                });
+            }
+        };
+        if kind == Inclusion::Include {
+            task.include = spec
+                .get("role")
+                .and_then(Value::as_str)
+                .map(|n| format!("role {n}"));
+        }
+        task.role = Some(spec);
+        task.kind = TaskKind::Block {
+            block: vec![],
+            rescue: vec![],
+            always: vec![],
+        };
+        return Ok(task);
+    }
+    if let Some((kind, name, at)) = inclusion {
+        if module.is_some() || has_block {
+            return Err(PlaybookError::Invalid {
+                message: "a task with `import_tasks`/`include_tasks` runs no module and no block"
+                    .into(),
+                span: at,
+            });
+        }
+        return include::resolve(kind, file, &name, task, &at, depth);
+    }
 
     task.kind = match (module, has_block) {
         (Some((spec, args, key_span)), false) => {
@@ -567,11 +727,19 @@ pub(super) fn convert_task(file: &Path, raw: RawTask) -> Result<Task, PlaybookEr
                 args_span,
             }
         }
-        (None, true) => TaskKind::Block {
-            block,
-            rescue,
-            always,
-        },
+        (None, true) => {
+            // Ansible does not gate a block with its `when`: every task
+            // inside inherits the condition and is skipped on its own.
+            let when = std::mem::take(&mut task.when);
+            for child in block.iter_mut().chain(&mut rescue).chain(&mut always) {
+                inherit_when(child, &when);
+            }
+            TaskKind::Block {
+                block,
+                rescue,
+                always,
+            }
+        }
         (Some((_, _, key_span)), true) => {
             return Err(PlaybookError::Invalid {
                 message: "a task has either a module or a `block`, not both".into(),
@@ -593,6 +761,74 @@ pub(super) fn convert_task(file: &Path, raw: RawTask) -> Result<Task, PlaybookEr
         }
     };
     Ok(task)
+}
+
+/// `import_role` / `include_role` (also `ansible.builtin.`).
+fn role_inclusion(key: &str) -> Option<Inclusion> {
+    match key.strip_prefix("ansible.builtin.").unwrap_or(key) {
+        "import_role" => Some(Inclusion::Import),
+        "include_role" => Some(Inclusion::Include),
+        _ => None,
+    }
+}
+
+/// Puts the roles that `import_role`/`include_role` tasks name in their
+/// place, down every block; their handlers, defaults and vars go to `roles`.
+fn place_roles(
+    file: &Path,
+    tasks: &mut [Task],
+    roles: &mut super::role::Roles,
+) -> Result<(), PlaybookError> {
+    for task in tasks {
+        let TaskKind::Block {
+            block,
+            rescue,
+            always,
+        } = &mut task.kind
+        else {
+            continue;
+        };
+        if let Some(spec) = task.role.take() {
+            *block = super::role::import(file, &spec, &task.span, roles)?;
+            if task.include.is_none() {
+                // import_role is static: its `when` holds for each task.
+                let when = std::mem::take(&mut task.when);
+                for child in block.iter_mut() {
+                    inherit_when(child, &when);
+                }
+            }
+            continue;
+        }
+        place_roles(file, block, roles)?;
+        place_roles(file, rescue, roles)?;
+        place_roles(file, always, roles)?;
+    }
+    Ok(())
+}
+
+/// Adds `when` (an enclosing block's) in front of the conditions of `task`,
+/// down to the tasks that run: a block passes it on, an `include_tasks`
+/// keeps it (evaluated once, on the include).
+pub(super) fn inherit_when(task: &mut Task, when: &[String]) {
+    if when.is_empty() {
+        return;
+    }
+    match &mut task.kind {
+        TaskKind::Block {
+            block,
+            rescue,
+            always,
+        } if task.include.is_none() => {
+            for child in block.iter_mut().chain(rescue).chain(always) {
+                inherit_when(child, when);
+            }
+        }
+        _ => {
+            let mut all = when.to_vec();
+            all.append(&mut task.when);
+            task.when = all;
+        }
+    }
 }
 
 /// `become_method`: convoy becomes with sudo only; another method is

@@ -72,7 +72,7 @@ pub(super) fn convert(
     let tasks = m
         .tasks
         .into_iter()
-        .map(|t| convert_task(file, t))
+        .map(|t| convert_task(file, t, 0))
         .collect::<Result<_, _>>()?;
     Ok(Migration {
         name: m.name.unwrap_or_else(|| m.versions.value.clone()),

@@ -6,12 +6,14 @@
 
 mod distribution;
 mod error;
+mod include;
 mod load;
 mod magic;
 mod migration;
 mod notify;
 mod once;
 mod proxy;
+mod role;
 mod rollout;
 mod task;
 
@@ -44,8 +46,16 @@ pub struct Play {
     pub vars: VarMap,
     /// Files as written (templated per host at run time), with their location.
     pub vars_files: Vec<(String, SourceSpan)>,
+    /// Ansible's `pre_tasks`: before `tasks`, their handlers flushed after them.
+    pub pre_tasks: Vec<Task>,
     pub tasks: Vec<Task>,
+    /// Ansible's `post_tasks`: after `tasks` and their handlers, flushed after them.
+    pub post_tasks: Vec<Task>,
     pub handlers: Vec<Task>,
+    /// Every role's `defaults/main.yml`: below the inventory.
+    pub role_defaults: VarMap,
+    /// Every role's `vars/main.yml`: above `vars_files`.
+    pub role_vars: VarMap,
     pub sudo: Option<bool>,
     pub become_user: Option<String>,
     pub tags: Vec<String>,
@@ -93,8 +103,12 @@ impl Playbook {
                 hosts_span: span,
                 vars: VarMap::new(),
                 vars_files: vec![],
+                pre_tasks: vec![],
                 tasks: vec![task],
+                post_tasks: vec![],
                 handlers: vec![],
+                role_defaults: VarMap::new(),
+                role_vars: VarMap::new(),
                 sudo: Some(sudo),
                 become_user: None,
                 tags: vec![],

@@ -17,7 +17,9 @@ pub fn check(play: &Play) -> Result<(), PlaybookError> {
         .map(String::as_str)
         .collect();
     let not_handlers = [
+        &play.pre_tasks,
         &play.tasks,
+        &play.post_tasks,
         &play.hooks.prepare,
         &play.hooks.switch,
         &play.hooks.confirm,

@@ -32,6 +32,12 @@ pub struct Task {
     pub retries: Option<u32>,
     pub delay: std::time::Duration,
     pub run_once: bool,
+    /// `include_tasks: FILE`: the block holds FILE's tasks, and the include
+    /// itself reports ok (or skipped) per host, as Ansible's does.
+    pub include: Option<String>,
+    /// `import_role`/`include_role`: the role (`{role, tasks_from}`), put in
+    /// place once the play is loaded (its handlers and vars join the play's).
+    pub role: Option<Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -72,6 +78,7 @@ impl Task {
         match (&self.name, &self.kind) {
             (Some(n), _) => n.clone(),
             (None, TaskKind::Module { module, .. }) => (*module).to_owned(),
+            (None, TaskKind::Block { .. }) if self.include.is_some() => "include_tasks".to_owned(),
             (None, TaskKind::Block { .. }) => "block".to_owned(),
         }
     }
@@ -107,6 +114,8 @@ impl Task {
             retries: None,
             delay: std::time::Duration::from_secs(5),
             run_once: false,
+            include: None,
+            role: None,
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The variables a task sees on one host, layered as Ansible does (lowest
-//! first): inventory, play `vars`, `vars_files`, block and task `vars`,
+//! first): role defaults, inventory, play `vars`, `vars_files`, role vars, block and task `vars`,
 //! facts and registered results, extra vars (`-e`), then the loop item.
 
 use serde_json::json;
@@ -10,8 +10,12 @@ use crate::vars::{Value, VarMap, merge};
 /// What every host of a play shares.
 #[derive(Clone)]
 pub struct PlayScope {
+    /// The roles' defaults, under everything else.
+    pub role_defaults: VarMap,
     pub play_vars: VarMap,
     pub vars_files: VarMap,
+    /// The roles' `vars/main.yml`, above `vars_files`.
+    pub role_vars: VarMap,
     pub extra_vars: VarMap,
     /// `playbook_dir`, `ansible_check_mode`, `ansible_diff_mode` (`groups`,
     /// `hostvars` and `ansible_play_hosts` are shared by the templates:
@@ -22,9 +26,16 @@ pub struct PlayScope {
 impl PlayScope {
     /// The context of `host` with `task_vars` (block and task `vars`) on top of the play's.
     pub fn context(&self, host: &HostState, task_vars: &VarMap) -> VarMap {
-        let mut ctx = host.inventory_vars.clone();
+        let mut ctx = if self.role_defaults.is_empty() {
+            host.inventory_vars.clone()
+        } else {
+            let mut ctx = self.role_defaults.clone();
+            merge(&mut ctx, &host.inventory_vars);
+            ctx
+        };
         merge(&mut ctx, &self.play_vars);
         merge(&mut ctx, &self.vars_files);
+        merge(&mut ctx, &self.role_vars);
         merge(&mut ctx, task_vars);
         merge(&mut ctx, &host.facts);
         merge(&mut ctx, &self.extra_vars);

@@ -74,8 +74,10 @@ async fn run_body(
     let mut end = PlayEnd::default();
 
     let scope = PlayScope {
+        role_defaults: play.role_defaults.clone(),
         play_vars: play.vars.clone(),
         vars_files: load_vars_files(runner, play),
+        role_vars: play.role_vars.clone(),
         extra_vars: runner.options.extra_vars.clone(),
         magic: magic_vars(runner, selected, hosts),
     };
@@ -100,6 +102,11 @@ async fn run_body(
         // Ansible's `serial`: tasks and handlers batch by batch.
         super::serial::run(runner, &task_scope, play, spec, &mut play_hosts).await;
     } else if deploying || play.distribution.is_none() {
+        // Ansible flushes the handlers pre_tasks notified before `tasks`.
+        if !play.pre_tasks.is_empty() {
+            run_tasks(runner, &task_scope, &play.pre_tasks, &mut play_hosts).await;
+            run_handlers(runner, &task_scope, &mut play_hosts).await;
+        }
         run_tasks(runner, &task_scope, &play.tasks, &mut play_hosts).await;
     }
     // The proxy tier, connected once for the play.
@@ -146,6 +153,11 @@ async fn run_body(
 
     // Handlers: once each, in definition order, on the hosts that notified them.
     run_handlers(runner, &task_scope, &mut play_hosts).await;
+    let serial = play.distribution.is_none() && play.rollout.is_some();
+    if !serial && (deploying || play.distribution.is_none()) && !play.post_tasks.is_empty() {
+        run_tasks(runner, &task_scope, &play.post_tasks, &mut play_hosts).await;
+        run_handlers(runner, &task_scope, &mut play_hosts).await;
+    }
     Ok(end)
 }
 
@@ -174,14 +186,18 @@ fn magic_vars(
         .into_iter()
         .map(|(g, hs)| (g, json!(hs)))
         .collect();
-    let hostvars: serde_json::Map<String, Value> = hosts
-        .values()
-        .map(|h| {
-            let mut vars = h.inventory_vars.clone();
-            crate::vars::merge(&mut vars, &h.facts);
-            (h.name.clone(), Value::Object(vars))
-        })
+    // Every inventory host, as in Ansible, not only those a play has run
+    // on yet: a template may read a database host's vars from a web play.
+    let mut hostvars: serde_json::Map<String, Value> = inventory
+        .hosts()
+        .filter(|h| !hosts.contains_key(&h.name))
+        .map(|h| (h.name.clone(), Value::Object(inventory.host_vars(&h.name))))
         .collect();
+    hostvars.extend(hosts.values().map(|h| {
+        let mut vars = h.inventory_vars.clone();
+        crate::vars::merge(&mut vars, &h.facts);
+        (h.name.clone(), Value::Object(vars))
+    }));
     // The fleet-sized ones are shared by every template of the play rather
     // than copied into each host's variables.
     runner.templates.share(json!({

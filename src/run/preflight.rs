@@ -191,7 +191,12 @@ pub fn check_all(
                     );
                 }
             }
-            for tasks in [&play.tasks, &play.handlers] {
+            for tasks in [
+                &play.pre_tasks,
+                &play.tasks,
+                &play.post_tasks,
+                &play.handlers,
+            ] {
                 check_tasks(
                     playbook,
                     templates,
@@ -380,7 +385,9 @@ fn runtime_names(playbook: &Playbook) -> HashSet<String> {
     .map(|s| s.to_string())
     .collect();
     for play in &playbook.plays {
+        walk(&play.pre_tasks, &mut names);
         walk(&play.tasks, &mut names);
+        walk(&play.post_tasks, &mut names);
         walk(&play.handlers, &mut names);
     }
     names
@@ -405,8 +412,10 @@ pub fn play_scope(
         crate::vars::merge(&mut vars_files, &crate::vars_file::load(&path)?);
     }
     Ok(PlayScope {
+        role_defaults: play.role_defaults.clone(),
         play_vars: play.vars.clone(),
         vars_files,
+        role_vars: play.role_vars.clone(),
         extra_vars: options.extra_vars.clone(),
         magic: VarMap::new(),
     })

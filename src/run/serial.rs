@@ -122,8 +122,17 @@ pub async fn run(
             .filter(|h| batch.hosts.contains(&h.name))
             .map(|h| &mut **h)
             .collect();
+        // pre_tasks, tasks and post_tasks, each followed by its handlers, as Ansible.
+        if !play.pre_tasks.is_empty() {
+            run_tasks(runner, scope, &play.pre_tasks, &mut members).await;
+            run_handlers(runner, scope, &mut members).await;
+        }
         run_tasks(runner, scope, &play.tasks, &mut members).await;
         run_handlers(runner, scope, &mut members).await;
+        if !play.post_tasks.is_empty() {
+            run_tasks(runner, scope, &play.post_tasks, &mut members).await;
+            run_handlers(runner, scope, &mut members).await;
+        }
         if let Some(health) = &spec.health
             && !runner.options.check
         {

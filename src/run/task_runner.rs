@@ -144,6 +144,14 @@ async fn run_block(
     let mut entering: Vec<&mut HostState> = Vec::new();
     let mut announced = false;
     let origin = task.span.to_string();
+    if task.include.is_some() && hosts.iter().any(|h| h.active()) {
+        runner.reporter.send(Event::TaskStart {
+            task: task.display_name(),
+            hosts: hosts.iter().filter(|h| h.active()).count(),
+            handler: scope.handler,
+        });
+        announced = true;
+    }
     for host in hosts.iter_mut().filter(|h| h.active()) {
         let ctx = as_value(scope.scope.context(host, &scope.vars));
         let mut verdict = Ok(true);
@@ -153,10 +161,42 @@ async fn run_block(
                 break;
             }
         }
-        match verdict {
-            Ok(true) => entering.push(&mut **host),
-            Ok(false) => {}
-            Err(e) => {
+        match (verdict, &task.include) {
+            // An include reports on every host: ok where it includes its
+            // file, skipped where its `when` is false (Ansible's recap counts both).
+            (Ok(true), Some(file)) => {
+                let outcome = Outcome::ok().with_msg(format!("included: {file}"));
+                report(
+                    runner,
+                    task,
+                    &scope.blocks,
+                    host,
+                    outcome,
+                    None,
+                    Duration::ZERO,
+                );
+                entering.push(&mut **host);
+            }
+            (Ok(false), Some(_)) => {
+                let condition = task
+                    .when
+                    .iter()
+                    .find(|c| !matches!(runner.templates.eval_bool(c, &ctx, &origin), Ok(true)))
+                    .cloned()
+                    .unwrap_or_default();
+                report(
+                    runner,
+                    task,
+                    &scope.blocks,
+                    host,
+                    skipped(&condition),
+                    None,
+                    Duration::ZERO,
+                );
+            }
+            (Ok(true), None) => entering.push(&mut **host),
+            (Ok(false), None) => {}
+            (Err(e), _) => {
                 if !announced {
                     runner.reporter.send(Event::TaskStart {
                         task: task.display_name(),

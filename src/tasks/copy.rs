@@ -74,8 +74,12 @@ impl Action for Args {
                     }
                 }
                 (None, Some(Value::String(s))) => (s.clone().into_bytes(), None),
-                // Ansible writes structured `content` as JSON.
-                (None, Some(other)) => (other.to_string().into_bytes(), None),
+                // Ansible's copy action writes a list or dict `content` with
+                // json.dumps, and anything else as Python's str() (`True`).
+                (None, Some(v @ (Value::Array(_) | Value::Object(_)))) => {
+                    (crate::python_text::json_dumps(v).into_bytes(), None)
+                }
+                (None, Some(other)) => (crate::python_text::str(other).into_bytes(), None),
                 (None, None) => unreachable!("checked when built"),
             };
             let attrs = match Attributes::from_args(

@@ -758,12 +758,12 @@ pub(super) mod lenient {
         as_bool(&v).ok_or_else(|| D::Error::custom(format!("expected a boolean, got {v}")))
     }
 
+    /// A string argument; another value is converted as Ansible's `str`
+    /// type converts it, with Python's `str()` (`True`, `['a', 'b']`).
     pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
         match Value::deserialize(d)? {
             Value::Null => Ok(None),
-            Value::String(s) => Ok(Some(s)),
-            v @ (Value::Number(_) | Value::Bool(_)) => Ok(Some(v.to_string())),
-            v => Err(D::Error::custom(format!("expected a string, got {v}"))),
+            v => Ok(Some(crate::python_text::str(&v))),
         }
     }
 

@@ -1,7 +1,7 @@
-//! The `hash(algorithm='sha1')` filter: hex digests of a string's UTF-8 bytes.
+//! The `hash(algorithm='sha1')` and `checksum` filters: hex digests of a string's UTF-8 bytes.
 //!
-//! SHA-2 comes from the `sha2` crate; SHA-1, Ansible's default algorithm, is small enough
-//! to carry here rather than add a dependency for it.
+//! SHA-2 comes from the `sha2` crate and MD5 from `md-5` (Ansible's `hash('md5')`, common in
+//! cache-busting names); SHA-1, Ansible's default algorithm, is small enough to carry here.
 
 use minijinja::{Environment, Error, Value};
 use sha2::Digest as _;
@@ -10,6 +10,8 @@ use super::filters::{invalid, text};
 
 pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("hash", hash);
+    // Ansible's `checksum` filter is the SHA-1 of the string, as its `stat` checksums.
+    env.add_filter("checksum", |value: &Value| hash(value, None));
 }
 
 fn hash(value: &Value, algorithm: Option<String>) -> Result<String, Error> {
@@ -17,13 +19,14 @@ fn hash(value: &Value, algorithm: Option<String>) -> Result<String, Error> {
     let data = data.as_bytes();
     Ok(match algorithm.as_deref().unwrap_or("sha1") {
         "sha1" => hex::encode(sha1(data)),
+        "md5" => hex::encode(md5::Md5::digest(data)),
         "sha224" => hex::encode(sha2::Sha224::digest(data)),
         "sha256" => hex::encode(sha2::Sha256::digest(data)),
         "sha384" => hex::encode(sha2::Sha384::digest(data)),
         "sha512" => hex::encode(sha2::Sha512::digest(data)),
         other => {
             return Err(invalid(format!(
-                "hash: unsupported algorithm `{other}` (supported: sha1, sha224, sha256, sha384, sha512)"
+                "hash: unsupported algorithm `{other}` (supported: md5, sha1, sha224, sha256, sha384, sha512)"
             )));
         }
     })

@@ -219,5 +219,10 @@ fn describe(err: &minijinja::Error) -> String {
         text.push_str(&c.to_string());
         cause = c.source();
     }
+    // Jinja2 (so Ansible) evaluates Python's `'%02d' % x`; minijinja has no
+    // such operator, and the `format` filter says the same thing.
+    if text.contains("% operator on unsupported types string") {
+        text.push_str(" (printf-style `'...' % x` is not supported: write `'...' | format(x)`)");
+    }
     text
 }

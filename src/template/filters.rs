@@ -168,26 +168,22 @@ fn to_nice_json(value: &Value, kwargs: Kwargs) -> Result<String, Error> {
     json_text(value, Some(indent), sort)
 }
 
-fn yaml_text(value: &Value, indent: usize) -> Result<String, Error> {
-    let data = to_serde(value)?;
-    let mut options = serde_saphyr::SerializerOptions::default();
-    options.indent_step = indent.clamp(1, 64);
-    serde_saphyr::to_string_with_options(&data, options)
-        .map_err(|e| invalid(format!("cannot write YAML: {e}")))
+fn yaml_text(value: &Value, indent: usize, flow_leaves: bool) -> Result<String, Error> {
+    Ok(super::pyyaml::dump(&to_serde(value)?, indent, flow_leaves))
 }
 
-/// `to_yaml(indent=2)`: block style (Ansible's flow style for leaf collections is not kept).
+/// `to_yaml(indent=2)`: PyYAML's dump, leaf collections in flow style (`[x, y]`).
 fn to_yaml(value: &Value, kwargs: Kwargs) -> Result<String, Error> {
     let indent = kwargs.get::<Option<usize>>("indent")?.unwrap_or(2);
     kwargs.assert_all_used()?;
-    yaml_text(value, indent)
+    yaml_text(value, indent, true)
 }
 
-/// `to_nice_yaml(indent=4)`, Ansible's default indent.
+/// `to_nice_yaml(indent=4)`: PyYAML's dump in block style.
 fn to_nice_yaml(value: &Value, kwargs: Kwargs) -> Result<String, Error> {
     let indent = kwargs.get::<Option<usize>>("indent")?.unwrap_or(4);
     kwargs.assert_all_used()?;
-    yaml_text(value, indent)
+    yaml_text(value, indent, false)
 }
 
 fn from_json(value: &Value) -> Result<Value, Error> {
@@ -199,7 +195,9 @@ fn from_json(value: &Value) -> Result<Value, Error> {
 
 fn from_yaml(value: &Value) -> Result<Value, Error> {
     let source = text(value)?;
-    let data: serde_json::Value = serde_saphyr::from_str(&source)
+    let typed = crate::yaml_scalars::as_ansible_reads(&source)
+        .map_err(|_| invalid("from_yaml: `!unsafe` is not supported"))?;
+    let data: serde_json::Value = serde_saphyr::from_str(&typed)
         .map_err(|e| invalid(format!("from_yaml: invalid YAML: {e}")))?;
     Ok(Value::from_serialize(&data))
 }

@@ -174,6 +174,9 @@ fn render(root: &Arc<LazyVars>, source: &str, key: &str) -> Result<Value, Error>
     let ctx = Value::from_dyn_object(root.clone());
     // Errors name where the template came from: this variable's value.
     let name = format!("the value of `{key}`");
+    // Backslashes in literals as Ansible keeps them (see `backslashes`).
+    let escaped = super::backslashes::escape_in_expressions(source);
+    let source = escaped.as_ref();
     let result = match native::single_expression(source) {
         // A whole-string expression keeps its type (a list stays a list).
         Some(expr) => match root.env.compile_expression(expr).and_then(|e| e.eval(&ctx)) {
@@ -187,12 +190,16 @@ fn render(root: &Arc<LazyVars>, source: &str, key: &str) -> Result<Value, Error>
                         "undefined value",
                     )))
             }
+            // The newline Jinja dropped from the source, back on a string (see native).
+            Ok(v) if source.ends_with('\n') && v.as_str().is_some_and(|t| !t.ends_with('\n')) => {
+                Ok(Value::from(format!("{}\n", v.as_str().unwrap_or_default())))
+            }
             other => other,
         },
         None => root
             .env
             .render_named_str(&name, source, &ctx)
-            .map(Value::from),
+            .map(|text| Value::from_serialize(native::concat_value(text))),
     };
     DEPTH.with(|d| d.set(depth));
     result

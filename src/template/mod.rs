@@ -9,6 +9,7 @@
 //! Template files are found relative to the playbook directory, then under its
 //! `templates/` folder, as Ansible's template search does.
 
+mod backslashes;
 mod digest;
 mod error;
 mod filters;
@@ -16,9 +17,13 @@ mod lazy;
 mod lookup;
 mod methods;
 mod native;
+mod numbers;
 mod patterns;
 mod predicates;
+mod pyyaml;
+mod sequences;
 mod undefined;
+mod version;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -30,6 +35,11 @@ use crate::vars::Value;
 
 pub use error::TemplateError;
 use error::{Failure, SourceKind};
+
+/// What `{{ omit }}` renders to: a placeholder no real value equals, which
+/// `render_value` drops from the maps and lists it renders (Ansible's
+/// remove_omit), so `mode: "{{ omit }}"` leaves the argument out.
+pub const OMIT: &str = "__omit_place_holder__convoy__";
 
 /// The template engine for one run, shared by every task.
 pub struct Templates {
@@ -66,18 +76,32 @@ impl Templates {
         // Ansible never escapes, and a `.yml.j2` config must render verbatim.
         env.set_auto_escape_callback(|_| AutoEscape::None);
         env.set_formatter(|out, state, value| {
-            // Jinja2 (so Ansible) prints none as "None"; minijinja would print "none".
-            if value.is_none() {
-                out.write_str("None").map_err(minijinja::Error::from)
-            } else {
-                minijinja::escape_formatter(out, state, value)
-            }
+            // Text as ansible-core writes it: its templar's finalize prints
+            // none as nothing; Python prints True, 1.0 and ['a', 1] where
+            // minijinja would print true, 1 and ["a", 1].
+            use minijinja::value::ValueKind;
+            let text = match value.kind() {
+                ValueKind::None => String::new(),
+                ValueKind::Bool => if value.is_true() { "True" } else { "False" }.to_owned(),
+                ValueKind::Number | ValueKind::Seq | ValueKind::Iterable | ValueKind::Map => {
+                    match filters::to_serde(value) {
+                        Ok(data) => crate::python_text::repr(&data),
+                        Err(_) => return minijinja::escape_formatter(out, state, value),
+                    }
+                }
+                _ => return minijinja::escape_formatter(out, state, value),
+            };
+            out.write_str(&text).map_err(minijinja::Error::from)
         });
         let dir = base_dir.to_path_buf();
         env.set_loader(move |name| load(&dir, name));
+        env.add_global("omit", OMIT);
         filters::register(&mut env);
         patterns::register(&mut env);
         digest::register(&mut env);
+        sequences::register(&mut env);
+        numbers::register(&mut env);
+        version::register(&mut env);
         predicates::register(&mut env);
         lookup::register(&mut env, base_dir.to_path_buf());
         env.set_unknown_method_callback(methods::call);
@@ -199,24 +223,36 @@ impl Templates {
                 let ctx = &*ctx.get_or_insert_with(|| self.context(vars));
                 match native::single_expression(s) {
                     Some(expr) => {
-                        let result = self.eval_in(expr, ctx, vars, origin)?;
-                        to_vars_value(&result, origin)
+                        let expr = backslashes::escape_literals(expr);
+                        let result = self.eval_in(&expr, ctx, vars, origin)?;
+                        let mut value = to_vars_value(&result, origin)?;
+                        native::trailing_newline(s, &mut value);
+                        Ok(value)
                     }
-                    None => self.render_inline(s, ctx, vars, origin).map(Value::String),
+                    None => self
+                        .render_inline(s, ctx, vars, origin)
+                        .map(native::concat_value),
                 }
             }
-            Value::Array(items) => items
-                .iter()
-                .map(|item| self.render_value_with(item, vars, ctx, origin))
-                .collect::<Result<Vec<_>, _>>()
-                .map(Value::Array),
+            // An argument or item that renders to `omit` is left out, as
+            // Ansible's remove_omit does.
+            Value::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    let rendered = self.render_value_with(item, vars, ctx, origin)?;
+                    if rendered != OMIT {
+                        out.push(rendered);
+                    }
+                }
+                Ok(Value::Array(out))
+            }
             Value::Object(map) => {
                 let mut out = crate::vars::VarMap::with_capacity(map.len());
                 for (key, item) in map {
-                    out.insert(
-                        key.clone(),
-                        self.render_value_with(item, vars, ctx, origin)?,
-                    );
+                    let rendered = self.render_value_with(item, vars, ctx, origin)?;
+                    if rendered != OMIT {
+                        out.insert(key.clone(), rendered);
+                    }
                 }
                 Ok(Value::Object(out))
             }
@@ -305,9 +341,10 @@ impl Templates {
             vars,
             shared: shared.as_deref(),
         };
+        let escaped = backslashes::escape_in_expressions(source);
         let template = self
             .env
-            .template_from_named_str(origin, source)
+            .template_from_named_str(origin, &escaped)
             .map_err(|err| failure.translate(&err))?;
         template.render(ctx).map_err(|err| failure.translate(&err))
     }

@@ -11,13 +11,48 @@ pub(crate) fn has_markers(s: &str) -> bool {
 /// The expression inside a string that is exactly one `{{ expr }}` (surrounding whitespace
 /// and whitespace-control dashes allowed), or none.
 pub(crate) fn single_expression(s: &str) -> Option<&str> {
-    let inner = s.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    // Jinja drops one trailing newline of the source, so `"{{ x }}\n"` is
+    // still one expression (Ansible gives the number 1 for `"{{ 1 }}\n"`
+    // and re-adds the newline only to a string: see `trailing_newline`).
+    // Other whitespace around it is text (`" {{ x }}"` is `" 1"`), unless
+    // `{{-`/`-}}` strip it.
+    let s = s.strip_suffix('\n').unwrap_or(s);
+    let trimmed = s.trim();
+    if (trimmed.len() != s.trim_start().len() && !trimmed.ends_with("-}}"))
+        || (trimmed.len() != s.trim_end().len() && !trimmed.starts_with("{{-"))
+    {
+        return None;
+    }
+    let inner = trimmed.strip_prefix("{{")?.strip_suffix("}}")?;
     if has_markers(inner) || inner.contains("}}") {
         return None;
     }
     let inner = inner.strip_prefix(['-', '+']).unwrap_or(inner);
     let inner = inner.strip_suffix(['-', '+']).unwrap_or(inner);
     (!inner.trim().is_empty()).then_some(inner)
+}
+
+/// What ansible-core makes of a rendered text (`ansible_eval_concat`): text
+/// that looks like a list, a dict or a boolean (`[{{ a }}, {{ b }}]`,
+/// `{{ x }}ue`) is read as a Python literal when it is one.
+pub(crate) fn concat_value(text: String) -> Value {
+    if (text.starts_with(['[', '{']) || text == "True" || text == "False")
+        && let Some(value) = crate::inventory::python_literal::literal_eval(&text)
+    {
+        return value;
+    }
+    Value::String(text)
+}
+
+/// What ansible-core appends to a lone expression's value: the newline
+/// Jinja dropped from the source, when the value is a string.
+pub(crate) fn trailing_newline(source: &str, value: &mut Value) {
+    if let Value::String(text) = value
+        && source.ends_with('\n')
+        && !text.ends_with('\n')
+    {
+        text.push('\n');
+    }
 }
 
 /// Ansible's truthiness of a conditional's result: the usual Jinja rules, except that the

@@ -21,6 +21,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod client;
+pub mod compat;
 pub mod fleet;
 pub mod haproxy;
 pub mod http_server;
