@@ -197,6 +197,12 @@ impl RunControl {
         self.state.lock().expect("control state").halted
     }
 
+    /// The operator answered `stop` or `rollback` at `pause: confirm`: the
+    /// same act as `convoy ctl stop|rollback`, recorded in the same place.
+    pub fn halt(&self) {
+        self.state.lock().expect("control state").halted = true;
+    }
+
     /// The run has passed its last batch boundary: what is still pending
     /// (and what comes later) is answered with `outcome`.
     pub fn end(&self, outcome: &str) {

@@ -111,6 +111,9 @@ pub struct RunSummary {
     pub refused: Option<String>,
     /// How each release cycle ended (completed, stopped, rolled_back, prepared).
     pub cycles: Vec<&'static str>,
+    /// The operator stopped the rollout or rolled it back (`convoy ctl`, or
+    /// the answer at `pause: confirm`).
+    pub by_operator: bool,
 }
 
 impl RunSummary {
@@ -216,6 +219,7 @@ impl Runner<'_> {
             refused,
             cycles,
             failed_hosts: proxy_failures,
+            by_operator: self.control.halted(),
             ..RunSummary::default()
         };
         // Every master connection is closed at once: one round trip each.
@@ -238,11 +242,12 @@ impl RunSummary {
     /// The operator ended the rollout before it completed, with no host
     /// failing: `convoy ctl stop|rollback`, or `[s]top` at `pause: confirm`
     /// (a failed rollout that stopped or rolled back has failed hosts).
+    ///
+    /// Decided by who ended it, not by how it ended: a failure budget spent
+    /// on unreachable hosts also ends `stopped`, with no failed host, and is
+    /// exit 4, not the operator's 130.
     pub fn ended_by_operator(&self) -> bool {
-        self.failed_hosts == 0
-            && ["stopped", "rolled_back", "rollback_incomplete"]
-                .iter()
-                .any(|end| self.cycles.contains(end))
+        self.by_operator && self.failed_hosts == 0
     }
 }
 
@@ -278,6 +283,7 @@ mod tests {
             let by_operator = RunSummary {
                 hosts: 3,
                 cycles: vec![end],
+                by_operator: true,
                 ..RunSummary::default()
             };
             assert_eq!(exit_code(&by_operator), crate::error::EXIT_INTERRUPTED);
@@ -293,6 +299,17 @@ mod tests {
             ..RunSummary::default()
         };
         assert_eq!(exit_code(&done), crate::error::EXIT_OK);
+    }
+
+    #[test]
+    fn a_failure_budget_spent_on_unreachable_hosts_is_not_the_operators_stop() {
+        let summary = RunSummary {
+            hosts: 2,
+            unreachable_hosts: 2,
+            cycles: vec!["stopped"],
+            ..RunSummary::default()
+        };
+        assert_eq!(exit_code(&summary), crate::error::EXIT_UNREACHABLE);
     }
 
     #[test]

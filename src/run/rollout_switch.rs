@@ -132,7 +132,9 @@ impl SwitchRun<'_, '_> {
             } else {
                 Decision::Continue
             };
-            if decision == Decision::Continue {
+            if decision != Decision::Continue {
+                runner.control.halt();
+            } else {
                 // `convoy ctl`: the batch before has settled; nothing is in flight.
                 let rollback = self
                     .may_roll_back

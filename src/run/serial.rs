@@ -89,9 +89,13 @@ pub async fn run(
             );
             return;
         }
-        let go = (index == done
+        let answered = index == done
             || batch_pause::between(runner, &spec.pause, index, total, false).await
-                == batch_pause::Decision::Continue)
+                == batch_pause::Decision::Continue;
+        if !answered {
+            runner.control.halt();
+        }
+        let go = answered
             && runner
                 .control
                 .boundary(index, total, None, &runner.interrupt)
