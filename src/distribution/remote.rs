@@ -399,19 +399,36 @@ pub async fn prune(
     keep: u32,
     sudo: Option<&Become>,
 ) -> Result<Result<Vec<String>, String>, TransportError> {
-    let script = ShellScript::new()
-        .code("set -u")
-        .var("R", root)
-        .var("K", keep.to_string())
-        .code(PRUNE);
-    let out = conn.exec(Script::new(&script).sudo(sudo)).await?;
+    let out = conn
+        .exec(Script::new(&prune_script(root, keep)).sudo(sudo))
+        .await?;
     if !out.success() {
         return Ok(Err(last_line(&out.stderr_str())));
     }
-    Ok(Ok(out_lines(&out.stdout_str())
+    Ok(Ok(pruned(&out.stdout_str())))
+}
+
+/// [`prune`] as a script of its own, so that it can also go in front of
+/// the lock's release in one round trip (see `lock::release_after`).
+pub fn prune_script(root: &str, keep: u32) -> ShellScript {
+    ShellScript::new()
+        .code("set -u")
+        .var("R", root)
+        .var("K", keep.to_string())
+        .code(PRUNE)
+}
+
+/// The versions [`prune_script`] says it removed.
+pub fn pruned(stdout: &str) -> Vec<String> {
+    out_lines(stdout)
         .filter(|(k, _)| *k == "removed")
         .map(|(_, v)| v.to_owned())
-        .collect()))
+        .collect()
+}
+
+/// The message of a failed script: its last line on stderr.
+pub fn failure_message(stderr: &str) -> String {
+    last_line(stderr)
 }
 
 /// [`prune`]'s script; `R` and `K` are set in front of it.
@@ -514,18 +531,31 @@ pub async fn status(
     root: &str,
     sudo: Option<&Become>,
 ) -> Result<HostStatus, TransportError> {
-    let script = ShellScript::new().var("R", root).code(
+    let out = conn
+        .exec(Script::new(&status_script(root)).sudo(sudo))
+        .await?;
+    Ok(parse_status(&out.stdout_str()))
+}
+
+/// [`status`] as a script of its own, so that it can also follow the
+/// taking of the deploy lock in the same round trip (a rollback reads it
+/// there).
+pub fn status_script(root: &str) -> ShellScript {
+    ShellScript::new().var("R", root).code(
         r#"printf 'current=%s\n' "$(readlink -- "$R/current" 2>/dev/null)"
 printf 'previous=%s\n' "$(cat -- "$R/.convoy/previous" 2>/dev/null)"
 for m in "$R"/.convoy/releases/*.json; do [ -f "$m" ] && printf 'meta=%s\n' "$(head -n 1 -- "$m")"; done; true"#,
-    );
-    let out = conn.exec(Script::new(&script).sudo(sudo)).await?;
+    )
+}
+
+/// What [`status_script`] printed.
+pub fn parse_status(stdout: &str) -> HostStatus {
     let mut status = HostStatus::default();
-    for (k, v) in out_lines(&out.stdout_str()) {
+    for (k, v) in out_lines(stdout) {
         status_line(&mut status, k, v);
     }
     sort_releases(&mut status);
-    Ok(status)
+    status
 }
 
 /// One `key=value` line of a status answer.
