@@ -14,7 +14,8 @@
 #   --busy-ok   run on a busy machine anyway; the figures are labelled unreliable
 #   --scale L   convoy alone on fleets of each size in L (small artifact): wall
 #               time, controller CPU and peak RSS per host, ssh processes and
-#               control sockets alive at once, open file descriptors
+#               masters (each one control socket) alive at once, convoy's open
+#               file descriptors (under ulimit -n 1024)
 #
 # Each run is a chain on freshly reset hosts: first deploy (1), no-op re-run
 # (1 again), upgrade (2), rollback (to 1). The tools alternate, chain by
@@ -93,17 +94,45 @@ CG=$CG_ROOT/convoy-bench-$$
 busy_jiffies() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
 HZ=$(getconf CLK_TCK)
 
-# Refuses (or warns, with --busy-ok) when other processes keep the machine busy.
+# Refuses (or warns, with --busy-ok) when other processes keep the machine
+# busy: the share of all CPUs used over 3 s, and the processes that used it.
 check_machine() {
-    local b0 b1 pct
-    b0=$(busy_jiffies)
-    sleep 3
-    b1=$(busy_jiffies)
-    pct=$(((b1 - b0) * 100 / (3 * HZ * $(nproc))))
-    LOAD_NOTE="machine before the runs: ${pct}% of $(nproc) CPUs busy over 3 s, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    local report pct top
+    report=$(python3 - <<'PY'
+import os, time
+def procs():
+    out = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                s = f.read()
+        except OSError:
+            continue
+        comm = s[s.index("(") + 1:s.rindex(")")]
+        fields = s[s.rindex(")") + 2:].split()
+        out[pid] = (comm, int(fields[11]) + int(fields[12]))
+    return out
+def busy():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v[:3]) + sum(v[5:8]), sum(v[:8])
+p0, (b0, t0) = procs(), busy()
+time.sleep(3)
+p1, (b1, t1) = procs(), busy()
+print(round(100 * (b1 - b0) / max(1, t1 - t0)))
+hz = os.sysconf("SC_CLK_TCK")
+used = sorted(((j - p0[pid][1], comm) for pid, (comm, j) in p1.items() if pid in p0), reverse=True)
+for j, comm in used[:5]:
+    if j > 0:
+        print(f"  {100 * j / hz / 3:.0f}% of a CPU: {comm}")
+PY
+)
+    pct=${report%%$'\n'*}
+    top=$(tail -n +2 <<<"$report")
+    LOAD_NOTE="before the runs ${pct}% of $(nproc) CPUs were busy (3 s), load average $(cut -d' ' -f1-3 /proc/loadavg)"
     if ((pct > BUSY_MAX)); then
-        local top
-        top=$(ps -eo pcpu=,comm= --sort=-pcpu | head -5 | awk '{ printf "  %s%% %s\n", $1, $2 }')
         if ((BUSY_OK)); then
             UNRELIABLE=1
             echo "bench/compare.sh: WARNING: the machine is busy (${pct}% of all CPUs over 3 s, more than ${BUSY_MAX}%); figures are UNRELIABLE. Busiest:
@@ -135,7 +164,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-mkdir -p "$CG/ctl" "$CG/hosts" || die "cannot create cgroups under $CG_ROOT"
+mkdir -p "$CG/ctl" "$CG/hosts" "$CG/relay" || die "cannot create cgroups under $CG_ROOT"
 
 MAX_HOSTS=$HOSTS
 if [[ -n $SCALE ]]; then
@@ -167,7 +196,9 @@ PORT0=$((20000 + (K % 200) * 200))
 if ((RTT > 0)); then
     maps=()
     for ((i = 1; i <= MAX_HOSTS; i++)); do maps+=("$((PORT0 + i))=$(addr "$i"):22"); done
-    python3 bench/relay.py "$(awk -v r="$RTT" 'BEGIN { print r / 2 }')" "${maps[@]}" >"$WORK/relay.out" 2>&1 &
+    # In a cgroup of its own: its CPU is neither the tools' nor the hosts', nor "others".
+    sh -c 'echo $$ >"$1/cgroup.procs"; shift; exec "$@"' sh "$CG/relay" \
+        python3 bench/relay.py "$(awk -v r="$RTT" 'BEGIN { print r / 2 }')" "${maps[@]}" >"$WORK/relay.out" 2>&1 &
     RELAY_PID=$!
     for _ in $(seq 100); do grep -q ready "$WORK/relay.out" 2>/dev/null && break; sleep 0.1; done
     grep -q ready "$WORK/relay.out" || die "the latency relay did not start: $(cat "$WORK/relay.out")"
@@ -273,7 +304,8 @@ measure() {
     shift 3
     rm -rf "$WORK/counts"
     mkdir -p "$WORK/counts"
-    local c0 h0 w0 b0 t0 t1 c1 h1 w1 b1 rc=0
+    local c0 h0 w0 b0 t0 t1 c1 h1 w1 b1 r0 r1 rc=0
+    r0=$(cg_ns "$CG/relay")
     c0=$(cg_ns "$CG/ctl")
     h0=$(cg_ns "$CG/hosts")
     w0=$(wire_bytes "$n")
@@ -286,6 +318,7 @@ measure() {
     h1=$(cg_ns "$CG/hosts")
     w1=$(wire_bytes "$n")
     b1=$(busy_jiffies)
+    r1=$(cg_ns "$CG/relay")
     if ((rc != 0)); then
         echo "bench/compare.sh: $tool $scenario failed (exit $rc):" >&2
         tail -20 "$WORK/out" >&2
@@ -299,7 +332,7 @@ measure() {
     fi
     local ctl=$((c1 - c0)) host=$((h1 - h0))
     # Others: the machine's busy time minus what the two cgroups used.
-    local others=$(((b1 - b0) * 1000000000 / HZ - ctl - host))
+    local others=$(((b1 - b0) * 1000000000 / HZ - ctl - host - (r1 - r0)))
     ((others > 0)) || others=0
     echo "$tool $scenario $((t1 - t0)) $ctl $host $rt $((w1 - w0)) $others $(cat "$WORK/rss") $n" >>"$RESULTS"
 }
@@ -357,7 +390,7 @@ if mode == "compare":
         ratio = [a / b if b else float("nan") for a, b in zip(per["convoy"], per["floor"])]
         print(f"{'':<14} {'ratio':<7} {ratio[0]:>8.2f} {ratio[1]:>10.2f} {ratio[2]:>11.2f} {ratio[3]:>8.2f} {ratio[4]:>9.2f}")
 else:
-    print(f"{'hosts':>6} {'scenario':<10} {'wall s':>8} {'ms/host':>8} {'ctl CPU s':>10} {'ctl ms/host':>12} {'peak RSS MB':>12} {'KB RSS/host':>12} {'max ssh':>8} {'max sockets':>12} {'max fds':>8}")
+    print(f"{'hosts':>6} {'scenario':<10} {'wall s':>8} {'ms/host':>8} {'ctl CPU s':>10} {'ctl ms/host':>12} {'peak RSS MB':>12} {'KB RSS/host':>12} {'max ssh':>8} {'max masters':>12} {'max fds':>8}")
     for r in rows:
         n = float(r[9])
         print(f"{r[9]:>6} {r[1]:<10} {float(r[2])/1e9:>8.2f} {float(r[2])/1e6/n:>8.1f} {float(r[3])/1e9:>10.2f} {float(r[3])/1e6/n:>12.1f} {float(r[8])/1024:>12.1f} {float(r[8])/n:>12.1f} {r[10]:>8} {r[11]:>12} {r[12]:>8}")
@@ -384,7 +417,7 @@ if [[ -z $SCALE ]]; then
             chain convoy "$HOSTS"
         fi
     done
-    header "convoy vs the OpenSSH floor: $HOSTS hosts, ${SIZE} MB artifact, $( ((RTT)) && echo "+${RTT} ms RTT (relay)" || echo "direct") , batches of 5, convoy --forks $FORKS, median of $RUNS runs each (every end state verified)"
+    header "convoy vs the OpenSSH floor: $HOSTS hosts, ${SIZE} MB artifact, $( ((RTT)) && echo "+${RTT} ms RTT (relay)" || echo "direct"), batches of 5, convoy --forks $FORKS, median of $RUNS runs each (every end state verified)"
     report compare
     exit 0
 fi
@@ -393,22 +426,25 @@ fi
 # Samples, while convoy runs: ssh processes and control sockets alive, and
 # the controller's open file descriptors; appends the maxima to RESULTS' last line.
 sampler() {
-    local max_ssh=0 max_sock=0 max_fd=0 s k f pid
+    local max_ssh=0 max_master=0 max_fd=0 s m f pid
     while [[ ! -e $WORK/stop ]]; do
-        s=0 f=0
+        s=0 m=0 f=0
         for pid in $(cat "$CG/ctl/cgroup.procs" 2>/dev/null); do
             case $(cat "/proc/$pid/comm" 2>/dev/null) in
-            ssh) s=$((s + 1)) ;;
+            ssh)
+                s=$((s + 1))
+                # A master (-M) owns one control socket.
+                tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- ' -M ' && m=$((m + 1))
+                ;;
             convoy) f=$(ls "/proc/$pid/fd" 2>/dev/null | wc -l) ;;
             esac
         done
-        k=$(find /tmp -maxdepth 3 -type s 2>/dev/null | grep -c -e '/\.ssh-connection' -e 'master' || true)
         ((s > max_ssh)) && max_ssh=$s
-        ((k > max_sock)) && max_sock=$k
+        ((m > max_master)) && max_master=$m
         ((f > max_fd)) && max_fd=$f
         sleep 0.05
     done
-    echo "$max_ssh $max_sock $max_fd" >"$WORK/sampled"
+    echo "$max_ssh $max_master $max_fd" >"$WORK/sampled"
 }
 for n in $SCALE; do
     echo "scale: $n hosts..." >&2
