@@ -80,6 +80,18 @@ pub async fn lock_all(
         })
         .collect();
     order.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+    // Connecting takes no lock: every host is connected first, all at once
+    // (up to --forks), so that the first host's lock does not wait for a
+    // connection of its own before the others start theirs.
+    runner
+        .forks()
+        .each(order.iter_mut(), |(host, _)| async move {
+            if host.active() {
+                let vars = host.inventory_vars.clone();
+                ensure_connected(runner, host, &vars, "lock", Instant::now()).await;
+            }
+        })
+        .await;
     let mut rest = order.into_iter();
     let mut answers = Vec::new();
     // The first host in the order alone: its lock decides between runs started together.
