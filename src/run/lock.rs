@@ -145,6 +145,7 @@ pub async fn lock_all(
             timing.renew_every,
             runner.reporter.clone(),
             "deploy lock".into(),
+            runner.options.forks,
         );
         return Ok(HeldLocks {
             hosts: taken,
