@@ -276,6 +276,47 @@ pub async fn release(
     conn.exec(Script::new(&script).sudo(sudo)).await.map(drop)
 }
 
+/// What the script run before a release printed, and how it ended.
+pub struct Before {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// [`release`], with `before` run first (in a subshell) in the same round
+/// trip: the last step of a run and the release of its lock cost one.
+/// The lock is released whatever `before` did.
+pub async fn release_after(
+    conn: &Connection,
+    root: &str,
+    holder: &Holder,
+    audit: &str,
+    before: &ShellScript,
+    sudo: Option<&Become>,
+) -> Result<Before, TransportError> {
+    let script = ShellScript::new()
+        .code("(")
+        .then(before)
+        .code(")")
+        .code(r#"echo "convoy_before=$?""#)
+        .var("R", root)
+        .var("H", holder.line())
+        .var("A", audit)
+        .code(PRELUDE)
+        .code(RELEASE);
+    let out = conn.exec(Script::new(&script).sudo(sudo)).await?;
+    let text = out.stdout_str();
+    let (stdout, status) = text
+        .rsplit_once("convoy_before=")
+        .map(|(before, status)| (before.to_owned(), status.trim().to_owned()))
+        .unwrap_or((text.clone(), "-1".to_owned()));
+    Ok(Before {
+        success: status == "0",
+        stdout,
+        stderr: out.stderr_str(),
+    })
+}
+
 /// Expects `R`.
 const CLEAR: &str = r#"[ -d "$L" ] || exit 0
 guard

@@ -72,7 +72,8 @@ pub fn probe_script(plan: &ReleasePlan) -> ShellScript {
 [ -d "$R/releases/$V" ] && echo release=1
 [ -f "$R/.convoy/releases/$V.json" ] && sed -n 's/.*"identity":"\([^"]*\)".*/identity=\1/p' -- "$R/.convoy/releases/$V.json"
 printf 'current=%s\n' "$(readlink -- "$R/current" 2>/dev/null)"
-printf 'previous=%s\n' "$(cat -- "$R/.convoy/previous" 2>/dev/null)"
+p=; [ -f "$R/.convoy/previous" ] && { IFS= read -r p < "$R/.convoy/previous" || :; }
+printf 'previous=%s\n' "$p"
 true"#,
         )
 }
@@ -161,9 +162,13 @@ else wget -q -O "$PART" -- "$URL" || fail "cannot download $URL"; fi"#,
         script = script.call("share", [path]);
     }
     for file in &plan.files {
-        let data = base64::engine::general_purpose::STANDARD.encode(&file.content);
         let mode = file.mode.as_deref().unwrap_or_default();
-        script = script.call("put", [file.dest.as_str(), &data, mode]);
+        script = if file.content.contains('\0') {
+            let data = base64::engine::general_purpose::STANDARD.encode(&file.content);
+            script.call("put64", [file.dest.as_str(), &data, mode])
+        } else {
+            script.call("put", [file.dest.as_str(), &file.content, mode])
+        };
     }
     script = match (&plan.owner, &plan.group) {
         (Some(o), g) => script
@@ -202,15 +207,29 @@ else wget -q -O "$PART" -- "$URL" || fail "cannot download $URL"; fi"#,
 /// [`ship`]'s names and helpers. `R`, `V`, `S`, `FILE` and `STRIP` are set
 /// in front of it. `share PATH` links a shared path into the release;
 /// `put DEST BASE64 [MODE]` writes a release file.
+///
+/// Every command a host runs is a process started (fork, exec, dynamic
+/// linking: about a millisecond of the host's CPU each), so the helpers
+/// use the shell's builtins where one does the job: a directory is made
+/// only when missing, a parent found by `${1%/*}` rather than `dirname`,
+/// an entry removed only when present, a release file written by `printf`.
+/// `put64 DEST BASE64 [MODE]` is for a file holding a NUL byte, which a
+/// shell word cannot carry.
 const SHIP_PRELUDE: &str = r#"TMP="$R/releases/.tmp-$V.$$"; PART="$R/.convoy/artifacts/$S.$$.part"; STORED="$R/.convoy/artifacts/$S"
 trap 'rm -rf -- "$TMP" "$PART" "$R/.convoy/releases/.tmp-$V.$$"' EXIT
 fail() { printf '%s\n' "$1" >&2; exit 3; }
+dir() { [ -d "$1" ] || mkdir -p -- "$1"; }
+parent() { case $1 in */*) dir "$TMP/${1%/*}" ;; esac; }
 share() {
-  mkdir -p -- "$R/shared/$1" && rm -rf -- "$TMP/$1" && mkdir -p -- "$(dirname -- "$TMP/$1")" &&
+  dir "$R/shared/$1" && { { [ ! -e "$TMP/$1" ] && [ ! -h "$TMP/$1" ]; } || rm -rf -- "$TMP/$1"; } && parent "$1" &&
     ln -s -- "$R/shared/$1" "$TMP/$1" || fail "cannot link shared path $1"
 }
 put() {
-  mkdir -p -- "$(dirname -- "$TMP/$1")" && printf '%s' "$2" | base64 -d > "$TMP/$1" &&
+  parent "$1" && printf '%s' "$2" > "$TMP/$1" &&
+    { [ -z "$3" ] || chmod -- "$3" "$TMP/$1"; } || fail "cannot write $TMP/$1"
+}
+put64() {
+  parent "$1" && printf '%s' "$2" | base64 -d > "$TMP/$1" &&
     { [ -z "$3" ] || chmod -- "$3" "$TMP/$1"; } || fail "cannot write $TMP/$1"
 }
 mkdir -p -- "$R/releases" "$R/shared" "$R/.convoy/artifacts" "$R/.convoy/releases" || fail "cannot create $R"
@@ -246,10 +265,12 @@ rm -f -- "$TMP.bad"
 "#;
 
 /// The metadata (`META`) beside the release, then the release into place.
+/// Once everything is in place nothing is left to clean up: the trap goes.
 const SHIP_RENAME: &str = r#"M="$R/.convoy/releases/.tmp-$V.$$"
 printf '%s\n' "$META" > "$M" || fail "cannot write $M"
-rm -rf -- "$R/releases/$V"
+if [ -e "$R/releases/$V" ] || [ -h "$R/releases/$V" ]; then rm -rf -- "$R/releases/$V"; fi
 mv -- "$M" "$R/.convoy/releases/$V.json" && mv -- "$TMP" "$R/releases/$V" || fail "cannot rename $TMP to $R/releases/$V"
+trap - EXIT
 "#;
 
 fn plan_size(plan: &ReleasePlan) -> u64 {
@@ -399,24 +420,41 @@ pub async fn prune(
     keep: u32,
     sudo: Option<&Become>,
 ) -> Result<Result<Vec<String>, String>, TransportError> {
-    let script = ShellScript::new()
-        .code("set -u")
-        .var("R", root)
-        .var("K", keep.to_string())
-        .code(PRUNE);
-    let out = conn.exec(Script::new(&script).sudo(sudo)).await?;
+    let out = conn
+        .exec(Script::new(&prune_script(root, keep)).sudo(sudo))
+        .await?;
     if !out.success() {
         return Ok(Err(last_line(&out.stderr_str())));
     }
-    Ok(Ok(out_lines(&out.stdout_str())
+    Ok(Ok(pruned(&out.stdout_str())))
+}
+
+/// [`prune`] as a script of its own, so that it can also go in front of
+/// the lock's release in one round trip (see `lock::release_after`).
+pub fn prune_script(root: &str, keep: u32) -> ShellScript {
+    ShellScript::new()
+        .code("set -u")
+        .var("R", root)
+        .var("K", keep.to_string())
+        .code(PRUNE)
+}
+
+/// The versions [`prune_script`] says it removed.
+pub fn pruned(stdout: &str) -> Vec<String> {
+    out_lines(stdout)
         .filter(|(k, _)| *k == "removed")
         .map(|(_, v)| v.to_owned())
-        .collect()))
+        .collect()
+}
+
+/// The message of a failed script: its last line on stderr.
+pub fn failure_message(stderr: &str) -> String {
+    last_line(stderr)
 }
 
 /// [`prune`]'s script; `R` and `K` are set in front of it.
 const PRUNE: &str = r#"cd -- "$R/releases" 2>/dev/null || exit 0
-cur=$(readlink ../current 2>/dev/null); cur=${cur#releases/}; prev=$(cat ../.convoy/previous 2>/dev/null)
+cur=$(readlink ../current 2>/dev/null); cur=${cur#releases/}; prev=; [ -f ../.convoy/previous ] && { IFS= read -r prev < ../.convoy/previous || :; }
 # current and the one before it always stay; the newest others fill up to K.
 n=0; kept=" "
 for v in "$cur" "$prev"; do [ -n "$v" ] && [ -d "$v" ] || continue; case "$kept" in *" $v "*) ;; *) kept="$kept$v "; n=$((n+1));; esac; done
@@ -514,18 +552,31 @@ pub async fn status(
     root: &str,
     sudo: Option<&Become>,
 ) -> Result<HostStatus, TransportError> {
-    let script = ShellScript::new().var("R", root).code(
+    let out = conn
+        .exec(Script::new(&status_script(root)).sudo(sudo))
+        .await?;
+    Ok(parse_status(&out.stdout_str()))
+}
+
+/// [`status`] as a script of its own, so that it can also follow the
+/// taking of the deploy lock in the same round trip (a rollback reads it
+/// there).
+pub fn status_script(root: &str) -> ShellScript {
+    ShellScript::new().var("R", root).code(
         r#"printf 'current=%s\n' "$(readlink -- "$R/current" 2>/dev/null)"
 printf 'previous=%s\n' "$(cat -- "$R/.convoy/previous" 2>/dev/null)"
 for m in "$R"/.convoy/releases/*.json; do [ -f "$m" ] && printf 'meta=%s\n' "$(head -n 1 -- "$m")"; done; true"#,
-    );
-    let out = conn.exec(Script::new(&script).sudo(sudo)).await?;
+    )
+}
+
+/// What [`status_script`] printed.
+pub fn parse_status(stdout: &str) -> HostStatus {
     let mut status = HostStatus::default();
-    for (k, v) in out_lines(&out.stdout_str()) {
+    for (k, v) in out_lines(stdout) {
         status_line(&mut status, k, v);
     }
     sort_releases(&mut status);
-    Ok(status)
+    status
 }
 
 /// One `key=value` line of a status answer.

@@ -19,6 +19,8 @@ pub struct HostStats {
     pub bytes_sent: u64,
     /// Artifact payload sent to this host (0 when it already had the artifact).
     pub artifact_bytes: u64,
+    /// Remote commands run on this host (each one round trip).
+    pub round_trips: u64,
 }
 
 impl HostStats {

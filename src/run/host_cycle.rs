@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::HostState;
 use crate::distribution::ReleasePlan;
-use crate::distribution::remote::HostRelease;
+use crate::distribution::remote::{HostRelease, HostStatus};
 use crate::transport::Become;
 
 #[derive(Debug, Clone)]
@@ -19,6 +19,9 @@ pub struct HostCycle {
     pub plan: ReleasePlan,
     /// What the host held when first asked (with the lock, or by a check).
     pub found: Option<HostRelease>,
+    /// A rollback's reading of the host's releases, taken with the lock
+    /// (the target is chosen from it).
+    pub status: Option<HostStatus>,
     /// Set once this run repointed `current` forward.
     pub switched: Option<Switch>,
     /// `convoy patch` made this host's patched release.
@@ -41,6 +44,7 @@ impl HostCycle {
         Self {
             plan,
             found: None,
+            status: None,
             switched: None,
             patched: false,
             sudo,

@@ -50,6 +50,7 @@ impl HostState {
     pub async fn close(&mut self) {
         if let Some(conn) = self.conn.take() {
             self.stats.bytes_sent = conn.bytes_sent();
+            self.stats.round_trips = conn.round_trips();
             // The renewal has let go by now (locks are released before
             // the run closes); were it not, the last owner drops it.
             if let Ok(conn) = Arc::try_unwrap(conn) {

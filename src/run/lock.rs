@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use super::lock_holder::{self, HolderStatus};
 use super::lock_renewal::{LockRenewal, LockTiming, RenewalTarget};
+use super::step::StepResult;
 use super::task_runner::ensure_connected;
 use super::{HostState, Runner};
 use crate::distribution::ReleasePlan;
@@ -45,6 +46,16 @@ pub struct HeldLocks {
     renewal: LockRenewal,
 }
 
+/// What a host is asked in the round trip that locks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    Nothing,
+    /// Its release state for this plan (a deploy's prepare needs it), kept as the cycle's `found`.
+    Release,
+    /// Its releases, current and previous (a rollback's target), kept as the cycle's `status`.
+    Status,
+}
+
 /// One host's lock, after any take-over.
 enum HostLock {
     Taken,
@@ -52,13 +63,13 @@ enum HostLock {
 }
 
 /// Locks every host that takes part in the cycle; returns the locks,
-/// renewed from now on. With `probe`, each host's release state is read in
-/// the same round trip (a deploy's prepare needs it) and kept in its cycle.
+/// renewed from now on. Each host is asked what `probe` says in the same
+/// round trip, and the answer kept in its cycle.
 pub async fn lock_all(
     runner: &Runner<'_>,
     hosts: &mut [&mut HostState],
     holder: &Holder,
-    probe: bool,
+    probe: Probe,
 ) -> Result<HeldLocks, String> {
     let timing = LockTiming::from_env();
     let mut order: Vec<(&mut HostState, ReleasePlan)> = hosts
@@ -69,6 +80,18 @@ pub async fn lock_all(
         })
         .collect();
     order.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+    // Connecting takes no lock: every host is connected first, all at once
+    // (up to --forks), so that the first host's lock does not wait for a
+    // connection of its own before the others start theirs.
+    runner
+        .forks()
+        .each(order.iter_mut(), |(host, _)| async move {
+            if host.active() {
+                let vars = host.inventory_vars.clone();
+                ensure_connected(runner, host, &vars, "lock", Instant::now()).await;
+            }
+        })
+        .await;
     let mut rest = order.into_iter();
     let mut answers = Vec::new();
     // The first host in the order alone: its lock decides between runs started together.
@@ -122,6 +145,7 @@ pub async fn lock_all(
             timing.renew_every,
             runner.reporter.clone(),
             "deploy lock".into(),
+            runner.options.forks,
         );
         return Ok(HeldLocks {
             hosts: taken,
@@ -138,6 +162,7 @@ pub async fn lock_all(
         held,
         holder,
         &format!("run={} refused: locked", holder.run_id),
+        None,
     )
     .await;
     Err(format!(
@@ -154,7 +179,7 @@ async fn lock_one(
     host: &mut HostState,
     plan: &ReleasePlan,
     holder: &Holder,
-    probe: bool,
+    probe: Probe,
     timing: LockTiming,
 ) -> Option<(String, HostLock)> {
     let sudo = host.release_sudo();
@@ -174,7 +199,11 @@ async fn lock_one(
     let conn = host.conn.as_ref()?;
     // remote.rs still builds the probe with `quote` (every value quoted
     // there); it is convoy's code, carried over until it is a ShellScript too.
-    let then = probe.then(|| remote::probe_script(plan));
+    let then = match probe {
+        Probe::Nothing => None,
+        Probe::Release => Some(remote::probe_script(plan)),
+        Probe::Status => Some(remote::status_script(&plan.root)),
+    };
     let then = then.as_ref();
     let name = host.name.clone();
     let journals = runner.playbook.base_dir.join(".convoy/runs");
@@ -233,8 +262,12 @@ async fn lock_one(
                     ),
                 });
             }
-            if probe && let Some(cycle) = host.cycle.as_mut() {
-                cycle.found = Some(remote::parse_probe(&then));
+            if let Some(cycle) = host.cycle.as_mut() {
+                match probe {
+                    Probe::Nothing => {}
+                    Probe::Release => cycle.found = Some(remote::parse_probe(&then)),
+                    Probe::Status => cycle.status = Some(remote::parse_status(&then)),
+                }
             }
             HostLock::Taken
         }
@@ -275,34 +308,80 @@ fn younger(line: &str, ours: &Holder) -> bool {
 }
 
 /// Stops renewing, then releases the locks this run took, writing the
-/// audit line on each host.
+/// audit line on each host. With `confirm` (a deploy's confirm step, when
+/// the play has no confirm hooks) each host that is still in the cycle
+/// prunes its releases in the same round trip, reported as that step.
 pub async fn unlock_all(
     runner: &Runner<'_>,
     hosts: &mut [&mut HostState],
     locked: HeldLocks,
     holder: &Holder,
     audit: &str,
+    confirm: Option<&str>,
 ) {
     locked.renewal.stop().await;
     let locked = &locked.hosts;
+    if let Some(task) = confirm {
+        let count = hosts
+            .iter()
+            .filter(|h| locked.contains(&h.name) && h.cycling())
+            .count();
+        if count > 0 {
+            runner.reporter.send(Event::TaskStart {
+                task: task.to_owned(),
+                hosts: count,
+                handler: false,
+            });
+        }
+    }
     let results = runner
         .forks()
         .each(
-            hosts.iter().filter(|h| locked.contains(&h.name)),
+            hosts.iter_mut().filter(|h| locked.contains(&h.name)),
             |host| async move {
-                let (Some(plan), Some(conn)) = (host.plan(), host.conn.as_ref()) else {
+                let (Some(plan), Some(conn)) = (host.plan().cloned(), host.conn.clone()) else {
                     return Some(host.name.clone());
                 };
-                lock::release(
-                    conn,
+                let sudo = host.release_sudo();
+                let Some(task) = confirm.filter(|_| host.cycling()) else {
+                    return lock::release(conn.as_ref(), &plan.root, holder, audit, sudo.as_ref())
+                        .await
+                        .err()
+                        .map(|_| host.name.clone());
+                };
+                let started = Instant::now();
+                runner.reporter.send(Event::HostStart {
+                    host: host.name.clone(),
+                });
+                let prune = remote::prune_script(&plan.root, plan.keep);
+                let answer = lock::release_after(
+                    conn.as_ref(),
                     &plan.root,
                     holder,
                     audit,
-                    host.release_sudo().as_ref(),
+                    &prune,
+                    sudo.as_ref(),
                 )
-                .await
-                .err()
-                .map(|_| host.name.clone())
+                .await;
+                let (result, stuck) = match answer {
+                    Err(e) => (super::step::transport_failure(host, e), true),
+                    Ok(b) if !b.success => (
+                        StepResult::failed(remote::failure_message(&b.stderr)),
+                        false,
+                    ),
+                    Ok(b) => match remote::pruned(&b.stdout) {
+                        removed if removed.is_empty() => (
+                            StepResult::ok(format!("keeping at most {} releases", plan.keep)),
+                            false,
+                        ),
+                        removed => (
+                            StepResult::changed(format!("pruned {}", removed.join(", "))),
+                            false,
+                        ),
+                    },
+                };
+                super::step::record(runner, host, task, result, started);
+                stuck.then(|| host.name.clone())
             },
         )
         .await;

@@ -73,16 +73,22 @@ pub struct LockRenewal {
 impl LockRenewal {
     /// Starts renewing `holder_line`'s lock on every target; `lock` names
     /// it in the note of a lost lock ("deploy lock", "once NAME lock").
+    /// At most `at_once` renewals are in flight (the run's --forks): each
+    /// is a remote command, with its pipes and a session on the master, and
+    /// every target's first one is due at the same moment.
     pub fn start(
         targets: Vec<RenewalTarget>,
         holder_line: String,
         every: Duration,
         reporter: Reporter,
         lock: String,
+        at_once: usize,
     ) -> LockRenewal {
         let mut tasks = JoinSet::new();
+        let slots = Arc::new(tokio::sync::Semaphore::new(at_once.max(1)));
         for target in targets {
             let (line, reporter, lock) = (holder_line.clone(), reporter.clone(), lock.clone());
+            let slots = Arc::clone(&slots);
             tasks.spawn(async move {
                 let mut ticks = tokio::time::interval(every);
                 // A renewal that took long (link down) is not followed by a burst.
@@ -91,7 +97,9 @@ impl LockRenewal {
                 // which tells an older run waiting for it to give up.
                 loop {
                     ticks.tick().await;
+                    let Ok(slot) = slots.acquire().await else { return };
                     let answer = lock::renew(&target.conn, &target.root, &line, target.sudo.as_ref()).await;
+                    drop(slot);
                     if let Ok(Ok(Renewed::Lost { holder })) = answer {
                         let now = if holder.is_empty() {
                             "it was removed".to_owned()

@@ -164,6 +164,7 @@ pub async fn take(
                 renew_every(spec.stale_after),
                 runner.reporter.clone(),
                 format!("once {name} lock"),
+                1,
             );
             Ok(OnceGate::Held(OnceLock {
                 name: name.clone(),

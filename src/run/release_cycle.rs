@@ -60,9 +60,15 @@ pub async fn run(
     }
     let holder = Holder::this_process(deployed_by(), runner.options.run_id.clone());
     // One run at a time: every targeted host is locked before anything changes.
-    // A deploy reads each host's release state in the lock's round trip.
-    let probe = matches!(runner.options.mode, Mode::Deploy { .. });
+    // A deploy reads each host's release state in the lock's round trip, a
+    // rollback the releases it can go back to.
+    let probe = match runner.options.mode {
+        Mode::Deploy { .. } => super::lock::Probe::Release,
+        Mode::Rollback { .. } => super::lock::Probe::Status,
+        Mode::Patch { .. } => super::lock::Probe::Nothing,
+    };
     let locked = super::lock::lock_all(runner, hosts, &holder, probe).await?;
+    let mut prune_at_unlock = None;
     let outcome = cycle(
         runner,
         scope,
@@ -70,6 +76,7 @@ pub async fn run(
         hosts,
         &format!("{name} {version}"),
         proxy,
+        &mut prune_at_unlock,
     )
     .await;
     let action = match &runner.options.mode {
@@ -93,7 +100,15 @@ pub async fn run(
         "{} run={} by={} playbook={} action={action} version={version} outcome={ended}",
         holder.since, holder.run_id, holder.by, runner.options.playbook_name
     );
-    super::lock::unlock_all(runner, hosts, locked, &holder, &audit).await;
+    super::lock::unlock_all(
+        runner,
+        hosts,
+        locked,
+        &holder,
+        &audit,
+        prune_at_unlock.as_deref(),
+    )
+    .await;
     runner.reporter.send(Event::Note {
         message: format!("{name} {action} ended: {ended}"),
     });
@@ -136,7 +151,10 @@ impl From<Outcome> for CycleEnd {
     }
 }
 
-/// The cycle proper, under the lock. `name` is "NAME VERSION" for the step titles.
+/// The cycle proper, under the lock. `name` is "NAME VERSION" for the step
+/// titles. A completed deploy whose play has no confirm hooks leaves its
+/// confirm step (the prune) to the release of the locks, in the same round
+/// trip: `prune_at_unlock` is then that step's title.
 async fn cycle(
     runner: &Runner<'_>,
     scope: &Scope<'_>,
@@ -144,6 +162,7 @@ async fn cycle(
     hosts: &mut Vec<&mut HostState>,
     name: &str,
     proxy: Option<&tokio::sync::Mutex<super::proxy_step::ProxyRun>>,
+    prune_at_unlock: &mut Option<String>,
 ) -> Result<CycleEnd, String> {
     let switch = |label: String, may_roll_back: bool| SwitchRun {
         runner,
@@ -170,6 +189,10 @@ async fn cycle(
             if outcome != Outcome::Completed || runner.interrupt.is_set() {
                 // A rollout that did not complete keeps every release: no pruning, no confirm hooks.
                 return Ok(outcome.into());
+            }
+            if play.hooks.confirm.is_empty() {
+                *prune_at_unlock = Some(format!("confirm {name}"));
+                return Ok(CycleEnd::Completed);
             }
             step(runner, &format!("confirm {name}"), hosts, |host, plan| {
                 confirm(host, plan)
@@ -283,8 +306,9 @@ async fn confirm(host: &mut HostState, plan: ReleasePlan) -> (&mut HostState, St
 }
 
 /// Sets each host's plan to the version it rolls back to; refuses
-/// (touching nothing) when a host lacks it. Every host is asked at once
-/// (one round trip each, `--forks` at a time).
+/// (touching nothing) when a host lacks it. What each host holds was read
+/// in the round trip that locked it; a host without that answer is asked
+/// now (one round trip each, `--forks` at a time).
 async fn rollback_targets(
     runner: &Runner<'_>,
     hosts: &mut [&mut HostState],
@@ -296,6 +320,10 @@ async fn rollback_targets(
             hosts.iter_mut().filter(|h| h.cycle.is_some()),
             |host| async move {
                 let root = host.plan()?.root.clone();
+                // Read with the lock, normally.
+                if let Some(status) = host.cycle.as_mut().and_then(|c| c.status.take()) {
+                    return Some((host.name.clone(), Ok(status)));
+                }
                 let vars = host.inventory_vars.clone();
                 if !ensure_connected(runner, host, &vars, "rollback", Instant::now()).await {
                     return None;

@@ -246,6 +246,15 @@ impl SwitchRun<'_, '_> {
             .filter(|_| self.may_roll_back);
         let by = &by;
         let results = step(self.runner, &self.label, hosts, |host, plan| async move {
+            // The host said, under this run's lock, that `current` already
+            // names this release, and this run has not moved it since: the
+            // switch would change nothing, so it costs no round trip.
+            let live = host.cycle.as_ref().is_some_and(|c| {
+                c.switched.is_none() && c.found_current() == Some(plan.version.as_str())
+            });
+            if live {
+                return (host, StepResult::ok(format!("current is {}", plan.version)));
+            }
             let arm = match magic.map(|d| self.arm(host, &plan, d)).transpose() {
                 Ok(arm) => arm,
                 Err(msg) => return (host, StepResult::failed(msg)),

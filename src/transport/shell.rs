@@ -176,7 +176,10 @@ impl fmt::Debug for ShellScript {
     }
 }
 
-/// See [`ShellScript::sha256_function`]. Names are read from the
+/// See [`ShellScript::sha256_function`]. `convoy_sha256_of` (one file:
+/// artifacts, tens of MB) prefers `openssl dgst`: OpenSSL's SHA-256 uses
+/// the CPU's SHA instructions, coreutils' does not (about 5x the CPU for
+/// a 20 MB artifact). Names are read from the
 /// arguments, contents from stdin for the fallbacks (no tool there takes
 /// `--` reliably). GNU sha256sum marks a name holding a backslash or a
 /// newline with a leading `\\`, which callers strip.
@@ -193,6 +196,10 @@ const SHA256_FUNCTION: &str = r#"convoy_sha256() {
   done
 }
 convoy_sha256_of() {
+  if command -v openssl >/dev/null 2>&1; then
+    convoy_h=$(openssl dgst -sha256 -r < "$1") && [ -n "$convoy_h" ] || return 1
+    printf '%s\n' "${convoy_h%% *}"; return
+  fi
   convoy_line=$(convoy_sha256 "$1") || return
   convoy_line=${convoy_line#\\}
   printf '%s\n' "${convoy_line%% *}"

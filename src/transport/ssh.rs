@@ -98,7 +98,7 @@ impl SshConnection {
         // A command that could not even start is safe to retry once on a
         // new master; one that started is never run twice.
         let mut session = self.session.read().await;
-        let mut child = match Self::spawn(&session, command_line, stdin.is_some()).await {
+        let mut child = match Self::spawn(&session, command_line, Self::input(&stdin)?).await {
             Ok(child) => child,
             Err(_) => {
                 drop(session);
@@ -106,11 +106,13 @@ impl SshConnection {
                 let old = std::mem::replace(&mut *self.session.write().await, fresh);
                 let _ = old.close().await;
                 session = self.session.read().await;
-                Self::spawn(&session, command_line, stdin.is_some())
+                Self::spawn(&session, command_line, Self::input(&stdin)?)
                     .await
                     .map_err(lost)?
             }
         };
+        // A file went to the master as it is; only bytes are fed through a pipe.
+        let stdin = stdin.filter(|p| matches!(p, super::Payload::Bytes(_)));
         let writer = match (stdin, child.stdin().take()) {
             (Some(payload), Some(pipe)) => Some(tokio::spawn(payload.feed(pipe))),
             _ => None,
@@ -140,7 +142,7 @@ impl SshConnection {
             reason: ssh_reason(&e),
         };
         let session = self.session.read().await;
-        let mut child = Self::spawn(&session, command_line, true)
+        let mut child = Self::spawn(&session, command_line, Stdio::piped())
             .await
             .map_err(lost)?;
         let (Some(stdin), Some(stdout), Some(stderr)) = (
@@ -157,19 +159,31 @@ impl SshConnection {
         Ok((status.code().unwrap_or(-1), errors))
     }
 
+    /// The command's stdin: none, a pipe that bytes are fed into, or a
+    /// local file handed to the master as it is (an artifact): the master
+    /// reads it straight from the disk cache, so its bytes pass through
+    /// neither convoy nor a pipe.
+    fn input(stdin: &Option<super::Payload>) -> Result<Stdio, TransportError> {
+        Ok(match stdin {
+            None => Stdio::null(),
+            Some(super::Payload::Bytes(_)) => Stdio::piped(),
+            Some(super::Payload::File(path)) => {
+                Stdio::from(std::fs::File::open(path).map_err(|e| TransportError::Lost {
+                    reason: format!("cannot read {}: {e}", path.display()),
+                })?)
+            }
+        })
+    }
+
     async fn spawn<'s>(
         session: &'s Session,
         command_line: &str,
-        with_stdin: bool,
+        stdin: Stdio,
     ) -> Result<openssh::Child<&'s Session>, openssh::Error> {
         let mut cmd = session.raw_command(command_line);
-        cmd.stdin(if with_stdin {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        cmd.stdin(stdin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         cmd.spawn().await
     }
 
