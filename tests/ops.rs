@@ -912,3 +912,54 @@ fn logs_follow_notices_a_host_whose_link_is_cut_silently() {
     });
     ops.fleet.link_up(3);
 }
+
+#[test]
+fn ctrl_c_during_restarts_pause_ends_it_and_starts_no_next_batch() {
+    let ops = Ops::start(4);
+    let inventory = ops.inventory.display().to_string();
+    let mut run = Spawned::start(
+        Some(ops.work.path()),
+        &[
+            "restart",
+            "app",
+            "web",
+            "--batch",
+            "2",
+            "--pause",
+            "60s",
+            "--health-http",
+            HEALTH,
+            "-i",
+            &inventory,
+        ],
+    );
+    // Both hosts of batch 1 passed their gate: the run is in the pause.
+    for host in ["h1", "h2"] {
+        run.wait_for_line(&format!("{host}'s ok"), Duration::from_secs(30), |l| {
+            l.starts_with(&format!("  {host}: ok"))
+        });
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let interrupted = Instant::now();
+    run.interrupt();
+    let run = run.finish(Duration::from_secs(90));
+    let took = interrupted.elapsed();
+    assert_eq!(run.code, 130, "{}{}", run.stdout, run.stderr);
+    // The 60 s pause was cut short, not sat out.
+    assert!(took < Duration::from_secs(10), "took {took:?} to end");
+    assert!(
+        run.stdout.contains(
+            "stopped after batch 1 (interrupted); restarted: h1, h2; not touched: h3, h4"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("batch 2/2"), "{}", run.stdout);
+    for i in [1, 2] {
+        assert_eq!(ops.web_starts(i), 2, "h{i} was not restarted once");
+    }
+    for i in [3, 4] {
+        assert_eq!(ops.web_starts(i), 1, "h{i} was restarted after Ctrl-C");
+    }
+    eprintln!("figures: restart --pause 60s: Ctrl-C in the pause ended it after {took:?}");
+}

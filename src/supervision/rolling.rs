@@ -178,7 +178,19 @@ impl RollingAction<'_> {
                 break;
             }
             if !last && !self.pause.is_zero() {
-                tokio::time::sleep(self.pause).await;
+                // Ctrl-C ends the wait as it does the drain's: the next
+                // batch is not started (a plain sleep made the operator sit
+                // out the whole pause and then started it anyway).
+                let until = tokio::time::Instant::now() + self.pause;
+                while tokio::time::Instant::now() < until && !interrupt.is_set() {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                if interrupt.is_set() {
+                    outcome.stopped_after_batch = Some(index + 1);
+                    outcome.interrupted = true;
+                    outcome.untouched = all_untouched(index + 1);
+                    break;
+                }
             }
         }
         outcome
