@@ -421,10 +421,14 @@ pub async fn execute(
             }
             break;
         }
-        let group: Vec<&Item> = items
+        let mut group: Vec<&Item> = items
             .iter()
             .filter(|i| i.run && group_of[i.target.as_str()] == g)
             .collect();
+        // Targets still running under an earlier (killed) controller take
+        // their slots first: the semaphores are fair, so no pending target
+        // starts beside them beyond the bounds (a resume went to 7 of 6).
+        group.sort_by_key(|i| i.state != TargetState::Running);
         if with_work.len() > 1 {
             reporter.send(JobEvent::Group {
                 index: n + 1,
