@@ -634,6 +634,26 @@ cmd_link() {
     load_fleet "$1"
     host_index "$2"
     ip link set "$(veth_name "$2")" "$state"
+    [[ $state == up ]] && wait_reachable "$2"
+    return 0
+}
+
+# After a link comes back, the bridge port and the root side's neighbour
+# entry (FAILED once its probes went unanswered) take a moment: a connection made
+# at once can get "No route to host". link-up returns when a TCP connection
+# to the host's port 22 is answered: accepted, or refused when its sshd is
+# down, which still proves the link carries packets.
+wait_reachable() {
+    local addr err n
+    addr=$(host_addr "$1")
+    ip neigh flush to "$addr" 2>/dev/null || true
+    for ((n = 0; n < 100; n++)); do
+        if err=$(timeout 1 bash -c "exec 3<>/dev/tcp/$addr/22" 2>&1) || [[ $err == *refused* ]]; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    die "host $1 ($addr) is not reachable 10 s after its link came up: $err"
 }
 
 cmd_exec() {
