@@ -106,7 +106,7 @@ fn refused(playbook: &str, files: &[(&str, &str)]) -> String {
     let inv = write_file(
         work.path(),
         "inventory.yml",
-        "all:\n  children:\n    db:\n      hosts:\n        nowhere:\n          ansible_host: 192.0.2.1\n",
+        "all:\n  children:\n    db:\n      hosts:\n        nowhere:\n          ansible_host: 127.0.0.1\n          ansible_port: 1\n",
     );
     let r = job(work.path(), &inv, &["run", "job.yml"]);
     assert_eq!(r.code, 3, "{}", r.dump());
@@ -825,7 +825,7 @@ fn convoy_run_refuses_a_job_instead_of_passing_over_it() {
     let inv = write_file(
         work.path(),
         "inventory.yml",
-        "all:\n  children:\n    db:\n      hosts:\n        nowhere:\n          ansible_host: 192.0.2.1\n",
+        "all:\n  children:\n    db:\n      hosts:\n        nowhere:\n          ansible_host: 127.0.0.1\n          ansible_port: 1\n",
     );
     let r = run_in(
         work.path(),
@@ -850,7 +850,7 @@ fn lint_renders_a_jobs_commands_for_every_host() {
     let inv = write_file(
         work.path(),
         "inventory.yml",
-        "all:\n  children:\n    db:\n      hosts:\n        nowhere:\n          ansible_host: 192.0.2.1\n",
+        "all:\n  children:\n    db:\n      hosts:\n        nowhere:\n          ansible_host: 127.0.0.1\n          ansible_port: 1\n",
     );
     let r = run_in(
         work.path(),
@@ -874,7 +874,7 @@ fn the_example_job_playbooks_load() {
     let inv = write_file(
         work.path(),
         "inventory.yml",
-        "all:\n  children:\n    db:\n      hosts:\n        nowhere:\n          ansible_host: 192.0.2.1\n",
+        "all:\n  children:\n    db:\n      hosts:\n        nowhere:\n          ansible_host: 127.0.0.1\n          ansible_port: 1\n",
     );
     for playbook in [
         "playbooks/job-stamp-tenants.yml",

@@ -257,11 +257,12 @@ fn values_that_can_never_be_valid_are_refused_at_load_before_any_host() {
     std::fs::create_dir(&m).unwrap();
     let m = m.display();
     let root = dir.join("srv").display().to_string();
-    // An address nobody answers: contacting it would be exit 4, not 3.
+    // A port nobody listens on (loopback, so no traffic leaves this machine):
+    // contacting it would be exit 4, not 3.
     write_file(
         dir,
         "inv.yml",
-        "all:\n  children:\n    app:\n      hosts:\n        far:\n          ansible_host: 192.0.2.1\n",
+        "all:\n  children:\n    app:\n      hosts:\n        far:\n          ansible_host: 127.0.0.1\n          ansible_port: 1\n",
     );
     let cases = [
         (
@@ -364,7 +365,7 @@ fn a_host_address_or_user_starting_with_a_dash_is_refused_at_load() {
         ),
         (
             format!(
-                "        web1:\n          ansible_host: 192.0.2.1\n          ansible_user: {}\n",
+                "        web1:\n          ansible_host: 127.0.0.1\n          ansible_port: 1\n          ansible_user: {}\n",
                 yaml(&command)
             ),
             "host web1: ansible_user",
