@@ -85,9 +85,9 @@ struct RawPlay {
     become_: Option<bool>,
     become_user: Option<String>,
     become_method: Option<Spanned<String>>,
-    /// Only `false` is accepted: convoy gathers no facts, and a `true`
-    /// that did nothing would leave `ansible_*` facts undefined later.
+    /// Default true, as in Ansible: see `gather.rs`.
     gather_facts: Option<Spanned<Value>>,
+    gather_subset: Option<Spanned<Value>>,
     #[serde(default)]
     tags: Option<Value>,
     distribution: Option<Spanned<RawDistribution>>,
@@ -300,7 +300,7 @@ fn base_dir(path: &Path) -> std::path::PathBuf {
     }
 }
 
-fn span(file: &Path, s: &serde_saphyr::Location) -> SourceSpan {
+pub(super) fn span(file: &Path, s: &serde_saphyr::Location) -> SourceSpan {
     SourceSpan::from_location(file, s).unwrap_or_else(|| SourceSpan::new(file, 1, 1))
 }
 
@@ -354,14 +354,13 @@ fn convert_play(
             });
         }
     }
-    if let Some(gather) = &raw.gather_facts
-        && boolean(&gather.value) != Some(false)
-    {
-        return Err(PlaybookError::Invalid {
-            message: "`gather_facts`: convoy does not gather facts; set `gather_facts: false` (or remove the key)".into(),
-            span: span(file, &gather.referenced),
-        });
-    }
+    let gather = super::gather::convert(
+        file,
+        raw.gather_facts,
+        raw.gather_subset,
+        &hosts_span,
+        raw.job.is_some(),
+    )?;
     if let Some(method) = &raw.become_method {
         sudo_only(&method.value, span(file, &method.referenced))?;
     }
@@ -404,6 +403,7 @@ fn convert_play(
         name: raw.name.unwrap_or_else(|| format!("play #{}", index + 1)),
         hosts: hosts.value,
         hosts_span,
+        gather,
         vars: raw.vars,
         vars_files: raw
             .vars_files
@@ -1010,7 +1010,7 @@ fn string_list(v: &Value) -> Vec<String> {
     }
 }
 
-fn boolean(v: &Value) -> Option<bool> {
+pub(super) fn boolean(v: &Value) -> Option<bool> {
     match v {
         Value::Bool(b) => Some(*b),
         Value::String(s) => match s.to_ascii_lowercase().as_str() {

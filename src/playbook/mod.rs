@@ -6,6 +6,7 @@
 
 mod distribution;
 mod error;
+mod gather;
 mod include;
 mod load;
 mod magic;
@@ -43,6 +44,8 @@ pub struct Play {
     pub name: String,
     pub hosts: String,
     pub hosts_span: SourceSpan,
+    /// The implicit "Gathering Facts" task (`setup`), unless `gather_facts: false`.
+    pub gather: Option<Task>,
     pub vars: VarMap,
     /// Files as written (templated per host at run time), with their location.
     pub vars_files: Vec<(String, SourceSpan)>,
@@ -101,6 +104,8 @@ impl Playbook {
                 name: format!("exec on {pattern}"),
                 hosts: pattern.to_owned(),
                 hosts_span: span,
+                // Ansible's ad-hoc commands gather no facts either.
+                gather: None,
                 vars: VarMap::new(),
                 vars_files: vec![],
                 pre_tasks: vec![],

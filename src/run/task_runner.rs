@@ -449,6 +449,7 @@ async fn run_on_host(
         total.changed |= outcome.changed;
         total.failed |= outcome.failed && !task.ignore_errors;
         merge(&mut total.facts, &outcome.facts);
+        merge(&mut total.gathered, &outcome.gathered);
         let mut registered = outcome.to_registered();
         if let Value::Object(m) = &mut registered {
             merge(m, &loop_vars);
@@ -637,6 +638,10 @@ async fn run_once(
     }
     if !outcome.facts.is_empty() {
         merge(&mut host.facts, &outcome.facts);
+    }
+    if !outcome.gathered.is_empty() {
+        let injected = crate::facts::injected(&host.gathered, &outcome.gathered);
+        merge(&mut host.gathered, &injected);
     }
     outcome
 }
