@@ -754,3 +754,25 @@ fn listen_on_a_task_that_is_not_a_handler_is_a_load_error() {
         "error: `listen` is for handlers: a task under `tasks:` or `hooks:` is never notified\n  --> play.yml:6:7\n   |\n 6 |     - debug: { msg: hi }\n   |       ^\n"
     );
 }
+
+#[test]
+fn max_fail_percentage_is_refused_naming_the_key_rather_than_counted_differently() {
+    let stderr = refused(
+        "- hosts: all\n  serial: 1\n  max_fail_percentage: 30\n  tasks:\n    - debug: { msg: hi }\n",
+    );
+    assert!(
+        stderr.starts_with(
+            "error: `max_fail_percentage` is not supported: Ansible applies it within each batch"
+        ) && stderr.contains("--> play.yml:6:24\n"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn serial_that_is_not_a_size_is_an_error_naming_the_key() {
+    let stderr = refused("- hosts: all\n  serial: [1, lots]\n  tasks:\n    - debug: { msg: hi }\n");
+    assert!(
+        stderr.starts_with("error: `serial` takes a count, a percentage like \"30%\" or a list of them\n  --> play.yml:5:11\n"),
+        "{stderr}"
+    );
+}

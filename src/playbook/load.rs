@@ -94,6 +94,9 @@ struct RawPlay {
     #[serde(default)]
     hooks: RawHooks,
     rollout: Option<Spanned<RawRollout>>,
+    /// Ansible's batches: see `serial.rs`.
+    serial: Option<Spanned<Value>>,
+    max_fail_percentage: Option<Spanned<Value>>,
     #[serde(default)]
     migrations: Vec<Spanned<RawMigration>>,
     proxy: Option<Spanned<RawProxy>>,
@@ -354,6 +357,31 @@ fn convert_play(
             });
         }
     }
+    if let Some(m) = &raw.max_fail_percentage {
+        return Err(PlaybookError::Invalid {
+            message: "`max_fail_percentage` is not supported: Ansible applies it within each batch, after every task; convoy's `rollout: {max_fail: N%}` counts failed hosts over the whole play, between batches (use it if that is what you mean)".into(),
+            span: span(file, &m.referenced),
+        });
+    }
+    if let Some(s) = &raw.serial {
+        let clash = if raw.rollout.is_some() {
+            Some("`rollout:`")
+        } else if raw.distribution.is_some() {
+            Some("`distribution:` (its rollout is `rollout:`)")
+        } else {
+            None
+        };
+        if let Some(what) = clash {
+            return Err(PlaybookError::Invalid {
+                message: format!("`serial` and {what} both batch the play: keep one"),
+                span: span(file, &s.referenced),
+            });
+        }
+    }
+    let serial = raw
+        .serial
+        .map(|s| super::serial::convert(file, s))
+        .transpose()?;
     let gather = super::gather::convert(
         file,
         raw.gather_facts,
@@ -422,10 +450,13 @@ fn convert_play(
         sudo: raw.become_,
         become_user: raw.become_user,
         tags: raw.tags.map(|t| string_list(&t)).unwrap_or_default(),
-        rollout: raw
-            .rollout
-            .map(|r| super::rollout::convert(file, r))
-            .transpose()?,
+        rollout: match serial {
+            Some(spec) => Some(spec),
+            None => raw
+                .rollout
+                .map(|r| super::rollout::convert(file, r))
+                .transpose()?,
+        },
         migrations: raw
             .migrations
             .into_iter()

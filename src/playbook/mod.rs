@@ -16,6 +16,7 @@ mod once;
 mod proxy;
 mod role;
 mod rollout;
+mod serial;
 mod task;
 
 use std::path::{Path, PathBuf};
