@@ -9,17 +9,21 @@ use super::{PlaybookError, Task, TaskKind};
 use crate::facts::Subset;
 use crate::vars::{Value, VarMap};
 
-/// The play's gathering task, or `None` for `gather_facts: false` (and for
-/// a job's play, which has no tasks to read facts).
+/// The play's gathering task, or `None` for `gather_facts: false`. A play
+/// of convoy's own (`distribution:`, `proxy:` or `job:`) gathers only when
+/// it says `gather_facts: true`: a release's hosts must meet the rollout's
+/// failure budget at their first contact (a host lost while gathering
+/// would leave the play before the budget counts it), and a job's play
+/// has no tasks to read facts.
 pub fn convert(
     file: &std::path::Path,
     gather_facts: Option<Spanned<Value>>,
     gather_subset: Option<Spanned<Value>>,
     play_span: &crate::source::SourceSpan,
-    job: bool,
+    convoy_play: bool,
 ) -> Result<Option<Task>, PlaybookError> {
     let gather = match &gather_facts {
-        None => !job,
+        None => !convoy_play,
         Some(g) => boolean(&g.value).ok_or_else(|| PlaybookError::Invalid {
             message: "`gather_facts` takes true or false".into(),
             span: span(file, &g.referenced),

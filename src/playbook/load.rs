@@ -387,7 +387,7 @@ fn convert_play(
         raw.gather_facts,
         raw.gather_subset,
         &hosts_span,
-        raw.job.is_some(),
+        raw.job.is_some() || raw.distribution.is_some() || raw.proxy.is_some(),
     )?;
     if let Some(method) = &raw.become_method {
         sudo_only(&method.value, span(file, &method.referenced))?;

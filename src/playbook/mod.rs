@@ -80,6 +80,24 @@ impl Playbook {
     pub fn load(path: &Path) -> Result<Playbook, PlaybookError> {
         load::load(path)
     }
+
+    /// `become` and `become_user` for the plays that set none: from the
+    /// command line (`-b`, `--become-user`), else ansible.cfg's
+    /// `[privilege_escalation]`; a play's keywords beat both, as in
+    /// Ansible. A job's play is left alone: a job runs as the ssh user.
+    pub fn default_become(&mut self, become_: Option<bool>, become_user: Option<String>) {
+        let cfg = crate::ansible_cfg::AnsibleCfg::current();
+        let become_ = become_.or(cfg.become_);
+        let become_user = become_user.or_else(|| cfg.become_user.clone());
+        for play in self.plays.iter_mut().filter(|p| p.job.is_none()) {
+            if play.sudo.is_none() {
+                play.sudo = become_;
+            }
+            if play.become_user.is_none() {
+                play.become_user = become_user.clone();
+            }
+        }
+    }
 }
 
 impl Playbook {

@@ -86,6 +86,18 @@ pub fn run_tasks<'a>(
                     if !runner.options.tags.runs(&tags) {
                         continue;
                     }
+                    let gathering = scope
+                        .play
+                        .gather
+                        .as_ref()
+                        .is_some_and(|g| std::ptr::eq(g, task));
+                    if let Some(start) = &runner.options.start_at
+                        && !gathering
+                        && !scope.handler
+                        && !start.lets_run(&task.display_name())
+                    {
+                        continue;
+                    }
                     run_module_task(runner, scope, task, hosts).await;
                 }
             }
