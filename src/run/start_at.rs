@@ -1,6 +1,8 @@
 //! `--start-at-task NAME`: the tasks before the first one so named (or
 //! matching it as a shell pattern, as ansible-playbook matches) are passed
-//! over; from it on, the run goes as usual. Fact gathering still runs.
+//! over; from it on, the run goes as usual. As in ansible-playbook, the
+//! plays before the one holding that task gather no facts, and that play
+//! and later ones do.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -28,6 +30,14 @@ impl StartAt {
                 .any(|l| any_named(l, &start))
         });
         found.then_some(start)
+    }
+
+    /// Does `play`'s fact gathering run: the task was reached, or is in `play`.
+    pub fn gathers(&self, play: &crate::playbook::Play) -> bool {
+        self.reached.load(Ordering::Relaxed)
+            || [&play.pre_tasks, &play.tasks, &play.post_tasks]
+                .iter()
+                .any(|l| any_named(l, self))
     }
 
     fn matches(&self, task: &str) -> bool {

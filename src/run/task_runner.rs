@@ -92,9 +92,12 @@ pub fn run_tasks<'a>(
                         .as_ref()
                         .is_some_and(|g| std::ptr::eq(g, task));
                     if let Some(start) = &runner.options.start_at
-                        && !gathering
                         && !scope.handler
-                        && !start.lets_run(&task.display_name())
+                        && !if gathering {
+                            start.gathers(scope.play)
+                        } else {
+                            start.lets_run(&task.display_name())
+                        }
                     {
                         continue;
                     }
