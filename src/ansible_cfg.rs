@@ -7,18 +7,77 @@
 //! the current directory, else `~/.ansible.cfg`, else
 //! `/etc/ansible/ansible.cfg`. Read from `[defaults]`: `inventory`
 //! (comma-separated) and `roles_path` (`:`-separated), relative paths taken
-//! from the file's directory.
+//! from the file's directory; `remote_user`, `private_key_file`,
+//! `host_key_checking` (the lowest-ranked connection settings, as in
+//! Ansible: inventory variables beat them), `forks` (below `--forks`); and
+//! from `[privilege_escalation]` `become`, `become_user`, `become_method`
+//! (defaults for plays that set none).
+//!
+//! `become_method` other than `sudo` is an error naming `file:line` (convoy
+//! escalates with sudo only). Any other key of those two sections is named
+//! in a warning (`file:line`), since convoy does not act on it and the
+//! project may count on it; other sections are Ansible's own business
+//! (`[ssh_connection]` and the like) and are passed over.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 /// What convoy takes from an ansible.cfg.
 #[derive(Debug, Default)]
 pub struct AnsibleCfg {
     pub inventory: Vec<PathBuf>,
     pub roles_path: Vec<PathBuf>,
+    pub remote_user: Option<String>,
+    pub private_key_file: Option<PathBuf>,
+    /// `host_key_checking = False`: unknown host keys are recorded (changed
+    /// ones are still refused, as with `--accept-new-host-keys`).
+    pub host_key_checking: Option<bool>,
+    pub forks: Option<usize>,
+    pub become_: Option<bool>,
+    pub become_user: Option<String>,
+    /// A setting convoy refuses: the file, the line, the message.
+    pub error: Option<(PathBuf, usize, String)>,
+    /// Keys convoy does not act on: `file:line: message`.
+    pub warnings: Vec<String>,
 }
 
+/// Ansible's booleans as its config reads them.
+fn boolean(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" | "y" | "t" => Some(true),
+        "false" | "no" | "off" | "0" | "n" | "f" => Some(false),
+        _ => None,
+    }
+}
+
+/// Keys read without effect on what convoy does (output, retry files, ...).
+const HARMLESS: &[&str] = &[
+    "retry_files_enabled",
+    "nocows",
+    "nocolor",
+    "stdout_callback",
+    "callback_whitelist",
+    "callbacks_enabled",
+    "deprecation_warnings",
+    "interpreter_python",
+    "command_warnings",
+    "localhost_warning",
+    "display_skipped_hosts",
+    "force_color",
+    "local_tmp",
+    "remote_tmp",
+    "log_path",
+    "become_ask_pass",
+];
+
 impl AnsibleCfg {
+    /// The config of this process (found once: like ansible-core, a run
+    /// has one).
+    pub fn current() -> &'static AnsibleCfg {
+        static CFG: OnceLock<AnsibleCfg> = OnceLock::new();
+        CFG.get_or_init(AnsibleCfg::find)
+    }
+
     /// The first config file ansible-core would use, read; empty if none.
     pub fn find() -> AnsibleCfg {
         let mut candidates: Vec<PathBuf> = Vec::new();
@@ -57,7 +116,8 @@ impl AnsibleCfg {
             }
         };
         let mut section = String::new();
-        for line in text.lines().map(str::trim) {
+        for (number, line) in text.lines().map(str::trim).enumerate() {
+            let at = format!("{}:{}", path.display(), number + 1);
             if line.starts_with(['#', ';']) || line.is_empty() {
                 continue;
             }
@@ -65,7 +125,7 @@ impl AnsibleCfg {
                 section = name.trim().to_owned();
                 continue;
             }
-            if section != "defaults" {
+            if section != "defaults" && section != "privilege_escalation" {
                 continue;
             }
             let Some((key, value)) = line.split_once('=') else {
@@ -89,7 +149,50 @@ impl AnsibleCfg {
                         .map(resolve)
                         .collect()
                 }
-                _ => {}
+                "remote_user" => cfg.remote_user = Some(value.to_owned()),
+                "private_key_file" => cfg.private_key_file = Some(resolve(value)),
+                "host_key_checking" => match boolean(value) {
+                    Some(b) => cfg.host_key_checking = Some(b),
+                    None => cfg.warnings.push(format!(
+                        "{at}: `host_key_checking = {value}` is not a boolean (ignored)"
+                    )),
+                },
+                "forks" => match value.parse::<usize>() {
+                    Ok(n) if n > 0 => cfg.forks = Some(n),
+                    _ => {
+                        cfg.error.get_or_insert((
+                            path.to_path_buf(),
+                            number + 1,
+                            format!("`forks = {value}`: forks must be a number, at least 1"),
+                        ));
+                    }
+                },
+                "become" => match boolean(value) {
+                    Some(b) => cfg.become_ = Some(b),
+                    None => {
+                        cfg.error.get_or_insert((
+                            path.to_path_buf(),
+                            number + 1,
+                            format!("`become = {value}` is not a boolean"),
+                        ));
+                    }
+                },
+                "become_user" => cfg.become_user = Some(value.to_owned()),
+                "become_method" => {
+                    if value != "sudo" {
+                        cfg.error.get_or_insert((
+                            path.to_path_buf(),
+                            number + 1,
+                            format!(
+                                "`become_method = {value}`: convoy escalates with sudo only; set `become_method = sudo` or remove the key"
+                            ),
+                        ));
+                    }
+                }
+                key if HARMLESS.contains(&key) => {}
+                key => cfg.warnings.push(format!(
+                    "{at}: `{key}` in [{section}] is not read by convoy (ignored)"
+                )),
             }
         }
         cfg
@@ -99,6 +202,38 @@ impl AnsibleCfg {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_connection_and_become_settings_and_names_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ansible.cfg");
+        std::fs::write(
+            &path,
+            "[defaults]\nremote_user = deploy\nforks = 3\nhost_key_checking = False\n\
+             private_key_file = keys/id\nstrategy = free\nnocows = 1\n\
+             [privilege_escalation]\nbecome = True\nbecome_user = app\nbecome_method = sudo\n",
+        )
+        .unwrap();
+        let cfg = AnsibleCfg::read(&path);
+        assert_eq!(cfg.remote_user.as_deref(), Some("deploy"));
+        assert_eq!(cfg.forks, Some(3));
+        assert_eq!(cfg.host_key_checking, Some(false));
+        assert_eq!(cfg.private_key_file, Some(dir.path().join("keys/id")));
+        assert_eq!(cfg.become_, Some(true));
+        assert_eq!(cfg.become_user.as_deref(), Some("app"));
+        assert!(cfg.error.is_none());
+        assert_eq!(
+            cfg.warnings,
+            [format!(
+                "{}:6: `strategy` in [defaults] is not read by convoy (ignored)",
+                path.display()
+            )]
+        );
+        std::fs::write(&path, "[privilege_escalation]\n\nbecome_method = su\n").unwrap();
+        let (file, line, message) = AnsibleCfg::read(&path).error.unwrap();
+        assert_eq!((file, line), (path.clone(), 3));
+        assert!(message.contains("sudo only"), "{message}");
+    }
 
     #[test]
     fn reads_inventory_and_roles_path_relative_to_the_file() {

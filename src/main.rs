@@ -4,6 +4,7 @@ mod ansible_cfg;
 mod cli;
 mod distribution;
 mod error;
+mod facts;
 mod inventory;
 mod job;
 mod playbook;

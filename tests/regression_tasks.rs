@@ -194,13 +194,149 @@ fn notify_reaches_handlers_by_name_and_by_listen() {
     );
 }
 
+/// Was `gather_facts_true_is_an_error_naming_the_key`: convoy gathered no
+/// facts and refused `gather_facts: true`. It gathers them now, as Ansible
+/// does by default, in one round trip per host.
 #[test]
-fn gather_facts_true_is_an_error_naming_the_key() {
-    let stderr =
-        refused("- hosts: all\n  gather_facts: true\n  tasks:\n    - debug: { msg: hi }\n");
+fn gather_facts_true_gathers_facts_in_one_round_trip_per_host() {
+    let fleet = Fleet::start(2);
+    let work = workdir();
+    let inventory = app_inventory(&fleet, work.path(), "");
+    let task = "  tasks:\n    - copy: { content: \"{{ ansible_hostname }} {{ ansible_facts.os_family }} {{ ansible_user_id }} {{ ansible_processor_vcpus > 0 }}\", dest: /srv/facts, mode: '0644' }\n";
+    let trips = |gather: &str, name: &str| {
+        let playbook = write_file(
+            work.path(),
+            name,
+            &format!("- hosts: app\n  gather_facts: {gather}\n{task}"),
+        );
+        let started = std::time::Instant::now();
+        let r = run(&[
+            "run",
+            playbook.to_str().unwrap(),
+            "-i",
+            inventory.to_str().unwrap(),
+            "--output",
+            "json",
+        ]);
+        let elapsed = started.elapsed();
+        assert_eq!(r.code, 0, "{}", r.dump());
+        let recap = r.json_recap();
+        let trips: Vec<u64> = fleet
+            .hosts()
+            .map(|i| {
+                recap["hosts"][fleet.name(i)]["round_trips"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect();
+        (trips, elapsed, r)
+    };
+    let (with, with_time, r) = trips("true", "with.yml");
+    for i in fleet.hosts() {
+        assert_eq!(
+            fleet.exec_ok(i, "cat /srv/facts"),
+            format!("{} Debian root True", fleet.name(i)),
+            "{}",
+            r.dump()
+        );
+    }
+    // `gather_facts: false` and a fact read: refused before the run.
+    let playbook = write_file(
+        work.path(),
+        "without_facts.yml",
+        &format!("- hosts: app\n  gather_facts: false\n{task}"),
+    );
+    let refused = run(&[
+        "run",
+        playbook.to_str().unwrap(),
+        "-i",
+        inventory.to_str().unwrap(),
+    ]);
+    assert_eq!(refused.code, 3, "{}", refused.dump());
+    assert!(
+        refused.all().contains("ansible_hostname"),
+        "{}",
+        refused.dump()
+    );
+    // The cost of gathering: the same play reading no fact, with and without.
+    let plain = "  tasks:\n    - copy: { content: same, dest: /srv/plain, mode: '0644' }\n";
+    let run_plain = |gather: &str, name: &str| {
+        let playbook = write_file(
+            work.path(),
+            name,
+            &format!("- hosts: app\n  gather_facts: {gather}\n{plain}"),
+        );
+        let started = std::time::Instant::now();
+        let r = run(&[
+            "run",
+            playbook.to_str().unwrap(),
+            "-i",
+            inventory.to_str().unwrap(),
+            "--output",
+            "json",
+        ]);
+        assert_eq!(r.code, 0, "{}", r.dump());
+        let gathering: Vec<f64> = r
+            .events()
+            .iter()
+            .filter(|e| e["event"] == "host_result" && e["task"] == "Gathering Facts")
+            .map(|e| e["duration"].as_f64().unwrap())
+            .collect();
+        let recap = r.json_recap();
+        let trips: Vec<u64> = fleet
+            .hosts()
+            .map(|i| {
+                recap["hosts"][fleet.name(i)]["round_trips"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect();
+        (trips, started.elapsed(), gathering)
+    };
+    // The first run writes the file (a check and a write); later ones only check.
+    run_plain("false", "plain_first.yml");
+    let (gathered, gathered_time, gathering) = run_plain("true", "plain_with.yml");
+    let (bare, bare_time, none) = run_plain("false", "plain_without.yml");
+    assert!(none.is_empty(), "gather_facts: false gathered");
+    assert_eq!(
+        gathering.len(),
+        fleet.hosts().count(),
+        "one gathering per host"
+    );
+    for (g, b) in gathered.iter().zip(&bare) {
+        assert_eq!(
+            *g,
+            b + 1,
+            "gathering costs one round trip per host: {gathered:?} against {bare:?}"
+        );
+    }
+    eprintln!(
+        "facts: round trips per host {gathered:?} with gathering, {bare:?} without; gathering took {:?} s per host; runs {:.0} ms against {:.0} ms (first run reading facts: {with:?} trips, {:.0} ms)",
+        gathering,
+        gathered_time.as_secs_f64() * 1000.0,
+        bare_time.as_secs_f64() * 1000.0,
+        with_time.as_secs_f64() * 1000.0,
+    );
+}
+
+#[test]
+fn unknown_gather_subset_is_an_error_naming_file_line_col() {
+    let stderr = refused(
+        "- hosts: all\n  gather_subset: [network, hardwre]\n  tasks:\n    - debug: { msg: hi }\n",
+    );
     assert_eq!(
         stderr,
-        "error: `gather_facts`: convoy does not gather facts; set `gather_facts: false` (or remove the key)\n  --> play.yml:5:17\n   |\n 5 |   gather_facts: true\n   |                 ^\n"
+        "error: `gather_subset`: unknown gather_subset `hardwre`: use all, min, hardware, network, virtual or one of platform, distribution, date_time, env, user, service_mgr, pkg_mgr (each may be negated with `!`)\n  --> play.yml:5:18\n   |\n 5 |   gather_subset: [network, hardwre]\n   |                  ^\n"
+    );
+}
+
+#[test]
+fn gather_facts_that_is_not_a_boolean_is_an_error_naming_the_key() {
+    let stderr =
+        refused("- hosts: all\n  gather_facts: sometimes\n  tasks:\n    - debug: { msg: hi }\n");
+    assert!(
+        stderr.starts_with("error: `gather_facts` takes true or false\n  --> play.yml:5:17\n"),
+        "{stderr}"
     );
 }
 
@@ -368,8 +504,8 @@ fn rollout_on_a_plain_play_runs_tasks_and_handlers_batch_by_batch() {
     }
     for i in fleet.hosts() {
         assert_eq!(r.count(&fleet.name(i), "failed"), 0, "{}", r.dump());
-        // first, second, handler, health
-        assert_eq!(r.count(&fleet.name(i), "ok"), 4, "{}", r.dump());
+        // facts (gathered per batch, as in Ansible), first, second, handler, health
+        assert_eq!(r.count(&fleet.name(i), "ok"), 5, "{}", r.dump());
     }
 }
 
@@ -616,5 +752,27 @@ fn listen_on_a_task_that_is_not_a_handler_is_a_load_error() {
     assert_eq!(
         stderr,
         "error: `listen` is for handlers: a task under `tasks:` or `hooks:` is never notified\n  --> play.yml:6:7\n   |\n 6 |     - debug: { msg: hi }\n   |       ^\n"
+    );
+}
+
+#[test]
+fn max_fail_percentage_is_refused_naming_the_key_rather_than_counted_differently() {
+    let stderr = refused(
+        "- hosts: all\n  serial: 1\n  max_fail_percentage: 30\n  tasks:\n    - debug: { msg: hi }\n",
+    );
+    assert!(
+        stderr.starts_with(
+            "error: `max_fail_percentage` is not supported: Ansible applies it within each batch"
+        ) && stderr.contains("--> play.yml:6:24\n"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn serial_that_is_not_a_size_is_an_error_naming_the_key() {
+    let stderr = refused("- hosts: all\n  serial: [1, lots]\n  tasks:\n    - debug: { msg: hi }\n");
+    assert!(
+        stderr.starts_with("error: `serial` takes a count, a percentage like \"30%\" or a list of them\n  --> play.yml:5:11\n"),
+        "{stderr}"
     );
 }

@@ -358,6 +358,11 @@ fn json_output_is_one_event_per_line() {
             "run_start",
             "note",
             "play_start",
+            // Gathering Facts (a play gathers by default, as in Ansible)
+            "task_start",
+            "host_result",
+            "host_result",
+            // hi
             "task_start",
             "host_result",
             "host_result",
@@ -371,18 +376,24 @@ fn json_output_is_one_event_per_line() {
             .unwrap()
             .starts_with("journal: ")
     );
-    assert_eq!(events[7]["outcome"], "completed");
-    assert_eq!(events[7]["exit_code"], 0);
+    assert_eq!(events[10]["outcome"], "completed");
+    assert_eq!(events[10]["exit_code"], 0);
     let results: Vec<_> = events
         .iter()
         .filter(|e| e["event"] == "host_result")
         .collect();
-    for e in results {
+    assert_eq!(results.len(), 4);
+    for e in &results[..2] {
+        assert_eq!(e["task"], "Gathering Facts");
+        assert_eq!(e["status"], "ok");
+    }
+    for e in &results[2..] {
         assert_eq!(e["task"], "hi");
         assert_eq!(e["status"], "changed");
         assert!(e["duration"].as_f64().unwrap() > 0.0);
     }
-    assert_eq!(events[6]["hosts"]["h1"]["changed"], 1);
+    assert_eq!(events[9]["hosts"]["h1"]["changed"], 1);
+    assert_eq!(events[9]["hosts"]["h1"]["ok"], 2);
 }
 
 #[test]

@@ -7,6 +7,7 @@ mod extra_vars;
 mod inventory;
 mod job;
 mod lint;
+mod listing;
 mod logs;
 mod patch;
 mod plan;

@@ -24,6 +24,27 @@ pub struct Opts {
     /// How far the release cycle goes: `prepare` ships and unpacks everywhere, switching nothing.
     #[arg(long, value_enum, default_value_t = Phase::All)]
     pub phase: Phase,
+    /// Become (sudo) in plays that do not say, as ansible-playbook's -b.
+    #[arg(short = 'b', long = "become")]
+    pub become_: bool,
+    /// The user to become in plays that do not say (default root).
+    #[arg(long = "become-user", value_name = "USER")]
+    pub become_user: Option<String>,
+    /// Load and check the playbook, contact no host, exit 0 (ansible-playbook's --syntax-check).
+    #[arg(long)]
+    pub syntax_check: bool,
+    /// Print each play's hosts and exit, contacting no host.
+    #[arg(long)]
+    pub list_hosts: bool,
+    /// Print each play's tasks and exit, contacting no host.
+    #[arg(long)]
+    pub list_tasks: bool,
+    /// Print each play's tags and exit, contacting no host.
+    #[arg(long)]
+    pub list_tags: bool,
+    /// Pass over the tasks before the first one with this name (or shell pattern).
+    #[arg(long, value_name = "TASK")]
+    pub start_at_task: Option<String>,
     /// Set by `convoy resume`: the interrupted run's batches.
     #[arg(skip)]
     pub resume: Option<crate::run::Resume>,
@@ -31,7 +52,29 @@ pub struct Opts {
 
 pub async fn run(opts: Opts) -> Result<i32, Error> {
     let inventory = opts.hosts.inventory.load_for(&opts.playbook)?;
-    let playbook = Playbook::load(&opts.playbook)?;
+    let mut playbook = Playbook::load(&opts.playbook)?;
+    playbook.default_become(opts.become_.then_some(true), opts.become_user.clone());
+    if opts.syntax_check {
+        println!("playbook: {}", opts.playbook.display());
+        return Ok(0);
+    }
+    if opts.list_hosts || opts.list_tasks || opts.list_tags {
+        let options = opts.hosts.run_options(
+            TagFilter {
+                only: opts.tags.clone(),
+                skip: opts.skip_tags.clone(),
+            },
+            Mode::Deploy { phase: opts.phase },
+            &opts.playbook,
+        )?;
+        let listing = super::listing::Listing {
+            hosts: opts.list_hosts,
+            tasks: opts.list_tasks,
+            tags: opts.list_tags,
+        };
+        listing.print(&opts.playbook, &inventory, &playbook, &options)?;
+        return Ok(0);
+    }
     let tags = TagFilter {
         only: opts.tags,
         skip: opts.skip_tags,
@@ -39,6 +82,14 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
     let mode = Mode::Deploy { phase: opts.phase };
     let mut options = opts.hosts.run_options(tags, mode, &opts.playbook)?;
     options.resume = opts.resume;
+    if let Some(name) = &opts.start_at_task {
+        options.start_at = Some(crate::run::StartAt::new(name, &playbook).ok_or_else(|| {
+            Error::Usage(format!(
+                "--start-at-task {name:?}: no task of {} has that name",
+                opts.playbook.display()
+            ))
+        })?);
+    }
     options.once = opts.once.spec()?;
     super::exec::execute(&inventory, &playbook, &options, &opts.hosts).await
 }

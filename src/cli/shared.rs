@@ -63,9 +63,9 @@ pub struct HostOpts {
     /// Show the differences in changed files.
     #[arg(short = 'D', long)]
     pub diff: bool,
-    /// Hosts worked on at once.
-    #[arg(short = 'f', long, default_value_t = 10, value_name = "FORKS")]
-    pub forks: usize,
+    /// Hosts worked on at once (default: ansible.cfg's `forks`, else 10).
+    #[arg(short = 'f', long, value_name = "FORKS")]
+    pub forks: Option<usize>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
@@ -78,6 +78,9 @@ pub struct HostOpts {
     /// Record unknown host keys instead of refusing them (changed keys are always refused).
     #[arg(long)]
     pub accept_new_host_keys: bool,
+    /// Connect as this user where no inventory variable (ansible_user) names one, as ansible-playbook's -u.
+    #[arg(short = 'u', long = "user", value_name = "USER")]
+    pub remote_user: Option<String>,
     /// Continue at `pause: confirm` without asking (needed when not on a terminal).
     #[arg(short = 'y', long)]
     pub yes: bool,
@@ -96,7 +99,18 @@ impl HostOpts {
         mode: Mode,
         playbook: &std::path::Path,
     ) -> Result<RunOptions, Error> {
-        if self.forks == 0 {
+        let cfg = crate::ansible_cfg::AnsibleCfg::current();
+        if let Some((file, line, message)) = &cfg.error {
+            return Err(Error::Located {
+                message: message.clone(),
+                span: crate::source::SourceSpan::new(file, *line, 1),
+            });
+        }
+        for warning in &cfg.warnings {
+            eprintln!("warning: {warning}");
+        }
+        let forks = self.forks.or(cfg.forks).unwrap_or(10);
+        if forks == 0 {
             return Err(Error::Usage("--forks must be at least 1".into()));
         }
         Ok(RunOptions {
@@ -104,10 +118,11 @@ impl HostOpts {
             extra_vars: super::extra_vars::parse_extra_vars(&self.extra_vars)?,
             check: self.check,
             diff: self.diff,
-            forks: self.forks,
+            forks,
             tags,
             ssh_config: self.ssh_config.clone(),
             accept_new_host_keys: self.accept_new_host_keys,
+            remote_user: self.remote_user.clone(),
             connect_timeout: self.timeout,
             mode,
             yes: self.yes,
@@ -117,6 +132,7 @@ impl HostOpts {
             playbook_name: playbook.display().to_string(),
             // Only `run` and `exec` take `--once` (see [`OnceOpts`]).
             once: None,
+            start_at: None,
         })
     }
 }

@@ -17,6 +17,7 @@ mod display;
 mod error;
 mod ini;
 mod pattern;
+pub(crate) use pattern::glob_regex;
 pub(crate) mod python_literal;
 mod script;
 mod vars_dirs;

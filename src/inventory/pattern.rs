@@ -243,7 +243,7 @@ impl<'p> Matcher<'p> {
 
 /// Translates a shell glob (`*`, `?`, `[abc]`, `[!a-z]`) to an anchored
 /// regex, following Python's `fnmatch` as Ansible does.
-fn glob_regex(glob: &str) -> String {
+pub(crate) fn glob_regex(glob: &str) -> String {
     let chars: Vec<char> = glob.chars().collect();
     let mut re = String::from("^");
     let mut i = 0;

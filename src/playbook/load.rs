@@ -85,15 +85,18 @@ struct RawPlay {
     become_: Option<bool>,
     become_user: Option<String>,
     become_method: Option<Spanned<String>>,
-    /// Only `false` is accepted: convoy gathers no facts, and a `true`
-    /// that did nothing would leave `ansible_*` facts undefined later.
+    /// Default true, as in Ansible: see `gather.rs`.
     gather_facts: Option<Spanned<Value>>,
+    gather_subset: Option<Spanned<Value>>,
     #[serde(default)]
     tags: Option<Value>,
     distribution: Option<Spanned<RawDistribution>>,
     #[serde(default)]
     hooks: RawHooks,
     rollout: Option<Spanned<RawRollout>>,
+    /// Ansible's batches: see `serial.rs`.
+    serial: Option<Spanned<Value>>,
+    max_fail_percentage: Option<Spanned<Value>>,
     #[serde(default)]
     migrations: Vec<Spanned<RawMigration>>,
     proxy: Option<Spanned<RawProxy>>,
@@ -300,7 +303,7 @@ fn base_dir(path: &Path) -> std::path::PathBuf {
     }
 }
 
-fn span(file: &Path, s: &serde_saphyr::Location) -> SourceSpan {
+pub(super) fn span(file: &Path, s: &serde_saphyr::Location) -> SourceSpan {
     SourceSpan::from_location(file, s).unwrap_or_else(|| SourceSpan::new(file, 1, 1))
 }
 
@@ -354,14 +357,38 @@ fn convert_play(
             });
         }
     }
-    if let Some(gather) = &raw.gather_facts
-        && boolean(&gather.value) != Some(false)
-    {
+    if let Some(m) = &raw.max_fail_percentage {
         return Err(PlaybookError::Invalid {
-            message: "`gather_facts`: convoy does not gather facts; set `gather_facts: false` (or remove the key)".into(),
-            span: span(file, &gather.referenced),
+            message: "`max_fail_percentage` is not supported: Ansible applies it within each batch, after every task; convoy's `rollout: {max_fail: N%}` counts failed hosts over the whole play, between batches (use it if that is what you mean)".into(),
+            span: span(file, &m.referenced),
         });
     }
+    if let Some(s) = &raw.serial {
+        let clash = if raw.rollout.is_some() {
+            Some("`rollout:`")
+        } else if raw.distribution.is_some() {
+            Some("`distribution:` (its rollout is `rollout:`)")
+        } else {
+            None
+        };
+        if let Some(what) = clash {
+            return Err(PlaybookError::Invalid {
+                message: format!("`serial` and {what} both batch the play: keep one"),
+                span: span(file, &s.referenced),
+            });
+        }
+    }
+    let serial = raw
+        .serial
+        .map(|s| super::serial::convert(file, s))
+        .transpose()?;
+    let gather = super::gather::convert(
+        file,
+        raw.gather_facts,
+        raw.gather_subset,
+        &hosts_span,
+        raw.job.is_some() || raw.distribution.is_some() || raw.proxy.is_some(),
+    )?;
     if let Some(method) = &raw.become_method {
         sudo_only(&method.value, span(file, &method.referenced))?;
     }
@@ -404,6 +431,7 @@ fn convert_play(
         name: raw.name.unwrap_or_else(|| format!("play #{}", index + 1)),
         hosts: hosts.value,
         hosts_span,
+        gather,
         vars: raw.vars,
         vars_files: raw
             .vars_files
@@ -422,10 +450,13 @@ fn convert_play(
         sudo: raw.become_,
         become_user: raw.become_user,
         tags: raw.tags.map(|t| string_list(&t)).unwrap_or_default(),
-        rollout: raw
-            .rollout
-            .map(|r| super::rollout::convert(file, r))
-            .transpose()?,
+        rollout: match serial {
+            Some(spec) => Some(spec),
+            None => raw
+                .rollout
+                .map(|r| super::rollout::convert(file, r))
+                .transpose()?,
+        },
         migrations: raw
             .migrations
             .into_iter()
@@ -1010,7 +1041,7 @@ fn string_list(v: &Value) -> Vec<String> {
     }
 }
 
-fn boolean(v: &Value) -> Option<bool> {
+pub(super) fn boolean(v: &Value) -> Option<bool> {
     match v {
         Value::Bool(b) => Some(*b),
         Value::String(s) => match s.to_ascii_lowercase().as_str() {

@@ -6,6 +6,7 @@
 
 mod distribution;
 mod error;
+mod gather;
 mod include;
 mod load;
 mod magic;
@@ -15,6 +16,7 @@ mod once;
 mod proxy;
 mod role;
 mod rollout;
+mod serial;
 mod task;
 
 use std::path::{Path, PathBuf};
@@ -43,6 +45,8 @@ pub struct Play {
     pub name: String,
     pub hosts: String,
     pub hosts_span: SourceSpan,
+    /// The implicit "Gathering Facts" task (`setup`), unless `gather_facts: false`.
+    pub gather: Option<Task>,
     pub vars: VarMap,
     /// Files as written (templated per host at run time), with their location.
     pub vars_files: Vec<(String, SourceSpan)>,
@@ -76,6 +80,24 @@ impl Playbook {
     pub fn load(path: &Path) -> Result<Playbook, PlaybookError> {
         load::load(path)
     }
+
+    /// `become` and `become_user` for the plays that set none: from the
+    /// command line (`-b`, `--become-user`), else ansible.cfg's
+    /// `[privilege_escalation]`; a play's keywords beat both, as in
+    /// Ansible. A job's play is left alone: a job runs as the ssh user.
+    pub fn default_become(&mut self, become_: Option<bool>, become_user: Option<String>) {
+        let cfg = crate::ansible_cfg::AnsibleCfg::current();
+        let become_ = become_.or(cfg.become_);
+        let become_user = become_user.or_else(|| cfg.become_user.clone());
+        for play in self.plays.iter_mut().filter(|p| p.job.is_none()) {
+            if play.sudo.is_none() {
+                play.sudo = become_;
+            }
+            if play.become_user.is_none() {
+                play.become_user = become_user.clone();
+            }
+        }
+    }
 }
 
 impl Playbook {
@@ -101,6 +123,8 @@ impl Playbook {
                 name: format!("exec on {pattern}"),
                 hosts: pattern.to_owned(),
                 hosts_span: span,
+                // Ansible's ad-hoc commands gather no facts either.
+                gather: None,
                 vars: VarMap::new(),
                 vars_files: vec![],
                 pre_tasks: vec![],

@@ -16,6 +16,8 @@ use crate::vars::Value;
 pub enum Size {
     Count(usize),
     Percent(f64),
+    /// Ansible's `serial: "30%"`: the share rounded down, at least one host.
+    PercentDown(f64),
 }
 
 impl Size {
@@ -26,6 +28,9 @@ impl Size {
             Size::Percent(p) => {
                 (((p / 100.0) * total as f64).ceil() as usize).clamp(1, total.max(1))
             }
+            Size::PercentDown(p) => {
+                (((p / 100.0) * total as f64).floor() as usize).clamp(1, total.max(1))
+            }
         }
     }
 
@@ -33,11 +38,13 @@ impl Size {
     pub fn budget(self, total: usize) -> usize {
         match self {
             Size::Count(n) => n,
-            Size::Percent(p) => ((p / 100.0) * total as f64).floor() as usize,
+            Size::Percent(p) | Size::PercentDown(p) => {
+                ((p / 100.0) * total as f64).floor() as usize
+            }
         }
     }
 
-    fn parse(v: &Value) -> Option<Size> {
+    pub(super) fn parse(v: &Value) -> Option<Size> {
         match v {
             Value::Number(n) => n.as_u64().map(|n| Size::Count(n as usize)),
             Value::String(s) => match s.trim().strip_suffix('%') {
@@ -68,7 +75,7 @@ impl std::fmt::Display for Size {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Size::Count(n) => write!(f, "{n}"),
-            Size::Percent(p) => write!(f, "{p}%"),
+            Size::Percent(p) | Size::PercentDown(p) => write!(f, "{p}%"),
         }
     }
 }

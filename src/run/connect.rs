@@ -40,7 +40,10 @@ pub fn route(host: &str, vars: &VarMap, options: &RunOptions) -> Result<Route, T
             });
         }
     }
+    // ansible.cfg's connection settings rank below every variable.
+    let cfg = crate::ansible_cfg::AnsibleCfg::current();
     let accept_new = options.accept_new_host_keys
+        || cfg.host_key_checking == Some(false)
         || var(vars, &["convoy_host_key_checking"])
             .map(text)
             .as_deref()
@@ -56,12 +59,16 @@ pub fn route(host: &str, vars: &VarMap, options: &RunOptions) -> Result<Route, T
             .map(text)
             .unwrap_or_else(|| host.to_owned()),
         port: var(vars, &["ansible_port", "ansible_ssh_port"]).and_then(|v| text(v).parse().ok()),
-        user: var(vars, &["ansible_user", "ansible_ssh_user"]).map(text),
+        user: var(vars, &["ansible_user", "ansible_ssh_user"])
+            .map(text)
+            .or_else(|| options.remote_user.clone())
+            .or_else(|| cfg.remote_user.clone()),
         key_file: var(
             vars,
             &["ansible_ssh_private_key_file", "ansible_private_key_file"],
         )
-        .map(|v| PathBuf::from(text(v))),
+        .map(|v| PathBuf::from(text(v)))
+        .or_else(|| cfg.private_key_file.clone()),
         config_file: options
             .ssh_config
             .clone()

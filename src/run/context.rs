@@ -1,5 +1,5 @@
 //! The variables a task sees on one host, layered as Ansible does (lowest
-//! first): role defaults, inventory, play `vars`, `vars_files`, role vars, block and task `vars`,
+//! first): role defaults, inventory, gathered facts, play `vars`, `vars_files`, role vars, block and task `vars`,
 //! facts and registered results, extra vars (`-e`), then the loop item.
 
 use serde_json::json;
@@ -33,6 +33,7 @@ impl PlayScope {
             merge(&mut ctx, &host.inventory_vars);
             ctx
         };
+        merge(&mut ctx, &host.gathered);
         merge(&mut ctx, &self.play_vars);
         merge(&mut ctx, &self.vars_files);
         merge(&mut ctx, &self.role_vars);

@@ -14,6 +14,9 @@ pub struct HostState {
     pub inventory_vars: VarMap,
     /// `set_fact` results and registered variables; they outlive the play, as in Ansible.
     pub facts: VarMap,
+    /// Gathered facts (`ansible_facts` and the `ansible_X` injected beside
+    /// it): above inventory variables, below the play's, as in Ansible.
+    pub gathered: VarMap,
     /// Shared with the deploy lock's renewal while the run holds the lock.
     pub conn: Option<Arc<Connection>>,
     /// Why the host could not be reached; it takes no further part.
@@ -34,6 +37,7 @@ impl HostState {
             name,
             inventory_vars,
             facts: VarMap::new(),
+            gathered: VarMap::new(),
             conn: None,
             unreachable: None,
             failed: false,

@@ -29,6 +29,7 @@ mod release_cycle;
 mod release_preview;
 mod rollout_switch;
 mod serial;
+mod start_at;
 mod step;
 mod tags;
 mod task_runner;
@@ -44,6 +45,7 @@ pub use escalation::BecomeError;
 pub use fan_out::Forks;
 pub use host_state::HostState;
 pub use interrupt::Interrupt;
+pub use start_at::StartAt;
 pub use tags::TagFilter;
 
 use crate::distribution::ArtifactCache;
@@ -64,6 +66,8 @@ pub struct RunOptions {
     /// `-F` for every ssh connection (`--ssh-config`).
     pub ssh_config: Option<PathBuf>,
     pub accept_new_host_keys: bool,
+    /// `-u`: the ssh user where no variable names one (above ansible.cfg's `remote_user`).
+    pub remote_user: Option<String>,
     pub connect_timeout: std::time::Duration,
     pub mode: Mode,
     /// Answer `pause: confirm` with continue (for runs without a terminal).
@@ -78,6 +82,8 @@ pub struct RunOptions {
     pub playbook_name: String,
     /// `--once NAME`: the whole run in one instance only.
     pub once: Option<crate::playbook::OnceSpec>,
+    /// `--start-at-task NAME`.
+    pub start_at: Option<StartAt>,
 }
 
 /// What a run does with plays that have a `distribution`.

@@ -102,6 +102,15 @@ async fn run_body(
         // Ansible's `serial`: tasks and handlers batch by batch.
         super::serial::run(runner, &task_scope, play, spec, &mut play_hosts).await;
     } else if deploying || play.distribution.is_none() {
+        if let Some(gather) = &play.gather {
+            run_tasks(
+                runner,
+                &task_scope,
+                std::slice::from_ref(gather),
+                &mut play_hosts,
+            )
+            .await;
+        }
         // Ansible flushes the handlers pre_tasks notified before `tasks`.
         if !play.pre_tasks.is_empty() {
             run_tasks(runner, &task_scope, &play.pre_tasks, &mut play_hosts).await;
@@ -195,6 +204,7 @@ fn magic_vars(
         .collect();
     hostvars.extend(hosts.values().map(|h| {
         let mut vars = h.inventory_vars.clone();
+        crate::vars::merge(&mut vars, &h.gathered);
         crate::vars::merge(&mut vars, &h.facts);
         (h.name.clone(), Value::Object(vars))
     }));

@@ -361,6 +361,9 @@ fn runtime_names(playbook: &Playbook) -> HashSet<String> {
                 } => {
                     names.extend(m.keys().cloned());
                 }
+                TaskKind::Module {
+                    module: "setup", ..
+                } => names.extend(crate::facts::names()),
                 TaskKind::Block {
                     block,
                     rescue,
@@ -385,6 +388,10 @@ fn runtime_names(playbook: &Playbook) -> HashSet<String> {
     .map(|s| s.to_string())
     .collect();
     for play in &playbook.plays {
+        // Gathered facts exist once the play's first task has run.
+        if play.gather.is_some() {
+            names.extend(crate::facts::names());
+        }
         walk(&play.pre_tasks, &mut names);
         walk(&play.tasks, &mut names);
         walk(&play.post_tasks, &mut names);

@@ -126,7 +126,11 @@ pub async fn run(
             .filter(|h| batch.hosts.contains(&h.name))
             .map(|h| &mut **h)
             .collect();
-        // pre_tasks, tasks and post_tasks, each followed by its handlers, as Ansible.
+        // Facts per batch, then pre_tasks, tasks and post_tasks, each
+        // followed by its handlers, as Ansible.
+        if let Some(gather) = &play.gather {
+            run_tasks(runner, scope, std::slice::from_ref(gather), &mut members).await;
+        }
         if !play.pre_tasks.is_empty() {
             run_tasks(runner, scope, &play.pre_tasks, &mut members).await;
             run_handlers(runner, scope, &mut members).await;

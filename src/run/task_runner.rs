@@ -86,6 +86,21 @@ pub fn run_tasks<'a>(
                     if !runner.options.tags.runs(&tags) {
                         continue;
                     }
+                    let gathering = scope
+                        .play
+                        .gather
+                        .as_ref()
+                        .is_some_and(|g| std::ptr::eq(g, task));
+                    if let Some(start) = &runner.options.start_at
+                        && !scope.handler
+                        && !if gathering {
+                            start.gathers(scope.play)
+                        } else {
+                            start.lets_run(&task.display_name())
+                        }
+                    {
+                        continue;
+                    }
                     run_module_task(runner, scope, task, hosts).await;
                 }
             }
@@ -449,6 +464,7 @@ async fn run_on_host(
         total.changed |= outcome.changed;
         total.failed |= outcome.failed && !task.ignore_errors;
         merge(&mut total.facts, &outcome.facts);
+        merge(&mut total.gathered, &outcome.gathered);
         let mut registered = outcome.to_registered();
         if let Value::Object(m) = &mut registered {
             merge(m, &loop_vars);
@@ -637,6 +653,10 @@ async fn run_once(
     }
     if !outcome.facts.is_empty() {
         merge(&mut host.facts, &outcome.facts);
+    }
+    if !outcome.gathered.is_empty() {
+        let injected = crate::facts::injected(&host.gathered, &outcome.gathered);
+        merge(&mut host.gathered, &injected);
     }
     outcome
 }

@@ -19,6 +19,7 @@ mod hostile_values;
 mod lineinfile;
 mod outcome;
 mod set_fact;
+mod setup;
 mod stat;
 mod template;
 mod wait_for;
@@ -68,6 +69,7 @@ static MODULES: &[&ModuleSpec] = &[
     &stat::SPEC,
     &debug::SPEC,
     &set_fact::SPEC,
+    &setup::SPEC,
     &assert::SPEC,
     &fail::SPEC,
     &wait_for::SPEC,

@@ -13,6 +13,9 @@ pub struct Outcome {
     pub result: VarMap,
     /// Variables to set on the host (`set_fact`).
     pub facts: VarMap,
+    /// Facts gathered (`setup`): they rank below play variables, as in
+    /// Ansible, where `facts` rank above them.
+    pub gathered: VarMap,
 }
 
 #[derive(Debug, Clone)]
