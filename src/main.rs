@@ -16,6 +16,7 @@ mod source;
 mod supervision;
 mod tasks;
 mod template;
+mod traffic;
 mod transport;
 mod vars;
 mod vars_file;

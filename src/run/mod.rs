@@ -24,7 +24,7 @@ mod migrations;
 pub(crate) mod once_lock;
 mod play;
 pub mod preflight;
-mod proxy_step;
+pub(crate) mod proxy_step;
 mod release_cycle;
 mod release_preview;
 mod rollout_switch;

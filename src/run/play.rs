@@ -9,6 +9,7 @@ use super::proxy_step::ProxyRun;
 use super::release_cycle::{self, CycleEnd};
 use super::task_runner::{Scope, run_handlers, run_tasks};
 use super::{HostState, Mode, Runner};
+
 use crate::playbook::Play;
 use crate::report::Event;
 use crate::vars::{Value, VarMap};
@@ -128,8 +129,19 @@ async fn run_body(
         _ => None,
     };
     let mut outcome = Ok(None);
-    match (&play.distribution, &proxy) {
-        (Some(spec), _) if !runner.interrupt.is_set() => {
+    let traffic = play.proxy.as_ref().and_then(|s| s.traffic.as_ref());
+    match (&play.distribution, &proxy, traffic) {
+        (Some(spec), Some(p), Some(traffic)) if !runner.interrupt.is_set() => {
+            let mut active: Vec<&mut HostState> = play_hosts
+                .iter_mut()
+                .filter(|h| h.active())
+                .map(|h| &mut **h)
+                .collect();
+            outcome = pooled_cycle(runner, &task_scope, play, spec, traffic, &mut active, p)
+                .await
+                .map(Some);
+        }
+        (Some(spec), _, _) if !runner.interrupt.is_set() => {
             let mut active: Vec<&mut HostState> = play_hosts
                 .iter_mut()
                 .filter(|h| h.active())
@@ -141,8 +153,14 @@ async fn run_body(
                     .map(Some);
         }
         // A play with only a proxy section: bring the proxy tier to the fleet as it stands.
-        (None, Some(p)) => {
-            p.lock().await.apply(runner, "proxy").await;
+        (None, Some(p), _) => {
+            if traffic.is_some()
+                && let Err(e) = p.lock().await.read_traffic(runner).await
+            {
+                runner.reporter.send(Event::Note { message: e });
+            } else {
+                p.lock().await.apply(runner, "proxy").await;
+            }
         }
         _ => {}
     }
@@ -159,6 +177,78 @@ async fn run_body(
         run_handlers(runner, &task_scope, &mut play_hosts).await;
     }
     Ok(end)
+}
+
+/// A release cycle with pools: where traffic goes is read from the proxy
+/// hosts; a deploy (or patch) releases to the idle pool only, then moves
+/// the traffic to it in its steps once every host there is switched and
+/// healthy; a rollback moves the traffic back and touches no app host.
+async fn pooled_cycle(
+    runner: &Runner<'_>,
+    scope: &Scope<'_>,
+    play: &Play,
+    spec: &crate::playbook::DistributionSpec,
+    traffic: &crate::traffic::TrafficSpec,
+    hosts: &mut Vec<&mut HostState>,
+    proxy: &tokio::sync::Mutex<ProxyRun>,
+) -> Result<CycleEnd, String> {
+    let note = |message: String| runner.reporter.send(Event::Note { message });
+    if let Err(e) = proxy.lock().await.read_traffic(runner).await {
+        note(format!(
+            "{e}; the play's release cycle and proxy update were skipped"
+        ));
+        return Ok(CycleEnd::Stopped);
+    }
+    let now = proxy.lock().await.state.traffic.clone().expect("pools");
+    note(format!("traffic now: {}", now.summary()));
+    if let Mode::Rollback { .. } = runner.options.mode {
+        return match crate::traffic::switch::back(runner, proxy).await? {
+            true => Ok(CycleEnd::Completed),
+            false => Ok(CycleEnd::Stopped),
+        };
+    }
+    let split: Vec<&str> = now
+        .pools
+        .iter()
+        .filter(|(name, p)| p.share > 0 && **name != now.live)
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if let Some(pool) = split.first() {
+        return Err(format!(
+            "pool {pool} takes part of the traffic ({}): a release would go to a pool that serves; `convoy rollback` first (or finish the steps)",
+            now.summary()
+        ));
+    }
+    let idle = now.idle().to_owned();
+    let pool_hosts = now.pools[&idle].hosts.clone();
+    hosts.retain(|h| pool_hosts.contains(&h.name));
+    if hosts.is_empty() {
+        return Err(format!(
+            "pool {idle} (the idle one, which a release goes to) has no host in this play"
+        ));
+    }
+    note(format!(
+        "releasing to the idle pool {idle} ({}); {} keeps serving",
+        pool_hosts.join(", "),
+        now.live
+    ));
+    let end = release_cycle::run(runner, scope, play, spec, hosts, Some(proxy)).await?;
+    if !matches!(end, CycleEnd::Completed | CycleEnd::Checked) || runner.interrupt.is_set() {
+        note(format!(
+            "traffic stays on {}: the release to {idle} did not complete",
+            now.live
+        ));
+        return Ok(end);
+    }
+    let version = hosts
+        .iter()
+        .find_map(|h| h.plan().map(|p| p.version.clone()))
+        .unwrap_or_default();
+    if crate::traffic::switch::take(runner, proxy, traffic, &idle, &version).await {
+        Ok(end)
+    } else {
+        Ok(CycleEnd::Stopped)
+    }
 }
 
 /// `vars_files`, read once per play (their names were checked before the run).

@@ -138,7 +138,13 @@ pub fn check_all(
             let vars_for =
                 |h: &str| proxy_host_context(&scope, inventory, playbook, options, h, &play.name);
             let names = hosts.iter().map(|h| h.name.as_str());
-            let state = crate::proxy::FleetState::in_service(inventory, names);
+            let mut state = crate::proxy::FleetState::in_service(inventory, names);
+            state.traffic = crate::traffic::TrafficState::of_section(spec, inventory);
+            if let Some(traffic) = &spec.traffic {
+                for problem in crate::traffic::spec::check_pools(traffic, inventory, &hosts) {
+                    problems.push(problem);
+                }
+            }
             let checked =
                 crate::proxy::ProxyTier::check(spec, inventory, templates, &vars_for, &state)
                     .and_then(|configs| match proxy {

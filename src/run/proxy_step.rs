@@ -58,6 +58,7 @@ impl ProxyRun {
                 app.in_service = h.active();
             }
         }
+        state.traffic = crate::traffic::TrafficState::of_section(spec, runner.inventory);
         let vars = vars_for(runner, scope, &play.name);
         let tier = ProxyTier::connect(
             spec,
@@ -87,6 +88,45 @@ impl ProxyRun {
 
     pub fn drain_timeout(&self) -> std::time::Duration {
         self.spec.drain_timeout
+    }
+
+    /// Reads where traffic goes now from the proxy hosts' records onto
+    /// [`FleetState::traffic`]; hosts without a record keep the declared
+    /// state. Records that disagree are an error naming the hosts.
+    pub async fn read_traffic(&mut self, runner: &Runner<'_>) -> Result<(), String> {
+        let Some(declared) = self.state.traffic.clone() else {
+            return Ok(());
+        };
+        let vars = vars_for(runner, &self.scope, &self.play_name);
+        let records = self
+            .tier
+            .read_records(&vars)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut found: Option<(String, crate::traffic::TrafficState)> = None;
+        for (host, text) in records {
+            let mut state = declared.clone();
+            if let Some(text) = text {
+                crate::traffic::record::apply(&text, &mut state).map_err(|why| {
+                    format!("the traffic record on proxy host {host} cannot be used: {why}")
+                })?;
+            }
+            match &found {
+                Some((first, s)) if *s != state => {
+                    return Err(format!(
+                        "the proxy hosts disagree on where traffic goes: {first} has {}, {host} has {}",
+                        s.summary(),
+                        state.summary()
+                    ));
+                }
+                Some(_) => {}
+                None => found = Some((host, state)),
+            }
+        }
+        if let Some((_, state)) = found {
+            self.state.traffic = Some(state);
+        }
+        Ok(())
     }
 
     /// Updates the state of some app hosts.

@@ -1,0 +1,344 @@
+//! Moving traffic between pools, proved through a real nginx (Debian's
+//! package) on a proxy host of the fleet: app hosts in two pools (blue,
+//! green) that each serve their release's VERSION over HTTP, and a client
+//! sending requests through nginx while convoy runs.
+//!
+//! - blue-green (playbooks/blue-green.yml): a release goes to the idle
+//!   pool while the live one serves, then nginx switches in one reload;
+//!   `convoy rollback` switches back in one reload without touching an app
+//!   host: no request fails across either, and after each every answer
+//!   comes from the pool switched to.
+//!
+//! Every client loop is bounded in requests and time, and only talks to
+//! the fleet's own addresses. The figures go to stderr (--nocapture).
+
+mod support;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use support::client::{Client, Sample, Spawned, secs};
+use support::nginx::Nginx;
+use support::run::{Run, run_in};
+use support::{Fleet, workdir, write_file};
+
+const STATE_DIR: &str = "/srv/convoy-proxy";
+const APP_PORT: u16 = 8080;
+const SITE: &str = "hello.test";
+
+/// A project made of the repository's `playbook`, its nginx template and
+/// the hello app, on a fleet: h1 runs nginx (`balancers`), `blue` and
+/// `green` are the pools (children of `app`).
+struct Project {
+    dir: tempfile::TempDir,
+    playbook: String,
+}
+
+impl Project {
+    fn new(fleet: &Fleet, playbook: &str, blue: &[usize], green: &[usize]) -> Project {
+        let dir = workdir();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        for rel in [
+            playbook,
+            "templates/nginx/pools.conf.j2",
+            "app/hello/bin/hello",
+        ] {
+            let path = write_file(
+                dir.path(),
+                rel,
+                &std::fs::read_to_string(root.join(rel)).unwrap(),
+            );
+            if rel.ends_with("bin/hello") {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+            }
+        }
+        let host = |i: usize| {
+            format!(
+                "            {}:\n              ansible_host: {}\n",
+                fleet.name(i),
+                fleet.addr(i)
+            )
+        };
+        let mut yaml = format!(
+            "all:\n  vars:\n    convoy_ssh_config: {}\n    convoy_proxy_state_dir: {STATE_DIR}\n    app_name: hello\n    app_port: {APP_PORT}\n    app_root: /srv\n    proxy_server_name: {SITE}\n    nginx_pidfile: /srv/nginx/nginx.pid\n  children:\n    balancers:\n      hosts:\n        {}:\n          ansible_host: {}\n    app:\n      children:\n",
+            fleet.ssh_config().display(),
+            fleet.name(1),
+            fleet.addr(1)
+        );
+        for (group, hosts) in [("blue", blue), ("green", green)] {
+            yaml.push_str(&format!("        {group}:\n          hosts:\n"));
+            for &i in hosts {
+                yaml.push_str(&host(i));
+            }
+        }
+        write_file(dir.path(), "inventory.yml", &yaml);
+        Project {
+            dir,
+            playbook: playbook.to_owned(),
+        }
+    }
+
+    fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The app's VERSION file: what the next release serves.
+    fn set_version(&self, version: &str) {
+        write_file(self.dir(), "app/hello/VERSION", &format!("{version}\n"));
+    }
+
+    fn args(&self, command: &str, version: Option<&str>) -> Vec<String> {
+        let mut args = vec![command.to_owned(), self.playbook.clone()];
+        args.extend(["-i".to_owned(), "inventory.yml".to_owned()]);
+        if let Some(v) = version {
+            args.extend(["-e".to_owned(), format!("version={v}")]);
+        }
+        args
+    }
+
+    fn deploy(&self, version: &str) -> Run {
+        self.set_version(version);
+        let args = self.args("run", Some(version));
+        run_in(
+            self.dir(),
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+    }
+
+    fn spawn(&self, command: &str, version: Option<&str>, clock: Instant) -> Spawned {
+        if let Some(v) = version {
+            self.set_version(v);
+        }
+        Spawned::start(self.dir(), self.args(command, version), clock)
+    }
+}
+
+/// Where app host i's `current` points.
+fn current(fleet: &Fleet, i: usize) -> String {
+    std::fs::read_link(fleet.host_path(i, "/srv/hello/current"))
+        .map(|t| t.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The pid of app host i's server.
+fn app_pid(fleet: &Fleet, i: usize) -> String {
+    std::fs::read_to_string(fleet.host_path(i, "/srv/hello/shared/hello.pid")).unwrap_or_default()
+}
+
+/// The traffic record on the proxy host (h1).
+fn record(fleet: &Fleet) -> String {
+    let dir = fleet.host_path(1, STATE_DIR);
+    std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .find(|e| e.path().extension().is_some_and(|x| x == "traffic"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .unwrap_or_default()
+}
+
+/// What a stretch of the client's answers shows.
+struct Tally {
+    total: usize,
+    failed: Vec<String>,
+    old: usize,
+    new: usize,
+}
+
+fn tally(samples: &[&Sample], old: &str, new: &str) -> Tally {
+    Tally {
+        total: samples.len(),
+        failed: samples
+            .iter()
+            .filter(|s| s.version().is_none())
+            .map(|s| s.short())
+            .collect(),
+        old: samples.iter().filter(|s| s.version() == Some(old)).count(),
+        new: samples.iter().filter(|s| s.version() == Some(new)).count(),
+    }
+}
+
+/// Runs `command` (deploy or rollback) in the background while a client
+/// sends requests through nginx; returns the run, the samples, and when
+/// the run started and ended on the client's clock.
+fn under_traffic(
+    project: &Project,
+    nginx: &Nginx,
+    command: &str,
+    version: Option<&str>,
+) -> (Run, Vec<Sample>, Duration, Duration) {
+    let clock = Instant::now();
+    let client = Client::start(
+        nginx.address(),
+        SITE,
+        "/VERSION",
+        clock,
+        4000,
+        Duration::from_secs(120),
+    );
+    client.wait_count(30);
+    let start = clock.elapsed();
+    let (run, _) = project
+        .spawn(command, version, clock)
+        .finish(Duration::from_secs(100));
+    let end = clock.elapsed();
+    let samples = client.finish_after(100);
+    (run, samples, start, end)
+}
+
+#[test]
+fn blue_green_switch_and_switch_back_drop_no_request() {
+    let fleet = Fleet::start(5);
+    let (blue, green) = ([2, 3], [4, 5]);
+    let nginx = Nginx::start(&fleet, 1);
+    let project = Project::new(&fleet, "playbooks/blue-green.yml", &blue, &green);
+
+    // No record yet: blue is live as declared, so 1.0.0 goes to green,
+    // which then takes the traffic.
+    let first = project.deploy("1.0.0");
+    assert_eq!(first.code, 0, "{}", first.dump());
+    for &i in &green {
+        assert_eq!(current(&fleet, i), "releases/1.0.0", "h{i}");
+    }
+    for &i in &blue {
+        assert_eq!(
+            current(&fleet, i),
+            "",
+            "h{i} was released to while blue was live"
+        );
+    }
+    nginx.wait_for_path(SITE, "/VERSION", 200, "1.0.0");
+    assert!(record(&fleet).contains("live green"), "{}", record(&fleet));
+
+    // 2.0.0 goes to blue while green serves; then one switch.
+    let green_pids: Vec<String> = green.iter().map(|&i| app_pid(&fleet, i)).collect();
+    let reloads = nginx.reloads();
+    let (run, samples, start, end) = under_traffic(&project, &nginx, "run", Some("2.0.0"));
+    assert_eq!(run.code, 0, "{}", run.dump());
+    let before: Vec<&Sample> = samples.iter().filter(|s| s.at <= start).collect();
+    let during: Vec<&Sample> = samples
+        .iter()
+        .filter(|s| s.at > start && s.at <= end)
+        .collect();
+    let after: Vec<&Sample> = samples.iter().filter(|s| s.at > end).collect();
+    let all: Vec<&Sample> = samples.iter().collect();
+    let (t, a) = (
+        tally(&all, "1.0.0", "2.0.0"),
+        tally(&after, "1.0.0", "2.0.0"),
+    );
+    let d = tally(&during, "1.0.0", "2.0.0");
+    let reloaded = nginx.reloads() - reloads;
+    eprintln!(
+        "blue-green switch green(1.0.0) -> blue(2.0.0): requests {} (during the run {}: 1.0.0 {}, 2.0.0 {}; after {}: 2.0.0 {}), failed {}, nginx reloads {reloaded}, run {}..{}",
+        t.total,
+        d.total,
+        d.old,
+        d.new,
+        a.total,
+        a.new,
+        t.failed.len(),
+        secs(start),
+        secs(end)
+    );
+    assert!(t.failed.is_empty(), "failed requests: {:?}", t.failed);
+    assert!(before.iter().all(|s| s.version() == Some("1.0.0")));
+    assert!(d.total >= 50, "only {} requests during the run", d.total);
+    assert!(
+        d.old >= 20,
+        "green served only {} during the release to blue",
+        d.old
+    );
+    assert!(
+        a.total >= 50 && a.new == a.total,
+        "after the switch: {} of {} from 2.0.0",
+        a.new,
+        a.total
+    );
+    assert_eq!(reloaded, 1, "one reload for the switch\n{}", run.stdout);
+    // Once 2.0.0 answers, 1.0.0 never does again: one switch, not a mix.
+    let first_new = samples
+        .iter()
+        .position(|s| s.version() == Some("2.0.0"))
+        .unwrap();
+    assert!(
+        samples[first_new..]
+            .iter()
+            .all(|s| s.version() == Some("2.0.0"))
+    );
+    for &i in &blue {
+        assert_eq!(current(&fleet, i), "releases/2.0.0", "h{i}");
+    }
+    // Green stays warm: same release, same server process.
+    for (n, &i) in green.iter().enumerate() {
+        assert_eq!(current(&fleet, i), "releases/1.0.0", "h{i}");
+        assert_eq!(app_pid(&fleet, i), green_pids[n], "h{i} was restarted");
+    }
+    let rec = record(&fleet);
+    assert!(
+        rec.contains("live blue")
+            && rec.contains("pool blue 100 2.0.0")
+            && rec.contains("pool green 0 1.0.0"),
+        "{rec}"
+    );
+
+    // Rollback: back to green in one reload, no app host touched.
+    let pids: Vec<String> = blue
+        .iter()
+        .chain(&green)
+        .map(|&i| app_pid(&fleet, i))
+        .collect();
+    let reloads = nginx.reloads();
+    let (run, samples, _start, end) = under_traffic(&project, &nginx, "rollback", None);
+    assert_eq!(run.code, 0, "{}", run.dump());
+    let all: Vec<&Sample> = samples.iter().collect();
+    let after: Vec<&Sample> = samples.iter().filter(|s| s.at > end).collect();
+    let (t, a) = (
+        tally(&all, "2.0.0", "1.0.0"),
+        tally(&after, "2.0.0", "1.0.0"),
+    );
+    let reloaded = nginx.reloads() - reloads;
+    eprintln!(
+        "blue-green switch back blue(2.0.0) -> green(1.0.0): requests {} (2.0.0 {}, 1.0.0 {}; after the run {}: 1.0.0 {}), failed {}, nginx reloads {reloaded}",
+        t.total,
+        t.old,
+        t.new,
+        a.total,
+        a.new,
+        t.failed.len()
+    );
+    assert!(t.failed.is_empty(), "failed requests: {:?}", t.failed);
+    assert!(
+        a.total >= 50 && a.new == a.total,
+        "after the switch back: {} of {} from 1.0.0",
+        a.new,
+        a.total
+    );
+    assert_eq!(
+        reloaded, 1,
+        "one reload for the switch back\n{}",
+        run.stdout
+    );
+    let first_new = samples
+        .iter()
+        .position(|s| s.version() == Some("1.0.0"))
+        .unwrap();
+    assert!(
+        samples[first_new..]
+            .iter()
+            .all(|s| s.version() == Some("1.0.0"))
+    );
+    let now: Vec<String> = blue
+        .iter()
+        .chain(&green)
+        .map(|&i| app_pid(&fleet, i))
+        .collect();
+    assert_eq!(now, pids, "an app server was restarted by the rollback");
+    for &i in &blue {
+        assert_eq!(
+            current(&fleet, i),
+            "releases/2.0.0",
+            "h{i} was switched by the rollback"
+        );
+    }
+    assert!(record(&fleet).contains("live green"), "{}", record(&fleet));
+}
