@@ -342,3 +342,115 @@ fn blue_green_switch_and_switch_back_drop_no_request() {
     }
     assert!(record(&fleet).contains("live green"), "{}", record(&fleet));
 }
+
+/// When the first stdout line containing `text` arrived.
+fn line_at(lines: &[(Duration, String)], text: &str, run: &Run) -> Duration {
+    lines
+        .iter()
+        .find(|(_, l)| l.contains(text))
+        .map(|(at, _)| *at)
+        .unwrap_or_else(|| panic!("no line with {text:?}:\n{}", run.stdout))
+}
+
+#[test]
+fn share_canary_through_nginx_gives_the_new_pool_10_then_50_then_100_percent() {
+    let fleet = Fleet::start(5);
+    let (blue, green) = ([2, 3], [4, 5]);
+    let nginx = Nginx::start(&fleet, 1);
+    let project = Project::new(&fleet, "playbooks/canary.yml", &blue, &green);
+
+    // The first release (no pool serves yet) goes to green in one step.
+    let first = project.deploy("1.0.0");
+    assert_eq!(first.code, 0, "{}", first.dump());
+    assert!(first.stdout.contains("in one step"), "{}", first.stdout);
+    nginx.wait_for_path(SITE, "/VERSION", 200, "1.0.0");
+
+    // 2.0.0 to blue, then 10%, 50%, 100% of the requests, 15 s each,
+    // three clients at once for enough requests per step.
+    let clock = Instant::now();
+    let clients: Vec<Client> = (0..3)
+        .map(|_| {
+            Client::start(
+                nginx.address(),
+                SITE,
+                "/VERSION",
+                clock,
+                8000,
+                Duration::from_secs(150),
+            )
+        })
+        .collect();
+    clients[0].wait_count(20);
+    let reloads = nginx.reloads();
+    let (run, lines) = project
+        .spawn("run", Some("2.0.0"), clock)
+        .finish(Duration::from_secs(120));
+    let end = clock.elapsed();
+    let mut samples: Vec<Sample> = clients
+        .into_iter()
+        .flat_map(|c| c.finish_after(60))
+        .collect();
+    samples.sort_by_key(|s| s.at);
+    assert_eq!(run.code, 0, "{}", run.dump());
+    let reloaded = nginx.reloads() - reloads;
+
+    // Each step's window: from its note (written once the reload is done)
+    // to the start of the next step.
+    let steps = [
+        ("step 1/3: 10%", Some("TASK [traffic: step 2/3"), 10.0, 3.0),
+        ("step 2/3: 50%", Some("TASK [traffic: step 3/3"), 50.0, 5.0),
+        ("step 3/3: 100%", None, 100.0, 0.0),
+    ];
+    let failed: Vec<String> = samples
+        .iter()
+        .filter(|s| s.version().is_none())
+        .map(|s| s.short())
+        .collect();
+    let mut report = Vec::new();
+    let mut checks = Vec::new();
+    for (start, next, want, tolerance) in steps {
+        let from = line_at(&lines, &format!("NOTE traffic: {start}"), &run);
+        let to = next.map_or(Duration::MAX, |n| line_at(&lines, n, &run));
+        let window: Vec<&Sample> = samples
+            .iter()
+            .filter(|s| s.at > from && s.at < to)
+            .collect();
+        let t = tally(&window, "1.0.0", "2.0.0");
+        let share = 100.0 * t.new as f64 / t.total.max(1) as f64;
+        report.push(format!(
+            "{start}: {} requests, 2.0.0 {} ({share:.2}%, wanted {want}% ± {tolerance}), 1.0.0 {}, failed {}",
+            t.total,
+            t.new,
+            t.old,
+            t.failed.len()
+        ));
+        checks.push((start, t.total, share, want, tolerance));
+    }
+    eprintln!(
+        "share canary green(1.0.0) -> blue(2.0.0), nginx split_clients: {} requests in all, failed {}, nginx reloads {reloaded}, run ended {}\n  {}",
+        samples.len(),
+        failed.len(),
+        secs(end),
+        report.join("\n  ")
+    );
+    assert!(
+        failed.is_empty(),
+        "failed requests: {:?}",
+        &failed[..failed.len().min(20)]
+    );
+    for (step, total, share, want, tolerance) in checks {
+        let needed = if want < 100.0 { 1000 } else { 100 };
+        assert!(total >= needed, "{step}: only {total} requests");
+        assert!(
+            (share - want).abs() <= tolerance,
+            "{step}: 2.0.0 answered {share:.2}% of {total} requests, wanted {want}% ± {tolerance}"
+        );
+    }
+    // One reload per step, none while the idle pool was released to.
+    assert_eq!(reloaded, 3, "{}", run.stdout);
+    let rec = record(&fleet);
+    assert!(
+        rec.contains("live blue") && rec.contains("pool blue 100 2.0.0"),
+        "{rec}"
+    );
+}

@@ -37,8 +37,28 @@ pub async fn take(
     pool: &str,
     version: &str,
 ) -> bool {
-    let total = spec.steps.len();
-    for (index, step) in spec.steps.iter().enumerate() {
+    let live_serves = {
+        let p = proxy.lock().await;
+        p.state
+            .traffic
+            .as_ref()
+            .is_some_and(|t| t.pools.get(&t.live).is_some_and(|p| p.version.is_some()))
+    };
+    // Nothing to compare with while no pool serves a release convoy
+    // deployed (the first run): one step.
+    let steps = if live_serves {
+        spec.steps.clone()
+    } else {
+        if spec.steps.len() > 1 {
+            note(
+                runner,
+                format!("no pool serves a release yet: {pool} takes all the traffic in one step"),
+            );
+        }
+        vec![Step::Share(100)]
+    };
+    let total = steps.len();
+    for (index, step) in steps.iter().enumerate() {
         if index > 0 && !hold(runner, spec.hold).await {
             let p = proxy.lock().await;
             let now = p.state.traffic.as_ref().map(TrafficState::summary);
