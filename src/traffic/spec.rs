@@ -88,10 +88,10 @@ pub fn check_pools(
         let hosts = match inventory.select(&p.hosts) {
             Ok(hosts) => hosts,
             Err(source) => {
-                problems.push(crate::error::Error::Pattern {
-                    source,
-                    span: Some(p.span.clone()),
-                });
+                problems.push(located(
+                    format!("pool `{}` names no host: {source}", p.name),
+                    &p.span,
+                ));
                 continue;
             }
         };
