@@ -454,3 +454,93 @@ fn share_canary_through_nginx_gives_the_new_pool_10_then_50_then_100_percent() {
         "{rec}"
     );
 }
+
+#[test]
+fn a_step_nginx_rejects_leaves_the_step_before_serving_and_says_which() {
+    let fleet = Fleet::start(5);
+    let (blue, green) = ([2, 3], [4, 5]);
+    let nginx = Nginx::start(&fleet, 1);
+    let project = Project::new(&fleet, "playbooks/canary.yml", &blue, &green);
+    // Short holds: this test is about the step that fails.
+    let path = project.dir().join("playbooks/canary.yml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("hold: 15s", "hold: 1s")).unwrap();
+    let first = project.deploy("1.0.0");
+    assert_eq!(first.code, 0, "{}", first.dump());
+    nginx.wait_for_path(SITE, "/VERSION", 200, "1.0.0");
+
+    // The config of the 50% step has a directive nginx does not know.
+    let template = project.dir().join("templates/nginx/pools.conf.j2");
+    let text = std::fs::read_to_string(&template).unwrap();
+    let broken = text.replacen(
+        "server {\n",
+        "{% if traffic.split and pools.blue.weight == 50 %}no_such_directive on;\n{% endif %}server {\n",
+        1,
+    );
+    assert_ne!(broken, text);
+    std::fs::write(&template, broken).unwrap();
+    let run = project.deploy("2.0.0");
+    assert_ne!(run.code, 0, "{}", run.dump());
+    let all = run.all();
+    for said in [
+        "traffic: step 2/3: 50% to blue (2.0.0) failed",
+        "/etc/nginx/conf.d/hello.conf",
+        "unknown directive \"no_such_directive\"",
+        "the proxy keeps serving the step before (blue 10%",
+    ] {
+        assert!(all.contains(said), "wanted {said:?} in:\n{all}");
+    }
+    assert!(!all.contains("TASK [traffic: step 3/3"), "{all}");
+
+    // nginx serves the 10% step still.
+    let (mut new, mut total) = (0, 0);
+    for _ in 0..1000 {
+        let answer = nginx.get(SITE, "/VERSION");
+        match &answer {
+            Ok((200, b)) if b.trim() == "2.0.0" => new += 1,
+            Ok((200, b)) if b.trim() == "1.0.0" => {}
+            other => panic!("request {total} failed: {other:?}"),
+        }
+        total += 1;
+    }
+    let share = 100.0 * f64::from(new) / f64::from(total);
+    eprintln!(
+        "rejected 50% step: after the run {total} requests, 2.0.0 {new} ({share:.2}%, wanted 10% ± 3), failed 0"
+    );
+    assert!((share - 10.0).abs() <= 3.0, "{share:.2}% from 2.0.0");
+    let rec = record(&fleet);
+    assert!(
+        rec.contains("pool blue 10 2.0.0") && rec.contains("live green"),
+        "{rec}"
+    );
+
+    // A release onto a pool that takes part of the traffic is refused;
+    // rollback sends it all back to green.
+    let refused = project.deploy("3.0.0");
+    assert_eq!(refused.code, 3, "{}", refused.dump());
+    assert!(
+        refused
+            .all()
+            .contains("pool blue takes part of the traffic"),
+        "{}",
+        refused.all()
+    );
+    let args = project.args("rollback", None);
+    let back = run_in(
+        project.dir(),
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    assert_eq!(back.code, 0, "{}", back.dump());
+    for n in 0..200 {
+        let answer = nginx.get(SITE, "/VERSION");
+        assert!(
+            matches!(&answer, Ok((200, b)) if b.trim() == "1.0.0"),
+            "request {n} after the rollback: {answer:?}"
+        );
+    }
+    assert!(
+        record(&fleet).contains("pool green 100 1.0.0"),
+        "{}",
+        record(&fleet)
+    );
+}
