@@ -544,3 +544,118 @@ fn a_step_nginx_rejects_leaves_the_step_before_serving_and_says_which() {
         record(&fleet)
     );
 }
+
+/// `count` GETs of `path` through nginx from this machine: how many
+/// answered each version (anything else panics).
+fn versions_from_here(nginx: &Nginx, path: &str, count: usize) -> (usize, usize) {
+    let (mut old, mut new) = (0, 0);
+    for n in 0..count {
+        match nginx.get(SITE, path) {
+            Ok((200, b)) if b.trim() == "1.0.0" => old += 1,
+            Ok((200, b)) if b.trim() == "2.0.0" => new += 1,
+            other => panic!("request {n} for {path} failed: {other:?}"),
+        }
+    }
+    (old, new)
+}
+
+/// `count` GETs of /VERSION through nginx sent from fleet host `from`
+/// (its own address): how many answered each version.
+fn versions_from_host(fleet: &Fleet, from: usize, count: usize) -> (usize, usize) {
+    let out = fleet.exec_ok(
+        from,
+        &format!(
+            "for i in $(seq {count}); do curl -sS -H 'Host: {SITE}' http://{}:80/VERSION || echo failed; done",
+            fleet.addr(1)
+        ),
+    );
+    let lines: Vec<&str> = out.lines().map(str::trim).collect();
+    assert_eq!(lines.len(), count, "{out}");
+    let old = lines.iter().filter(|l| **l == "1.0.0").count();
+    let new = lines.iter().filter(|l| **l == "2.0.0").count();
+    assert_eq!(old + new, count, "failed requests from h{from}:\n{out}");
+    (old, new)
+}
+
+/// Waits (bounded) until the run in the background has printed `text`.
+fn wait_line(spawned: &mut Spawned, text: &str) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !spawned.stdout().contains(text) {
+        spawned.assert_running(text);
+        assert!(
+            Instant::now() < deadline,
+            "no {text:?} in:\n{}",
+            spawned.stdout()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn targeted_steps_send_chosen_clients_then_chosen_routes_to_the_new_pool() {
+    let fleet = Fleet::start(6);
+    let (blue, green, chosen) = ([2, 3], [4, 5], 6);
+    let nginx = Nginx::start(&fleet, 1);
+    let project = Project::new(&fleet, "playbooks/canary.yml", &blue, &green);
+    // The steps under test: h6's address, then the /api routes, then all.
+    let path = project.dir().join("playbooks/canary.yml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let steps = format!(
+        "steps: [{{clients: [{}/32]}}, {{routes: [\"^/api/\"]}}, 100%]",
+        fleet.addr(chosen)
+    );
+    let edited = text
+        .replace("steps: [10%, 50%, 100%]", &steps)
+        .replace("hold: 15s", "hold: 8s");
+    assert_ne!(edited, text);
+    std::fs::write(&path, edited).unwrap();
+    // The app serves its version under /api too.
+    let with_api = |v: &str| write_file(project.dir(), "app/hello/api/VERSION", &format!("{v}\n"));
+    with_api("1.0.0");
+    let first = project.deploy("1.0.0");
+    assert_eq!(first.code, 0, "{}", first.dump());
+    nginx.wait_for_path(SITE, "/VERSION", 200, "1.0.0");
+
+    with_api("2.0.0");
+    let mut run = project.spawn("run", Some("2.0.0"), Instant::now());
+    wait_line(&mut run, "NOTE traffic: step 1/3");
+    let from_chosen = versions_from_host(&fleet, chosen, 200);
+    let here = versions_from_here(&nginx, "/VERSION", 300);
+    let here_api = versions_from_here(&nginx, "/api/VERSION", 100);
+    wait_line(&mut run, "NOTE traffic: step 2/3");
+    let api = versions_from_here(&nginx, "/api/VERSION", 300);
+    let root = versions_from_here(&nginx, "/VERSION", 300);
+    let chosen_root = versions_from_host(&fleet, chosen, 100);
+    let (run, _) = run.finish(Duration::from_secs(90));
+    assert_eq!(run.code, 0, "{}", run.dump());
+    let after = versions_from_here(&nginx, "/VERSION", 200);
+    eprintln!(
+        "targeted steps green(1.0.0) -> blue(2.0.0):\n  step 1 (clients {}/32): from h{chosen} {} requests, 2.0.0 {}; from elsewhere /VERSION {} requests, 2.0.0 {}, /api/VERSION {} requests, 2.0.0 {}; failed 0\n  step 2 (routes ^/api/): /api/VERSION {} requests, 2.0.0 {}; /VERSION {} requests, 2.0.0 {}; from h{chosen} /VERSION {} requests, 2.0.0 {}; failed 0\n  step 3 (100%): {} requests, 2.0.0 {}",
+        fleet.addr(chosen),
+        200,
+        from_chosen.1,
+        300,
+        here.1,
+        100,
+        here_api.1,
+        300,
+        api.1,
+        300,
+        root.1,
+        100,
+        chosen_root.1,
+        200,
+        after.1
+    );
+    assert_eq!(
+        from_chosen,
+        (0, 200),
+        "the chosen client always reaches 2.0.0"
+    );
+    assert_eq!(here, (300, 0), "other clients never do");
+    assert_eq!(here_api, (100, 0), "other clients never do, on any route");
+    assert_eq!(api, (0, 300), "/api reaches 2.0.0");
+    assert_eq!(root, (300, 0), "/ does not");
+    assert_eq!(chosen_root, (100, 0), "the clients step is over");
+    assert_eq!(after, (0, 200));
+}

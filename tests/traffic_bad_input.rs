@@ -111,3 +111,35 @@ fn a_pool_whose_pattern_selects_none_is_refused() {
     let err = fails("    pools:\n      blue: {hosts: blue}\n      green: {hosts: \"web:!web\"}\n");
     assert_says(&err, "pool `green` names no host", "play.yml:13:14");
 }
+
+#[test]
+fn overlapping_subnets_in_a_step_are_refused() {
+    let err = fails(&format!(
+        "{POOLS}    traffic:\n      steps: [{{clients: [10.1.0.0/16, 10.1.2.3]}}, 100%]\n"
+    ));
+    assert_says(
+        &err,
+        "subnets 10.1.0.0/16 and 10.1.2.3/32 overlap",
+        "play.yml:15:15",
+    );
+}
+
+#[test]
+fn a_route_given_twice_is_refused() {
+    let err = fails(&format!(
+        "{POOLS}    traffic:\n      steps: [{{routes: [\"^/api\", \"^/api\"]}}, 100%]\n"
+    ));
+    assert_says(&err, "route \"^/api\" is given twice", "play.yml:15:15");
+}
+
+#[test]
+fn a_targeted_step_after_a_share_is_refused() {
+    let err = fails(&format!(
+        "{POOLS}    traffic:\n      steps: [10%, {{routes: [\"^/api\"]}}, 100%]\n"
+    ));
+    assert_says(
+        &err,
+        "a targeted step comes before the shares",
+        "play.yml:15:22",
+    );
+}

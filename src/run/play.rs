@@ -207,13 +207,8 @@ async fn pooled_cycle(
             false => Ok(CycleEnd::Stopped),
         };
     }
-    let split: Vec<&str> = now
-        .pools
-        .iter()
-        .filter(|(name, p)| p.share > 0 && **name != now.live)
-        .map(|(name, _)| name.as_str())
-        .collect();
-    if let Some(pool) = split.first() {
+    if now.split() {
+        let pool = now.idle();
         return Err(format!(
             "pool {pool} takes part of the traffic ({}): a release would go to a pool that serves; `convoy rollback` first (or finish the steps)",
             now.summary()

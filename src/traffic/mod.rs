@@ -5,6 +5,7 @@
 //!
 //! - [`spec`]: what a playbook states under `proxy:` (`pools`, `live`,
 //!   `traffic: {steps, hold}`), checked at load.
+//! - [`target`]: targeted steps (client subnets, routes), checked at load.
 //! - [`TrafficState`]: where traffic goes at one moment: the live pool and
 //!   each pool's share and version, as the proxy templates see them.
 //! - [`record`]: that state as written on each proxy host, installed with
@@ -22,6 +23,7 @@ pub mod record;
 pub mod spec;
 mod state;
 pub mod switch;
+pub mod target;
 
 pub use spec::{Step, TrafficSpec};
 pub use state::TrafficState;

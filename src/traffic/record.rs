@@ -10,8 +10,11 @@
 //! pool blue 0 1.0.0
 //! pool green 100 2.0.0
 //! ```
+//!
+//! and during a targeted step a `target POOL clients|routes ITEM...` line.
 
 use super::TrafficState;
+use super::target::Target;
 
 /// Where the record of the play whose manifest is `manifest` lives.
 pub fn path(manifest: &str) -> String {
@@ -34,6 +37,9 @@ pub fn format(play: &str, state: &TrafficState) -> String {
                 .unwrap_or_default()
         ));
     }
+    if let Some((pool, t)) = &state.target {
+        text.push_str(&format!("target {pool} {t}\n"));
+    }
     text
 }
 
@@ -44,6 +50,7 @@ pub fn format(play: &str, state: &TrafficState) -> String {
 pub fn apply(text: &str, state: &mut TrafficState) -> Result<(), String> {
     let mut live = None;
     let mut shares = Vec::new();
+    let mut target = None;
     for line in text.lines().map(str::trim) {
         let mut words = line.split_whitespace();
         match words.next() {
@@ -61,6 +68,18 @@ pub fn apply(text: &str, state: &mut TrafficState) -> Result<(), String> {
                     .ok_or_else(|| format!("unreadable share in {line:?}"))?;
                 shares.push((name.to_owned(), share, words.next().map(str::to_owned)));
             }
+            Some("target") => {
+                let (Some(pool), Some(kind)) = (words.next(), words.next()) else {
+                    return Err(format!("unreadable line {line:?}"));
+                };
+                let items: Vec<String> = words.map(str::to_owned).collect();
+                let t = match kind {
+                    "clients" => Target::Clients(items),
+                    "routes" => Target::Routes(items),
+                    _ => return Err(format!("unreadable line {line:?}")),
+                };
+                target = Some((pool.to_owned(), t));
+            }
             Some(_) => return Err(format!("unreadable line {line:?}")),
         }
     }
@@ -71,6 +90,7 @@ pub fn apply(text: &str, state: &mut TrafficState) -> Result<(), String> {
         ));
     }
     state.live = live;
+    state.target = target.filter(|(pool, _)| state.pools.contains_key(pool));
     for (name, share, version) in shares {
         if let Some(p) = state.pools.get_mut(&name) {
             p.share = share;
@@ -102,6 +122,7 @@ mod tests {
         TrafficState {
             live: "blue".into(),
             pools,
+            target: None,
         }
     }
 
@@ -116,6 +137,10 @@ mod tests {
         apply(&text, &mut back).unwrap();
         assert_eq!(back, s);
         assert_eq!(back.live, "blue");
+        s.set_target("green", Target::Routes(vec!["^/api".into(), "^/p".into()]));
+        let mut back = state();
+        apply(&format("p", &s), &mut back).unwrap();
+        assert_eq!(back, s);
         s.set_share("green", 100);
         apply(&format("p", &s), &mut back).unwrap();
         assert_eq!(back.live, "green");

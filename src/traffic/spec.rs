@@ -20,6 +20,7 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+use super::target::{self, Target};
 use crate::playbook::PlaybookError;
 use crate::source::SourceSpan;
 use crate::vars::Value;
@@ -33,16 +34,22 @@ pub struct PoolSpec {
 }
 
 /// A step of the idle pool taking traffic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     /// This share of requests (percent, 1..=100) goes to the new pool.
     Share(u8),
+    /// The requests of these clients, or on these routes, go to the new
+    /// pool; every other request stays on the live one.
+    Target(Target),
 }
 
 impl Step {
-    pub fn share(self) -> u8 {
+    /// The share of requests the step gives the new pool; none for a
+    /// targeted step.
+    pub fn share(&self) -> Option<u8> {
         match self {
-            Step::Share(s) => s,
+            Step::Share(s) => Some(*s),
+            Step::Target(_) => None,
         }
     }
 }
@@ -51,6 +58,7 @@ impl std::fmt::Display for Step {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Step::Share(s) => write!(f, "{s}%"),
+            Step::Target(t) => write!(f, "{t}"),
         }
     }
 }
@@ -228,26 +236,28 @@ pub fn convert(
             let steps_span = at(&t.steps.referenced);
             let mut steps = Vec::new();
             for s in &t.steps.value {
-                let step = parse_step(&s.value).ok_or_else(|| {
-                    invalid(
-                        format!(
-                            "a traffic step is a share of requests like 10%, not {}",
-                            serde_json::to_string(&s.value).unwrap_or_default()
-                        ),
-                        at(&s.referenced),
-                    )
-                })?;
-                if let Some(last) = steps.last().map(|s: &Step| s.share())
-                    && step.share() <= last
+                let step =
+                    parse_step(&s.value).map_err(|message| invalid(message, at(&s.referenced)))?;
+                let last_share = steps.iter().rev().find_map(Step::share);
+                if let (Some(share), Some(last)) = (step.share(), last_share)
+                    && share <= last
                 {
                     return Err(invalid(
                         format!("traffic steps must grow: {step} comes after {last}%"),
                         at(&s.referenced),
                     ));
                 }
+                if let (Step::Target(_), Some(last)) = (&step, last_share) {
+                    return Err(invalid(
+                        format!(
+                            "a targeted step comes before the shares: it follows {last}%, which already sends others' requests to the new pool"
+                        ),
+                        at(&s.referenced),
+                    ));
+                }
                 steps.push(step);
             }
-            if steps.last().map(|s| s.share()) != Some(100) {
+            if steps.last().and_then(Step::share) != Some(100) {
                 return Err(invalid(
                     format!(
                         "traffic steps must end at 100% (the new pool then takes every request){}",
@@ -280,20 +290,54 @@ pub fn convert(
     }))
 }
 
-/// `10%`, `"10%"` or `10`.
-pub fn parse_step(v: &Value) -> Option<Step> {
+/// `10%`, `"10%"` or `10`; `{clients: [CIDR, ...]}`; `{routes: [REGEX, ...]}`.
+pub fn parse_step(v: &Value) -> Result<Step, String> {
+    let not_a_step = || {
+        format!(
+            "a traffic step is a share of requests like 10%, {{clients: [10.1.0.0/24]}} or {{routes: [^/api]}}, not {}",
+            serde_json::to_string(v).unwrap_or_default()
+        )
+    };
     let n = match v {
-        Value::Number(n) => n.as_f64()?,
+        Value::Number(n) => n.as_f64(),
         Value::String(s) => s
             .trim()
             .strip_suffix('%')
             .unwrap_or(s.trim())
             .trim()
             .parse()
-            .ok()?,
-        _ => return None,
+            .ok(),
+        Value::Object(map) if map.len() == 1 => {
+            let (key, list) = map.iter().next().expect("one key");
+            let items: Option<Vec<String>> = match list {
+                Value::Array(items) => items
+                    .iter()
+                    .map(|i| match i {
+                        Value::String(s) => Some(s.clone()),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => None,
+            };
+            let items = items
+                .filter(|i| !i.is_empty())
+                .ok_or_else(|| format!("`{key}` takes a list of strings, at least one"))?;
+            return match key.as_str() {
+                "clients" => {
+                    target::check_subnets(&items).map(|c| Step::Target(Target::Clients(c)))
+                }
+                "routes" => target::check_routes(&items).map(|r| Step::Target(Target::Routes(r))),
+                _ => Err(format!(
+                    "a targeted step names `clients` or `routes`, not `{key}`"
+                )),
+            };
+        }
+        _ => None,
     };
-    ((1.0..=100.0).contains(&n) && n.fract() == 0.0).then_some(Step::Share(n as u8))
+    match n {
+        Some(n) if (1.0..=100.0).contains(&n) && n.fract() == 0.0 => Ok(Step::Share(n as u8)),
+        _ => Err(not_a_step()),
+    }
 }
 
 #[cfg(test)]
@@ -303,11 +347,21 @@ mod tests {
 
     #[test]
     fn steps_parse_as_shares() {
-        assert_eq!(parse_step(&json!("10%")), Some(Step::Share(10)));
-        assert_eq!(parse_step(&json!(50)), Some(Step::Share(50)));
-        assert_eq!(parse_step(&json!("0%")), None);
-        assert_eq!(parse_step(&json!("150%")), None);
-        assert_eq!(parse_step(&json!("2.5%")), None);
-        assert_eq!(parse_step(&json!("all")), None);
+        assert_eq!(parse_step(&json!("10%")), Ok(Step::Share(10)));
+        assert_eq!(parse_step(&json!(50)), Ok(Step::Share(50)));
+        assert!(parse_step(&json!("0%")).is_err());
+        assert!(parse_step(&json!("150%")).is_err());
+        assert!(parse_step(&json!("2.5%")).is_err());
+        assert!(parse_step(&json!("all")).is_err());
+        assert_eq!(
+            parse_step(&json!({"routes": ["^/api"]})),
+            Ok(Step::Target(Target::Routes(vec!["^/api".into()])))
+        );
+        assert!(
+            parse_step(&json!({"clients": ["10.0.0.0/8", "10.1.0.0/16"]}))
+                .unwrap_err()
+                .contains("overlap")
+        );
+        assert!(parse_step(&json!({"tenants": ["a"]})).is_err());
     }
 }

@@ -6,6 +6,7 @@ use indexmap::IndexMap;
 use serde_json::json;
 
 use super::TrafficSpec;
+use super::target::Target;
 use crate::proxy::FleetState;
 use crate::vars::Value;
 
@@ -14,6 +15,9 @@ pub struct TrafficState {
     pub live: String,
     /// Pool name -> what it gets and runs, in playbook order.
     pub pools: IndexMap<String, PoolState>,
+    /// A targeted step: this pool gets these clients' or routes' requests
+    /// (the shares then stay 100% on the live pool for the rest).
+    pub target: Option<(String, Target)>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -45,6 +49,7 @@ impl TrafficState {
         TrafficState {
             live: spec.live.clone(),
             pools,
+            target: None,
         }
     }
 
@@ -77,12 +82,26 @@ impl TrafficState {
     /// `share` percent to `pool`, the rest to the other one; at 100 it
     /// becomes the live pool.
     pub fn set_share(&mut self, pool: &str, share: u8) {
+        self.target = None;
         for (name, p) in self.pools.iter_mut() {
             p.share = if name == pool { share } else { 100 - share };
         }
         if share == 100 {
             self.live = pool.to_owned();
         }
+    }
+
+    /// The requests `target` selects to `pool`, every other one to the
+    /// live pool.
+    pub fn set_target(&mut self, pool: &str, target: Target) {
+        let live = self.live.clone();
+        self.set_share(&live, 100);
+        self.target = Some((pool.to_owned(), target));
+    }
+
+    /// Requests go to more than one pool (a share or a target).
+    pub fn split(&self) -> bool {
+        self.target.is_some() || self.pools.values().filter(|p| p.share > 0).count() > 1
     }
 
     /// Every request to `pool`, which becomes live.
@@ -104,12 +123,19 @@ impl TrafficState {
             })
             .collect::<Vec<_>>()
             .join(", ")
+            + &self
+                .target
+                .as_ref()
+                .map(|(pool, t)| format!("; {t} to {pool}"))
+                .unwrap_or_default()
     }
 
     /// `pools` for the proxy templates: name -> `{name, hosts, version,
-    /// weight, live}`, each host `{name, address, version}` as the fleet
-    /// state knows it; and `traffic` -> `{live, idle, split}` (`split`:
-    /// two pools get requests).
+    /// weight, live, targeted}`, each host `{name, address, version}` as
+    /// the fleet state knows it; and `traffic` -> `{live, idle, split,
+    /// shares, clients, routes, to}`: `split` when requests go to two
+    /// pools, `shares` when by share, `clients`/`routes` (lists, empty
+    /// unless a targeted step) sending requests to pool `to`.
     pub fn template_vars(&self, fleet: &FleetState) -> (Value, Value) {
         let mut pools = serde_json::Map::new();
         for (name, p) in &self.pools {
@@ -133,11 +159,25 @@ impl TrafficState {
                     "version": p.version,
                     "weight": p.share,
                     "live": *name == self.live,
+                    "targeted": self.target.as_ref().is_some_and(|(p, _)| p == name),
                 }),
             );
         }
-        let split = self.pools.values().filter(|p| p.share > 0).count() > 1;
-        let traffic = json!({"live": self.live, "idle": self.idle(), "split": split});
+        let shares = self.pools.values().filter(|p| p.share > 0).count() > 1;
+        let (clients, routes, to) = match &self.target {
+            Some((pool, Target::Clients(c))) => (c.clone(), vec![], pool.as_str()),
+            Some((pool, Target::Routes(r))) => (vec![], r.clone(), pool.as_str()),
+            None => (vec![], vec![], self.idle()),
+        };
+        let traffic = json!({
+            "live": self.live,
+            "idle": self.idle(),
+            "split": self.split(),
+            "shares": shares,
+            "clients": clients,
+            "routes": routes,
+            "to": to,
+        });
         (Value::Object(pools), traffic)
     }
 }

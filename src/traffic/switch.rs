@@ -16,7 +16,7 @@ use crate::run::proxy_step::ProxyRun;
 /// a traffic gate (5xx share, latency over the hold) would judge it at the
 /// end of [`hold`], before the next step, and on failure send everything
 /// back to the live pool with [`back`].
-fn label(index: usize, total: usize, step: Step, pool: &str, version: &str) -> String {
+fn label(index: usize, total: usize, step: &Step, pool: &str, version: &str) -> String {
     format!(
         "traffic: step {}/{total}: {step} to {pool} ({version})",
         index + 1
@@ -72,12 +72,15 @@ pub async fn take(
             );
             return false;
         }
-        let label = label(index, total, *step, pool, version);
+        let label = label(index, total, step, pool, version);
         let moved = set(runner, proxy, &label, |t| {
             if let Some(p) = t.pools.get_mut(pool) {
                 p.version = Some(version.to_owned());
             }
-            t.set_share(pool, step.share());
+            match step {
+                Step::Share(share) => t.set_share(pool, *share),
+                Step::Target(target) => t.set_target(pool, target.clone()),
+            }
         })
         .await;
         if !moved {
@@ -97,8 +100,7 @@ pub async fn back(runner: &Runner<'_>, proxy: &Mutex<ProxyRun>) -> Result<bool, 
         let Some(t) = p.state.traffic.as_ref() else {
             return Ok(true);
         };
-        let split = t.pools.values().filter(|p| p.share > 0).count() > 1;
-        let target = if split {
+        let target = if t.split() {
             t.live.clone()
         } else {
             t.idle().to_owned()
