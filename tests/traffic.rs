@@ -659,3 +659,83 @@ fn targeted_steps_send_chosen_clients_then_chosen_routes_to_the_new_pool() {
     assert_eq!(chosen_root, (100, 0), "the clients step is over");
     assert_eq!(after, (0, 200));
 }
+
+#[test]
+fn convoy_traffic_shows_the_pools_and_moves_traffic_by_hand() {
+    let fleet = Fleet::start(5);
+    let (blue, green) = ([2, 3], [4, 5]);
+    let nginx = Nginx::start(&fleet, 1);
+    let project = Project::new(&fleet, "playbooks/blue-green.yml", &blue, &green);
+    for v in ["1.0.0", "2.0.0"] {
+        let run = project.deploy(v);
+        assert_eq!(run.code, 0, "{}", run.dump());
+    }
+    nginx.wait_for_path(SITE, "/VERSION", 200, "2.0.0");
+    let traffic = |to: Option<&str>| {
+        let mut args = project.args("traffic", None);
+        if let Some(to) = to {
+            args.extend(["--to".to_owned(), to.to_owned()]);
+        }
+        run_in(
+            project.dir(),
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+    };
+    let shown = traffic(None);
+    assert_eq!(shown.code, 0, "{}", shown.dump());
+    let line = |out: &str, pool: &str| {
+        out.lines()
+            .find(|l| l.trim_start().starts_with(pool))
+            .unwrap_or_else(|| panic!("no {pool} in:\n{out}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let (b, g) = (fleet.name(2), fleet.name(4));
+    assert!(
+        line(&shown.stdout, "blue").starts_with(&format!("blue 100% live version 2.0.0 hosts {b}")),
+        "{}",
+        shown.stdout
+    );
+    assert!(
+        line(&shown.stdout, "green").starts_with(&format!("green 0% version 1.0.0 hosts {g}")),
+        "{}",
+        shown.stdout
+    );
+
+    // 10% to the idle pool (green, 1.0.0) by hand, one reload.
+    let reloads = nginx.reloads();
+    let moved = traffic(Some("10%"));
+    assert_eq!(moved.code, 0, "{}", moved.dump());
+    assert_eq!(nginx.reloads() - reloads, 1);
+    assert!(
+        line(&moved.stdout, "green").starts_with("green 10% version 1.0.0"),
+        "{}",
+        moved.stdout
+    );
+    let (old, new) = versions_from_here(&nginx, "/VERSION", 1000);
+    let share = 100.0 * old as f64 / 1000.0;
+    eprintln!(
+        "convoy traffic --to 10%: 1000 requests, 1.0.0 (green) {old} ({share:.2}%, wanted 10% ± 3), 2.0.0 {new}, failed 0"
+    );
+    assert!((share - 10.0).abs() <= 3.0, "{share:.2}% from green");
+
+    // Every request to green; then an unknown pool is refused, touching nothing.
+    let moved = traffic(Some("green"));
+    assert_eq!(moved.code, 0, "{}", moved.dump());
+    assert_eq!(versions_from_here(&nginx, "/VERSION", 200), (200, 0));
+    let reloads = nginx.reloads();
+    let refused = traffic(Some("red"));
+    assert_eq!(refused.code, 3, "{}", refused.dump());
+    assert!(
+        refused
+            .stderr
+            .contains("--to red: no such pool (the play has blue, green)"),
+        "{}",
+        refused.dump()
+    );
+    let refused = traffic(Some("150%"));
+    assert_eq!(refused.code, 3, "{}", refused.dump());
+    assert_eq!(nginx.reloads(), reloads);
+    assert!(record(&fleet).contains("live green"), "{}", record(&fleet));
+}

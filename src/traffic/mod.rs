@@ -19,6 +19,7 @@
 //! next one: [`switch::Step`] is where a run holds, and where a gate would
 //! read its figures and decide to go on or return to the live pool.
 
+pub mod by_hand;
 pub mod record;
 pub mod spec;
 mod state;
