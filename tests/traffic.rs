@@ -8,6 +8,15 @@
 //!   `convoy rollback` switches back in one reload without touching an app
 //!   host: no request fails across either, and after each every answer
 //!   comes from the pool switched to.
+//! - share canary (playbooks/canary.yml, nginx split_clients;
+//!   playbooks/canary-haproxy.yml, haproxy server weights): 10%, 50%, 100%
+//!   of the requests, each share measured over its step (>= 1,000
+//!   requests, within 3 points at 10%, 5 at 50%), no request failed;
+//! - a step nginx rejects leaves the step before serving, and the run
+//!   names the step, the file and nginx's message;
+//! - targeted steps: a client on another fleet address always reaches the
+//!   new version, others never; then /api/ does and / does not;
+//! - `convoy traffic`: shows the pools, `--to 10%` and `--to green` by hand.
 //!
 //! Every client loop is bounded in requests and time, and only talks to
 //! the fleet's own addresses. The figures go to stderr (--nocapture).
@@ -41,6 +50,7 @@ impl Project {
         for rel in [
             playbook,
             "templates/nginx/pools.conf.j2",
+            "templates/haproxy/pools.cfg.j2",
             "app/hello/bin/hello",
         ] {
             let path = write_file(
@@ -61,8 +71,9 @@ impl Project {
             )
         };
         let mut yaml = format!(
-            "all:\n  vars:\n    convoy_ssh_config: {}\n    convoy_proxy_state_dir: {STATE_DIR}\n    app_name: hello\n    app_port: {APP_PORT}\n    app_root: /srv\n    proxy_server_name: {SITE}\n    nginx_pidfile: /srv/nginx/nginx.pid\n  children:\n    balancers:\n      hosts:\n        {}:\n          ansible_host: {}\n    app:\n      children:\n",
+            "all:\n  vars:\n    convoy_ssh_config: {}\n    convoy_proxy_state_dir: {STATE_DIR}\n    app_name: hello\n    app_port: {APP_PORT}\n    app_root: /srv\n    proxy_server_name: {SITE}\n    nginx_pidfile: /srv/nginx/nginx.pid\n{}  children:\n    balancers:\n      hosts:\n        {}:\n          ansible_host: {}\n    app:\n      children:\n",
             fleet.ssh_config().display(),
+            support::haproxy::inventory_vars(4),
             fleet.name(1),
             fleet.addr(1)
         );
@@ -365,13 +376,33 @@ fn share_canary_through_nginx_gives_the_new_pool_10_then_50_then_100_percent() {
     assert!(first.stdout.contains("in one step"), "{}", first.stdout);
     nginx.wait_for_path(SITE, "/VERSION", 200, "1.0.0");
 
+    share_canary(
+        &fleet,
+        &project,
+        nginx.address(),
+        &|| nginx.reloads(),
+        "nginx split_clients",
+    );
+}
+
+/// 2.0.0 released to blue while green (1.0.0) serves through the proxy at
+/// `address`, then 10%, 50%, 100% of the requests, each step held 15 s;
+/// three clients at once for enough requests per step. Measures the share
+/// of each step over its window and checks it.
+fn share_canary(
+    fleet: &Fleet,
+    project: &Project,
+    address: String,
+    reloads_now: &dyn Fn() -> usize,
+    how: &str,
+) {
     // 2.0.0 to blue, then 10%, 50%, 100% of the requests, 15 s each,
     // three clients at once for enough requests per step.
     let clock = Instant::now();
     let clients: Vec<Client> = (0..3)
         .map(|_| {
             Client::start(
-                nginx.address(),
+                address.clone(),
                 SITE,
                 "/VERSION",
                 clock,
@@ -381,7 +412,7 @@ fn share_canary_through_nginx_gives_the_new_pool_10_then_50_then_100_percent() {
         })
         .collect();
     clients[0].wait_count(20);
-    let reloads = nginx.reloads();
+    let reloads = reloads_now();
     let (run, lines) = project
         .spawn("run", Some("2.0.0"), clock)
         .finish(Duration::from_secs(120));
@@ -392,7 +423,7 @@ fn share_canary_through_nginx_gives_the_new_pool_10_then_50_then_100_percent() {
         .collect();
     samples.sort_by_key(|s| s.at);
     assert_eq!(run.code, 0, "{}", run.dump());
-    let reloaded = nginx.reloads() - reloads;
+    let reloaded = reloads_now() - reloads;
 
     // Each step's window: from its note (written once the reload is done)
     // to the start of the next step.
@@ -427,7 +458,7 @@ fn share_canary_through_nginx_gives_the_new_pool_10_then_50_then_100_percent() {
         checks.push((start, t.total, share, want, tolerance));
     }
     eprintln!(
-        "share canary green(1.0.0) -> blue(2.0.0), nginx split_clients: {} requests in all, failed {}, nginx reloads {reloaded}, run ended {}\n  {}",
+        "share canary green(1.0.0) -> blue(2.0.0), {how}: {} requests in all, failed {}, proxy reloads {reloaded}, run ended {}\n  {}",
         samples.len(),
         failed.len(),
         secs(end),
@@ -448,7 +479,7 @@ fn share_canary_through_nginx_gives_the_new_pool_10_then_50_then_100_percent() {
     }
     // One reload per step, none while the idle pool was released to.
     assert_eq!(reloaded, 3, "{}", run.stdout);
-    let rec = record(&fleet);
+    let rec = record(fleet);
     assert!(
         rec.contains("live blue") && rec.contains("pool blue 100 2.0.0"),
         "{rec}"
@@ -738,4 +769,22 @@ fn convoy_traffic_shows_the_pools_and_moves_traffic_by_hand() {
     assert_eq!(refused.code, 3, "{}", refused.dump());
     assert_eq!(nginx.reloads(), reloads);
     assert!(record(&fleet).contains("live green"), "{}", record(&fleet));
+}
+
+#[test]
+fn share_canary_through_haproxy_gives_the_new_pool_10_then_50_then_100_percent() {
+    let fleet = Fleet::start(5);
+    let (blue, green) = ([2, 3], [4, 5]);
+    let haproxy = support::haproxy::Haproxy::start(&fleet, 1);
+    let project = Project::new(&fleet, "playbooks/canary-haproxy.yml", &blue, &green);
+    let first = project.deploy("1.0.0");
+    assert_eq!(first.code, 0, "{}", first.dump());
+    haproxy.wait_for("/VERSION", 200, "1.0.0");
+    share_canary(
+        &fleet,
+        &project,
+        haproxy.address(),
+        &|| haproxy.reloads(),
+        "haproxy weights",
+    );
 }
