@@ -579,9 +579,14 @@ fn a_step_nginx_rejects_leaves_the_step_before_serving_and_says_which() {
 /// `count` GETs of `path` through nginx from this machine: how many
 /// answered each version (anything else panics).
 fn versions_from_here(nginx: &Nginx, path: &str, count: usize) -> (usize, usize) {
+    versions_via(&nginx.address(), path, count)
+}
+
+/// Like [`versions_from_here`], through the proxy at `address`.
+fn versions_via(address: &str, path: &str, count: usize) -> (usize, usize) {
     let (mut old, mut new) = (0, 0);
     for n in 0..count {
-        match nginx.get(SITE, path) {
+        match support::nginx::http_get(address, SITE, path) {
             Ok((200, b)) if b.trim() == "1.0.0" => old += 1,
             Ok((200, b)) if b.trim() == "2.0.0" => new += 1,
             other => panic!("request {n} for {path} failed: {other:?}"),
@@ -628,8 +633,51 @@ fn targeted_steps_send_chosen_clients_then_chosen_routes_to_the_new_pool() {
     let (blue, green, chosen) = ([2, 3], [4, 5], 6);
     let nginx = Nginx::start(&fleet, 1);
     let project = Project::new(&fleet, "playbooks/canary.yml", &blue, &green);
+    targeted(
+        &fleet,
+        &project,
+        &nginx.address(),
+        chosen,
+        "nginx geo and map",
+    );
+}
+
+#[test]
+fn targeted_steps_through_haproxy_send_chosen_clients_then_chosen_routes_to_the_new_pool() {
+    let fleet = Fleet::start(6);
+    let (blue, green, chosen) = ([2, 3], [4, 5], 6);
+    let haproxy = support::haproxy::Haproxy::start(&fleet, 1);
+    let project = Project::new(&fleet, "playbooks/canary-haproxy.yml", &blue, &green);
+    targeted(
+        &fleet,
+        &project,
+        &haproxy.address(),
+        chosen,
+        "haproxy src and path_reg ACLs",
+    );
+}
+
+/// Waits (bounded) until the proxy at `address` answers `version`.
+fn wait_version(address: &str, version: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = support::nginx::http_get(address, SITE, "/VERSION");
+        if matches!(&answer, Ok((200, b)) if b.trim() == version) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{address}: {answer:?}, wanted {version}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The targeted steps through the proxy at `address`: fleet host `chosen`'s
+/// address, then the /api/ routes, then every request.
+fn targeted(fleet: &Fleet, project: &Project, address: &str, chosen: usize, how: &str) {
     // The steps under test: h6's address, then the /api routes, then all.
-    let path = project.dir().join("playbooks/canary.yml");
+    let path = project.dir().join(&project.playbook);
     let text = std::fs::read_to_string(&path).unwrap();
     let steps = format!(
         "steps: [{{clients: [{}/32]}}, {{routes: [\"^/api/\"]}}, 100%]",
@@ -645,23 +693,23 @@ fn targeted_steps_send_chosen_clients_then_chosen_routes_to_the_new_pool() {
     with_api("1.0.0");
     let first = project.deploy("1.0.0");
     assert_eq!(first.code, 0, "{}", first.dump());
-    nginx.wait_for_path(SITE, "/VERSION", 200, "1.0.0");
+    wait_version(address, "1.0.0");
 
     with_api("2.0.0");
     let mut run = project.spawn("run", Some("2.0.0"), Instant::now());
     wait_line(&mut run, "NOTE traffic: step 1/3");
-    let from_chosen = versions_from_host(&fleet, chosen, 200);
-    let here = versions_from_here(&nginx, "/VERSION", 300);
-    let here_api = versions_from_here(&nginx, "/api/VERSION", 100);
+    let from_chosen = versions_from_host(fleet, chosen, 200);
+    let here = versions_via(address, "/VERSION", 300);
+    let here_api = versions_via(address, "/api/VERSION", 100);
     wait_line(&mut run, "NOTE traffic: step 2/3");
-    let api = versions_from_here(&nginx, "/api/VERSION", 300);
-    let root = versions_from_here(&nginx, "/VERSION", 300);
-    let chosen_root = versions_from_host(&fleet, chosen, 100);
+    let api = versions_via(address, "/api/VERSION", 300);
+    let root = versions_via(address, "/VERSION", 300);
+    let chosen_root = versions_from_host(fleet, chosen, 100);
     let (run, _) = run.finish(Duration::from_secs(90));
     assert_eq!(run.code, 0, "{}", run.dump());
-    let after = versions_from_here(&nginx, "/VERSION", 200);
+    let after = versions_via(address, "/VERSION", 200);
     eprintln!(
-        "targeted steps green(1.0.0) -> blue(2.0.0):\n  step 1 (clients {}/32): from h{chosen} {} requests, 2.0.0 {}; from elsewhere /VERSION {} requests, 2.0.0 {}, /api/VERSION {} requests, 2.0.0 {}; failed 0\n  step 2 (routes ^/api/): /api/VERSION {} requests, 2.0.0 {}; /VERSION {} requests, 2.0.0 {}; from h{chosen} /VERSION {} requests, 2.0.0 {}; failed 0\n  step 3 (100%): {} requests, 2.0.0 {}",
+        "targeted steps through {how}, green(1.0.0) -> blue(2.0.0):\n  step 1 (clients {}/32): from h{chosen} {} requests, 2.0.0 {}; from elsewhere /VERSION {} requests, 2.0.0 {}, /api/VERSION {} requests, 2.0.0 {}; failed 0\n  step 2 (routes ^/api/): /api/VERSION {} requests, 2.0.0 {}; /VERSION {} requests, 2.0.0 {}; from h{chosen} /VERSION {} requests, 2.0.0 {}; failed 0\n  step 3 (100%): {} requests, 2.0.0 {}",
         fleet.addr(chosen),
         200,
         from_chosen.1,
