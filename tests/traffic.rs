@@ -3,7 +3,7 @@
 //! green) that each serve their release's VERSION over HTTP, and a client
 //! sending requests through nginx while convoy runs.
 //!
-//! - blue-green (playbooks/blue-green.yml): a release goes to the idle
+//! - blue-green (playbooks/blue-green.yml; behind haproxy too): a release goes to the idle
 //!   pool while the live one serves, then nginx switches in one reload;
 //!   `convoy rollback` switches back in one reload without touching an app
 //!   host: no request fails across either, and after each every answer
@@ -174,13 +174,13 @@ fn tally(samples: &[&Sample], old: &str, new: &str) -> Tally {
 /// the run started and ended on the client's clock.
 fn under_traffic(
     project: &Project,
-    nginx: &Nginx,
+    address: &str,
     command: &str,
     version: Option<&str>,
 ) -> (Run, Vec<Sample>, Duration, Duration) {
     let clock = Instant::now();
     let client = Client::start(
-        nginx.address(),
+        address.to_owned(),
         SITE,
         "/VERSION",
         clock,
@@ -203,28 +203,76 @@ fn blue_green_switch_and_switch_back_drop_no_request() {
     let (blue, green) = ([2, 3], [4, 5]);
     let nginx = Nginx::start(&fleet, 1);
     let project = Project::new(&fleet, "playbooks/blue-green.yml", &blue, &green);
+    blue_green(
+        &fleet,
+        &project,
+        &nginx.address(),
+        &|| nginx.reloads(),
+        &blue,
+        &green,
+        "nginx",
+    );
+}
 
+#[test]
+fn blue_green_through_haproxy_switch_and_switch_back_drop_no_request() {
+    let fleet = Fleet::start(5);
+    let (blue, green) = ([2, 3], [4, 5]);
+    let haproxy = support::haproxy::Haproxy::start(&fleet, 1);
+    let project = Project::new(&fleet, "playbooks/canary-haproxy.yml", &blue, &green);
+    // Without `traffic`, one step: a blue-green switch.
+    let path = project.dir().join(&project.playbook);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let edited = text.replace(
+        "    traffic:\n      steps: [10%, 50%, 100%]\n      hold: 15s\n",
+        "",
+    );
+    assert_ne!(edited, text);
+    std::fs::write(&path, edited).unwrap();
+    blue_green(
+        &fleet,
+        &project,
+        &haproxy.address(),
+        &|| haproxy.reloads(),
+        &blue,
+        &green,
+        "haproxy",
+    );
+}
+
+/// 1.0.0 to green (no pool serves yet), 2.0.0 to blue under traffic and
+/// one switch, then `convoy rollback` under traffic: no request fails,
+/// one reload each, every answer after each from the pool switched to.
+fn blue_green(
+    fleet: &Fleet,
+    project: &Project,
+    address: &str,
+    reloads_now: &dyn Fn() -> usize,
+    blue: &[usize],
+    green: &[usize],
+    how: &str,
+) {
     // No record yet: blue is live as declared, so 1.0.0 goes to green,
     // which then takes the traffic.
     let first = project.deploy("1.0.0");
     assert_eq!(first.code, 0, "{}", first.dump());
-    for &i in &green {
-        assert_eq!(current(&fleet, i), "releases/1.0.0", "h{i}");
+    for &i in green {
+        assert_eq!(current(fleet, i), "releases/1.0.0", "h{i}");
     }
-    for &i in &blue {
+    for &i in blue {
         assert_eq!(
-            current(&fleet, i),
+            current(fleet, i),
             "",
             "h{i} was released to while blue was live"
         );
     }
-    nginx.wait_for_path(SITE, "/VERSION", 200, "1.0.0");
-    assert!(record(&fleet).contains("live green"), "{}", record(&fleet));
+    wait_version(address, "1.0.0");
+    assert!(record(fleet).contains("live green"), "{}", record(fleet));
 
     // 2.0.0 goes to blue while green serves; then one switch.
-    let green_pids: Vec<String> = green.iter().map(|&i| app_pid(&fleet, i)).collect();
-    let reloads = nginx.reloads();
-    let (run, samples, start, end) = under_traffic(&project, &nginx, "run", Some("2.0.0"));
+    let green_pids: Vec<String> = green.iter().map(|&i| app_pid(fleet, i)).collect();
+    let reloads = reloads_now();
+    let (run, samples, start, end) = under_traffic(project, address, "run", Some("2.0.0"));
     assert_eq!(run.code, 0, "{}", run.dump());
     let before: Vec<&Sample> = samples.iter().filter(|s| s.at <= start).collect();
     let during: Vec<&Sample> = samples
@@ -238,9 +286,9 @@ fn blue_green_switch_and_switch_back_drop_no_request() {
         tally(&after, "1.0.0", "2.0.0"),
     );
     let d = tally(&during, "1.0.0", "2.0.0");
-    let reloaded = nginx.reloads() - reloads;
+    let reloaded = reloads_now() - reloads;
     eprintln!(
-        "blue-green switch green(1.0.0) -> blue(2.0.0): requests {} (during the run {}: 1.0.0 {}, 2.0.0 {}; after {}: 2.0.0 {}), failed {}, nginx reloads {reloaded}, run {}..{}",
+        "blue-green through {how}: switch green(1.0.0) -> blue(2.0.0): requests {} (during the run {}: 1.0.0 {}, 2.0.0 {}; after {}: 2.0.0 {}), failed {}, proxy reloads {reloaded}, run {}..{}",
         t.total,
         d.total,
         d.old,
@@ -276,15 +324,15 @@ fn blue_green_switch_and_switch_back_drop_no_request() {
             .iter()
             .all(|s| s.version() == Some("2.0.0"))
     );
-    for &i in &blue {
-        assert_eq!(current(&fleet, i), "releases/2.0.0", "h{i}");
+    for &i in blue {
+        assert_eq!(current(fleet, i), "releases/2.0.0", "h{i}");
     }
     // Green stays warm: same release, same server process.
     for (n, &i) in green.iter().enumerate() {
-        assert_eq!(current(&fleet, i), "releases/1.0.0", "h{i}");
-        assert_eq!(app_pid(&fleet, i), green_pids[n], "h{i} was restarted");
+        assert_eq!(current(fleet, i), "releases/1.0.0", "h{i}");
+        assert_eq!(app_pid(fleet, i), green_pids[n], "h{i} was restarted");
     }
-    let rec = record(&fleet);
+    let rec = record(fleet);
     assert!(
         rec.contains("live blue")
             && rec.contains("pool blue 100 2.0.0")
@@ -295,11 +343,11 @@ fn blue_green_switch_and_switch_back_drop_no_request() {
     // Rollback: back to green in one reload, no app host touched.
     let pids: Vec<String> = blue
         .iter()
-        .chain(&green)
-        .map(|&i| app_pid(&fleet, i))
+        .chain(green)
+        .map(|&i| app_pid(fleet, i))
         .collect();
-    let reloads = nginx.reloads();
-    let (run, samples, _start, end) = under_traffic(&project, &nginx, "rollback", None);
+    let reloads = reloads_now();
+    let (run, samples, _start, end) = under_traffic(project, address, "rollback", None);
     assert_eq!(run.code, 0, "{}", run.dump());
     let all: Vec<&Sample> = samples.iter().collect();
     let after: Vec<&Sample> = samples.iter().filter(|s| s.at > end).collect();
@@ -307,9 +355,9 @@ fn blue_green_switch_and_switch_back_drop_no_request() {
         tally(&all, "2.0.0", "1.0.0"),
         tally(&after, "2.0.0", "1.0.0"),
     );
-    let reloaded = nginx.reloads() - reloads;
+    let reloaded = reloads_now() - reloads;
     eprintln!(
-        "blue-green switch back blue(2.0.0) -> green(1.0.0): requests {} (2.0.0 {}, 1.0.0 {}; after the run {}: 1.0.0 {}), failed {}, nginx reloads {reloaded}",
+        "blue-green through {how}: switch back blue(2.0.0) -> green(1.0.0): requests {} (2.0.0 {}, 1.0.0 {}; after the run {}: 1.0.0 {}), failed {}, proxy reloads {reloaded}",
         t.total,
         t.old,
         t.new,
@@ -340,18 +388,18 @@ fn blue_green_switch_and_switch_back_drop_no_request() {
     );
     let now: Vec<String> = blue
         .iter()
-        .chain(&green)
-        .map(|&i| app_pid(&fleet, i))
+        .chain(green)
+        .map(|&i| app_pid(fleet, i))
         .collect();
     assert_eq!(now, pids, "an app server was restarted by the rollback");
-    for &i in &blue {
+    for &i in blue {
         assert_eq!(
-            current(&fleet, i),
+            current(fleet, i),
             "releases/2.0.0",
             "h{i} was switched by the rollback"
         );
     }
-    assert!(record(&fleet).contains("live green"), "{}", record(&fleet));
+    assert!(record(fleet).contains("live green"), "{}", record(fleet));
 }
 
 /// When the first stdout line containing `text` arrived.
