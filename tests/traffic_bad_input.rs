@@ -13,10 +13,15 @@ const PLAY: &str = "- name: play\n  hosts: web\n  tasks:\n    - name: would touc
 /// Runs `convoy run` on the play with `traffic`; stderr (the temp dir
 /// shown as `<dir>`), once exit 3 and the untouched marker are checked.
 fn fails(traffic: &str) -> String {
+    fails_with("x\n", traffic)
+}
+
+/// Like [`fails`], with the proxy template `template`.
+fn fails_with(template: &str, traffic: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("touched");
     std::fs::write(dir.path().join("inv.yml"), INVENTORY).unwrap();
-    std::fs::write(dir.path().join("t.j2"), "x\n").unwrap();
+    std::fs::write(dir.path().join("t.j2"), template).unwrap();
     let play = PLAY
         .replace("MARKER", &marker.display().to_string())
         .replace("TRAFFIC", traffic);
@@ -142,4 +147,15 @@ fn a_targeted_step_after_a_share_is_refused() {
         "a targeted step comes before the shares",
         "play.yml:15:22",
     );
+}
+
+#[test]
+fn a_template_that_fails_at_a_later_step_is_refused_before_the_run() {
+    let template = "{% if traffic.shares and pools.green.weight == 50 %}{{ no_such_variable.at_all }}{% endif %}x\n";
+    let err = fails_with(
+        template,
+        &format!("{POOLS}    traffic:\n      steps: [10%, 50%, 100%]\n"),
+    );
+    assert_says(&err, "traffic step 2/3: 50%", "play.yml:9:9");
+    assert_says(&err, "undefined variable `no_such_variable`", "play.yml:15:7");
 }

@@ -74,7 +74,6 @@ pub struct TrafficSpec {
     /// How long each step but the last serves before the next.
     pub hold: Duration,
     /// The `traffic` key (the proxy section when there is none).
-    #[allow(dead_code)]
     pub span: SourceSpan,
 }
 

@@ -172,3 +172,25 @@ async fn hold(runner: &Runner<'_>, hold: Duration) -> bool {
     }
     !runner.interrupt.is_set()
 }
+
+/// The traffic states a run can go through, from `declared`: as it stands
+/// (label empty), then after each step, with the idle pool taking the
+/// traffic; for the pre-flight check and `convoy lint`, which render (and
+/// validate) the proxy files of each.
+pub fn step_states(
+    spec: &TrafficSpec,
+    declared: &TrafficState,
+) -> Vec<(String, Option<TrafficState>)> {
+    let idle = declared.idle().to_owned();
+    let total = spec.steps.len();
+    let mut states = vec![(String::new(), Some(declared.clone()))];
+    for (index, step) in spec.steps.iter().enumerate() {
+        let mut state = declared.clone();
+        match step {
+            Step::Share(share) => state.set_share(&idle, *share),
+            Step::Target(target) => state.set_target(&idle, target.clone()),
+        }
+        states.push((format!("step {}/{total}: {step}", index + 1), Some(state)));
+    }
+    states
+}
