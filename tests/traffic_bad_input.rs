@@ -157,5 +157,9 @@ fn a_template_that_fails_at_a_later_step_is_refused_before_the_run() {
         &format!("{POOLS}    traffic:\n      steps: [10%, 50%, 100%]\n"),
     );
     assert_says(&err, "traffic step 2/3: 50%", "play.yml:9:9");
-    assert_says(&err, "undefined variable `no_such_variable`", "play.yml:15:7");
+    assert_says(
+        &err,
+        "undefined variable `no_such_variable`",
+        "play.yml:15:7",
+    );
 }

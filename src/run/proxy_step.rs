@@ -103,29 +103,7 @@ impl ProxyRun {
             .read_records(&vars)
             .await
             .map_err(|e| e.to_string())?;
-        let mut found: Option<(String, crate::traffic::TrafficState)> = None;
-        for (host, text) in records {
-            let mut state = declared.clone();
-            if let Some(text) = text {
-                crate::traffic::record::apply(&text, &mut state).map_err(|why| {
-                    format!("the traffic record on proxy host {host} cannot be used: {why}")
-                })?;
-            }
-            match &found {
-                Some((first, s)) if *s != state => {
-                    return Err(format!(
-                        "the proxy hosts disagree on where traffic goes: {first} has {}, {host} has {}",
-                        s.summary(),
-                        state.summary()
-                    ));
-                }
-                Some(_) => {}
-                None => found = Some((host, state)),
-            }
-        }
-        if let Some((_, state)) = found {
-            self.state.traffic = Some(state);
-        }
+        self.state.traffic = Some(crate::traffic::record::agreed(&declared, records)?);
         Ok(())
     }
 

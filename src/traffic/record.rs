@@ -104,6 +104,36 @@ pub fn apply(text: &str, state: &mut TrafficState) -> Result<(), String> {
     Ok(())
 }
 
+/// Where traffic goes, from each proxy host's record (`None`: none yet,
+/// then `declared` holds for it): what they all agree on, else an error
+/// naming two hosts that differ.
+pub fn agreed(
+    declared: &TrafficState,
+    records: Vec<(String, Option<String>)>,
+) -> Result<TrafficState, String> {
+    let mut found: Option<(String, TrafficState)> = None;
+    for (host, text) in records {
+        let mut state = declared.clone();
+        if let Some(text) = text {
+            apply(&text, &mut state).map_err(|why| {
+                format!("the traffic record on proxy host {host} cannot be used: {why}")
+            })?;
+        }
+        match &found {
+            Some((first, s)) if *s != state => {
+                return Err(format!(
+                    "the proxy hosts disagree on where traffic goes: {first} has {}, {host} has {}",
+                    s.summary(),
+                    state.summary()
+                ));
+            }
+            Some(_) => {}
+            None => found = Some((host, state)),
+        }
+    }
+    Ok(found.map_or_else(|| declared.clone(), |(_, s)| s))
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::state::PoolState;
