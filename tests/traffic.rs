@@ -863,6 +863,21 @@ fn convoy_traffic_shows_the_pools_and_moves_traffic_by_hand() {
     );
     let refused = traffic(Some("150%"));
     assert_eq!(refused.code, 3, "{}", refused.dump());
+    // A pooled rollback switches pools, not releases: --to is refused.
+    let mut args = project.args("rollback", None);
+    args.extend(["--to".to_owned(), "1.0.0".to_owned()]);
+    let refused = run_in(
+        project.dir(),
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    assert_eq!(refused.code, 3, "{}", refused.dump());
+    assert!(
+        refused
+            .all()
+            .contains("rollback --to 1.0.0: a play with pools rolls back by switching"),
+        "{}",
+        refused.all()
+    );
     assert_eq!(nginx.reloads(), reloads);
     assert!(record(&fleet).contains("live green"), "{}", record(&fleet));
 }

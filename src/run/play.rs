@@ -201,6 +201,12 @@ async fn pooled_cycle(
     }
     let now = proxy.lock().await.state.traffic.clone().expect("pools");
     note(format!("traffic now: {}", now.summary()));
+    if let Mode::Rollback { to: Some(version) } = &runner.options.mode {
+        return Err(format!(
+            "rollback --to {version}: a play with pools rolls back by switching the traffic to the other pool (traffic: {}); no release is switched on a host",
+            now.summary()
+        ));
+    }
     if let Mode::Rollback { .. } = runner.options.mode {
         return match crate::traffic::switch::back(runner, proxy).await? {
             true => Ok(CycleEnd::Completed),
