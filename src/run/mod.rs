@@ -23,6 +23,7 @@ mod loop_items;
 mod migrations;
 pub(crate) mod once_lock;
 mod play;
+mod pooled_cycle;
 pub mod preflight;
 pub(crate) mod proxy_step;
 mod release_cycle;
