@@ -17,6 +17,7 @@ mod source;
 mod supervision;
 mod tasks;
 mod template;
+mod traffic;
 mod transport;
 mod vars;
 mod vars_file;

@@ -20,6 +20,7 @@ mod run;
 mod runs;
 mod shared;
 mod status;
+mod traffic;
 mod unlock;
 
 pub(crate) use shared::{control_dir, play_hosts};
@@ -45,6 +46,8 @@ pub(crate) enum Command {
     Status(status::Opts),
     /// Switch back to the previous release (or --to VERSION) everywhere; nothing is shipped.
     Rollback(rollback::Opts),
+    /// Where traffic goes between a play's pools (share, hosts, version); --to moves it by hand.
+    Traffic(traffic::Opts),
     /// Make `<current>+patch.N` with some files replaced, and switch to it.
     Patch(patch::Opts),
     /// Show the rollout's batches and each host's current -> new version; changes nothing.
@@ -91,6 +94,7 @@ impl Cli {
                 Command::Exec(opts) => exec::run(opts).await,
                 Command::Status(opts) => status::run(opts).await,
                 Command::Rollback(opts) => rollback::run(opts).await,
+                Command::Traffic(opts) => traffic::run(opts).await,
                 Command::Patch(opts) => patch::run(opts).await,
                 Command::Resume(opts) => resume::run(opts).await,
                 Command::Plan(opts) => plan::run(opts).await,

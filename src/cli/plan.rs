@@ -95,7 +95,27 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
         let plan = RolloutPlan::build(rollout, &names, &|g| {
             groups.get(g).cloned().unwrap_or_default()
         });
+        let traffic = play
+            .proxy
+            .as_ref()
+            .and_then(|p| {
+                crate::traffic::TrafficState::of_section(p, &inventory).zip(p.traffic.as_ref())
+            })
+            .map(|(state, spec)| PlannedTraffic {
+                pools: state
+                    .pools
+                    .iter()
+                    .map(|(name, p)| PlannedPool {
+                        pool: name.clone(),
+                        hosts: p.hosts.clone(),
+                    })
+                    .collect(),
+                declared_live: spec.live.clone(),
+                steps: spec.steps.iter().map(ToString::to_string).collect(),
+                hold_seconds: spec.hold.as_secs_f64(),
+            });
         let planned = PlannedPlay {
+            traffic,
             play: play.name.clone(),
             distribution: spec.name.clone(),
             version: hosts.first().map(|h| h.2.version.clone()),
@@ -164,6 +184,26 @@ struct PlannedPlay {
     on_failure: &'static str,
     shuffle_seed: Option<u64>,
     batches: Vec<PlannedBatch>,
+    /// With `proxy.pools`: the release goes to the idle pool only (the
+    /// proxy hosts record which one is live), then takes the traffic in
+    /// these steps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    traffic: Option<PlannedTraffic>,
+}
+
+#[derive(Serialize)]
+struct PlannedTraffic {
+    pools: Vec<PlannedPool>,
+    /// Live until the proxy hosts record one.
+    declared_live: String,
+    steps: Vec<String>,
+    hold_seconds: f64,
+}
+
+#[derive(Serialize)]
+struct PlannedPool {
+    pool: String,
+    hosts: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -197,6 +237,27 @@ fn print_text(plan: &PlannedPlay, offline: bool) {
         plan.failure_budget,
         plan.on_failure,
     );
+    if let Some(t) = &plan.traffic {
+        let pools: Vec<String> = t
+            .pools
+            .iter()
+            .map(|p| format!("{} ({})", p.pool, p.hosts.join(", ")))
+            .collect();
+        println!(
+            "  pools {}: a run releases to the idle one only (the proxy records which is live; {} until it does); the batches below list both",
+            pools.join(", "),
+            t.declared_live
+        );
+        println!(
+            "  traffic steps: {}{}",
+            t.steps.join(", "),
+            if t.steps.len() > 1 {
+                format!(", each but the last held {}s", t.hold_seconds)
+            } else {
+                String::new()
+            }
+        );
+    }
     let width = plan
         .batches
         .iter()

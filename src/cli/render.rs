@@ -59,7 +59,9 @@ pub fn run(opts: Opts) -> Result<i32, Error> {
                 source,
                 span: Some(play.hosts_span.clone()),
             })?;
-        let state = FleetState::in_service(&inventory, app_hosts.iter().map(|h| h.name.as_str()));
+        let mut state =
+            FleetState::in_service(&inventory, app_hosts.iter().map(|h| h.name.as_str()));
+        state.traffic = crate::traffic::TrafficState::of_section(spec, &inventory);
         let scope = preflight::play_scope(&playbook, play, &options)?;
         let hosts = proxy_hosts(spec, &inventory)?;
         let hosts = hosts.iter().filter(|h| {

@@ -37,6 +37,9 @@ pub struct ProxySpec {
     /// Serve the maintenance page (`maintenance` is true in the templates)
     /// while migrations run.
     pub maintenance_during_migrations: bool,
+    /// `pools`, `live`, `traffic`: the app hosts in two pools, one live,
+    /// releases going to the other ([`crate::traffic`]).
+    pub traffic: Option<crate::traffic::TrafficSpec>,
     pub span: SourceSpan,
 }
 
@@ -52,6 +55,9 @@ pub(super) struct RawProxy {
     drain_timeout: Option<Spanned<Value>>,
     #[serde(default)]
     maintenance_during_migrations: bool,
+    pools: Option<Spanned<indexmap::IndexMap<String, Spanned<crate::traffic::spec::RawPool>>>>,
+    live: Option<Spanned<String>>,
+    traffic: Option<Spanned<crate::traffic::spec::RawTraffic>>,
 }
 
 #[derive(Deserialize)]
@@ -80,7 +86,23 @@ pub(super) fn convert(
             span: at(&d.referenced),
         })?,
     };
+    let traffic = crate::traffic::spec::convert(
+        file,
+        crate::traffic::spec::RawKeys {
+            pools: p.pools,
+            live: p.live,
+            traffic: p.traffic,
+        },
+        &span,
+    )?;
+    if traffic.is_some() && p.drain {
+        return Err(PlaybookError::Invalid {
+            message: "`drain` takes hosts out one batch at a time; with `pools` the idle pool takes no traffic while it is deployed, so leave `drain` out".into(),
+            span,
+        });
+    }
     Ok(ProxySpec {
+        traffic,
         hosts_span: at(&p.hosts.referenced),
         hosts: p.hosts.value,
         files: p

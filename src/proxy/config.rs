@@ -136,8 +136,18 @@ impl ProxyConfig {
                 });
             }
         }
+        let mut files: Vec<RenderedFile> = files.into_iter().map(|(f, _)| f).collect();
+        // The traffic record travels with the files it describes.
+        if let Some(traffic) = &state.traffic {
+            files.push(RenderedFile {
+                dest: crate::traffic::record::path(&manifest),
+                content: crate::traffic::record::format(&play, traffic),
+                mode: Some("0644".into()),
+                template: "(traffic record)".into(),
+            });
+        }
         Ok(ProxyConfig {
-            files: files.into_iter().map(|(f, _)| f).collect(),
+            files,
             validate,
             reload,
             manifest,
@@ -327,6 +337,7 @@ mod tests {
                 })
                 .collect(),
             maintenance: false,
+            traffic: None,
         }
     }
 

@@ -16,6 +16,9 @@ pub struct FleetState {
     pub hosts: IndexMap<String, AppHost>,
     /// The app is in maintenance (a parking page is served).
     pub maintenance: bool,
+    /// Where traffic goes between pools, when the proxy section has `pools`.
+    #[serde(skip)]
+    pub traffic: Option<crate::traffic::TrafficState>,
 }
 
 /// One app host as the proxy sees it.
@@ -57,13 +60,15 @@ impl FleetState {
         FleetState {
             hosts,
             maintenance: false,
+            traffic: None,
         }
     }
 
     /// The variables proxy templates get on top of the proxy host's own:
     /// `rollout` (this state), `upstreams` (hosts that should get new
     /// requests: in service and not draining, as `{name, address, version}`)
-    /// and `maintenance`.
+    /// and `maintenance`; with pools, `pools` and `traffic`
+    /// ([`crate::traffic::TrafficState::template_vars`]).
     pub(super) fn template_vars(&self) -> VarMap {
         let upstreams: Vec<Value> = self
             .hosts
@@ -75,6 +80,11 @@ impl FleetState {
         vars.insert("rollout".into(), json!(self));
         vars.insert("upstreams".into(), Value::Array(upstreams));
         vars.insert("maintenance".into(), Value::Bool(self.maintenance));
+        if let Some(traffic) = &self.traffic {
+            let (pools, traffic) = traffic.template_vars(self);
+            vars.insert("pools".into(), pools);
+            vars.insert("traffic".into(), traffic);
+        }
         vars
     }
 }

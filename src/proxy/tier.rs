@@ -264,6 +264,41 @@ impl ProxyTier {
         }
     }
 
+    /// Each proxy host's traffic record ([`crate::traffic::record`]), in
+    /// inventory order: `None` where the host has none yet.
+    pub async fn read_records(
+        &self,
+        vars_for: &dyn Fn(&str) -> VarMap,
+    ) -> Result<Vec<(String, Option<String>)>, ProxyError> {
+        let paths: Vec<String> = self
+            .hosts
+            .iter()
+            .map(|h| {
+                let vars = vars_for(&h.name);
+                let play = match vars.get("ansible_play_name") {
+                    Some(crate::vars::Value::String(p)) => p.clone(),
+                    _ => String::new(),
+                };
+                crate::traffic::record::path(&super::manifest::path(&vars, &play))
+            })
+            .collect();
+        let work: Vec<_> = (self.hosts.iter().zip(&paths))
+            .map(|(h, path)| async move {
+                let read = crate::transport::remote_fs::read(&h.conn, path, h.sudo.as_ref())
+                    .await
+                    .map_err(|source| ProxyError::Unreachable {
+                        host: h.name.clone(),
+                        source,
+                    })?;
+                Ok::<_, ProxyError>((
+                    h.name.clone(),
+                    read.map(|b| String::from_utf8_lossy(&b).into_owned()),
+                ))
+            })
+            .collect();
+        self.forks.all(work).await.into_iter().collect()
+    }
+
     pub async fn close(self) {
         self.forks.each(self.hosts, |h| h.conn.close()).await;
     }

@@ -9,6 +9,7 @@ use super::proxy_step::ProxyRun;
 use super::release_cycle::{self, CycleEnd};
 use super::task_runner::{Scope, run_handlers, run_tasks};
 use super::{HostState, Mode, Runner};
+
 use crate::playbook::Play;
 use crate::report::Event;
 use crate::vars::{Value, VarMap};
@@ -137,8 +138,20 @@ async fn run_body(
         _ => None,
     };
     let mut outcome = Ok(None);
-    match (&play.distribution, &proxy) {
-        (Some(spec), _) if !runner.interrupt.is_set() => {
+    let traffic = play.proxy.as_ref().and_then(|s| s.traffic.as_ref());
+    match (&play.distribution, &proxy, traffic) {
+        (Some(spec), Some(p), Some(traffic)) if !runner.interrupt.is_set() => {
+            let mut active: Vec<&mut HostState> = play_hosts
+                .iter_mut()
+                .filter(|h| h.active())
+                .map(|h| &mut **h)
+                .collect();
+            outcome =
+                super::pooled_cycle::run(runner, &task_scope, play, spec, traffic, &mut active, p)
+                    .await
+                    .map(Some);
+        }
+        (Some(spec), _, _) if !runner.interrupt.is_set() => {
             let mut active: Vec<&mut HostState> = play_hosts
                 .iter_mut()
                 .filter(|h| h.active())
@@ -150,8 +163,14 @@ async fn run_body(
                     .map(Some);
         }
         // A play with only a proxy section: bring the proxy tier to the fleet as it stands.
-        (None, Some(p)) => {
-            p.lock().await.apply(runner, "proxy").await;
+        (None, Some(p), _) => {
+            if traffic.is_some()
+                && let Err(e) = p.lock().await.read_traffic(runner).await
+            {
+                runner.reporter.send(Event::Note { message: e });
+            } else {
+                p.lock().await.apply(runner, "proxy").await;
+            }
         }
         _ => {}
     }

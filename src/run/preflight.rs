@@ -138,19 +138,57 @@ pub fn check_all(
             let vars_for =
                 |h: &str| proxy_host_context(&scope, inventory, playbook, options, h, &play.name);
             let names = hosts.iter().map(|h| h.name.as_str());
-            let state = crate::proxy::FleetState::in_service(inventory, names);
-            let checked =
-                crate::proxy::ProxyTier::check(spec, inventory, templates, &vars_for, &state)
-                    .and_then(|configs| match proxy {
-                        ProxyCheck::Render => Ok(None),
-                        ProxyCheck::ValidateHere => {
-                            crate::proxy::validate_here(spec, &configs).map(Some)
-                        }
-                    });
-            match checked {
-                Ok(Some(note)) => notes.push(format!("play {:?}: proxy files {note}", play.name)),
-                Ok(None) => {}
-                Err(e) => problems.push(e.into()),
+            let mut state = crate::proxy::FleetState::in_service(inventory, names);
+            state.traffic = crate::traffic::TrafficState::of_section(spec, inventory);
+            if let Some(traffic) = &spec.traffic {
+                for problem in crate::traffic::spec::check_pools(traffic, inventory, &hosts) {
+                    problems.push(problem);
+                }
+            }
+            // With pools, every traffic step renders (and, for lint,
+            // validates) before any host is touched, not only the first.
+            let states = match (&spec.traffic, &state.traffic) {
+                (Some(t), Some(declared)) => crate::traffic::switch::step_states(t, declared),
+                _ => vec![(String::new(), None)],
+            };
+            for (label, traffic) in states {
+                let mut state = state.clone();
+                if traffic.is_some() {
+                    state.traffic = traffic;
+                }
+                let checked =
+                    crate::proxy::ProxyTier::check(spec, inventory, templates, &vars_for, &state)
+                        .and_then(|configs| match proxy {
+                            ProxyCheck::Render => Ok(None),
+                            ProxyCheck::ValidateHere => {
+                                crate::proxy::validate_here(spec, &configs).map(Some)
+                            }
+                        });
+                let at = if label.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({label})")
+                };
+                match checked {
+                    Ok(Some(note)) => {
+                        notes.push(format!("play {:?}: proxy files{at} {note}", play.name))
+                    }
+                    Ok(None) => {}
+                    Err(e) if label.is_empty() => {
+                        problems.push(e.into());
+                        break;
+                    }
+                    Err(e) => {
+                        problems.push(Error::Located {
+                            message: format!("traffic {label}: {e}"),
+                            span: spec
+                                .traffic
+                                .as_ref()
+                                .map_or(spec.span.clone(), |t| t.span.clone()),
+                        });
+                        break;
+                    }
+                }
             }
         }
         for host in hosts {

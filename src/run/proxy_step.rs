@@ -58,6 +58,7 @@ impl ProxyRun {
                 app.in_service = h.active();
             }
         }
+        state.traffic = crate::traffic::TrafficState::of_section(spec, runner.inventory);
         let vars = vars_for(runner, scope, &play.name);
         let tier = ProxyTier::connect(
             spec,
@@ -87,6 +88,23 @@ impl ProxyRun {
 
     pub fn drain_timeout(&self) -> std::time::Duration {
         self.spec.drain_timeout
+    }
+
+    /// Reads where traffic goes now from the proxy hosts' records onto
+    /// [`FleetState::traffic`]; hosts without a record keep the declared
+    /// state. Records that disagree are an error naming the hosts.
+    pub async fn read_traffic(&mut self, runner: &Runner<'_>) -> Result<(), String> {
+        let Some(declared) = self.state.traffic.clone() else {
+            return Ok(());
+        };
+        let vars = vars_for(runner, &self.scope, &self.play_name);
+        let records = self
+            .tier
+            .read_records(&vars)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.state.traffic = Some(crate::traffic::record::agreed(&declared, records)?);
+        Ok(())
     }
 
     /// Updates the state of some app hosts.

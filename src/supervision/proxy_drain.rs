@@ -50,6 +50,14 @@ impl ProxyDrain {
             )));
         };
         let spec = play.proxy.clone().expect("found above");
+        if spec.traffic.is_some() {
+            // Draining renders the declared pools, not the ones the proxy
+            // records as live: it could move traffic to the wrong pool.
+            return Err(Error::Usage(format!(
+                "{}: the proxy section has `pools`; draining hosts of a pooled play is not supported (deploy to the idle pool instead)",
+                path.display()
+            )));
+        }
         let app_hosts = inventory
             .select(&play.hosts)
             .map_err(|source| Error::Pattern {

@@ -1,0 +1,165 @@
+//! Bad traffic keys in a proxy section: one clear message naming
+//! file:line:column, exit code 3, and no host touched (a first task that
+//! would touch a marker file did not run). Local hosts only, no fleet.
+
+use std::path::Path;
+
+const INVENTORY: &str = "all:\n  vars:\n    ansible_connection: local\n  children:\n    web:\n      hosts:\n        web1:\n        web2:\n    blue:\n      hosts:\n        web1:\n    green:\n      hosts:\n        web2:\n";
+
+/// The play: a task that would touch MARKER, then a proxy section whose
+/// traffic keys are TRAFFIC.
+const PLAY: &str = "- name: play\n  hosts: web\n  tasks:\n    - name: would touch\n      file: { path: MARKER, state: touch }\n  proxy:\n    hosts: web1\n    files:\n      - template: t.j2\n        dest: /tmp/never-written.conf\nTRAFFIC";
+
+/// Runs `convoy run` on the play with `traffic`; stderr (the temp dir
+/// shown as `<dir>`), once exit 3 and the untouched marker are checked.
+fn fails(traffic: &str) -> String {
+    fails_with("x\n", traffic)
+}
+
+/// Like [`fails`], with the proxy template `template`.
+fn fails_with(template: &str, traffic: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("touched");
+    std::fs::write(dir.path().join("inv.yml"), INVENTORY).unwrap();
+    std::fs::write(dir.path().join("t.j2"), template).unwrap();
+    let play = PLAY
+        .replace("MARKER", &marker.display().to_string())
+        .replace("TRAFFIC", traffic);
+    std::fs::write(dir.path().join("play.yml"), play).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_convoy"))
+        .current_dir(dir.path())
+        .args(["run", "play.yml", "-i", "inv.yml"])
+        .output()
+        .unwrap();
+    let stderr =
+        String::from_utf8_lossy(&out.stderr).replace(&dir.path().display().to_string(), "<dir>");
+    assert_eq!(out.status.code(), Some(3), "exit code; stderr:\n{stderr}");
+    assert!(
+        !Path::new(&marker).exists(),
+        "a host was touched: the first task ran"
+    );
+    stderr
+}
+
+fn assert_says(stderr: &str, what: &str, at: &str) {
+    assert!(stderr.contains(what), "wanted {what:?} in:\n{stderr}");
+    assert!(stderr.contains(at), "wanted {at:?} in:\n{stderr}");
+}
+
+const POOLS: &str = "    pools:\n      blue: {hosts: blue}\n      green: {hosts: green}\n";
+
+#[test]
+fn steps_that_do_not_end_at_100_percent_are_refused_at_load() {
+    let err = fails(&format!(
+        "{POOLS}    traffic:\n      steps: [10%, 50%]\n      hold: 1s\n"
+    ));
+    assert_says(&err, "traffic steps must end at 100%", "play.yml:15:14");
+    assert_says(&err, "the last is 50%", "play.yml");
+}
+
+#[test]
+fn steps_that_do_not_grow_are_refused_at_their_step() {
+    let err = fails(&format!(
+        "{POOLS}    traffic:\n      steps: [50%, 10%, 100%]\n"
+    ));
+    assert_says(&err, "10% comes after 50%", "play.yml:15:22");
+}
+
+#[test]
+fn a_step_that_is_not_a_share_is_refused() {
+    let err = fails(&format!("{POOLS}    traffic:\n      steps: [half, 100%]\n"));
+    assert_says(&err, "a share of requests like 10%", "play.yml:15:15");
+}
+
+#[test]
+fn a_live_pool_that_is_not_declared_is_refused() {
+    let err = fails(&format!("{POOLS}    live: red\n"));
+    assert_says(&err, "`live` names pool `red`", "play.yml:14:11");
+    assert_says(&err, "it has blue, green", "play.yml");
+}
+
+#[test]
+fn a_pool_that_names_no_host_is_refused() {
+    let err =
+        fails("    pools:\n      blue: {hosts: blue}\n      green: {hosts: \"web:&nowhere\"}\n");
+    assert_says(
+        &err,
+        "pattern \"nowhere\" matches no host",
+        "play.yml:13:14",
+    );
+}
+
+#[test]
+fn a_host_in_both_pools_is_refused() {
+    let err = fails("    pools:\n      blue: {hosts: blue}\n      green: {hosts: web}\n");
+    assert_says(
+        &err,
+        "host web1 is in pool `blue` and in pool `green`",
+        "play.yml:13:14",
+    );
+}
+
+#[test]
+fn one_pool_is_refused() {
+    let err = fails("    pools:\n      blue: {hosts: blue}\n");
+    assert_says(&err, "`pools` must name two pools", "play.yml:12:7");
+}
+
+#[test]
+fn traffic_without_pools_is_refused() {
+    let err = fails("    traffic:\n      steps: [100%]\n");
+    assert_says(&err, "this proxy section has no `pools`", "play.yml:12:7");
+}
+
+#[test]
+fn a_pool_whose_pattern_selects_none_is_refused() {
+    let err = fails("    pools:\n      blue: {hosts: blue}\n      green: {hosts: \"web:!web\"}\n");
+    assert_says(&err, "pool `green` names no host", "play.yml:13:14");
+}
+
+#[test]
+fn overlapping_subnets_in_a_step_are_refused() {
+    let err = fails(&format!(
+        "{POOLS}    traffic:\n      steps: [{{clients: [10.1.0.0/16, 10.1.2.3]}}, 100%]\n"
+    ));
+    assert_says(
+        &err,
+        "subnets 10.1.0.0/16 and 10.1.2.3/32 overlap",
+        "play.yml:15:15",
+    );
+}
+
+#[test]
+fn a_route_given_twice_is_refused() {
+    let err = fails(&format!(
+        "{POOLS}    traffic:\n      steps: [{{routes: [\"^/api\", \"^/api\"]}}, 100%]\n"
+    ));
+    assert_says(&err, "route \"^/api\" is given twice", "play.yml:15:15");
+}
+
+#[test]
+fn a_targeted_step_after_a_share_is_refused() {
+    let err = fails(&format!(
+        "{POOLS}    traffic:\n      steps: [10%, {{routes: [\"^/api\"]}}, 100%]\n"
+    ));
+    assert_says(
+        &err,
+        "a targeted step comes before the shares",
+        "play.yml:15:22",
+    );
+}
+
+#[test]
+fn a_template_that_fails_at_a_later_step_is_refused_before_the_run() {
+    let template = "{% if traffic.shares and pools.green.weight == 50 %}{{ no_such_variable.at_all }}{% endif %}x\n";
+    let err = fails_with(
+        template,
+        &format!("{POOLS}    traffic:\n      steps: [10%, 50%, 100%]\n"),
+    );
+    assert_says(&err, "traffic step 2/3: 50%", "play.yml:9:9");
+    assert_says(
+        &err,
+        "undefined variable `no_such_variable`",
+        "play.yml:15:7",
+    );
+}
