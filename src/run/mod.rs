@@ -78,6 +78,9 @@ pub struct RunOptions {
     pub playbook_name: String,
     /// `--once NAME`: the whole run in one instance only.
     pub once: Option<crate::playbook::OnceSpec>,
+    /// The SSH masters alive at once (`--max-connections`), shared by
+    /// every connection the command opens.
+    pub masters: std::sync::Arc<crate::transport::MasterPool>,
 }
 
 /// What a run does with plays that have a `distribution`.
