@@ -656,3 +656,191 @@ fn a_run_whose_lock_is_cleared_under_it_says_so() {
         p.assert_unlocked(i, "after the run");
     }
 }
+
+// ---------------------------------------------------------------- bounded connections
+
+/// The ssh masters (`ssh -M`) alive now that carry `marker` in their
+/// environment (so only this test's convoy counts, not another test's),
+/// as (pid, address). A master's parent before it forks itself into the
+/// background (`-f`) has the same command line: it is the same master.
+fn masters(marker: &str) -> Vec<(u32, String)> {
+    let mut found: Vec<(u32, u32, String)> = Vec::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    for entry in procs.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let dir = entry.path();
+        let (Ok(comm), Ok(environ), Ok(cmdline), Ok(stat)) = (
+            std::fs::read_to_string(dir.join("comm")),
+            std::fs::read(dir.join("environ")),
+            std::fs::read(dir.join("cmdline")),
+            std::fs::read_to_string(dir.join("stat")),
+        ) else {
+            continue;
+        };
+        if comm.trim() != "ssh" || !environ.split(|b| *b == 0).any(|v| v == marker.as_bytes()) {
+            continue;
+        }
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let after = stat
+            .rsplit_once(')')
+            .map(|(_, r)| r.split_whitespace().collect::<Vec<_>>());
+        let zombie = after.as_ref().is_some_and(|f| f.first() == Some(&"Z"));
+        let ppid: u32 = after
+            .as_ref()
+            .and_then(|f| f.get(1))
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        if args.iter().any(|a| a == "-M") && !zombie {
+            found.push((pid, ppid, args.last().cloned().unwrap_or_default()));
+        }
+    }
+    let pids: Vec<u32> = found.iter().map(|(pid, ..)| *pid).collect();
+    found
+        .into_iter()
+        .filter(|(_, ppid, _)| !pids.contains(ppid))
+        .map(|(pid, _, addr)| (pid, addr))
+        .collect()
+}
+
+/// Issue 14: a run kept one ssh master per host for its whole length, lock
+/// renewals holding them open: 5,000 hosts meant 5,000 masters on the
+/// controller. Now at most `--max-connections` are alive at once, the
+/// least recently used idle one closed for a host that needs one. Over
+/// 12 hosts with a bound of 4, the masters alive on the controller
+/// (counted in /proc all along) never pass 4, hosts do lose their master
+/// and get a new one, every lock stays fresh through a pause longer than
+/// the lock's staleness (renewed over new connections), and every host
+/// ends on the new release, complete.
+#[test]
+fn a_run_over_more_hosts_than_max_connections_never_holds_more_masters_and_keeps_every_lock() {
+    const BOUND: usize = 4;
+    const STALE: u64 = 6;
+    let p = project(12, "batch: [2, \"100%\"]\npause: 10s\n");
+    artifact(&p, "1.0.0", 4096);
+    artifact(&p, "2.0.0", 4096);
+    let marker = format!("CVY_MASTERS_OF={}", std::process::id());
+    let (key, value) = marker.split_once('=').unwrap();
+    let stale = STALE.to_string();
+    let env = [
+        (key, value),
+        ("CONVOY_LOCK_RENEW_SECS", "1"),
+        ("CONVOY_LOCK_STALE_SECS", stale.as_str()),
+    ];
+    let bounded = ["--forks", "2", "--max-connections", "4"];
+    let sample = |run: &mut Background, seen: &mut Vec<(u32, String)>, peak: &mut usize| {
+        let now = masters(&marker);
+        *peak = (*peak).max(now.len());
+        for m in now {
+            if !seen.contains(&m) {
+                seen.push(m);
+            }
+        }
+        run.child.try_wait().unwrap().is_none()
+    };
+
+    // First deploy, bounded too.
+    let (mut seen, mut peak) = (Vec::new(), 0);
+    let mut args = p.args("run", &["-e", "version=1.0.0"]);
+    args.extend_from_slice(&bounded);
+    let mut first = Background::start(p.dir(), &args, &env);
+    while sample(&mut first, &mut seen, &mut peak) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let r = first.finish(Duration::from_secs(5));
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert!(
+        peak <= BOUND,
+        "first deploy: {peak} masters alive at once (bound {BOUND})"
+    );
+    assert!(
+        seen.len() > 12,
+        "first deploy: {} masters over 12 hosts: none was closed and opened again",
+        seen.len()
+    );
+
+    // The upgrade, sampled, with the lock ages read during the pause.
+    let (mut seen, mut peak) = (Vec::new(), 0);
+    let mut args = p.args("run", &["-e", "version=2.0.0"]);
+    args.extend_from_slice(&bounded);
+    let mut run = Background::start(p.dir(), &args, &env);
+    wait_until("the first batch switched", Duration::from_secs(60), || {
+        sample(&mut run, &mut seen, &mut peak);
+        p.current(1).as_deref() == Some("releases/2.0.0")
+            && p.current(2).as_deref() == Some("releases/2.0.0")
+    });
+    let in_pause = Instant::now();
+    let seen_before_pause = seen.clone();
+    let mut checks = 0;
+    let mut worst = 0;
+    // Past the staleness; the pause is 10 s.
+    while in_pause.elapsed() < Duration::from_secs(STALE + 2) {
+        for i in p.fleet.hosts() {
+            sample(&mut run, &mut seen, &mut peak);
+            let mtime: u64 = p
+                .fleet
+                .exec_ok(i, &format!("stat -c %Y {ROOT}/.convoy/lock"))
+                .trim()
+                .parse()
+                .unwrap();
+            let age = now_secs().saturating_sub(mtime);
+            worst = worst.max(age);
+            assert!(
+                age < STALE,
+                "h{i}: its lock was last renewed {age} s ago, {:?} into the pause (stale after {STALE} s)",
+                in_pause.elapsed()
+            );
+            checks += 1;
+        }
+    }
+    // Hosts of the second batch, idle in the pause, lost their master and
+    // were renewed over a new one.
+    let reopened: Vec<usize> = (3..=12)
+        .filter(|&i| {
+            let addr = p.fleet.addr(i);
+            let before = seen_before_pause.iter().filter(|(_, a)| *a == addr).count();
+            let all = seen.iter().filter(|(_, a)| *a == addr).count();
+            all > before && before > 0
+        })
+        .collect();
+    while sample(&mut run, &mut seen, &mut peak) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let r = run.finish(Duration::from_secs(5));
+    assert_eq!(r.code, 0, "{}", r.dump());
+    eprintln!(
+        "upgrade: {} masters opened over 12 hosts, at most {peak} alive at once; {checks} lock ages read in the pause, the oldest {worst} s; hosts given a new master in the pause: {reopened:?}",
+        seen.len()
+    );
+    assert!(
+        peak <= BOUND,
+        "upgrade: {peak} masters alive at once (bound {BOUND})"
+    );
+    assert!(
+        peak >= 2,
+        "upgrade: the sampler saw at most {peak} masters: it measured nothing"
+    );
+    assert!(
+        !reopened.is_empty(),
+        "no idle host got a new master during the pause: eviction was not exercised"
+    );
+    for i in p.fleet.hosts() {
+        assert_eq!(p.current(i).as_deref(), Some("releases/2.0.0"), "h{i}");
+        assert_eq!(p.read(i, "current/VERSION"), "2.0.0\n", "h{i}");
+        assert_eq!(
+            p.read(i, "current/bin/hello"),
+            support::tarball::hello_script("2.0.0"),
+            "h{i}"
+        );
+        p.assert_store_consistent(i);
+        p.assert_no_leftovers(i);
+        p.assert_unlocked(i, "after the run");
+    }
+}

@@ -91,6 +91,7 @@ impl JobFlags {
             yes: work.is_some_and(|w| w.yes),
             force_unlock: false,
             timeout: self.timeout,
+            max_connections: None,
         }
     }
 }

@@ -74,6 +74,9 @@ impl Opts {
             yes: false,
             force_unlock: false,
             timeout: self.timeout,
+            // Following keeps every host's master busy at once: a bound
+            // below the number of hosts would leave some never followed.
+            max_connections: self.follow.then_some(usize::MAX),
         }
     }
 }

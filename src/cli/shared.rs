@@ -90,6 +90,10 @@ pub struct HostOpts {
     /// SSH connection timeout, e.g. 10s.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub timeout: Duration,
+    /// SSH master connections open at once (default: twice --forks); the
+    /// least recently used idle one is closed for a host that needs one.
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
 }
 
 impl HostOpts {
@@ -113,6 +117,9 @@ impl HostOpts {
         if forks == 0 {
             return Err(Error::Usage("--forks must be at least 1".into()));
         }
+        if self.max_connections == Some(0) {
+            return Err(Error::Usage("--max-connections must be at least 1".into()));
+        }
         Ok(RunOptions {
             limit: self.limit.clone(),
             extra_vars: super::extra_vars::parse_extra_vars(&self.extra_vars)?,
@@ -133,6 +140,10 @@ impl HostOpts {
             // Only `run` and `exec` take `--once` (see [`OnceOpts`]).
             once: None,
             start_at: None,
+            masters: crate::transport::MasterPool::new(
+                self.max_connections
+                    .unwrap_or_else(|| crate::transport::MasterPool::default_bound(forks)),
+            ),
         })
     }
 }

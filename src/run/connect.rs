@@ -103,7 +103,7 @@ pub async fn open(
         Route::Local => return Ok(Connection::Local(LocalConnection::default())),
         Route::Ssh(target) => target,
     };
-    SshConnection::connect(&target, control_dir)
+    SshConnection::connect(&target, control_dir, &options.masters)
         .await
         .map(|c| Connection::Ssh(Box::new(c)))
 }

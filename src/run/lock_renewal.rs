@@ -4,7 +4,8 @@
 //! its lock, and `--force-unlock` takes only a silent one.
 //!
 //! One task per locked host touches the lock over the run's own
-//! multiplexed connection (a new channel, no new login) at once (marking
+//! connection (a new channel on its master; a new login if the master was
+//! closed to keep within `--max-connections`) at once (marking
 //! it `complete`: this run holds all its locks) and then every
 //! [`LockTiming::renew_every`]; a host that cannot be reached for a while
 //! simply misses renewals. The tasks end when the run releases its locks

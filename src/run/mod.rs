@@ -85,6 +85,9 @@ pub struct RunOptions {
     pub once: Option<crate::playbook::OnceSpec>,
     /// `--start-at-task NAME`.
     pub start_at: Option<StartAt>,
+    /// The SSH masters alive at once (`--max-connections`), shared by
+    /// every connection the command opens.
+    pub masters: std::sync::Arc<crate::transport::MasterPool>,
 }
 
 /// What a run does with plays that have a `distribution`.

@@ -11,6 +11,7 @@ mod follow;
 #[cfg(test)]
 pub mod hostile;
 mod local;
+mod master_pool;
 pub mod remote_fs;
 pub mod shell;
 mod ssh;
@@ -21,6 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use error::TransportError;
 pub use local::LocalConnection;
+pub use master_pool::MasterPool;
 pub use shell::ShellScript;
 pub use ssh::{SshConnection, SshTarget};
 

@@ -1,5 +1,6 @@
 //! SSH through the system `ssh` client, multiplexed: one master connection
-//! per host for the whole run, every command a new channel on it.
+//! per host, every command a new channel on it. How many masters stay
+//! alive at once is the run's [`MasterPool`]'s business.
 //!
 //! Driving the system client (rather than an SSH library) is deliberate: the
 //! operator's `~/.ssh/config` (ProxyJump, IdentityFile), agent and
@@ -7,10 +8,12 @@
 
 use std::error::Error as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
 
+use super::master_pool::{self, Claim, Lease, Live, MasterPool, Member};
 use super::{ByteCounter, ExecOutput, TransportError};
 
 /// Where and how to connect, from the host's connection variables.
@@ -28,23 +31,58 @@ pub struct SshTarget {
 }
 
 pub struct SshConnection {
-    /// Replaced when the master has gone away (see `exec`).
-    session: tokio::sync::RwLock<Session>,
+    /// This host's place among the run's masters: a master is kept only
+    /// while the pool lets it, and opened again when needed.
+    member: Arc<Member>,
     target: SshTarget,
     control_dir: std::path::PathBuf,
     pub(super) sent: ByteCounter,
 }
 
 impl SshConnection {
-    /// Opens the master connection. `control_dir` must be short: the control
-    /// socket lives in it and Unix socket paths are limited to ~100 bytes.
-    pub async fn connect(target: &SshTarget, control_dir: &Path) -> Result<Self, TransportError> {
-        Ok(Self {
-            session: tokio::sync::RwLock::new(Self::open_master(target, control_dir).await?),
+    /// Opens the master connection (a host that cannot be reached is told
+    /// now, not at its first command); the pool may close it while it is
+    /// idle. `control_dir` must be short: the control sockets live in it
+    /// and Unix socket paths are limited to ~100 bytes.
+    pub async fn connect(
+        target: &SshTarget,
+        control_dir: &Path,
+        pool: &Arc<MasterPool>,
+    ) -> Result<Self, TransportError> {
+        let conn = Self {
+            member: pool.member(),
             target: target.clone(),
             control_dir: control_dir.to_owned(),
             sent: ByteCounter::default(),
-        })
+        };
+        drop(conn.master().await?);
+        Ok(conn)
+    }
+
+    /// This host's master, for one command: the live one, or a new one
+    /// (which may first close another host's idle master). Opening runs as
+    /// a task of its own, finished even if the command waiting for it is
+    /// cancelled: the master it starts is then counted and closed like any
+    /// other, never left running outside the bound.
+    async fn master(&self) -> Result<(Lease, Live), TransportError> {
+        match self.member.claim().await {
+            Claim::Live(lease, live) => Ok((lease, live)),
+            Claim::Open(place, evicted) => {
+                let (target, dir) = (self.target.clone(), self.control_dir.clone());
+                tokio::spawn(async move {
+                    if let Some(evicted) = evicted {
+                        master_pool::close(evicted).await;
+                    }
+                    let session = Self::open_master(&target, &dir).await?;
+                    let pid = master_pool::master_pid(session.control_socket()).await;
+                    Ok(place.install(session, pid))
+                })
+                .await
+                .map_err(|e| TransportError::Lost {
+                    reason: format!("opening the connection failed: {e}"),
+                })?
+            }
+        }
     }
 
     async fn open_master(
@@ -93,20 +131,31 @@ impl SshConnection {
         let lost = |e: openssh::Error| TransportError::Lost {
             reason: ssh_reason(&e),
         };
+        // Declared first, dropped last: the master goes idle only after
+        // the command's last use of it.
+        let (lease, mut live) = self.master().await?;
         // The master exits after ControlPersist's idle bound (so a convoy
         // killed hard leaves nothing for long); a long pause can outlast it.
         // A command that could not even start is safe to retry once on a
         // new master; one that started is never run twice.
-        let mut session = self.session.read().await;
-        let mut child = match Self::spawn(&session, command_line, Self::input(&stdin)?).await {
+        let mut child = match Self::spawn(&live, command_line, Self::input(&stdin)?).await {
             Ok(child) => child,
             Err(_) => {
-                drop(session);
-                let fresh = Self::open_master(&self.target, &self.control_dir).await?;
-                let old = std::mem::replace(&mut *self.session.write().await, fresh);
-                let _ = old.close().await;
-                session = self.session.read().await;
-                Self::spawn(&session, command_line, Self::input(&stdin)?)
+                drop(live);
+                if let Some(old) = lease.take() {
+                    master_pool::close(old).await;
+                }
+                let session = match Self::open_master(&self.target, &self.control_dir).await {
+                    Ok(session) => session,
+                    Err(e) => {
+                        lease.give_up();
+                        return Err(e);
+                    }
+                };
+                let pid = master_pool::master_pid(session.control_socket()).await;
+                live = Live::new(session, pid);
+                lease.put(live.clone());
+                Self::spawn(&live, command_line, Self::input(&stdin)?)
                     .await
                     .map_err(lost)?
             }
@@ -123,6 +172,8 @@ impl SshConnection {
             // exit status already tells why, so it is not reported twice.
             let _ = writer.await;
         }
+        drop(live);
+        drop(lease);
         Ok(ExecOutput {
             status: out.status.code().unwrap_or(-1),
             stdout: out.stdout,
@@ -131,7 +182,8 @@ impl SshConnection {
     }
 
     /// Runs `command_line` until its stdout ends or `stop` resolves (see
-    /// `follow.rs`); answers its exit status and stderr.
+    /// `follow.rs`); answers its exit status and stderr. It holds the
+    /// host's master all along.
     pub(super) async fn follow(
         &self,
         command_line: &str,
@@ -141,8 +193,8 @@ impl SshConnection {
         let lost = |e: openssh::Error| TransportError::Lost {
             reason: ssh_reason(&e),
         };
-        let session = self.session.read().await;
-        let mut child = Self::spawn(&session, command_line, Stdio::piped())
+        let (lease, live) = self.master().await?;
+        let mut child = Self::spawn(&live, command_line, Stdio::piped())
             .await
             .map_err(lost)?;
         let (Some(stdin), Some(stdout), Some(stderr)) = (
@@ -156,6 +208,8 @@ impl SshConnection {
         };
         let errors = super::follow::pump(stdout, stderr, stdin, line, stop).await;
         let status = child.wait().await.map_err(lost)?;
+        drop(live);
+        drop(lease);
         Ok((status.code().unwrap_or(-1), errors))
     }
 
@@ -175,12 +229,12 @@ impl SshConnection {
         })
     }
 
-    async fn spawn<'s>(
-        session: &'s Session,
+    async fn spawn(
+        live: &Live,
         command_line: &str,
         stdin: Stdio,
-    ) -> Result<openssh::Child<&'s Session>, openssh::Error> {
-        let mut cmd = session.raw_command(command_line);
+    ) -> Result<openssh::Child<Arc<Session>>, openssh::Error> {
+        let mut cmd = Arc::clone(&live.session).arc_raw_command(command_line);
         cmd.stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -188,7 +242,7 @@ impl SshConnection {
     }
 
     pub(super) async fn close(self) {
-        let _ = self.session.into_inner().close().await;
+        Arc::clone(&self.member).close().await;
     }
 }
 
