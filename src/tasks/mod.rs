@@ -14,10 +14,12 @@ mod copy;
 mod debug;
 mod fail;
 mod file;
+mod file_edit;
 #[cfg(test)]
 mod hostile_values;
 mod lineinfile;
 mod outcome;
+mod python_re;
 mod set_fact;
 mod stat;
 mod template;
