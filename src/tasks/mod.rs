@@ -8,6 +8,7 @@
 
 mod assert;
 mod attributes;
+mod blockinfile;
 mod command;
 mod context;
 mod copy;
@@ -20,6 +21,7 @@ mod hostile_values;
 mod lineinfile;
 mod outcome;
 mod python_re;
+mod replace;
 mod set_fact;
 mod stat;
 mod template;
@@ -67,6 +69,8 @@ static MODULES: &[&ModuleSpec] = &[
     &template::SPEC,
     &file::SPEC,
     &lineinfile::SPEC,
+    &replace::SPEC,
+    &blockinfile::SPEC,
     &stat::SPEC,
     &debug::SPEC,
     &set_fact::SPEC,
