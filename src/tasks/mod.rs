@@ -21,6 +21,7 @@ mod hostile_values;
 mod lineinfile;
 mod outcome;
 mod python_re;
+mod raw;
 mod replace;
 mod set_fact;
 mod stat;
@@ -65,6 +66,7 @@ pub struct ModuleSpec {
 static MODULES: &[&ModuleSpec] = &[
     &command::COMMAND,
     &command::SHELL,
+    &raw::SPEC,
     &copy::SPEC,
     &template::SPEC,
     &file::SPEC,
