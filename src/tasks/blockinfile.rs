@@ -109,18 +109,7 @@ struct BlockInFile {
 
 impl BlockInFile {
     fn new(a: Args) -> Result<Self, String> {
-        let present = match a.state.as_deref() {
-            None | Some("present") => true,
-            Some("absent") => false,
-            Some(other) => {
-                return Err(format!(
-                    "value of state must be one of: absent, present, got: {other}"
-                ));
-            }
-        };
-        if a.path.is_empty() {
-            return Err("path must not be empty".into());
-        }
+        let present = file_edit::present(a.state.as_deref(), &a.path)?;
         let insert = match (a.insertafter.as_deref(), a.insertbefore.as_deref()) {
             (Some(_), Some(_)) => {
                 return Err("parameters are mutually exclusive: insertbefore|insertafter".into());
@@ -258,9 +247,7 @@ impl BlockInFile {
             Err(failed) => return Ok(failed),
         };
         let original = match &file.kind {
-            RemoteKind::Directory => {
-                return Ok(Outcome::failed(format!("Path {path} is a directory !")).with("rc", 256));
-            }
+            RemoteKind::Directory => unreachable!("read() fails on a directory"),
             RemoteKind::Missing { .. } if !self.create => {
                 return Ok(Outcome::failed(format!("Path {path} does not exist !")).with("rc", 257));
             }

@@ -11,7 +11,22 @@ use super::{ActionContext, FileDiff, Outcome};
 use crate::transport::remote_fs;
 use crate::transport::{Script, ShellScript, TransportError};
 
-/// What the host answered about the file, or the failure to report.
+/// Ansible's `state` of these modules: whether the content is to be there.
+pub(super) fn present(state: Option<&str>, path: &str) -> Result<bool, String> {
+    if path.is_empty() {
+        return Err("path must not be empty".into());
+    }
+    match state {
+        None | Some("present") => Ok(true),
+        Some("absent") => Ok(false),
+        Some(other) => Err(format!(
+            "value of state must be one of: absent, present, got: {other}"
+        )),
+    }
+}
+
+/// What the host answered about the file, or the failure to report (a
+/// directory is one, as in Ansible, with its `rc` 256).
 pub(super) async fn read(
     ctx: &ActionContext<'_>,
     path: &str,
@@ -24,11 +39,19 @@ pub(super) async fn read(
             "cannot read {path}: {reason}"
         ))));
     }
-    Ok(Remote::parse(&out.stdout).ok_or_else(|| {
-        Outcome::failed(format!(
+    match Remote::parse(&out.stdout) {
+        None => Ok(Err(Outcome::failed(format!(
             "cannot read {path}: unexpected answer from the host"
+        )))),
+        Some(Remote {
+            kind: RemoteKind::Directory,
+            ..
+        }) => Ok(Err(Outcome::failed(format!(
+            "Path {path} is a directory !"
         ))
-    }))
+        .with("rc", 256))),
+        Some(file) => Ok(Ok(file)),
+    }
 }
 
 /// One round trip: a header ended by a NUL (a path may hold a newline,

@@ -131,18 +131,7 @@ struct LineInFile {
 
 impl LineInFile {
     fn new(a: Args) -> Result<Self, String> {
-        let present = match a.state.as_deref() {
-            None | Some("present") => true,
-            Some("absent") => false,
-            Some(other) => {
-                return Err(format!(
-                    "value of state must be one of: absent, present, got: {other}"
-                ));
-            }
-        };
-        if a.path.is_empty() {
-            return Err("path must not be empty".into());
-        }
+        let present = file_edit::present(a.state.as_deref(), &a.path)?;
         for (x, y, both) in [
             (
                 "insertbefore",
@@ -225,9 +214,7 @@ impl LineInFile {
             Err(failed) => return Ok(failed),
         };
         let content = match &file.kind {
-            RemoteKind::Directory => {
-                return Ok(Outcome::failed(format!("Path {path} is a directory !")));
-            }
+            RemoteKind::Directory => unreachable!("read() fails on a directory"),
             RemoteKind::Missing { .. } if !self.present => {
                 return Ok(Outcome::ok()
                     .with_msg("file not present")

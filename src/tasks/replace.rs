@@ -120,9 +120,7 @@ impl Replace {
             Err(failed) => return Ok(failed),
         };
         let contents = match &file.kind {
-            RemoteKind::Directory => {
-                return Ok(Outcome::failed(format!("Path {path} is a directory !")).with("rc", 256));
-            }
+            RemoteKind::Directory => unreachable!("read() fails on a directory"),
             RemoteKind::Missing { .. } => {
                 return Ok(Outcome::failed(format!("Path {path} does not exist !")).with("rc", 257));
             }
