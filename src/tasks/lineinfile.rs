@@ -10,14 +10,15 @@
 //!
 //! Not supported: `validate`, `unsafe_writes`, SELinux attributes.
 
-use regex::bytes::{Regex, RegexBuilder};
+use regex::bytes::Regex;
 use serde::Deserialize;
 
-use super::attributes::{Attributes, Current};
-use super::file::{last_line, lenient};
-use super::{Action, ActionContext, BoxFuture, FileDiff, ModuleSpec, Outcome, boxed, parse_args};
-use crate::transport::remote_fs;
-use crate::transport::{Script, ShellScript, TransportError};
+use super::attributes::Attributes;
+use super::file::lenient;
+use super::file_edit::{self, NewContent, RemoteKind};
+use super::python_re::{compile, expand};
+use super::{Action, ActionContext, BoxFuture, ModuleSpec, Outcome, boxed, parse_args};
+use crate::transport::TransportError;
 use crate::vars::Value;
 
 pub static SPEC: ModuleSpec = ModuleSpec {
@@ -128,39 +129,9 @@ struct LineInFile {
     attrs: Attributes,
 }
 
-fn compile(what: &str, pattern: &str) -> Result<Regex, String> {
-    // ASCII classes, as Python's `re` has for the bytes Ansible matches.
-    RegexBuilder::new(pattern)
-        .unicode(false)
-        .build()
-        .map_err(|e| {
-            let reason = e.to_string();
-            let reason = reason
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid");
-            format!(
-                "{what} {pattern:?} is not a valid regular expression: {}",
-                reason.trim()
-            )
-        })
-}
-
 impl LineInFile {
     fn new(a: Args) -> Result<Self, String> {
-        let present = match a.state.as_deref() {
-            None | Some("present") => true,
-            Some("absent") => false,
-            Some(other) => {
-                return Err(format!(
-                    "value of state must be one of: absent, present, got: {other}"
-                ));
-            }
-        };
-        if a.path.is_empty() {
-            return Err("path must not be empty".into());
-        }
+        let present = file_edit::present(a.state.as_deref(), &a.path)?;
         for (x, y, both) in [
             (
                 "insertbefore",
@@ -194,15 +165,15 @@ impl LineInFile {
             );
         }
         let matcher = match (&a.regexp, &a.search_string) {
-            (Some(re), _) => Some(Matcher::Regex(compile("regexp", re)?)),
+            (Some(re), _) => Some(Matcher::Regex(compile("regexp", re, false)?)),
             (None, Some(s)) => Some(Matcher::Search(s.clone().into_bytes())),
             (None, None) => None,
         };
         let insert = match (a.insertbefore.as_deref(), a.insertafter.as_deref()) {
             (Some("BOF"), _) | (None, Some("BOF")) => Insert::Bof,
-            (Some(re), _) => Insert::Before(compile("insertbefore", re)?),
+            (Some(re), _) => Insert::Before(compile("insertbefore", re, false)?),
             (None, None | Some("EOF")) => Insert::Eof,
-            (None, Some(re)) => Insert::After(compile("insertafter", re)?),
+            (None, Some(re)) => Insert::After(compile("insertafter", re, false)?),
         };
         let attrs = Attributes::from_args(a.mode.as_ref(), a.owner, a.group)?;
         Ok(Self {
@@ -217,24 +188,6 @@ impl LineInFile {
             backup: a.backup,
             attrs,
         })
-    }
-
-    /// One round trip: a header ended by a NUL (a path may hold a newline,
-    /// never a NUL), then the file's content.
-    fn query_script(&self) -> ShellScript {
-        ShellScript::new().path_var("p", &self.path).code(
-            r#"if [ -d "$p" ]; then printf 'dir\0'; exit 0; fi
-u=$(umask); i=$(id -u)
-r=$(readlink -f -- "$p" 2>/dev/null) || r=
-[ -n "$r" ] || r=$p
-if [ -e "$p" ]; then
-  printf 'file|%s|%s|%s|%s\0' "$u" "$i" "$(LC_ALL=C stat -L -c '%a|%U|%G|%u|%g' -- "$p")" "$r"
-  exec cat -- "$p"
-fi
-if [ -d "$(dirname -- "$r")" ]; then d=1; else d=0; fi
-printf 'absent|%s|%s|%s|%s\0' "$u" "$i" "$d" "$r"
-"#,
-        )
     }
 
     fn edit(&self, content: &[u8]) -> Edit {
@@ -256,21 +209,12 @@ printf 'absent|%s|%s|%s|%s\0' "$u" "$i" "$d" "$r"
 
     async fn run(&self, ctx: &ActionContext<'_>) -> Result<Outcome, TransportError> {
         let path = &self.path;
-        let script = self.query_script();
-        let out = ctx.conn.exec(Script::new(&script).sudo(ctx.sudo)).await?;
-        if !out.success() {
-            let reason = last_line(&out.stderr_str());
-            return Ok(Outcome::failed(format!("cannot read {path}: {reason}")));
-        }
-        let Some(file) = Remote::parse(&out.stdout) else {
-            return Ok(Outcome::failed(format!(
-                "cannot read {path}: unexpected answer from the host"
-            )));
+        let file = match file_edit::read(ctx, path).await? {
+            Ok(file) => file,
+            Err(failed) => return Ok(failed),
         };
-        let (content, meta) = match &file.kind {
-            RemoteKind::Directory => {
-                return Ok(Outcome::failed(format!("Path {path} is a directory !")));
-            }
+        let content = match &file.kind {
+            RemoteKind::Directory => unreachable!("read() fails on a directory"),
             RemoteKind::Missing { .. } if !self.present => {
                 return Ok(Outcome::ok()
                     .with_msg("file not present")
@@ -281,87 +225,21 @@ printf 'absent|%s|%s|%s|%s\0' "$u" "$i" "$d" "$r"
                     "Destination {path} does not exist !"
                 )));
             }
-            RemoteKind::Missing { .. } => (&[][..], None),
-            RemoteKind::File { meta, content } => (content.as_slice(), Some(meta)),
+            RemoteKind::Missing { .. } => &[][..],
+            RemoteKind::File { content, .. } => content.as_slice(),
         };
         let edit = self.edit(content);
-        // Attributes: what the written file should get, and whether an existing one differs.
-        let current = meta.map(Meta::current);
-        let attrs_differ = current
-            .as_ref()
-            .is_some_and(|c| !self.attrs.delta(c, file.umask).is_empty());
-        let mut msg = edit.msg.clone();
-        if attrs_differ {
-            if !msg.is_empty() {
-                msg.push_str(" and ");
-            }
-            msg.push_str("ownership, perms or SE linux context changed");
-        }
-        let mut outcome = Outcome::changed(edit.changed || attrs_differ).with_msg(msg);
+        let new = NewContent {
+            content: &edit.content,
+            changed: edit.changed,
+            msg: edit.msg,
+        };
+        let applied = file_edit::apply(ctx, path, &file, &self.attrs, new, self.backup).await?;
+        let mut outcome = applied.outcome.with("backup", applied.backup);
         if !self.present {
             outcome = outcome.with("found", edit.found);
         }
-        if ctx.diff && edit.changed {
-            outcome.diffs.push(FileDiff {
-                path: path.clone(),
-                before: String::from_utf8_lossy(content).into_owned(),
-                after: String::from_utf8_lossy(&edit.content).into_owned(),
-            });
-        }
-        let mut backup = String::new();
-        if ctx.check || !outcome.changed {
-            return Ok(outcome.with("backup", backup));
-        }
-        let real = &file.real;
-        if edit.changed {
-            // Rare extras, one more round trip: the parent directory for `create`, a backup copy.
-            let mut prepare = ShellScript::new();
-            if matches!(file.kind, RemoteKind::Missing { parent: false }) {
-                let dir = real
-                    .rsplit_once('/')
-                    .map_or(".", |(d, _)| if d.is_empty() { "/" } else { d });
-                prepare = prepare.var("d", dir).code(r#"mkdir -p -- "$d" || exit 1"#);
-            }
-            if self.backup && meta.is_some() {
-                prepare = prepare.var("q", real).code(
-                    r#"b="$q.$$.$(date +%Y-%m-%d@%H:%M:%S)~"
-cp -p -- "$q" "$b" || exit 1
-printf '%s\n' "$b""#,
-                );
-            }
-            if !prepare.is_empty() {
-                let out = ctx.conn.exec(Script::new(&prepare).sudo(ctx.sudo)).await?;
-                if !out.success() {
-                    let reason = last_line(&out.stderr_str());
-                    return Ok(Outcome::failed(format!("cannot write {path}: {reason}")));
-                }
-                backup = out.stdout_str().trim().to_owned();
-            }
-            // As root, keep the file's owner and group (a fresh file would be root's).
-            let keep = |id: Option<u32>| id.filter(|_| file.uid == 0).map(|id| id.to_string());
-            let mut attrs = self.attrs.for_write(current.as_ref(), file.umask);
-            attrs.owner = attrs.owner.or_else(|| keep(meta.map(|m| m.uid)));
-            attrs.group = attrs.group.or_else(|| keep(meta.map(|m| m.gid)));
-            if let Err(reason) =
-                remote_fs::write_atomic(ctx.conn, real, &edit.content, &attrs, ctx.sudo).await?
-            {
-                return Ok(Outcome::failed(format!(
-                    "cannot write {path}: {}",
-                    last_line(&reason)
-                )));
-            }
-        } else {
-            let attrs = self.attrs.for_write(current.as_ref(), file.umask);
-            let script = attrs.apply_to_t(ShellScript::new().var("T", real));
-            let out = ctx.conn.exec(Script::new(&script).sudo(ctx.sudo)).await?;
-            if !out.success() {
-                let reason = last_line(&out.stderr_str());
-                return Ok(Outcome::failed(format!(
-                    "cannot set attributes of {path}: {reason}"
-                )));
-            }
-        }
-        Ok(outcome.with("backup", backup))
+        Ok(outcome)
     }
 }
 
@@ -374,96 +252,11 @@ impl Action for LineInFile {
     }
 }
 
-/// An existing file's attributes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Meta {
-    perms: u32,
-    owner: String,
-    group: String,
-    uid: u32,
-    gid: u32,
-}
-
-impl Meta {
-    fn current(&self) -> Current<'_> {
-        Current {
-            perms: self.perms,
-            is_dir: false,
-            owner: &self.owner,
-            group: &self.group,
-            uid: self.uid,
-            gid: self.gid,
-        }
-    }
-}
-
-#[derive(Debug, PartialEq, Eq)]
-enum RemoteKind {
-    Directory,
-    Missing { parent: bool },
-    File { meta: Meta, content: Vec<u8> },
-}
-
-/// What the query script answered.
-#[derive(Debug, PartialEq, Eq)]
-struct Remote {
-    kind: RemoteKind,
-    umask: u32,
-    /// The remote user's uid.
-    uid: u32,
-    /// Where to write: the path with symlinks resolved (Ansible writes through links).
-    real: String,
-}
-
-impl Remote {
-    fn parse(out: &[u8]) -> Option<Self> {
-        let (header, content) = match out.iter().position(|&b| b == b'\0') {
-            Some(i) => (&out[..i], &out[i + 1..]),
-            None => (out, &[][..]),
-        };
-        let header = std::str::from_utf8(header).ok()?;
-        if header == "dir" {
-            return Some(Remote {
-                kind: RemoteKind::Directory,
-                umask: 0,
-                uid: 0,
-                real: String::new(),
-            });
-        }
-        let (tag, rest) = header.split_once('|')?;
-        let f: Vec<&str> = rest
-            .splitn(if tag == "file" { 8 } else { 4 }, '|')
-            .collect();
-        let umask = u32::from_str_radix(f.first()?, 8).ok()?;
-        let uid = f.get(1)?.parse().ok()?;
-        let (kind, real) = match (tag, f.as_slice()) {
-            ("file", [_, _, perms, owner, group, u, g, real]) => (
-                RemoteKind::File {
-                    meta: Meta {
-                        perms: u32::from_str_radix(perms, 8).ok()?,
-                        owner: (*owner).to_owned(),
-                        group: (*group).to_owned(),
-                        uid: u.parse().ok()?,
-                        gid: g.parse().ok()?,
-                    },
-                    content: content.to_vec(),
-                },
-                *real,
-            ),
-            ("absent", [_, _, parent, real]) => (
-                RemoteKind::Missing {
-                    parent: *parent == "1",
-                },
-                *real,
-            ),
-            _ => return None,
-        };
-        Some(Remote {
-            kind,
-            umask,
-            uid,
-            real: real.to_owned(),
-        })
+/// Fills `\1`, `\g<name>` in `template` from `re` matched against `line`.
+fn expand_line(re: &Regex, line: &[u8], template: &[u8]) -> Vec<u8> {
+    match re.captures(without_newline(line)) {
+        Some(caps) => expand(&caps, template),
+        None => template.to_vec(),
     }
 }
 
@@ -547,7 +340,7 @@ pub(super) fn present(
     let mut msg = "";
     if let Some(i) = found {
         let mut new_line = match matcher {
-            Some(Matcher::Regex(re)) if backrefs && matched => expand(re, &lines[i], line),
+            Some(Matcher::Regex(re)) if backrefs && matched => expand_line(re, &lines[i], line),
             _ => line.to_vec(),
         };
         if !new_line.ends_with(b"\n") {
@@ -620,79 +413,12 @@ pub(super) fn absent(content: &[u8], line: Option<&[u8]>, matcher: Option<&Match
     }
 }
 
-/// Python's `match.expand(line)`: `\1`, `\g<1>`, `\g<name>` and the usual
-/// escapes in `template`, filled from `re` matched against `subject`.
-fn expand(re: &Regex, subject: &[u8], template: &[u8]) -> Vec<u8> {
-    let Some(caps) = re.captures(without_newline(subject)) else {
-        return template.to_vec();
-    };
-    let mut out = Vec::new();
-    let mut i = 0;
-    let group = |out: &mut Vec<u8>, name: &[u8]| {
-        let text = std::str::from_utf8(name).unwrap_or_default();
-        let m = match text.parse::<usize>() {
-            Ok(n) => caps.get(n),
-            Err(_) => caps.name(text),
-        };
-        if let Some(m) = m {
-            out.extend_from_slice(m.as_bytes());
-        }
-    };
-    while i < template.len() {
-        let c = template[i];
-        if c != b'\\' || i + 1 == template.len() {
-            out.push(c);
-            i += 1;
-            continue;
-        }
-        let next = template[i + 1];
-        match next {
-            b'1'..=b'9' => {
-                let digits = if template.get(i + 2).is_some_and(u8::is_ascii_digit) {
-                    2
-                } else {
-                    1
-                };
-                group(&mut out, &template[i + 1..i + 1 + digits]);
-                i += 1 + digits;
-            }
-            b'g' if template.get(i + 2) == Some(&b'<') => {
-                match template[i + 3..].iter().position(|&b| b == b'>') {
-                    Some(end) => {
-                        group(&mut out, &template[i + 3..i + 3 + end]);
-                        i += 4 + end;
-                    }
-                    None => {
-                        out.extend_from_slice(&template[i..i + 2]);
-                        i += 2;
-                    }
-                }
-            }
-            b'n' | b't' | b'r' | b'\\' | b'0' => {
-                out.push(match next {
-                    b'n' => b'\n',
-                    b't' => b'\t',
-                    b'r' => b'\r',
-                    b'0' => 0,
-                    _ => b'\\',
-                });
-                i += 2;
-            }
-            _ => {
-                out.extend_from_slice(&template[i..i + 2]);
-                i += 2;
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn re(p: &str) -> Regex {
-        compile("regexp", p).unwrap()
+        compile("regexp", p, false).unwrap()
     }
 
     fn add(
@@ -832,7 +558,7 @@ mod tests {
     fn ascii_classes_and_literal_unicode() {
         assert!(re("^\\w+$").is_match("abc".as_bytes()));
         assert!(re("é").is_match("café".as_bytes()));
-        assert!(compile("regexp", "(?<=a)b").is_err());
+        assert!(compile("regexp", "(?<=a)b", false).is_err());
     }
 
     #[test]
@@ -845,24 +571,6 @@ mod tests {
         assert!(build(serde_json::json!({"path": "/x", "line": "a", "insertafter": "x", "insertbefore": "y"})).is_err());
         assert!(build(serde_json::json!({"path": "/x", "line": "a", "backrefs": true})).is_err());
         assert!(build(serde_json::json!({"path": "/x", "line": "a", "validate": "x %s"})).is_err());
-    }
-
-    #[test]
-    fn parses_the_query_answer() {
-        let r = Remote::parse(b"file|0022|0|644|root|adm|0|4|/etc/a|b\0x=1\n").unwrap();
-        assert_eq!(r.real, "/etc/a|b");
-        assert_eq!(r.uid, 0);
-        let RemoteKind::File { meta, content } = r.kind else {
-            panic!()
-        };
-        assert_eq!(
-            (meta.perms, meta.gid, content.as_slice()),
-            (0o644, 4, &b"x=1\n"[..])
-        );
-        let r = Remote::parse(b"absent|0002|1000|0|/srv/new/file\0").unwrap();
-        assert_eq!(r.kind, RemoteKind::Missing { parent: false });
-        assert_eq!(r.umask, 0o002);
-        assert_eq!(Remote::parse(b"dir\0").unwrap().kind, RemoteKind::Directory);
     }
 
     #[cfg(target_os = "linux")]

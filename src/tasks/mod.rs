@@ -8,16 +8,21 @@
 
 mod assert;
 mod attributes;
+mod blockinfile;
 mod command;
 mod context;
 mod copy;
 mod debug;
 mod fail;
 mod file;
+mod file_edit;
 #[cfg(test)]
 mod hostile_values;
 mod lineinfile;
 mod outcome;
+mod python_re;
+mod raw;
+mod replace;
 mod set_fact;
 mod setup;
 mod stat;
@@ -62,10 +67,13 @@ pub struct ModuleSpec {
 static MODULES: &[&ModuleSpec] = &[
     &command::COMMAND,
     &command::SHELL,
+    &raw::SPEC,
     &copy::SPEC,
     &template::SPEC,
     &file::SPEC,
     &lineinfile::SPEC,
+    &replace::SPEC,
+    &blockinfile::SPEC,
     &stat::SPEC,
     &debug::SPEC,
     &set_fact::SPEC,
