@@ -81,13 +81,49 @@ impl Object for HostVars {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let own = item(&self.hosts, key)?;
         let name = Value::from_iter([("inventory_hostname", key.clone())]);
-        // The host's own variables (and its name) over what the render sees.
-        let vars = minijinja::value::merge_maps([self.root.vars.clone(), own, name]);
-        Some(LazyVars::wrap(self.root.env.clone(), vars))
+        let own = minijinja::value::merge_maps([own, name]);
+        // Its values render over what the render sees (the play's shared
+        // `groups`, filters' context), but only its own keys are its.
+        let scope = minijinja::value::merge_maps([self.root.vars.clone(), own.clone()]);
+        Some(Value::from_object(HostView {
+            scope: Arc::new(LazyVars {
+                env: self.root.env.clone(),
+                vars: scope,
+            }),
+            own,
+        }))
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
         match self.hosts.try_iter() {
+            Ok(keys) => Enumerator::Values(keys.collect()),
+            Err(_) => Enumerator::Empty,
+        }
+    }
+}
+
+/// One host of `hostvars`: the keys are that host's alone (a variable only
+/// the current host has is undefined here, as in Ansible, not the current
+/// host's value); template values resolve in `scope`, that host's
+/// variables over the render's.
+#[derive(Debug)]
+struct HostView {
+    scope: Arc<LazyVars>,
+    own: Value,
+}
+
+impl Object for HostView {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let raw = item(&self.own, key)?;
+        Some(resolve(&self.scope, raw, &key.to_string()))
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        match self.own.try_iter() {
             Ok(keys) => Enumerator::Values(keys.collect()),
             Err(_) => Enumerator::Empty,
         }

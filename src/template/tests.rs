@@ -776,3 +776,30 @@ fn another_hosts_variables_resolve_in_that_hosts_variables() {
         "h2.corp h1.corp 8001 2"
     );
 }
+
+#[test]
+fn another_hosts_missing_variable_is_undefined_not_the_current_hosts() {
+    // `hostvars['h2'].x` fell back to the current host's `x` when h2 had none.
+    let vars = json!({
+        "inventory_hostname": "h1",
+        "only_mine": "h1's",
+        "hostvars": {
+            "h1": {"only_mine": "h1's"},
+            "h2": {"port": "{{ 8000 + 1 }}", "label": "{{ inventory_hostname }}-{{ only_mine | default('none') }}"},
+        },
+    });
+    assert_eq!(
+        render(
+            "{{ hostvars['h2'].only_mine | default('undefined') }} {{ hostvars.h2.port }} {{ hostvars.h2 | list | sort | join(',') }}",
+            vars.clone()
+        ),
+        "undefined 8001 inventory_hostname,label,port"
+    );
+    assert_eq!(
+        render(
+            "{{ 'only_mine' in hostvars.h2 }} {{ hostvars.h1.only_mine }}",
+            vars
+        ),
+        "False h1's"
+    );
+}
