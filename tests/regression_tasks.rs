@@ -776,3 +776,51 @@ fn serial_that_is_not_a_size_is_an_error_naming_the_key() {
         "{stderr}"
     );
 }
+
+/// `check_mode:` on a task was refused as an unknown key. Now a task (or a
+/// block) with `check_mode: true` runs in check mode as in Ansible, while
+/// `check_mode: false` never lifts `--check`: convoy's dry run changes
+/// nothing, and the run says so for that task.
+#[test]
+fn check_mode_keyword_on_a_task_was_refused() {
+    let fleet = Fleet::start(1);
+    let work = workdir();
+    let play = "- hosts: app\n  gather_facts: false\n  tasks:\n    - copy: { dest: /srv/forced, content: \"x\\n\" }\n      check_mode: true\n      register: forced\n    - block:\n        - file: { path: /srv/in_block, state: touch }\n      check_mode: true\n    - copy: { dest: /srv/real, content: \"{{ forced.changed }}\\n\" }\n      check_mode: false\n      diff: false\n";
+    let r = run_play(&fleet, work.path(), "", play);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert!(!fleet.host_path(1, "/srv/forced").exists(), "{}", r.dump());
+    assert!(
+        !fleet.host_path(1, "/srv/in_block").exists(),
+        "{}",
+        r.dump()
+    );
+    // Outside --check, `check_mode: false` runs the task as usual; the forced
+    // task reported the change it would make.
+    assert_eq!(fleet.exec_ok(1, "cat /srv/real").trim(), "True");
+
+    let inventory = app_inventory(&fleet, work.path(), "");
+    let check = write_file(
+        work.path(),
+        "check.yml",
+        &play.replace("/srv/real", "/srv/real2"),
+    );
+    let r = run(&[
+        "run",
+        check.to_str().unwrap(),
+        "-i",
+        inventory.to_str().unwrap(),
+        "--check",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert!(
+        !fleet.host_path(1, "/srv/real2").exists(),
+        "--check changed a host: {}",
+        r.dump()
+    );
+    assert!(
+        r.stdout
+            .contains("`check_mode: false` runs in check mode anyway"),
+        "{}",
+        r.dump()
+    );
+}

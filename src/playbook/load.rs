@@ -53,6 +53,8 @@ pub const TASK_KEYWORDS: &[&str] = &[
     "retries",
     "delay",
     "run_once",
+    "check_mode",
+    "diff",
     "block",
     "rescue",
     "always",
@@ -682,6 +684,17 @@ pub(super) fn convert_task(file: &Path, raw: RawTask, depth: usize) -> Result<Ta
             "run_once" => {
                 task.run_once =
                     boolean(&v).ok_or_else(|| invalid("`run_once` must be true or false".into()))?
+            }
+            "check_mode" => {
+                task.check_mode = Some(
+                    boolean(&v)
+                        .ok_or_else(|| invalid("`check_mode` must be true or false".into()))?,
+                )
+            }
+            "diff" => {
+                task.diff = Some(
+                    boolean(&v).ok_or_else(|| invalid("`diff` must be true or false".into()))?,
+                )
             }
             other => {
                 let candidates = TASK_KEYWORDS.iter().copied().chain(tasks::names());

@@ -32,6 +32,9 @@ pub struct Task {
     pub retries: Option<u32>,
     pub delay: std::time::Duration,
     pub run_once: bool,
+    /// `check_mode:` / `diff:` as written (unset: the command line's `--check` / `--diff`).
+    pub check_mode: Option<bool>,
+    pub diff: Option<bool>,
     /// `include_tasks: FILE`: the block holds FILE's tasks, and the include
     /// itself reports ok (or skipped) per host, as Ansible's does.
     pub include: Option<String>,
@@ -114,6 +117,8 @@ impl Task {
             retries: None,
             delay: std::time::Duration::from_secs(5),
             run_once: false,
+            check_mode: None,
+            diff: None,
             include: None,
             role: None,
         }

@@ -38,6 +38,10 @@ pub struct BlockKeywords {
     pub no_log: bool,
     /// A block's `notify`: each task inside that changes notifies these too.
     pub notify: Vec<String>,
+    /// A block's `check_mode` / `diff`, over the command line's (the
+    /// innermost block or task that says wins, as in Ansible).
+    pub check_mode: Option<bool>,
+    pub diff: Option<bool>,
 }
 
 impl BlockKeywords {
@@ -48,6 +52,8 @@ impl BlockKeywords {
             become_kw: self.become_kw.under(block),
             no_log: self.no_log || block.no_log,
             notify,
+            check_mode: block.check_mode.or(self.check_mode),
+            diff: block.diff.or(self.diff),
         }
     }
 }
@@ -286,6 +292,16 @@ async fn run_module_task(
         hosts: targets.len(),
         handler: scope.handler,
     });
+    if runner.options.check && task.check_mode.or(scope.blocks.check_mode) == Some(false) {
+        // Ansible runs such a task for real under --check; convoy's --check
+        // changes nothing on any host, so it is said rather than done.
+        runner.reporter.send(Event::Note {
+            message: format!(
+                "{}: `check_mode: false` runs in check mode anyway: --check changes nothing on any host",
+                task.span
+            ),
+        });
+    }
     let mut first_registered: Option<(String, Value)> = None;
     let results = runner
         .forks()
@@ -371,6 +387,17 @@ async fn run_on_host(
         }
     };
 
+    let how = How {
+        sudo: sudo.as_ref(),
+        // `check_mode: false` does not lift `--check`: convoy's dry run
+        // changes nothing, whatever a task says (see run_module_task).
+        check: runner.options.check || task.check_mode.or(scope.blocks.check_mode) == Some(true),
+        diff: task
+            .diff
+            .or(scope.blocks.diff)
+            .unwrap_or(runner.options.diff),
+    };
+
     // Connect on first use, inside the fork slot.
     if !ensure_connected(runner, host, &ctx_map, &task.display_name(), started).await {
         return None;
@@ -382,17 +409,7 @@ async fn run_on_host(
     let spec = tasks::find(module).expect("module checked at load");
 
     let Some(loop_spec) = &task.loop_spec else {
-        let outcome = run_once(
-            runner,
-            task,
-            host,
-            spec,
-            args,
-            &ctx_map,
-            &origin,
-            sudo.as_ref(),
-        )
-        .await;
+        let outcome = run_once(runner, task, host, spec, args, &ctx_map, &origin, &how).await;
         let registered = outcome.to_registered();
         finish(host, outcome, None);
         return register(task, host, registered);
@@ -432,19 +449,7 @@ async fn run_on_host(
         let mut item_ctx = ctx_map.clone();
         merge(&mut item_ctx, &loop_vars);
         let outcome = match false_condition(runner, task, &as_value(item_ctx.clone()), &origin) {
-            Ok(None) => {
-                run_once(
-                    runner,
-                    task,
-                    host,
-                    spec,
-                    args,
-                    &item_ctx,
-                    &origin,
-                    sudo.as_ref(),
-                )
-                .await
-            }
+            Ok(None) => run_once(runner, task, host, spec, args, &item_ctx, &origin, &how).await,
             Ok(Some(condition)) => skipped(&condition),
             Err(e) => Outcome::failed(e),
         };
@@ -571,6 +576,15 @@ pub(super) async fn ensure_connected(
     }
 }
 
+/// How a module is called on one host: escalation, and check and diff
+/// mode (the task's or its blocks' `check_mode` / `diff` over `--check` /
+/// `--diff`).
+struct How<'a> {
+    sudo: Option<&'a Become>,
+    check: bool,
+    diff: bool,
+}
+
 /// One module call (with retries), then `changed_when` / `failed_when`.
 #[allow(clippy::too_many_arguments)]
 async fn run_once(
@@ -581,7 +595,7 @@ async fn run_once(
     args: &Value,
     ctx_map: &VarMap,
     origin: &str,
-    sudo: Option<&Become>,
+    how: &How<'_>,
 ) -> Outcome {
     let ctx = as_value(ctx_map.clone());
     // Ansible: `until` alone retries 3 times; `retries` alone retries until
@@ -592,7 +606,7 @@ async fn run_once(
     let mut outcome = Outcome::ok();
     let mut done = !retrying;
     for attempt in 1..=attempts {
-        outcome = call_module(runner, host, spec, args, &ctx, origin, sudo).await;
+        outcome = call_module(runner, host, spec, args, &ctx, origin, how).await;
         if host.unreachable.is_some() {
             return outcome;
         }
@@ -668,7 +682,7 @@ async fn call_module(
     args: &Value,
     ctx: &Value,
     origin: &str,
-    sudo: Option<&Become>,
+    how: &How<'_>,
 ) -> Outcome {
     let rendered = match render_deep(runner, args, ctx, origin) {
         Ok(v) => v,
@@ -686,9 +700,9 @@ async fn call_module(
         conn,
         templates: &runner.templates,
         vars: ctx,
-        check: runner.options.check,
-        diff: runner.options.diff,
-        sudo,
+        check: how.check,
+        diff: how.diff,
+        sudo: how.sudo,
         base_dir: &runner.playbook.base_dir,
     };
     match action.run(&action_ctx).await {
