@@ -17,6 +17,7 @@
 //! - [`changes`] and [`manifest`]: what differs on a host, worked out locally.
 //! - [`remote`]: the probe and install scripts (one round trip each).
 //! - [`ProxyTier`]: the connected proxy hosts; `apply` runs all of it.
+//! - [`StandaloneTier`]: a play's tier opened outside a run (restart, traffic).
 //! - [`validate_here`]: `convoy lint`'s run of nginx or haproxy on this
 //!   machine against the rendered files.
 
@@ -26,11 +27,13 @@ mod error;
 mod fleet_state;
 mod manifest;
 mod remote;
+mod standalone;
 mod tier;
 mod validator;
 
 pub use config::{ProxyConfig, proxy_hosts};
 pub use error::ProxyError;
 pub use fleet_state::{AppHost, FleetState};
+pub use standalone::StandaloneTier;
 pub use tier::ProxyTier;
 pub use validator::validate_here;

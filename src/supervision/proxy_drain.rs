@@ -15,8 +15,8 @@ use std::time::Duration;
 use crate::error::Error;
 use crate::inventory::Inventory;
 use crate::playbook::{Playbook, ProxySpec};
-use crate::proxy::{FleetState, ProxyTier, proxy_hosts};
-use crate::run::{RunOptions, preflight};
+use crate::proxy::{FleetState, ProxyTier, StandaloneTier};
+use crate::run::RunOptions;
 use crate::template::Templates;
 use crate::vars::VarMap;
 
@@ -65,21 +65,20 @@ impl ProxyDrain {
                 span: Some(play.hosts_span.clone()),
             })?;
         let state = FleetState::in_service(inventory, app_hosts.iter().map(|h| h.name.as_str()));
-        let scope = preflight::play_scope(&playbook, play, options)?;
-        let templates = Templates::new(&playbook.base_dir);
-        preflight::share_inventory(&templates, inventory);
-        let vars: HashMap<String, VarMap> = proxy_hosts(&spec, inventory)?
-            .into_iter()
-            .map(|host| {
-                let vars = preflight::proxy_host_context(
-                    &scope, inventory, &playbook, options, &host, &play.name,
-                );
-                (host, vars)
-            })
-            .collect();
-        let vars_for = |host: &str| vars.get(host).cloned().unwrap_or_default();
-        ProxyTier::check(&spec, inventory, &templates, &vars_for, &state)?;
-        let tier = ProxyTier::connect(&spec, inventory, options, control_dir, &vars_for).await?;
+        let StandaloneTier {
+            tier,
+            templates,
+            vars,
+        } = StandaloneTier::open(
+            &playbook,
+            play,
+            &spec,
+            inventory,
+            options,
+            control_dir,
+            &state,
+        )
+        .await?;
         Ok(ProxyDrain {
             play: play.name.clone(),
             spec,
