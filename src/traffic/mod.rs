@@ -20,11 +20,15 @@
 //! read its figures and decide to go on or return to the live pool.
 
 pub mod by_hand;
+pub mod gate;
+mod judged_step;
+pub mod metrics;
 pub mod record;
 pub mod spec;
 mod state;
 pub mod switch;
 pub mod target;
+mod window;
 
 pub use spec::{Step, TrafficSpec};
 pub use state::TrafficState;

@@ -13,9 +13,9 @@ use crate::run::Runner;
 use crate::run::proxy_step::ProxyRun;
 
 /// One step of the idle pool taking traffic. A step is applied, then held;
-/// a traffic gate (5xx share, latency over the hold) would judge it at the
-/// end of [`hold`], before the next step, and on failure send everything
-/// back to the live pool with [`back`].
+/// a traffic gate (5xx share, latency over the hold) judges it at the end
+/// of [`hold`], before the next step, and on failure sends everything back
+/// to the live pool with [`back`] ([`super::gate`]).
 fn label(index: usize, total: usize, step: &Step, pool: &str, version: &str) -> String {
     format!(
         "traffic: step {}/{total}: {step} to {pool} ({version})",
@@ -58,6 +58,7 @@ pub async fn take(
         vec![Step::Share(100)]
     };
     let total = steps.len();
+    let mut window = None;
     for (index, step) in steps.iter().enumerate() {
         if index > 0 && !hold(runner, spec.hold).await {
             let p = proxy.lock().await;
@@ -72,6 +73,12 @@ pub async fn take(
             );
             return false;
         }
+        if let Some(window) = window.take() {
+            let held = label(index - 1, total, &steps[index - 1], pool, version);
+            if !super::judged_step::judge(runner, proxy, window, &held).await {
+                return false;
+            }
+        }
         let label = label(index, total, step, pool, version);
         let moved = set(runner, proxy, &label, |t| {
             if let Some(p) = t.pools.get_mut(pool) {
@@ -85,6 +92,12 @@ pub async fn take(
         .await;
         if !moved {
             return false;
+        }
+        if let Some(gate) = spec.gate.as_ref().filter(|_| index + 1 < total) {
+            match super::judged_step::open(runner, proxy, gate, pool, &label).await {
+                Ok(opened) => window = opened,
+                Err(super::judged_step::SentBack) => return false,
+            }
         }
     }
     true
