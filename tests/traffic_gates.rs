@@ -267,7 +267,7 @@ fn gate_fails_then_passes(
             .contains("traffic: step 1/3: 10% to blue (2.0.0): gate failed: blue answered 5xx to "),
         "{failed_line}"
     );
-    assert!(failed_line.contains("(gate: at most 5%)"), "{failed_line}");
+    assert!(failed_line.contains("gate: at most 5%)"), "{failed_line}");
     let (share, requests) = measured_share(&failed_line);
     assert!(
         !run.stdout.contains("TASK [traffic: step 2/3"),
