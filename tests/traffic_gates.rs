@@ -33,15 +33,15 @@ const HOLD: &str = "8s";
 
 /// A project made of the repository's `playbook` (its `traffic` edited to
 /// hold `HOLD` and carry `gate`), the pool templates and the hello app, on
-/// a fleet: h1 runs the proxy (`balancers`), `blue` and `green` are the
-/// pools.
+/// a fleet: `proxies` run the proxy (`balancers`), `blue` (h2, h3) and
+/// `green` (h4, h5) are the pools.
 struct Project {
     dir: tempfile::TempDir,
     playbook: String,
 }
 
 impl Project {
-    fn new(fleet: &Fleet, playbook: &str, gate: &str) -> Project {
+    fn new(fleet: &Fleet, playbook: &str, gate: &str, proxies: &[usize]) -> Project {
         let dir = workdir();
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         for rel in [
@@ -76,11 +76,17 @@ impl Project {
             )
         };
         let mut yaml = format!(
-            "all:\n  vars:\n    convoy_ssh_config: {}\n    convoy_proxy_state_dir: {STATE_DIR}\n    app_name: hello\n    app_port: {APP_PORT}\n    app_root: /srv\n    proxy_server_name: {SITE}\n    nginx_pidfile: /srv/nginx/nginx.pid\n{}  children:\n    balancers:\n      hosts:\n        {}:\n          ansible_host: {}\n    app:\n      children:\n",
+            "all:\n  vars:\n    convoy_ssh_config: {}\n    convoy_proxy_state_dir: {STATE_DIR}\n    app_name: hello\n    app_port: {APP_PORT}\n    app_root: /srv\n    proxy_server_name: {SITE}\n    nginx_pidfile: /srv/nginx/nginx.pid\n{}  children:\n    balancers:\n      hosts:\n{}    app:\n      children:\n",
             fleet.ssh_config().display(),
             support::haproxy::inventory_vars(4),
-            fleet.name(1),
-            fleet.addr(1)
+            proxies
+                .iter()
+                .map(|&i| format!(
+                    "        {}:\n          ansible_host: {}\n",
+                    fleet.name(i),
+                    fleet.addr(i)
+                ))
+                .collect::<String>()
         );
         for (group, hosts) in [("blue", [2, 3]), ("green", [4, 5])] {
             yaml.push_str(&format!("        {group}:\n          hosts:\n"));
@@ -99,15 +105,17 @@ impl Project {
         self.dir.path()
     }
 
-    /// What the next release serves, and whether it answers 500 to every
-    /// fifth request.
-    fn set_version(&self, version: &str, faulty: bool) {
+    /// What the next release serves, and how it misbehaves (the app's
+    /// FAULTS file: `fail_every=5` answers 500 to every fifth request).
+    fn set_version(&self, version: &str, faults: Option<&str>) {
         write_file(self.dir(), "app/hello/VERSION", &format!("{version}\n"));
-        let faults = self.dir().join("app/hello/FAULTS");
-        if faulty {
-            write_file(self.dir(), "app/hello/FAULTS", "fail_every=5\n");
-        } else if faults.exists() {
-            std::fs::remove_file(faults).unwrap();
+        let file = self.dir().join("app/hello/FAULTS");
+        match faults {
+            Some(f) => {
+                write_file(self.dir(), "app/hello/FAULTS", f);
+            }
+            None if file.exists() => std::fs::remove_file(file).unwrap(),
+            None => {}
         }
     }
 
@@ -120,7 +128,7 @@ impl Project {
     }
 
     fn deploy(&self, version: &str, extra: &[&str]) -> Run {
-        self.set_version(version, false);
+        self.set_version(version, None);
         let args = self.args("run", version, extra);
         run_in(
             self.dir(),
@@ -180,19 +188,21 @@ fn line_at(lines: &[(Duration, String)], text: &str, run: &Run) -> Duration {
         .unwrap_or_else(|| panic!("no line with {text:?}:\n{}", run.stdout))
 }
 
-/// `new` (to blue, while green serves `old`) deployed with three clients
-/// sending requests through the proxy at `address`: the run, its stamped
-/// lines, the answers, and the proxy's reloads during the run.
+/// `new` (to blue, while green serves) deployed with three clients sending
+/// requests through each proxy at `addresses`: the run, its stamped lines,
+/// the answers, and the proxies' reloads during the run.
 fn deploy_under_traffic(
     project: &Project,
-    address: &str,
+    addresses: &[String],
     reloads_now: &dyn Fn() -> usize,
     new: &str,
-    faulty: bool,
+    faults: Option<&str>,
 ) -> (Run, Vec<(Duration, String)>, Vec<Sample>, usize) {
     let clock = Instant::now();
-    let clients: Vec<Client> = (0..3)
-        .map(|_| {
+    let clients: Vec<Client> = addresses
+        .iter()
+        .flat_map(|a| [a; 3])
+        .map(|address| {
             Client::start(
                 address.to_owned(),
                 SITE,
@@ -205,7 +215,7 @@ fn deploy_under_traffic(
         .collect();
     clients[0].wait_count(20);
     let reloads = reloads_now();
-    project.set_version(new, faulty);
+    project.set_version(new, faults);
     let (run, lines) = Spawned::start(project.dir(), project.args("run", new, &[]), clock)
         .finish(Duration::from_secs(120));
     let reloaded = reloads_now() - reloads;
@@ -253,8 +263,13 @@ fn gate_fails_then_passes(
     );
 
     // The faulty version: 500 to every fifth request.
-    let (run, lines, samples, reloaded) =
-        deploy_under_traffic(project, address, reloads_now, "2.0.0", true);
+    let (run, lines, samples, reloaded) = deploy_under_traffic(
+        project,
+        &[address.to_owned()],
+        reloads_now,
+        "2.0.0",
+        Some("fail_every=5\n"),
+    );
     assert_eq!(run.code, 2, "a failed gate fails the run\n{}", run.dump());
     let failed_line = run
         .stdout
@@ -326,7 +341,7 @@ fn gate_fails_then_passes(
 
     // A good version passes the gate at 10% and 50% and takes everything.
     let (run, _, samples, reloaded) =
-        deploy_under_traffic(project, address, reloads_now, "3.0.0", false);
+        deploy_under_traffic(project, &[address.to_owned()], reloads_now, "3.0.0", None);
     assert_eq!(run.code, 0, "{}", run.dump());
     let passed: Vec<&str> = run
         .stdout
@@ -368,6 +383,7 @@ fn a_version_answering_5xx_to_a_fifth_of_requests_fails_its_nginx_gate_and_traff
         &fleet,
         "playbooks/canary.yml",
         "{from: nginx, max_5xx: 5%, p99: 2s, min_requests: 50}",
+        &[1],
     );
     gate_fails_then_passes(
         &fleet,
@@ -390,6 +406,7 @@ fn a_version_answering_5xx_to_a_fifth_of_requests_fails_its_haproxy_gate_and_tra
             "{{from: haproxy, socket: {}, max_5xx: 5%, min_requests: 50}}",
             support::haproxy::ADMIN_SOCKET
         ),
+        &[1],
     );
     gate_fails_then_passes(
         &fleet,
@@ -397,6 +414,114 @@ fn a_version_answering_5xx_to_a_fifth_of_requests_fails_its_haproxy_gate_and_tra
         &haproxy.address(),
         &|| haproxy.reloads(),
         "haproxy's stats socket",
+    );
+}
+
+#[test]
+fn a_slow_version_fails_its_p99_gate_summed_over_two_nginx_hosts_and_a_quiet_step_fails_for_too_few_requests()
+ {
+    let fleet = Fleet::start(6);
+    let proxies = [Nginx::start(&fleet, 1), Nginx::start(&fleet, 6)];
+    let project = Project::new(
+        &fleet,
+        "playbooks/canary.yml",
+        "{from: nginx, p99: 300ms, min_requests: 50}",
+        &[1, 6],
+    );
+    let reloads = || proxies.iter().map(Nginx::reloads).sum::<usize>();
+    let first = project.deploy("1.0.0", &[]);
+    assert_eq!(first.code, 0, "{}", first.dump());
+
+    // No client: the step serves nothing, which is no pass.
+    let quiet = project.deploy("2.0.0", &[]);
+    assert_eq!(quiet.code, 2, "{}", quiet.dump());
+    assert!(
+        quiet.stdout.contains(
+            "gate failed: blue answered only 0 request(s) over the hold (gate: at least 50; too few to judge); traffic is back on green (1.0.0)"
+        ),
+        "{}",
+        quiet.stdout
+    );
+
+    // Every tenth answer of 3.0.0 takes 0.5 s: p99 is over 300ms.
+    let addresses: Vec<String> = proxies.iter().map(Nginx::address).collect();
+    let (run, lines, samples, reloaded) = deploy_under_traffic(
+        &project,
+        &addresses,
+        &reloads,
+        "3.0.0",
+        Some("slow_every=10\nslow_seconds=0.5\n"),
+    );
+    assert_eq!(run.code, 2, "{}", run.dump());
+    let failed_line = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("gate failed") && l.contains("traffic is back on green (1.0.0)"))
+        .unwrap_or_else(|| panic!("no gate failure naming the return:\n{}", run.stdout))
+        .to_owned();
+    let p99: u64 = failed_line
+        .split("blue's p99 response time was ")
+        .nth(1)
+        .and_then(|r| r.split("ms over ").next())
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("no p99 in ms in {failed_line}"));
+    let judged: u64 = failed_line
+        .split("ms over ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no request count in {failed_line}"));
+    // Each proxy host's own count, as its task line reports it.
+    let per_host: Vec<u64> = run
+        .stdout
+        .lines()
+        .filter(|l| l.contains("failed: [") && l.contains("]: blue: "))
+        .filter_map(|l| l.split("]: blue: ").nth(1)?.split(' ').next()?.parse().ok())
+        .collect();
+    let step_at = line_at(
+        &lines,
+        "NOTE traffic: step 1/3: 10% to blue (3.0.0): traffic",
+        &run,
+    );
+    let back_at = line_at(&lines, "traffic is back on green", &run);
+    let during = Tally::of(samples.iter().filter(|s| s.at > step_at && s.at < back_at));
+    let after = Tally::of(samples.iter().filter(|s| s.at > back_at));
+    let all = Tally::of(&samples);
+    eprintln!(
+        "p99 gate through two nginx hosts, slow 3.0.0 to blue: the run measured p99 {p99}ms over {judged} requests (per proxy host {per_host:?}); the clients sent {} requests, during the step {} (3.0.0 {}), after the return {} (1.0.0 {}), failed {}, 5xx {}; proxy reloads {reloaded}",
+        all.total,
+        during.total,
+        during.answered("3.0.0"),
+        after.total,
+        after.answered("1.0.0"),
+        all.failed.len(),
+        all.server_errors
+    );
+    assert!(
+        failed_line.contains("(gate: at most 300ms)"),
+        "{failed_line}"
+    );
+    assert!((500..2000).contains(&p99), "p99 {p99}ms");
+    assert_eq!(per_host.len(), 2, "{}", run.stdout);
+    assert!(per_host.iter().all(|n| *n > 0), "{per_host:?}");
+    assert_eq!(
+        per_host.iter().sum::<u64>(),
+        judged,
+        "the hosts' counts are summed"
+    );
+    let seen = during.answered("3.0.0") as f64;
+    assert!(
+        (judged as f64 - seen).abs() <= 0.15 * seen + 5.0,
+        "the proxies saw {judged} answers from blue, the clients {seen}"
+    );
+    assert!(all.failed.is_empty() && all.server_errors == 0, "{all:?}");
+    assert_eq!(
+        reloaded, 4,
+        "each proxy: one reload for the step, one for the return"
+    );
+    assert!(
+        after.total >= 100 && after.answered("1.0.0") == after.total,
+        "{after:?}"
     );
 }
 
