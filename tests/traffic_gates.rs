@@ -653,3 +653,49 @@ fn plan_shows_the_gate() {
         "{stdout}"
     );
 }
+
+#[test]
+fn lint_of_a_gated_play_validates_every_step_and_writes_no_gate_log_here() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    let playbook = std::fs::read_to_string(root.join("playbooks/canary.yml"))
+        .unwrap()
+        .replace(
+            "      hold: 15s\n",
+            "      hold: 15s\n      gate: {from: nginx, max_5xx: 2%}\n",
+        );
+    write_file(dir.path(), "playbooks/canary.yml", &playbook);
+    write_file(dir.path(), "app/hello/VERSION", "1.0.0\n");
+    write_file(
+        dir.path(),
+        "templates/nginx/pools.conf.j2",
+        &std::fs::read_to_string(root.join("templates/nginx/pools.conf.j2")).unwrap(),
+    );
+    let inventory = format!(
+        "all:\n  vars:\n    app_name: hello\n    app_port: 8080\n    app_root: /nonexistent\n    ansible_connection: local\n    convoy_proxy_state_dir: {}\n    proxy_listen: 18080\n  children:\n    balancers:\n      hosts:\n        lb:\n    app:\n      children:\n        blue:\n          hosts:\n            b1: {{ansible_host: 127.0.0.1}}\n        green:\n          hosts:\n            g1: {{ansible_host: 127.0.0.2}}\n",
+        state.display()
+    );
+    std::fs::write(dir.path().join("inv.yml"), inventory).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_convoy"))
+        .current_dir(dir.path())
+        .args(["lint", "playbooks/canary.yml", "-i", "inv.yml"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for step in ["step 1/3: 10%", "step 2/3: 50%", "step 3/3: 100%"] {
+        assert!(
+            stdout.contains(&format!("proxy files ({step}) validated with")),
+            "{step} not validated:\n{stdout}"
+        );
+    }
+    let left: Vec<_> = std::fs::read_dir(&state).unwrap().collect();
+    assert!(left.is_empty(), "lint wrote on this machine: {left:?}");
+}
