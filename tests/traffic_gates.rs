@@ -271,6 +271,7 @@ fn gate_fails_then_passes(
         Some("fail_every=5\n"),
     );
     assert_eq!(run.code, 2, "a failed gate fails the run\n{}", run.dump());
+    assert_eq!(run.journal().outcome(), "rolled_back", "{}", run.dump());
     let failed_line = run
         .stdout
         .lines()
@@ -359,6 +360,7 @@ fn gate_fails_then_passes(
         all.failed.len()
     );
     assert_eq!(passed.len(), 2, "{}", run.stdout);
+    assert_eq!(run.journal().outcome(), "completed");
     assert!(passed[0].contains("step 1/3: 10%") && passed[1].contains("step 2/3: 50%"));
     for p in &passed {
         let (share, requests) = measured_share(p);

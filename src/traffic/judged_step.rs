@@ -16,7 +16,11 @@ use crate::run::proxy_step::ProxyRun;
 /// The gate failed (or could not read its figures): the traffic was sent
 /// back and the run fails.
 #[derive(Debug)]
-pub struct SentBack;
+pub struct SentBack {
+    /// The pool that served before has every request again (the switch
+    /// back was applied).
+    pub complete: bool,
+}
 
 fn note(runner: &Runner<'_>, message: String) {
     runner.reporter.send(Event::Note { message });
@@ -50,27 +54,26 @@ pub async fn open<'g>(
     }
 }
 
-/// Judges the step `label` from its window; `false` when it failed and
+/// Judges the step `label` from its window; `Err` when it failed and
 /// the traffic was sent back.
 pub async fn judge(
     runner: &Runner<'_>,
     proxy: &Mutex<ProxyRun>,
     window: Window<'_>,
     label: &str,
-) -> bool {
+) -> Result<(), SentBack> {
     let started = std::time::Instant::now();
     let task = format!("{label}: gate");
     let hosts = match window.close(runner, proxy).await {
         Ok(hosts) => hosts,
         Err(e) => {
-            send_back(
+            return Err(send_back(
                 runner,
                 proxy,
                 label,
                 format!("the gate cannot read what the proxy saw: {e}"),
             )
-            .await;
-            return false;
+            .await);
         }
     };
     let mut sum = Figures::default();
@@ -114,10 +117,9 @@ pub async fn judge(
             runner,
             format!("{label}: gate passed: {}", verdict.measured.join("; ")),
         );
-        return true;
+        return Ok(());
     }
-    send_back(runner, proxy, label, verdict.failed.join("; ")).await;
-    false
+    Err(send_back(runner, proxy, label, verdict.failed.join("; ")).await)
 }
 
 /// Every request back to the pool that served before, and the run failed,
@@ -150,11 +152,12 @@ async fn send_back(
         .as_ref()
         .map(super::TrafficState::summary)
         .unwrap_or_default();
+    let complete = matches!(back, Ok(true));
     let end = match back {
         Ok(true) => format!("traffic is back on {now}"),
         Ok(false) => format!("sending it back failed: the proxy serves {summary}"),
         Err(e) => e,
     };
     note(runner, format!("{label}: gate failed: {why}; {end}"));
-    SentBack
+    SentBack { complete }
 }
