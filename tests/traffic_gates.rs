@@ -21,7 +21,7 @@ mod support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use support::client::{Client, Sample, Spawned, secs};
+use support::client::{Client, Sample, Spawned, secs, timeline_lines};
 use support::nginx::Nginx;
 use support::run::{Run, run_in};
 use support::{Fleet, workdir, write_file};
@@ -314,6 +314,10 @@ fn gate_fails_then_passes(
         all.failed.len(),
         secs(step_at),
         secs(back_at),
+    );
+    eprintln!(
+        "  the run (on the clients' clock):\n{}",
+        timeline_lines(&lines).join("\n")
     );
     assert!(
         (share - 20.0).abs() <= 3.0,

@@ -132,7 +132,7 @@ async fn send_back(
 ) -> SentBack {
     note(
         runner,
-        format!("{label}: gate failed: {why}; sending the traffic back"),
+        format!("{label}: gate failed; sending every request back"),
     );
     let back = super::switch::back(runner, proxy).await;
     let mut p = proxy.lock().await;
