@@ -421,6 +421,32 @@ fn a_version_answering_5xx_to_a_fifth_of_requests_fails_its_haproxy_gate_and_tra
         &|| haproxy.reloads(),
         "haproxy's stats socket",
     );
+
+    // A gate that cannot read its figures sends the traffic back too.
+    let path = project.dir().join(&project.playbook);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let edited = text.replace(support::haproxy::ADMIN_SOCKET, "/srv/haproxy/none.sock");
+    assert_ne!(edited, text);
+    std::fs::write(&path, edited).unwrap();
+    let reloads = haproxy.reloads();
+    let run = project.deploy("4.0.0", &[]);
+    assert_eq!(run.code, 2, "{}", run.dump());
+    let said = format!(
+        "traffic: step 1/3: 10% to green (4.0.0): gate failed: the gate cannot read what the proxy saw: {}: no haproxy stats socket at /srv/haproxy/none.sock",
+        fleet.name(1)
+    );
+    assert!(
+        run.stdout.contains(&said),
+        "wanted {said:?} in:\n{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("traffic is back on blue (3.0.0)"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(haproxy.reloads() - reloads, 2, "{}", run.stdout);
+    haproxy.assert_serves("/VERSION", "3.0.0", 100);
 }
 
 #[test]
