@@ -113,6 +113,7 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
                 declared_live: spec.live.clone(),
                 steps: spec.steps.iter().map(ToString::to_string).collect(),
                 hold_seconds: spec.hold.as_secs_f64(),
+                gate: spec.gate.as_ref().map(ToString::to_string),
             });
         let planned = PlannedPlay {
             traffic,
@@ -198,6 +199,9 @@ struct PlannedTraffic {
     declared_live: String,
     steps: Vec<String>,
     hold_seconds: f64,
+    /// What each step but the last must show over its hold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gate: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -257,6 +261,11 @@ fn print_text(plan: &PlannedPlay, offline: bool) {
                 String::new()
             }
         );
+        if let Some(gate) = &t.gate {
+            println!(
+                "  traffic gate, judged at the end of each held step (failing sends the traffic back): {gate}"
+            );
+        }
     }
     let width = plan
         .batches

@@ -77,6 +77,7 @@ impl ProxyConfig {
             }
         };
         let manifest = manifest::path(&vars, &play);
+        crate::traffic::gate::add_template_vars(spec.traffic.as_ref(), &manifest, &mut vars);
         let mut vars = Value::Object(vars);
         let command = |command: &Option<String>, name: &str| {
             command

@@ -34,6 +34,7 @@ mod validator;
 pub use config::{ProxyConfig, proxy_hosts};
 pub use error::ProxyError;
 pub use fleet_state::{AppHost, FleetState};
+pub use manifest::path as manifest_path;
 pub use standalone::StandaloneTier;
 pub use tier::ProxyTier;
 pub use validator::validate_here;

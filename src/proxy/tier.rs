@@ -299,6 +299,33 @@ impl ProxyTier {
         self.forks.all(work).await.into_iter().collect()
     }
 
+    /// Runs each host's script in `scripts` (by proxy host name) on that
+    /// host, all in parallel, one round trip each: the traffic gate's
+    /// readers. A host without a script is skipped.
+    pub async fn exec_each(
+        &self,
+        scripts: &IndexMap<String, crate::transport::ShellScript>,
+    ) -> Vec<(String, Result<crate::transport::ExecOutput, ProxyError>)> {
+        let work: Vec<_> = self
+            .hosts
+            .iter()
+            .filter_map(|h| scripts.get(&h.name).map(|s| (h, s)))
+            .map(|(h, script)| async move {
+                let script = crate::transport::Script::new(script).sudo(h.sudo.as_ref());
+                let out = h
+                    .conn
+                    .exec(script)
+                    .await
+                    .map_err(|source| ProxyError::Unreachable {
+                        host: h.name.clone(),
+                        source,
+                    });
+                (h.name.clone(), out)
+            })
+            .collect();
+        self.forks.all(work).await
+    }
+
     pub async fn close(self) {
         self.forks.each(self.hosts, |h| h.conn.close()).await;
     }

@@ -176,11 +176,19 @@ impl Validator {
         let root = dir.join("root");
         let in_scratch = |dest: &str| format!("{}{dest}", root.display());
         let configs: Vec<&RenderedFile> = files.iter().filter(|f| self.is_config(f)).collect();
+        // A traffic gate's log, which the proxy writes beside the traffic
+        // record, points into the scratch directory too (`nginx -t` opens it).
+        let gate_logs: Vec<String> = files
+            .iter()
+            .filter_map(|f| f.dest.strip_suffix(".traffic"))
+            .map(|stem| crate::traffic::gate::log_path(&format!("{stem}.manifest")))
+            .collect();
         for file in files {
             let mut content = file.content.clone();
             if configs.iter().any(|c| c.dest == file.dest) {
                 // Longest first, so that /a/b.conf is not rewritten inside /a/b.conf.d/x.
                 let mut dests: Vec<&str> = files.iter().map(|f| f.dest.as_str()).collect();
+                dests.extend(gate_logs.iter().map(String::as_str));
                 dests.sort_by_key(|d| std::cmp::Reverse(d.len()));
                 for dest in dests {
                     content = content.replace(dest, &in_scratch(dest));

@@ -74,9 +74,14 @@ pub async fn run(
         .iter()
         .find_map(|h| h.plan().map(|p| p.version.clone()))
         .unwrap_or_default();
-    if crate::traffic::switch::take(runner, proxy, traffic, &idle, &version).await {
-        Ok(end)
-    } else {
-        Ok(CycleEnd::Stopped)
-    }
+    use crate::traffic::switch::Taken;
+    Ok(
+        match crate::traffic::switch::take(runner, proxy, traffic, &idle, &version).await {
+            Taken::All => end,
+            Taken::Stopped => CycleEnd::Stopped,
+            // A failed traffic gate: the traffic went back to the pool that served.
+            Taken::SentBack { complete: true } => CycleEnd::RolledBack,
+            Taken::SentBack { complete: false } => CycleEnd::RollbackIncomplete,
+        },
+    )
 }

@@ -197,6 +197,37 @@ impl ProxyRun {
         }
     }
 
+    /// A step of the run failed on the proxy tier without an apply
+    /// failing (a traffic gate): the run fails like a failed update.
+    pub fn fail(&mut self) {
+        self.failed = true;
+    }
+
+    /// Runs on each proxy host the script `script_for` builds from the
+    /// host's name, its variables and its manifest path, all in parallel
+    /// (one round trip each); each host's output, or the first host that
+    /// could not be asked.
+    pub async fn exec_each(
+        &self,
+        runner: &Runner<'_>,
+        script_for: impl Fn(&str, &VarMap, &str) -> Result<crate::transport::ShellScript, String>,
+    ) -> Result<indexmap::IndexMap<String, crate::transport::ExecOutput>, String> {
+        let vars = vars_for(runner, &self.scope, &self.play_name);
+        let hosts = crate::proxy::proxy_hosts(&self.spec, runner.inventory).unwrap_or_default();
+        let mut scripts = indexmap::IndexMap::new();
+        for host in hosts {
+            let v = vars(&host);
+            let manifest = crate::proxy::manifest_path(&v, &self.play_name);
+            let script = script_for(&host, &v, &manifest)?;
+            scripts.insert(host, script);
+        }
+        let mut outputs = indexmap::IndexMap::new();
+        for (host, out) in self.tier.exec_each(&scripts).await {
+            outputs.insert(host, out.map_err(|e| e.to_string())?);
+        }
+        Ok(outputs)
+    }
+
     /// Closes the proxy connections; whether an update failed.
     pub async fn close(self) -> bool {
         self.tier.close().await;

@@ -14,17 +14,23 @@
 //! - [`switch`]: a run's moves: deploy to the idle pool, then its steps;
 //!   a rollback's single switch back.
 //!
-//! Gates that judge a step from the traffic it served (5xx share, latency
-//! from the proxy's log or stats) belong between a step's reload and the
-//! next one: [`switch::Step`] is where a run holds, and where a gate would
-//! read its figures and decide to go on or return to the live pool.
+//! - [`gate`]: a step's traffic gate (`traffic.gate`: 5xx share, latency
+//!   percentiles, fewest requests), checked at load, and its verdict.
+//! - [`metrics`]: the figures the proxy gives (nginx's gate log, haproxy's
+//!   stats socket), read on the proxy hosts; `window`: one step's window
+//!   over them; `judged_step`: a held step judged, and the traffic sent
+//!   back when it fails.
 
 pub mod by_hand;
+pub mod gate;
+mod judged_step;
+pub mod metrics;
 pub mod record;
 pub mod spec;
 mod state;
 pub mod switch;
 pub mod target;
+mod window;
 
 pub use spec::{Step, TrafficSpec};
 pub use state::TrafficState;

@@ -73,6 +73,8 @@ pub struct TrafficSpec {
     pub steps: Vec<Step>,
     /// How long each step but the last serves before the next.
     pub hold: Duration,
+    /// Judges each step but the last from what the proxy saw over its hold.
+    pub gate: Option<super::gate::Gate>,
     /// The `traffic` key (the proxy section when there is none).
     pub span: SourceSpan,
 }
@@ -147,6 +149,7 @@ pub struct RawPool {
 pub struct RawTraffic {
     steps: Spanned<Vec<Spanned<Value>>>,
     hold: Option<Spanned<Value>>,
+    gate: Option<Spanned<super::gate::RawGate>>,
 }
 
 /// The raw keys of a proxy section that concern traffic.
@@ -227,8 +230,13 @@ pub fn convert(
             l.value
         }
     };
-    let (steps, hold, span) = match raw.traffic {
-        None => (vec![Step::Share(100)], Duration::ZERO, section.clone()),
+    let (steps, hold, gate, span) = match raw.traffic {
+        None => (
+            vec![Step::Share(100)],
+            Duration::ZERO,
+            None,
+            section.clone(),
+        ),
         Some(t) => {
             let span = at(&t.referenced);
             let t = t.value;
@@ -277,7 +285,11 @@ pub fn convert(
                     )
                 })?,
             };
-            (steps, hold, span)
+            let gate = t
+                .gate
+                .map(|g| super::gate::convert(file, g, steps.len() - 1, hold))
+                .transpose()?;
+            (steps, hold, gate, span)
         }
     };
     Ok(Some(TrafficSpec {
@@ -285,6 +297,7 @@ pub fn convert(
         live,
         steps,
         hold,
+        gate,
         span,
     }))
 }

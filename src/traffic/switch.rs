@@ -13,9 +13,9 @@ use crate::run::Runner;
 use crate::run::proxy_step::ProxyRun;
 
 /// One step of the idle pool taking traffic. A step is applied, then held;
-/// a traffic gate (5xx share, latency over the hold) would judge it at the
-/// end of [`hold`], before the next step, and on failure send everything
-/// back to the live pool with [`back`].
+/// a traffic gate (5xx share, latency over the hold) judges it at the end
+/// of [`hold`], before the next step, and on failure sends everything back
+/// to the live pool with [`back`] ([`super::gate`]).
 fn label(index: usize, total: usize, step: &Step, pool: &str, version: &str) -> String {
     format!(
         "traffic: step {}/{total}: {step} to {pool} ({version})",
@@ -27,16 +27,27 @@ fn note(runner: &Runner<'_>, message: String) {
     runner.reporter.send(Event::Note { message });
 }
 
+/// How [`take`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    /// `pool` takes every request.
+    All,
+    /// A step the proxy rejected (the step before serves) or an interrupt
+    /// between steps (the step reached keeps serving).
+    Stopped,
+    /// A step failed its gate and the traffic was sent back: `complete`
+    /// when the pool that served before has all of it again.
+    SentBack { complete: bool },
+}
+
 /// Gives `pool`, now running `version`, the traffic in `spec`'s steps.
-/// `false` when a step failed (the proxy serves the step before) or the
-/// run was interrupted between steps (the step reached keeps serving).
 pub async fn take(
     runner: &Runner<'_>,
     proxy: &Mutex<ProxyRun>,
     spec: &TrafficSpec,
     pool: &str,
     version: &str,
-) -> bool {
+) -> Taken {
     let live_serves = {
         let p = proxy.lock().await;
         p.state
@@ -58,6 +69,7 @@ pub async fn take(
         vec![Step::Share(100)]
     };
     let total = steps.len();
+    let mut window = None;
     for (index, step) in steps.iter().enumerate() {
         if index > 0 && !hold(runner, spec.hold).await {
             let p = proxy.lock().await;
@@ -70,7 +82,15 @@ pub async fn take(
                     now.unwrap_or_default()
                 ),
             );
-            return false;
+            return Taken::Stopped;
+        }
+        if let Some(window) = window.take() {
+            let held = label(index - 1, total, &steps[index - 1], pool, version);
+            if let Err(sent) = super::judged_step::judge(runner, proxy, window, &held).await {
+                return Taken::SentBack {
+                    complete: sent.complete,
+                };
+            }
         }
         let label = label(index, total, step, pool, version);
         let moved = set(runner, proxy, &label, |t| {
@@ -84,10 +104,20 @@ pub async fn take(
         })
         .await;
         if !moved {
-            return false;
+            return Taken::Stopped;
+        }
+        if let Some(gate) = spec.gate.as_ref().filter(|_| index + 1 < total) {
+            match super::judged_step::open(runner, proxy, gate, pool, &label).await {
+                Ok(opened) => window = opened,
+                Err(sent) => {
+                    return Taken::SentBack {
+                        complete: sent.complete,
+                    };
+                }
+            }
         }
     }
-    true
+    Taken::All
 }
 
 /// Every request back to the pool that served before: the live pool's
