@@ -11,6 +11,9 @@
 //! - [`record`]: that state as written on each proxy host, installed with
 //!   the proxy files it produced, so the next run (or `convoy rollback`)
 //!   starts from what the proxy really serves.
+//! - [`tenants`]: tenant routing (`tenants:`): each tenant to its data
+//!   version's pool, the maintenance answer while it is converted; a job
+//!   publishes its targets' states there ([`crate::job::tenant_traffic`]).
 //! - [`switch`]: a run's moves: deploy to the idle pool, then its steps;
 //!   a rollback's single switch back.
 //!
@@ -25,6 +28,7 @@ pub mod spec;
 mod state;
 pub mod switch;
 pub mod target;
+pub mod tenants;
 
 pub use spec::{Step, TrafficSpec};
 pub use state::TrafficState;
