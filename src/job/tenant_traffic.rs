@@ -41,6 +41,22 @@ pub struct TenantTraffic {
     pub reloads: usize,
 }
 
+/// The hosts a job's proxy routes to: its pools' (the job's own hosts
+/// are where it works, not what the proxy serves), in pool order. A
+/// pattern that selects nothing adds none ([`check_pools`] says so).
+///
+/// [`check_pools`]: crate::traffic::spec::check_pools
+pub fn pool_hosts<'i>(
+    traffic: &crate::traffic::TrafficSpec,
+    inventory: &'i Inventory,
+) -> Vec<&'i crate::inventory::Host> {
+    let mut hosts = Vec::new();
+    for p in &traffic.pools {
+        hosts.extend(inventory.select(&p.hosts).unwrap_or_default());
+    }
+    hosts
+}
+
 /// A tenant's state from its targets' records (one per host that has it):
 /// in progress while any runs, done once every one is done or skipped,
 /// pending otherwise (not started, failed or lost somewhere).
@@ -82,10 +98,7 @@ impl TenantTraffic {
         let traffic = spec.traffic.as_ref().expect("filtered above");
         // The pools are the app's hosts, not the job's: each pool must
         // select hosts, none in both, and none need be a host of the play.
-        let mut pool_hosts = Vec::new();
-        for p in &traffic.pools {
-            pool_hosts.extend(inventory.select(&p.hosts).unwrap_or_default());
-        }
+        let pool_hosts = pool_hosts(traffic, inventory);
         let problems = crate::traffic::spec::check_pools(traffic, inventory, &pool_hosts);
         if let Some(problem) = problems.into_iter().next() {
             return Err(problem);

@@ -139,9 +139,9 @@ pub fn check_all(
                 |h: &str| proxy_host_context(&scope, inventory, playbook, options, h, &play.name);
             // A job's proxy routes to the app's hosts (its pools), not the job's.
             let app_hosts: Vec<&crate::inventory::Host> = match (&play.job, &spec.traffic) {
-                (Some(_), Some(traffic)) => (traffic.pools.iter())
-                    .flat_map(|p| inventory.select(&p.hosts).unwrap_or_default())
-                    .collect(),
+                (Some(_), Some(traffic)) => {
+                    crate::job::tenant_traffic::pool_hosts(traffic, inventory)
+                }
                 _ => hosts.clone(),
             };
             let names = app_hosts.iter().map(|h| h.name.as_str());

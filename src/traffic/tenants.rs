@@ -380,6 +380,52 @@ mod tests {
     }
 
     #[test]
+    fn a_tenant_map_reads_back_from_its_record() {
+        let mut pools = IndexMap::new();
+        for (name, share) in [("blue", 100), ("green", 0)] {
+            let pool = crate::traffic::state::PoolState {
+                share,
+                ..Default::default()
+            };
+            pools.insert(name.to_owned(), pool);
+        }
+        let routing = Routing {
+            by: TenantKey::Host,
+            pending_pool: "blue".into(),
+            done_pool: "green".into(),
+            maintenance: 503,
+        };
+        let declared = crate::traffic::TrafficState {
+            live: "blue".into(),
+            pools,
+            target: None,
+            tenants: Some(TenantMap {
+                routing,
+                states: IndexMap::from([("acme".to_owned(), TenantState::Pending)]),
+            }),
+        };
+        let mut published = declared.clone();
+        let map = published.tenants.as_mut().unwrap();
+        map.states.insert("acme".into(), TenantState::Done);
+        map.states.insert("globex".into(), TenantState::InProgress);
+        let text = crate::traffic::record::format("p", &published);
+        assert!(
+            text.contains("tenant acme done\ntenant globex in_progress\n"),
+            "{text}"
+        );
+        let mut back = declared.clone();
+        crate::traffic::record::apply(&text, &mut back).unwrap();
+        assert_eq!(back, published);
+        assert!(
+            crate::traffic::record::apply(
+                "live blue\npool blue 100\npool green 0\ntenant acme half\n",
+                &mut back
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
     fn tenant_names_are_safe_in_a_proxy_config() {
         assert_eq!(invalid_name("acme"), None);
         assert_eq!(invalid_name("t-01.eu"), None);
