@@ -634,3 +634,121 @@ fn tenants_follow_the_job_through_haproxy_each_on_its_version_or_in_maintenance(
         },
     );
 }
+
+/// The tenants of group `g` (1-based).
+fn group_of(g: usize) -> Vec<String> {
+    ((g - 1) * GROUP + 1..=g * GROUP).map(tenant).collect()
+}
+
+/// What `tenant` gets through `address` now (five requests, all alike).
+fn answers(address: &str, tenant: &str) -> Vec<Seen> {
+    (0..5)
+        .map(|_| {
+            Sample {
+                tenant: None,
+                at: Duration::ZERO,
+                answer: request(address, Some(tenant)),
+            }
+            .seen()
+        })
+        .collect()
+}
+
+fn assert_sees(address: &str, tenants: &[String], want: Seen, when: &str) {
+    for t in tenants {
+        let seen = answers(address, t);
+        assert!(
+            seen.iter().all(|s| *s == want),
+            "{t} {when}: {seen:?}, wanted {want:?}"
+        );
+    }
+}
+
+#[test]
+fn a_job_killed_mid_group_leaves_its_tenants_in_maintenance_and_a_resume_publishes_the_records() {
+    let fleet = Fleet::start(4);
+    let nginx = Nginx::start(&fleet, 1);
+    let project = Project::new(&fleet, "");
+    std::fs::remove_file(fleet.host_path(4, &format!("/srv/tenants/fail-{FAILING}"))).unwrap();
+    let log =
+        || std::fs::read_to_string(fleet.host_path(4, "/srv/tenants/log")).unwrap_or_default();
+    let args = job(&["run", "playbooks/tenants.yml"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut run = support::spawned::Spawned::start(Some(project.dir()), &args);
+    // SIGKILL once group 3 is published and every one of its conversions
+    // has started on the db host.
+    run.wait_for_line("group 3's publish", Duration::from_secs(90), |l| {
+        l.contains("NOTE tenants: published (group 3/5 starts)")
+    });
+    support::spawned::wait_until("group 3 started", Duration::from_secs(30), || {
+        group_of(3)
+            .iter()
+            .all(|t| log().contains(&format!("start {t}\n")))
+    });
+    let id = run_id(&run.stdout());
+    run.kill_hard();
+    let address = nginx.address();
+    // Nobody drives the proxy: it shows what was published last.
+    assert_sees(&address, &group_of(1), Seen::New, "after the kill");
+    assert_sees(&address, &group_of(3), Seen::Maintenance, "after the kill");
+    assert_sees(&address, &group_of(5), Seen::Old, "after the kill");
+    // The conversions go on on the host and record their end; the proxy
+    // still keeps those tenants in maintenance (no record published yet).
+    // Their records, as `job status` reads them from the host.
+    let done = |t: &str| {
+        let status = run_in(
+            project.dir(),
+            &job(&["status", &id, "--output", "json", "--limit-targets", t])
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        );
+        status.stdout.contains("\"state\":\"done\"")
+    };
+    support::spawned::wait_until("group 3 recorded done", Duration::from_secs(30), || {
+        group_of(3).iter().all(|t| done(t))
+    });
+    assert_sees(
+        &address,
+        &group_of(3),
+        Seen::Maintenance,
+        "before the resume",
+    );
+    let reloads = nginx.reloads();
+
+    // The resume reads the records: group 3 is done, groups 4 and 5 run.
+    let resume = run_in(
+        project.dir(),
+        &job(&["resume", &id])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(resume.code, 0, "{}", resume.dump());
+    for line in [
+        "tenants: published (group 1/2 starts): done 18, in progress 6, pending 6",
+        "tenants: published (group 2/2 starts): done 24, in progress 6, pending 0",
+        "tenants: published (group 2/2 ended): done 30, in progress 0, pending 0",
+    ] {
+        assert!(
+            resume.stdout.contains(line),
+            "{line:?} in:\n{}",
+            resume.stdout
+        );
+    }
+    assert_eq!(nginx.reloads() - reloads, 3, "{}", resume.stdout);
+    let all: Vec<String> = (1..=TENANTS).map(tenant).collect();
+    assert_sees(&address, &all, Seen::New, "after the resume");
+    // Exactly once: every conversion started once, over both runs.
+    let log = log();
+    for t in &all {
+        assert_eq!(
+            log.matches(&format!("start {t}\n")).count(),
+            1,
+            "{t}:\n{log}"
+        );
+    }
+    eprintln!(
+        "tenants: killed in group 3/5, resumed: 2 groups run, 3 reloads, 30 tenants on 2.0.0, each converted once"
+    );
+}
