@@ -752,3 +752,185 @@ fn a_job_killed_mid_group_leaves_its_tenants_in_maintenance_and_a_resume_publish
         "tenants: killed in group 3/5, resumed: 2 groups run, 3 reloads, 30 tenants on 2.0.0, each converted once"
     );
 }
+
+/// A project without a fleet: the playbook with declared tenants, `by`
+/// as given, rendering with the nginx or the haproxy template.
+fn declared_project(by: &str, haproxy: bool) -> tempfile::TempDir {
+    let dir = workdir();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for rel in [
+        "playbooks/tenants.yml",
+        "templates/nginx/tenants.conf.j2",
+        "templates/haproxy/tenants.cfg.j2",
+        "files/tenants.txt",
+    ] {
+        write_file(
+            dir.path(),
+            rel,
+            &std::fs::read_to_string(root.join(rel)).unwrap(),
+        );
+    }
+    let path = dir.path().join("playbooks/tenants.yml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text = text.replace(
+        "      maintenance: 503\n",
+        "      maintenance: 503\n      done: [acme.example]\n      in_progress: [globex]\n      pending: [initech]\n",
+    );
+    text = text.replace("by: header X-Tenant", &format!("by: {by}"));
+    if haproxy {
+        let at = text.find("    files:\n").unwrap();
+        text = format!(
+            "{}    files:\n      - template: templates/haproxy/tenants.cfg.j2\n        dest: /etc/haproxy/conf.d/hello-tenants.cfg\n    validate: haproxy -c -f /etc/haproxy/haproxy.cfg -f /etc/haproxy/conf.d\n",
+            &text[..at]
+        );
+    }
+    std::fs::write(&path, text).unwrap();
+    write_file(
+        dir.path(),
+        "inventory.yml",
+        "all:\n  vars: {app_name: hello, app_port: 8080}\n  children:\n    balancers: {hosts: {lb1: {ansible_host: 127.0.0.1}}}\n    blue: {hosts: {app1: {ansible_host: 127.0.0.2}}}\n    green: {hosts: {app2: {ansible_host: 127.0.0.3}}}\n    db: {hosts: {db1: {ansible_host: 127.0.0.4}}}\n",
+    );
+    dir
+}
+
+#[test]
+fn declared_tenants_render_for_each_kind_of_by_and_the_local_nginx_and_haproxy_accept_them() {
+    for (by, nginx_key, haproxy_key) in [
+        (
+            "header X-Tenant",
+            "map $http_x_tenant $hello_tenant_pool {",
+            "req.hdr(X-Tenant)",
+        ),
+        (
+            "cookie tenant",
+            "map $cookie_tenant $hello_tenant_pool {",
+            "req.cook(tenant)",
+        ),
+        (
+            "host",
+            "map $host $hello_tenant_pool {",
+            "req.hdr(host),field(1,:),lower",
+        ),
+    ] {
+        for haproxy in [false, true] {
+            let dir = declared_project(by, haproxy);
+            let args = ["playbooks/tenants.yml", "-i", "inventory.yml"];
+            let lint = run_in(dir.path(), &[&["lint"][..], &args].concat());
+            assert_eq!(lint.code, 0, "{by}, haproxy {haproxy}: {}", lint.dump());
+            assert!(lint.stdout.contains("validated with"), "{}", lint.stdout);
+            let render = run_in(dir.path(), &[&["render"][..], &args].concat());
+            assert_eq!(render.code, 0, "{}", render.dump());
+            let out = &render.stdout;
+            let wanted: Vec<String> = if haproxy {
+                vec![
+                    format!("acl hello_tenant_in_progress {haproxy_key} -i -m str globex\n"),
+                    "http-request return status 503 ".into(),
+                    format!("acl hello_tenant_done {haproxy_key} -i -m str acme.example\n"),
+                    "use_backend hello_green if hello_tenant_done\n".into(),
+                    "default_backend hello_blue\n".into(),
+                ]
+            } else {
+                vec![
+                    nginx_key.into(),
+                    "    default hello_blue;\n".into(),
+                    "    acme.example hello_green;\n".into(),
+                    "    globex maintenance;\n".into(),
+                    "    initech hello_blue;\n".into(),
+                ]
+            };
+            for w in wanted {
+                assert!(
+                    out.contains(&w),
+                    "{by}, haproxy {haproxy}: {w:?} in:\n{out}"
+                );
+            }
+            // The pools' own hosts, not the job's (db1).
+            assert!(
+                out.contains("127.0.0.2:8080") && out.contains("127.0.0.3:8080"),
+                "{out}"
+            );
+            assert!(out.contains("tenant acme.example done\n"), "{out}");
+        }
+    }
+}
+
+#[test]
+fn a_map_nginx_rejects_keeps_the_one_before_serving_and_no_further_group_starts() {
+    let fleet = Fleet::start(4);
+    let nginx = Nginx::start(&fleet, 1);
+    let project = Project::new(&fleet, "");
+    std::fs::remove_file(fleet.host_path(4, &format!("/srv/tenants/fail-{FAILING}"))).unwrap();
+    // The validator refuses any map that routes t07 to green: the publish
+    // of group 2's end (with group 3's start) is rejected.
+    let path = project.dir().join("playbooks/tenants.yml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let strict = "    validate: nginx -t && ! grep -q 't07 hello_green;' /etc/nginx/conf.d/hello-tenants.conf\n";
+    std::fs::write(&path, text.replace("    validate: nginx -t\n", strict)).unwrap();
+    let run = run_in(
+        project.dir(),
+        &job(&["run", "playbooks/tenants.yml"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(run.code, 2, "{}", run.dump());
+    assert!(
+        run.stdout.contains("NOTE tenants: publishing (group 3/5 starts) failed; the proxy keeps the map before (done 6, in progress 6, pending 18); no further group starts"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(nginx.reloads(), 2, "{}", run.stdout);
+    let log = std::fs::read_to_string(fleet.host_path(4, "/srv/tenants/log")).unwrap();
+    assert!(!log.contains("start t13"), "group 3 started:\n{log}");
+    // The proxy serves the map before: group 2 converted, yet still in
+    // maintenance (never on a version the proxy did not publish).
+    let address = nginx.address();
+    assert_sees(
+        &address,
+        &group_of(1),
+        Seen::New,
+        "after the rejected publish",
+    );
+    assert_sees(
+        &address,
+        &group_of(2),
+        Seen::Maintenance,
+        "after the rejected publish",
+    );
+    assert_sees(
+        &address,
+        &group_of(3),
+        Seen::Old,
+        "after the rejected publish",
+    );
+    let rendered =
+        std::fs::read_to_string(fleet.host_path(1, "/etc/nginx/conf.d/hello-tenants.conf"))
+            .unwrap();
+    assert!(rendered.contains("    t07 maintenance;\n"), "{rendered}");
+    assert!(
+        record(&fleet).contains("tenant t07 in_progress\n"),
+        "{}",
+        record(&fleet)
+    );
+
+    // With the validator as it was, a resume publishes the records.
+    std::fs::write(&path, text).unwrap();
+    let id = run_id(&run.stdout);
+    let resume = run_in(
+        project.dir(),
+        &job(&["resume", &id])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(resume.code, 0, "{}", resume.dump());
+    assert!(
+        resume
+            .stdout
+            .contains("tenants: published (group 1/3 starts): done 12, in progress 6, pending 12"),
+        "{}",
+        resume.stdout
+    );
+    let all: Vec<String> = (1..=TENANTS).map(tenant).collect();
+    assert_sees(&address, &all, Seen::New, "after the resume");
+}
