@@ -748,6 +748,24 @@ fn a_job_killed_mid_group_leaves_its_tenants_in_maintenance_and_a_resume_publish
             "{t}:\n{log}"
         );
     }
+    // `convoy traffic` shows the map from the proxy's record, and moves
+    // nothing by hand for a play routed by tenant.
+    let args = ["traffic", "playbooks/tenants.yml", "-i", "inventory.yml"];
+    let shown = run_in(project.dir(), &args);
+    assert_eq!(shown.code, 0, "{}", shown.dump());
+    assert!(
+        shown.stdout.contains("  tenants: done 30, in progress 0, pending 0 (pending to blue, done to green)\n    done        t01 t02 "),
+        "{}",
+        shown.stdout
+    );
+    let moved = run_in(project.dir(), &[&args[..], &["--to", "green"]].concat());
+    assert_eq!(moved.code, 3, "{}", moved.dump());
+    assert!(
+        moved.stderr.contains("this play routes requests by tenant"),
+        "{}",
+        moved.stderr
+    );
+    assert_eq!(nginx.reloads() - reloads, 3);
     eprintln!(
         "tenants: killed in group 3/5, resumed: 2 groups run, 3 reloads, 30 tenants on 2.0.0, each converted once"
     );

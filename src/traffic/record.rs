@@ -17,7 +17,7 @@
 
 use super::TrafficState;
 use super::target::Target;
-use super::tenants::TenantState;
+use super::tenants::{TenantState, invalid_name};
 
 /// Where the record of the play whose manifest is `manifest` lives.
 pub fn path(manifest: &str) -> String {
@@ -88,8 +88,10 @@ pub fn apply(text: &str, state: &mut TrafficState) -> Result<(), String> {
                 target = Some((pool.to_owned(), t));
             }
             Some("tenant") => {
-                let state = words.nth(1).and_then(TenantState::from_key);
-                let (Some(name), Some(state)) = (line.split_whitespace().nth(1), state) else {
+                // The name goes back into the proxy config: checked as at load.
+                let name = words.next().filter(|n| invalid_name(n).is_none());
+                let state = words.next().and_then(TenantState::from_key);
+                let (Some(name), Some(state)) = (name, state) else {
                     return Err(format!("unreadable line {line:?}"));
                 };
                 tenants.push((name.to_owned(), state));

@@ -416,13 +416,14 @@ mod tests {
         let mut back = declared.clone();
         crate::traffic::record::apply(&text, &mut back).unwrap();
         assert_eq!(back, published);
-        assert!(
-            crate::traffic::record::apply(
-                "live blue\npool blue 100\npool green 0\ntenant acme half\n",
-                &mut back
-            )
-            .is_err()
-        );
+        let head = "live blue\npool blue 100\npool green 0\n";
+        for bad in ["tenant acme half", "tenant a;b done", "tenant acme"] {
+            let text = format!("{head}{bad}\n");
+            assert!(
+                crate::traffic::record::apply(&text, &mut back).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
