@@ -884,6 +884,26 @@ fn a_map_nginx_rejects_keeps_the_one_before_serving_and_no_further_group_starts(
     let text = std::fs::read_to_string(&path).unwrap();
     let strict = "    validate: nginx -t && ! grep -q 't07 hello_green;' /etc/nginx/conf.d/hello-tenants.conf\n";
     std::fs::write(&path, text.replace("    validate: nginx -t\n", strict)).unwrap();
+    // Check mode starts nothing and publishes nothing.
+    let check = run_in(
+        project.dir(),
+        &job(&["run", "playbooks/tenants.yml", "-C"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(check.code, 0, "{}", check.dump());
+    assert!(
+        check.stdout.contains("check: the proxy's tenant map would follow the targets (it shows done 0, in progress 0, pending 0); nothing was published"),
+        "{}",
+        check.stdout
+    );
+    assert!(
+        !fleet
+            .host_path(1, "/etc/nginx/conf.d/hello-tenants.conf")
+            .exists()
+    );
+    assert_eq!(nginx.reloads(), 0);
     let run = run_in(
         project.dir(),
         &job(&["run", "playbooks/tenants.yml"])
