@@ -21,7 +21,7 @@ use super::progress::{JobEvent, JobReporter, TargetEnd, Totals};
 use super::spec::{JobSpec, TargetSource, Work};
 use super::state::{HostSurvey, TargetState, parse_survey};
 use super::targets::{self, TargetFilter};
-use super::tenant_traffic::{TenantTraffic, tenant_state};
+use super::tenant_traffic::{Known, TenantTraffic};
 use super::wrapper::{HostPaths, TargetRun};
 use crate::error::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNREACHABLE, Error};
 use crate::inventory::Inventory;
@@ -396,7 +396,7 @@ pub async fn execute(
     let mut ran_a_group = false;
     // Every target's state as this run knows it (its record at the start,
     // then its own record when it ends): the tenant map is made of these.
-    let mut known: BTreeMap<(usize, String), TargetState> = reached
+    let mut known: Known = reached
         .iter()
         .enumerate()
         .flat_map(|(h, r)| {
@@ -466,7 +466,9 @@ pub async fn execute(
             for it in &group {
                 known.insert((it.host, it.target.clone()), TargetState::Running);
             }
-            let published = publish(t, &known, &format!("{step} starts"), reporter).await;
+            let published = t
+                .publish_known(&known, &format!("{step} starts"), reporter)
+                .await;
             unpublished = false;
             if !published {
                 publish_failed = true;
@@ -535,7 +537,10 @@ pub async fn execute(
             && (last || spec.pause != Pause::None || interrupt.is_set())
         {
             unpublished = false;
-            if !publish(t, &known, &format!("{step} ended"), reporter).await {
+            if !t
+                .publish_known(&known, &format!("{step} ended"), reporter)
+                .await
+            {
                 publish_failed = true;
                 stopped = true;
             }
@@ -549,7 +554,7 @@ pub async fn execute(
         } else {
             "as recorded"
         };
-        publish_failed |= !publish(t, &known, why, reporter).await;
+        publish_failed |= !t.publish_known(&known, why, reporter).await;
     }
     let code = if totals.failed + totals.lost > 0 || publish_failed {
         EXIT_FAILED
@@ -686,42 +691,6 @@ async fn run_target(
             TargetState::Lost,
             vec!["its wrapper ended without a record (killed on the host?); not re-run: `--retry-failed` runs it again".into()],
         )),
-    }
-}
-
-/// Publishes the tenant map made of `known` (each tenant from its targets
-/// on every host) in one apply, saying so before and after; `false` when
-/// the proxy refused it (it keeps the map before).
-async fn publish(
-    tenants: &mut TenantTraffic,
-    known: &BTreeMap<(usize, String), TargetState>,
-    why: &str,
-    reporter: &JobReporter,
-) -> bool {
-    let mut by_name: indexmap::IndexMap<&str, Vec<TargetState>> = indexmap::IndexMap::new();
-    for ((_, target), state) in known {
-        by_name.entry(target.as_str()).or_default().push(*state);
-    }
-    let states: Vec<(String, crate::traffic::tenants::TenantState)> = by_name
-        .into_iter()
-        .map(|(name, states)| (name.to_owned(), tenant_state(states)))
-        .collect();
-    reporter.note(format!("tenants: publishing ({why})"));
-    match tenants.publish(states).await {
-        Ok(changes) => {
-            reporter.note(format!(
-                "tenants: published ({why}): {}; {changes}",
-                tenants.summary()
-            ));
-            true
-        }
-        Err(e) => {
-            reporter.note(format!(
-                "tenants: publishing ({why}) failed; the proxy keeps the map before ({}); no further group starts: {e}",
-                tenants.summary()
-            ));
-            false
-        }
     }
 }
 

@@ -16,7 +16,7 @@
 //! start when no pause lies between them: a proxy reloads at most once per
 //! group, plus once at the end, however many targets end together.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use crate::error::Error;
@@ -29,7 +29,11 @@ use crate::traffic::TrafficState;
 use crate::traffic::tenants::{TenantState, invalid_name};
 use crate::vars::VarMap;
 
+use super::progress::JobReporter;
 use super::state::TargetState;
+
+/// Each target's state as a run knows it, by (host index, target).
+pub type Known = BTreeMap<(usize, String), TargetState>;
 
 /// The proxy tier of a job's play, connected, and the map it serves.
 pub struct TenantTraffic {
@@ -176,7 +180,7 @@ impl TenantTraffic {
     /// one apply. `Err` with the proxy's message: the proxy hosts that
     /// refused keep serving the map before, which this keeps as the one
     /// published.
-    pub async fn publish(
+    async fn publish(
         &mut self,
         states: impl IntoIterator<Item = (String, TenantState)>,
     ) -> Result<String, String> {
@@ -207,6 +211,42 @@ impl TenantTraffic {
             Err(e) => {
                 self.state.traffic = before;
                 Err(e.to_string())
+            }
+        }
+    }
+
+    /// Publishes the map made of `known` (each tenant from its targets on
+    /// every host) in one apply, saying so before and after; `false` when
+    /// the proxy refused it (it keeps the map before).
+    pub async fn publish_known(
+        &mut self,
+        known: &Known,
+        why: &str,
+        reporter: &JobReporter,
+    ) -> bool {
+        let mut by_name: indexmap::IndexMap<&str, Vec<TargetState>> = indexmap::IndexMap::new();
+        for ((_, target), state) in known {
+            by_name.entry(target.as_str()).or_default().push(*state);
+        }
+        let states: Vec<(String, TenantState)> = by_name
+            .into_iter()
+            .map(|(name, states)| (name.to_owned(), tenant_state(states)))
+            .collect();
+        reporter.note(format!("tenants: publishing ({why})"));
+        match self.publish(states).await {
+            Ok(changes) => {
+                reporter.note(format!(
+                    "tenants: published ({why}): {}; {changes}",
+                    self.summary()
+                ));
+                true
+            }
+            Err(e) => {
+                reporter.note(format!(
+                    "tenants: publishing ({why}) failed; the proxy keeps the map before ({}); no further group starts: {e}",
+                    self.summary()
+                ));
+                false
             }
         }
     }
