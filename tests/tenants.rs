@@ -493,6 +493,15 @@ fn conversion_follows_the_job(fleet: &Fleet, project: &Project, proxy: &Proxy) {
     let log = std::fs::read_to_string(fleet.host_path(4, "/srv/tenants/log")).unwrap();
     assert_eq!(log.matches("start ").count(), TENANTS, "{log}");
 
+    // Tenants match without regard to case, in both proxies.
+    assert_sees(address, &["T01".to_owned()], Seen::New, "as T01");
+    assert_sees(
+        address,
+        &[FAILING.to_uppercase()],
+        Seen::Old,
+        "in upper case",
+    );
+
     // FAILING converted again by a resume: maintenance, then 2.0.0; the
     // others are not published differently (their records say done).
     std::fs::remove_file(fleet.host_path(4, &format!("/srv/tenants/fail-{FAILING}"))).unwrap();
