@@ -10,6 +10,7 @@ use crate::job::progress::{self, Totals};
 use crate::job::runner::{self, EXIT_PENDING, Job, JobOptions};
 use crate::job::state::{RunFile, TargetState};
 use crate::job::targets::TargetFilter;
+use crate::job::tenant_traffic::TenantTraffic;
 use crate::playbook::Playbook;
 use crate::report::OutputFormat;
 use crate::run::{Interrupt, Mode, Phase, TagFilter};
@@ -254,6 +255,38 @@ async fn work(
     let control_dir = super::shared::control_dir()?;
     let interrupt = Interrupt::install();
     let reached = runner::reach(&job, control_dir.path(), !hosts.check).await?;
+    // The proxy's tenant map, when the play routes tenants: connected and
+    // read before any target starts, like the job's own hosts.
+    let tenants = match TenantTraffic::open(
+        &found.playbook,
+        play,
+        &found.inventory,
+        &found.options,
+        control_dir.path(),
+    )
+    .await
+    {
+        Ok(t) => t,
+        Err(e) => {
+            close_all(reached).await;
+            return Err(e);
+        }
+    };
+    let mut tenants = match tenants {
+        Some(t) => match t.check_targets(
+            reached
+                .iter()
+                .flat_map(|r| r.targets.iter().map(String::as_str)),
+        ) {
+            Ok(()) => Some(t),
+            Err(e) => {
+                t.close().await;
+                close_all(reached).await;
+                return Err(e);
+            }
+        },
+        None => None,
+    };
     let opts = JobOptions {
         run_id: found.options.run_id.clone(),
         retry_failed: targets.retry_failed,
@@ -281,13 +314,28 @@ async fn work(
             path.display()
         ));
     }
-    let code = runner::execute(&job, &reached, &opts, &reporter, &interrupt).await;
-    for r in reached {
-        r.conn.close().await;
+    let code = runner::execute(
+        &job,
+        &reached,
+        &opts,
+        &reporter,
+        &interrupt,
+        tenants.as_mut(),
+    )
+    .await;
+    if let Some(t) = tenants {
+        t.close().await;
     }
+    close_all(reached).await;
     drop(reporter);
     let _ = shown.await;
     code
+}
+
+async fn close_all(reached: Vec<runner::Reached>) {
+    for r in reached {
+        r.conn.close().await;
+    }
 }
 
 /// One row of `job status`.

@@ -53,12 +53,16 @@ pub fn run(opts: Opts) -> Result<i32, Error> {
             continue;
         };
         sections += 1;
-        let app_hosts = inventory
+        let mut app_hosts = inventory
             .select(&play.hosts)
             .map_err(|source| Error::Pattern {
                 source,
                 span: Some(play.hosts_span.clone()),
             })?;
+        // A job's proxy routes to its pools, not to the hosts it works on.
+        if let (Some(_), Some(traffic)) = (&play.job, &spec.traffic) {
+            app_hosts = crate::job::tenant_traffic::pool_hosts(traffic, &inventory);
+        }
         let mut state =
             FleetState::in_service(&inventory, app_hosts.iter().map(|h| h.name.as_str()));
         state.traffic = crate::traffic::TrafficState::of_section(spec, &inventory);

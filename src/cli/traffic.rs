@@ -66,6 +66,20 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
     if let Some((pool, target)) = &t.target {
         println!("  and {target} to {pool}");
     }
+    if let Some(map) = &t.tenants {
+        println!(
+            "  tenants: {} (pending to {}, done to {})",
+            map.summary(),
+            map.routing.pending_pool,
+            map.routing.done_pool
+        );
+        for state in crate::traffic::tenants::TenantState::ALL {
+            let names = map.in_state(state);
+            if !names.is_empty() {
+                println!("    {:<11} {}", state.key(), names.join(" "));
+            }
+        }
+    }
     control.close().await;
     Ok(code)
 }

@@ -7,6 +7,8 @@
 //! - [`wrapper`]: the host-side scripts; where exactly-once is made true;
 //! - [`state`]: host-side records as read back, the controller's run file;
 //! - [`runner`]: working through the targets, group by group;
+//! - [`tenant_traffic`]: the targets' states published as the proxy's
+//!   tenant map (maintenance while converted, then the new pool);
 //! - [`progress`]: bar, plain lines, JSON events, the summary table.
 
 pub mod converters;
@@ -16,6 +18,7 @@ pub mod runner;
 pub mod spec;
 pub mod state;
 pub mod targets;
+pub mod tenant_traffic;
 pub mod wrapper;
 
 pub use error::JobError;

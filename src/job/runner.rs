@@ -21,6 +21,7 @@ use super::progress::{JobEvent, JobReporter, TargetEnd, Totals};
 use super::spec::{JobSpec, TargetSource, Work};
 use super::state::{HostSurvey, TargetState, parse_survey};
 use super::targets::{self, TargetFilter};
+use super::tenant_traffic::{Known, TenantTraffic};
 use super::wrapper::{HostPaths, TargetRun};
 use crate::error::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNREACHABLE, Error};
 use crate::inventory::Inventory;
@@ -296,6 +297,7 @@ pub async fn execute(
     opts: &JobOptions,
     reporter: &JobReporter,
     interrupt: &Interrupt,
+    mut tenants: Option<&mut TenantTraffic>,
 ) -> Result<i32, Error> {
     let spec = job.spec;
     let mut items = Vec::new();
@@ -352,6 +354,12 @@ pub async fn execute(
         reporter.note(format!(
             "check: {to_run} targets would run; nothing was started"
         ));
+        if let Some(t) = &tenants {
+            reporter.note(format!(
+                "check: the proxy's tenant map would follow the targets (it shows {}); nothing was published",
+                t.summary()
+            ));
+        }
         for _ in 0..to_run {
             totals.add(TargetState::Pending);
         }
@@ -386,6 +394,21 @@ pub async fn execute(
     let mut interrupted = false;
     let mut stopped = false;
     let mut ran_a_group = false;
+    // Every target's state as this run knows it (its record at the start,
+    // then its own record when it ends): the tenant map is made of these.
+    let mut known: Known = reached
+        .iter()
+        .enumerate()
+        .flat_map(|(h, r)| {
+            r.targets
+                .iter()
+                .map(move |t| ((h, t.clone()), r.survey.state(t)))
+        })
+        .collect();
+    // The map the proxy shows lags `known` (a group's end waits for the
+    // next group's start, or the job's end, to be published with it).
+    let mut unpublished = tenants.is_some();
+    let mut publish_failed = false;
     let with_work: Vec<usize> = (0..groups.len())
         .filter(|g| {
             items
@@ -394,7 +417,7 @@ pub async fn execute(
         })
         .collect();
     for (n, &g) in with_work.iter().enumerate() {
-        if ran_a_group {
+        if ran_a_group && !stopped {
             match between_groups(
                 &spec.pause,
                 n + 1,
@@ -437,13 +460,33 @@ pub async fn execute(
             });
         }
         ran_a_group = true;
+        let step = format!("group {}/{}", n + 1, with_work.len());
+        if let Some(t) = tenants.as_deref_mut() {
+            // In maintenance before any of them starts.
+            for it in &group {
+                known.insert((it.host, it.target.clone()), TargetState::Running);
+            }
+            let published = t
+                .publish_known(&known, &format!("{step} starts"), reporter)
+                .await;
+            unpublished = false;
+            if !published {
+                publish_failed = true;
+                for it in &group {
+                    known.insert((it.host, it.target.clone()), it.state);
+                    totals.add(it.state);
+                }
+                stopped = true;
+                continue;
+            }
+        }
         // Every target of the group is polled at once; the semaphores, not
         // the stream, bound how many run.
         let in_group = group.len().max(1);
-        let ends: Vec<Ended> = futures::stream::iter(group)
+        let ends: Vec<(&Item, Ended)> = futures::stream::iter(group)
             .map(|it| {
                 let (per_host, total) = (per_host[it.host].clone(), total.clone());
-                async move {
+                let end = async move {
                     // The host's bound first: a target waiting for its busy
                     // host must not hold a fleet-wide slot another host could use.
                     let _h = per_host.acquire_owned().await.expect("never closed");
@@ -462,12 +505,18 @@ pub async fn execute(
                     };
                     reporter.send(JobEvent::TargetEnd(e.clone()));
                     end
-                }
+                };
+                async move { (it, end.await) }
             })
             .buffer_unordered(in_group)
             .collect()
             .await;
-        for end in ends {
+        for (it, end) in ends {
+            let state = match &end {
+                Ended::Recorded(e) | Ended::NoAnswer(e) => e.state,
+                Ended::NotStarted(state) => *state,
+            };
+            known.insert((it.host, it.target.clone()), state);
             match end {
                 Ended::Recorded(e) => totals.add(e.state),
                 Ended::NoAnswer(e) => {
@@ -480,8 +529,34 @@ pub async fn execute(
                 }
             }
         }
+        unpublished |= tenants.is_some();
+        // Published now when no group follows at once; else with the next
+        // group's start, in the same reload.
+        let last = n + 1 == with_work.len();
+        if let Some(t) = tenants.as_deref_mut()
+            && (last || spec.pause != Pause::None || interrupt.is_set())
+        {
+            unpublished = false;
+            if !t
+                .publish_known(&known, &format!("{step} ended"), reporter)
+                .await
+            {
+                publish_failed = true;
+                stopped = true;
+            }
+        }
     }
-    let code = if totals.failed + totals.lost > 0 {
+    // Ends not published yet (the job stopped before the next group), or
+    // nothing to run at all: the map still shows what the hosts recorded.
+    if unpublished && let Some(t) = tenants {
+        let why = if ran_a_group {
+            "the job stops"
+        } else {
+            "as recorded"
+        };
+        publish_failed |= !t.publish_known(&known, why, reporter).await;
+    }
+    let code = if totals.failed + totals.lost > 0 || publish_failed {
         EXIT_FAILED
     } else if transport_failed {
         EXIT_UNREACHABLE

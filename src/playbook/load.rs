@@ -333,12 +333,24 @@ fn convert_play(
             ("distribution", raw.distribution.is_some()),
             ("rollout", raw.rollout.is_some()),
             ("migrations", !raw.migrations.is_empty()),
-            ("proxy", raw.proxy.is_some()),
+            // A proxy section that routes tenants is the job's to drive:
+            // its targets' states become the tenant map.
+            (
+                "proxy",
+                raw.proxy
+                    .as_ref()
+                    .is_some_and(|p| !p.value.routes_tenants()),
+            ),
         ];
         if let Some((key, _)) = beside.iter().find(|(_, present)| *present) {
             return Err(PlaybookError::Invalid {
                 message: format!(
-                    "a play with `job:` has no `{key}`: its work is the job's `run` (or `converters`); put other work in a play of its own"
+                    "a play with `job:` has no `{key}`: its work is the job's `run` (or `converters`); put other work in a play of its own{}",
+                    if *key == "proxy" {
+                        " (a proxy section with `pools` and `tenants`, and no `traffic`, is the one a job takes: it publishes its targets' states there)"
+                    } else {
+                        ""
+                    }
                 ),
                 span: span(file, &job.referenced),
             });

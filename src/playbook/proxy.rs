@@ -58,6 +58,14 @@ pub(super) struct RawProxy {
     pools: Option<Spanned<indexmap::IndexMap<String, Spanned<crate::traffic::spec::RawPool>>>>,
     live: Option<Spanned<String>>,
     traffic: Option<Spanned<crate::traffic::spec::RawTraffic>>,
+    tenants: Option<Spanned<crate::traffic::tenants::RawTenants>>,
+}
+
+impl RawProxy {
+    /// The section routes tenants (what a job's play may have it for).
+    pub(super) fn routes_tenants(&self) -> bool {
+        self.tenants.is_some() && self.traffic.is_none()
+    }
 }
 
 #[derive(Deserialize)]
@@ -92,6 +100,7 @@ pub(super) fn convert(
             pools: p.pools,
             live: p.live,
             traffic: p.traffic,
+            tenants: p.tenants,
         },
         &span,
     )?;

@@ -137,11 +137,18 @@ pub fn check_all(
             // Proxy files render for every proxy host, against the fleet as it stands.
             let vars_for =
                 |h: &str| proxy_host_context(&scope, inventory, playbook, options, h, &play.name);
-            let names = hosts.iter().map(|h| h.name.as_str());
+            // A job's proxy routes to the app's hosts (its pools), not the job's.
+            let app_hosts: Vec<&crate::inventory::Host> = match (&play.job, &spec.traffic) {
+                (Some(_), Some(traffic)) => {
+                    crate::job::tenant_traffic::pool_hosts(traffic, inventory)
+                }
+                _ => hosts.clone(),
+            };
+            let names = app_hosts.iter().map(|h| h.name.as_str());
             let mut state = crate::proxy::FleetState::in_service(inventory, names);
             state.traffic = crate::traffic::TrafficState::of_section(spec, inventory);
             if let Some(traffic) = &spec.traffic {
-                for problem in crate::traffic::spec::check_pools(traffic, inventory, &hosts) {
+                for problem in crate::traffic::spec::check_pools(traffic, inventory, &app_hosts) {
                     problems.push(problem);
                 }
             }

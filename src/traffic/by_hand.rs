@@ -66,13 +66,17 @@ impl TrafficControl {
             )));
         };
         let spec: ProxySpec = play.proxy.clone().expect("found above");
-        let app_hosts = inventory
-            .select(&play.hosts)
-            .map_err(|source| Error::Pattern {
-                source,
-                span: Some(play.hosts_span.clone()),
-            })?;
         let traffic = spec.traffic.as_ref().expect("found above");
+        let app_hosts = match &play.job {
+            // A job's proxy routes to its pools, not to the hosts it works on.
+            Some(_) => crate::job::tenant_traffic::pool_hosts(traffic, inventory),
+            None => inventory
+                .select(&play.hosts)
+                .map_err(|source| Error::Pattern {
+                    source,
+                    span: Some(play.hosts_span.clone()),
+                })?,
+        };
         let problems = super::spec::check_pools(traffic, inventory, &app_hosts);
         if let Some(problem) = problems.into_iter().next() {
             return Err(problem);
@@ -130,6 +134,11 @@ impl TrafficControl {
     /// play does not declare, or one that runs no release convoy deployed.
     pub fn refuse(&self, to: &Destination) -> Option<String> {
         let t = self.traffic();
+        if t.tenants.is_some() {
+            return Some(
+                "this play routes requests by tenant: each tenant goes where its job publishes it (`convoy job run`), not where --to sends it; nothing was changed".into(),
+            );
+        }
         let (pool, what) = match to {
             Destination::Pool(pool) => (pool.clone(), format!("--to {pool}")),
             Destination::Share(share) => (t.idle().to_owned(), format!("--to {share}%")),

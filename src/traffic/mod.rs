@@ -11,9 +11,11 @@
 //! - [`record`]: that state as written on each proxy host, installed with
 //!   the proxy files it produced, so the next run (or `convoy rollback`)
 //!   starts from what the proxy really serves.
+//! - [`tenants`]: tenant routing (`tenants:`): each tenant to its data
+//!   version's pool, the maintenance answer while it is converted; a job
+//!   publishes its targets' states there ([`crate::job::tenant_traffic`]).
 //! - [`switch`]: a run's moves: deploy to the idle pool, then its steps;
 //!   a rollback's single switch back.
-//!
 //! - [`gate`]: a step's traffic gate (`traffic.gate`: 5xx share, latency
 //!   percentiles, fewest requests), checked at load, and its verdict.
 //! - [`metrics`]: the figures the proxy gives (nginx's gate log, haproxy's
@@ -30,6 +32,7 @@ pub mod spec;
 mod state;
 pub mod switch;
 pub mod target;
+pub mod tenants;
 mod window;
 
 pub use spec::{Step, TrafficSpec};

@@ -11,10 +11,13 @@
 //! pool green 100 2.0.0
 //! ```
 //!
-//! and during a targeted step a `target POOL clients|routes ITEM...` line.
+//! and during a targeted step a `target POOL clients|routes ITEM...` line;
+//! with tenant routing, one `tenant NAME done|in_progress|pending` line per
+//! tenant the map names.
 
 use super::TrafficState;
 use super::target::Target;
+use super::tenants::{TenantState, invalid_name};
 
 /// Where the record of the play whose manifest is `manifest` lives.
 pub fn path(manifest: &str) -> String {
@@ -40,6 +43,9 @@ pub fn format(play: &str, state: &TrafficState) -> String {
     if let Some((pool, t)) = &state.target {
         text.push_str(&format!("target {pool} {t}\n"));
     }
+    for (name, s) in state.tenants.iter().flat_map(|t| &t.states) {
+        text.push_str(&format!("tenant {name} {}\n", s.key()));
+    }
     text
 }
 
@@ -51,6 +57,7 @@ pub fn apply(text: &str, state: &mut TrafficState) -> Result<(), String> {
     let mut live = None;
     let mut shares = Vec::new();
     let mut target = None;
+    let mut tenants = Vec::new();
     for line in text.lines().map(str::trim) {
         let mut words = line.split_whitespace();
         match words.next() {
@@ -80,6 +87,15 @@ pub fn apply(text: &str, state: &mut TrafficState) -> Result<(), String> {
                 };
                 target = Some((pool.to_owned(), t));
             }
+            Some("tenant") => {
+                // The name goes back into the proxy config: checked as at load.
+                let name = words.next().filter(|n| invalid_name(n).is_none());
+                let state = words.next().and_then(TenantState::from_key);
+                let (Some(name), Some(state)) = (name, state) else {
+                    return Err(format!("unreadable line {line:?}"));
+                };
+                tenants.push((name.to_owned(), state));
+            }
             Some(_) => return Err(format!("unreadable line {line:?}")),
         }
     }
@@ -91,6 +107,13 @@ pub fn apply(text: &str, state: &mut TrafficState) -> Result<(), String> {
     }
     state.live = live;
     state.target = target.filter(|(pool, _)| state.pools.contains_key(pool));
+    // Tenants follow the record (a job published them); a section that
+    // routes no tenants any more ignores them.
+    if let Some(map) = &mut state.tenants {
+        for (name, s) in tenants {
+            map.states.insert(name, s);
+        }
+    }
     for (name, share, version) in shares {
         if let Some(p) = state.pools.get_mut(&name) {
             p.share = share;
@@ -153,6 +176,7 @@ mod tests {
             live: "blue".into(),
             pools,
             target: None,
+            tenants: None,
         }
     }
 

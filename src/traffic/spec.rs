@@ -77,6 +77,8 @@ pub struct TrafficSpec {
     pub gate: Option<super::gate::Gate>,
     /// The `traffic` key (the proxy section when there is none).
     pub span: SourceSpan,
+    /// Tenant routing ([`super::tenants`]), when the section has `tenants`.
+    pub tenants: Option<super::tenants::TenantsSpec>,
 }
 
 /// The pools against the inventory, before any host is touched: each
@@ -157,6 +159,7 @@ pub struct RawKeys {
     pub pools: Option<Spanned<IndexMap<String, Spanned<RawPool>>>>,
     pub live: Option<Spanned<String>>,
     pub traffic: Option<Spanned<RawTraffic>>,
+    pub tenants: Option<Spanned<super::tenants::RawTenants>>,
 }
 
 /// Checks and converts the traffic keys; `None` when no `pools` is given
@@ -180,6 +183,13 @@ pub fn convert(
         if let Some(t) = &raw.traffic {
             return Err(invalid(
                 "`traffic` moves requests between pools, and this proxy section has no `pools`"
+                    .into(),
+                at(&t.referenced),
+            ));
+        }
+        if let Some(t) = &raw.tenants {
+            return Err(invalid(
+                "`tenants` routes each tenant to a pool, and this proxy section has no `pools`"
                     .into(),
                 at(&t.referenced),
             ));
@@ -292,6 +302,11 @@ pub fn convert(
             (steps, hold, gate, span)
         }
     };
+    let names: Vec<String> = pools.iter().map(|p| p.name.clone()).collect();
+    let tenants = raw
+        .tenants
+        .map(|t| super::tenants::convert(file, t, &names, &live))
+        .transpose()?;
     Ok(Some(TrafficSpec {
         pools,
         live,
@@ -299,6 +314,7 @@ pub fn convert(
         hold,
         gate,
         span,
+        tenants,
     }))
 }
 

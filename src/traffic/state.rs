@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::TrafficSpec;
 use super::target::Target;
+use super::tenants::TenantMap;
 use crate::proxy::FleetState;
 use crate::vars::Value;
 
@@ -18,6 +19,8 @@ pub struct TrafficState {
     /// A targeted step: this pool gets these clients' or routes' requests
     /// (the shares then stay 100% on the live pool for the rest).
     pub target: Option<(String, Target)>,
+    /// Where each tenant goes, when the section routes tenants.
+    pub tenants: Option<TenantMap>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -50,6 +53,7 @@ impl TrafficState {
             live: spec.live.clone(),
             pools,
             target: None,
+            tenants: spec.tenants.as_ref().map(TenantMap::declared),
         }
     }
 
@@ -128,14 +132,20 @@ impl TrafficState {
                 .as_ref()
                 .map(|(pool, t)| format!("; {t} to {pool}"))
                 .unwrap_or_default()
+            + &self
+                .tenants
+                .as_ref()
+                .map(|t| format!("; tenants {}", t.summary()))
+                .unwrap_or_default()
     }
 
     /// `pools` for the proxy templates: name -> `{name, hosts, version,
     /// weight, live, targeted}`, each host `{name, address, version}` as
     /// the fleet state knows it; and `traffic` -> `{live, idle, split,
-    /// shares, clients, routes, to}`: `split` when requests go to two
-    /// pools, `shares` when by share, `clients`/`routes` (lists, empty
-    /// unless a targeted step) sending requests to pool `to`.
+    /// shares, clients, routes, to, tenants}`: `split` when requests go to
+    /// two pools, `shares` when by share, `clients`/`routes` (lists, empty
+    /// unless a targeted step) sending requests to pool `to`; `tenants`
+    /// the tenant map ([`TenantMap::template_vars`]) or none.
     pub fn template_vars(&self, fleet: &FleetState) -> (Value, Value) {
         let mut pools = serde_json::Map::new();
         for (name, p) in &self.pools {
@@ -177,6 +187,7 @@ impl TrafficState {
             "clients": clients,
             "routes": routes,
             "to": to,
+            "tenants": self.tenants.as_ref().map(TenantMap::template_vars),
         });
         (Value::Object(pools), traffic)
     }
