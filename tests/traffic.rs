@@ -15,7 +15,9 @@
 //! - a step nginx rejects leaves the step before serving, and the run
 //!   names the step, the file and nginx's message;
 //! - targeted steps: a client on another fleet address always reaches the
-//!   new version, others never; then /api/ does and / does not;
+//!   new version, others never; then /api/ does and / does not; requests
+//!   carrying `X-Canary: 1` do, then those with a `canary=yes` cookie, and
+//!   no other request (nginx and haproxy);
 //! - `convoy traffic`: shows the pools, `--to 10%` and `--to green` by hand.
 //!
 //! Every client loop is bounded in requests and time, and only talks to
@@ -793,6 +795,122 @@ fn targeted(fleet: &Fleet, project: &Project, address: &str, chosen: usize, how:
     assert_eq!(root, (300, 0), "/ does not");
     assert_eq!(chosen_root, (100, 0), "the clients step is over");
     assert_eq!(after, (0, 200));
+}
+
+#[test]
+fn header_and_cookie_steps_through_nginx_send_only_marked_requests_to_the_new_pool() {
+    let fleet = Fleet::start(5);
+    let nginx = Nginx::start(&fleet, 1);
+    let project = Project::new(&fleet, "playbooks/canary.yml", &[2, 3], &[4, 5]);
+    by_request(
+        &project,
+        &nginx.address(),
+        "nginx map $http_x_canary, $cookie_canary",
+    );
+}
+
+#[test]
+fn header_and_cookie_steps_through_haproxy_send_only_marked_requests_to_the_new_pool() {
+    let fleet = Fleet::start(5);
+    let haproxy = support::haproxy::Haproxy::start(&fleet, 1);
+    let project = Project::new(&fleet, "playbooks/canary-haproxy.yml", &[2, 3], &[4, 5]);
+    by_request(
+        &project,
+        &haproxy.address(),
+        "haproxy req.hdr and req.cook ACLs",
+    );
+}
+
+/// `count` GETs of /VERSION through the proxy at `address` with `headers`:
+/// how many answered each version (anything else panics).
+fn versions_with(address: &str, headers: &[(&str, &str)], count: usize) -> (usize, usize) {
+    let (mut old, mut new) = (0, 0);
+    for n in 0..count {
+        match support::nginx::http_request_with("GET", address, SITE, "/VERSION", headers) {
+            Ok((200, b)) if b.trim() == "1.0.0" => old += 1,
+            Ok((200, b)) if b.trim() == "2.0.0" => new += 1,
+            other => panic!("request {n} with {headers:?} failed: {other:?}"),
+        }
+    }
+    (old, new)
+}
+
+/// The header step (`X-Canary: 1`), then the cookie step (`canary=yes` or
+/// `beta`), then every request, through the proxy at `address`: marked
+/// requests always reach the new version, every other one never does.
+fn by_request(project: &Project, address: &str, how: &str) {
+    let path = project.dir().join(&project.playbook);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let edited = text
+        .replace(
+            "steps: [10%, 50%, 100%]",
+            "steps: [{header: {X-Canary: [1]}}, {cookie: {canary: [\"yes\", beta]}}, 100%]",
+        )
+        .replace("hold: 15s", "hold: 8s");
+    assert_ne!(edited, text);
+    std::fs::write(&path, edited).unwrap();
+    let first = project.deploy("1.0.0");
+    assert_eq!(first.code, 0, "{}", first.dump());
+    wait_version(address, "1.0.0");
+
+    let mut run = project.spawn("run", Some("2.0.0"), Instant::now());
+    wait_line(&mut run, "NOTE traffic: step 1/3");
+    let mut figures = Vec::new();
+    let mut measure = |step: &str, label: &str, headers: &[(&str, &str)], want_new: bool| {
+        let count = 150;
+        let (old, new) = versions_with(address, headers, count);
+        figures.push(format!(
+            "  {step}: {label}: {count} requests, 2.0.0 {new}, 1.0.0 {old}"
+        ));
+        let want = if want_new { (0, count) } else { (count, 0) };
+        assert_eq!((old, new), want, "{step}: {label} through {how}");
+    };
+    let step1 = "step 1 (header X-Canary 1)";
+    measure(step1, "X-Canary: 1", &[("X-Canary", "1")], true);
+    measure(step1, "no header", &[], false);
+    measure(step1, "X-Canary: 0", &[("X-Canary", "0")], false);
+    measure(step1, "X-Canary: 10", &[("X-Canary", "10")], false);
+    measure(
+        step1,
+        "Cookie: canary=yes",
+        &[("Cookie", "canary=yes")],
+        false,
+    );
+    wait_line(&mut run, "NOTE traffic: step 2/3");
+    let step2 = "step 2 (cookie canary yes beta)";
+    measure(
+        step2,
+        "Cookie: canary=yes",
+        &[("Cookie", "canary=yes")],
+        true,
+    );
+    measure(
+        step2,
+        "Cookie: a=1; canary=beta",
+        &[("Cookie", "a=1; canary=beta")],
+        true,
+    );
+    measure(
+        step2,
+        "Cookie: canary=no",
+        &[("Cookie", "canary=no")],
+        false,
+    );
+    measure(
+        step2,
+        "Cookie: xcanary=yes",
+        &[("Cookie", "xcanary=yes")],
+        false,
+    );
+    measure(step2, "no cookie", &[], false);
+    measure(step2, "X-Canary: 1", &[("X-Canary", "1")], false);
+    let (run, _) = run.finish(Duration::from_secs(90));
+    assert_eq!(run.code, 0, "{}", run.dump());
+    measure("step 3 (100%)", "no header", &[], true);
+    eprintln!(
+        "header and cookie steps through {how}, green(1.0.0) -> blue(2.0.0), failed 0:\n{}",
+        figures.join("\n")
+    );
 }
 
 #[test]

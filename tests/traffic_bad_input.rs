@@ -163,3 +163,59 @@ fn a_template_that_fails_at_a_later_step_is_refused_before_the_run() {
         "play.yml:15:7",
     );
 }
+
+#[test]
+fn a_header_name_outside_its_charset_is_refused() {
+    let err = fails(&format!(
+        "{POOLS}    traffic:\n      steps: [{{header: {{X_Canary: [1]}}}}, 100%]\n"
+    ));
+    assert_says(
+        &err,
+        "header name \"X_Canary\" must be 1 to 64 letters, digits and -",
+        "play.yml:15:15",
+    );
+}
+
+#[test]
+fn a_cookie_value_that_would_break_the_proxy_config_is_refused() {
+    let err = fails(&format!(
+        "{POOLS}    traffic:\n      steps: [{{cookie: {{canary: [\"a;deny\"]}}}}, 100%]\n"
+    ));
+    assert_says(
+        &err,
+        "cookie canary value \"a;deny\" must be 1 to 64 letters, digits, ., _ or -",
+        "play.yml:15:15",
+    );
+}
+
+#[test]
+fn a_header_value_given_twice_is_refused() {
+    let err = fails(&format!(
+        "{POOLS}    traffic:\n      steps: [{{header: {{X-Canary: [beta, Beta]}}}}, 100%]\n"
+    ));
+    assert_says(
+        &err,
+        "header X-Canary value \"Beta\" is given twice (as \"beta\": values match ignoring case)",
+        "play.yml:15:15",
+    );
+}
+
+#[test]
+fn a_cookie_value_yaml_reads_as_a_boolean_is_refused() {
+    let err = fails(&format!(
+        "{POOLS}    traffic:\n      steps: [{{cookie: {{canary: yes}}}}, 100%]\n"
+    ));
+    assert_says(&err, "quote it, like \"yes\"", "play.yml:15:15");
+}
+
+#[test]
+fn a_header_step_with_two_names_is_refused() {
+    let err = fails(&format!(
+        "{POOLS}    traffic:\n      steps: [{{header: {{X-A: 1, X-B: 1}}}}, 100%]\n"
+    ));
+    assert_says(
+        &err,
+        "`header` takes one header name and its values",
+        "play.yml:15:15",
+    );
+}

@@ -5,7 +5,8 @@
 //!
 //! - [`spec`]: what a playbook states under `proxy:` (`pools`, `live`,
 //!   `traffic: {steps, hold}`), checked at load.
-//! - [`target`]: targeted steps (client subnets, routes), checked at load.
+//! - [`target`]: targeted steps (client subnets, routes, header or cookie
+//!   values: [`request_match`]), checked at load.
 //! - [`TrafficState`]: where traffic goes at one moment: the live pool and
 //!   each pool's share and version, as the proxy templates see them.
 //! - [`record`]: that state as written on each proxy host, installed with
@@ -21,6 +22,7 @@
 
 pub mod by_hand;
 pub mod record;
+pub mod request_match;
 pub mod spec;
 mod state;
 pub mod switch;

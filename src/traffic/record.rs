@@ -11,7 +11,8 @@
 //! pool green 100 2.0.0
 //! ```
 //!
-//! and during a targeted step a `target POOL clients|routes ITEM...` line.
+//! and during a targeted step a `target POOL clients|routes ITEM...` or
+//! `target POOL header|cookie NAME VALUE...` line.
 
 use super::TrafficState;
 use super::target::Target;
@@ -73,10 +74,8 @@ pub fn apply(text: &str, state: &mut TrafficState) -> Result<(), String> {
                     return Err(format!("unreadable line {line:?}"));
                 };
                 let items: Vec<String> = words.map(str::to_owned).collect();
-                let t = match kind {
-                    "clients" => Target::Clients(items),
-                    "routes" => Target::Routes(items),
-                    _ => return Err(format!("unreadable line {line:?}")),
+                let Some(t) = Target::from_items(kind, items) else {
+                    return Err(format!("unreadable line {line:?}"));
                 };
                 target = Some((pool.to_owned(), t));
             }
@@ -171,6 +170,21 @@ mod tests {
         let mut back = state();
         apply(&format("p", &s), &mut back).unwrap();
         assert_eq!(back, s);
+        for t in [
+            Target::Header {
+                name: "X-Canary".into(),
+                values: vec!["1".into(), "yes".into()],
+            },
+            Target::Cookie {
+                name: "canary".into(),
+                values: vec!["beta".into()],
+            },
+        ] {
+            s.set_target("green", t);
+            let mut back = state();
+            apply(&format("p", &s), &mut back).unwrap();
+            assert_eq!(back, s);
+        }
         s.set_share("green", 100);
         apply(&format("p", &s), &mut back).unwrap();
         assert_eq!(back.live, "green");
