@@ -18,6 +18,9 @@
 //!   new version, others never; then /api/ does and / does not; requests
 //!   carrying `X-Canary: 1` do, then those with a `canary=yes` cookie, and
 //!   no other request (nginx and haproxy);
+//! - `convoy run --check` (and `--diff`) lists each traffic step and the
+//!   proxy file diff it would install, each from the step before, and
+//!   changes nothing on the proxy host (files, mtimes, reloads);
 //! - `convoy traffic`: shows the pools, `--to 10%` and `--to green` by hand.
 //!
 //! Every client loop is bounded in requests and time, and only talks to
@@ -910,6 +913,176 @@ fn by_request(project: &Project, address: &str, how: &str) {
     eprintln!(
         "header and cookie steps through {how}, green(1.0.0) -> blue(2.0.0), failed 0:\n{}",
         figures.join("\n")
+    );
+}
+
+/// Every file under `dir` on fleet host `i`: its path, mtime and content.
+fn files_under(
+    fleet: &Fleet,
+    i: usize,
+    dir: &str,
+) -> Vec<(String, std::time::SystemTime, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut todo = vec![fleet.host_path(i, dir)];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap().filter_map(Result::ok) {
+            let meta = std::fs::symlink_metadata(e.path()).unwrap();
+            if meta.is_dir() {
+                todo.push(e.path());
+            } else if meta.is_file() {
+                let content = std::fs::read(e.path()).unwrap();
+                out.push((
+                    e.path().display().to_string(),
+                    meta.modified().unwrap(),
+                    content,
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The TASK block of `task` in a run's output, up to the next TASK.
+fn task_block<'a>(stdout: &'a str, task: &str) -> &'a str {
+    let start = stdout
+        .find(&format!("TASK [{task}]"))
+        .unwrap_or_else(|| panic!("no TASK [{task}] in:\n{stdout}"));
+    let rest = &stdout[start + 5..];
+    let end = rest
+        .find("TASK [")
+        .or_else(|| rest.find("PLAY RECAP"))
+        .unwrap_or(rest.len());
+    &stdout[start..start + 5 + end]
+}
+
+#[test]
+fn check_and_diff_list_each_traffic_step_and_change_nothing_on_the_proxy_host() {
+    let fleet = Fleet::start(5);
+    let nginx = Nginx::start(&fleet, 1);
+    let project = Project::new(&fleet, "playbooks/canary.yml", &[2, 3], &[4, 5]);
+    let path = project.dir().join(&project.playbook);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let edited = text.replace(
+        "steps: [10%, 50%, 100%]",
+        "steps: [{header: {X-Canary: [1]}}, 50%, 100%]",
+    );
+    assert_ne!(edited, text);
+    std::fs::write(&path, edited).unwrap();
+    let first = project.deploy("1.0.0");
+    assert_eq!(first.code, 0, "{}", first.dump());
+    wait_version(&nginx.address(), "1.0.0");
+
+    let nginx_files = files_under(&fleet, 1, "/etc/nginx");
+    let state_files = files_under(&fleet, 1, STATE_DIR);
+    let reloads = nginx.reloads();
+    let currents: Vec<String> = (2..=5).map(|i| current(&fleet, i)).collect();
+    project.set_version("2.0.0");
+    let steps = [
+        "traffic: step 1/3: header X-Canary 1 to blue (2.0.0)",
+        "traffic: step 2/3: 50% to blue (2.0.0)",
+        "traffic: step 3/3: 100% to blue (2.0.0)",
+    ];
+    let check = |extra: &[&str]| {
+        let mut args = project.args("run", Some("2.0.0"));
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let run = run_in(
+            project.dir(),
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+        assert_eq!(run.code, 0, "{}", run.dump());
+        run
+    };
+
+    // --check: each step, what it would write, and where traffic would go.
+    let run = check(&["--check"]);
+    for step in steps {
+        let block = task_block(&run.stdout, step);
+        assert!(
+            block.contains(
+                "changed: [h1]: would write /etc/nginx/conf.d/hello.conf, /srv/convoy-proxy/"
+            ),
+            "{block}"
+        );
+        assert!(block.contains("would validate and reload"), "{block}");
+        assert!(
+            !block.contains("--- before"),
+            "a diff without --diff: {block}"
+        );
+    }
+    assert!(
+        run.stdout.contains("NOTE traffic: step 2/3: 50% to blue (2.0.0): would serve blue 50% (2.0.0), green 50% live (1.0.0)"),
+        "{}",
+        run.stdout
+    );
+
+    // --check --diff: each step's diff from the step before, as a run
+    // would install them one after the other.
+    let run = check(&["--check", "--diff"]);
+    let one = task_block(&run.stdout, steps[0]);
+    for line in [
+        "-# traffic: blue 0% (no version), green 100% live (1.0.0)",
+        "+# traffic: blue 0% (2.0.0), green 100% live (1.0.0); header X-Canary 1 to blue",
+        "+map $http_x_canary $hello_pool {",
+        "+    \"1\" hello_blue;",
+        "-        proxy_pass http://hello_green;",
+        "+        proxy_pass http://$hello_pool;",
+        "+target blue header X-Canary 1",
+    ] {
+        assert!(one.contains(line), "step 1 diff lacks {line:?}:\n{one}");
+    }
+    let two = task_block(&run.stdout, steps[1]);
+    for line in [
+        "-# traffic: blue 0% (2.0.0), green 100% live (1.0.0); header X-Canary 1 to blue",
+        "-map $http_x_canary $hello_pool {",
+        "+split_clients \"${request_id}\" $hello_pool {",
+        "+    50% hello_blue;",
+        "-target blue header X-Canary 1",
+        "+pool blue 50 2.0.0",
+    ] {
+        assert!(two.contains(line), "step 2 diff lacks {line:?}:\n{two}");
+    }
+    // Unchanged since step 1: not in step 2's diff.
+    assert!(!two.contains("+upstream hello_blue {"), "{two}");
+    assert!(
+        !two.contains("+        proxy_pass http://$hello_pool;"),
+        "{two}"
+    );
+    let three = task_block(&run.stdout, steps[2]);
+    for line in [
+        "-split_clients \"${request_id}\" $hello_pool {",
+        "-        proxy_pass http://$hello_pool;",
+        "+        proxy_pass http://hello_blue;",
+        "-upstream hello_green {",
+        "+live blue",
+    ] {
+        assert!(three.contains(line), "step 3 diff lacks {line:?}:\n{three}");
+    }
+
+    // Nothing changed on any host: the proxy's files (content and mtime),
+    // the traffic record, nginx (no reload), the app hosts' releases.
+    assert_eq!(
+        files_under(&fleet, 1, "/etc/nginx"),
+        nginx_files,
+        "/etc/nginx changed"
+    );
+    assert_eq!(
+        files_under(&fleet, 1, STATE_DIR),
+        state_files,
+        "{STATE_DIR} changed"
+    );
+    assert_eq!(nginx.reloads(), reloads, "nginx reloaded");
+    let after: Vec<String> = (2..=5).map(|i| current(&fleet, i)).collect();
+    assert_eq!(after, currents);
+    assert_eq!(
+        versions_with(&nginx.address(), &[("X-Canary", "1")], 50),
+        (50, 0),
+        "a check run's step reached nginx"
+    );
+    eprintln!(
+        "--check --diff on a pooled play: 3 traffic steps listed, each diff from the step before; /etc/nginx ({} files) and {STATE_DIR} ({} files) unchanged in content and mtime, {reloads} nginx reloads before and after, 50 of 50 X-Canary requests still on 1.0.0",
+        nginx_files.len(),
+        state_files.len()
     );
 }
 
