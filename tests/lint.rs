@@ -295,3 +295,42 @@ fn lint_names_the_traffic_step_whose_proxy_files_nginx_rejects() {
         "{stdout}"
     );
 }
+
+#[test]
+fn lint_validates_request_pools_with_nginx_and_haproxy() {
+    let pools = "    request_pools:\n      heavy:\n        routes: [\"^/upload\", \"^/search\"]\n        methods: [POST, PUT]\n        hosts: blue\n        max_conns: 4\n        timeout: 30s\n      deletes:\n        methods: [DELETE]\n        hosts: app\n        max_conns: 2\n        timeout: 5s\n    pools:\n";
+    for (playbook, validator, wanted) in [
+        (
+            "playbooks/canary.yml",
+            "/usr/sbin/nginx -t",
+            "server 10.213.250.1:8080 max_conns=4;",
+        ),
+        (
+            "playbooks/canary-haproxy.yml",
+            "/usr/sbin/haproxy -c",
+            "use_backend hello_rp_heavy if hello_rp_heavy_route hello_rp_heavy_method",
+        ),
+    ] {
+        let dir = pooled_project(playbook, "[{header: {X-Canary: [1]}}, 50%, 100%]");
+        let path = dir.path().join(playbook);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replacen("    pools:\n", pools, 1)).unwrap();
+        let (code, stdout, stderr) = lint(dir.path(), playbook);
+        assert_eq!(code, 0, "{playbook}: {stdout}{stderr}");
+        for step in ["", " (step 1/3: header X-Canary 1)", " (step 2/3: 50%)"] {
+            assert!(
+                stdout.contains(&format!(
+                    "proxy files{step} validated with `{validator}` on this machine"
+                )),
+                "{playbook}: {stdout}"
+            );
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_convoy"))
+            .current_dir(dir.path())
+            .args(["render", playbook, "-i", "inv.yml"])
+            .output()
+            .unwrap();
+        let rendered = String::from_utf8_lossy(&out.stdout);
+        assert!(rendered.contains(wanted), "{playbook}:\n{rendered}");
+    }
+}

@@ -219,3 +219,111 @@ fn a_header_step_with_two_names_is_refused() {
         "play.yml:15:15",
     );
 }
+
+/// A request pool `heavy` with these keys, then `light` with those.
+fn request_pools(heavy: &str, light: &str) -> String {
+    format!(
+        "    request_pools:\n      heavy: {{hosts: web, max_conns: 4, timeout: 30s, {heavy}}}\n      light: {{hosts: web, max_conns: 8, timeout: 5s, {light}}}\n"
+    )
+}
+
+#[test]
+fn request_pools_whose_routes_overlap_are_refused() {
+    let err = fails(&request_pools(
+        "routes: [\"^/upload\"]",
+        "routes: [\"^/search\", \"^/upload/big\"]",
+    ));
+    assert_says(
+        &err,
+        "request pools `heavy` and `light` can both claim a request (any method, routes \"^/upload\" and \"^/upload/big\")",
+        "play.yml:13:14",
+    );
+}
+
+#[test]
+fn request_pools_sharing_a_route_and_a_method_are_refused() {
+    let err = fails(&request_pools(
+        "routes: [\"^/api\"], methods: [POST, PUT]",
+        "routes: [\"^/api\"], methods: [PUT]",
+    ));
+    assert_says(&err, "(PUT, route \"^/api\" in both)", "play.yml:13:14");
+}
+
+#[test]
+fn a_request_pool_route_given_twice_is_refused() {
+    let err = fails(&request_pools(
+        "routes: [\"^/a\", \"^/a\"]",
+        "methods: [GET]",
+    ));
+    assert_says(
+        &err,
+        "request pool `heavy`: route \"^/a\" is given twice",
+        "play.yml:12:14",
+    );
+}
+
+#[test]
+fn a_request_pool_route_that_is_no_regex_is_refused() {
+    let err = fails(&request_pools("routes: [\"^/(a\"]", "methods: [GET]"));
+    assert_says(
+        &err,
+        "request pool `heavy`: route \"^/(a\" is not a regex",
+        "play.yml:12:14",
+    );
+}
+
+#[test]
+fn a_request_pool_with_zero_connections_is_refused() {
+    let err = fails(
+        "    request_pools:\n      heavy: {hosts: web, routes: [\"^/a\"], max_conns: 0, timeout: 30s}\n",
+    );
+    assert_says(
+        &err,
+        "request pool `heavy`: `max_conns` must be a whole number of connections, 1 or more",
+        "play.yml:12:55",
+    );
+}
+
+#[test]
+fn a_request_pool_with_a_zero_timeout_is_refused() {
+    let err = fails(
+        "    request_pools:\n      heavy: {hosts: web, routes: [\"^/a\"], max_conns: 2, timeout: 0s}\n",
+    );
+    assert_says(
+        &err,
+        "request pool `heavy`: `timeout` must be a duration of 1s or more",
+        "play.yml:12:67",
+    );
+}
+
+#[test]
+fn a_request_pool_taking_no_request_is_refused() {
+    let err = fails("    request_pools:\n      heavy: {hosts: web, max_conns: 2, timeout: 30s}\n");
+    assert_says(
+        &err,
+        "request pool `heavy`: give `routes`, `methods` or both",
+        "play.yml:12:14",
+    );
+}
+
+#[test]
+fn a_request_pool_method_that_is_no_method_is_refused() {
+    let err = fails(&request_pools("methods: [post]", "methods: [GET]"));
+    assert_says(
+        &err,
+        "request pool `heavy`: method \"post\" must be an upper-case word like POST",
+        "play.yml:12:14",
+    );
+}
+
+#[test]
+fn a_request_pool_naming_no_host_is_refused_before_any_host_is_touched() {
+    let err = fails(
+        "    request_pools:\n      heavy: {hosts: nowhere, routes: [\"^/a\"], max_conns: 2, timeout: 30s}\n",
+    );
+    assert_says(
+        &err,
+        "request pool `heavy` names no host: pattern \"nowhere\" matches no host",
+        "play.yml:12:14",
+    );
+}

@@ -338,6 +338,7 @@ mod tests {
                 .collect(),
             maintenance: false,
             traffic: None,
+            request_pools: Vec::new(),
         }
     }
 

@@ -1,0 +1,353 @@
+//! Request pools: classes of requests (by path regex and/or method) sent
+//! to an upstream of their own, with its own connection limit per server
+//! and its own timeout, so a slow class (uploads, searches, reports)
+//! cannot take every connection the app hosts have and hold up the rest.
+//!
+//! ```yaml
+//! proxy:
+//!   request_pools:
+//!     heavy:
+//!       routes: ["^/upload", "^/search"]   # and/or
+//!       methods: [POST, PUT]
+//!       hosts: app_blue                     # may be the app hosts themselves
+//!       max_conns: 4                        # per server
+//!       timeout: 30s
+//! ```
+//!
+//! A request belongs to a class when its path matches one of the class's
+//! routes (any path without `routes`) and its method is one of the
+//! class's methods (any method without `methods`). Checked at load: a
+//! class states routes or methods or both, each route compiles and keeps
+//! to what a proxy config carries, methods are upper-case words, limits
+//! are above zero, and no two classes can claim one request (same method,
+//! or one of them any method, and routes that are equal or one a literal
+//! prefix of the other, or one of them any route). Before any host is
+//! touched, each class's `hosts` must select hosts of the inventory.
+
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use serde_json::json;
+use serde_saphyr::Spanned;
+
+use crate::playbook::PlaybookError;
+use crate::source::SourceSpan;
+use crate::vars::Value;
+
+/// One class of requests and the upstream it goes to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestPool {
+    /// Letters, digits and `_`: it names the proxy's upstream.
+    pub name: String,
+    /// Path regexes; empty: every path.
+    pub routes: Vec<String>,
+    /// Upper-case methods; empty: every method.
+    pub methods: Vec<String>,
+    /// A host pattern of the inventory.
+    pub hosts: String,
+    /// Connections at once per server of the class's upstream.
+    pub max_conns: u32,
+    /// How long the proxy waits for the app on this class's requests.
+    pub timeout: Duration,
+    pub span: SourceSpan,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRequestPool {
+    #[serde(default)]
+    routes: Vec<String>,
+    #[serde(default)]
+    methods: Vec<String>,
+    hosts: String,
+    max_conns: Spanned<Value>,
+    timeout: Spanned<Value>,
+}
+
+/// nginx sends each class to its upstream through an error code of its own
+/// (`return 560` + `error_page 560 = @class`), and error_page takes codes
+/// up to 599.
+const MAX_POOLS: usize = 30;
+
+pub type RawRequestPools = Spanned<IndexMap<String, Spanned<RawRequestPool>>>;
+
+/// Checks and converts `request_pools`, in playbook order.
+pub fn convert(
+    file: &std::path::Path,
+    raw: Option<RawRequestPools>,
+) -> Result<Vec<RequestPool>, PlaybookError> {
+    let at = |l: &serde_saphyr::Location| {
+        SourceSpan::from_location(file, l).unwrap_or_else(|| SourceSpan::new(file, 1, 1))
+    };
+    let invalid = |message: String, span: SourceSpan| PlaybookError::Invalid { message, span };
+    let Some(raw) = raw else {
+        return Ok(Vec::new());
+    };
+    if raw.value.len() > MAX_POOLS {
+        return Err(invalid(
+            format!(
+                "`request_pools` declares {} classes; at most {MAX_POOLS}",
+                raw.value.len()
+            ),
+            at(&raw.referenced),
+        ));
+    }
+    let mut pools: Vec<RequestPool> = Vec::new();
+    for (name, p) in raw.value {
+        let span = at(&p.referenced);
+        let p = p.value;
+        let class = |what: String| format!("request pool `{name}`: {what}");
+        if name.is_empty()
+            || name.len() > 32
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            return Err(invalid(
+                format!(
+                    "request pool name {name:?} must be 1 to 32 lower-case letters, digits or _ (it names the proxy's upstream)"
+                ),
+                span,
+            ));
+        }
+        if p.routes.is_empty() && p.methods.is_empty() {
+            return Err(invalid(
+                class("give `routes`, `methods` or both: the requests the class takes".into()),
+                span,
+            ));
+        }
+        let routes = if p.routes.is_empty() {
+            Vec::new()
+        } else {
+            super::target::check_routes(&p.routes).map_err(|e| invalid(class(e), span.clone()))?
+        };
+        let mut methods: Vec<String> = Vec::new();
+        for m in &p.methods {
+            if m.is_empty() || m.len() > 16 || !m.chars().all(|c| c.is_ascii_uppercase()) {
+                return Err(invalid(
+                    class(format!("method {m:?} must be an upper-case word like POST")),
+                    span,
+                ));
+            }
+            if methods.contains(m) {
+                return Err(invalid(class(format!("method {m} is given twice")), span));
+            }
+            methods.push(m.clone());
+        }
+        if p.hosts.trim().is_empty() {
+            return Err(invalid(
+                class("names no host: `hosts` is empty".into()),
+                span,
+            ));
+        }
+        let max_conns = match &p.max_conns.value {
+            Value::Number(n) => n.as_u64().filter(|n| (1..=65_535).contains(n)),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            invalid(
+                class("`max_conns` must be a whole number of connections, 1 or more".into()),
+                at(&p.max_conns.referenced),
+            )
+        })? as u32;
+        let timeout = crate::playbook::duration(&p.timeout.value)
+            .filter(|d| *d >= Duration::from_secs(1))
+            .ok_or_else(|| {
+                invalid(
+                    class("`timeout` must be a duration of 1s or more, like 30s".into()),
+                    at(&p.timeout.referenced),
+                )
+            })?;
+        let pool = RequestPool {
+            name,
+            routes,
+            methods,
+            hosts: p.hosts,
+            max_conns,
+            timeout,
+            span,
+        };
+        if let Some((other, why)) = pools.iter().find_map(|o| overlap(o, &pool).map(|w| (o, w))) {
+            return Err(invalid(
+                format!(
+                    "request pools `{}` and `{}` can both claim a request ({why}): a request goes to one class",
+                    other.name, pool.name
+                ),
+                pool.span.clone(),
+            ));
+        }
+        pools.push(pool);
+    }
+    Ok(pools)
+}
+
+/// Why `a` and `b` can claim one request, if they can.
+fn overlap(a: &RequestPool, b: &RequestPool) -> Option<String> {
+    let methods = if a.methods.is_empty() || b.methods.is_empty() {
+        "any method".to_owned()
+    } else {
+        let shared: Vec<&String> = a.methods.iter().filter(|m| b.methods.contains(m)).collect();
+        match shared.first() {
+            None => return None,
+            Some(m) => m.to_string(),
+        }
+    };
+    let routes = if a.routes.is_empty() || b.routes.is_empty() {
+        "any path".to_owned()
+    } else {
+        let pair = a.routes.iter().find_map(|r| {
+            b.routes
+                .iter()
+                .find(|s| routes_overlap(r, s))
+                .map(|s| (r, s))
+        })?;
+        if pair.0 == pair.1 {
+            format!("route {:?} in both", pair.0)
+        } else {
+            format!("routes {:?} and {:?}", pair.0, pair.1)
+        }
+    };
+    Some(format!("{methods}, {routes}"))
+}
+
+/// Equal routes, or anchored literal prefixes where one starts the other
+/// (`^/upload` and `^/upload/big`): both match some path. Regexes beyond
+/// that are not compared; the first class in playbook order wins.
+fn routes_overlap(a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    let literal = |r: &str| {
+        let r = r.strip_prefix('^')?;
+        let end = r
+            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_')))
+            .unwrap_or(r.len());
+        Some(r[..end].to_owned())
+    };
+    match (literal(a), literal(b)) {
+        (Some(x), Some(y)) if !x.is_empty() && !y.is_empty() => {
+            // A route that is all literal matches every path it starts.
+            let whole = |r: &str, lit: &str| r.len() == lit.len() + 1;
+            (whole(a, &x) && y.starts_with(&x)) || (whole(b, &y) && x.starts_with(&y))
+        }
+        _ => false,
+    }
+}
+
+/// Each class's `hosts` against the inventory, before any host is touched.
+pub fn check_hosts(
+    pools: &[RequestPool],
+    inventory: &crate::inventory::Inventory,
+) -> Vec<crate::error::Error> {
+    pools
+        .iter()
+        .filter_map(|p| {
+            let why = match inventory.select(&p.hosts) {
+                Err(e) => e.to_string(),
+                Ok(hosts) if hosts.is_empty() => {
+                    format!("`{}` selects none in the inventory", p.hosts)
+                }
+                Ok(_) => return None,
+            };
+            Some(crate::error::Error::Located {
+                message: format!("request pool `{}` names no host: {why}", p.name),
+                span: p.span.clone(),
+            })
+        })
+        .collect()
+}
+
+/// `request_pools` for the proxy templates, in playbook order: `{name,
+/// hosts: [{name, address}], routes, methods, max_conns, timeout}`
+/// (`timeout` in whole seconds), with `nginx_route` / `nginx_method`: the
+/// regexes nginx's maps test (`route` against `$uri`; `method` against
+/// `CLASS:$request_method`, CLASS the class whose route matched, empty when
+/// none did).
+pub fn template_value(
+    pools: &[RequestPool],
+    inventory: &crate::inventory::Inventory,
+) -> Vec<Value> {
+    pools
+        .iter()
+        .map(|p| {
+            let hosts: Vec<Value> = inventory
+                .select(&p.hosts)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|h| {
+                    let address = match inventory.host_vars(&h.name).get("ansible_host") {
+                        Some(Value::String(a)) => a.clone(),
+                        _ => h.name.clone(),
+                    };
+                    json!({"name": h.name, "address": address})
+                })
+                .collect();
+            // A class without routes takes its methods on any path,
+            // whichever class's route matched.
+            let route_part = if p.routes.is_empty() {
+                "[a-z0-9_]*".to_owned()
+            } else {
+                regex::escape(&p.name)
+            };
+            let method_part = if p.methods.is_empty() {
+                "[A-Z]+".to_owned()
+            } else {
+                format!("(?:{})", p.methods.join("|"))
+            };
+            json!({
+                "name": p.name,
+                "hosts": hosts,
+                "routes": p.routes,
+                "methods": p.methods,
+                "max_conns": p.max_conns,
+                "timeout": p.timeout.as_secs(),
+                "nginx_method": format!("^{route_part}:{method_part}$"),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(name: &str, routes: &[&str], methods: &[&str]) -> RequestPool {
+        RequestPool {
+            name: name.into(),
+            routes: routes.iter().map(|s| s.to_string()).collect(),
+            methods: methods.iter().map(|s| s.to_string()).collect(),
+            hosts: "app".into(),
+            max_conns: 1,
+            timeout: Duration::from_secs(1),
+            span: SourceSpan::new(std::path::Path::new("p.yml"), 1, 1),
+        }
+    }
+
+    #[test]
+    fn classes_that_can_claim_one_request_are_found() {
+        let o = |a: RequestPool, b: RequestPool| overlap(&a, &b);
+        assert_eq!(
+            o(pool("a", &["^/up"], &[]), pool("b", &["^/up"], &[])).unwrap(),
+            "any method, route \"^/up\" in both"
+        );
+        assert!(o(pool("a", &["^/up"], &[]), pool("b", &["^/upload"], &[])).is_some());
+        assert!(o(pool("a", &["^/up$"], &[]), pool("b", &["^/upload"], &[])).is_none());
+        assert!(
+            o(
+                pool("a", &["^/up"], &["POST"]),
+                pool("b", &["^/up"], &["GET"])
+            )
+            .is_none()
+        );
+        assert_eq!(
+            o(
+                pool("a", &[], &["POST"]),
+                pool("b", &["^/x"], &["PUT", "POST"])
+            )
+            .unwrap(),
+            "POST, any path"
+        );
+        assert!(o(pool("a", &["^/a"], &[]), pool("b", &["^/b"], &[])).is_none());
+    }
+}
