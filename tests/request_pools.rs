@@ -14,6 +14,10 @@
 //! - without it (the control): the same load takes every worker and light
 //!   requests wait for one, which is what the bound is there to catch.
 //!
+//! And which class takes a request, through nginx and haproxy: `reads`
+//! (GET on ^/api/) and `posts` (POST, any path) on one pool's host while
+//! the other pool is live; each answer's version names its upstream.
+//!
 //! Every client only talks to the fleet's nginx. Figures go to stderr.
 
 mod support;
@@ -50,6 +54,7 @@ if len(sys.argv) < 2 or sys.argv[1] != "serve":
     sys.exit(0)
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if self.path.startswith("/slow"):
             time.sleep({slow})
         body = version.encode()
@@ -57,6 +62,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+    do_POST = do_PUT = do_DELETE = do_GET
     def log_message(self, *args):
         pass
 class Workers(HTTPServer):
@@ -87,20 +93,26 @@ const HEAVY_POOL: &str = "    request_pools:\n      heavy:\n        routes: [\"^
 
 struct Project {
     dir: tempfile::TempDir,
+    playbook: String,
 }
 
 impl Project {
-    /// playbooks/blue-green.yml (h1 nginx, blue h2, green h3) with the app
-    /// above, and `request_pools` when given.
-    fn new(fleet: &Fleet) -> Project {
+    /// `playbook` (h1 the proxy, blue h2, green h3; without traffic steps:
+    /// a blue-green switch) with the app above.
+    fn new(fleet: &Fleet, playbook: &str) -> Project {
         let dir = workdir();
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        for rel in ["playbooks/blue-green.yml", "templates/nginx/pools.conf.j2"] {
-            write_file(
-                dir.path(),
-                rel,
-                &std::fs::read_to_string(root.join(rel)).unwrap(),
+        for rel in [
+            playbook,
+            "templates/nginx/pools.conf.j2",
+            "templates/haproxy/pools.cfg.j2",
+        ] {
+            let text = std::fs::read_to_string(root.join(rel)).unwrap();
+            let text = text.replace(
+                "    traffic:\n      steps: [10%, 50%, 100%]\n      hold: 15s\n",
+                "",
             );
+            write_file(dir.path(), rel, &text);
         }
         let app = write_file(dir.path(), "app/hello/bin/hello", &app_script());
         use std::os::unix::fs::PermissionsExt;
@@ -114,20 +126,33 @@ impl Project {
             )
         };
         let yaml = format!(
-            "all:\n  vars:\n    convoy_ssh_config: {}\n    convoy_proxy_state_dir: /srv/convoy-proxy\n    app_name: hello\n    app_port: 8080\n    app_root: /srv\n    proxy_server_name: {SITE}\n    nginx_pidfile: /srv/nginx/nginx.pid\n  children:\n    balancers:\n      hosts:\n        {}:\n          ansible_host: {}\n    app:\n      children:\n        blue:\n          hosts:\n{}        green:\n          hosts:\n{}",
+            "all:\n  vars:\n    convoy_ssh_config: {}\n    convoy_proxy_state_dir: /srv/convoy-proxy\n    app_name: hello\n    app_port: 8080\n    app_root: /srv\n    proxy_server_name: {SITE}\n    nginx_pidfile: /srv/nginx/nginx.pid\n{}  children:\n    balancers:\n      hosts:\n        {}:\n          ansible_host: {}\n    app:\n      children:\n        blue:\n          hosts:\n{}        green:\n          hosts:\n{}",
             fleet.ssh_config().display(),
+            support::haproxy::inventory_vars(4),
             fleet.name(1),
             fleet.addr(1),
             host(2),
             host(3)
         );
         write_file(dir.path(), "inventory.yml", &yaml);
-        Project { dir }
+        Project {
+            dir,
+            playbook: playbook.to_owned(),
+        }
+    }
+
+    /// Puts `pools` (YAML lines) under the proxy section, before `pools:`.
+    fn set_request_pools(&self, pools: &str) {
+        let path = self.dir.path().join(&self.playbook);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let edited = text.replacen("    pools:\n", &format!("{pools}    pools:\n"), 1);
+        assert_ne!(edited, text);
+        std::fs::write(&path, edited).unwrap();
     }
 
     /// Adds or removes the heavy class in the playbook.
     fn request_pools(&self, on: bool) {
-        let path = self.dir.path().join("playbooks/blue-green.yml");
+        let path = self.dir.path().join(&self.playbook);
         let text = std::fs::read_to_string(&path).unwrap();
         let without = text.replace(HEAVY_POOL, "");
         let edited = if on {
@@ -148,7 +173,7 @@ impl Project {
             self.dir.path(),
             &[
                 "run",
-                "playbooks/blue-green.yml",
+                &self.playbook,
                 "-i",
                 "inventory.yml",
                 "-e",
@@ -250,7 +275,7 @@ fn a_slow_route_in_its_request_pool_does_not_hold_up_light_requests() {
     let fleet = Fleet::start(3);
     let nginx = Nginx::start(&fleet, 1);
     let address = nginx.address();
-    let project = Project::new(&fleet);
+    let project = Project::new(&fleet, "playbooks/blue-green.yml");
 
     // With the heavy class: the first run releases to green (h3).
     project.request_pools(true);
@@ -312,4 +337,70 @@ fn a_slow_route_in_its_request_pool_does_not_hold_up_light_requests() {
         ms(pct(&control, 0.5))
     );
     assert_eq!(control_refused, 0, "without the class nothing refuses");
+}
+
+#[test]
+fn request_pools_through_nginx_send_each_class_by_route_and_method_to_its_hosts() {
+    let fleet = Fleet::start(3);
+    let nginx = Nginx::start(&fleet, 1);
+    let project = Project::new(&fleet, "playbooks/blue-green.yml");
+    classes(&project, &nginx.address(), "nginx");
+}
+
+#[test]
+fn request_pools_through_haproxy_send_each_class_by_route_and_method_to_its_hosts() {
+    let fleet = Fleet::start(3);
+    let haproxy = support::haproxy::Haproxy::start(&fleet, 1);
+    let project = Project::new(&fleet, "playbooks/canary-haproxy.yml");
+    classes(&project, &haproxy.address(), "haproxy");
+}
+
+/// Two classes on green (h3, left on 1.0.0) while blue (h2) serves 2.0.0:
+/// `reads` (GET on ^/api/) and `posts` (POST on any path). Each answer's
+/// version says which upstream took it.
+fn classes(project: &Project, address: &str, how: &str) {
+    project.set_request_pools(
+        "    request_pools:\n      reads:\n        routes: [\"^/api/\"]\n        methods: [GET]\n        hosts: green\n        max_conns: 8\n        timeout: 10s\n      posts:\n        methods: [POST]\n        hosts: green\n        max_conns: 8\n        timeout: 10s\n",
+    );
+    for version in ["1.0.0", "2.0.0"] {
+        let run = project.deploy(version);
+        assert_eq!(run.code, 0, "{}", run.dump());
+    }
+    let mut figures = Vec::new();
+    for (method, path, want, why) in [
+        ("GET", "/VERSION", "2.0.0", "no class: the live pool"),
+        ("GET", "/api/VERSION", "1.0.0", "reads"),
+        ("POST", "/VERSION", "1.0.0", "posts"),
+        (
+            "POST",
+            "/api/VERSION",
+            "1.0.0",
+            "posts (reads takes GET only)",
+        ),
+        (
+            "PUT",
+            "/api/VERSION",
+            "2.0.0",
+            "no class (neither takes PUT)",
+        ),
+        ("DELETE", "/VERSION", "2.0.0", "no class"),
+    ] {
+        let count = 50;
+        let mut got = Vec::new();
+        for _ in 0..count {
+            match support::nginx::http_request(method, address, SITE, path) {
+                Ok((200, b)) => got.push(b.trim().to_owned()),
+                other => panic!("{method} {path} through {how}: {other:?}"),
+            }
+        }
+        let right = got.iter().filter(|v| *v == want).count();
+        figures.push(format!(
+            "  {method} {path}: {count} requests, {right} answered {want} ({why})"
+        ));
+        assert_eq!(right, count, "{method} {path} through {how}: {got:?}");
+    }
+    eprintln!(
+        "request pool classes through {how}, green 1.0.0 (classes), blue 2.0.0 (live):\n{}",
+        figures.join("\n")
+    );
 }
