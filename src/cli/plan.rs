@@ -114,8 +114,23 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
                 steps: spec.steps.iter().map(ToString::to_string).collect(),
                 hold_seconds: spec.hold.as_secs_f64(),
             });
+        let request_pools = play
+            .proxy
+            .iter()
+            .flat_map(|p| &p.request_pools)
+            .map(|rp| {
+                let hosts: Vec<String> = inventory
+                    .select(&rp.hosts)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|h| h.name.clone())
+                    .collect();
+                rp.summary(&hosts)
+            })
+            .collect();
         let planned = PlannedPlay {
             traffic,
+            request_pools,
             play: play.name.clone(),
             distribution: spec.name.clone(),
             version: hosts.first().map(|h| h.2.version.clone()),
@@ -189,6 +204,9 @@ struct PlannedPlay {
     /// these steps.
     #[serde(skip_serializing_if = "Option::is_none")]
     traffic: Option<PlannedTraffic>,
+    /// `proxy.request_pools`, one line each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    request_pools: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -257,6 +275,9 @@ fn print_text(plan: &PlannedPlay, offline: bool) {
                 String::new()
             }
         );
+    }
+    for rp in &plan.request_pools {
+        println!("  request pool {rp}");
     }
     let width = plan
         .batches

@@ -235,6 +235,29 @@ fn routes_overlap(a: &str, b: &str) -> bool {
     }
 }
 
+impl RequestPool {
+    /// `heavy: POST PUT on ^/upload ^/search to h2, h3 (4 connections per
+    /// server, timeout 30s)`, the hosts as `hosts` selects them.
+    pub fn summary(&self, hosts: &[String]) -> String {
+        let words = |v: &[String], none: &str| {
+            if v.is_empty() {
+                none.to_owned()
+            } else {
+                v.join(" ")
+            }
+        };
+        format!(
+            "{}: {} on {} to {} ({} connection(s) per server, timeout {}s)",
+            self.name,
+            words(&self.methods, "any method"),
+            words(&self.routes, "any path"),
+            words(hosts, "no host"),
+            self.max_conns,
+            self.timeout.as_secs()
+        )
+    }
+}
+
 /// Each class's `hosts` against the inventory, before any host is touched.
 pub fn check_hosts(
     pools: &[RequestPool],
