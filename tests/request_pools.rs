@@ -16,7 +16,8 @@
 //!
 //! And which class takes a request, through nginx and haproxy: `reads`
 //! (GET on ^/api/) and `posts` (POST, any path) on one pool's host while
-//! the other pool is live; each answer's version names its upstream.
+//! the other pool is live; each answer's version names its upstream; a
+//! class on `hosts: live` follows the switch to the other pool.
 //!
 //! Every client only talks to the fleet's nginx. Figures go to stderr.
 
@@ -89,7 +90,7 @@ Workers(("0.0.0.0", int(sys.argv[2])), Handler).serve_forever()
     )
 }
 
-const HEAVY_POOL: &str = "    request_pools:\n      heavy:\n        routes: [\"^/slow\"]\n        hosts: green\n        max_conns: 2\n        timeout: 10s\n";
+const HEAVY_POOL: &str = "    request_pools:\n      heavy:\n        routes: [\"^/slow\"]\n        hosts: live\n        max_conns: 2\n        timeout: 10s\n";
 
 struct Project {
     dir: tempfile::TempDir,
@@ -344,7 +345,14 @@ fn request_pools_through_nginx_send_each_class_by_route_and_method_to_its_hosts(
     let fleet = Fleet::start(3);
     let nginx = Nginx::start(&fleet, 1);
     let project = Project::new(&fleet, "playbooks/blue-green.yml");
-    classes(&project, &nginx.address(), "nginx");
+    classes(
+        &fleet,
+        &project,
+        &nginx.address(),
+        "nginx",
+        "/etc/nginx/conf.d/hello.conf",
+        "max_conns=3;",
+    );
 }
 
 #[test]
@@ -352,20 +360,48 @@ fn request_pools_through_haproxy_send_each_class_by_route_and_method_to_its_host
     let fleet = Fleet::start(3);
     let haproxy = support::haproxy::Haproxy::start(&fleet, 1);
     let project = Project::new(&fleet, "playbooks/canary-haproxy.yml");
-    classes(&project, &haproxy.address(), "haproxy");
+    let conf = format!("{}/hello-pools.cfg", support::haproxy::CONF_DIR);
+    classes(
+        &fleet,
+        &project,
+        &haproxy.address(),
+        "haproxy",
+        &conf,
+        "maxconn 3",
+    );
 }
 
 /// Two classes on green (h3, left on 1.0.0) while blue (h2) serves 2.0.0:
 /// `reads` (GET on ^/api/) and `posts` (POST on any path). Each answer's
-/// version says which upstream took it.
-fn classes(project: &Project, address: &str, how: &str) {
+/// version says which upstream took it. A third, `slow` on `hosts: live`
+/// (its servers the lines of `conf` with `marker`), follows the switch
+/// from green to blue.
+fn classes(fleet: &Fleet, project: &Project, address: &str, how: &str, conf: &str, marker: &str) {
     project.set_request_pools(
-        "    request_pools:\n      reads:\n        routes: [\"^/api/\"]\n        methods: [GET]\n        hosts: green\n        max_conns: 8\n        timeout: 10s\n      posts:\n        methods: [POST]\n        hosts: green\n        max_conns: 8\n        timeout: 10s\n",
+        "    request_pools:\n      reads:\n        routes: [\"^/api/\"]\n        methods: [GET]\n        hosts: green\n        max_conns: 8\n        timeout: 10s\n      posts:\n        methods: [POST]\n        hosts: green\n        max_conns: 8\n        timeout: 10s\n      slow:\n        routes: [\"^/slow\"]\n        methods: [GET]\n        hosts: live\n        max_conns: 3\n        timeout: 10s\n",
     );
-    for version in ["1.0.0", "2.0.0"] {
+    let live_class = |version: &str| -> Vec<String> {
         let run = project.deploy(version);
         assert_eq!(run.code, 0, "{}", run.dump());
-    }
+        let text = std::fs::read_to_string(fleet.host_path(1, conf)).unwrap();
+        text.lines()
+            .filter(|l| l.contains(marker))
+            .map(|l| l.trim().to_owned())
+            .collect()
+    };
+    let on = |servers: &[String], i: usize| {
+        servers.len() == 1 && servers[0].contains(&format!("{}:8080", fleet.addr(i)))
+    };
+    let first = live_class("1.0.0");
+    assert!(
+        on(&first, 3),
+        "`slow` on green (h3) once green is live: {first:?}"
+    );
+    let second = live_class("2.0.0");
+    assert!(
+        on(&second, 2),
+        "`slow` on blue (h2) once blue is live: {second:?}"
+    );
     let mut figures = Vec::new();
     for (method, path, want, why) in [
         ("GET", "/VERSION", "2.0.0", "no class: the live pool"),
@@ -400,7 +436,7 @@ fn classes(project: &Project, address: &str, how: &str) {
         assert_eq!(right, count, "{method} {path} through {how}: {got:?}");
     }
     eprintln!(
-        "request pool classes through {how}, green 1.0.0 (classes), blue 2.0.0 (live):\n{}",
+        "request pool classes through {how}, green 1.0.0 (classes), blue 2.0.0 (live):\n{}\n  `slow` (hosts: live): {first:?} with green live, {second:?} with blue live",
         figures.join("\n")
     );
 }

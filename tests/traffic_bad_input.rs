@@ -327,3 +327,15 @@ fn a_request_pool_naming_no_host_is_refused_before_any_host_is_touched() {
         "play.yml:12:14",
     );
 }
+
+#[test]
+fn a_request_pool_on_the_live_pool_without_pools_is_refused() {
+    let err = fails(
+        "    request_pools:\n      heavy: {hosts: live, routes: [\"^/a\"], max_conns: 2, timeout: 30s}\n",
+    );
+    assert_says(
+        &err,
+        "request pool `heavy`: `hosts: live` names the live pool's hosts, and this proxy section has no `pools`",
+        "play.yml:12:14",
+    );
+}

@@ -119,12 +119,16 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
             .iter()
             .flat_map(|p| &p.request_pools)
             .map(|rp| {
-                let hosts: Vec<String> = inventory
-                    .select(&rp.hosts)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|h| h.name.clone())
-                    .collect();
+                let hosts: Vec<String> = if rp.hosts == crate::traffic::request_pools::LIVE {
+                    vec!["the live pool".to_owned()]
+                } else {
+                    inventory
+                        .select(&rp.hosts)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|h| h.name.clone())
+                        .collect()
+                };
                 rp.summary(&hosts)
             })
             .collect();

@@ -105,7 +105,8 @@ pub(super) fn convert(
             span,
         });
     }
-    let request_pools = crate::traffic::request_pools::convert(file, p.request_pools)?;
+    let request_pools =
+        crate::traffic::request_pools::convert(file, p.request_pools, traffic.is_some())?;
     Ok(ProxySpec {
         traffic,
         request_pools,

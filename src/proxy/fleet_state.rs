@@ -95,7 +95,7 @@ impl FleetState {
         vars.insert("maintenance".into(), Value::Bool(self.maintenance));
         vars.insert(
             "request_pools".into(),
-            Value::Array(self.request_pools.clone()),
+            Value::Array(crate::traffic::request_pools::following_traffic(self)),
         );
         if let Some(traffic) = &self.traffic {
             let (pools, traffic) = traffic.template_vars(self);

@@ -9,7 +9,7 @@
 //!     heavy:
 //!       routes: ["^/upload", "^/search"]   # and/or
 //!       methods: [POST, PUT]
-//!       hosts: app_blue                     # may be the app hosts themselves
+//!       hosts: live                         # with pools: the live pool's hosts
 //!       max_conns: 4                        # per server
 //!       timeout: 30s
 //! ```
@@ -23,6 +23,12 @@
 //! or one of them any method, and routes that are equal or one a literal
 //! prefix of the other, or one of them any route). Before any host is
 //! touched, each class's `hosts` must select hosts of the inventory.
+//!
+//! `hosts: live` (with `pools`) follows the traffic: the class goes to the
+//! live pool's hosts, and moves when a switch (the last traffic step, a
+//! rollback, `convoy traffic --to`) makes the other pool live. A fixed
+//! pattern would keep sending the class to a pool after traffic left it,
+//! and a release to that pool restarts its servers.
 
 use std::time::Duration;
 
@@ -44,7 +50,7 @@ pub struct RequestPool {
     pub routes: Vec<String>,
     /// Upper-case methods; empty: every method.
     pub methods: Vec<String>,
-    /// A host pattern of the inventory.
+    /// A host pattern of the inventory, or [`LIVE`].
     pub hosts: String,
     /// Connections at once per server of the class's upstream.
     pub max_conns: u32,
@@ -72,10 +78,15 @@ const MAX_POOLS: usize = 30;
 
 pub type RawRequestPools = Spanned<IndexMap<String, Spanned<RawRequestPool>>>;
 
-/// Checks and converts `request_pools`, in playbook order.
+/// `hosts: live`: the live pool's hosts, wherever traffic goes.
+pub const LIVE: &str = "live";
+
+/// Checks and converts `request_pools`, in playbook order; `pools` when
+/// the proxy section has pools (`hosts: live` needs them).
 pub fn convert(
     file: &std::path::Path,
     raw: Option<RawRequestPools>,
+    has_pools: bool,
 ) -> Result<Vec<RequestPool>, PlaybookError> {
     let at = |l: &serde_saphyr::Location| {
         SourceSpan::from_location(file, l).unwrap_or_else(|| SourceSpan::new(file, 1, 1))
@@ -138,6 +149,15 @@ pub fn convert(
         if p.hosts.trim().is_empty() {
             return Err(invalid(
                 class("names no host: `hosts` is empty".into()),
+                span,
+            ));
+        }
+        if p.hosts == LIVE && !has_pools {
+            return Err(invalid(
+                class(
+                    "`hosts: live` names the live pool's hosts, and this proxy section has no `pools`"
+                        .into(),
+                ),
                 span,
             ));
         }
@@ -265,6 +285,7 @@ pub fn check_hosts(
 ) -> Vec<crate::error::Error> {
     pools
         .iter()
+        .filter(|p| p.hosts != LIVE)
         .filter_map(|p| {
             let why = match inventory.select(&p.hosts) {
                 Err(e) => e.to_string(),
@@ -294,9 +315,13 @@ pub fn template_value(
     pools
         .iter()
         .map(|p| {
-            let hosts: Vec<Value> = inventory
-                .select(&p.hosts)
-                .unwrap_or_default()
+            // `live` ones are filled in at each render ([`following_traffic`]).
+            let selected = if p.hosts == LIVE {
+                Vec::new()
+            } else {
+                inventory.select(&p.hosts).unwrap_or_default()
+            };
+            let hosts: Vec<Value> = selected
                 .into_iter()
                 .map(|h| {
                     let address = match inventory.host_vars(&h.name).get("ansible_host") {
@@ -321,12 +346,43 @@ pub fn template_value(
             json!({
                 "name": p.name,
                 "hosts": hosts,
+                "live": p.hosts == LIVE,
                 "routes": p.routes,
                 "methods": p.methods,
                 "max_conns": p.max_conns,
                 "timeout": p.timeout.as_secs(),
                 "nginx_method": format!("^{route_part}:{method_part}$"),
             })
+        })
+        .collect()
+}
+
+/// `request_pools` as the templates see them at `fleet`'s moment: a class
+/// on `hosts: live` gets the hosts of the pool live now.
+pub fn following_traffic(fleet: &crate::proxy::FleetState) -> Vec<Value> {
+    let live_hosts: Vec<Value> = fleet
+        .traffic
+        .as_ref()
+        .and_then(|t| t.pools.get(&t.live))
+        .map(|p| {
+            p.hosts
+                .iter()
+                .map(|h| {
+                    let address = fleet.hosts.get(h).map_or(h.as_str(), |a| &a.address);
+                    json!({"name": h, "address": address})
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    fleet
+        .request_pools
+        .iter()
+        .map(|rp| {
+            let mut rp = rp.clone();
+            if rp["live"] == json!(true) {
+                rp["hosts"] = Value::Array(live_hosts.clone());
+            }
+            rp
         })
         .collect()
 }
