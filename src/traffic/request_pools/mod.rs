@@ -34,12 +34,17 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 use serde::Deserialize;
-use serde_json::json;
 use serde_saphyr::Spanned;
 
 use crate::playbook::PlaybookError;
 use crate::source::SourceSpan;
 use crate::vars::Value;
+
+mod overlap;
+mod render;
+
+use overlap::overlap;
+pub use render::{following_traffic, template_value};
 
 /// One class of requests and the upstream it goes to.
 #[derive(Debug, Clone, PartialEq)]
@@ -202,59 +207,6 @@ pub fn convert(
     Ok(pools)
 }
 
-/// Why `a` and `b` can claim one request, if they can.
-fn overlap(a: &RequestPool, b: &RequestPool) -> Option<String> {
-    let methods = if a.methods.is_empty() || b.methods.is_empty() {
-        "any method".to_owned()
-    } else {
-        let shared: Vec<&String> = a.methods.iter().filter(|m| b.methods.contains(m)).collect();
-        match shared.first() {
-            None => return None,
-            Some(m) => m.to_string(),
-        }
-    };
-    let routes = if a.routes.is_empty() || b.routes.is_empty() {
-        "any path".to_owned()
-    } else {
-        let pair = a.routes.iter().find_map(|r| {
-            b.routes
-                .iter()
-                .find(|s| routes_overlap(r, s))
-                .map(|s| (r, s))
-        })?;
-        if pair.0 == pair.1 {
-            format!("route {:?} in both", pair.0)
-        } else {
-            format!("routes {:?} and {:?}", pair.0, pair.1)
-        }
-    };
-    Some(format!("{methods}, {routes}"))
-}
-
-/// Equal routes, or anchored literal prefixes where one starts the other
-/// (`^/upload` and `^/upload/big`): both match some path. Regexes beyond
-/// that are not compared; the first class in playbook order wins.
-fn routes_overlap(a: &str, b: &str) -> bool {
-    if a == b {
-        return true;
-    }
-    let literal = |r: &str| {
-        let r = r.strip_prefix('^')?;
-        let end = r
-            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_')))
-            .unwrap_or(r.len());
-        Some(r[..end].to_owned())
-    };
-    match (literal(a), literal(b)) {
-        (Some(x), Some(y)) if !x.is_empty() && !y.is_empty() => {
-            // A route that is all literal matches every path it starts.
-            let whole = |r: &str, lit: &str| r.len() == lit.len() + 1;
-            (whole(a, &x) && y.starts_with(&x)) || (whole(b, &y) && x.starts_with(&y))
-        }
-        _ => false,
-    }
-}
-
 impl RequestPool {
     /// `heavy: POST PUT on ^/upload ^/search to h2, h3 (4 connections per
     /// server, timeout 30s)`, the hosts as `hosts` selects them.
@@ -300,133 +252,4 @@ pub fn check_hosts(
             })
         })
         .collect()
-}
-
-/// `request_pools` for the proxy templates, in playbook order: `{name,
-/// hosts: [{name, address}], routes, methods, max_conns, timeout}`
-/// (`timeout` in whole seconds), with `nginx_route` / `nginx_method`: the
-/// regexes nginx's maps test (`route` against `$uri`; `method` against
-/// `CLASS:$request_method`, CLASS the class whose route matched, empty when
-/// none did).
-pub fn template_value(
-    pools: &[RequestPool],
-    inventory: &crate::inventory::Inventory,
-) -> Vec<Value> {
-    pools
-        .iter()
-        .map(|p| {
-            // `live` ones are filled in at each render ([`following_traffic`]).
-            let selected = if p.hosts == LIVE {
-                Vec::new()
-            } else {
-                inventory.select(&p.hosts).unwrap_or_default()
-            };
-            let hosts: Vec<Value> = selected
-                .into_iter()
-                .map(|h| {
-                    let address = match inventory.host_vars(&h.name).get("ansible_host") {
-                        Some(Value::String(a)) => a.clone(),
-                        _ => h.name.clone(),
-                    };
-                    json!({"name": h.name, "address": address})
-                })
-                .collect();
-            // A class without routes takes its methods on any path,
-            // whichever class's route matched.
-            let route_part = if p.routes.is_empty() {
-                "[a-z0-9_]*".to_owned()
-            } else {
-                regex::escape(&p.name)
-            };
-            let method_part = if p.methods.is_empty() {
-                "[A-Z]+".to_owned()
-            } else {
-                format!("(?:{})", p.methods.join("|"))
-            };
-            json!({
-                "name": p.name,
-                "hosts": hosts,
-                "live": p.hosts == LIVE,
-                "routes": p.routes,
-                "methods": p.methods,
-                "max_conns": p.max_conns,
-                "timeout": p.timeout.as_secs(),
-                "nginx_method": format!("^{route_part}:{method_part}$"),
-            })
-        })
-        .collect()
-}
-
-/// `request_pools` as the templates see them at `fleet`'s moment: a class
-/// on `hosts: live` gets the hosts of the pool live now.
-pub fn following_traffic(fleet: &crate::proxy::FleetState) -> Vec<Value> {
-    let live_hosts: Vec<Value> = fleet
-        .traffic
-        .as_ref()
-        .and_then(|t| t.pools.get(&t.live))
-        .map(|p| {
-            p.hosts
-                .iter()
-                .map(|h| {
-                    let address = fleet.hosts.get(h).map_or(h.as_str(), |a| &a.address);
-                    json!({"name": h, "address": address})
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    fleet
-        .request_pools
-        .iter()
-        .map(|rp| {
-            let mut rp = rp.clone();
-            if rp["live"] == json!(true) {
-                rp["hosts"] = Value::Array(live_hosts.clone());
-            }
-            rp
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn pool(name: &str, routes: &[&str], methods: &[&str]) -> RequestPool {
-        RequestPool {
-            name: name.into(),
-            routes: routes.iter().map(|s| s.to_string()).collect(),
-            methods: methods.iter().map(|s| s.to_string()).collect(),
-            hosts: "app".into(),
-            max_conns: 1,
-            timeout: Duration::from_secs(1),
-            span: SourceSpan::new(std::path::Path::new("p.yml"), 1, 1),
-        }
-    }
-
-    #[test]
-    fn classes_that_can_claim_one_request_are_found() {
-        let o = |a: RequestPool, b: RequestPool| overlap(&a, &b);
-        assert_eq!(
-            o(pool("a", &["^/up"], &[]), pool("b", &["^/up"], &[])).unwrap(),
-            "any method, route \"^/up\" in both"
-        );
-        assert!(o(pool("a", &["^/up"], &[]), pool("b", &["^/upload"], &[])).is_some());
-        assert!(o(pool("a", &["^/up$"], &[]), pool("b", &["^/upload"], &[])).is_none());
-        assert!(
-            o(
-                pool("a", &["^/up"], &["POST"]),
-                pool("b", &["^/up"], &["GET"])
-            )
-            .is_none()
-        );
-        assert_eq!(
-            o(
-                pool("a", &[], &["POST"]),
-                pool("b", &["^/x"], &["PUT", "POST"])
-            )
-            .unwrap(),
-            "POST, any path"
-        );
-        assert!(o(pool("a", &["^/a"], &[]), pool("b", &["^/b"], &[])).is_none());
-    }
 }
