@@ -65,3 +65,53 @@ impl StagedFiles {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::config::RenderedFile;
+
+    fn config(files: &[(&str, &str)]) -> ProxyConfig {
+        ProxyConfig {
+            files: files
+                .iter()
+                .map(|(dest, content)| RenderedFile {
+                    dest: (*dest).into(),
+                    content: (*content).into(),
+                    mode: None,
+                    template: "t.j2".into(),
+                })
+                .collect(),
+            validate: None,
+            reload: Some("reload".into()),
+            manifest: "/m".into(),
+            play: "p".into(),
+        }
+    }
+
+    #[test]
+    fn a_preview_starts_from_what_the_one_before_would_have_installed() {
+        let mut staged = StagedFiles::probed(HostFiles::default());
+        let first = config(&[("/a.conf", "one"), ("/b.conf", "b")]);
+        let changes = ChangeSet::between(&first, staged.files());
+        assert_eq!(changes.write.len(), 2);
+        staged.install(&first, &changes);
+        assert_eq!(staged.written("/a.conf"), Some("one"));
+        assert_eq!(staged.files().managed, ["/a.conf", "/b.conf"]);
+
+        // The same files again: nothing more to do.
+        assert!(ChangeSet::between(&first, staged.files()).is_empty());
+
+        // /a.conf changes and /b.conf is no longer rendered: only those.
+        let second = config(&[("/a.conf", "two")]);
+        let changes = ChangeSet::between(&second, staged.files());
+        let written: Vec<&str> = changes.write.iter().map(|w| w.file.dest.as_str()).collect();
+        assert_eq!(written, ["/a.conf"]);
+        assert_eq!(changes.remove, ["/b.conf"]);
+        staged.install(&second, &changes);
+        assert_eq!(staged.written("/a.conf"), Some("two"));
+        assert_eq!(staged.written("/b.conf"), Some(""));
+        assert!(!staged.files().present.contains_key("/b.conf"));
+        assert!(ChangeSet::between(&second, staged.files()).is_empty());
+    }
+}
