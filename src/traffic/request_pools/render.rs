@@ -8,11 +8,11 @@ use super::{LIVE, RequestPool};
 use crate::vars::Value;
 
 /// `request_pools` for the proxy templates, in playbook order: `{name,
-/// hosts: [{name, address}], routes, methods, max_conns, timeout}`
-/// (`timeout` in whole seconds), with `nginx_route` / `nginx_method`: the
-/// regexes nginx's maps test (`route` against `$uri`; `method` against
-/// `CLASS:$request_method`, CLASS the class whose route matched, empty when
-/// none did).
+/// hosts: [{name, address}], routes, methods, max_conns, timeout, live}`
+/// (`timeout` in whole seconds; `live` when the hosts are the live pool's,
+/// empty here), with `nginx_method`: the regex nginx's second map tests
+/// against `CLASS:$request_method`, CLASS the class whose route matched
+/// `$uri` in the first map (empty when none did).
 pub fn template_value(
     pools: &[RequestPool],
     inventory: &crate::inventory::Inventory,
