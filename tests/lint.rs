@@ -196,3 +196,141 @@ fn the_shipped_proxy_examples_pass_the_real_validators() {
         );
     }
 }
+
+/// The repository's `playbook` copied with its pool templates and the
+/// hello app into a temp dir with a pooled inventory (no host answers),
+/// its steps replaced by `steps`.
+fn pooled_project(playbook: &str, steps: &str) -> tempfile::TempDir {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let copy = |rel: &str, edit: &dyn Fn(String) -> String| {
+        let p = dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, edit(std::fs::read_to_string(root.join(rel)).unwrap())).unwrap();
+    };
+    copy(playbook, &|t| {
+        let edited = t.replace("steps: [10%, 50%, 100%]", &format!("steps: {steps}"));
+        assert_ne!(edited, t);
+        edited
+    });
+    for rel in [
+        "templates/nginx/pools.conf.j2",
+        "templates/haproxy/pools.cfg.j2",
+        "app/hello/VERSION",
+        "app/hello/bin/hello",
+    ] {
+        copy(rel, &|t| t);
+    }
+    std::fs::write(
+        dir.path().join("inv.yml"),
+        "all:\n  vars: { app_name: hello, app_port: 8080, app_root: /srv }\n  children:\n    balancers:\n      hosts:\n        p1: { ansible_host: 10.213.250.9 }\n    app:\n      children:\n        blue:\n          hosts:\n            b1: { ansible_host: 10.213.250.1 }\n        green:\n          hosts:\n            g1: { ansible_host: 10.213.250.2 }\n",
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn lint_validates_the_proxy_files_of_every_traffic_step_with_nginx_and_haproxy() {
+    let steps = "[{clients: [10.1.0.0/24]}, {routes: [\"^/api/\"]}, {header: {X-Canary: [1]}}, {cookie: {canary: [beta]}}, 50%, 100%]";
+    for (playbook, validator) in [
+        ("playbooks/canary.yml", "/usr/sbin/nginx -t"),
+        ("playbooks/canary-haproxy.yml", "/usr/sbin/haproxy -c"),
+    ] {
+        let dir = pooled_project(playbook, steps);
+        let (code, stdout, stderr) = lint(dir.path(), playbook);
+        assert_eq!(code, 0, "{playbook}: {stdout}{stderr}");
+        for step in [
+            "step 1/6: clients 10.1.0.0/24",
+            "step 2/6: routes ^/api/",
+            "step 3/6: header X-Canary 1",
+            "step 4/6: cookie canary beta",
+            "step 5/6: 50%",
+            "step 6/6: 100%",
+        ] {
+            assert!(
+                stdout.contains(&format!(
+                    "proxy files ({step}) validated with `{validator}` on this machine"
+                )),
+                "{playbook}: {step} not validated:\n{stdout}"
+            );
+        }
+    }
+}
+
+#[test]
+fn lint_names_the_traffic_step_whose_proxy_files_nginx_rejects() {
+    let dir = pooled_project(
+        "playbooks/canary.yml",
+        "[{header: {X-Canary: [1]}}, {cookie: {canary: [beta]}}, 100%]",
+    );
+    // The header and cookie maps get a third word: nginx refuses them,
+    // and only the steps that render a map have one.
+    let template = dir.path().join("templates/nginx/pools.conf.j2");
+    let text = std::fs::read_to_string(&template).unwrap();
+    let broken = text.replace(
+        "\"{{ value }}\" {{ app_name }}_{{ traffic.to }};",
+        "\"{{ value }}\" {{ app_name }}_{{ traffic.to }} extra;",
+    );
+    assert_ne!(broken, text);
+    std::fs::write(&template, broken).unwrap();
+    let (code, stdout, stderr) = lint(dir.path(), "playbooks/canary.yml");
+    assert_eq!(code, 3, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("error: traffic step 1/3: header X-Canary 1: `/usr/sbin/nginx -t` on this machine rejects the proxy files rendered for proxy host p1"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "nginx: [emerg] invalid number of the map parameters in /etc/nginx/conf.d/hello.conf:15"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(">15 |     \"1\" hello_green extra;"),
+        "{stderr}"
+    );
+    // The files as the play stands (no step) were fine.
+    assert!(
+        stdout.contains("proxy files validated with `/usr/sbin/nginx -t` on this machine"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn lint_validates_request_pools_with_nginx_and_haproxy() {
+    let pools = "    request_pools:\n      heavy:\n        routes: [\"^/upload\", \"^/search\"]\n        methods: [POST, PUT]\n        hosts: blue\n        max_conns: 4\n        timeout: 30s\n      deletes:\n        methods: [DELETE]\n        hosts: app\n        max_conns: 2\n        timeout: 5s\n    pools:\n";
+    for (playbook, validator, wanted) in [
+        (
+            "playbooks/canary.yml",
+            "/usr/sbin/nginx -t",
+            "server 10.213.250.1:8080 max_conns=4;",
+        ),
+        (
+            "playbooks/canary-haproxy.yml",
+            "/usr/sbin/haproxy -c",
+            "use_backend hello_rp_heavy if hello_rp_heavy_route hello_rp_heavy_method",
+        ),
+    ] {
+        let dir = pooled_project(playbook, "[{header: {X-Canary: [1]}}, 50%, 100%]");
+        let path = dir.path().join(playbook);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replacen("    pools:\n", pools, 1)).unwrap();
+        let (code, stdout, stderr) = lint(dir.path(), playbook);
+        assert_eq!(code, 0, "{playbook}: {stdout}{stderr}");
+        for step in ["", " (step 1/3: header X-Canary 1)", " (step 2/3: 50%)"] {
+            assert!(
+                stdout.contains(&format!(
+                    "proxy files{step} validated with `{validator}` on this machine"
+                )),
+                "{playbook}: {stdout}"
+            );
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_convoy"))
+            .current_dir(dir.path())
+            .args(["render", playbook, "-i", "inv.yml"])
+            .output()
+            .unwrap();
+        let rendered = String::from_utf8_lossy(&out.stdout);
+        assert!(rendered.contains(wanted), "{playbook}:\n{rendered}");
+    }
+}

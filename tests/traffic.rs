@@ -15,7 +15,12 @@
 //! - a step nginx rejects leaves the step before serving, and the run
 //!   names the step, the file and nginx's message;
 //! - targeted steps: a client on another fleet address always reaches the
-//!   new version, others never; then /api/ does and / does not;
+//!   new version, others never; then /api/ does and / does not; requests
+//!   carrying `X-Canary: 1` do, then those with a `canary=yes` cookie, and
+//!   no other request (nginx and haproxy);
+//! - `convoy run --check` (and `--diff`) lists each traffic step and the
+//!   proxy file diff it would install, each from the step before, and
+//!   changes nothing on the proxy host (files, mtimes, reloads);
 //! - `convoy traffic`: shows the pools, `--to 10%` and `--to green` by hand.
 //!
 //! Every client loop is bounded in requests and time, and only talks to
@@ -793,6 +798,292 @@ fn targeted(fleet: &Fleet, project: &Project, address: &str, chosen: usize, how:
     assert_eq!(root, (300, 0), "/ does not");
     assert_eq!(chosen_root, (100, 0), "the clients step is over");
     assert_eq!(after, (0, 200));
+}
+
+#[test]
+fn header_and_cookie_steps_through_nginx_send_only_marked_requests_to_the_new_pool() {
+    let fleet = Fleet::start(5);
+    let nginx = Nginx::start(&fleet, 1);
+    let project = Project::new(&fleet, "playbooks/canary.yml", &[2, 3], &[4, 5]);
+    by_request(
+        &project,
+        &nginx.address(),
+        "nginx map $http_x_canary, $cookie_canary",
+    );
+}
+
+#[test]
+fn header_and_cookie_steps_through_haproxy_send_only_marked_requests_to_the_new_pool() {
+    let fleet = Fleet::start(5);
+    let haproxy = support::haproxy::Haproxy::start(&fleet, 1);
+    let project = Project::new(&fleet, "playbooks/canary-haproxy.yml", &[2, 3], &[4, 5]);
+    by_request(
+        &project,
+        &haproxy.address(),
+        "haproxy req.hdr and req.cook ACLs",
+    );
+}
+
+/// `count` GETs of /VERSION through the proxy at `address` with `headers`:
+/// how many answered each version (anything else panics).
+fn versions_with(address: &str, headers: &[(&str, &str)], count: usize) -> (usize, usize) {
+    let (mut old, mut new) = (0, 0);
+    for n in 0..count {
+        match support::nginx::http_request_with("GET", address, SITE, "/VERSION", headers) {
+            Ok((200, b)) if b.trim() == "1.0.0" => old += 1,
+            Ok((200, b)) if b.trim() == "2.0.0" => new += 1,
+            other => panic!("request {n} with {headers:?} failed: {other:?}"),
+        }
+    }
+    (old, new)
+}
+
+/// The header step (`X-Canary: 1`), then the cookie step (`canary=yes` or
+/// `beta`), then every request, through the proxy at `address`: marked
+/// requests always reach the new version, every other one never does.
+fn by_request(project: &Project, address: &str, how: &str) {
+    let path = project.dir().join(&project.playbook);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let edited = text
+        .replace(
+            "steps: [10%, 50%, 100%]",
+            "steps: [{header: {X-Canary: [1]}}, {cookie: {canary: [\"yes\", beta]}}, 100%]",
+        )
+        .replace("hold: 15s", "hold: 8s");
+    assert_ne!(edited, text);
+    std::fs::write(&path, edited).unwrap();
+    let first = project.deploy("1.0.0");
+    assert_eq!(first.code, 0, "{}", first.dump());
+    wait_version(address, "1.0.0");
+
+    let mut run = project.spawn("run", Some("2.0.0"), Instant::now());
+    wait_line(&mut run, "NOTE traffic: step 1/3");
+    let mut figures = Vec::new();
+    let mut measure = |step: &str, label: &str, headers: &[(&str, &str)], want_new: bool| {
+        let count = 150;
+        let (old, new) = versions_with(address, headers, count);
+        figures.push(format!(
+            "  {step}: {label}: {count} requests, 2.0.0 {new}, 1.0.0 {old}"
+        ));
+        let want = if want_new { (0, count) } else { (count, 0) };
+        assert_eq!((old, new), want, "{step}: {label} through {how}");
+    };
+    let step1 = "step 1 (header X-Canary 1)";
+    measure(step1, "X-Canary: 1", &[("X-Canary", "1")], true);
+    measure(step1, "no header", &[], false);
+    measure(step1, "X-Canary: 0", &[("X-Canary", "0")], false);
+    measure(step1, "X-Canary: 10", &[("X-Canary", "10")], false);
+    measure(
+        step1,
+        "Cookie: canary=yes",
+        &[("Cookie", "canary=yes")],
+        false,
+    );
+    wait_line(&mut run, "NOTE traffic: step 2/3");
+    let step2 = "step 2 (cookie canary yes beta)";
+    measure(
+        step2,
+        "Cookie: canary=yes",
+        &[("Cookie", "canary=yes")],
+        true,
+    );
+    measure(
+        step2,
+        "Cookie: a=1; canary=beta",
+        &[("Cookie", "a=1; canary=beta")],
+        true,
+    );
+    measure(
+        step2,
+        "Cookie: canary=no",
+        &[("Cookie", "canary=no")],
+        false,
+    );
+    measure(
+        step2,
+        "Cookie: xcanary=yes",
+        &[("Cookie", "xcanary=yes")],
+        false,
+    );
+    measure(step2, "no cookie", &[], false);
+    measure(step2, "X-Canary: 1", &[("X-Canary", "1")], false);
+    let (run, _) = run.finish(Duration::from_secs(90));
+    assert_eq!(run.code, 0, "{}", run.dump());
+    measure("step 3 (100%)", "no header", &[], true);
+    eprintln!(
+        "header and cookie steps through {how}, green(1.0.0) -> blue(2.0.0), failed 0:\n{}",
+        figures.join("\n")
+    );
+}
+
+/// Every file under `dir` on fleet host `i`: its path, mtime and content.
+fn files_under(
+    fleet: &Fleet,
+    i: usize,
+    dir: &str,
+) -> Vec<(String, std::time::SystemTime, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut todo = vec![fleet.host_path(i, dir)];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap().filter_map(Result::ok) {
+            let meta = std::fs::symlink_metadata(e.path()).unwrap();
+            if meta.is_dir() {
+                todo.push(e.path());
+            } else if meta.is_file() {
+                let content = std::fs::read(e.path()).unwrap();
+                out.push((
+                    e.path().display().to_string(),
+                    meta.modified().unwrap(),
+                    content,
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The TASK block of `task` in a run's output, up to the next TASK.
+fn task_block<'a>(stdout: &'a str, task: &str) -> &'a str {
+    let start = stdout
+        .find(&format!("TASK [{task}]"))
+        .unwrap_or_else(|| panic!("no TASK [{task}] in:\n{stdout}"));
+    let rest = &stdout[start + 5..];
+    let end = rest
+        .find("TASK [")
+        .or_else(|| rest.find("PLAY RECAP"))
+        .unwrap_or(rest.len());
+    &stdout[start..start + 5 + end]
+}
+
+#[test]
+fn check_and_diff_list_each_traffic_step_and_change_nothing_on_the_proxy_host() {
+    let fleet = Fleet::start(5);
+    let nginx = Nginx::start(&fleet, 1);
+    let project = Project::new(&fleet, "playbooks/canary.yml", &[2, 3], &[4, 5]);
+    let path = project.dir().join(&project.playbook);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let edited = text.replace(
+        "steps: [10%, 50%, 100%]",
+        "steps: [{header: {X-Canary: [1]}}, 50%, 100%]",
+    );
+    assert_ne!(edited, text);
+    std::fs::write(&path, edited).unwrap();
+    let first = project.deploy("1.0.0");
+    assert_eq!(first.code, 0, "{}", first.dump());
+    wait_version(&nginx.address(), "1.0.0");
+
+    let nginx_files = files_under(&fleet, 1, "/etc/nginx");
+    let state_files = files_under(&fleet, 1, STATE_DIR);
+    let reloads = nginx.reloads();
+    let currents: Vec<String> = (2..=5).map(|i| current(&fleet, i)).collect();
+    project.set_version("2.0.0");
+    let steps = [
+        "traffic: step 1/3: header X-Canary 1 to blue (2.0.0)",
+        "traffic: step 2/3: 50% to blue (2.0.0)",
+        "traffic: step 3/3: 100% to blue (2.0.0)",
+    ];
+    let check = |extra: &[&str]| {
+        let mut args = project.args("run", Some("2.0.0"));
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let run = run_in(
+            project.dir(),
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+        assert_eq!(run.code, 0, "{}", run.dump());
+        run
+    };
+
+    // --check: each step, what it would write, and where traffic would go.
+    let run = check(&["--check"]);
+    for step in steps {
+        let block = task_block(&run.stdout, step);
+        assert!(
+            block.contains(
+                "changed: [h1]: would write /etc/nginx/conf.d/hello.conf, /srv/convoy-proxy/"
+            ),
+            "{block}"
+        );
+        assert!(block.contains("would validate and reload"), "{block}");
+        assert!(
+            !block.contains("--- before"),
+            "a diff without --diff: {block}"
+        );
+    }
+    assert!(
+        run.stdout.contains("NOTE traffic: step 2/3: 50% to blue (2.0.0): would serve blue 50% (2.0.0), green 50% live (1.0.0)"),
+        "{}",
+        run.stdout
+    );
+
+    // --check --diff: each step's diff from the step before, as a run
+    // would install them one after the other.
+    let run = check(&["--check", "--diff"]);
+    let one = task_block(&run.stdout, steps[0]);
+    for line in [
+        "-# traffic: blue 0% (no version), green 100% live (1.0.0)",
+        "+# traffic: blue 0% (2.0.0), green 100% live (1.0.0); header X-Canary 1 to blue",
+        "+map $http_x_canary $hello_pool {",
+        "+    \"1\" hello_blue;",
+        "-        proxy_pass http://hello_green;",
+        "+        proxy_pass http://$hello_pool;",
+        "+target blue header X-Canary 1",
+    ] {
+        assert!(one.contains(line), "step 1 diff lacks {line:?}:\n{one}");
+    }
+    let two = task_block(&run.stdout, steps[1]);
+    for line in [
+        "-# traffic: blue 0% (2.0.0), green 100% live (1.0.0); header X-Canary 1 to blue",
+        "-map $http_x_canary $hello_pool {",
+        "+split_clients \"${request_id}\" $hello_pool {",
+        "+    50% hello_blue;",
+        "-target blue header X-Canary 1",
+        "+pool blue 50 2.0.0",
+    ] {
+        assert!(two.contains(line), "step 2 diff lacks {line:?}:\n{two}");
+    }
+    // Unchanged since step 1: not in step 2's diff.
+    assert!(!two.contains("+upstream hello_blue {"), "{two}");
+    assert!(
+        !two.contains("+        proxy_pass http://$hello_pool;"),
+        "{two}"
+    );
+    let three = task_block(&run.stdout, steps[2]);
+    for line in [
+        "-split_clients \"${request_id}\" $hello_pool {",
+        "-        proxy_pass http://$hello_pool;",
+        "+        proxy_pass http://hello_blue;",
+        "-upstream hello_green {",
+        "+live blue",
+    ] {
+        assert!(three.contains(line), "step 3 diff lacks {line:?}:\n{three}");
+    }
+
+    // Nothing changed on any host: the proxy's files (content and mtime),
+    // the traffic record, nginx (no reload), the app hosts' releases.
+    assert_eq!(
+        files_under(&fleet, 1, "/etc/nginx"),
+        nginx_files,
+        "/etc/nginx changed"
+    );
+    assert_eq!(
+        files_under(&fleet, 1, STATE_DIR),
+        state_files,
+        "{STATE_DIR} changed"
+    );
+    assert_eq!(nginx.reloads(), reloads, "nginx reloaded");
+    let after: Vec<String> = (2..=5).map(|i| current(&fleet, i)).collect();
+    assert_eq!(after, currents);
+    assert_eq!(
+        versions_with(&nginx.address(), &[("X-Canary", "1")], 50),
+        (50, 0),
+        "a check run's step reached nginx"
+    );
+    eprintln!(
+        "--check --diff on a pooled play: 3 traffic steps listed, each diff from the step before; /etc/nginx ({} files) and {STATE_DIR} ({} files) unchanged in content and mtime, {reloads} nginx reloads before and after, 50 of 50 X-Canary requests still on 1.0.0",
+        nginx_files.len(),
+        state_files.len()
+    );
 }
 
 #[test]

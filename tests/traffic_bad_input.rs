@@ -163,3 +163,179 @@ fn a_template_that_fails_at_a_later_step_is_refused_before_the_run() {
         "play.yml:15:7",
     );
 }
+
+#[test]
+fn a_header_name_outside_its_charset_is_refused() {
+    let err = fails(&format!(
+        "{POOLS}    traffic:\n      steps: [{{header: {{X_Canary: [1]}}}}, 100%]\n"
+    ));
+    assert_says(
+        &err,
+        "header name \"X_Canary\" must be 1 to 64 letters, digits and -",
+        "play.yml:15:15",
+    );
+}
+
+#[test]
+fn a_cookie_value_that_would_break_the_proxy_config_is_refused() {
+    let err = fails(&format!(
+        "{POOLS}    traffic:\n      steps: [{{cookie: {{canary: [\"a;deny\"]}}}}, 100%]\n"
+    ));
+    assert_says(
+        &err,
+        "cookie canary value \"a;deny\" must be 1 to 64 letters, digits, ., _ or -",
+        "play.yml:15:15",
+    );
+}
+
+#[test]
+fn a_header_value_given_twice_is_refused() {
+    let err = fails(&format!(
+        "{POOLS}    traffic:\n      steps: [{{header: {{X-Canary: [beta, Beta]}}}}, 100%]\n"
+    ));
+    assert_says(
+        &err,
+        "header X-Canary value \"Beta\" is given twice (as \"beta\": values match ignoring case)",
+        "play.yml:15:15",
+    );
+}
+
+#[test]
+fn a_cookie_value_yaml_reads_as_a_boolean_is_refused() {
+    let err = fails(&format!(
+        "{POOLS}    traffic:\n      steps: [{{cookie: {{canary: yes}}}}, 100%]\n"
+    ));
+    assert_says(&err, "quote it, like \"yes\"", "play.yml:15:15");
+}
+
+#[test]
+fn a_header_step_with_two_names_is_refused() {
+    let err = fails(&format!(
+        "{POOLS}    traffic:\n      steps: [{{header: {{X-A: 1, X-B: 1}}}}, 100%]\n"
+    ));
+    assert_says(
+        &err,
+        "`header` takes one header name and its values",
+        "play.yml:15:15",
+    );
+}
+
+/// A request pool `heavy` with these keys, then `light` with those.
+fn request_pools(heavy: &str, light: &str) -> String {
+    format!(
+        "    request_pools:\n      heavy: {{hosts: web, max_conns: 4, timeout: 30s, {heavy}}}\n      light: {{hosts: web, max_conns: 8, timeout: 5s, {light}}}\n"
+    )
+}
+
+#[test]
+fn request_pools_whose_routes_overlap_are_refused() {
+    let err = fails(&request_pools(
+        "routes: [\"^/upload\"]",
+        "routes: [\"^/search\", \"^/upload/big\"]",
+    ));
+    assert_says(
+        &err,
+        "request pools `heavy` and `light` can both claim a request (any method, routes \"^/upload\" and \"^/upload/big\")",
+        "play.yml:13:14",
+    );
+}
+
+#[test]
+fn request_pools_sharing_a_route_and_a_method_are_refused() {
+    let err = fails(&request_pools(
+        "routes: [\"^/api\"], methods: [POST, PUT]",
+        "routes: [\"^/api\"], methods: [PUT]",
+    ));
+    assert_says(&err, "(PUT, route \"^/api\" in both)", "play.yml:13:14");
+}
+
+#[test]
+fn a_request_pool_route_given_twice_is_refused() {
+    let err = fails(&request_pools(
+        "routes: [\"^/a\", \"^/a\"]",
+        "methods: [GET]",
+    ));
+    assert_says(
+        &err,
+        "request pool `heavy`: route \"^/a\" is given twice",
+        "play.yml:12:14",
+    );
+}
+
+#[test]
+fn a_request_pool_route_that_is_no_regex_is_refused() {
+    let err = fails(&request_pools("routes: [\"^/(a\"]", "methods: [GET]"));
+    assert_says(
+        &err,
+        "request pool `heavy`: route \"^/(a\" is not a regex",
+        "play.yml:12:14",
+    );
+}
+
+#[test]
+fn a_request_pool_with_zero_connections_is_refused() {
+    let err = fails(
+        "    request_pools:\n      heavy: {hosts: web, routes: [\"^/a\"], max_conns: 0, timeout: 30s}\n",
+    );
+    assert_says(
+        &err,
+        "request pool `heavy`: `max_conns` must be a whole number of connections, 1 or more",
+        "play.yml:12:55",
+    );
+}
+
+#[test]
+fn a_request_pool_with_a_zero_timeout_is_refused() {
+    let err = fails(
+        "    request_pools:\n      heavy: {hosts: web, routes: [\"^/a\"], max_conns: 2, timeout: 0s}\n",
+    );
+    assert_says(
+        &err,
+        "request pool `heavy`: `timeout` must be a duration of 1s or more",
+        "play.yml:12:67",
+    );
+}
+
+#[test]
+fn a_request_pool_taking_no_request_is_refused() {
+    let err = fails("    request_pools:\n      heavy: {hosts: web, max_conns: 2, timeout: 30s}\n");
+    assert_says(
+        &err,
+        "request pool `heavy`: give `routes`, `methods` or both",
+        "play.yml:12:14",
+    );
+}
+
+#[test]
+fn a_request_pool_method_that_is_no_method_is_refused() {
+    let err = fails(&request_pools("methods: [post]", "methods: [GET]"));
+    assert_says(
+        &err,
+        "request pool `heavy`: method \"post\" must be an upper-case word like POST",
+        "play.yml:12:14",
+    );
+}
+
+#[test]
+fn a_request_pool_naming_no_host_is_refused_before_any_host_is_touched() {
+    let err = fails(
+        "    request_pools:\n      heavy: {hosts: nowhere, routes: [\"^/a\"], max_conns: 2, timeout: 30s}\n",
+    );
+    assert_says(
+        &err,
+        "request pool `heavy` names no host: pattern \"nowhere\" matches no host",
+        "play.yml:12:14",
+    );
+}
+
+#[test]
+fn a_request_pool_on_the_live_pool_without_pools_is_refused() {
+    let err = fails(
+        "    request_pools:\n      heavy: {hosts: live, routes: [\"^/a\"], max_conns: 2, timeout: 30s}\n",
+    );
+    assert_says(
+        &err,
+        "request pool `heavy`: `hosts: live` names the live pool's hosts, and this proxy section has no `pools`",
+        "play.yml:12:14",
+    );
+}

@@ -115,8 +115,27 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
                 hold_seconds: spec.hold.as_secs_f64(),
                 gate: spec.gate.as_ref().map(ToString::to_string),
             });
+        let request_pools = play
+            .proxy
+            .iter()
+            .flat_map(|p| &p.request_pools)
+            .map(|rp| {
+                let hosts: Vec<String> = if rp.hosts == crate::traffic::request_pools::LIVE {
+                    vec!["the live pool".to_owned()]
+                } else {
+                    inventory
+                        .select(&rp.hosts)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|h| h.name.clone())
+                        .collect()
+                };
+                rp.summary(&hosts)
+            })
+            .collect();
         let planned = PlannedPlay {
             traffic,
+            request_pools,
             play: play.name.clone(),
             distribution: spec.name.clone(),
             version: hosts.first().map(|h| h.2.version.clone()),
@@ -190,6 +209,9 @@ struct PlannedPlay {
     /// these steps.
     #[serde(skip_serializing_if = "Option::is_none")]
     traffic: Option<PlannedTraffic>,
+    /// `proxy.request_pools`, one line each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    request_pools: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -266,6 +288,9 @@ fn print_text(plan: &PlannedPlay, offline: bool) {
                 "  traffic gate, judged at the end of each held step (failing sends the traffic back): {gate}"
             );
         }
+    }
+    for rp in &plan.request_pools {
+        println!("  request pool {rp}");
     }
     let width = plan
         .batches

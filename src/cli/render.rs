@@ -65,7 +65,7 @@ pub fn run(opts: Opts) -> Result<i32, Error> {
         }
         let mut state =
             FleetState::in_service(&inventory, app_hosts.iter().map(|h| h.name.as_str()));
-        state.traffic = crate::traffic::TrafficState::of_section(spec, &inventory);
+        state.set_section(spec, &inventory);
         let scope = preflight::play_scope(&playbook, play, &options)?;
         let hosts = proxy_hosts(spec, &inventory)?;
         let hosts = hosts.iter().filter(|h| {

@@ -40,6 +40,9 @@ pub struct ProxySpec {
     /// `pools`, `live`, `traffic`: the app hosts in two pools, one live,
     /// releases going to the other ([`crate::traffic`]).
     pub traffic: Option<crate::traffic::TrafficSpec>,
+    /// Classes of requests with an upstream of their own
+    /// ([`crate::traffic::request_pools`]).
+    pub request_pools: Vec<crate::traffic::request_pools::RequestPool>,
     pub span: SourceSpan,
 }
 
@@ -59,6 +62,7 @@ pub(super) struct RawProxy {
     live: Option<Spanned<String>>,
     traffic: Option<Spanned<crate::traffic::spec::RawTraffic>>,
     tenants: Option<Spanned<crate::traffic::tenants::RawTenants>>,
+    request_pools: Option<crate::traffic::request_pools::RawRequestPools>,
 }
 
 impl RawProxy {
@@ -110,8 +114,11 @@ pub(super) fn convert(
             span,
         });
     }
+    let request_pools =
+        crate::traffic::request_pools::convert(file, p.request_pools, traffic.is_some())?;
     Ok(ProxySpec {
         traffic,
+        request_pools,
         hosts_span: at(&p.hosts.referenced),
         hosts: p.hosts.value,
         files: p

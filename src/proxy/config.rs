@@ -339,6 +339,7 @@ mod tests {
                 .collect(),
             maintenance: false,
             traffic: None,
+            request_pools: Vec::new(),
         }
     }
 

@@ -19,6 +19,10 @@ pub struct FleetState {
     /// Where traffic goes between pools, when the proxy section has `pools`.
     #[serde(skip)]
     pub traffic: Option<crate::traffic::TrafficState>,
+    /// The proxy section's request pools, their hosts resolved
+    /// ([`crate::traffic::request_pools::template_value`]).
+    #[serde(skip)]
+    pub request_pools: Vec<Value>,
 }
 
 /// One app host as the proxy sees it.
@@ -61,13 +65,22 @@ impl FleetState {
             hosts,
             maintenance: false,
             traffic: None,
+            request_pools: Vec::new(),
         }
+    }
+
+    /// What the proxy section `spec` adds: where traffic goes between its
+    /// pools, as declared, and its request pools' hosts.
+    pub fn set_section(&mut self, spec: &crate::playbook::ProxySpec, inventory: &Inventory) {
+        self.traffic = crate::traffic::TrafficState::of_section(spec, inventory);
+        self.request_pools =
+            crate::traffic::request_pools::template_value(&spec.request_pools, inventory);
     }
 
     /// The variables proxy templates get on top of the proxy host's own:
     /// `rollout` (this state), `upstreams` (hosts that should get new
     /// requests: in service and not draining, as `{name, address, version}`)
-    /// and `maintenance`; with pools, `pools` and `traffic`
+    /// `maintenance` and `request_pools`; with pools, `pools` and `traffic`
     /// ([`crate::traffic::TrafficState::template_vars`]).
     pub(super) fn template_vars(&self) -> VarMap {
         let upstreams: Vec<Value> = self
@@ -80,6 +93,10 @@ impl FleetState {
         vars.insert("rollout".into(), json!(self));
         vars.insert("upstreams".into(), Value::Array(upstreams));
         vars.insert("maintenance".into(), Value::Bool(self.maintenance));
+        vars.insert(
+            "request_pools".into(),
+            Value::Array(crate::traffic::request_pools::following_traffic(self)),
+        );
         if let Some(traffic) = &self.traffic {
             let (pools, traffic) = traffic.template_vars(self);
             vars.insert("pools".into(), pools);

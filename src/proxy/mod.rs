@@ -16,7 +16,9 @@
 //!   every apply use it.
 //! - [`changes`] and [`manifest`]: what differs on a host, worked out locally.
 //! - [`remote`]: the probe and install scripts (one round trip each).
-//! - [`ProxyTier`]: the connected proxy hosts; `apply` runs all of it.
+//! - [`ProxyTier`]: the connected proxy hosts; `apply` runs all of it,
+//!   `preview` says what it would do (`--check`), each preview starting
+//!   from what the ones before would have installed ([`staged`]).
 //! - [`StandaloneTier`]: a play's tier opened outside a run (restart, traffic).
 //! - [`validate_here`]: `convoy lint`'s run of nginx or haproxy on this
 //!   machine against the rendered files.
@@ -27,6 +29,7 @@ mod error;
 mod fleet_state;
 mod manifest;
 mod remote;
+mod staged;
 mod standalone;
 mod tier;
 mod validator;

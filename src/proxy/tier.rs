@@ -12,6 +12,7 @@ use super::changes::ChangeSet;
 use super::config::{ProxyConfig, proxy_hosts};
 use super::error::{RejectedFile, validator_output};
 use super::remote::{self, InstallFailure};
+use super::staged::StagedFiles;
 use super::{FleetState, ProxyError};
 use crate::inventory::Inventory;
 use crate::playbook::ProxySpec;
@@ -26,6 +27,8 @@ pub struct ProxyTier {
     hosts: Vec<ProxyHost>,
     /// `--forks`: proxy hosts worked on at once.
     forks: Forks,
+    /// `--check`: what the previews so far would have installed, by host.
+    staged: std::collections::HashMap<String, StagedFiles>,
 }
 
 struct ProxyHost {
@@ -176,6 +179,7 @@ impl ProxyTier {
                 spec: spec.clone(),
                 hosts,
                 forks,
+                staged: Default::default(),
             };
             match failure {
                 None => Ok(tier),
@@ -237,9 +241,11 @@ impl ProxyTier {
     /// What [`ProxyTier::apply`] would do for `state`, asking each host
     /// (read-only) what it holds: nothing is written, validated or reloaded.
     /// With `diff`, the current content of each file that would change is
-    /// read too.
+    /// read too. Each preview starts from what the previews before it would
+    /// have installed ([`StagedFiles`]), as each apply of a run starts from
+    /// the one before.
     pub fn preview<'a>(
-        &'a self,
+        &'a mut self,
         templates: &Templates,
         vars_for: &dyn Fn(&str) -> VarMap,
         state: &FleetState,
@@ -250,15 +256,18 @@ impl ProxyTier {
             .iter()
             .map(|h| ProxyConfig::render(&self.spec, templates, &h.name, vars_for(&h.name), state))
             .collect();
+        let (hosts, forks, staged) = (&self.hosts, self.forks, &mut self.staged);
         async move {
             let configs = configs?;
-            let work: Vec<_> = (self.hosts.iter().zip(&configs))
-                .map(|(h, c)| h.preview(c, diff))
+            let work: Vec<_> = (hosts.iter().zip(&configs))
+                .map(|(h, c)| h.preview(c, diff, staged.get(&h.name).cloned()))
                 .collect();
-            let results = self.forks.all(work).await;
+            let results = forks.all(work).await;
             let mut previews = IndexMap::new();
-            for (host, result) in self.hosts.iter().zip(results) {
-                previews.insert(host.name.clone(), result?);
+            for (host, result) in hosts.iter().zip(results) {
+                let (preview, files) = result?;
+                staged.insert(host.name.clone(), files);
+                previews.insert(host.name.clone(), preview);
             }
             Ok(previews)
         }
@@ -332,21 +341,34 @@ impl ProxyTier {
 }
 
 impl ProxyHost {
-    async fn preview(&self, config: &ProxyConfig, diff: bool) -> Result<HostPreview, ProxyError> {
+    /// What an apply of `config` would change, from `staged` (what the
+    /// previews before would have installed) or, the first time, a probe;
+    /// with the files once it would have been installed.
+    async fn preview(
+        &self,
+        config: &ProxyConfig,
+        diff: bool,
+        staged: Option<StagedFiles>,
+    ) -> Result<(HostPreview, StagedFiles), ProxyError> {
         let unreachable = |source| ProxyError::Unreachable {
             host: self.name.clone(),
             source,
         };
         let sudo = self.sudo.as_ref();
         let dests: Vec<&str> = config.files.iter().map(|f| f.dest.as_str()).collect();
-        let found = remote::probe(&self.conn, sudo, &config.manifest, &dests)
-            .await
-            .map_err(unreachable)?
-            .map_err(|message| ProxyError::Install {
-                host: self.name.clone(),
-                message,
-            })?;
-        let changes = ChangeSet::between(config, &found);
+        let mut staged = match staged {
+            Some(staged) => staged,
+            None => StagedFiles::probed(
+                remote::probe(&self.conn, sudo, &config.manifest, &dests)
+                    .await
+                    .map_err(unreachable)?
+                    .map_err(|message| ProxyError::Install {
+                        host: self.name.clone(),
+                        message,
+                    })?,
+            ),
+        };
+        let changes = ChangeSet::between(config, staged.files());
         let mut preview = HostPreview {
             changes: HostChanges {
                 written: changes.write.iter().map(|w| w.file.dest.clone()).collect(),
@@ -356,7 +378,11 @@ impl ProxyHost {
             diffs: vec![],
         };
         if diff {
+            let staged = &staged;
             let read = |path: String| async move {
+                if let Some(content) = staged.written(&path) {
+                    return Ok(content.to_owned());
+                }
                 crate::transport::remote_fs::read(&self.conn, &path, sudo)
                     .await
                     .map(|content| {
@@ -379,7 +405,8 @@ impl ProxyHost {
                 });
             }
         }
-        Ok(preview)
+        staged.install(config, &changes);
+        Ok((preview, staged))
     }
 
     async fn apply(&self, config: &ProxyConfig) -> Result<HostChanges, ProxyError> {

@@ -146,11 +146,16 @@ pub fn check_all(
             };
             let names = app_hosts.iter().map(|h| h.name.as_str());
             let mut state = crate::proxy::FleetState::in_service(inventory, names);
-            state.traffic = crate::traffic::TrafficState::of_section(spec, inventory);
+            state.set_section(spec, inventory);
             if let Some(traffic) = &spec.traffic {
                 for problem in crate::traffic::spec::check_pools(traffic, inventory, &app_hosts) {
                     problems.push(problem);
                 }
+            }
+            for problem in
+                crate::traffic::request_pools::check_hosts(&spec.request_pools, inventory)
+            {
+                problems.push(problem);
             }
             // With pools, every traffic step renders (and, for lint,
             // validates) before any host is touched, not only the first.

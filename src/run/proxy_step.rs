@@ -58,7 +58,7 @@ impl ProxyRun {
                 app.in_service = h.active();
             }
         }
-        state.traffic = crate::traffic::TrafficState::of_section(spec, runner.inventory);
+        state.set_section(spec, runner.inventory);
         let vars = vars_for(runner, scope, &play.name);
         let tier = ProxyTier::connect(
             spec,

@@ -83,7 +83,7 @@ impl TrafficControl {
         }
         let mut state =
             FleetState::in_service(inventory, app_hosts.iter().map(|h| h.name.as_str()));
-        state.traffic = TrafficState::of_section(&spec, inventory);
+        state.set_section(&spec, inventory);
         let StandaloneTier {
             tier,
             templates,

@@ -5,7 +5,10 @@
 //!
 //! - [`spec`]: what a playbook states under `proxy:` (`pools`, `live`,
 //!   `traffic: {steps, hold}`), checked at load.
-//! - [`target`]: targeted steps (client subnets, routes), checked at load.
+//! - [`target`]: targeted steps (client subnets, routes, header or cookie
+//!   values: [`request_match`]), checked at load.
+//! - [`request_pools`]: classes of requests (routes, methods) sent to an
+//!   upstream of their own with its own connection limit and timeout.
 //! - [`TrafficState`]: where traffic goes at one moment: the live pool and
 //!   each pool's share and version, as the proxy templates see them.
 //! - [`record`]: that state as written on each proxy host, installed with
@@ -28,6 +31,8 @@ pub mod gate;
 mod judged_step;
 pub mod metrics;
 pub mod record;
+pub mod request_match;
+pub mod request_pools;
 pub mod spec;
 mod state;
 pub mod switch;

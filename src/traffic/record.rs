@@ -11,9 +11,9 @@
 //! pool green 100 2.0.0
 //! ```
 //!
-//! and during a targeted step a `target POOL clients|routes ITEM...` line;
-//! with tenant routing, one `tenant NAME done|in_progress|pending` line per
-//! tenant the map names.
+//! and during a targeted step a `target POOL clients|routes ITEM...` or
+//! `target POOL header|cookie NAME VALUE...` line; with tenant routing, one
+//! `tenant NAME done|in_progress|pending` line per tenant the map names.
 
 use super::TrafficState;
 use super::target::Target;
@@ -80,10 +80,8 @@ pub fn apply(text: &str, state: &mut TrafficState) -> Result<(), String> {
                     return Err(format!("unreadable line {line:?}"));
                 };
                 let items: Vec<String> = words.map(str::to_owned).collect();
-                let t = match kind {
-                    "clients" => Target::Clients(items),
-                    "routes" => Target::Routes(items),
-                    _ => return Err(format!("unreadable line {line:?}")),
+                let Some(t) = Target::from_items(kind, items) else {
+                    return Err(format!("unreadable line {line:?}"));
                 };
                 target = Some((pool.to_owned(), t));
             }
@@ -195,6 +193,21 @@ mod tests {
         let mut back = state();
         apply(&format("p", &s), &mut back).unwrap();
         assert_eq!(back, s);
+        for t in [
+            Target::Header {
+                name: "X-Canary".into(),
+                values: vec!["1".into(), "yes".into()],
+            },
+            Target::Cookie {
+                name: "canary".into(),
+                values: vec!["beta".into()],
+            },
+        ] {
+            s.set_target("green", t);
+            let mut back = state();
+            apply(&format("p", &s), &mut back).unwrap();
+            assert_eq!(back, s);
+        }
         s.set_share("green", 100);
         apply(&format("p", &s), &mut back).unwrap();
         assert_eq!(back.live, "green");

@@ -318,7 +318,8 @@ pub fn convert(
     }))
 }
 
-/// `10%`, `"10%"` or `10`; `{clients: [CIDR, ...]}`; `{routes: [REGEX, ...]}`.
+/// `10%`, `"10%"` or `10`; `{clients: [CIDR, ...]}`; `{routes: [REGEX, ...]}`;
+/// `{header: {NAME: [VALUE, ...]}}`; `{cookie: {NAME: [VALUE, ...]}}`.
 pub fn parse_step(v: &Value) -> Result<Step, String> {
     let not_a_step = || {
         format!(
@@ -337,6 +338,9 @@ pub fn parse_step(v: &Value) -> Result<Step, String> {
             .ok(),
         Value::Object(map) if map.len() == 1 => {
             let (key, list) = map.iter().next().expect("one key");
+            if matches!(key.as_str(), "header" | "cookie") {
+                return super::request_match::parse(key, list).map(Step::Target);
+            }
             let items: Option<Vec<String>> = match list {
                 Value::Array(items) => items
                     .iter()
@@ -356,7 +360,7 @@ pub fn parse_step(v: &Value) -> Result<Step, String> {
                 }
                 "routes" => target::check_routes(&items).map(|r| Step::Target(Target::Routes(r))),
                 _ => Err(format!(
-                    "a targeted step names `clients` or `routes`, not `{key}`"
+                    "a targeted step names `clients`, `routes`, `header` or `cookie`, not `{key}`"
                 )),
             };
         }

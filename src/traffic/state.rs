@@ -142,10 +142,12 @@ impl TrafficState {
     /// `pools` for the proxy templates: name -> `{name, hosts, version,
     /// weight, live, targeted}`, each host `{name, address, version}` as
     /// the fleet state knows it; and `traffic` -> `{live, idle, split,
-    /// shares, clients, routes, to, tenants}`: `split` when requests go to
-    /// two pools, `shares` when by share, `clients`/`routes` (lists, empty
-    /// unless a targeted step) sending requests to pool `to`; `tenants`
-    /// the tenant map ([`TenantMap::template_vars`]) or none.
+    /// shares, clients, routes, request, to, tenants}`: `split` when requests
+    /// go to two pools, `shares` when by share, `clients`/`routes` (lists,
+    /// empty unless a targeted step) or `request` (a header or cookie match,
+    /// null unless one: [`super::request_match::template_value`]) sending
+    /// requests to pool `to`; `tenants` the tenant map
+    /// ([`TenantMap::template_vars`]) or none.
     pub fn template_vars(&self, fleet: &FleetState) -> (Value, Value) {
         let mut pools = serde_json::Map::new();
         for (name, p) in &self.pools {
@@ -177,8 +179,13 @@ impl TrafficState {
         let (clients, routes, to) = match &self.target {
             Some((pool, Target::Clients(c))) => (c.clone(), vec![], pool.as_str()),
             Some((pool, Target::Routes(r))) => (vec![], r.clone(), pool.as_str()),
+            Some((pool, _)) => (vec![], vec![], pool.as_str()),
             None => (vec![], vec![], self.idle()),
         };
+        let request = self
+            .target
+            .as_ref()
+            .and_then(|(_, t)| super::request_match::template_value(t));
         let traffic = json!({
             "live": self.live,
             "idle": self.idle(),
@@ -186,6 +193,7 @@ impl TrafficState {
             "shares": shares,
             "clients": clients,
             "routes": routes,
+            "request": request,
             "to": to,
             "tenants": self.tenants.as_ref().map(TenantMap::template_vars),
         });

@@ -167,13 +167,16 @@ async fn set(
     change(&mut after);
     p.state.traffic = Some(after);
     if p.apply(runner, label).await {
-        if !runner.options.check {
-            let now = p.state.traffic.as_ref().map(TrafficState::summary);
-            note(
-                runner,
-                format!("{label}: traffic {}", now.unwrap_or_default()),
-            );
-        }
+        let now = p.state.traffic.as_ref().map(TrafficState::summary);
+        let serves = if runner.options.check {
+            "would serve"
+        } else {
+            "traffic"
+        };
+        note(
+            runner,
+            format!("{label}: {serves} {}", now.unwrap_or_default()),
+        );
         return true;
     }
     p.state.traffic = Some(before.clone());

@@ -1,8 +1,10 @@
 //! Targeted steps: the new pool takes the requests of chosen clients (by
-//! source subnet) or of chosen routes (a regex on the path), everything
-//! else stays on the live pool. Checked at load: each subnet is a valid
-//! CIDR and no two overlap; each route compiles, carries nothing that
-//! would break out of the proxy's config, and none is given twice.
+//! source subnet), of chosen routes (a regex on the path), or carrying a
+//! chosen header or cookie value; everything else stays on the live pool.
+//! Checked at load: each subnet is a valid CIDR and no two overlap; each
+//! route compiles, carries nothing that would break out of the proxy's
+//! config, and none is given twice; header and cookie names and values
+//! keep to a strict charset ([`super::request_match`]).
 
 use std::net::IpAddr;
 
@@ -13,6 +15,10 @@ pub enum Target {
     Clients(Vec<String>),
     /// Path regexes (`^/api`).
     Routes(Vec<String>),
+    /// Requests whose header `name` holds one of `values` (ignoring case).
+    Header { name: String, values: Vec<String> },
+    /// Requests whose cookie `name` holds one of `values` (ignoring case).
+    Cookie { name: String, values: Vec<String> },
 }
 
 impl Target {
@@ -20,12 +26,38 @@ impl Target {
         match self {
             Target::Clients(_) => "clients",
             Target::Routes(_) => "routes",
+            Target::Header { .. } => "header",
+            Target::Cookie { .. } => "cookie",
         }
     }
 
-    pub fn items(&self) -> &[String] {
+    /// The words after the kind, as the traffic record writes them: the
+    /// subnets or routes, or the header's or cookie's name then its values.
+    pub fn items(&self) -> Vec<&str> {
         match self {
-            Target::Clients(v) | Target::Routes(v) => v,
+            Target::Clients(v) | Target::Routes(v) => v.iter().map(String::as_str).collect(),
+            Target::Header { name, values } | Target::Cookie { name, values } => {
+                std::iter::once(name.as_str())
+                    .chain(values.iter().map(String::as_str))
+                    .collect()
+            }
+        }
+    }
+
+    /// Reads back what [`Target::items`] wrote after `kind`.
+    pub fn from_items(kind: &str, mut items: Vec<String>) -> Option<Target> {
+        let named = |items: &mut Vec<String>| {
+            (items.len() >= 2).then(|| {
+                let name = items.remove(0);
+                (name, std::mem::take(items))
+            })
+        };
+        match kind {
+            "clients" => Some(Target::Clients(items)),
+            "routes" => Some(Target::Routes(items)),
+            "header" => named(&mut items).map(|(name, values)| Target::Header { name, values }),
+            "cookie" => named(&mut items).map(|(name, values)| Target::Cookie { name, values }),
+            _ => None,
         }
     }
 }

@@ -171,6 +171,17 @@ pub fn http_request(
     host: &str,
     path: &str,
 ) -> Result<(u16, String), String> {
+    http_request_with(method, address, host, path, &[])
+}
+
+/// Like [`http_request`], with more request headers (`("Cookie", "a=b")`).
+pub fn http_request_with(
+    method: &str,
+    address: &str,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<(u16, String), String> {
     let address = address.parse().map_err(|e| format!("{address}: {e}"))?;
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5))
         .map_err(|e| format!("connect {address}: {e}"))?;
@@ -189,8 +200,12 @@ pub fn http_request(
     } else {
         String::new()
     };
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     let request = format!(
-        "{method} {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n{length}\r\n{body}"
+        "{method} {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n{extra}{length}\r\n{body}"
     );
     stream
         .write_all(request.as_bytes())
