@@ -339,3 +339,65 @@ fn a_request_pool_on_the_live_pool_without_pools_is_refused() {
         "play.yml:12:14",
     );
 }
+
+/// `request_pools` in a section whose templates never read it would be
+/// accepted and change nothing: refused, naming the key and the template.
+#[test]
+fn request_pools_no_template_reads_were_accepted_and_changed_nothing() {
+    let err = fails_with(
+        "upstream app { server 127.0.0.1:8080; }\n",
+        "    request_pools:\n      heavy: {hosts: web, routes: [\"^/a\"], max_conns: 2, timeout: 30s}\n",
+    );
+    assert_says(
+        &err,
+        "`request_pools` is stated, but none of this section's templates (t.j2) reads `request_pools`",
+        "play.yml:7:5",
+    );
+}
+
+/// `tenants` where the templates render pools but no tenant map.
+#[test]
+fn tenants_no_template_reads_were_accepted_and_changed_nothing() {
+    let err = fails_with(
+        "{% for p in pools.values() %}{{ p.name }}{% endfor %}\n",
+        &format!("{POOLS}    tenants:\n      by: header X-Tenant\n      done: [acme]\n"),
+    );
+    assert_says(
+        &err,
+        "`tenants` is stated, but none of this section's templates (t.j2) reads `traffic.tenants`",
+        "play.yml:7:5",
+    );
+}
+
+/// A template that reads the key (or may, through an include) passes the check.
+#[test]
+fn request_pools_read_by_the_template_or_an_include_pass_the_check() {
+    for template in [
+        "{% for rp in request_pools %}{{ rp.name }}{% endfor %}\n",
+        "{% include 'part.j2' %}\n",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("inv.yml"), INVENTORY).unwrap();
+        std::fs::write(dir.path().join("t.j2"), template).unwrap();
+        std::fs::write(dir.path().join("part.j2"), "{{ request_pools | length }}\n").unwrap();
+        let marker = dir.path().join("touched");
+        let play = PLAY.replace("MARKER", &marker.display().to_string()).replace(
+            "TRAFFIC",
+            "    request_pools:\n      heavy: {hosts: web, routes: [\"^/a\"], max_conns: 2, timeout: 30s}\n",
+        );
+        std::fs::write(dir.path().join("play.yml"), play).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_convoy"))
+            .current_dir(dir.path())
+            .args(["run", "--check", "play.yml", "-i", "inv.yml"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "template {template:?}:\n{stderr}"
+        );
+        assert!(!marker.exists(), "--check touched a file");
+        assert!(!stderr.contains("is stated"), "{stderr}");
+    }
+}

@@ -20,6 +20,8 @@
 //!   `preview` says what it would do (`--check`), each preview starting
 //!   from what the ones before would have installed ([`staged`]).
 //! - [`StandaloneTier`]: a play's tier opened outside a run (restart, traffic).
+//! - [`unread_keys`]: `request_pools` or `tenants` stated where no template
+//!   reads them is refused.
 //! - [`validate_here`]: `convoy lint`'s run of nginx or haproxy on this
 //!   machine against the rendered files.
 
@@ -32,6 +34,7 @@ mod remote;
 mod staged;
 mod standalone;
 mod tier;
+pub mod unread_keys;
 mod validator;
 
 pub use config::{ProxyConfig, proxy_hosts};

@@ -170,6 +170,10 @@ pub fn check_all(
                 }
                 let checked =
                     crate::proxy::ProxyTier::check(spec, inventory, templates, &vars_for, &state)
+                        .and_then(|configs| {
+                            crate::proxy::unread_keys::check(spec, templates, &configs)
+                                .map(|()| configs)
+                        })
                         .and_then(|configs| match proxy {
                             ProxyCheck::Render => Ok(None),
                             ProxyCheck::ValidateHere => {

@@ -295,6 +295,30 @@ impl Templates {
             .map_err(|err| failure(template.source(), &err))
     }
 
+    /// Whether the template file `path` may read `variable` (a dotted path
+    /// like `traffic.tenants`): it names the variable or something under
+    /// it, or it includes, imports or extends another template (which is
+    /// not followed). `None` when the file does not load.
+    pub fn may_read(&self, path: &str, variable: &str) -> Option<bool> {
+        let template = self.env.get_template(path).ok()?;
+        let pulls_in_another = template.source().split("{%").skip(1).any(|tag| {
+            let word = tag.trim_start_matches(['-', '+']).trim_start();
+            ["include", "import", "from", "extends"]
+                .iter()
+                .any(|w| word.starts_with(w))
+        });
+        if pulls_in_another {
+            return Some(true);
+        }
+        let under = format!("{variable}.");
+        Some(
+            template
+                .undeclared_variables(true)
+                .iter()
+                .any(|name| name == variable || name.starts_with(&under)),
+        )
+    }
+
     /// Resolves a template path as described (for existence checks at load time).
     pub fn resolve(&self, path: &str) -> Option<PathBuf> {
         resolve_in(&self.base_dir, path)
