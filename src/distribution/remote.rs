@@ -99,11 +99,15 @@ pub fn parse_probe(stdout: &str) -> HostRelease {
 /// directory, shared paths linked, release files written, then renamed into
 /// place. On any failure nothing half-made is left. `Err(message)` is the
 /// host's reason, with the path.
+///
+/// `before` runs first (in a subshell, whatever it does) when the host is
+/// sent a script at all: the lock's `complete` mark rides along.
 pub async fn ship(
     conn: &Connection,
     plan: &ReleasePlan,
     state: &HostRelease,
     playbook: &str,
+    before: Option<&ShellScript>,
     sudo: Option<&Become>,
 ) -> Result<Result<Shipped, String>, TransportError> {
     let in_place =
@@ -129,7 +133,11 @@ pub async fn ship(
         "playbook": playbook,
     })
     .to_string();
-    let mut script = ShellScript::new()
+    let mut script = ShellScript::new();
+    if let Some(before) = before {
+        script = script.code("(").then(before).code(")");
+    }
+    let mut script = script
         .code("set -u")
         .var("R", &plan.root)
         .var("V", &plan.version)
@@ -141,9 +149,7 @@ pub async fn ship(
     script = match (&plan.source, state.artifact_present) {
         (_, true) => script,
         // Errors are kept in a variable, not a file: the disk may be the thing that is full.
-        (Source::Push(_), false) => script.code(
-            r#"err=$( { cat > "$PART"; } 2>&1 ) || fail "cannot write $PART: ${err#cat: }""#,
-        ),
+        (Source::Push(_), false) => script.code(SHIP_RECEIVE),
         (Source::Pull { url, .. }, false) => script.var("URL", url).code(
             r#"if command -v curl >/dev/null 2>&1; then curl -fsSL --retry 2 -o "$PART" -- "$URL" || fail "cannot download $URL"
 else wget -q -O "$PART" -- "$URL" || fail "cannot download $URL"; fi"#,
@@ -215,7 +221,7 @@ else wget -q -O "$PART" -- "$URL" || fail "cannot download $URL"; fi"#,
 /// an entry removed only when present, a release file written by `printf`.
 /// `put64 DEST BASE64 [MODE]` is for a file holding a NUL byte, which a
 /// shell word cannot carry.
-const SHIP_PRELUDE: &str = r#"TMP="$R/releases/.tmp-$V.$$"; PART="$R/.convoy/artifacts/$S.$$.part"; STORED="$R/.convoy/artifacts/$S"
+const SHIP_PRELUDE: &str = r#"TMP="$R/releases/.tmp-$V.$$"; PART="$R/.convoy/artifacts/$S.$$.part"; STORED="$R/.convoy/artifacts/$S"; actual=
 trap 'rm -rf -- "$TMP" "$PART" "$R/.convoy/releases/.tmp-$V.$$"' EXIT
 fail() { printf '%s\n' "$1" >&2; exit 3; }
 dir() { [ -d "$1" ] || mkdir -p -- "$1"; }
@@ -235,9 +241,36 @@ put64() {
 mkdir -p -- "$R/releases" "$R/shared" "$R/.convoy/artifacts" "$R/.convoy/releases" || fail "cannot create $R"
 "#;
 
+/// An upload, written to `PART` and hashed as it arrives (`tee` into the
+/// hash tool): one pass over the bytes, and the hash is ready when the last
+/// byte is, instead of a second pass that reads the file back. Sets
+/// `actual`. `tee` only ever writes to stderr to report a failure (a
+/// write that failed: the file is not whole, whatever the hash says). A
+/// host without a hash tool that reads stdin stores the upload with `cat`
+/// and fails at the check, saying so.
+const SHIP_RECEIVE: &str = r#"if command -v openssl >/dev/null 2>&1; then convoy_tool='openssl dgst -sha256 -r'
+elif command -v sha256sum >/dev/null 2>&1; then convoy_tool=sha256sum
+elif command -v shasum >/dev/null 2>&1; then convoy_tool='shasum -a 256'
+else convoy_tool=; fi
+if [ -n "$convoy_tool" ]; then
+  got=$( { tee -- "$PART" 2>&4 | $convoy_tool 2>&1; } 4>&1 )
+  case $got in *"tee: "*)
+    fail "cannot write $PART: $(printf '%s\n' "$got" | sed -n 's/^tee: //p' | head -n 1)" ;;
+  esac
+  actual=${got%%[!0-9a-f]*}
+  [ "${#actual}" -eq 64 ] || fail "cannot check $PART: $got"
+else
+  err=$( { cat > "$PART"; } 2>&1 ) || fail "cannot write $PART: ${err#cat: }"
+fi
+"#;
+
 /// The artifact, fetched or stored, must hash to `S`; a host that cannot
 /// hash says so (never a mismatch "got" nothing).
-const SHIP_VERIFY: &str = r#"if [ -f "$PART" ]; then
+const SHIP_VERIFY: &str = r#"if [ -n "$actual" ]; then
+  # Hashed while it arrived (SHIP_RECEIVE).
+  [ "$actual" = "$S" ] || fail "sha256 mismatch for $PART: expected $S, got $actual"
+  mv -- "$PART" "$STORED" || fail "cannot store $STORED"
+elif [ -f "$PART" ]; then
   actual=$(convoy_sha256_of "$PART" 2>&1) || fail "cannot check $PART: $actual"
   [ "$actual" = "$S" ] || fail "sha256 mismatch for $PART: expected $S, got $actual"
   mv -- "$PART" "$STORED" || fail "cannot store $STORED"
@@ -287,6 +320,86 @@ pub struct Switched {
     pub previous: Option<String>,
     /// False when current already named the version.
     pub changed: bool,
+    /// The switch hooks run in the same round trip ([`Along::hooks`]), in
+    /// order, up to the first that failed.
+    pub hooks: Vec<HookRan>,
+}
+
+/// One switch hook run by the switch's script.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookRan {
+    /// Its exit status; `None` when the script ended before the hook did.
+    pub rc: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// What rides along with a switch in its round trip, so that a host is
+/// switched, has its switch hooks run and its lock marked in one remote
+/// command instead of three.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Along<'a> {
+    /// Run first, whatever it does (the lock's `complete` mark).
+    pub before: Option<&'a ShellScript>,
+    /// The switch hooks as shell lines: run in order, each in `sh` from the
+    /// login directory as a task would be, after a switch that changed
+    /// `current`, until one fails.
+    pub hooks: &'a [String],
+    /// A line the hooks' output cannot hold by chance: it separates their
+    /// stdout and stderr from the switch's own lines and from each other.
+    pub marker: &'a str,
+}
+
+/// Runs each positional parameter as a hook; `B` is the marker, `W` the
+/// login directory. The markers go on lines of their own, so a hook's
+/// output that lacks a final newline is not glued to them.
+const SWITCH_HOOKS: &str = r#"for convoy_hook in "$@"; do
+  printf '%s\n' "$B"; printf '%s\n' "$B" >&2
+  ( cd -- "$W" && exec sh -c "$convoy_hook" ) </dev/null
+  convoy_rc=$?
+  printf '\n%s rc=%s\n' "$B" "$convoy_rc"; printf '\n%s\n' "$B" >&2
+  [ "$convoy_rc" -eq 0 ] || break
+done
+true
+"#;
+
+/// Splits what the switch script printed on one stream into the switch's
+/// own text and each hook's part (`end` is the marker that closes a part,
+/// followed by the hook's status on stdout). `None` for a part whose end
+/// never came.
+fn hook_parts<'t>(
+    text: &'t str,
+    marker: &str,
+    stdout: bool,
+) -> (&'t str, Vec<(Option<i32>, &'t str)>) {
+    let start = format!("{marker}\n");
+    let Some(first) = text
+        .find(&start)
+        .filter(|&i| i == 0 || text[..i].ends_with('\n'))
+    else {
+        return (text, vec![]);
+    };
+    let own = &text[..first];
+    let mut rest = &text[first..];
+    let mut parts = Vec::new();
+    let end = format!("\n{marker}");
+    while let Some(body) = rest.strip_prefix(start.as_str()) {
+        let Some(at) = body.find(&end) else {
+            parts.push((None, body));
+            break;
+        };
+        let after = &body[at + end.len()..];
+        let (rc, next) = if stdout {
+            let line = after.strip_prefix(" rc=").unwrap_or_default();
+            let (n, next) = line.split_once('\n').unwrap_or((line, ""));
+            (n.trim().parse().ok(), next)
+        } else {
+            (Some(0), after.strip_prefix('\n').unwrap_or(after))
+        };
+        parts.push((rc, &body[..at]));
+        rest = next;
+    }
+    (own, parts)
 }
 
 /// A timer armed on the host before a switch (magic rollback): unless
@@ -361,15 +474,28 @@ true
 /// Points `current` at `releases/<version>`: a new symlink under a temporary
 /// name, renamed over `current` (rename(2)), so `current` always names a
 /// complete release. Records who deployed it and the previous version.
+/// `along` adds what rides in the same round trip.
 pub async fn switch(
     conn: &Connection,
     root: &str,
     version: &str,
     deployed_by: &str,
     arm: Option<&Arm>,
+    along: Along<'_>,
     sudo: Option<&Become>,
 ) -> Result<Result<Switched, String>, TransportError> {
-    let mut script = ShellScript::new()
+    let mut script = ShellScript::new();
+    if let Some(before) = along.before {
+        script = script.code("(").then(before).code(")");
+    }
+    let hooks = !along.hooks.is_empty();
+    if hooks {
+        script = script
+            .code(r#"W=$PWD"#)
+            .var("B", along.marker)
+            .args(along.hooks);
+    }
+    let mut script = script
         .code("set -u")
         .var("R", root)
         .var("V", version)
@@ -391,17 +517,43 @@ pub async fn switch(
             .var("SECS", a.seconds.to_string())
             .code(MAGIC_NAME);
     }
-    let script = script.code(SWITCH);
+    let mut script = script.code(SWITCH);
+    if hooks {
+        script = script.code(SWITCH_HOOKS);
+    }
     let out = conn.exec(Script::new(&script).sudo(sudo)).await?;
     if !out.success() {
         return Ok(Err(last_line(&out.stderr_str())));
     }
     let text = out.stdout_str();
+    let errors = out.stderr_str();
+    let (text, outs) = if hooks {
+        hook_parts(&text, along.marker, true)
+    } else {
+        (text.as_str(), vec![])
+    };
+    let (_, errs) = if hooks {
+        hook_parts(&errors, along.marker, false)
+    } else {
+        ("", vec![])
+    };
     let mut switched = Switched {
         previous: None,
         changed: true,
+        hooks: outs
+            .iter()
+            .enumerate()
+            .map(|(i, (rc, stdout))| HookRan {
+                rc: *rc,
+                stdout: (*stdout).to_owned(),
+                stderr: errs
+                    .get(i)
+                    .map(|(_, e)| (*e).to_owned())
+                    .unwrap_or_default(),
+            })
+            .collect(),
     };
-    for (k, v) in out_lines(&text) {
+    for (k, v) in out_lines(text) {
         match k {
             "previous" => switched.previous = Some(v.to_owned()).filter(|v| !v.is_empty()),
             "unchanged" => switched.changed = false,

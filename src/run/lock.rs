@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::lock_holder::{self, HolderStatus};
-use super::lock_renewal::{LockRenewal, LockTiming, RenewalTarget};
+use super::lock_renewal::{FirstRenewal, LockRenewal, LockTiming, RenewalTarget};
 use super::step::StepResult;
 use super::task_runner::ensure_connected;
 use super::{HostState, Runner};
@@ -146,6 +146,7 @@ pub async fn lock_all(
             runner.reporter.clone(),
             "deploy lock".into(),
             runner.options.forks,
+            FirstRenewal::Later,
         );
         return Ok(HeldLocks {
             hosts: taken,
@@ -263,6 +264,8 @@ async fn lock_one(
                 });
             }
             if let Some(cycle) = host.cycle.as_mut() {
+                // The run's next script here marks the lock complete.
+                cycle.lock_mark = Some(lock::complete_mark(&plan.root, &holder.line()));
                 match probe {
                     Probe::Nothing => {}
                     Probe::Release => cycle.found = Some(remote::parse_probe(&then)),
