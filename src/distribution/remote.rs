@@ -149,7 +149,9 @@ pub async fn ship(
     script = match (&plan.source, state.artifact_present) {
         (_, true) => script,
         // Errors are kept in a variable, not a file: the disk may be the thing that is full.
-        (Source::Push(_), false) => script.code(SHIP_RECEIVE),
+        (Source::Push(_), false) => script.code(
+            r#"err=$( { cat > "$PART"; } 2>&1 ) || fail "cannot write $PART: ${err#cat: }""#,
+        ),
         (Source::Pull { url, .. }, false) => script.var("URL", url).code(
             r#"if command -v curl >/dev/null 2>&1; then curl -fsSL --retry 2 -o "$PART" -- "$URL" || fail "cannot download $URL"
 else wget -q -O "$PART" -- "$URL" || fail "cannot download $URL"; fi"#,
@@ -221,7 +223,7 @@ else wget -q -O "$PART" -- "$URL" || fail "cannot download $URL"; fi"#,
 /// an entry removed only when present, a release file written by `printf`.
 /// `put64 DEST BASE64 [MODE]` is for a file holding a NUL byte, which a
 /// shell word cannot carry.
-const SHIP_PRELUDE: &str = r#"TMP="$R/releases/.tmp-$V.$$"; PART="$R/.convoy/artifacts/$S.$$.part"; STORED="$R/.convoy/artifacts/$S"; actual=
+const SHIP_PRELUDE: &str = r#"TMP="$R/releases/.tmp-$V.$$"; PART="$R/.convoy/artifacts/$S.$$.part"; STORED="$R/.convoy/artifacts/$S"
 trap 'rm -rf -- "$TMP" "$PART" "$R/.convoy/releases/.tmp-$V.$$"' EXIT
 fail() { printf '%s\n' "$1" >&2; exit 3; }
 dir() { [ -d "$1" ] || mkdir -p -- "$1"; }
@@ -241,36 +243,13 @@ put64() {
 mkdir -p -- "$R/releases" "$R/shared" "$R/.convoy/artifacts" "$R/.convoy/releases" || fail "cannot create $R"
 "#;
 
-/// An upload, written to `PART` and hashed as it arrives (`tee` into the
-/// hash tool): one pass over the bytes, and the hash is ready when the last
-/// byte is, instead of a second pass that reads the file back. Sets
-/// `actual`. `tee` only ever writes to stderr to report a failure (a
-/// write that failed: the file is not whole, whatever the hash says). A
-/// host without a hash tool that reads stdin stores the upload with `cat`
-/// and fails at the check, saying so.
-const SHIP_RECEIVE: &str = r#"if command -v openssl >/dev/null 2>&1; then convoy_tool='openssl dgst -sha256 -r'
-elif command -v sha256sum >/dev/null 2>&1; then convoy_tool=sha256sum
-elif command -v shasum >/dev/null 2>&1; then convoy_tool='shasum -a 256'
-else convoy_tool=; fi
-if [ -n "$convoy_tool" ]; then
-  got=$( { tee -- "$PART" 2>&4 | $convoy_tool 2>&1; } 4>&1 )
-  case $got in *"tee: "*)
-    fail "cannot write $PART: $(printf '%s\n' "$got" | sed -n 's/^tee: //p' | head -n 1)" ;;
-  esac
-  actual=${got%%[!0-9a-f]*}
-  [ "${#actual}" -eq 64 ] || fail "cannot check $PART: $got"
-else
-  err=$( { cat > "$PART"; } 2>&1 ) || fail "cannot write $PART: ${err#cat: }"
-fi
-"#;
-
 /// The artifact, fetched or stored, must hash to `S`; a host that cannot
-/// hash says so (never a mismatch "got" nothing).
-const SHIP_VERIFY: &str = r#"if [ -n "$actual" ]; then
-  # Hashed while it arrived (SHIP_RECEIVE).
-  [ "$actual" = "$S" ] || fail "sha256 mismatch for $PART: expected $S, got $actual"
-  mv -- "$PART" "$STORED" || fail "cannot store $STORED"
-elif [ -f "$PART" ]; then
+/// hash says so (never a mismatch "got" nothing). An upload is hashed as
+/// the file it was written to, not as the stream on its way there (which
+/// would spare a read): what is checked is what the release is unpacked
+/// from and what the store keeps, so bytes altered on the host's disk are
+/// caught too (tests/distribution.rs, corrupted_transfer_...).
+const SHIP_VERIFY: &str = r#"if [ -f "$PART" ]; then
   actual=$(convoy_sha256_of "$PART" 2>&1) || fail "cannot check $PART: $actual"
   [ "$actual" = "$S" ] || fail "sha256 mismatch for $PART: expected $S, got $actual"
   mv -- "$PART" "$STORED" || fail "cannot store $STORED"
