@@ -248,8 +248,13 @@ impl SwitchRun<'_, '_> {
         let by = &by;
         // A forward switch (or `convoy rollback`'s) runs plain switch hooks
         // in its own round trip; a switch back runs them as tasks (its
-        // hosts' `release.previous` is only known once switched).
-        let inline = batch.and_then(|_| SwitchHooks::of(self.runner, self.scope, self.play));
+        // hosts' `release.previous` is only known once switched), and so
+        // does a switch under a magic-rollback timer, whose confirmation
+        // needs to know the switch happened even when the link drops
+        // during a hook.
+        let inline = batch
+            .filter(|_| magic.is_none())
+            .and_then(|_| SwitchHooks::of(self.runner, self.scope, self.play));
         let inline = inline.as_ref();
         let results = step(self.runner, &self.label, hosts, |host, plan| async move {
             // The host said, under this run's lock, that `current` already
@@ -294,7 +299,19 @@ impl SwitchRun<'_, '_> {
             )
             .await
             {
-                Err(e) => transport_failure(host, e),
+                Err(e) => {
+                    // With the hooks in the same command, the answer may
+                    // have been lost after `current` moved: count the host
+                    // as switched, so that a fleet rollback tries to bring
+                    // it back (and says so if it cannot) rather than leave
+                    // it on the new release unmentioned.
+                    let hooked = hook_lines.as_ref().is_some_and(|h| !h.lines.is_empty());
+                    if let (Some(cycle), Some(batch), true) = (host.cycle.as_mut(), batch, hooked) {
+                        let from = cycle.found_current().map(str::to_owned);
+                        cycle.switched = Some(Switch { batch, from });
+                    }
+                    transport_failure(host, e)
+                }
                 Ok(Err(msg)) => StepResult::failed(msg),
                 Ok(Ok(s)) if !s.changed => StepResult::ok(format!("current is {}", plan.version)),
                 Ok(Ok(s)) => {
