@@ -424,7 +424,7 @@ header() {
     ((UNRELIABLE == 0)) || echo "*** UNRELIABLE: measured on a busy machine (--busy-ok); see 'others s' ***"
 }
 
-if [[ -z $SCALE ]]; then
+if [[ -z $SCALE ]] && ((!PULL)); then
     inventory "$HOSTS" >"$WORK/inventory.yml"
     for ((i = 1; i <= HOSTS; i++)); do HOSTNAMES+=("h$i"); done
     for ((r = 1; r <= RUNS; r++)); do

@@ -119,7 +119,7 @@ guard() {
 
 /// Expects `R`, `H` (our holder line), `OLD` (a holder line to take over,
 /// or empty). Prints `held=` and `age=`, or `partials=` and `taken=1`.
-const ACQUIRE: &str = r#"mkdir -p "$R/.convoy" || { echo "cannot create $R/.convoy" >&2; exit 3; }
+const ACQUIRE: &str = r#"[ -d "$R/.convoy" ] || mkdir -p "$R/.convoy" || { echo "cannot create $R/.convoy" >&2; exit 3; }
 guard
 taken=0
 tries=0
@@ -280,7 +280,8 @@ pub async fn renew(
 const RELEASE: &str = r#"[ -d "$R/.convoy" ] || exit 0
 guard
 printf '%s\n' "$A" >> "$R/.convoy/audit.log"
-if [ "$(cat "$L/holder" 2>/dev/null)" = "$H" ]; then rm -rf "$L"; fi
+h=; { IFS= read -r h < "$L/holder"; } 2>/dev/null
+if [ "$h" = "$H" ]; then rm -rf "$L"; fi
 true
 "#;
 

@@ -70,7 +70,9 @@ pub fn probe_script(plan: &ReleasePlan) -> ShellScript {
         .code(
             r#"[ -f "$R/.convoy/artifacts/$S" ] && echo artifact=1
 [ -d "$R/releases/$V" ] && echo release=1
-[ -f "$R/.convoy/releases/$V.json" ] && sed -n 's/.*"identity":"\([^"]*\)".*/identity=\1/p' -- "$R/.convoy/releases/$V.json"
+m=; if [ -f "$R/.convoy/releases/$V.json" ] && { IFS= read -r m < "$R/.convoy/releases/$V.json" || [ -n "$m" ]; }; then
+  case $m in *'"identity":"'*) m=${m##*'"identity":"'}; printf 'identity=%s\n' "${m%%'"'*}" ;; esac
+fi
 printf 'current=%s\n' "$(readlink -- "$R/current" 2>/dev/null)"
 p=; [ -f "$R/.convoy/previous" ] && { IFS= read -r p < "$R/.convoy/previous" || :; }
 printf 'previous=%s\n' "$p"
@@ -240,7 +242,8 @@ put64() {
   parent "$1" && printf '%s' "$2" | base64 -d > "$TMP/$1" &&
     { [ -z "$3" ] || chmod -- "$3" "$TMP/$1"; } || fail "cannot write $TMP/$1"
 }
-mkdir -p -- "$R/releases" "$R/shared" "$R/.convoy/artifacts" "$R/.convoy/releases" || fail "cannot create $R"
+{ [ -d "$R/releases" ] && [ -d "$R/shared" ] && [ -d "$R/.convoy/artifacts" ] && [ -d "$R/.convoy/releases" ]; } ||
+  mkdir -p -- "$R/releases" "$R/shared" "$R/.convoy/artifacts" "$R/.convoy/releases" || fail "cannot create $R"
 "#;
 
 /// The artifact, fetched or stored, must hash to `S`; a host that cannot
@@ -444,8 +447,18 @@ if [ -n "${TIMER:-}" ] && [ -n "$old" ]; then
 fi
 ln -s -- "releases/$V" ".current.tmp.$$" && mv -T -- ".current.tmp.$$" current || { rm -f -- ".current.tmp.$$"; printf 'cannot switch %s/current\n' "$R" >&2; exit 3; }
 if [ -n "$old" ]; then printf '%s\n' "${old#releases/}" > .convoy/previous.tmp && mv -- .convoy/previous.tmp .convoy/previous; fi
-M=".convoy/releases/$V.json"
-if [ -f "$M" ]; then sed -e 's/"deployed_at":"[^"]*"/"deployed_at":"'"$AT"'"/' -e 's/"deployed_by":"[^"]*"/"deployed_by":"'"$BY"'"/' -- "$M" > "$M.tmp" && mv -- "$M.tmp" "$M"; fi
+M=".convoy/releases/$V.json"; m=
+if [ -f "$M" ] && { IFS= read -r m < "$M" || [ -n "$m" ]; }; then
+  # The first "deployed_at" and "deployed_by" values replaced, with the shell's own expansions.
+  for k in deployed_at deployed_by; do
+    if [ "$k" = deployed_at ]; then val=$AT; else val=$BY; fi
+    case $m in *"\"$k\":\""*)
+      a=${m%%"\"$k\":\""*}; b=${m#*"\"$k\":\""}; b=${b#*'"'}
+      m="$a\"$k\":\"$val\"$b" ;;
+    esac
+  done
+  printf '%s\n' "$m" > "$M.tmp" && mv -- "$M.tmp" "$M"
+fi
 printf '%s\t%s\t%s\n' "$AT" "$V" "$BY" >> .convoy/history
 true
 "#;
@@ -594,8 +607,12 @@ for v in $(ls -1t); do
   case "$kept" in *" $v "*) continue;; esac
   if [ $n -lt "$K" ]; then kept="$kept$v "; n=$((n+1)); else rm -rf -- "$v" "../.convoy/releases/$v.json" && echo "removed=$v"; fi
 done
+# The artifacts the remaining releases use, read with the shell's own `read`.
+used=" "
+for m in ../.convoy/releases/*.json; do [ -f "$m" ] || continue; l=; { IFS= read -r l < "$m" || [ -n "$l" ]; }
+  case $l in *'"sha256":"'*) l=${l#*'"sha256":"'}; used="$used${l%%'"'*} " ;; esac; done
 for a in ../.convoy/artifacts/*; do [ -f "$a" ] || continue; s=${a##*/}; case "$s" in *.part) continue;; esac
-  grep -qs "\"sha256\":\"$s\"" ../.convoy/releases/*.json || rm -f -- "$a"; done
+  case "$used" in *" $s "*) ;; *) rm -f -- "$a" ;; esac; done
 true
 "#;
 

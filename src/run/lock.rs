@@ -82,10 +82,13 @@ pub async fn lock_all(
     order.sort_by(|a, b| a.0.name.cmp(&b.0.name));
     // Connecting takes no lock: every host is connected first, all at once
     // (up to --forks), so that the first host's lock does not wait for a
-    // connection of its own before the others start theirs.
+    // connection of its own before the others start theirs. Only as many
+    // as --max-connections keeps: a connection opened beyond that would be
+    // closed again before its host's lock, and made a third time.
+    let keeps = runner.options.masters.bound();
     runner
         .forks()
-        .each(order.iter_mut(), |(host, _)| async move {
+        .each(order.iter_mut().take(keeps), |(host, _)| async move {
             if host.active() {
                 let vars = host.inventory_vars.clone();
                 ensure_connected(runner, host, &vars, "lock", Instant::now()).await;
