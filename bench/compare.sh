@@ -21,8 +21,8 @@
 #               50): the artifact served by `python3 -m http.server` on one
 #               more fleet host, which the others fetch it from (an http
 #               source); prints wall time, CPU, the bytes the controller sent
-#               per host (its bridge's counter: 0 artifact bytes for pull)
-#               and the bytes each host received
+#               per host (its bridge's counter: 0 artifact bytes for pull),
+#               the bytes each host received, and the server's CPU
 #
 # Each run is a chain on freshly reset hosts: first deploy (1), no-op re-run
 # (1 again), upgrade (2), rollback (to 1). The tools alternate, chain by
@@ -463,17 +463,19 @@ if ((PULL)); then
     grep -q 'sha256: "{{ artifact_sha256 }}"' "$PULLED/deploy.yml" || die "could not make the pull variant of bench/project/deploy.yml"
     inventory "$HOSTS" >"$WORK/inventory.yml"
     pull_chain() { # SOURCE: push or pull; first deploy, then upgrade
-        local how=$1 step v prev scenario project=$PROJECT c0 c1
+        local how=$1 step v prev scenario project=$PROJECT c0 c1 s0 s1
         [[ $how == pull ]] && project=$PULLED
         reset_hosts "$HOSTS"
         for step in "first 1 -" "upgrade 2 1"; do
             read -r scenario v prev <<<"$step"
             [[ $prev == - ]] && prev=
             c0=$(ctl_bytes)
+            s0=$(cg_ns "$CG/server")
             measure convoy "$how-$scenario" "$HOSTS" "$BIN" run "$project/deploy.yml" -i "$WORK/inventory.yml" \
                 -f "$FORKS" --output json -e "version=$v" -e "artifact_sha256=${SHA[$v]}"
             c1=$(ctl_bytes)
-            sed -i "\$s/\$/ $((c1 - c0))/" "$RESULTS"
+            s1=$(cg_ns "$CG/server")
+            sed -i "\$s/\$/ $((c1 - c0)) $((s1 - s0))/" "$RESULTS"
             verify "$HOSTS" "$v" "$prev" || die "$how $scenario: wrong end state on the hosts (above); figures discarded"
         done
     }
@@ -489,14 +491,14 @@ n = float(sys.argv[2])
 def med(scen, col):
     vals = [float(r[col]) for r in rows if r[1] == scen]
     return statistics.median(vals) if vals else float("nan")
-print(f"{'scenario':<14} {'source':<6} {'wall s':>8} {'ctl CPU s':>10} {'host CPU s':>11} {'RT/host':>8} {'ctl KB/host':>12} {'rx KB/host':>11}")
+print(f"{'scenario':<14} {'source':<6} {'wall s':>8} {'ctl CPU s':>10} {'host CPU s':>11} {'server CPU s':>13} {'RT/host':>8} {'ctl KB/host':>12} {'rx KB/host':>11}")
 for scen, name in [("first", "first deploy"), ("upgrade", "upgrade")]:
     walls = {}
     for i, how in enumerate(["push", "pull"]):
         key = f"{how}-{scen}"
         walls[how] = med(key, 2) / 1e9
         print(f"{name if i == 0 else '':<14} {how:<6} {walls[how]:>8.2f} {med(key, 3) / 1e9:>10.2f} {med(key, 4) / 1e9:>11.2f} "
-              f"{med(key, 5) / n:>8.1f} {med(key, 10) / n / 1000:>12.1f} {med(key, 6) / n / 1000:>11.0f}")
+              f"{med(key, 11) / 1e9:>13.2f} {med(key, 5) / n:>8.1f} {med(key, 10) / n / 1000:>12.1f} {med(key, 6) / n / 1000:>11.0f}")
     print(f"{'':<14} {'ratio':<6} {walls['pull'] / walls['push']:>8.2f}   (pull / push wall)")
 PY
     exit 0
