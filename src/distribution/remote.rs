@@ -649,13 +649,15 @@ impl HostStatus {
 }
 
 /// Every root given as a positional argument: a `root=` line, then its
-/// state, so many distributions cost one round trip.
+/// state, so many distributions cost one round trip. First lines are read
+/// with the shell's `read`, not a `cat` or `head` per file.
 const STATUS_ROOTS: &str = r#"for R in "$@"; do
 printf 'root=%s\n' "$R"
 printf 'current=%s\n' "$(readlink -- "$R/current" 2>/dev/null)"
-printf 'previous=%s\n' "$(cat -- "$R/.convoy/previous" 2>/dev/null)"
-for m in "$R"/.convoy/releases/*.json; do [ -f "$m" ] && printf 'meta=%s\n' "$(head -n 1 -- "$m")"; done
-[ -f "$R/.convoy/lock/holder" ] && printf 'lock=%s\n' "$(head -n 1 -- "$R/.convoy/lock/holder")"
+p=; [ -f "$R/.convoy/previous" ] && { { IFS= read -r p < "$R/.convoy/previous" || :; } 2>/dev/null; }
+printf 'previous=%s\n' "$p"
+for m in "$R"/.convoy/releases/*.json; do [ -f "$m" ] || continue; l=; { { IFS= read -r l < "$m" || [ -n "$l" ]; } 2>/dev/null; } && printf 'meta=%s\n' "$l"; done
+l=; [ -f "$R/.convoy/lock/holder" ] && { { IFS= read -r l < "$R/.convoy/lock/holder" || :; } 2>/dev/null; printf 'lock=%s\n' "$l"; }
 [ -f "$R/.convoy/audit.log" ] && printf 'last=%s\n' "$(tail -n 1 -- "$R/.convoy/audit.log")"
 done; true"#;
 
@@ -712,8 +714,9 @@ pub async fn status(
 pub fn status_script(root: &str) -> ShellScript {
     ShellScript::new().var("R", root).code(
         r#"printf 'current=%s\n' "$(readlink -- "$R/current" 2>/dev/null)"
-printf 'previous=%s\n' "$(cat -- "$R/.convoy/previous" 2>/dev/null)"
-for m in "$R"/.convoy/releases/*.json; do [ -f "$m" ] && printf 'meta=%s\n' "$(head -n 1 -- "$m")"; done; true"#,
+p=; [ -f "$R/.convoy/previous" ] && { { IFS= read -r p < "$R/.convoy/previous" || :; } 2>/dev/null; }
+printf 'previous=%s\n' "$p"
+for m in "$R"/.convoy/releases/*.json; do [ -f "$m" ] || continue; l=; { { IFS= read -r l < "$m" || [ -n "$l" ]; } 2>/dev/null; } && printf 'meta=%s\n' "$l"; done; true"#,
     )
 }
 
