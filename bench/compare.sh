@@ -4,6 +4,7 @@
 #
 #   bench/compare.sh [-n HOSTS] [-s MB] [-r RUNS] [--rtt MS] [--forks F] [--busy-ok]
 #   bench/compare.sh --scale "50 100 200" [-s MB] [--forks F] [--busy-ok]
+#   bench/compare.sh --pull [-n HOSTS] [-s MB] [-r RUNS] [--forks F] [--busy-ok]
 #
 #   -n HOSTS    fleet hosts (default 20, at most 200)
 #   -s MB       artifact size, incompressible (default 20; 1 with --scale)
@@ -16,6 +17,12 @@
 #               time, controller CPU and peak RSS per host, ssh processes and
 #               masters (each one control socket) alive at once, convoy's open
 #               file descriptors (under ulimit -n 1024)
+#   --pull      convoy alone, push against pull on the same HOSTS (default
+#               50): the artifact served by `python3 -m http.server` on one
+#               more fleet host, which the others fetch it from (an http
+#               source); prints wall time, CPU, the bytes the controller sent
+#               per host (its bridge's counter: 0 artifact bytes for pull),
+#               the bytes each host received, and the server's CPU
 #
 # Each run is a chain on freshly reset hosts: first deploy (1), no-op re-run
 # (1 again), upgrade (2), rollback (to 1). The tools alternate, chain by
@@ -44,6 +51,8 @@ RTT=0
 FORKS=10
 BUSY_OK=0
 SCALE=
+PULL=0
+HOSTS_GIVEN=0
 BUSY_MAX=25 # % of all CPUs used by other processes that makes the figures meaningless
 
 die() {
@@ -56,18 +65,21 @@ usage() {
 }
 while (($#)); do
     case $1 in
-    -n) HOSTS=$2; shift ;;
+    -n) HOSTS=$2; HOSTS_GIVEN=1; shift ;;
     -s) SIZE=$2; shift ;;
     -r) RUNS=$2; shift ;;
     --rtt) RTT=$2; shift ;;
     --forks) FORKS=$2; shift ;;
     --busy-ok) BUSY_OK=1 ;;
     --scale) SCALE=$2; shift ;;
+    --pull) PULL=1 ;;
     -h | --help) usage ;;
     *) echo "bench/compare.sh: unknown argument $1" >&2; usage ;;
     esac
     shift
 done
+((PULL && !HOSTS_GIVEN)) && HOSTS=50
+[[ -z $SCALE ]] || ((!PULL)) || die "--scale and --pull are separate benchmarks: give one"
 [[ $HOSTS =~ ^[0-9]+$ && $RUNS =~ ^[1-9][0-9]*$ && $RTT =~ ^[0-9]+$ && $FORKS =~ ^[1-9][0-9]*$ ]] || usage
 SIZE=${SIZE:-$([[ -n $SCALE ]] && echo 1 || echo 20)}
 [[ $SIZE =~ ^[1-9][0-9]*$ ]] || usage
@@ -155,8 +167,10 @@ check_machine
 WORK=$(mktemp -d /tmp/cvc.XXXX)
 FLEET=$WORK/fleet
 RELAY_PID=
+SERVER_PID=
 cleanup() {
     [[ -z $RELAY_PID ]] || kill "$RELAY_PID" 2>/dev/null || true
+    [[ -z $SERVER_PID ]] || kill "$SERVER_PID" 2>/dev/null || true
     bash tests/fleet/fleet.sh down "$FLEET" >/dev/null 2>&1 || true
     local d
     for d in "$CG"/*/ "$CG"; do [[ -d $d ]] && rmdir "$d" 2>/dev/null; done
@@ -164,9 +178,11 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-mkdir -p "$CG/ctl" "$CG/hosts" "$CG/relay" || die "cannot create cgroups under $CG_ROOT"
+mkdir -p "$CG/ctl" "$CG/hosts" "$CG/relay" "$CG/server" || die "cannot create cgroups under $CG_ROOT"
 
 MAX_HOSTS=$HOSTS
+# --pull: one more host, the artifacts' HTTP server, deployed to by neither.
+((PULL)) && MAX_HOSTS=$((HOSTS + 1))
 if [[ -n $SCALE ]]; then
     MAX_HOSTS=0
     for n in $SCALE; do
@@ -174,7 +190,7 @@ if [[ -n $SCALE ]]; then
         ((n > MAX_HOSTS)) && MAX_HOSTS=$n
     done
 fi
-((MAX_HOSTS >= 1 && MAX_HOSTS <= 200)) || die "hosts must be 1..200 (fleet.sh's limit), got $MAX_HOSTS"
+((MAX_HOSTS >= 1 && MAX_HOSTS <= 200)) || die "hosts must be 1..200 (fleet.sh's limit, --pull takes one more for its server), got $MAX_HOSTS"
 echo "starting a fleet of $MAX_HOSTS hosts..." >&2
 mkdir -p "$FLEET"
 if ! out=$(CONVOY_FLEET_OWNER=$$ FLEET_QUIET=1 bash tests/fleet/fleet.sh up "$FLEET" "$MAX_HOSTS" 2>&1); then
@@ -247,6 +263,10 @@ inventory() { # N: an inventory of hosts h1..hN
 # ------------------------------------------------------------ measuring
 host_root() { echo "$FLEET/h$1/fs/srv/bench"; }
 reset_hosts() { for ((i = 1; i <= $1; i++)); do rm -rf "$(host_root "$i")"; done; }
+# Bytes the controller (the root namespace, on the fleet's bridge) sent
+# into the fleet so far: what it sent any host, and nothing hosts sent
+# each other.
+ctl_bytes() { cat "/sys/class/net/cvb$K/statistics/tx_bytes"; }
 wire_bytes() { # bytes sent to hosts 1..N so far
     local i t=0
     for ((i = 1; i <= $1; i++)); do t=$((t + $(cat "/sys/class/net/cv${K}h$i/statistics/tx_bytes"))); done
@@ -404,7 +424,7 @@ header() {
     ((UNRELIABLE == 0)) || echo "*** UNRELIABLE: measured on a busy machine (--busy-ok); see 'others s' ***"
 }
 
-if [[ -z $SCALE ]]; then
+if [[ -z $SCALE ]] && ((!PULL)); then
     inventory "$HOSTS" >"$WORK/inventory.yml"
     for ((i = 1; i <= HOSTS; i++)); do HOSTNAMES+=("h$i"); done
     for ((r = 1; r <= RUNS; r++)); do
@@ -419,6 +439,68 @@ if [[ -z $SCALE ]]; then
     done
     header "convoy vs the OpenSSH floor: $HOSTS hosts, ${SIZE} MB artifact, $( ((RTT)) && echo "+${RTT} ms RTT (relay)" || echo "direct"), batches of 5, convoy --forks $FORKS, median of $RUNS runs each (every end state verified)"
     report compare
+    exit 0
+fi
+
+# ------------------------------------------------------------------ pull
+if ((PULL)); then
+    S=$((HOSTS + 1))
+    SERVER=$(addr "$S")
+    # The artifacts in the server host's /srv/dist (its own /srv), served from there.
+    mkdir -p "$FLEET/h$S/fs/srv/dist"
+    cp "$PROJECT"/dist/app-*.tar.gz "$FLEET/h$S/fs/srv/dist/"
+    sh -c 'echo $$ >"$1/cgroup.procs"; shift; exec "$@"' sh "$CG/server" \
+        env CONVOY_FLEET_OWNER=$$ FLEET_QUIET=1 bash tests/fleet/fleet.sh exec "$FLEET" "$S" -- \
+        sh -c "cd /srv/dist && exec python3 -m http.server 8000 --bind $SERVER" >"$WORK/server.out" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 100); do curl -fsS -o /dev/null "http://$SERVER:8000/app-1.tar.gz" 2>/dev/null && break; sleep 0.1; done
+    curl -fsS -o /dev/null "http://$SERVER:8000/app-1.tar.gz" || die "the artifact server on h$S did not start: $(cat "$WORK/server.out")"
+    # The same play, its source the server's URL (hosts fetch it, and check it against sha256).
+    PULLED=$WORK/project-pull
+    cp -r "$PROJECT" "$PULLED"
+    rm -rf "$PULLED/dist"
+    sed -i "s|^    source: .*|    source: \"http://$SERVER:8000/app-{{ version }}.tar.gz\"\n    sha256: \"{{ artifact_sha256 }}\"|" "$PULLED/deploy.yml"
+    grep -q 'sha256: "{{ artifact_sha256 }}"' "$PULLED/deploy.yml" || die "could not make the pull variant of bench/project/deploy.yml"
+    inventory "$HOSTS" >"$WORK/inventory.yml"
+    pull_chain() { # SOURCE: push or pull; first deploy, then upgrade
+        local how=$1 step v prev scenario project=$PROJECT c0 c1 s0 s1
+        [[ $how == pull ]] && project=$PULLED
+        reset_hosts "$HOSTS"
+        for step in "first 1 -" "upgrade 2 1"; do
+            read -r scenario v prev <<<"$step"
+            [[ $prev == - ]] && prev=
+            c0=$(ctl_bytes)
+            s0=$(cg_ns "$CG/server")
+            measure convoy "$how-$scenario" "$HOSTS" "$BIN" run "$project/deploy.yml" -i "$WORK/inventory.yml" \
+                -f "$FORKS" --output json -e "version=$v" -e "artifact_sha256=${SHA[$v]}"
+            c1=$(ctl_bytes)
+            s1=$(cg_ns "$CG/server")
+            sed -i "\$s/\$/ $((c1 - c0)) $((s1 - s0))/" "$RESULTS"
+            verify "$HOSTS" "$v" "$prev" || die "$how $scenario: wrong end state on the hosts (above); figures discarded"
+        done
+    }
+    for ((r = 1; r <= RUNS; r++)); do
+        echo "run $r of $RUNS..." >&2
+        if ((r % 2)); then pull_chain push; pull_chain pull; else pull_chain pull; pull_chain push; fi
+    done
+    header "push vs pull: $HOSTS hosts, ${SIZE} MB artifact, the pull's HTTP server on fleet host h$S (python3 -m http.server), convoy --forks $FORKS, median of $RUNS runs each (every end state verified)"
+    python3 - "$RESULTS" "$HOSTS" <<'PY'
+import sys, statistics
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+n = float(sys.argv[2])
+def med(scen, col):
+    vals = [float(r[col]) for r in rows if r[1] == scen]
+    return statistics.median(vals) if vals else float("nan")
+print(f"{'scenario':<14} {'source':<6} {'wall s':>8} {'ctl CPU s':>10} {'host CPU s':>11} {'server CPU s':>13} {'RT/host':>8} {'ctl KB/host':>12} {'rx KB/host':>11}")
+for scen, name in [("first", "first deploy"), ("upgrade", "upgrade")]:
+    walls = {}
+    for i, how in enumerate(["push", "pull"]):
+        key = f"{how}-{scen}"
+        walls[how] = med(key, 2) / 1e9
+        print(f"{name if i == 0 else '':<14} {how:<6} {walls[how]:>8.2f} {med(key, 3) / 1e9:>10.2f} {med(key, 4) / 1e9:>11.2f} "
+              f"{med(key, 11) / 1e9:>13.2f} {med(key, 5) / n:>8.1f} {med(key, 10) / n / 1000:>12.1f} {med(key, 6) / n / 1000:>11.0f}")
+    print(f"{'':<14} {'ratio':<6} {walls['pull'] / walls['push']:>8.2f}   (pull / push wall)")
+PY
     exit 0
 fi
 

@@ -1650,3 +1650,155 @@ fn magic_rollback_restarts_what_the_switch_restarted() {
         "{audit}"
     );
 }
+
+// ---------------------------------------------------------------- switch hooks in the switch
+
+/// Switch hooks that are plain lines used to cost each host a remote
+/// command apiece after the switch (a deploy was 6 round trips per host, a
+/// rollback 5, where a script by hand needs 3 and 1). They now run inside
+/// the switch's own script: after `current` moved and only if it did, in
+/// order, stopping at the first that fails, from the login directory, and
+/// are reported as the hook tasks. The hosts show the order and what each
+/// hook saw; the JSON events show the output (a last line without a
+/// newline included), the failure and the hooks a failed host never ran;
+/// the recap shows the round trips.
+#[test]
+fn plain_switch_hooks_run_in_the_switchs_round_trip_and_report_as_tasks() {
+    let p = Project::new(2, "");
+    let playbook = r#"- name: Deploy hello
+  hosts: app
+  vars: { version: "1.0.0" }
+  distribution:
+    name: hello
+    version: "{{ version }}"
+    source: "dist/hello-{{ version }}.tar.gz"
+    strip_components: 0
+    root: /srv/hello
+    keep: 5
+  rollout:
+    max_fail: 1
+    on_failure: stop
+  hooks:
+    switch:
+      - name: restart
+        shell: echo "restart {{ release.version }}" >> /srv/hooks.log; printf 'restarted {{ release.version }} from {{ release.previous }}, current %s, in %s' "$(readlink /srv/hello/current)" "$PWD"
+      - name: check
+        shell: 'echo check >> /srv/hooks.log; if [ -e /srv/refuse-{{ release.version }} ]; then echo "refusing {{ release.version }}" >&2; exit 3; fi; echo "R=${R:-unset} V=${V:-unset}"'
+      - name: after
+        command: touch /srv/after-{{ release.version }}
+"#;
+    std::fs::write(&p.playbook, playbook).unwrap();
+    p.artifact("1.0.0");
+    p.artifact("2.0.0");
+    let json = ["--output", "json"];
+    let first = p.deploy_ok("1.0.0", &json);
+    let recap = first.json_recap();
+    for i in p.fleet.hosts() {
+        let name = p.fleet.name(i);
+        // Lock with the probe; prepare (marking the lock complete); the
+        // switch with its three hooks; the prune with the unlock.
+        assert_eq!(
+            recap["hosts"][&name]["round_trips"],
+            4,
+            "{name}: {}",
+            first.dump()
+        );
+        p.assert_current(i, "1.0.0");
+        assert!(p.fleet.host_path(i, "/srv/after-1.0.0").exists(), "h{i}");
+    }
+    std::fs::write(p.fleet.host_path(2, "/srv/refuse-2.0.0"), "").unwrap();
+    let up = p.deploy("2.0.0", &json);
+    assert_eq!(up.code, 2, "{}", up.dump());
+    let results = |host: &str| -> Vec<Value> {
+        up.events()
+            .into_iter()
+            .filter(|e| e["event"] == "host_result" && e["host"] == host)
+            .collect()
+    };
+    let (h1, h2) = (p.fleet.name(1), p.fleet.name(2));
+    for (i, host) in [(1, &h1), (2, &h2)] {
+        let r = results(host);
+        let of = |task: &str| r.iter().find(|e| e["task"] == task).cloned();
+        let restart =
+            of("restart").unwrap_or_else(|| panic!("{host}: no restart result:\n{}", up.dump()));
+        assert_eq!(restart["status"], "changed", "{host}: {restart}");
+        // The hook's last line without its newline; run from the login
+        // directory, not from the switch's.
+        let out = restart["output"].as_str().unwrap_or_default();
+        assert!(
+            out.starts_with("restarted 2.0.0 from 1.0.0, current releases/2.0.0, in /")
+                && !out.contains("/srv/hello"),
+            "{host}: {restart}"
+        );
+        let check =
+            of("check").unwrap_or_else(|| panic!("{host}: no check result:\n{}", up.dump()));
+        let after = of("after");
+        if i == 1 {
+            assert_eq!(check["status"], "changed", "{host}: {check}");
+            // The switch script's own variables are not the hook's.
+            assert_eq!(check["output"], "R=unset V=unset", "{host}: {check}");
+            assert_eq!(after.map(|a| a["status"].clone()), Some("changed".into()));
+            assert!(p.fleet.host_path(i, "/srv/after-2.0.0").exists());
+        } else {
+            assert_eq!(check["status"], "failed", "{host}: {check}");
+            assert_eq!(
+                check["msg"], "non-zero return code 3: refusing 2.0.0",
+                "{host}: {check}"
+            );
+            assert!(
+                after.is_none(),
+                "{host}: a hook after the failed one ran: {after:?}"
+            );
+            assert!(!p.fleet.host_path(i, "/srv/after-2.0.0").exists());
+        }
+        assert_eq!(
+            hooks_log(&p, i),
+            "restart 1.0.0\ncheck\nrestart 2.0.0\ncheck\n",
+            "{host}: the hooks in order, each once per switch"
+        );
+    }
+    // Both switched; only h2 failed (its check), and it stays where it is.
+    p.assert_current(1, "2.0.0");
+    p.assert_current(2, "2.0.0");
+    let recap = up.json_recap();
+    assert_eq!(recap["hosts"][&h2]["failed"], 1, "{}", up.dump());
+    assert_eq!(recap["hosts"][&h1]["failed"], 0, "{}", up.dump());
+
+    // A rollback: the lock with the releases' status, the switch with its
+    // hooks, the unlock.
+    std::fs::remove_file(p.fleet.host_path(2, "/srv/refuse-2.0.0")).unwrap();
+    let back = p.convoy("rollback", &json);
+    assert_eq!(back.code, 0, "{}", back.dump());
+    let recap = back.json_recap();
+    for i in p.fleet.hosts() {
+        let name = p.fleet.name(i);
+        assert_eq!(
+            recap["hosts"][&name]["round_trips"],
+            3,
+            "{name}: {}",
+            back.dump()
+        );
+        p.assert_current(i, "1.0.0");
+        assert!(
+            hooks_log(&p, i).ends_with("check\nrestart 1.0.0\ncheck\n"),
+            "h{i}: {}",
+            hooks_log(&p, i)
+        );
+        let restart = back
+            .events()
+            .into_iter()
+            .find(|e| e["event"] == "host_result" && e["host"] == name && e["task"] == "restart")
+            .unwrap_or_else(|| panic!("{name}: no restart result:\n{}", back.dump()));
+        assert!(
+            restart["output"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("restarted 1.0.0 from 2.0.0, current releases/1.0.0, in /"),
+            "{name}: {restart}"
+        );
+    }
+}
+
+fn hooks_log(p: &Project, i: usize) -> String {
+    std::fs::read_to_string(p.fleet.host_path(i, "/srv/hooks.log")).unwrap_or_default()
+}

@@ -59,7 +59,7 @@ async fn release_scripts_take_hostile_values_as_data() {
             let plan = plan(&root, version, &artifact, value);
             let state = remote::probe(&conn, &plan, None).await.unwrap();
             assert!(!state.release_present, "{value:?}");
-            let shipped = remote::ship(&conn, &plan, &state, value, None)
+            let shipped = remote::ship(&conn, &plan, &state, value, None, None)
                 .await
                 .unwrap();
             assert_eq!(
@@ -86,10 +86,18 @@ async fn release_scripts_take_hostile_values_as_data() {
                 // Rendered hooks are the user's own code; they run as written.
                 rollback_hooks: vec!["true".into()],
             };
-            let switched = remote::switch(&conn, &root, version, value, Some(&arm), None)
-                .await
-                .unwrap()
-                .unwrap();
+            let switched = remote::switch(
+                &conn,
+                &root,
+                version,
+                value,
+                Some(&arm),
+                Default::default(),
+                None,
+            )
+            .await
+            .unwrap()
+            .unwrap();
             assert!(switched.changed);
         }
         let status = remote::status(&conn, &root, None).await.unwrap();
@@ -153,7 +161,7 @@ async fn failure_messages_name_hostile_values_as_text() {
             std::fs::write(format!("{root}/shared/{first}"), "in the way").unwrap();
         });
         let state = remote::probe(&conn, &plan, None).await.unwrap();
-        let out = remote::ship(&conn, &plan, &state, value, None)
+        let out = remote::ship(&conn, &plan, &state, value, None, None)
             .await
             .unwrap();
         let message = said(out.map(|_| String::new()));
@@ -168,7 +176,7 @@ async fn failure_messages_name_hostile_values_as_text() {
                 mode: None,
             },
         );
-        let out = remote::ship(&conn, &plan, &state, value, None)
+        let out = remote::ship(&conn, &plan, &state, value, None, None)
             .await
             .unwrap();
         let message = said(out.map(|_| String::new()));
@@ -185,7 +193,7 @@ async fn failure_messages_name_hostile_values_as_text() {
             file_name: "app".into(),
         };
         let state = remote::probe(&conn, &plan, None).await.unwrap();
-        let out = remote::ship(&conn, &plan, &state, value, None)
+        let out = remote::ship(&conn, &plan, &state, value, None, None)
             .await
             .unwrap();
         let message = said(out.map(|_| String::new()));
@@ -200,9 +208,17 @@ async fn failure_messages_name_hostile_values_as_text() {
                 .unwrap_err()
                 .ends_with("current does not exist: deploy before patching")
         );
-        let switched = remote::switch(&conn, &root, &format!("v{i}"), value, None, None)
-            .await
-            .unwrap();
+        let switched = remote::switch(
+            &conn,
+            &root,
+            &format!("v{i}"),
+            value,
+            None,
+            Default::default(),
+            None,
+        )
+        .await
+        .unwrap();
         assert!(switched.unwrap_err().ends_with("/releases"));
     }
     markers.assert_untouched();

@@ -119,7 +119,7 @@ guard() {
 
 /// Expects `R`, `H` (our holder line), `OLD` (a holder line to take over,
 /// or empty). Prints `held=` and `age=`, or `partials=` and `taken=1`.
-const ACQUIRE: &str = r#"mkdir -p "$R/.convoy" || { echo "cannot create $R/.convoy" >&2; exit 3; }
+const ACQUIRE: &str = r#"[ -d "$R/.convoy" ] || mkdir -p "$R/.convoy" || { echo "cannot create $R/.convoy" >&2; exit 3; }
 guard
 taken=0
 tries=0
@@ -137,7 +137,12 @@ while :; do
   if [ -n "$at" ] && { [ -n "$held" ] || [ "$tries" -ge 20 ]; }; then
     echo "holder=$held"
     echo "age=$(( $(date +%s) - at ))"
-    [ -e "$L/complete" ] && echo complete=1
+    # Written empty by a renewal, or holding the holder line by a mark
+    # (see complete_mark): a mark of another holder does not count.
+    if [ -f "$L/complete" ]; then
+      c=; { IFS= read -r c < "$L/complete"; } 2>/dev/null
+      { [ -z "$c" ] || [ "$c" = "$held" ]; } && echo complete=1
+    fi
     exit 0
   fi
   tries=$((tries + 1))
@@ -220,6 +225,27 @@ if [ "$held" != "$H" ]; then echo "lost=$held"; exit 0; fi
 if [ -e "$L/complete" ]; then touch -c "$L"; else : > "$L/complete"; fi && echo renewed=1
 "#;
 
+/// Marks our lock `complete` (this run holds all its locks) from inside
+/// another script of the run, so that the mark costs no round trip of its
+/// own: builtins only, no guard. The mark holds the holder line, and
+/// counts only for that holder, so a mark that lands after the lock
+/// changed hands (it cannot while the run lives, but a script may be late)
+/// says nothing about the new holder's lock.
+pub fn complete_mark(root: &str, holder_line: &str) -> ShellScript {
+    ShellScript::new()
+        .var("LR", root)
+        .var("LH", holder_line)
+        .code(COMPLETE_MARK)
+}
+
+/// Expects `LR` (the root) and `LH` (our holder line); always succeeds.
+const COMPLETE_MARK: &str = r#"L="$LR/.convoy/lock"; h=
+if [ -d "$L" ] && [ ! -e "$L/complete" ] && { IFS= read -r h < "$L/holder"; } 2>/dev/null && [ "$h" = "$LH" ]; then
+  printf '%s\n' "$LH" > "$L/complete" 2>/dev/null
+fi
+true
+"#;
+
 /// Marks our lock fresh (its mtime is the last renewal) and `complete`
 /// (this run holds all its locks), if it is still ours.
 pub async fn renew(
@@ -254,7 +280,8 @@ pub async fn renew(
 const RELEASE: &str = r#"[ -d "$R/.convoy" ] || exit 0
 guard
 printf '%s\n' "$A" >> "$R/.convoy/audit.log"
-if [ "$(cat "$L/holder" 2>/dev/null)" = "$H" ]; then rm -rf "$L"; fi
+h=; { IFS= read -r h < "$L/holder"; } 2>/dev/null
+if [ "$h" = "$H" ]; then rm -rf "$L"; fi
 true
 "#;
 

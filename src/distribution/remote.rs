@@ -70,7 +70,9 @@ pub fn probe_script(plan: &ReleasePlan) -> ShellScript {
         .code(
             r#"[ -f "$R/.convoy/artifacts/$S" ] && echo artifact=1
 [ -d "$R/releases/$V" ] && echo release=1
-[ -f "$R/.convoy/releases/$V.json" ] && sed -n 's/.*"identity":"\([^"]*\)".*/identity=\1/p' -- "$R/.convoy/releases/$V.json"
+m=; if [ -f "$R/.convoy/releases/$V.json" ] && { IFS= read -r m < "$R/.convoy/releases/$V.json" || [ -n "$m" ]; }; then
+  case $m in *'"identity":"'*) m=${m##*'"identity":"'}; printf 'identity=%s\n' "${m%%'"'*}" ;; esac
+fi
 printf 'current=%s\n' "$(readlink -- "$R/current" 2>/dev/null)"
 p=; [ -f "$R/.convoy/previous" ] && { IFS= read -r p < "$R/.convoy/previous" || :; }
 printf 'previous=%s\n' "$p"
@@ -99,11 +101,15 @@ pub fn parse_probe(stdout: &str) -> HostRelease {
 /// directory, shared paths linked, release files written, then renamed into
 /// place. On any failure nothing half-made is left. `Err(message)` is the
 /// host's reason, with the path.
+///
+/// `before` runs first (in a subshell, whatever it does) when the host is
+/// sent a script at all: the lock's `complete` mark rides along.
 pub async fn ship(
     conn: &Connection,
     plan: &ReleasePlan,
     state: &HostRelease,
     playbook: &str,
+    before: Option<&ShellScript>,
     sudo: Option<&Become>,
 ) -> Result<Result<Shipped, String>, TransportError> {
     let in_place =
@@ -129,7 +135,11 @@ pub async fn ship(
         "playbook": playbook,
     })
     .to_string();
-    let mut script = ShellScript::new()
+    let mut script = ShellScript::new();
+    if let Some(before) = before {
+        script = script.code("(").then(before).code(")");
+    }
+    let mut script = script
         .code("set -u")
         .var("R", &plan.root)
         .var("V", &plan.version)
@@ -232,11 +242,16 @@ put64() {
   parent "$1" && printf '%s' "$2" | base64 -d > "$TMP/$1" &&
     { [ -z "$3" ] || chmod -- "$3" "$TMP/$1"; } || fail "cannot write $TMP/$1"
 }
-mkdir -p -- "$R/releases" "$R/shared" "$R/.convoy/artifacts" "$R/.convoy/releases" || fail "cannot create $R"
+{ [ -d "$R/releases" ] && [ -d "$R/shared" ] && [ -d "$R/.convoy/artifacts" ] && [ -d "$R/.convoy/releases" ]; } ||
+  mkdir -p -- "$R/releases" "$R/shared" "$R/.convoy/artifacts" "$R/.convoy/releases" || fail "cannot create $R"
 "#;
 
 /// The artifact, fetched or stored, must hash to `S`; a host that cannot
-/// hash says so (never a mismatch "got" nothing).
+/// hash says so (never a mismatch "got" nothing). An upload is hashed as
+/// the file it was written to, not as the stream on its way there (which
+/// would spare a read): what is checked is what the release is unpacked
+/// from and what the store keeps, so bytes altered on the host's disk are
+/// caught too (tests/distribution.rs, corrupted_transfer_...).
 const SHIP_VERIFY: &str = r#"if [ -f "$PART" ]; then
   actual=$(convoy_sha256_of "$PART" 2>&1) || fail "cannot check $PART: $actual"
   [ "$actual" = "$S" ] || fail "sha256 mismatch for $PART: expected $S, got $actual"
@@ -287,6 +302,86 @@ pub struct Switched {
     pub previous: Option<String>,
     /// False when current already named the version.
     pub changed: bool,
+    /// The switch hooks run in the same round trip ([`Along::hooks`]), in
+    /// order, up to the first that failed.
+    pub hooks: Vec<HookRan>,
+}
+
+/// One switch hook run by the switch's script.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookRan {
+    /// Its exit status; `None` when the script ended before the hook did.
+    pub rc: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// What rides along with a switch in its round trip, so that a host is
+/// switched, has its switch hooks run and its lock marked in one remote
+/// command instead of three.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Along<'a> {
+    /// Run first, whatever it does (the lock's `complete` mark).
+    pub before: Option<&'a ShellScript>,
+    /// The switch hooks as shell lines: run in order, each in `sh` from the
+    /// login directory as a task would be, after a switch that changed
+    /// `current`, until one fails.
+    pub hooks: &'a [String],
+    /// A line the hooks' output cannot hold by chance: it separates their
+    /// stdout and stderr from the switch's own lines and from each other.
+    pub marker: &'a str,
+}
+
+/// Runs each positional parameter as a hook; `B` is the marker, `W` the
+/// login directory. The markers go on lines of their own, so a hook's
+/// output that lacks a final newline is not glued to them.
+const SWITCH_HOOKS: &str = r#"for convoy_hook in "$@"; do
+  printf '%s\n' "$B"; printf '%s\n' "$B" >&2
+  ( cd -- "$W" && exec sh -c "$convoy_hook" ) </dev/null
+  convoy_rc=$?
+  printf '\n%s rc=%s\n' "$B" "$convoy_rc"; printf '\n%s\n' "$B" >&2
+  [ "$convoy_rc" -eq 0 ] || break
+done
+true
+"#;
+
+/// Splits what the switch script printed on one stream into the switch's
+/// own text and each hook's part (`end` is the marker that closes a part,
+/// followed by the hook's status on stdout). `None` for a part whose end
+/// never came.
+fn hook_parts<'t>(
+    text: &'t str,
+    marker: &str,
+    stdout: bool,
+) -> (&'t str, Vec<(Option<i32>, &'t str)>) {
+    let start = format!("{marker}\n");
+    let Some(first) = text
+        .find(&start)
+        .filter(|&i| i == 0 || text[..i].ends_with('\n'))
+    else {
+        return (text, vec![]);
+    };
+    let own = &text[..first];
+    let mut rest = &text[first..];
+    let mut parts = Vec::new();
+    let end = format!("\n{marker}");
+    while let Some(body) = rest.strip_prefix(start.as_str()) {
+        let Some(at) = body.find(&end) else {
+            parts.push((None, body));
+            break;
+        };
+        let after = &body[at + end.len()..];
+        let (rc, next) = if stdout {
+            let line = after.strip_prefix(" rc=").unwrap_or_default();
+            let (n, next) = line.split_once('\n').unwrap_or((line, ""));
+            (n.trim().parse().ok(), next)
+        } else {
+            (Some(0), after.strip_prefix('\n').unwrap_or(after))
+        };
+        parts.push((rc, &body[..at]));
+        rest = next;
+    }
+    (own, parts)
 }
 
 /// A timer armed on the host before a switch (magic rollback): unless
@@ -352,8 +447,18 @@ if [ -n "${TIMER:-}" ] && [ -n "$old" ]; then
 fi
 ln -s -- "releases/$V" ".current.tmp.$$" && mv -T -- ".current.tmp.$$" current || { rm -f -- ".current.tmp.$$"; printf 'cannot switch %s/current\n' "$R" >&2; exit 3; }
 if [ -n "$old" ]; then printf '%s\n' "${old#releases/}" > .convoy/previous.tmp && mv -- .convoy/previous.tmp .convoy/previous; fi
-M=".convoy/releases/$V.json"
-if [ -f "$M" ]; then sed -e 's/"deployed_at":"[^"]*"/"deployed_at":"'"$AT"'"/' -e 's/"deployed_by":"[^"]*"/"deployed_by":"'"$BY"'"/' -- "$M" > "$M.tmp" && mv -- "$M.tmp" "$M"; fi
+M=".convoy/releases/$V.json"; m=
+if [ -f "$M" ] && { IFS= read -r m < "$M" || [ -n "$m" ]; }; then
+  # The first "deployed_at" and "deployed_by" values replaced, with the shell's own expansions.
+  for k in deployed_at deployed_by; do
+    if [ "$k" = deployed_at ]; then val=$AT; else val=$BY; fi
+    case $m in *"\"$k\":\""*)
+      a=${m%%"\"$k\":\""*}; b=${m#*"\"$k\":\""}; b=${b#*'"'}
+      m="$a\"$k\":\"$val\"$b" ;;
+    esac
+  done
+  printf '%s\n' "$m" > "$M.tmp" && mv -- "$M.tmp" "$M"
+fi
 printf '%s\t%s\t%s\n' "$AT" "$V" "$BY" >> .convoy/history
 true
 "#;
@@ -361,15 +466,28 @@ true
 /// Points `current` at `releases/<version>`: a new symlink under a temporary
 /// name, renamed over `current` (rename(2)), so `current` always names a
 /// complete release. Records who deployed it and the previous version.
+/// `along` adds what rides in the same round trip.
 pub async fn switch(
     conn: &Connection,
     root: &str,
     version: &str,
     deployed_by: &str,
     arm: Option<&Arm>,
+    along: Along<'_>,
     sudo: Option<&Become>,
 ) -> Result<Result<Switched, String>, TransportError> {
-    let mut script = ShellScript::new()
+    let mut script = ShellScript::new();
+    if let Some(before) = along.before {
+        script = script.code("(").then(before).code(")");
+    }
+    let hooks = !along.hooks.is_empty();
+    if hooks {
+        script = script
+            .code(r#"W=$PWD"#)
+            .var("B", along.marker)
+            .args(along.hooks);
+    }
+    let mut script = script
         .code("set -u")
         .var("R", root)
         .var("V", version)
@@ -391,17 +509,43 @@ pub async fn switch(
             .var("SECS", a.seconds.to_string())
             .code(MAGIC_NAME);
     }
-    let script = script.code(SWITCH);
+    let mut script = script.code(SWITCH);
+    if hooks {
+        script = script.code(SWITCH_HOOKS);
+    }
     let out = conn.exec(Script::new(&script).sudo(sudo)).await?;
     if !out.success() {
         return Ok(Err(last_line(&out.stderr_str())));
     }
     let text = out.stdout_str();
+    let errors = out.stderr_str();
+    let (text, outs) = if hooks {
+        hook_parts(&text, along.marker, true)
+    } else {
+        (text.as_str(), vec![])
+    };
+    let (_, errs) = if hooks {
+        hook_parts(&errors, along.marker, false)
+    } else {
+        ("", vec![])
+    };
     let mut switched = Switched {
         previous: None,
         changed: true,
+        hooks: outs
+            .iter()
+            .enumerate()
+            .map(|(i, (rc, stdout))| HookRan {
+                rc: *rc,
+                stdout: (*stdout).to_owned(),
+                stderr: errs
+                    .get(i)
+                    .map(|(_, e)| (*e).to_owned())
+                    .unwrap_or_default(),
+            })
+            .collect(),
     };
-    for (k, v) in out_lines(&text) {
+    for (k, v) in out_lines(text) {
         match k {
             "previous" => switched.previous = Some(v.to_owned()).filter(|v| !v.is_empty()),
             "unchanged" => switched.changed = false,
@@ -463,8 +607,12 @@ for v in $(ls -1t); do
   case "$kept" in *" $v "*) continue;; esac
   if [ $n -lt "$K" ]; then kept="$kept$v "; n=$((n+1)); else rm -rf -- "$v" "../.convoy/releases/$v.json" && echo "removed=$v"; fi
 done
+# The artifacts the remaining releases use, read with the shell's own `read`.
+used=" "
+for m in ../.convoy/releases/*.json; do [ -f "$m" ] || continue; l=; { IFS= read -r l < "$m" || [ -n "$l" ]; }
+  case $l in *'"sha256":"'*) l=${l#*'"sha256":"'}; used="$used${l%%'"'*} " ;; esac; done
 for a in ../.convoy/artifacts/*; do [ -f "$a" ] || continue; s=${a##*/}; case "$s" in *.part) continue;; esac
-  grep -qs "\"sha256\":\"$s\"" ../.convoy/releases/*.json || rm -f -- "$a"; done
+  case "$used" in *" $s "*) ;; *) rm -f -- "$a" ;; esac; done
 true
 "#;
 
@@ -501,13 +649,15 @@ impl HostStatus {
 }
 
 /// Every root given as a positional argument: a `root=` line, then its
-/// state, so many distributions cost one round trip.
+/// state, so many distributions cost one round trip. First lines are read
+/// with the shell's `read`, not a `cat` or `head` per file.
 const STATUS_ROOTS: &str = r#"for R in "$@"; do
 printf 'root=%s\n' "$R"
 printf 'current=%s\n' "$(readlink -- "$R/current" 2>/dev/null)"
-printf 'previous=%s\n' "$(cat -- "$R/.convoy/previous" 2>/dev/null)"
-for m in "$R"/.convoy/releases/*.json; do [ -f "$m" ] && printf 'meta=%s\n' "$(head -n 1 -- "$m")"; done
-[ -f "$R/.convoy/lock/holder" ] && printf 'lock=%s\n' "$(head -n 1 -- "$R/.convoy/lock/holder")"
+p=; [ -f "$R/.convoy/previous" ] && { { IFS= read -r p < "$R/.convoy/previous" || :; } 2>/dev/null; }
+printf 'previous=%s\n' "$p"
+for m in "$R"/.convoy/releases/*.json; do [ -f "$m" ] || continue; l=; { { IFS= read -r l < "$m" || [ -n "$l" ]; } 2>/dev/null; } && printf 'meta=%s\n' "$l"; done
+l=; [ -f "$R/.convoy/lock/holder" ] && { { IFS= read -r l < "$R/.convoy/lock/holder" || :; } 2>/dev/null; printf 'lock=%s\n' "$l"; }
 [ -f "$R/.convoy/audit.log" ] && printf 'last=%s\n' "$(tail -n 1 -- "$R/.convoy/audit.log")"
 done; true"#;
 
@@ -564,8 +714,9 @@ pub async fn status(
 pub fn status_script(root: &str) -> ShellScript {
     ShellScript::new().var("R", root).code(
         r#"printf 'current=%s\n' "$(readlink -- "$R/current" 2>/dev/null)"
-printf 'previous=%s\n' "$(cat -- "$R/.convoy/previous" 2>/dev/null)"
-for m in "$R"/.convoy/releases/*.json; do [ -f "$m" ] && printf 'meta=%s\n' "$(head -n 1 -- "$m")"; done; true"#,
+p=; [ -f "$R/.convoy/previous" ] && { { IFS= read -r p < "$R/.convoy/previous" || :; } 2>/dev/null; }
+printf 'previous=%s\n' "$p"
+for m in "$R"/.convoy/releases/*.json; do [ -f "$m" ] || continue; l=; { { IFS= read -r l < "$m" || [ -n "$l" ]; } 2>/dev/null; } && printf 'meta=%s\n' "$l"; done; true"#,
     )
 }
 

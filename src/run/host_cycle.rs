@@ -28,6 +28,13 @@ pub struct HostCycle {
     pub patched: bool,
     /// How its release steps are escalated (see `escalation::for_release`).
     pub sudo: Option<Become>,
+    /// What the switch hooks run by the last switch's own round trip came
+    /// to, one per hook, until they are reported (see `switch_hooks`).
+    pub hooks: Vec<crate::tasks::Outcome>,
+    /// Marks this run's deploy lock `complete` here; the first script the
+    /// run sends the host once every lock is taken carries it (see
+    /// `lock_renewal::FirstRenewal::Later`), then it is spent.
+    pub lock_mark: Option<crate::transport::ShellScript>,
 }
 
 /// A forward switch made by this run.
@@ -48,6 +55,8 @@ impl HostCycle {
             switched: None,
             patched: false,
             sudo,
+            hooks: Vec::new(),
+            lock_mark: None,
         }
     }
 

@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::lock_holder::{self, HolderStatus};
-use super::lock_renewal::{LockRenewal, LockTiming, RenewalTarget};
+use super::lock_renewal::{FirstRenewal, LockRenewal, LockTiming, RenewalTarget};
 use super::step::StepResult;
 use super::task_runner::ensure_connected;
 use super::{HostState, Runner};
@@ -82,10 +82,13 @@ pub async fn lock_all(
     order.sort_by(|a, b| a.0.name.cmp(&b.0.name));
     // Connecting takes no lock: every host is connected first, all at once
     // (up to --forks), so that the first host's lock does not wait for a
-    // connection of its own before the others start theirs.
+    // connection of its own before the others start theirs. Only as many
+    // as --max-connections keeps: a connection opened beyond that would be
+    // closed again before its host's lock, and made a third time.
+    let keeps = runner.options.masters.bound();
     runner
         .forks()
-        .each(order.iter_mut(), |(host, _)| async move {
+        .each(order.iter_mut().take(keeps), |(host, _)| async move {
             if host.active() {
                 let vars = host.inventory_vars.clone();
                 ensure_connected(runner, host, &vars, "lock", Instant::now()).await;
@@ -146,6 +149,7 @@ pub async fn lock_all(
             runner.reporter.clone(),
             "deploy lock".into(),
             runner.options.forks,
+            FirstRenewal::Later,
         );
         return Ok(HeldLocks {
             hosts: taken,
@@ -263,6 +267,8 @@ async fn lock_one(
                 });
             }
             if let Some(cycle) = host.cycle.as_mut() {
+                // The run's next script here marks the lock complete.
+                cycle.lock_mark = Some(lock::complete_mark(&plan.root, &holder.line()));
                 match probe {
                     Probe::Nothing => {}
                     Probe::Release => cycle.found = Some(remote::parse_probe(&then)),

@@ -56,6 +56,15 @@ impl LockTiming {
     }
 }
 
+/// When a run's first renewal is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstRenewal {
+    /// At once: nothing else marks the lock `complete`.
+    Now,
+    /// One period after the start: the run's own scripts mark it.
+    Later,
+}
+
 /// One locked host, as the renewal needs it.
 pub struct RenewalTarget {
     pub host: String,
@@ -77,6 +86,13 @@ impl LockRenewal {
     /// At most `at_once` renewals are in flight (the run's --forks): each
     /// is a remote command, with its pipes and a session on the master, and
     /// every target's first one is due at the same moment.
+    ///
+    /// With `first` [`FirstRenewal::Now`] the first renewal is at once (it
+    /// marks the lock `complete`); with [`FirstRenewal::Later`] the run's
+    /// next script on each host carries the mark
+    /// ([`crate::distribution::lock::complete_mark`]) and the first renewal
+    /// is one period later: a run shorter than that renews nothing, and
+    /// pays no round trip for it.
     pub fn start(
         targets: Vec<RenewalTarget>,
         holder_line: String,
@@ -84,6 +100,7 @@ impl LockRenewal {
         reporter: Reporter,
         lock: String,
         at_once: usize,
+        first: FirstRenewal,
     ) -> LockRenewal {
         let mut tasks = JoinSet::new();
         let slots = Arc::new(tokio::sync::Semaphore::new(at_once.max(1)));
@@ -91,11 +108,16 @@ impl LockRenewal {
             let (line, reporter, lock) = (holder_line.clone(), reporter.clone(), lock.clone());
             let slots = Arc::clone(&slots);
             tasks.spawn(async move {
-                let mut ticks = tokio::time::interval(every);
+                let start = match first {
+                    FirstRenewal::Now => tokio::time::Instant::now(),
+                    FirstRenewal::Later => tokio::time::Instant::now() + every,
+                };
+                let mut ticks = tokio::time::interval_at(start, every);
                 // A renewal that took long (link down) is not followed by a burst.
                 ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                // The first tick is at once: it marks the lock `complete`,
-                // which tells an older run waiting for it to give up.
+                // The first renewal marks the lock `complete` (unless a
+                // script of the run did), which tells an older run waiting
+                // for it to give up.
                 loop {
                     ticks.tick().await;
                     let Ok(slot) = slots.acquire().await else { return };

@@ -32,6 +32,7 @@ mod rollout_switch;
 mod serial;
 mod start_at;
 mod step;
+mod switch_hooks;
 mod tags;
 mod task_runner;
 

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use indexmap::IndexMap;
 
-use super::lock_renewal::{LockRenewal, LockTiming, RenewalTarget};
+use super::lock_renewal::{FirstRenewal, LockRenewal, LockTiming, RenewalTarget};
 use super::release_cycle::deployed_by;
 use super::task_runner::ensure_connected;
 use super::{HostState, Runner};
@@ -165,6 +165,7 @@ pub async fn take(
                 runner.reporter.clone(),
                 format!("once {name} lock"),
                 1,
+                FirstRenewal::Now,
             );
             Ok(OnceGate::Held(OnceLock {
                 name: name.clone(),

@@ -254,12 +254,19 @@ async fn prepare<'h>(
         Some(state) => Ok(state),
         None => remote::probe(conn, &plan, sudo).await,
     };
+    let mark = host.cycle.as_ref().and_then(|c| c.lock_mark.clone());
     let result = match state {
         Err(e) => Err(e),
-        Ok(state) => remote::ship(conn, &plan, &state, &playbook, sudo)
+        Ok(state) => remote::ship(conn, &plan, &state, &playbook, mark.as_ref(), sudo)
             .await
             .map(|r| (r, state)),
     };
+    // Spent once a script went (in place, none did).
+    if !matches!(result, Ok((Ok(remote::Shipped::InPlace), _)))
+        && let Some(cycle) = host.cycle.as_mut()
+    {
+        cycle.lock_mark = None;
+    }
     if let Ok((_, state)) = &result {
         let current = state.current.clone();
         if let Some(cycle) = host.cycle.as_mut() {

@@ -18,6 +18,7 @@ use super::health_gate;
 use super::host_cycle::Switch;
 use super::proxy_step::ProxyRun;
 use super::step::{StepResult, hooks, record, step, transport_failure};
+use super::switch_hooks::SwitchHooks;
 use super::task_runner::Scope;
 use super::{HostState, Runner};
 use crate::distribution::{ReleasePlan, remote};
@@ -245,6 +246,16 @@ impl SwitchRun<'_, '_> {
             .and_then(|r| r.magic_rollback)
             .filter(|_| self.may_roll_back);
         let by = &by;
+        // A forward switch (or `convoy rollback`'s) runs plain switch hooks
+        // in its own round trip; a switch back runs them as tasks (its
+        // hosts' `release.previous` is only known once switched), and so
+        // does a switch under a magic-rollback timer, whose confirmation
+        // needs to know the switch happened even when the link drops
+        // during a hook.
+        let inline = batch
+            .filter(|_| magic.is_none())
+            .and_then(|_| SwitchHooks::of(self.runner, self.scope, self.play));
+        let inline = inline.as_ref();
         let results = step(self.runner, &self.label, hosts, |host, plan| async move {
             // The host said, under this run's lock, that `current` already
             // names this release, and this run has not moved it since: the
@@ -259,6 +270,22 @@ impl SwitchRun<'_, '_> {
                 Ok(arm) => arm,
                 Err(msg) => return (host, StepResult::failed(msg)),
             };
+            let hook_lines = inline.map(|hooks| {
+                // What the hooks see, as after the switch: the release the
+                // host goes to, and the one it leaves (read under the lock).
+                let leaving = host
+                    .cycle
+                    .as_ref()
+                    .and_then(|c| c.found_current().map(str::to_owned));
+                host.publish_release(leaving.as_deref());
+                hooks.render(self.runner, self.scope, host)
+            });
+            let mark = host.cycle.as_mut().and_then(|c| c.lock_mark.take());
+            let along = remote::Along {
+                before: mark.as_ref(),
+                hooks: hook_lines.as_ref().map_or(&[][..], |h| &h.lines),
+                marker: inline.map_or("", |h| h.marker.as_str()),
+            };
             let sudo = host.release_sudo();
             let conn = host.conn.as_ref().expect("connected by step");
             let result = match remote::switch(
@@ -267,15 +294,31 @@ impl SwitchRun<'_, '_> {
                 &plan.version,
                 by,
                 arm.as_ref(),
+                along,
                 sudo.as_ref(),
             )
             .await
             {
-                Err(e) => transport_failure(host, e),
+                Err(e) => {
+                    // With the hooks in the same command, the answer may
+                    // have been lost after `current` moved: count the host
+                    // as switched, so that a fleet rollback tries to bring
+                    // it back (and says so if it cannot) rather than leave
+                    // it on the new release unmentioned.
+                    let hooked = hook_lines.as_ref().is_some_and(|h| !h.lines.is_empty());
+                    if let (Some(cycle), Some(batch), true) = (host.cycle.as_mut(), batch, hooked) {
+                        let from = cycle.found_current().map(str::to_owned);
+                        cycle.switched = Some(Switch { batch, from });
+                    }
+                    transport_failure(host, e)
+                }
                 Ok(Err(msg)) => StepResult::failed(msg),
                 Ok(Ok(s)) if !s.changed => StepResult::ok(format!("current is {}", plan.version)),
                 Ok(Ok(s)) => {
                     host.publish_release(s.previous.as_deref());
+                    if let (Some(cycle), Some(lines)) = (host.cycle.as_mut(), &hook_lines) {
+                        cycle.hooks = lines.outcomes(&s.hooks);
+                    }
                     if let (Some(cycle), Some(batch)) = (host.cycle.as_mut(), batch) {
                         cycle.switched = Some(Switch {
                             batch,
@@ -294,14 +337,19 @@ impl SwitchRun<'_, '_> {
             .filter(|(_, status)| *status == Status::Changed)
             .map(|(name, _)| name.clone())
             .collect();
-        hooks(
-            self.runner,
-            self.scope,
-            &self.play.hooks.switch,
-            hosts,
-            |h| switched.contains(&h.name),
-        )
-        .await;
+        match inline {
+            Some(inline) => inline.report(self.runner, self.scope, hosts, &switched),
+            None => {
+                hooks(
+                    self.runner,
+                    self.scope,
+                    &self.play.hooks.switch,
+                    hosts,
+                    |h| switched.contains(&h.name),
+                )
+                .await
+            }
+        }
         if let Some(timeout) = magic {
             self.confirm_magic(hosts, &switched, timeout).await;
         }

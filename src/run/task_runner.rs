@@ -804,6 +804,20 @@ fn register(task: &Task, host: &mut HostState, registered: Value) -> Option<(Str
     Some((name.clone(), registered))
 }
 
+/// Reports `outcome` as `task`'s result on `host`, for a task that ran
+/// elsewhere than here (a switch hook run by the switch's script): the
+/// same record, events and notifications as a task run by [`run_tasks`].
+pub(super) fn report_ran(
+    runner: &Runner<'_>,
+    scope: &Scope<'_>,
+    task: &Task,
+    host: &mut HostState,
+    outcome: Outcome,
+    elapsed: Duration,
+) {
+    report(runner, task, &scope.blocks, host, outcome, None, elapsed);
+}
+
 /// Records the final outcome on the host and reports it.
 fn report(
     runner: &Runner<'_>,

@@ -70,12 +70,51 @@ struct Command {
 /// it on its own, without convoy (the magic rollback timer). `creates`,
 /// `removes` and `stdin` need convoy's checks around the line: refused.
 pub fn host_line(args: crate::vars::Value, shell: bool) -> Result<String, String> {
+    host_command(args, shell).map(|c| c.line)
+}
+
+/// A command as a host runs it on its own ([`host_line`]), and how it is
+/// shown and registered (`cmd`).
+pub struct HostCommand {
+    pub line: String,
+    pub display: String,
+}
+
+/// [`host_line`], with the command as the task's result names it.
+pub fn host_command(args: crate::vars::Value, shell: bool) -> Result<HostCommand, String> {
     let a: Args = parse_args(args.clone())?;
     if a.creates.is_some() || a.removes.is_some() || a.stdin.is_some() {
         return Err("`creates`, `removes` and `stdin` cannot be used here".into());
     }
     let command = parse(args, shell)?;
-    Ok(command.script().text().to_owned())
+    Ok(HostCommand {
+        line: command.script().text().to_owned(),
+        display: command.display,
+    })
+}
+
+/// The result of a command that ran: always changed, failed on a non-zero
+/// status. Shared by the task and by the switch hooks that run in the
+/// switch's own round trip, so both report the same.
+pub fn ran(display: &str, rc: i32, stdout: &str, stderr: &str) -> Outcome {
+    let stdout = stdout.trim_end_matches('\n').to_owned();
+    let stderr = stderr.trim_end_matches('\n').to_owned();
+    let mut outcome = Outcome::changed(true)
+        .with("cmd", display.to_owned())
+        .with("rc", rc)
+        .with("stdout_lines", stdout.lines().collect::<Vec<_>>())
+        .with("stderr_lines", stderr.lines().collect::<Vec<_>>())
+        .with("stdout", stdout)
+        .with("stderr", stderr.clone());
+    if rc != 0 {
+        outcome.failed = true;
+        outcome.msg = Some(if stderr.is_empty() {
+            format!("non-zero return code {rc}")
+        } else {
+            format!("non-zero return code {rc}: {}", last_line(&stderr))
+        });
+    }
+    outcome
 }
 
 impl Command {
@@ -151,27 +190,12 @@ impl Action for Command {
                 script = script.stdin(data.as_bytes());
             }
             let out = ctx.conn.exec(script).await?;
-            let stdout = out.stdout_str().trim_end_matches('\n').to_owned();
-            let stderr = out.stderr_str().trim_end_matches('\n').to_owned();
-            let mut outcome = Outcome::changed(true)
-                .with("cmd", self.display.clone())
-                .with("rc", out.status)
-                .with("stdout_lines", stdout.lines().collect::<Vec<_>>())
-                .with("stderr_lines", stderr.lines().collect::<Vec<_>>())
-                .with("stdout", stdout)
-                .with("stderr", stderr.clone());
-            if !out.success() {
-                outcome.failed = true;
-                outcome.msg = Some(if stderr.is_empty() {
-                    format!("non-zero return code {}", out.status)
-                } else {
-                    format!(
-                        "non-zero return code {}: {}",
-                        out.status,
-                        last_line(&stderr)
-                    )
-                });
-            }
+            let outcome = ran(
+                &self.display,
+                out.status,
+                &out.stdout_str(),
+                &out.stderr_str(),
+            );
             Ok(outcome)
         })
     }

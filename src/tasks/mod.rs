@@ -33,7 +33,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 pub use attributes::normalize_mode;
-pub use command::host_line;
+pub use command::{host_command, host_line, ran as command_ran};
 pub use context::ActionContext;
 pub use outcome::{FileDiff, Outcome};
 
