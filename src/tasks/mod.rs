@@ -20,9 +20,11 @@ mod file_edit;
 mod hostile_values;
 mod lineinfile;
 mod outcome;
+mod pause;
 mod python_re;
 mod raw;
 mod replace;
+mod script;
 mod set_fact;
 mod setup;
 mod stat;
@@ -81,12 +83,20 @@ static MODULES: &[&ModuleSpec] = &[
     &assert::SPEC,
     &fail::SPEC,
     &wait_for::SPEC,
+    &script::SPEC,
+    &pause::SPEC,
 ];
 
 /// Finds a module by name; `ansible.builtin.copy` works as well as `copy`.
 pub fn find(name: &str) -> Option<&'static ModuleSpec> {
     let short = name.strip_prefix("ansible.builtin.").unwrap_or(name);
     MODULES.iter().copied().find(|m| m.name == short)
+}
+
+/// Modules that ansible-core runs once for the play's hosts, on the first
+/// (its actions with `BYPASS_HOST_LOOP`): a task of one is `run_once`.
+pub fn once_per_play(module: &str) -> bool {
+    matches!(module, "pause")
 }
 
 pub fn names() -> impl Iterator<Item = &'static str> {
