@@ -236,3 +236,12 @@ fn unknown_pause_argument_is_named() {
     ));
     insta::assert_snapshot!(case.fails(&[]));
 }
+
+#[test]
+fn include_vars_mixing_file_and_dir_is_refused() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: load\n      include_vars:\n        file: vars/a.yml\n        depth: 1\n"
+    ))
+    .file("vars/a.yml", "a: 1\n");
+    insta::assert_snapshot!(case.fails(&[]));
+}

@@ -18,6 +18,7 @@ mod file;
 mod file_edit;
 #[cfg(test)]
 mod hostile_values;
+mod include_vars;
 mod lineinfile;
 mod outcome;
 mod pause;
@@ -37,6 +38,7 @@ use std::pin::Pin;
 pub use attributes::normalize_mode;
 pub use command::host_line;
 pub use context::ActionContext;
+pub use include_vars::included_names;
 pub use outcome::{FileDiff, Outcome};
 
 use crate::transport::TransportError;
@@ -85,6 +87,7 @@ static MODULES: &[&ModuleSpec] = &[
     &wait_for::SPEC,
     &script::SPEC,
     &pause::SPEC,
+    &include_vars::SPEC,
 ];
 
 /// Finds a module by name; `ansible.builtin.copy` works as well as `copy`.
