@@ -273,4 +273,102 @@ mod tests {
         assert!(build(serde_json::json!({"_raw_params": "a.sh", "chdir": "rel"})).is_err());
         assert!(build(serde_json::json!({"_raw_params": "a.sh", "stdin": "x"})).is_err());
     }
+
+    /// A script in a temporary directory that records its arguments and
+    /// where it ran into `out`, and exits with `$EXIT`.
+    fn recorder() -> (tempfile::TempDir, String, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("rec.sh");
+        std::fs::write(
+            &script,
+            "out=$1; shift; { printf '%s|' \"$@\"; pwd; } > \"$out\"; echo hi; echo oops >&2; exit ${EXIT:-0}\n",
+        )
+        .unwrap();
+        let out = dir.path().join("out").display().to_string();
+        (dir, script.display().to_string(), out)
+    }
+
+    fn run(args: serde_json::Value, check: bool) -> Outcome {
+        super::super::file::testing::run_local(&SPEC, args, check)
+    }
+
+    #[test]
+    fn runs_with_its_arguments_in_chdir_and_registers_what_it_printed() {
+        let (dir, script, out) = recorder();
+        let line = format!("{script} {out} a 'b c'");
+        let o = run(
+            serde_json::json!({"_raw_params": line, "chdir": "/tmp"}),
+            false,
+        );
+        assert!(o.changed && !o.failed && !o.skipped, "{o:?}");
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "a|b c|/tmp\n");
+        assert_eq!(o.result["rc"], 0);
+        assert_eq!(o.result["stdout"], "hi\n");
+        assert_eq!(o.result["stderr"], "oops\n");
+        drop(dir);
+    }
+
+    #[test]
+    fn a_non_zero_exit_fails_with_its_code() {
+        let (_dir, script, out) = recorder();
+        let line = format!("{script} {out}; EXIT=3 sh {script} {out}");
+        let o = run(serde_json::json!({"_raw_params": line}), false);
+        assert!(o.failed, "{o:?}");
+        assert_eq!(o.msg.as_deref(), Some("non-zero return code"));
+        assert_eq!(o.result["rc"], 3);
+    }
+
+    #[test]
+    fn creates_and_removes_skip_and_check_mode_runs_nothing() {
+        let (_dir, script, out) = recorder();
+        let line = format!("{script} {out}");
+        let o = run(
+            serde_json::json!({"_raw_params": line, "creates": script}),
+            false,
+        );
+        assert!(o.skipped && !o.changed, "{o:?}");
+        assert!(o.msg.unwrap().ends_with("exists, matching creates option"));
+        let o = run(
+            serde_json::json!({"_raw_params": line, "removes": out}),
+            false,
+        );
+        assert!(o.skipped && !o.changed, "{o:?}");
+        // Check mode: skipped without creates/removes, changed when they
+        // say it would run; neither runs it.
+        let o = run(serde_json::json!({"_raw_params": line}), true);
+        assert!(o.skipped && !o.changed, "{o:?}");
+        let o = run(
+            serde_json::json!({"_raw_params": line, "creates": out}),
+            true,
+        );
+        assert!(o.changed && !o.skipped, "{o:?}");
+        assert!(!Path::new(&out).exists(), "check mode ran the script");
+    }
+
+    #[test]
+    fn a_missing_script_fails_naming_it() {
+        let o = run(
+            serde_json::json!({"_raw_params": "/no/such/script.sh arg"}),
+            false,
+        );
+        assert!(o.failed, "{o:?}");
+        assert_eq!(
+            o.msg.as_deref(),
+            Some("Could not find or access '/no/such/script.sh'")
+        );
+    }
+
+    #[test]
+    fn the_copy_on_the_host_is_removed_after_the_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("where.sh");
+        std::fs::write(&script, "dirname \"$0\"; exit 4\n").unwrap();
+        let o = run(
+            serde_json::json!({"_raw_params": script.display().to_string()}),
+            false,
+        );
+        let copy_dir = o.result["stdout"].as_str().unwrap().trim().to_owned();
+        assert!(copy_dir.starts_with('/') && copy_dir != dir.path().display().to_string());
+        assert!(!Path::new(&copy_dir).exists(), "{copy_dir} is still there");
+    }
 }
