@@ -245,3 +245,17 @@ fn include_vars_mixing_file_and_dir_is_refused() {
     .file("vars/a.yml", "a: 1\n");
     insta::assert_snapshot!(case.fails(&[]));
 }
+
+#[test]
+fn unsupported_meta_direction_is_refused() {
+    let case = Case::new(&format!("{FIRST}    - name: stop\n      meta: end_play\n"));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn unknown_meta_direction_is_refused() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: typo\n      ansible.builtin.meta: flush_handler\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}

@@ -20,6 +20,7 @@ mod file_edit;
 mod hostile_values;
 mod include_vars;
 mod lineinfile;
+mod meta;
 mod outcome;
 mod pause;
 mod python_re;
@@ -39,6 +40,7 @@ pub use attributes::normalize_mode;
 pub use command::host_line;
 pub use context::ActionContext;
 pub use include_vars::included_names;
+pub use meta::Meta;
 pub use outcome::{FileDiff, Outcome};
 
 use crate::transport::TransportError;
@@ -88,6 +90,7 @@ static MODULES: &[&ModuleSpec] = &[
     &script::SPEC,
     &pause::SPEC,
     &include_vars::SPEC,
+    &meta::SPEC,
 ];
 
 /// Finds a module by name; `ansible.builtin.copy` works as well as `copy`.
