@@ -42,6 +42,7 @@ pub use context::ActionContext;
 pub use include_vars::included_names;
 pub use meta::Meta;
 pub use outcome::{FileDiff, Outcome};
+pub use script::in_role as script_in_role;
 
 use crate::transport::TransportError;
 use crate::vars::Value;

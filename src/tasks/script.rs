@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use super::{Action, ActionContext, ModuleSpec, Outcome, boxed, parse_args};
 use crate::transport::{Script, ShellScript, TransportError};
+use crate::vars::Value;
 
 pub static SPEC: ModuleSpec = ModuleSpec {
     name: "script",
@@ -130,6 +131,34 @@ impl ScriptRun {
         s.user_code(&self.rest)
             .code(r#"rc=$?; rm -rf "$T"; exit $rc"#)
     }
+}
+
+/// Points a role task's script at the role's `files/` when it is there
+/// (Ansible searches the role first): the line's first word becomes the
+/// quoted path of the role's copy, the rest of the line is kept.
+pub fn in_role(args: &mut Value, files: &Path) {
+    let key = if args.get("_raw_params").is_some() {
+        "_raw_params"
+    } else {
+        "cmd"
+    };
+    let Some(Value::String(line)) = args.get_mut(key) else {
+        return;
+    };
+    let (first, rest) = split_first_word(line.trim());
+    let Some(path) = shlex::split(first).and_then(|w| w.into_iter().next()) else {
+        return;
+    };
+    let candidate = files.join(&path);
+    if line.contains("{{") || Path::new(&path).is_absolute() || !candidate.is_file() {
+        return;
+    }
+    let quoted = crate::transport::quote(&candidate.display().to_string());
+    *line = if rest.is_empty() {
+        quoted
+    } else {
+        format!("{quoted} {rest}")
+    };
 }
 
 /// Splits a line into its first shell word (quotes and backslashes kept)
