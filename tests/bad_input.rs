@@ -211,3 +211,51 @@ fn a_flag_clap_rejects_exits_3() {
     assert_eq!(help.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&help.stdout).contains("--since"));
 }
+
+#[test]
+fn unknown_script_argument_is_named() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: run it\n      script: files/run.sh\n      args:\n        chdri: /tmp\n"
+    ))
+    .file("files/run.sh", "#!/bin/sh\ntrue\n");
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn pause_with_seconds_and_minutes_is_refused() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: wait\n      pause: {{ seconds: 1, minutes: 1 }}\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn unknown_pause_argument_is_named() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: wait\n      ansible.builtin.pause: {{ second: 1 }}\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn include_vars_mixing_file_and_dir_is_refused() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: load\n      include_vars:\n        file: vars/a.yml\n        depth: 1\n"
+    ))
+    .file("vars/a.yml", "a: 1\n");
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn unsupported_meta_direction_is_refused() {
+    let case = Case::new(&format!("{FIRST}    - name: stop\n      meta: end_play\n"));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn unknown_meta_direction_is_refused() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: typo\n      ansible.builtin.meta: flush_handler\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}

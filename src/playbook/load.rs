@@ -777,6 +777,9 @@ pub(super) fn convert_task(file: &Path, raw: RawTask, depth: usize) -> Result<Ta
         (Some((spec, args, key_span)), false) => {
             let args_span = span(file, &args.referenced);
             let args = module_args(spec, args.value, extra_args, &key_span)?;
+            if tasks::once_per_play(spec.name) {
+                task.run_once = true;
+            }
             TaskKind::Module {
                 module: spec.name,
                 args,
@@ -1030,7 +1033,29 @@ fn module_args(
             });
         }
     }
-    Ok(Value::Object(args))
+    let args = Value::Object(args);
+    // Arguments without a template are what every host will get: the
+    // module's own checks (`seconds` and `minutes` together) fail here,
+    // before any host is contacted, rather than on each host.
+    if !holds_template(&args)
+        && let Err(message) = (spec.build)(args.clone())
+    {
+        return Err(PlaybookError::Invalid {
+            message: format!("module `{}`: {message}", spec.name),
+            span: key_span.clone(),
+        });
+    }
+    Ok(args)
+}
+
+/// Whether any string in `v` is template text (rendered per host).
+fn holds_template(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains("{{") || s.contains("{%") || s.contains("{#"),
+        Value::Array(items) => items.iter().any(holds_template),
+        Value::Object(map) => map.values().any(holds_template),
+        _ => false,
+    }
 }
 
 fn scalar_string(v: &Value) -> Option<String> {

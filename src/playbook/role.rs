@@ -250,6 +250,7 @@ fn in_role(task: &mut Task, dir: &Path) {
         }
         TaskKind::Module { module, args, .. } => {
             let folder = match *module {
+                "script" => return crate::tasks::script_in_role(args, &dir.join("files")),
                 "template" => "templates",
                 "copy" => "files",
                 _ => return,

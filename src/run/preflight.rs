@@ -394,7 +394,7 @@ fn root(name: &str) -> &str {
 
 /// Names that come into being during the run.
 fn runtime_names(playbook: &Playbook) -> HashSet<String> {
-    fn walk(tasks: &[Task], names: &mut HashSet<String>) {
+    fn walk(tasks: &[Task], base_dir: &std::path::Path, names: &mut HashSet<String>) {
         for t in tasks {
             if let Some(r) = &t.register {
                 names.insert(r.clone());
@@ -418,13 +418,18 @@ fn runtime_names(playbook: &Playbook) -> HashSet<String> {
                 TaskKind::Module {
                     module: "setup", ..
                 } => names.extend(crate::facts::names()),
+                TaskKind::Module {
+                    module: "include_vars",
+                    args,
+                    ..
+                } => names.extend(crate::tasks::included_names(args, base_dir)),
                 TaskKind::Block {
                     block,
                     rescue,
                     always,
                 } => {
                     for list in [block, rescue, always] {
-                        walk(list, names);
+                        walk(list, base_dir, names);
                     }
                 }
                 _ => {}
@@ -446,10 +451,10 @@ fn runtime_names(playbook: &Playbook) -> HashSet<String> {
         if play.gather.is_some() {
             names.extend(crate::facts::names());
         }
-        walk(&play.pre_tasks, &mut names);
-        walk(&play.tasks, &mut names);
-        walk(&play.post_tasks, &mut names);
-        walk(&play.handlers, &mut names);
+        walk(&play.pre_tasks, &playbook.base_dir, &mut names);
+        walk(&play.tasks, &playbook.base_dir, &mut names);
+        walk(&play.post_tasks, &playbook.base_dir, &mut names);
+        walk(&play.handlers, &playbook.base_dir, &mut names);
     }
     names
 }

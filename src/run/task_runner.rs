@@ -88,8 +88,18 @@ pub fn run_tasks<'a>(
                     };
                     run_block(runner, &inner, task, block, rescue, always, hosts).await;
                 }
-                TaskKind::Module { .. } => {
+                TaskKind::Module { module, args, .. } => {
                     if !runner.options.tags.runs(&tags) {
+                        continue;
+                    }
+                    // `meta` directs the run, not a host (`tasks/meta.rs`).
+                    if *module == "meta" {
+                        if !scope.handler
+                            && crate::tasks::Meta::from_args(args)
+                                == Ok(crate::tasks::Meta::FlushHandlers)
+                        {
+                            run_handlers(runner, scope, hosts.as_mut_slice()).await;
+                        }
                         continue;
                     }
                     let gathering = scope

@@ -1,5 +1,5 @@
 //! The modules that send scripts (file, copy, lineinfile, stat, command,
-//! wait_for), run on this machine with hostile values in each path and
+//! wait_for, script), run on this machine with hostile values in each path and
 //! argument: each value lands exactly where it was meant to, as data, and
 //! no marker file exists afterwards.
 
@@ -8,7 +8,7 @@ use std::path::Path;
 use serde_json::json;
 
 use super::file::testing::run_local;
-use super::{command, copy, file, lineinfile, stat, wait_for};
+use super::{command, copy, file, lineinfile, script, stat, wait_for};
 use crate::transport::hostile::Markers;
 
 #[test]
@@ -133,6 +133,21 @@ fn module_scripts_take_hostile_values_as_data() {
             false,
         );
         must("wait_for", &o);
+
+        // script: the script's own name, its directory, `chdir` and `creates`.
+        let local = at("script");
+        std::fs::write(&local, "pwd\n").unwrap();
+        let o = run_local(
+            &script::SPEC,
+            json!({
+                "_raw_params": crate::transport::quote(&local),
+                "chdir": dir,
+                "creates": at("never"),
+            }),
+            false,
+        );
+        must("script", &o);
+        assert_eq!(o.result["stdout"], format!("{dir}\n"));
     }
     markers.assert_untouched();
 }

@@ -18,11 +18,15 @@ mod file;
 mod file_edit;
 #[cfg(test)]
 mod hostile_values;
+mod include_vars;
 mod lineinfile;
+mod meta;
 mod outcome;
+mod pause;
 mod python_re;
 mod raw;
 mod replace;
+mod script;
 mod set_fact;
 mod setup;
 mod stat;
@@ -35,7 +39,10 @@ use std::pin::Pin;
 pub use attributes::normalize_mode;
 pub use command::{host_command, host_line, ran as command_ran};
 pub use context::ActionContext;
+pub use include_vars::included_names;
+pub use meta::Meta;
 pub use outcome::{FileDiff, Outcome};
+pub use script::in_role as script_in_role;
 
 use crate::transport::TransportError;
 use crate::vars::Value;
@@ -81,12 +88,22 @@ static MODULES: &[&ModuleSpec] = &[
     &assert::SPEC,
     &fail::SPEC,
     &wait_for::SPEC,
+    &script::SPEC,
+    &pause::SPEC,
+    &include_vars::SPEC,
+    &meta::SPEC,
 ];
 
 /// Finds a module by name; `ansible.builtin.copy` works as well as `copy`.
 pub fn find(name: &str) -> Option<&'static ModuleSpec> {
     let short = name.strip_prefix("ansible.builtin.").unwrap_or(name);
     MODULES.iter().copied().find(|m| m.name == short)
+}
+
+/// Modules that ansible-core runs once for the play's hosts, on the first
+/// (its actions with `BYPASS_HOST_LOOP`): a task of one is `run_once`.
+pub fn once_per_play(module: &str) -> bool {
+    matches!(module, "pause")
 }
 
 pub fn names() -> impl Iterator<Item = &'static str> {

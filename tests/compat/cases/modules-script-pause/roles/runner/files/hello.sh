@@ -1,0 +1,2 @@
+#!/bin/sh
+echo "from the role: $1" > "$2"
