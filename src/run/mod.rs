@@ -33,6 +33,7 @@ mod serial;
 mod start_at;
 mod step;
 mod tags;
+mod task_list;
 mod task_runner;
 
 use std::path::PathBuf;
@@ -48,6 +49,7 @@ pub use host_state::HostState;
 pub use interrupt::Interrupt;
 pub use start_at::StartAt;
 pub use tags::TagFilter;
+pub use task_list::{TaskListEnd, TaskListPlace, run_task_list};
 
 use crate::distribution::ArtifactCache;
 use crate::inventory::Inventory;
