@@ -545,4 +545,47 @@ mod tests {
         assert_eq!(s.state("t1"), TargetState::Done);
         assert!(s.lost.is_empty() && s.running.is_empty());
     }
+
+    #[test]
+    fn a_task_lists_claim_without_a_record_is_lost_until_retry_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = paths(dir.path());
+        sh(&p.survey(true));
+        let first = sh(&p.claim_tasks("db1/t1", false));
+        assert!(first.contains("\nclaim db1%2Ft1\n"), "{first}");
+        // The controller died before the record: lost, never claimed again.
+        let again = sh(&p.claim_tasks("db1/t1", false));
+        assert!(again.contains("\nclaimed\nlost db1%2Ft1\n"), "{again}");
+        let s = parse_survey("h", "j", &sh(&p.survey(false))).unwrap();
+        assert_eq!(s.state("db1/t1"), TargetState::Lost);
+        // --retry-failed moves the claim aside and claims it anew.
+        let retried = sh(&p.claim_tasks("db1/t1", true));
+        assert!(retried.contains("\nclaim db1%2Ft1\n"), "{retried}");
+        assert!(
+            dir.path()
+                .join("j/retried/db1%2Ft1.1/db1%2Ft1.claim")
+                .exists()
+        );
+        let record = |done: bool, tail: &[&str]| {
+            sh(&p.record_tasks(&TasksRecord {
+                target: "db1/t1",
+                run_id: "R1",
+                done,
+                attempts: 2,
+                seconds: 3,
+                tail: tail.iter().map(|l| (*l).to_owned()).collect(),
+            }))
+        };
+        let out = record(false, &["failed task: load", "end", "rc 9\nno way"]);
+        let r = &parse_survey("h", "j", &out).unwrap().records["db1/t1"];
+        assert_eq!(
+            (r.state, r.attempts, r.seconds),
+            (TargetState::Failed, 2, 3)
+        );
+        assert_eq!(r.tail, ["failed task: load", "end", "rc 9", "no way"]);
+        // A record is never written over.
+        let out = record(true, &[]);
+        let r = &parse_survey("h", "j", &out).unwrap().records["db1/t1"];
+        assert_eq!(r.state, TargetState::Failed);
+    }
 }
