@@ -879,6 +879,7 @@ fn the_example_job_playbooks_load() {
     for playbook in [
         "playbooks/job-stamp-tenants.yml",
         "playbooks/job-convert-tenants.yml",
+        "playbooks/job-tenant-dirs.yml",
     ] {
         let r = run_in(
             root,
