@@ -269,6 +269,53 @@ fn a_sigkilled_controller_mid_list_leaves_lost_targets_that_only_retry_failed_ru
     }
 }
 
+#[test]
+fn retries_rerun_the_whole_list_and_timeout_bounds_each_attempt() {
+    let fleet = Fleet::start(1);
+    let work = workdir();
+    let inv = inventory(&fleet, work.path());
+    // flaky: its second task fails on the first attempt only; slow: its
+    // second task outlives the timeout on every attempt.
+    write_file(
+        work.path(),
+        "job.yml",
+        r#"- hosts: db
+  job:
+    name: attempts
+    targets: [flaky, slow, fine]
+    concurrency: 3
+    timeout: 3s
+    retries: 1
+    delay: 1s
+    tasks:
+      - name: count
+        shell: mkdir -p /srv/at && echo x >> /srv/at/{{ target }}
+      - name: work
+        shell: |
+          case {{ target }} in
+            flaky) if [ -e /srv/at/flaky.seen ]; then exit 0; fi; touch /srv/at/flaky.seen; echo first try >&2; exit 1 ;;
+            slow) sleep 30 ;;
+          esac
+"#,
+    );
+    let r = job(work.path(), &inv, &["run", "job.yml"]);
+    assert_eq!(r.code, 2, "{}", r.dump());
+    let (states, _) = status(work.path(), &inv, &run_id(&r.stdout));
+    let attempts = |t: &str| host_lines(&fleet, 1, &format!("/srv/at/{t}")).len();
+    assert_eq!(states["h1 flaky"].0, "done", "{states:?}");
+    assert_eq!(states["h1 fine"].0, "done");
+    assert_eq!(states["h1 slow"].0, "failed");
+    assert_eq!(
+        states["h1 slow"].1,
+        ["timed out after 3s (the task list's attempt was cut off)"]
+    );
+    // Each attempt ran the list from its first task.
+    assert_eq!(
+        (attempts("flaky"), attempts("slow"), attempts("fine")),
+        (2, 2, 1)
+    );
+}
+
 /// A bad playbook is refused at load (exit 3) with its place, and no host
 /// is tried (the inventory's one host does not exist).
 fn refused(playbook: &str) -> String {
