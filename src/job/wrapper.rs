@@ -21,6 +21,10 @@
 //! unless the operator asks with `--retry-failed`. Losing the controller's
 //! own files therefore loses nothing: the truth is on the hosts.
 //!
+//! A task list (`tasks:`) has the same claim and record, but no wrapper:
+//! the controller runs the list and writes the record on the host after
+//! the last task ([`CLAIM_TASKS`], [`RECORD_TASKS`], `super::task_target`).
+//!
 //! Every value (paths, names, the rendered command) enters the scripts as
 //! a quoted variable or argument ([`ShellScript`]); the user's command is
 //! run by `sh -c "$CMD"`, as a `shell:` task is.
