@@ -163,7 +163,7 @@ fn bad_job_input_is_refused_at_load_with_file_line_and_column() {
         (
             "- hosts: db\n  tasks:\n    - name: stamp\n      shell: echo {{ target }}\n",
             &[],
-            "error: `target` is used here, but it is defined only in a job's `run` and converters (`job:`); this play has no targets\n  --> job.yml:4:14\n",
+            "error: `target` is used here, but it is defined only in a job's `run`, `tasks` and converters (`job:`); this play has no targets\n  --> job.yml:4:14\n",
         ),
         (
             "- hosts: db\n  job:\n    name: j\n    targets: [\"a;rm -rf /\"]\n    run: echo\n",
@@ -879,6 +879,7 @@ fn the_example_job_playbooks_load() {
     for playbook in [
         "playbooks/job-stamp-tenants.yml",
         "playbooks/job-convert-tenants.yml",
+        "playbooks/job-tenant-dirs.yml",
     ] {
         let r = run_in(
             root,

@@ -163,7 +163,7 @@ fn a_job_play_proxy_section_that_routes_no_tenants_is_refused() {
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert_says(
         &stderr,
-        "a play with `job:` has no `proxy`: its work is the job's `run` (or `converters`); put other work in a play of its own (a proxy section with `pools` and `tenants`, and no `traffic`, is the one a job takes",
+        "a play with `job:` has no `proxy`: its work is the job's `run`, `tasks` (under `job:`) or `converters`; put other work in a play of its own (a proxy section with `pools` and `tenants`, and no `traffic`, is the one a job takes",
         "play.yml:3:",
     );
 }

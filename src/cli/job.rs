@@ -292,6 +292,7 @@ async fn work(
         retry_failed: targets.retry_failed,
         limit_targets: found.limit_targets.as_deref().map(TargetFilter::parse),
         check: hosts.check,
+        control_dir: control_dir.path().to_owned(),
     };
     let (reporter, shown) = progress::start(hosts.output, hosts.verbose > 0);
     if !hosts.check {
@@ -334,7 +335,7 @@ async fn work(
 
 async fn close_all(reached: Vec<runner::Reached>) {
     for r in reached {
-        r.conn.close().await;
+        r.close().await;
     }
 }
 
@@ -407,7 +408,7 @@ async fn status(o: StatusOpts) -> Result<i32, Error> {
         }
     }
     for r in reached {
-        r.conn.close().await;
+        r.close().await;
     }
     let mut totals = Totals::default();
     for r in &rows {

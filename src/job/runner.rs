@@ -44,6 +44,8 @@ pub struct JobOptions {
     pub limit_targets: Option<TargetFilter>,
     /// Say what would run; start nothing, create nothing.
     pub check: bool,
+    /// The ssh masters' sockets (a task list's engine reconnects there).
+    pub control_dir: std::path::PathBuf,
 }
 
 /// One host of the job, rendered before any connection.
@@ -58,9 +60,13 @@ pub struct HostJob {
 /// The job of a playbook, ready to reach its hosts.
 pub struct Job<'a> {
     pub spec: &'a JobSpec,
-    pub templates: Templates,
+    pub templates: Arc<Templates>,
     pub hosts: Vec<HostJob>,
     pub options: &'a RunOptions,
+    /// What a task list (`tasks:`) runs within: its play's variables.
+    pub inventory: &'a Inventory,
+    pub playbook: &'a Playbook,
+    pub play: &'a Play,
 }
 
 /// The one play with `job:` in a playbook.
@@ -84,8 +90,8 @@ impl<'a> Job<'a> {
     /// Renders every host's state directory and commands (for every target
     /// known at load), so a template error fails here, before any host.
     pub fn prepare(
-        inventory: &Inventory,
-        playbook: &Playbook,
+        inventory: &'a Inventory,
+        playbook: &'a Playbook,
         play: &'a Play,
         options: &'a RunOptions,
     ) -> Result<Job<'a>, Error> {
@@ -129,7 +135,7 @@ impl<'a> Job<'a> {
                     job: spec.name.clone(),
                     data: match &spec.work {
                         Work::Convert(c) => Some(format!("~/.convoy/data/{}", c.data)),
-                        Work::Command(_) => None,
+                        Work::Command(_) | Work::Tasks(_) => None,
                     },
                 },
                 host,
@@ -153,9 +159,12 @@ impl<'a> Job<'a> {
         }
         Ok(Job {
             spec,
-            templates,
+            templates: Arc::new(templates),
             hosts,
             options,
+            inventory,
+            playbook,
+            play,
         })
     }
 
@@ -179,12 +188,16 @@ fn work_templates(spec: &JobSpec) -> Vec<&str> {
     match &spec.work {
         Work::Command(c) => vec![c.as_str()],
         Work::Convert(c) => c.converters.iter().map(|c| c.run.as_str()).collect(),
+        // Tasks are rendered by the task engine as they run; a template
+        // error fails that target with the task's name and message.
+        Work::Tasks(_) => Vec::new(),
     }
 }
 
 /// A host reached and read: its connection, records and targets.
 pub struct Reached {
-    pub conn: Connection,
+    /// Shared with a task list's engine while one of its targets runs.
+    pub conn: Arc<Connection>,
     pub survey: HostSurvey,
     pub targets: Vec<String>,
 }
@@ -250,7 +263,7 @@ pub async fn reach(
             .await;
             match result {
                 Ok((survey, targets)) => Ok(Reached {
-                    conn,
+                    conn: Arc::new(conn),
                     survey,
                     targets,
                 }),
@@ -273,15 +286,24 @@ pub async fn reach(
     }
     if let Some(e) = first_error {
         for r in reached {
-            r.conn.close().await;
+            r.close().await;
         }
         return Err(e);
     }
     Ok(reached)
 }
 
+impl Reached {
+    /// Closes the connection (every task list using it has ended by then).
+    pub async fn close(self) {
+        if let Ok(conn) = Arc::try_unwrap(self.conn) {
+            conn.close().await;
+        }
+    }
+}
+
 /// A target as this run sees it before starting anything.
-struct Item {
+pub(super) struct Item {
     host: usize,
     target: String,
     state: TargetState,
@@ -575,7 +597,7 @@ pub async fn execute(
 }
 
 /// How one target of a group ended for this run.
-enum Ended {
+pub(super) enum Ended {
     /// Its outcome, from its record (or a failure convoy decided before
     /// starting it: a command that does not render).
     Recorded(TargetEnd),
@@ -605,12 +627,16 @@ async fn run_target(
         already: false,
         output,
     };
+    if let Work::Tasks(tasks) = &spec.work {
+        return super::task_target::run(job, reached, host, &it.target, tasks, opts).await;
+    }
     let mut command = None;
     let mut steps = Vec::new();
     let mut to_version = None;
     let rendered: Result<(), Error> = (|| {
         match &spec.work {
             Work::Command(c) => command = Some(job.render(host, c, &it.target)?),
+            Work::Tasks(_) => unreachable!("run above"),
             Work::Convert(conv) => {
                 let from = match reached.survey.versions.get(&it.target) {
                     Some(v) => loose_version(v).map_err(|e| {

@@ -60,6 +60,9 @@ pub enum TargetSource {
 pub enum Work {
     /// `run:` — one shell command (a template; `{{ target }}` is the target).
     Command(String),
+    /// `tasks:` — a task list, run by convoy's task engine with `target` in
+    /// its variables; it succeeds when no task failed.
+    Tasks(Vec<crate::playbook::Task>),
     /// Converters, for the targets' recorded data version.
     Convert(Conversion),
 }
@@ -105,6 +108,9 @@ pub struct RawJob {
     targets_file: Option<Spanned<String>>,
     targets_command: Option<Spanned<String>>,
     run: Option<Spanned<String>>,
+    /// Converted by the playbook loader (the task loader lives there) and
+    /// handed to [`convert`]: see [`RawJob::take_tasks`].
+    tasks: Option<Spanned<Vec<crate::playbook::RawTask>>>,
     concurrency: Option<Spanned<Value>>,
     timeout: Option<Spanned<Value>>,
     retries: Option<u32>,
@@ -137,6 +143,19 @@ struct RawConverter {
     run: String,
 }
 
+impl RawJob {
+    /// The `tasks:` list as written, for the task loader.
+    pub fn take_tasks(&mut self) -> Option<Spanned<Vec<crate::playbook::RawTask>>> {
+        self.tasks.take()
+    }
+}
+
+/// A job's `tasks:`, loaded, and where the key was.
+pub struct JobTasks {
+    pub tasks: Vec<crate::playbook::Task>,
+    pub span: SourceSpan,
+}
+
 pub const DEFAULT_STATE_DIR: &str = "~/.convoy/jobs";
 
 /// sshd's default `MaxSessions`: sessions at once over one connection.
@@ -147,6 +166,7 @@ pub fn convert(
     file: &Path,
     base_dir: &Path,
     raw: Spanned<RawJob>,
+    tasks: Option<JobTasks>,
 ) -> Result<JobSpec, PlaybookError> {
     let at = |l: &serde_saphyr::Location| {
         SourceSpan::from_location(file, l).unwrap_or_else(|| SourceSpan::new(file, 1, 1))
@@ -254,6 +274,12 @@ pub fn convert(
         };
     let timeout = duration(&j.timeout, "timeout")?.filter(|d| !d.is_zero());
     let delay = duration(&j.delay, "delay")?.unwrap_or(Duration::from_secs(1));
+    if let (Some(_), Some(s)) = (&tasks, &j.success) {
+        return Err(invalid(
+            "`job.success` is for `run` (it judges a command's exit code and output); a task list succeeds when none of its tasks failed (use `failed_when` on a task)".into(),
+            &s.referenced,
+        ));
+    }
     let success = match j.success {
         None => Success {
             exit_codes: vec![0],
@@ -275,13 +301,53 @@ pub fn convert(
             }
         }
     };
-    let work_span = j
-        .run
-        .as_ref()
-        .map(|r| at(&r.referenced))
-        .unwrap_or_else(|| span.clone());
-    let work = match (j.run, j.converters.is_empty()) {
-        (Some(run), true) => {
+    let work_span = match (&j.run, &tasks) {
+        (Some(r), _) => at(&r.referenced),
+        (None, Some(t)) => t.span.clone(),
+        (None, None) => span.clone(),
+    };
+    if let Some(t) = &tasks {
+        let clash = if j.run.is_some() {
+            Some("`run` (one command per target)")
+        } else if !j.converters.is_empty() {
+            Some("`converters`")
+        } else {
+            None
+        };
+        if let Some(other) = clash {
+            return Err(PlaybookError::Invalid {
+                message: format!(
+                    "a job has either `tasks` (a task list per target) or {other}, not both"
+                ),
+                span: t.span.clone(),
+            });
+        }
+        if t.tasks.is_empty() {
+            return Err(PlaybookError::Invalid {
+                message: "`job.tasks` is empty: a task list needs at least one task".into(),
+                span: t.span.clone(),
+            });
+        }
+    }
+    let work = match (j.run, j.converters.is_empty(), tasks) {
+        (None, true, Some(t)) => {
+            for (key, present) in [
+                ("data", j.data.is_some()),
+                ("from", j.from.is_some()),
+                ("version", j.version.is_some()),
+            ] {
+                if present {
+                    return Err(PlaybookError::Invalid {
+                        message: format!(
+                            "`job.{key}` is for converters; a job with `tasks` has none"
+                        ),
+                        span: t.span.clone(),
+                    });
+                }
+            }
+            Work::Tasks(t.tasks)
+        }
+        (Some(run), true, _) => {
             for (key, present) in [
                 ("data", j.data.is_some()),
                 ("from", j.from.is_some()),
@@ -296,7 +362,7 @@ pub fn convert(
             }
             Work::Command(run.value)
         }
-        (None, false) => Work::Convert(conversion(
+        (None, false, _) => Work::Convert(conversion(
             file,
             span.clone(),
             j.data,
@@ -304,15 +370,15 @@ pub fn convert(
             j.version,
             j.converters,
         )?),
-        (Some(run), false) => {
+        (Some(run), false, _) => {
             return Err(invalid(
                 "a job has either `run` (one command per target) or `converters`".into(),
                 &run.referenced,
             ));
         }
-        (None, true) => {
+        (None, true, None) => {
             return Err(PlaybookError::Invalid {
-                message: "a job needs `run` (a command per target, `{{ target }}` is the target) or `converters`".into(),
+                message: "a job needs `run` (a command per target, `{{ target }}` is the target), `tasks` (a task list per target) or `converters`".into(),
                 span,
             });
         }
@@ -623,7 +689,7 @@ pub fn check_target_use(play: &crate::playbook::Play) -> Result<(), PlaybookErro
     }
     match found {
         Some(span) => Err(PlaybookError::Invalid {
-            message: "`target` is used here, but it is defined only in a job's `run` and converters (`job:`); this play has no targets".into(),
+            message: "`target` is used here, but it is defined only in a job's `run`, `tasks` and converters (`job:`); this play has no targets".into(),
             span,
         }),
         None => Ok(()),

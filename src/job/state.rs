@@ -21,7 +21,9 @@ pub enum TargetState {
     Failed,
     Skipped,
     /// Claimed, but its wrapper is gone without a record (the host went
-    /// down): it may or may not have run, so it is never re-run by itself.
+    /// down), or, for a task list, no record was written (the controller
+    /// running it died): it may or may not have run, so it is never re-run
+    /// by itself.
     Lost,
 }
 

@@ -21,6 +21,10 @@
 //! unless the operator asks with `--retry-failed`. Losing the controller's
 //! own files therefore loses nothing: the truth is on the hosts.
 //!
+//! A task list (`tasks:`) has the same claim and record, but no wrapper:
+//! the controller runs the list and writes the record on the host after
+//! the last task ([`CLAIM_TASKS`], [`RECORD_TASKS`], `super::task_target`).
+//!
 //! Every value (paths, names, the rendered command) enters the scripts as
 //! a quoted variable or argument ([`ShellScript`]); the user's command is
 //! run by `sh -c "$CMD"`, as a `shell:` task is.
@@ -83,17 +87,13 @@ if [ -n "$DATA" ] && [ -d "$DATA" ]; then
 fi
 "#;
 
-/// Claims a target, starts its wrapper detached, waits for its record and
-/// prints it (`rec …` as in the survey). A target already claimed is not
-/// started: `claimed` is printed, then its record once there is one.
-const START: &str = r#"
-S=$R/$JOB
-C=$S/t/$E.claim
-printf 'dir %s\n' "$S"
+/// `--retry-failed`: a failed record, or a claim whose wrapper died without
+/// one (a killed task list's too), is moved aside (kept under `retried/`)
+/// so the target can be claimed again; a done target is never retried.
+const RETRY_ASIDE: &str = r#"
 convoy_alive() { [ -n "$1" ] && [ -r "/proc/$1/cmdline" ] && grep -q convoy_wrapper "/proc/$1/cmdline" 2>/dev/null; }
+convoy_retry_aside() {
 if [ "$RETRY" = 1 ]; then
-  # Only a failed record, or a claim whose wrapper died without one, is
-  # moved aside (kept under retried/): a done target is never retried.
   mkdir -p "$S/retried"
   n=1
   while [ -e "$S/retried/$E.$n" ]; do n=$((n+1)); done
@@ -112,6 +112,17 @@ if [ "$RETRY" = 1 ]; then
     convoy_alive "$p" || { mkdir "$S/retried/$E.$n" && mv "$C" "$S/retried/$E.$n/" && rm -f "$S/t/$E.pid"; }
   fi
 fi
+}
+"#;
+
+/// Claims a target, starts its wrapper detached, waits for its record and
+/// prints it (`rec …` as in the survey). A target already claimed is not
+/// started: `claimed` is printed, then its record once there is one.
+const START: &str = r#"
+S=$R/$JOB
+C=$S/t/$E.claim
+printf 'dir %s\n' "$S"
+convoy_retry_aside
 # The claim: created only if absent (noclobber is O_EXCL), by the shell
 # itself (no fork; `true`, not `:`: a failed redirection of a special
 # builtin would end the script).
@@ -237,6 +248,59 @@ ended=$convoy_t
 }
 "#;
 
+/// A task list's claim: the same `O_EXCL` claim as [`START`]'s, taken
+/// before the list's first task. The list is run by the controller (there
+/// is no host-side process to wait for), so the pid file holds `tasks`:
+/// no wrapper answers to it, and a claim of a controller that is gone
+/// without writing the record is `lost`, as a dead wrapper's is. Prints
+/// `claim TARGET` when this call made the claim; else `claimed` and the
+/// target's record, or `lost`.
+const CLAIM_TASKS: &str = r#"
+S=$R/$JOB
+C=$S/t/$E.claim
+printf 'dir %s\n' "$S"
+convoy_retry_aside
+set -C
+if true 2>/dev/null > "$C"; then
+  set +C
+  echo tasks > "$S/t/$E.pid"
+  printf 'claim %s\n' "$E"
+else
+  set +C
+  echo claimed
+  if [ -e "$S/t/$E.rec" ]; then
+    printf 'rec %s\n' "$E"
+    while IFS= read -r l || [ -n "$l" ]; do printf '= %s\n' "$l"; done < "$S/t/$E.rec"
+    printf 'end\n'
+  else
+    printf 'lost %s\n' "$E"
+  fi
+fi
+"#;
+
+/// A task list's record, written on the host when its last task ended
+/// (whole or absent: a temporary name, then a rename), then printed back.
+/// Only the holder of the claim writes it, and never over a record.
+const RECORD_TASKS: &str = r#"
+S=$R/$JOB
+printf 'dir %s\n' "$S"
+if [ -e "$S/t/$E.claim" ] && [ ! -e "$S/t/$E.rec" ]; then
+  {
+    printf 'convoy-job-record 1\njob %s\nrun %s\ntarget %s\noutcome %s\nrc %s\nattempts %s\nstarted 0\nended %s\n' \
+      "$JOB" "$RUN" "$T" "$OUTCOME" "$RC" "$ATTEMPTS" "$SECONDS_TAKEN"
+    echo --
+    if [ -n "$TAIL" ]; then printf '%s\n' "$TAIL"; fi
+  } > "$S/t/$E.rec.tmp" && mv -f "$S/t/$E.rec.tmp" "$S/t/$E.rec" || exit 3
+fi
+if [ -e "$S/t/$E.rec" ]; then
+  printf 'rec %s\n' "$E"
+  while IFS= read -r l || [ -n "$l" ]; do printf '= %s\n' "$l"; done < "$S/t/$E.rec"
+  printf 'end\n'
+else
+  printf 'lost %s\n' "$E"
+fi
+"#;
+
 /// Where a job's state lives on a host: `root` (the spec's `state_dir`,
 /// rendered) holds one directory per job name.
 #[derive(Debug, Clone)]
@@ -294,8 +358,45 @@ impl HostPaths {
             .var("RETRY", if t.retry_failed { "1" } else { "0" })
             .args(args)
             .code(WRAPPER)
+            .code(RETRY_ASIDE)
             .code(START)
     }
+
+    /// Claims a target for its task list (see [`CLAIM_TASKS`]).
+    pub fn claim_tasks(&self, target: &str, retry_failed: bool) -> ShellScript {
+        self.base()
+            .var("E", super::targets::file_name(target))
+            .var("RETRY", if retry_failed { "1" } else { "0" })
+            .code(RETRY_ASIDE)
+            .code(CLAIM_TASKS)
+    }
+
+    /// Records how a claimed target's task list ended (see [`RECORD_TASKS`]).
+    pub fn record_tasks(&self, r: &TasksRecord<'_>) -> ShellScript {
+        // One line per tail line: a message's own line breaks stay lines.
+        let tail: Vec<&str> = r.tail.iter().flat_map(|l| l.lines()).collect();
+        self.base()
+            .var("E", super::targets::file_name(r.target))
+            .var("T", r.target)
+            .var("RUN", r.run_id)
+            .var("OUTCOME", if r.done { "done" } else { "failed" })
+            .var("RC", if r.done { "0" } else { "1" })
+            .var("ATTEMPTS", r.attempts.to_string())
+            .var("SECONDS_TAKEN", r.seconds.to_string())
+            .var("TAIL", tail.join("\n"))
+            .code(RECORD_TASKS)
+    }
+}
+
+/// How a target's task list ended, for its record.
+pub struct TasksRecord<'a> {
+    pub target: &'a str,
+    pub run_id: &'a str,
+    pub done: bool,
+    pub attempts: u32,
+    pub seconds: u64,
+    /// The record's last lines: the failed task's name and message.
+    pub tail: Vec<String>,
 }
 
 /// What one target's start script needs.
@@ -447,5 +548,48 @@ mod tests {
         let s = parse_survey("h", "j", &sh(&p.survey(false))).unwrap();
         assert_eq!(s.state("t1"), TargetState::Done);
         assert!(s.lost.is_empty() && s.running.is_empty());
+    }
+
+    #[test]
+    fn a_task_lists_claim_without_a_record_is_lost_until_retry_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = paths(dir.path());
+        sh(&p.survey(true));
+        let first = sh(&p.claim_tasks("db1/t1", false));
+        assert!(first.contains("\nclaim db1%2Ft1\n"), "{first}");
+        // The controller died before the record: lost, never claimed again.
+        let again = sh(&p.claim_tasks("db1/t1", false));
+        assert!(again.contains("\nclaimed\nlost db1%2Ft1\n"), "{again}");
+        let s = parse_survey("h", "j", &sh(&p.survey(false))).unwrap();
+        assert_eq!(s.state("db1/t1"), TargetState::Lost);
+        // --retry-failed moves the claim aside and claims it anew.
+        let retried = sh(&p.claim_tasks("db1/t1", true));
+        assert!(retried.contains("\nclaim db1%2Ft1\n"), "{retried}");
+        assert!(
+            dir.path()
+                .join("j/retried/db1%2Ft1.1/db1%2Ft1.claim")
+                .exists()
+        );
+        let record = |done: bool, tail: &[&str]| {
+            sh(&p.record_tasks(&TasksRecord {
+                target: "db1/t1",
+                run_id: "R1",
+                done,
+                attempts: 2,
+                seconds: 3,
+                tail: tail.iter().map(|l| (*l).to_owned()).collect(),
+            }))
+        };
+        let out = record(false, &["failed task: load", "end", "rc 9\nno way"]);
+        let r = &parse_survey("h", "j", &out).unwrap().records["db1/t1"];
+        assert_eq!(
+            (r.state, r.attempts, r.seconds),
+            (TargetState::Failed, 2, 3)
+        );
+        assert_eq!(r.tail, ["failed task: load", "end", "rc 9", "no way"]);
+        // A record is never written over.
+        let out = record(true, &[]);
+        let r = &parse_survey("h", "j", &out).unwrap().records["db1/t1"];
+        assert_eq!(r.state, TargetState::Failed);
     }
 }

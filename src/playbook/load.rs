@@ -155,7 +155,7 @@ struct RawHooks {
 }
 
 /// A task as written: its keys in order, each with its location.
-pub(super) struct RawTask {
+pub(crate) struct RawTask {
     entries: Vec<(Spanned<String>, RawValue)>,
 }
 
@@ -324,9 +324,9 @@ fn convert_play(
     };
     let hosts_span = span(file, &hosts.referenced);
     if let Some(job) = &raw.job {
-        // A job's work is its `run` (or converters), run under the
-        // host-side wrapper that makes it exactly-once; tasks or a release
-        // beside it would run outside that guarantee.
+        // A job's work is its `run`, `tasks` or converters, claimed and
+        // recorded on the host per target (exactly once); the play's tasks
+        // or a release beside it would run outside that guarantee.
         let beside = [
             ("tasks", !raw.tasks.is_empty()),
             ("handlers", !raw.handlers.is_empty()),
@@ -345,7 +345,7 @@ fn convert_play(
         if let Some((key, _)) = beside.iter().find(|(_, present)| *present) {
             return Err(PlaybookError::Invalid {
                 message: format!(
-                    "a play with `job:` has no `{key}`: its work is the job's `run` (or `converters`); put other work in a play of its own{}",
+                    "a play with `job:` has no `{key}`: its work is the job's `run`, `tasks` (under `job:`) or `converters`; put other work in a play of its own{}",
                     if *key == "proxy" {
                         " (a proxy section with `pools` and `tenants`, and no `traffic`, is the one a job takes: it publishes its targets' states there)"
                     } else {
@@ -484,10 +484,21 @@ fn convert_play(
             .once
             .map(|o| super::once::convert(file, o))
             .transpose()?,
-        job: raw
-            .job
-            .map(|j| crate::job::spec::convert(file, base_dir, j))
-            .transpose()?,
+        job: match raw.job {
+            None => None,
+            Some(mut j) => {
+                // A job's task list is loaded as any other (unknown modules
+                // and bad keys refused here, with their place).
+                let tasks = match j.value.take_tasks() {
+                    None => None,
+                    Some(t) => Some(crate::job::spec::JobTasks {
+                        span: span(file, &t.referenced),
+                        tasks: convert_all(t.value)?,
+                    }),
+                };
+                Some(crate::job::spec::convert(file, base_dir, j, tasks)?)
+            }
+        },
         distribution: raw
             .distribution
             .map(|d| convert_distribution(file, d))

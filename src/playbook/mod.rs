@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 pub use distribution::{DistributionSpec, Hooks};
 pub use error::PlaybookError;
+pub(crate) use load::RawTask;
 pub use migration::{Migration, MigrationTarget};
 pub use once::{IfHeld, OnceSpec};
 pub use proxy::{ProxyFile, ProxySpec};

@@ -82,6 +82,14 @@ pub fn start(
     (Reporter { tx }, RendererHandle(handle))
 }
 
+/// A reporter whose events are read by the caller rather than shown: work
+/// that runs tasks inside something else (a job's task list per target)
+/// and reports it its own way.
+pub fn collecting() -> (Reporter, mpsc::UnboundedReceiver<Event>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    (Reporter { tx }, rx)
+}
+
 pub struct RendererHandle(tokio::task::JoinHandle<()>);
 
 impl RendererHandle {

@@ -34,6 +34,7 @@ mod start_at;
 mod step;
 mod switch_hooks;
 mod tags;
+mod task_list;
 mod task_runner;
 
 use std::path::PathBuf;
@@ -49,6 +50,7 @@ pub use host_state::HostState;
 pub use interrupt::Interrupt;
 pub use start_at::StartAt;
 pub use tags::TagFilter;
+pub use task_list::{TaskListEnd, TaskListPlace, run_task_list};
 
 use crate::distribution::ArtifactCache;
 use crate::inventory::Inventory;
