@@ -342,8 +342,24 @@ pub(super) async fn close(master: Live) {
     }
     let Some(pid) = master.pid else { return };
     let proc = format!("/proc/{pid}");
+    let gone = || !std::path::Path::new(&proc).exists() || zombie(&proc);
     for _ in 0..400 {
-        if !std::path::Path::new(&proc).exists() || zombie(&proc) {
+        if gone() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Asked to exit 2 s ago and still there (a loaded machine, a host that
+    // stopped answering): the bound is on processes, so it is ended rather
+    // than left to finish beside the master that replaces it.
+    // kill(1): the rare slow path is not worth an unsafe block.
+    let _ = tokio::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status()
+        .await;
+    for _ in 0..1000 {
+        if gone() {
             return;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
