@@ -1064,3 +1064,118 @@ fn two_controllers_at_once_run_each_target_once() {
         );
     }
 }
+
+/// On a terminal a job shows a bar that is redrawn while targets run, not
+/// only when one ends: 300 targets through a pseudo-terminal (util-linux
+/// `script`), one at a time, three of them 1.5 s long, every chunk of
+/// output timestamped as it arrives. Between the
+/// bar's first and last draw, no second passes without a redraw, the
+/// position it shows never goes back and ends at 300/300, and every target
+/// ran (counted on the host).
+#[test]
+fn a_job_over_300_targets_redraws_its_bar_on_a_terminal_at_least_once_per_second() {
+    use std::io::Read;
+    use std::time::Instant;
+    let fleet = Fleet::start(1);
+    let work = workdir();
+    let inv = inventory(&fleet, work.path());
+    write_file(
+        work.path(),
+        "job.yml",
+        // One at a time, three targets taking 1.5 s: no target ends for
+        // longer than the second the bar must not stay still.
+        &counting_job(
+            "bar",
+            300,
+            "$(case $CONVOY_TARGET in t100|t200|t300) echo 1.5;; *) echo 0.01;; esac)",
+            "1",
+        ),
+    );
+    let command = format!(
+        "{} job run job.yml -i {}",
+        env!("CARGO_BIN_EXE_convoy"),
+        inv.display()
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qfec", &command, "/dev/null"])
+        .current_dir(work.path())
+        .env("TERM", "xterm")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("util-linux script");
+    let mut out = child.stdout.take().unwrap();
+    let start = Instant::now();
+    // (seconds since start, the text of one read)
+    let mut chunks: Vec<(f64, String)> = Vec::new();
+    let mut buf = [0u8; 65536];
+    loop {
+        let n = out.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        chunks.push((
+            start.elapsed().as_secs_f64(),
+            String::from_utf8_lossy(&buf[..n]).into_owned(),
+        ));
+        assert!(
+            start.elapsed() < Duration::from_secs(180),
+            "job still running"
+        );
+    }
+    let status = child.wait().unwrap();
+    let all: String = chunks.iter().map(|(_, t)| t.as_str()).collect();
+    assert!(status.success(), "exit {status:?}:\n{all}");
+
+    // Each draw of the bar carries "N/300"; the positions drawn, in order.
+    let draws: Vec<(f64, u32)> = chunks
+        .iter()
+        .flat_map(|(at, text)| {
+            text.split("/300")
+                .filter_map(|before| {
+                    let digits: String = before
+                        .chars()
+                        .rev()
+                        .take_while(char::is_ascii_digit)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect();
+                    digits.parse::<u32>().ok()
+                })
+                .map(move |pos| (*at, pos))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(draws.len() >= 2, "no bar drawn on the terminal:\n{all}");
+    let (first, last) = (draws[0].0, draws[draws.len() - 1].0);
+    let mut widest = 0.0f64;
+    for pair in draws.windows(2) {
+        widest = widest.max(pair[1].0 - pair[0].0);
+        assert!(
+            pair[1].1 >= pair[0].1,
+            "the bar went back from {} to {}",
+            pair[0].1,
+            pair[1].1
+        );
+    }
+    eprintln!(
+        "{} draws over {:.2} s, the widest gap {:.3} s",
+        draws.len(),
+        last - first,
+        widest
+    );
+    assert!(
+        widest < 1.0,
+        "{widest:.2} s passed without a redraw of the bar"
+    );
+    assert_eq!(draws[draws.len() - 1].1, 300, "the last draw:\n{all}");
+    assert!(
+        last - first > 1.0,
+        "the job was too short to judge: {:.2} s",
+        last - first
+    );
+    let ran = fleet.exec_ok(1, "ls /srv/ran | wc -l");
+    assert_eq!(ran.trim(), "300", "targets that ran on the host");
+}
