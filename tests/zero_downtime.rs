@@ -752,14 +752,26 @@ fn check_mode_changes_nothing_on_app_or_proxy_hosts() {
     }
     nginx.assert_serves("1.0.0", 5);
 
-    // What each kind of step would do, per host.
+    // What each kind of step would do, per host. The size it would send is
+    // the one the real run below sends (not a constant: the app's files
+    // change with the tests that use it).
     let out = &check.stdout;
+    let would_send = |host: &str| -> String {
+        let prefix = format!("changed: [{host}]: would send ");
+        let line = out
+            .lines()
+            .find_map(|l| l.split_once(&prefix).map(|(_, rest)| rest))
+            .unwrap_or_else(|| panic!("no {prefix:?} line in:\n{}", check.dump()));
+        let (size, rest) = line.split_once("; ").unwrap();
+        assert!(
+            rest.starts_with("would unpack 2.0.0 into /srv/hello/releases/2.0.0"),
+            "{line}"
+        );
+        size.to_owned()
+    };
     for (h2, h3) in [("h2", "h3")] {
         for host in [h2, h3] {
             for want in [
-                format!(
-                    "changed: [{host}]: would send 387B; would unpack 2.0.0 into /srv/hello/releases/2.0.0"
-                ),
                 format!("changed: [{host}]: would switch current 1.0.0 -> 2.0.0"),
                 format!("ok: [{host}]: lock is free; would lock"),
                 format!("ok: [{host}]: would wait for HTTP 200 from http://"),
@@ -812,10 +824,20 @@ fn check_mode_changes_nothing_on_app_or_proxy_hosts() {
         check.dump()
     );
 
-    // The real run after the check still does everything.
+    // The real run after the check still does everything, and sends what
+    // the check said it would.
     let real = project.deploy("2.0.0");
     assert_eq!(real.code, 0, "{}", real.dump());
     assert_app_hosts_on(&fleet, &apps, "2.0.0");
+    for host in ["h2", "h3"] {
+        let said = would_send(host);
+        assert_ne!(said, "0B", "{host}: the check would send nothing");
+        assert_eq!(
+            real.recap_field(host, "artifact"),
+            said,
+            "{host}: sent against what --check said"
+        );
+    }
 }
 
 /// An app that answers GET and POST with its release's VERSION; on host
