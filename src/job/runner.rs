@@ -202,6 +202,29 @@ pub struct Reached {
     pub targets: Vec<String>,
 }
 
+impl Reached {
+    /// Runs one of a target's host scripts (claim, start, record). `Err` is
+    /// the line the target ends with: `failed` followed by the exit and the
+    /// script's stderr (and `suffix`), or `lost` of the transport error.
+    pub async fn exec_step(
+        &self,
+        script: &crate::transport::ShellScript,
+        failed: &str,
+        suffix: &str,
+        lost: impl FnOnce(&crate::transport::TransportError) -> String,
+    ) -> Result<crate::transport::ExecOutput, String> {
+        match self.conn.exec(Script::new(script)).await {
+            Ok(out) if out.success() => Ok(out),
+            Ok(out) => Err(format!(
+                "{failed} (exit {}): {}{suffix}",
+                out.status,
+                out.stderr_str().trim()
+            )),
+            Err(e) => Err(lost(&e)),
+        }
+    }
+}
+
 /// Connects to every host (`--forks` at a time), surveys it and lists its
 /// targets. Any host unreachable, any state refused: an error, and no
 /// target was started anywhere.
@@ -677,26 +700,16 @@ async fn run_target(
         retry_failed: opts.retry_failed,
     };
     let script = host.paths.start(&run);
-    let out = match reached.conn.exec(Script::new(&script)).await {
-        Ok(out) if out.success() => out,
-        Ok(out) => {
-            return Ended::NoAnswer(end(
-                TargetState::Running,
-                vec![format!(
-                    "the start script failed (exit {}): {}",
-                    out.status,
-                    out.stderr_str().trim()
-                )],
-            ));
-        }
-        Err(e) => {
-            return Ended::NoAnswer(end(
-                TargetState::Running,
-                vec![format!(
-                    "connection lost ({e}); the target's wrapper goes on on the host: `convoy job status` shows its record"
-                )],
-            ));
-        }
+    let started = reached
+        .exec_step(&script, "the start script failed", "", |e| {
+            format!(
+                "connection lost ({e}); the target's wrapper goes on on the host: `convoy job status` shows its record"
+            )
+        })
+        .await;
+    let out = match started {
+        Ok(out) => out,
+        Err(line) => return Ended::NoAnswer(end(TargetState::Running, vec![line])),
     };
     let survey = match parse_survey(&host.host, &spec.name, &out.stdout_str()) {
         Ok(s) => s,

@@ -17,7 +17,6 @@ use super::state::{TargetState, parse_survey};
 use super::wrapper::TasksRecord;
 use crate::playbook::Task;
 use crate::run::{TaskListEnd, TaskListPlace, run_task_list};
-use crate::transport::Script;
 use crate::vars::VarMap;
 
 /// A failed task's message in the record: its first lines (the record's
@@ -46,24 +45,14 @@ pub(super) async fn run(
         output,
     };
     let claim = host.paths.claim_tasks(target, opts.retry_failed);
-    let out = match reached.conn.exec(Script::new(&claim)).await {
-        Ok(out) if out.success() => out,
-        Ok(out) => {
-            return Ended::NoAnswer(end(
-                TargetState::Pending,
-                vec![format!(
-                    "the claim script failed (exit {}): {}",
-                    out.status,
-                    out.stderr_str().trim()
-                )],
-            ));
-        }
-        Err(e) => {
-            return Ended::NoAnswer(end(
-                TargetState::Pending,
-                vec![format!("connection lost before the claim ({e})")],
-            ));
-        }
+    let claimed = reached
+        .exec_step(&claim, "the claim script failed", "", |e| {
+            format!("connection lost before the claim ({e})")
+        })
+        .await;
+    let out = match claimed {
+        Ok(out) => out,
+        Err(line) => return Ended::NoAnswer(end(TargetState::Pending, vec![line])),
     };
     let text = out.stdout_str();
     if !text.lines().any(|l| l.starts_with("claim ")) {
@@ -133,22 +122,21 @@ pub(super) async fn run(
         seconds: started.elapsed().as_secs(),
         tail,
     });
-    match reached.conn.exec(Script::new(&record)).await {
-        Ok(out) if out.success() => from_answer(host, target, &spec.name, &out.stdout_str()),
-        Ok(out) => Ended::NoAnswer(end(
-            TargetState::Lost,
-            vec![format!(
-                "its task list ended, but the record could not be written (exit {}): {}; it is `lost`",
-                out.status,
-                out.stderr_str().trim()
-            )],
-        )),
-        Err(e) => Ended::NoAnswer(end(
-            TargetState::Lost,
-            vec![format!(
-                "its task list ended, but the connection was lost before its record was written ({e}); it is `lost`"
-            )],
-        )),
+    let recorded = reached
+        .exec_step(
+            &record,
+            "its task list ended, but the record could not be written",
+            "; it is `lost`",
+            |e| {
+                format!(
+                    "its task list ended, but the connection was lost before its record was written ({e}); it is `lost`"
+                )
+            },
+        )
+        .await;
+    match recorded {
+        Ok(out) => from_answer(host, target, &spec.name, &out.stdout_str()),
+        Err(line) => Ended::NoAnswer(end(TargetState::Lost, vec![line])),
     }
 }
 
