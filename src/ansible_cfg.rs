@@ -35,6 +35,9 @@ pub struct AnsibleCfg {
     pub forks: Option<usize>,
     pub become_: Option<bool>,
     pub become_user: Option<String>,
+    /// `ansible_managed = ...`: the string `template` gives its templates
+    /// as `ansible_managed` (`{host}`, `{uid}` and `{file}` filled in).
+    pub ansible_managed: Option<String>,
     /// A setting convoy refuses: the file, the line, the message.
     pub error: Option<(PathBuf, usize, String)>,
     /// Keys convoy does not act on: `file:line: message`.
@@ -178,6 +181,19 @@ impl AnsibleCfg {
                     }
                 },
                 "become_user" => cfg.become_user = Some(value.to_owned()),
+                // ansible-core also passes the string through strftime with
+                // the template's mtime; convoy does not, so a `%` directive
+                // is refused rather than written out literally.
+                "ansible_managed" if value.contains('%') => {
+                    cfg.error.get_or_insert((
+                        path.to_path_buf(),
+                        number + 1,
+                        format!(
+                            "`ansible_managed = {value}`: strftime directives (%) are not supported; use {{host}}, {{uid}} and {{file}}"
+                        ),
+                    ));
+                }
+                "ansible_managed" => cfg.ansible_managed = Some(value.to_owned()),
                 "become_method" => {
                     if value != "sudo" {
                         cfg.error.get_or_insert((

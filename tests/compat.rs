@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-use support::compat::{Case, Oracle, Tool, ToolRun, copy_tree, snapshot_diff};
+use support::compat::{Case, Oracle, Tool, ToolRun, snapshot_diff};
 use support::{fresh_home, workdir};
 
 /// How a case came out.
@@ -127,7 +127,7 @@ fn run_case(oracle: &Oracle, case: &Case) -> (Verdict, Vec<String>) {
     // ansible-core first: it is the judge, so a broken case shows here.
     oracle.reset();
     let ansible_dir = workdir();
-    copy_tree(&case.dir, ansible_dir.path());
+    case.copy_into(ansible_dir.path());
     let home = fresh_home();
     let a1 = oracle.run(Tool::Ansible, case, ansible_dir.path(), &home);
     let a2 = oracle.run(Tool::Ansible, case, ansible_dir.path(), &home);
@@ -159,7 +159,7 @@ fn run_case(oracle: &Oracle, case: &Case) -> (Verdict, Vec<String>) {
 
     oracle.reset();
     let convoy_dir = workdir();
-    copy_tree(&case.dir, convoy_dir.path());
+    case.copy_into(convoy_dir.path());
     let home = fresh_home();
     let c1 = oracle.run(Tool::Convoy, case, convoy_dir.path(), &home);
 

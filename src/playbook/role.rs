@@ -159,6 +159,7 @@ fn load_entry(
         at.clone(),
     );
     block.name = Some(format!("role {name}"));
+    let block_params = params.clone();
     block.vars = params;
     block.tags = match keys.get("tags") {
         Some(Value::Array(items)) => items.iter().map(value_text).collect(),
@@ -171,6 +172,15 @@ fn load_entry(
         .and_then(Value::as_str)
         .map(str::to_owned);
     roles.tasks.push(block);
+    // A handler runs outside the role's block but with the role's
+    // parameters, as the role's tasks do (`vhost` of `- role: web` with
+    // `vhost: www` is `www` in its handlers too); its own vars still win,
+    // as a task's win over its block's.
+    for handler in &mut handlers {
+        let mut vars = block_params.clone();
+        crate::vars::merge(&mut vars, &handler.vars);
+        handler.vars = vars;
+    }
     roles.handlers.extend(handlers);
     Ok(())
 }

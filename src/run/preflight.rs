@@ -340,7 +340,15 @@ fn check_tasks(
                         if files_ok
                             && *module == "template"
                             && let Some(src) = rendered.get("src").and_then(Value::as_str)
-                            && let Err(error) = templates.render_file(src, &value)
+                            && let Err(error) = templates.render_file(
+                                src,
+                                &crate::tasks::template::template_vars(
+                                    templates,
+                                    &value,
+                                    src,
+                                    rendered.get("dest").and_then(Value::as_str).unwrap_or(""),
+                                ),
+                            )
                             && !deferred(&error)
                         {
                             problems.push(located(error));

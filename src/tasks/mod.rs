@@ -30,7 +30,7 @@ mod script;
 mod set_fact;
 mod setup;
 mod stat;
-mod template;
+pub mod template;
 mod wait_for;
 
 use std::future::Future;

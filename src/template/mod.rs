@@ -10,6 +10,7 @@
 //! `templates/` folder, as Ansible's template search does.
 
 mod backslashes;
+mod comment;
 mod digest;
 mod error;
 mod filters;
@@ -99,6 +100,7 @@ impl Templates {
         filters::register(&mut env);
         patterns::register(&mut env);
         digest::register(&mut env);
+        comment::register(&mut env);
         sequences::register(&mut env);
         numbers::register(&mut env);
         version::register(&mut env);

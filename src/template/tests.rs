@@ -803,3 +803,20 @@ fn another_hosts_missing_variable_is_undefined_not_the_current_hosts() {
         "False h1's"
     );
 }
+
+#[test]
+fn comment_frames_each_line_as_ansible_does() {
+    let r = |src: &str| render(src, json!({"two": "a\nb", "gap": "a\n\nb"}));
+    assert_eq!(r("{{ two | comment }}"), "#\n# a\n# b\n#");
+    // A line holding only the decoration loses its trailing space.
+    assert_eq!(r("{{ gap | comment }}"), "#\n# a\n#\n# b\n#");
+    assert_eq!(r("{{ 'x' | comment('c') }}"), "//\n// x\n//");
+    assert_eq!(r("{{ 'x' | comment('cblock') }}"), "/*\n *\n * x\n *\n */");
+    assert_eq!(r("{{ 'x' | comment('xml') }}"), "<!--\n -\n - x\n -\n-->");
+    assert_eq!(
+        r("{{ 'x' | comment(decoration='; ', prefix_count=2, postfix='') }}"),
+        ";\n;\n; x\n"
+    );
+    let err = render_err("{{ 'x' | comment('lisp') }}", json!({}));
+    assert!(err.contains("plain, erlang, c, cblock, xml"), "{err}");
+}

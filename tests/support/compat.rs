@@ -54,6 +54,11 @@ pub struct CaseSpec {
     pub known_difference: Option<String>,
     /// convoy refuses the case (bad input, exit 3): why.
     pub unsupported: Option<String>,
+    /// A project kept elsewhere in the repository (e.g.
+    /// `playbooks/ansible-project`), relative to the repository's root: it
+    /// is copied first, the case's own files over it. The shipped example
+    /// project is checked this way without a copy of it under `cases/`.
+    pub project: Option<String>,
 }
 
 fn default_inventory() -> Vec<String> {
@@ -83,6 +88,22 @@ impl Case {
             dir: dir.to_owned(),
             spec,
         }
+    }
+
+    /// Copies what the tools run into `dest`: the project named by
+    /// `project:` if any, then the case's own files.
+    pub fn copy_into(&self, dest: &Path) {
+        if let Some(project) = &self.spec.project {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(project);
+            assert!(
+                root.is_dir(),
+                "case {}: project {} is not a directory",
+                self.name,
+                root.display()
+            );
+            copy_tree(&root, dest);
+        }
+        copy_tree(&self.dir, dest);
     }
 
     /// Every case under `root`, in name order.
