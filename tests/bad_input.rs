@@ -259,3 +259,23 @@ fn unknown_meta_direction_is_refused() {
     ));
     insta::assert_snapshot!(case.fails(&[]));
 }
+
+#[test]
+fn a_task_with_two_loops_is_refused_naming_both() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: two loops\n      debug: {{ msg: x }}\n      loop: [1]\n      with_dict: {{ a: 1 }}\n"
+    ));
+    let err = case.fails(&[]);
+    assert!(err.contains("`loop` and `with_dict` both given"), "{err}");
+    assert!(err.contains("play.yml:"), "{err}");
+}
+
+#[test]
+fn a_with_lookup_convoy_lacks_is_an_unknown_key() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: subelements\n      debug: {{ msg: x }}\n      with_subelements: [[], x]\n"
+    ));
+    let err = case.fails(&[]);
+    assert!(err.contains("with_subelements"), "{err}");
+    assert!(err.contains("play.yml:8:7"), "{err}");
+}

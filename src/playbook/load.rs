@@ -19,7 +19,7 @@ use super::include::{self, Inclusion};
 use super::migration::RawMigration;
 use super::proxy::RawProxy;
 use super::rollout::RawRollout;
-use super::task::{LoopSpec, Task, TaskKind};
+use super::task::{LoopLookup, LoopSpec, Task, TaskKind};
 use super::{Play, Playbook, PlaybookError};
 use crate::source::{SourceSpan, nearest, parse_yaml};
 use crate::tasks::{self, ModuleSpec};
@@ -35,6 +35,13 @@ pub const TASK_KEYWORDS: &[&str] = &[
     "when",
     "loop",
     "with_items",
+    "with_list",
+    "with_indexed_items",
+    "with_dict",
+    "with_together",
+    "with_nested",
+    "with_sequence",
+    "with_fileglob",
     "loop_control",
     "register",
     "notify",
@@ -590,7 +597,7 @@ pub(super) fn convert_task(file: &Path, raw: RawTask, depth: usize) -> Result<Ta
     let mut task = Task::ad_hoc(placeholder, start.clone());
     let mut module: Option<(&'static ModuleSpec, Spanned<RawArgs>, SourceSpan)> = None;
     let mut extra_args: Option<VarMap> = None;
-    let mut loop_items: Option<Value> = None;
+    let mut loop_items: Option<(LoopLookup, Value)> = None;
     let mut loop_control: Option<(Value, SourceSpan)> = None;
     let mut has_block = false;
     let (mut block, mut rescue, mut always) = (vec![], vec![], vec![]);
@@ -652,7 +659,16 @@ pub(super) fn convert_task(file: &Path, raw: RawTask, depth: usize) -> Result<Ta
                 )
             }
             "when" => task.when = conditions(&v),
-            "loop" | "with_items" => loop_items = Some(v),
+            key if LoopLookup::from_keyword(key).is_some() => {
+                let lookup = LoopLookup::from_keyword(key).expect("matched above");
+                if let Some((first, _)) = &loop_items {
+                    return Err(invalid(format!(
+                        "a task loops once: `{}` and `{key}` both given",
+                        first.keyword()
+                    )));
+                }
+                loop_items = Some((lookup, v));
+            }
             "loop_control" => loop_control = Some((v, at.clone())),
             "register" => {
                 task.register = Some(
@@ -731,8 +747,8 @@ pub(super) fn convert_task(file: &Path, raw: RawTask, depth: usize) -> Result<Ta
         }
     }
 
-    if let Some(items) = loop_items {
-        task.loop_spec = Some(loop_spec(items, loop_control)?);
+    if let Some((lookup, items)) = loop_items {
+        task.loop_spec = Some(loop_spec(lookup, items, loop_control)?);
     }
     if let Some((kind, spec, at)) = role_ref {
         if module.is_some() || has_block || task.loop_spec.is_some() {
@@ -928,11 +944,13 @@ const LOOP_CONTROL_KEYS: &[&str] = &[
 /// `loop` and its `loop_control`, every key checked: a key accepted and
 /// ignored would leave its variable undefined at run time.
 fn loop_spec(
+    lookup: LoopLookup,
     items: Value,
     control: Option<(Value, SourceSpan)>,
 ) -> Result<LoopSpec, PlaybookError> {
     let mut spec = LoopSpec {
         items,
+        lookup,
         loop_var: "item".into(),
         label: None,
         index_var: None,

@@ -28,7 +28,7 @@ pub use migration::{Migration, MigrationTarget};
 pub use once::{IfHeld, OnceSpec};
 pub use proxy::{ProxyFile, ProxySpec};
 pub use rollout::{HealthSpec, OnFailure, Order, Pause, RolloutSpec, Size, duration};
-pub use task::{LoopSpec, Task, TaskKind};
+pub use task::{LoopLookup, LoopSpec, Task, TaskKind};
 
 use crate::source::SourceSpan;
 use crate::vars::VarMap;

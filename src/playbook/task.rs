@@ -61,8 +61,11 @@ pub enum TaskKind {
 
 #[derive(Debug, Clone)]
 pub struct LoopSpec {
-    /// A list, or a template string that renders to one.
+    /// A list, or a template string that renders to one (`with_*`: the
+    /// lookup's terms).
     pub items: Value,
+    /// `loop:` or the `with_<lookup>` that made the loop.
+    pub lookup: LoopLookup,
     pub loop_var: String,
     pub label: Option<String>,
     /// `loop_control.index_var`: the item's index (from 0) under this name.
@@ -73,6 +76,54 @@ pub struct LoopSpec {
     pub extended_allitems: bool,
     /// `loop_control.pause`: time between two items.
     pub pause: std::time::Duration,
+}
+
+/// Which keyword a loop came from: `loop:` takes a list as it is, each
+/// `with_<name>` turns its terms into items as that lookup does
+/// (`run/loop_lookups.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoopLookup {
+    Loop,
+    Items,
+    List,
+    IndexedItems,
+    Dict,
+    Together,
+    Nested,
+    Sequence,
+    Fileglob,
+}
+
+impl LoopLookup {
+    pub const ALL: [LoopLookup; 9] = [
+        LoopLookup::Loop,
+        LoopLookup::Items,
+        LoopLookup::List,
+        LoopLookup::IndexedItems,
+        LoopLookup::Dict,
+        LoopLookup::Together,
+        LoopLookup::Nested,
+        LoopLookup::Sequence,
+        LoopLookup::Fileglob,
+    ];
+
+    pub fn keyword(self) -> &'static str {
+        match self {
+            LoopLookup::Loop => "loop",
+            LoopLookup::Items => "with_items",
+            LoopLookup::List => "with_list",
+            LoopLookup::IndexedItems => "with_indexed_items",
+            LoopLookup::Dict => "with_dict",
+            LoopLookup::Together => "with_together",
+            LoopLookup::Nested => "with_nested",
+            LoopLookup::Sequence => "with_sequence",
+            LoopLookup::Fileglob => "with_fileglob",
+        }
+    }
+
+    pub fn from_keyword(key: &str) -> Option<LoopLookup> {
+        LoopLookup::ALL.into_iter().find(|l| l.keyword() == key)
+    }
 }
 
 impl Task {

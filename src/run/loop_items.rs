@@ -69,6 +69,7 @@ mod tests {
 
     fn spec(extended: bool, allitems: bool) -> LoopSpec {
         LoopSpec {
+            lookup: crate::playbook::LoopLookup::Loop,
             items: Value::Null,
             loop_var: "name".into(),
             label: None,

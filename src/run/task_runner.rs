@@ -428,18 +428,13 @@ async fn run_on_host(
     let items = match runner
         .templates
         .render_value(&loop_spec.items, &ctx, &origin)
-    {
-        Ok(Value::Array(items)) => items,
-        Ok(other) => {
-            finish(
-                host,
-                Outcome::failed(format!("`loop` must be a list, got {other}")),
-                None,
-            );
-            return None;
-        }
+        .map_err(|e| e.to_string())
+        .and_then(|terms| {
+            super::loop_lookups::expand(loop_spec.lookup, terms, &runner.templates, &origin)
+        }) {
+        Ok(items) => items,
         Err(e) => {
-            finish(host, Outcome::failed(e.to_string()), None);
+            finish(host, Outcome::failed(e), None);
             return None;
         }
     };

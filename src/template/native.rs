@@ -12,10 +12,12 @@ pub(crate) fn has_markers(s: &str) -> bool {
 /// and whitespace-control dashes allowed), or none.
 pub(crate) fn single_expression(s: &str) -> Option<&str> {
     // Jinja drops one trailing newline of the source, so `"{{ x }}\n"` is
-    // still one expression (Ansible gives the number 1 for `"{{ 1 }}\n"`
-    // and re-adds the newline only to a string: see `trailing_newline`).
+    // still one expression when `x` is a variable name (Ansible gives the
+    // number 1 for `"{{ one }}\n"` and re-adds the newline only to a
+    // string: see `trailing_newline`).
     // Other whitespace around it is text (`" {{ x }}"` is `" 1"`), unless
     // `{{-`/`-}}` strip it.
+    let newline = s.ends_with('\n');
     let s = s.strip_suffix('\n').unwrap_or(s);
     let trimmed = s.trim();
     if (trimmed.len() != s.trim_start().len() && !trimmed.ends_with("-}}"))
@@ -29,7 +31,21 @@ pub(crate) fn single_expression(s: &str) -> Option<&str> {
     }
     let inner = inner.strip_prefix(['-', '+']).unwrap_or(inner);
     let inner = inner.strip_suffix(['-', '+']).unwrap_or(inner);
+    // ansible-core keeps a value across the newline only for a bare
+    // variable name (its SINGLE_VAR shortcut, whose `$` matches before a
+    // final newline); `"{{ d.uid }}\n"` goes through the renderer and is
+    // the text "1001\n".
+    if newline && !is_identifier(inner.trim()) {
+        return None;
+    }
     (!inner.trim().is_empty()).then_some(inner)
+}
+
+/// A variable's name (a number such as `1` is not one: ansible-core's
+/// shortcut looks the name up among the variables).
+fn is_identifier(s: &str) -> bool {
+    s.starts_with(|c: char| c == '_' || c.is_alphabetic())
+        && s.chars().all(|c| c == '_' || c.is_alphanumeric())
 }
 
 /// What ansible-core makes of a rendered text (`ansible_eval_concat`): text

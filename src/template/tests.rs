@@ -820,3 +820,18 @@ fn comment_frames_each_line_as_ansible_does() {
     let err = render_err("{{ 'x' | comment('lisp') }}", json!({}));
     assert!(err.contains("plain, erlang, c, cblock, xml"), "{err}");
 }
+
+#[test]
+fn an_expression_before_a_newline_was_kept_native_where_ansible_gives_text() {
+    let vars = json!({"one": 1, "d": {"uid": 1001}, "tags": ["a", "b"], "word": "shop"});
+    let value = |s: &str| templates().render_value(&json!(s), &vars, "t").unwrap();
+    // A bare variable name keeps its value (ansible-core's SINGLE_VAR).
+    assert_eq!(value("{{ one }}\n"), json!(1));
+    assert_eq!(value("{{ tags }}\n"), json!(["a", "b"]));
+    assert_eq!(value("{{ word }}\n"), json!("shop\n"));
+    // Anything else is rendered text, its newline kept.
+    assert_eq!(value("{{ d.uid }}\n"), json!("1001\n"));
+    assert_eq!(value("{{ 1 }}\n"), json!("1\n"));
+    assert_eq!(value("{{ one + 1 }}\n"), json!("2\n"));
+    assert_eq!(value("{{ tags | list }}\n"), json!(["a", "b"]));
+}
