@@ -450,6 +450,9 @@ fn runtime_names(playbook: &Playbook) -> HashSet<String> {
         "hostvars",
         "ansible_play_hosts",
         "ansible_diff_mode",
+        // Set when a task fails (`task_runner::record_failure`), read in `rescue`.
+        "ansible_failed_task",
+        "ansible_failed_result",
     ]
     .iter()
     .map(|s| s.to_string())

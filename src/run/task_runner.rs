@@ -839,11 +839,29 @@ fn report(
     host.stats.count(status, ignored);
     if status == Status::Failed && !ignored {
         host.failed = true;
+        record_failure(task, host, &outcome);
     }
     if status == Status::Changed {
         host.notified.extend(task.notify.iter().cloned());
         host.notified.extend(blocks.notify.iter().cloned());
     }
+}
+
+/// `ansible_failed_task` and `ansible_failed_result`, which a `rescue`
+/// reads (and, as ansible-core's non-persistent facts, the rest of the
+/// play): the task's name and action, and its whole result (under
+/// `no_log` too: ansible-core hides it from the output, not from the play).
+fn record_failure(task: &Task, host: &mut HostState, outcome: &Outcome) {
+    let action = match &task.kind {
+        TaskKind::Module { module, .. } => *module,
+        TaskKind::Block { .. } => "block",
+    };
+    host.facts.insert(
+        "ansible_failed_task".into(),
+        serde_json::json!({"name": task.display_name(), "action": action}),
+    );
+    host.facts
+        .insert("ansible_failed_result".into(), outcome.to_registered());
 }
 
 fn emit(

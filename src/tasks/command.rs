@@ -107,6 +107,9 @@ pub fn ran(display: &str, rc: i32, stdout: &str, stderr: &str) -> Outcome {
         .with("stdout", stdout)
         .with("stderr", stderr.clone());
     if rc != 0 {
+        // Registered as ansible-core's module returns it (a rescue reads
+        // `ansible_failed_result.msg`); the line shown says more.
+        outcome = outcome.with("msg", "non-zero return code");
         outcome.failed = true;
         outcome.msg = Some(if stderr.is_empty() {
             format!("non-zero return code {rc}")
