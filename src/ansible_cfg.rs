@@ -38,6 +38,8 @@ pub struct AnsibleCfg {
     /// `ansible_managed = ...`: the string `template` gives its templates
     /// as `ansible_managed` (`{host}`, `{uid}` and `{file}` filled in).
     pub ansible_managed: Option<String>,
+    /// `vault_password_file = FILE`, used when no vault flag is given.
+    pub vault_password_file: Option<PathBuf>,
     /// A setting convoy refuses: the file, the line, the message.
     pub error: Option<(PathBuf, usize, String)>,
     /// Keys convoy does not act on: `file:line: message`.
@@ -194,6 +196,7 @@ impl AnsibleCfg {
                     ));
                 }
                 "ansible_managed" => cfg.ansible_managed = Some(value.to_owned()),
+                "vault_password_file" => cfg.vault_password_file = Some(resolve(value)),
                 "become_method" => {
                     if value != "sudo" {
                         cfg.error.get_or_insert((

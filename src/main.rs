@@ -21,6 +21,7 @@ mod traffic;
 mod transport;
 mod vars;
 mod vars_file;
+mod vault;
 mod yaml;
 mod yaml_scalars;
 

@@ -1,7 +1,7 @@
 //! Every YAML file convoy reads (playbooks, inventories, group_vars,
 //! host_vars, vars_files, `-e @file`) is parsed here, so that each one gets
-//! the same located, bounded, human error messages, and the same refusal of
-//! ansible-vault content convoy cannot decrypt yet.
+//! the same located, bounded, human error messages, and the same decryption
+//! of ansible-vault content (`crate::vault`).
 
 use std::path::{Path, PathBuf};
 
@@ -18,9 +18,6 @@ pub struct YamlError {
     pub span: Option<SourceSpan>,
 }
 
-/// How a file encrypted with `ansible-vault encrypt` begins.
-const VAULT_HEADER: &str = "$ANSIBLE_VAULT;";
-
 /// Messages longer than this (in characters) are cut: serde's messages may
 /// quote a whole scalar, which can be huge (or a secret).
 const MAX_MESSAGE: usize = 200;
@@ -35,20 +32,28 @@ pub fn yaml_options() -> serde_saphyr::Options {
 
 /// Parses YAML text into `T`, locating any error in `file`.
 pub fn parse_yaml<T: serde::de::DeserializeOwned>(file: &Path, text: &str) -> Result<T, YamlError> {
-    if text.trim_start().starts_with(VAULT_HEADER) {
-        let line = text.lines().position(|l| !l.trim().is_empty()).unwrap_or(0) + 1;
-        return Err(YamlError {
+    let vault_error =
+        |what: &str, e: crate::vault::VaultError, line: usize, column: usize| YamlError {
             file: file.to_owned(),
-            message: "this file is encrypted with ansible-vault, which convoy does not support \
-                      yet: decrypt it (`ansible-vault decrypt`) or give its values another way"
-                .into(),
-            span: Some(SourceSpan::new(file, line, 1)),
-        });
-    }
+            message: format!("{what}: {e}"),
+            span: Some(SourceSpan::new(file, line, column)),
+        };
+    // A file encrypted whole: its plaintext is the YAML.
+    let decrypted;
+    let text = if crate::vault::is_vaulted(text) {
+        let line = text.lines().position(|l| !l.trim().is_empty()).unwrap_or(0) + 1;
+        decrypted = crate::vault::decrypt(text)
+            .map_err(|e| vault_error("this file is encrypted with ansible-vault", e, line, 1))?;
+        decrypted.as_str()
+    } else {
+        text
+    };
+    let text = crate::vault::decrypt_inline_values(text)
+        .map_err(|e| vault_error("a `!vault` value", e.error, e.line, e.column))?;
+    let text = text.as_ref();
     let mut options = yaml_options();
-    // serde-saphyr ignores tags it does not know, which would make a
-    // `!vault` ciphertext a plain string: refuse tags in files that may hold
-    // one (only those, so other files keep accepting Ansible's `!unsafe`).
+    // serde-saphyr ignores tags it does not know: any `!vault` left (one
+    // the event pass could not see) must not be read as a plain string.
     options.reject_unsupported_tags = text.contains("!vault");
     let typed = crate::yaml_scalars::as_ansible_reads(text).map_err(|at| YamlError {
         file: file.to_owned(),
@@ -76,8 +81,8 @@ fn yaml_error(file: &Path, text: &str, e: &serde_saphyr::Error) -> YamlError {
     let message = match original(e) {
         serde_saphyr::Error::UnsupportedTag { tag, .. } if tag.contains("vault") => {
             span = span.map(|s| at_vault_tag(s, text));
-            "a `!vault` value (ansible-vault ciphertext): convoy does not support ansible-vault \
-             yet; give this value another way (e.g. `-e @file` kept out of the repository)"
+            "a `!vault` value convoy could not read as one: write it as `key: !vault |` followed \
+             by the ciphertext `ansible-vault encrypt_string` printed"
                 .to_owned()
         }
         serde_saphyr::Error::Budget { breach, .. } => budget_message(breach).to_owned(),
@@ -195,16 +200,17 @@ mod tests {
     }
 
     #[test]
-    fn a_vault_value_is_refused_at_its_line() {
+    fn a_vault_value_that_cannot_be_decrypted_is_refused_at_its_tag() {
+        // No password in unit tests: the error names the tag's line and column.
         let e = error("a: 1\npw: !vault |\n  $ANSIBLE_VAULT;1.1;AES256\n  6237\n");
-        assert!(e.message.contains("`!vault` value"), "{}", e.message);
+        assert!(e.message.contains("vault"), "{}", e.message);
         assert_eq!(e.span.map(|s| (s.line, s.column)), Some((2, 5)));
     }
 
     #[test]
-    fn a_vault_file_is_refused() {
+    fn a_vault_file_that_cannot_be_decrypted_is_refused_at_its_header() {
         let e = error("$ANSIBLE_VAULT;1.1;AES256\n62373130\n");
-        assert!(e.message.contains("encrypted with ansible-vault"));
+        assert!(e.message.contains("vault"), "{}", e.message);
         assert_eq!(e.span.map(|s| (s.line, s.column)), Some((1, 1)));
     }
 

@@ -16,10 +16,54 @@ pub struct InventoryOpts {
     /// Inventory file, directory or executable (repeatable). Default: $CONVOY_INVENTORY, else ansible.cfg's `inventory`, else localhost only.
     #[arg(short = 'i', long = "inventory", value_name = "INVENTORY")]
     pub inventory: Vec<PathBuf>,
+    /// A file holding the ansible-vault password, or an executable printing it (repeatable). Default: $ANSIBLE_VAULT_PASSWORD_FILE, else ansible.cfg's `vault_password_file`.
+    #[arg(
+        long = "vault-password-file",
+        alias = "vault-pass-file",
+        value_name = "FILE"
+    )]
+    pub vault_password_file: Vec<PathBuf>,
+    /// A vault password under a vault id: LABEL@FILE, LABEL@prompt or FILE (repeatable).
+    #[arg(long = "vault-id", value_name = "[LABEL@]SOURCE")]
+    pub vault_id: Vec<String>,
+    /// Ask for the vault password once, on the terminal.
+    #[arg(short = 'J', long = "ask-vault-pass", alias = "ask-vault-password")]
+    pub ask_vault_pass: bool,
 }
 
 impl InventoryOpts {
+    /// The vault passwords, gathered once before any file is read: the
+    /// flags, else `$ANSIBLE_VAULT_PASSWORD_FILE`, else ansible.cfg's
+    /// `vault_password_file`, as ansible-playbook looks for them.
+    fn configure_vault(&self) -> Result<(), Error> {
+        use crate::vault::secrets;
+        let vault = |e: crate::vault::VaultError| Error::Usage(e.to_string());
+        let mut found = Vec::new();
+        for spec in &self.vault_id {
+            found.push(secrets::from_vault_id(spec).map_err(vault)?);
+        }
+        let mut files = self.vault_password_file.clone();
+        if files.is_empty() && found.is_empty() && !self.ask_vault_pass {
+            if let Some(env) = std::env::var_os("ANSIBLE_VAULT_PASSWORD_FILE") {
+                files.push(env.into());
+            } else if let Some(file) =
+                &crate::ansible_cfg::AnsibleCfg::current().vault_password_file
+            {
+                files.push(file.clone());
+            }
+        }
+        for file in &files {
+            found.push(secrets::from_file(file, "default").map_err(vault)?);
+        }
+        if self.ask_vault_pass {
+            found.push(secrets::prompt("default").map_err(vault)?);
+        }
+        crate::vault::configure(found);
+        Ok(())
+    }
+
     pub fn load(&self) -> Result<Inventory, Error> {
+        self.configure_vault()?;
         let mut sources = self.inventory.clone();
         if sources.is_empty()
             && let Some(env) = std::env::var_os("CONVOY_INVENTORY")

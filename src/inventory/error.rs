@@ -29,10 +29,6 @@ pub enum InventoryError {
         span: crate::source::SourceSpan,
     },
 
-    /// A vars file is ansible-vault encrypted, which convoy cannot decrypt.
-    #[error("{} is encrypted with ansible-vault, which convoy cannot decrypt", path.display())]
-    VaultEncrypted { path: PathBuf },
-
     /// An executable inventory could not be started at all.
     #[error("cannot run inventory script {}: {error}", path.display())]
     ScriptRun {

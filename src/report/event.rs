@@ -128,3 +128,46 @@ impl HostResult {
         line
     }
 }
+
+impl Event {
+    /// The event with every ansible-vault secret decrypted so far replaced
+    /// by `********`, in whatever it shows: messages, items, output,
+    /// diffs, task names. Every renderer (screen, json, journal) gets
+    /// events through here, so none can print a secret.
+    pub fn redacted(self) -> Event {
+        let r = |s: String| match crate::vault::redact(&s) {
+            std::borrow::Cow::Borrowed(_) => s,
+            std::borrow::Cow::Owned(o) => o,
+        };
+        match self {
+            Event::HostResult(mut result) => {
+                result.task = r(result.task);
+                result.msg = result.msg.map(r);
+                result.item = result.item.map(r);
+                result.output = result.output.map(r);
+                for diff in &mut result.diffs {
+                    diff.before = r(std::mem::take(&mut diff.before));
+                    diff.after = r(std::mem::take(&mut diff.after));
+                }
+                Event::HostResult(result)
+            }
+            Event::TaskStart {
+                task,
+                hosts,
+                handler,
+            } => Event::TaskStart {
+                task: r(task),
+                hosts,
+                handler,
+            },
+            Event::PlayStart { play, hosts } => Event::PlayStart {
+                play: r(play),
+                hosts,
+            },
+            Event::Note { message } => Event::Note {
+                message: r(message),
+            },
+            other => other,
+        }
+    }
+}

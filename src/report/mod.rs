@@ -43,7 +43,7 @@ pub struct Reporter {
 impl Reporter {
     pub fn send(&self, event: Event) {
         // The renderer only stops after the executor is done, so a failed send is unreachable in practice.
-        let _ = self.tx.send(event);
+        let _ = self.tx.send(event.redacted());
     }
 }
 

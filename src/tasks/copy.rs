@@ -59,6 +59,26 @@ impl Action for Args {
                         ctx.base_dir.join("files").join(src)
                     };
                     match std::fs::read(&path) {
+                        // A file encrypted with ansible-vault is sent
+                        // decrypted, as ansible-core's copy does (`decrypt`
+                        // defaults to true there).
+                        Ok(bytes) if bytes.starts_with(crate::vault::HEADER.as_bytes()) => {
+                            let text = String::from_utf8_lossy(&bytes);
+                            match crate::vault::decrypt(&text) {
+                                Ok(plain) => (
+                                    plain.into_bytes(),
+                                    Path::new(src)
+                                        .file_name()
+                                        .map(|n| n.to_string_lossy().into_owned()),
+                                ),
+                                Err(e) => {
+                                    return Ok(Outcome::failed(format!(
+                                        "src {}: {e}",
+                                        path.display()
+                                    )));
+                                }
+                            }
+                        }
                         Ok(bytes) => (
                             bytes,
                             Path::new(src)
