@@ -17,6 +17,7 @@ mod source;
 mod supervision;
 mod tasks;
 mod template;
+mod terminal;
 mod traffic;
 mod transport;
 mod vars;

@@ -91,5 +91,6 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
         })?);
     }
     options.once = opts.once.spec()?;
+    crate::playbook::answer_prompts(&mut playbook, &options.extra_vars)?;
     super::exec::execute(&inventory, &playbook, &options, &opts.hosts).await
 }

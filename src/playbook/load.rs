@@ -81,6 +81,8 @@ struct RawPlay {
     #[serde(default)]
     vars_files: Vec<Spanned<String>>,
     #[serde(default)]
+    vars_prompt: Vec<Spanned<super::prompt::RawPrompt>>,
+    #[serde(default)]
     roles: Vec<Spanned<Value>>,
     #[serde(default)]
     pre_tasks: Vec<RawTask>,
@@ -448,8 +450,25 @@ fn convert_play(
         .collect();
     kept.reverse();
     let handlers = kept;
+    let mut vars_prompt = Vec::new();
+    for p in raw.vars_prompt {
+        let at = span(file, &p.referenced);
+        if p.value.unsafe_ {
+            return Err(PlaybookError::Invalid {
+                message: "`vars_prompt` with `unsafe: true` is not supported: convoy would \
+                          template the answer; leave `unsafe` out and avoid `{{` in answers"
+                    .into(),
+                span: at,
+            });
+        }
+        vars_prompt.push(super::prompt::Prompt {
+            raw: p.value,
+            span: at,
+        });
+    }
     let play = Play {
         name: raw.name.unwrap_or_else(|| format!("play #{}", index + 1)),
+        vars_prompt,
         hosts: hosts.value,
         hosts_span,
         gather,

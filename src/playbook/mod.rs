@@ -13,6 +13,7 @@ mod magic;
 mod migration;
 mod notify;
 mod once;
+mod prompt;
 mod proxy;
 mod role;
 mod rollout;
@@ -26,6 +27,7 @@ pub use error::PlaybookError;
 pub(crate) use load::RawTask;
 pub use migration::{Migration, MigrationTarget};
 pub use once::{IfHeld, OnceSpec};
+pub use prompt::answer_all as answer_prompts;
 pub use proxy::{ProxyFile, ProxySpec};
 pub use rollout::{HealthSpec, OnFailure, Order, Pause, RolloutSpec, Size, duration};
 pub use task::{LoopLookup, LoopSpec, Task, TaskKind};
@@ -51,6 +53,8 @@ pub struct Play {
     pub vars: VarMap,
     /// Files as written (templated per host at run time), with their location.
     pub vars_files: Vec<(String, SourceSpan)>,
+    /// `vars_prompt`, answered into `vars` before the run (`prompt.rs`).
+    pub vars_prompt: Vec<prompt::Prompt>,
     /// Ansible's `pre_tasks`: before `tasks`, their handlers flushed after them.
     pub pre_tasks: Vec<Task>,
     pub tasks: Vec<Task>,
@@ -128,6 +132,7 @@ impl Playbook {
                 gather: None,
                 vars: VarMap::new(),
                 vars_files: vec![],
+                vars_prompt: vec![],
                 pre_tasks: vec![],
                 tasks: vec![task],
                 post_tasks: vec![],

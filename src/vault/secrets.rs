@@ -5,7 +5,7 @@
 //! `--ask-vault-pass` (asked once on the terminal, not echoed), and
 //! `ANSIBLE_VAULT_PASSWORD_FILE`.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
@@ -80,34 +80,9 @@ pub fn prompt(label: &str) -> Result<Secret, VaultError> {
     } else {
         format!("Vault password ({label}): ")
     };
-    let password = read_hidden(&question).map_err(|_| VaultError::NoTerminal)?;
+    let password = crate::terminal::ask(&question, true).map_err(|_| VaultError::NoTerminal)?;
     Ok(Secret {
         label: label.to_owned(),
         password: password.into_bytes(),
     })
-}
-
-/// One line from the terminal with echo off (`stty -echo` on our own
-/// stdin, restored after), the question on stderr.
-pub fn read_hidden(question: &str) -> std::io::Result<String> {
-    let stty = |arg: &str| {
-        std::process::Command::new("stty")
-            .arg(arg)
-            .stdin(std::process::Stdio::inherit())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    let mut stderr = std::io::stderr();
-    write!(stderr, "{question}")?;
-    stderr.flush()?;
-    let quiet = stty("-echo");
-    let mut line = String::new();
-    let read = std::io::stdin().lock().read_line(&mut line);
-    if quiet {
-        stty("echo");
-    }
-    writeln!(stderr)?;
-    read?;
-    Ok(line.trim_end_matches(['\n', '\r']).to_owned())
 }
