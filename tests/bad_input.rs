@@ -291,3 +291,11 @@ fn uri_method_of_two_words_is_refused() {
     ));
     insta::assert_snapshot!(case.fails(&[]));
 }
+
+#[test]
+fn unknown_unarchive_argument_is_named() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: unpack\n      unarchive:\n        src: app.tgz\n        dest: /tmp\n        remote_scr: true\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}

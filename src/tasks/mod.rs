@@ -34,6 +34,7 @@ mod set_fact;
 mod setup;
 mod stat;
 mod template;
+mod unarchive;
 mod uri;
 mod wait_for;
 
@@ -98,6 +99,7 @@ static MODULES: &[&ModuleSpec] = &[
     &meta::SPEC,
     &get_url::SPEC,
     &uri::SPEC,
+    &unarchive::SPEC,
 ];
 
 /// Finds a module by name; `ansible.builtin.copy` works as well as `copy`.
