@@ -279,3 +279,43 @@ fn a_with_lookup_convoy_lacks_is_an_unknown_key() {
     assert!(err.contains("with_subelements"), "{err}");
     assert!(err.contains("play.yml:8:7"), "{err}");
 }
+
+#[test]
+fn unknown_get_url_argument_is_named() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: fetch\n      get_url:\n        url: http://192.0.2.1/x\n        dest: /tmp/x\n        checksm: sha256:ab\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn get_url_checksum_without_algorithm_is_refused() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: fetch\n      ansible.builtin.get_url: {{ url: http://192.0.2.1/x, dest: /tmp/x, checksum: abcdef }}\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn unknown_uri_argument_is_named() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: call\n      uri:\n        url: http://192.0.2.1/x\n        status_codes: [200]\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn uri_method_of_two_words_is_refused() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: call\n      uri: {{ url: http://192.0.2.1/x, method: GET POST }}\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn unknown_unarchive_argument_is_named() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: unpack\n      unarchive:\n        src: app.tgz\n        dest: /tmp\n        remote_scr: true\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}

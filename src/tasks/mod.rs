@@ -13,11 +13,14 @@ mod command;
 mod context;
 mod copy;
 mod debug;
+mod download_dest;
 mod fail;
 mod file;
 mod file_edit;
+mod get_url;
 #[cfg(test)]
 mod hostile_values;
+mod http_request;
 mod include_vars;
 mod lineinfile;
 mod meta;
@@ -31,6 +34,8 @@ mod set_fact;
 mod setup;
 mod stat;
 pub mod template;
+mod unarchive;
+mod uri;
 mod wait_for;
 
 use std::future::Future;
@@ -92,6 +97,9 @@ static MODULES: &[&ModuleSpec] = &[
     &pause::SPEC,
     &include_vars::SPEC,
     &meta::SPEC,
+    &get_url::SPEC,
+    &uri::SPEC,
+    &unarchive::SPEC,
 ];
 
 /// Finds a module by name; `ansible.builtin.copy` works as well as `copy`.

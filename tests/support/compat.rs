@@ -25,6 +25,7 @@ use std::process::Command;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use super::http_server::HttpServer;
 use super::{CLEAN_PATH, Fleet, fresh_home};
 
 /// Where `.ci/run` creates the virtualenv with the pinned ansible-core.
@@ -32,6 +33,10 @@ pub const DEFAULT_VENV: &str = "/opt/convoy-compat-venv";
 
 /// The directory every case writes into on the hosts, wiped between runs.
 pub const TARGET: &str = "/srv/compat";
+
+/// Where the cases' `www/` trees are served from on h1, and the port.
+const WWW: &str = "/var/www/compat";
+const WWW_PORT: u16 = 8088;
 
 /// What `case.yml` says about a case.
 #[derive(Debug, Deserialize)]
@@ -59,6 +64,11 @@ pub struct CaseSpec {
     /// is copied first, the case's own files over it. The shipped example
     /// project is checked this way without a copy of it under `cases/`.
     pub project: Option<String>,
+    /// The case's `www/` is served over HTTP from h1 (by
+    /// `tests/compat/http_server.py`) and both tools get its URL as the
+    /// extra var `http_base` (`http://ADDRESS:PORT/CASE`).
+    #[serde(default)]
+    pub http: bool,
 }
 
 fn default_inventory() -> Vec<String> {
@@ -163,6 +173,8 @@ pub struct Oracle {
     pub fleet: Fleet,
     venv: PathBuf,
     ssh_config: PathBuf,
+    /// Started by the first case that asks for one ([`CaseSpec::http`]).
+    www: std::sync::OnceLock<HttpServer>,
 }
 
 impl Oracle {
@@ -193,6 +205,7 @@ impl Oracle {
             fleet,
             venv,
             ssh_config,
+            www: std::sync::OnceLock::new(),
         }
     }
 
@@ -241,6 +254,9 @@ impl Oracle {
             cmd.arg("-i").arg(inventory);
         }
         cmd.args(&case.spec.args);
+        if case.spec.http {
+            cmd.arg("-e").arg(format!("http_base={}", self.serve(case)));
+        }
         let out = cmd
             .current_dir(project)
             .output()
@@ -293,6 +309,28 @@ impl Oracle {
             .env("ANSIBLE_LOCAL_TEMP", home.join("ansible-tmp"))
             .env("ANSIBLE_FORKS", "10");
         cmd
+    }
+
+    /// The URL under which h1 serves `case`'s `www/` (copied there once,
+    /// so that its files keep their mtimes between the runs).
+    fn serve(&self, case: &Case) -> String {
+        let dir = self.fleet.host_path(1, &format!("{WWW}/{}", case.name));
+        if !dir.exists() {
+            copy_tree(&case.dir.join("www"), &dir);
+        }
+        let server = self.www.get_or_init(|| {
+            let script = self.fleet.host_path(1, &format!("{WWW}/http_server.py"));
+            std::fs::copy(
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat/http_server.py"),
+                script,
+            )
+            .unwrap();
+            let addr = self.fleet.addr(1);
+            let cmd =
+                format!("exec timeout 3600 python3 {WWW}/http_server.py {WWW} {addr} {WWW_PORT}");
+            HttpServer::start_command(&self.fleet, 1, &cmd, WWW_PORT)
+        });
+        format!("{}/{}", server.url, case.name)
     }
 
     /// What [`TARGET`] holds on every host.

@@ -29,12 +29,19 @@ impl HttpServer {
         let cmd = format!(
             "cd {dir_in_host} && exec timeout {lifetime_secs} python3 -m http.server {port} --bind {addr}"
         );
+        HttpServer::start_command(fleet, i, &cmd, port)
+    }
+
+    /// Runs `sh -c cmd` inside host i, a server that listens on host i's
+    /// address and `port`; returns once it answers.
+    pub fn start_command(fleet: &Fleet, i: usize, cmd: &str, port: u16) -> HttpServer {
+        let addr = fleet.addr(i);
         let child = Command::new("bash")
             .arg(super::fleet::fleet_sh())
             .arg("exec")
             .arg(fleet.dir())
             .arg(i.to_string())
-            .args(["--", "sh", "-c", &cmd])
+            .args(["--", "sh", "-c", cmd])
             .env("CONVOY_FLEET_OWNER", std::process::id().to_string())
             .env("FLEET_QUIET", "1")
             .stdin(Stdio::null())
