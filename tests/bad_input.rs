@@ -248,7 +248,7 @@ fn include_vars_mixing_file_and_dir_is_refused() {
 
 #[test]
 fn unsupported_meta_direction_is_refused() {
-    let case = Case::new(&format!("{FIRST}    - name: stop\n      meta: end_play\n"));
+    let case = Case::new(&format!("{FIRST}    - name: stop\n      meta: end_batch\n"));
     insta::assert_snapshot!(case.fails(&[]));
 }
 

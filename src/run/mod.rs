@@ -20,6 +20,7 @@ mod lock;
 mod lock_holder;
 mod lock_renewal;
 mod loop_items;
+mod meta_direction;
 mod migrations;
 pub(crate) mod once_lock;
 mod play;
