@@ -259,3 +259,11 @@ fn unknown_meta_direction_is_refused() {
     ));
     insta::assert_snapshot!(case.fails(&[]));
 }
+
+#[test]
+fn wait_for_connection_unknown_argument_is_named() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: back\n      wait_for_connection:\n        timeout: 5\n        port: 22\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}

@@ -32,6 +32,7 @@ mod setup;
 mod stat;
 mod template;
 mod wait_for;
+mod wait_for_connection;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -88,6 +89,7 @@ static MODULES: &[&ModuleSpec] = &[
     &assert::SPEC,
     &fail::SPEC,
     &wait_for::SPEC,
+    &wait_for_connection::SPEC,
     &script::SPEC,
     &pause::SPEC,
     &include_vars::SPEC,
