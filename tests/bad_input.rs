@@ -267,3 +267,11 @@ fn wait_for_connection_unknown_argument_is_named() {
     ));
     insta::assert_snapshot!(case.fails(&[]));
 }
+
+#[test]
+fn group_unknown_argument_is_named() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: team\n      group:\n        name: team\n        gid_max: 2000\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}

@@ -16,6 +16,7 @@ mod debug;
 mod fail;
 mod file;
 mod file_edit;
+mod group;
 #[cfg(test)]
 mod hostile_values;
 mod include_vars;
@@ -93,6 +94,7 @@ static MODULES: &[&ModuleSpec] = &[
     &script::SPEC,
     &pause::SPEC,
     &include_vars::SPEC,
+    &group::SPEC,
     &meta::SPEC,
 ];
 
