@@ -275,3 +275,11 @@ fn group_unknown_argument_is_named() {
     ));
     insta::assert_snapshot!(case.fails(&[]));
 }
+
+#[test]
+fn user_unknown_argument_is_named() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: deploy user\n      user:\n        name: deploy\n        generate_ssh_key: true\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}

@@ -123,6 +123,7 @@ impl Group {
         let mut outcome = Outcome::changed(changed)
             .with("name", self.name.clone())
             .with("state", if self.present { "present" } else { "absent" });
+        outcome = super::user::with_stderr(outcome, &out.stderr_str());
         if let Some(gid) = field("gid").and_then(|g| g.parse::<u64>().ok()) {
             outcome = outcome.with("system", self.system).with("gid", gid);
         }

@@ -32,6 +32,7 @@ mod set_fact;
 mod setup;
 mod stat;
 mod template;
+mod user;
 mod wait_for;
 mod wait_for_connection;
 
@@ -95,6 +96,7 @@ static MODULES: &[&ModuleSpec] = &[
     &pause::SPEC,
     &include_vars::SPEC,
     &group::SPEC,
+    &user::SPEC,
     &meta::SPEC,
 ];
 
