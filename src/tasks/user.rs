@@ -253,15 +253,20 @@ convoy_mkhome() {
   chmod 0755 "$1"
 }
 parents=0
-if [ "$HAS_GS" = 1 ]; then
-  missing=$(convoy_want given | while IFS= read -r g; do
-    getent group "$g" >/dev/null 2>&1 || { printf '%s\n' "$g"; break; }
-  done)
-  [ -n "$missing" ] && { echo "fail=Group $missing does not exist"; exit 0; }
-fi
-if [ -n "$GRP" ] && [ "$PRESENT" = 1 ] && ! getent group "$GRP" >/dev/null 2>&1; then
-  echo "fail=Group $GRP does not exist"; exit 0
-fi
+# ansible-core's refusals, where it makes them: not for a removal, nor
+# for a creation in check mode (which ends before looking at groups).
+convoy_groups_exist() {
+  if [ "$HAS_GS" = 1 ]; then
+    missing=$(convoy_want given | while IFS= read -r g; do
+      getent group "$g" >/dev/null 2>&1 || { printf '%s\n' "$g"; break; }
+    done)
+    [ -n "$missing" ] && { echo "fail=Group $missing does not exist"; exit 0; }
+  fi
+  if [ -n "$GRP" ] && ! getent group "$GRP" >/dev/null 2>&1; then
+    echo "fail=Group $GRP does not exist"; exit 0
+  fi
+}
+[ "$PRESENT" = 1 ] && ! { [ "$had" = 0 ] && [ "$CHECK" = 1 ]; } && convoy_groups_exist
 set --
 if [ "$PRESENT" = 0 ]; then
   if [ "$had" = 1 ]; then
