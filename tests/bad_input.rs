@@ -248,7 +248,7 @@ fn include_vars_mixing_file_and_dir_is_refused() {
 
 #[test]
 fn unsupported_meta_direction_is_refused() {
-    let case = Case::new(&format!("{FIRST}    - name: stop\n      meta: end_play\n"));
+    let case = Case::new(&format!("{FIRST}    - name: stop\n      meta: end_batch\n"));
     insta::assert_snapshot!(case.fails(&[]));
 }
 
@@ -316,6 +316,30 @@ fn uri_method_of_two_words_is_refused() {
 fn unknown_unarchive_argument_is_named() {
     let case = Case::new(&format!(
         "{FIRST}    - name: unpack\n      unarchive:\n        src: app.tgz\n        dest: /tmp\n        remote_scr: true\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn wait_for_connection_unknown_argument_is_named() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: back\n      wait_for_connection:\n        timeout: 5\n        port: 22\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn group_unknown_argument_is_named() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: team\n      group:\n        name: team\n        gid_max: 2000\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn user_unknown_argument_is_named() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: deploy user\n      user:\n        name: deploy\n        generate_ssh_key: true\n"
     ));
     insta::assert_snapshot!(case.fails(&[]));
 }

@@ -104,6 +104,40 @@ fn hosts_have_private_directories() {
 }
 
 #[test]
+fn a_user_created_on_one_host_exists_on_no_other_nor_on_the_machine() {
+    let fleet = Fleet::start(2);
+    let user = format!("cvsmoke{}", fleet.id());
+    // Over ssh, as a play would: useradd renames /etc/passwd+ over /etc/passwd.
+    let out = fleet.ssh(
+        1,
+        &format!("groupadd {user}g && useradd -M -g {user}g -s /bin/sh {user} && id -gn {user}"),
+    );
+    assert_eq!(stdout(out), format!("{user}g"));
+    for file in ["passwd", "shadow", "group", "gshadow"] {
+        fleet.exec_ok(1, &format!("grep -q '^{user}' /etc/{file}"));
+        assert!(
+            !fleet
+                .exec(2, &format!("grep -q '^{user}' /etc/{file}"))
+                .status
+                .success(),
+            "/etc/{file} of h2 has h1's user"
+        );
+        let machine = std::fs::read_to_string(format!("/etc/{file}")).unwrap();
+        assert!(
+            !machine.lines().any(|l| l.starts_with(&user)),
+            "the machine's /etc/{file} has h1's user"
+        );
+    }
+    // The machine's users (fleet.sh's `convoy`) are there, sudo still works.
+    assert_eq!(stdout(fleet.ssh_as(1, "convoy", "sudo -n id -un")), "root");
+    fleet.exec_ok(2, "id convoy");
+    // h1 removes its user again; h2 could create the same name on its own.
+    fleet.exec_ok(1, &format!("userdel {user} && ! id {user} 2>/dev/null"));
+    fleet.exec_ok(2, &format!("useradd -M {user} && id {user}"));
+    assert!(!fleet.exec(1, &format!("id {user}")).status.success());
+}
+
+#[test]
 #[should_panic(expected = "not in a host-private directory")]
 fn host_path_rejects_shared_paths() {
     let fleet = Fleet::start(1);

@@ -29,6 +29,17 @@ pub struct HostState {
     pub cycle: Option<HostCycle>,
     /// Handler topics notified during the current play.
     pub notified: IndexSet<String>,
+    /// A `meta: end_host` / `end_play` ended the current play here: the
+    /// host runs nothing more in it, yet has not failed.
+    pub ended: Option<Ended>,
+}
+
+/// Which `meta` direction ended a host's play.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    Host,
+    /// The whole play: later `serial` batches do not start either.
+    Play,
 }
 
 impl HostState {
@@ -44,11 +55,17 @@ impl HostState {
             stats: HostStats::default(),
             cycle: None,
             notified: IndexSet::new(),
+            ended: None,
         }
     }
 
     pub fn active(&self) -> bool {
         !self.failed && self.unreachable.is_none()
+    }
+
+    /// Active and its play not ended by `meta`: it runs the play's next task.
+    pub fn in_play(&self) -> bool {
+        self.active() && self.ended.is_none()
     }
 
     pub async fn close(&mut self) {

@@ -21,6 +21,7 @@ mod lock_holder;
 mod lock_renewal;
 mod loop_items;
 mod loop_lookups;
+mod meta_direction;
 mod migrations;
 pub(crate) mod once_lock;
 mod play;

@@ -82,6 +82,10 @@ async fn run_body(
         extra_vars: runner.options.extra_vars.clone(),
         magic: magic_vars(runner, selected, hosts),
     };
+    // `meta: end_host` / `end_play` end one play only.
+    for h in hosts.values_mut() {
+        h.ended = None;
+    }
     let mut play_hosts: Vec<&mut HostState> = hosts
         .values_mut()
         .filter(|h| selected.contains(&h.name) && h.active())

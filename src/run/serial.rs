@@ -13,6 +13,7 @@
 
 use super::batch_pause;
 use super::control::ControlOrder;
+use super::host_state::Ended;
 use super::task_runner::{Scope, run_handlers, run_tasks};
 use super::{HostState, Runner};
 use crate::playbook::{Play, RolloutSpec};
@@ -162,6 +163,10 @@ pub async fn run(
         });
         let rest = total - index - 1;
         if rest == 0 {
+            break;
+        }
+        // `meta: end_play` ends the play, not only its batch (ansible-core's AnsibleEndPlay).
+        if members.iter().any(|h| h.ended == Some(Ended::Play)) {
             break;
         }
         // Named when the play stops: these hosts never ran the tasks.

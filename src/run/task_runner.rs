@@ -67,7 +67,7 @@ pub fn run_tasks<'a>(
 ) -> futures::future::BoxFuture<'a, ()> {
     Box::pin(async move {
         for task in tasks {
-            if runner.interrupt.is_set() || !hosts.iter().any(|h| h.active()) {
+            if runner.interrupt.is_set() || !hosts.iter().any(|h| h.in_play()) {
                 break;
             }
             let mut tags = scope.tags.clone();
@@ -92,14 +92,9 @@ pub fn run_tasks<'a>(
                     if !runner.options.tags.runs(&tags) {
                         continue;
                     }
-                    // `meta` directs the run, not a host (`tasks/meta.rs`).
+                    // `meta` directs the run, not a host (`run/meta_direction.rs`).
                     if *module == "meta" {
-                        if !scope.handler
-                            && crate::tasks::Meta::from_args(args)
-                                == Ok(crate::tasks::Meta::FlushHandlers)
-                        {
-                            run_handlers(runner, scope, hosts.as_mut_slice()).await;
-                        }
+                        super::meta_direction::direct(runner, scope, task, args, hosts).await;
                         continue;
                     }
                     let gathering = scope
@@ -142,7 +137,7 @@ pub(super) async fn run_handlers(
         }
         let mut notified: Vec<&mut HostState> = hosts
             .iter_mut()
-            .filter(|h| h.active() && h.notified.iter().any(|topic| handler.answers_to(topic)))
+            .filter(|h| h.in_play() && h.notified.iter().any(|topic| handler.answers_to(topic)))
             .map(|h| &mut **h)
             .collect();
         if notified.is_empty() {
@@ -175,15 +170,15 @@ async fn run_block(
     let mut entering: Vec<&mut HostState> = Vec::new();
     let mut announced = false;
     let origin = task.span.to_string();
-    if task.include.is_some() && hosts.iter().any(|h| h.active()) {
+    if task.include.is_some() && hosts.iter().any(|h| h.in_play()) {
         runner.reporter.send(Event::TaskStart {
             task: task.display_name(),
-            hosts: hosts.iter().filter(|h| h.active()).count(),
+            hosts: hosts.iter().filter(|h| h.in_play()).count(),
             handler: scope.handler,
         });
         announced = true;
     }
-    for host in hosts.iter_mut().filter(|h| h.active()) {
+    for host in hosts.iter_mut().filter(|h| h.in_play()) {
         let ctx = as_value(scope.scope.context(host, &scope.vars));
         let mut verdict = Ok(true);
         for cond in &task.when {
@@ -289,7 +284,7 @@ async fn run_module_task(
 ) {
     let active: Vec<&mut HostState> = hosts
         .iter_mut()
-        .filter(|h| h.active())
+        .filter(|h| h.in_play())
         .map(|h| &mut **h)
         .collect();
     let targets = if task.run_once {
@@ -516,7 +511,7 @@ async fn run_on_host(
 
 /// The first `when` condition that is false (the task or item is skipped),
 /// or none; a condition that cannot be evaluated is the error.
-fn false_condition(
+pub(super) fn false_condition(
     runner: &Runner<'_>,
     task: &Task,
     ctx: &Value,
@@ -824,7 +819,7 @@ pub(super) fn report_ran(
 }
 
 /// Records the final outcome on the host and reports it.
-fn report(
+pub(super) fn report(
     runner: &Runner<'_>,
     task: &Task,
     // What the enclosing blocks add to the task's own `no_log` and `notify`.

@@ -1,9 +1,10 @@
 //! `meta`: directions to the run itself rather than to a host. convoy
 //! knows `flush_handlers` (the handlers notified so far run now, as at the
-//! end of the play) and `noop`; the run loop acts on them
-//! (`run/task_runner.rs`) and, as in ansible-core, they count in no recap.
-//! `end_play`, `end_host` and Ansible's other directions are refused when
-//! the playbook is loaded.
+//! end of the play), `noop`, `end_host` (this host takes no further part in
+//! the play) and `end_play` (no host does, nor do later `serial` batches);
+//! the run loop acts on them (`run/meta_direction.rs`) and, as in
+//! ansible-core, they count in no recap. Ansible's other directions are
+//! refused when the playbook is loaded.
 
 use super::{Action, ActionContext, ModuleSpec, Outcome, boxed};
 use crate::transport::TransportError;
@@ -22,6 +23,8 @@ pub static SPEC: ModuleSpec = ModuleSpec {
 pub enum Meta {
     FlushHandlers,
     Noop,
+    EndHost,
+    EndPlay,
 }
 
 impl Meta {
@@ -35,13 +38,15 @@ impl Meta {
         match word {
             "flush_handlers" => Ok(Meta::FlushHandlers),
             "noop" => Ok(Meta::Noop),
-            "end_play" | "end_host" | "end_batch" | "end_role" | "clear_facts"
-            | "clear_host_errors" | "refresh_inventory" | "reset_connection" => Err(format!(
-                "`{word}` is not supported by convoy (it knows flush_handlers and noop)"
+            "end_host" => Ok(Meta::EndHost),
+            "end_play" => Ok(Meta::EndPlay),
+            "end_batch" | "end_role" | "clear_facts" | "clear_host_errors"
+            | "refresh_inventory" | "reset_connection" => Err(format!(
+                "`{word}` is not supported by convoy (it knows flush_handlers, noop, end_host and end_play)"
             )),
-            "" => Err("no direction given (flush_handlers or noop)".into()),
+            "" => Err("no direction given (flush_handlers, noop, end_host or end_play)".into()),
             other => Err(format!(
-                "invalid meta action requested: {other} (convoy knows flush_handlers and noop)"
+                "invalid meta action requested: {other} (convoy knows flush_handlers, noop, end_host and end_play)"
             )),
         }
     }
@@ -66,7 +71,9 @@ mod tests {
         let meta = |w: &str| Meta::from_args(&serde_json::json!({"_raw_params": w}));
         assert_eq!(meta("flush_handlers"), Ok(Meta::FlushHandlers));
         assert_eq!(meta(" noop "), Ok(Meta::Noop));
-        assert!(meta("end_play").unwrap_err().contains("not supported"));
+        assert_eq!(meta("end_play"), Ok(Meta::EndPlay));
+        assert_eq!(meta("end_host"), Ok(Meta::EndHost));
+        assert!(meta("end_batch").unwrap_err().contains("not supported"));
         assert!(
             meta("flush_handler")
                 .unwrap_err()

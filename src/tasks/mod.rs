@@ -18,6 +18,7 @@ mod fail;
 mod file;
 mod file_edit;
 mod get_url;
+mod group;
 #[cfg(test)]
 mod hostile_values;
 mod http_request;
@@ -36,7 +37,9 @@ mod stat;
 pub mod template;
 mod unarchive;
 mod uri;
+mod user;
 mod wait_for;
+mod wait_for_connection;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -93,9 +96,12 @@ static MODULES: &[&ModuleSpec] = &[
     &assert::SPEC,
     &fail::SPEC,
     &wait_for::SPEC,
+    &wait_for_connection::SPEC,
     &script::SPEC,
     &pause::SPEC,
     &include_vars::SPEC,
+    &group::SPEC,
+    &user::SPEC,
     &meta::SPEC,
     &get_url::SPEC,
     &uri::SPEC,

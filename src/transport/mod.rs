@@ -19,6 +19,7 @@ mod ssh_error;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 pub use error::TransportError;
 pub use local::LocalConnection;
@@ -139,6 +140,15 @@ impl Connection {
         match self {
             Connection::Ssh(c) => c.follow(&script.command_line(), line, stop).await,
             Connection::Local(c) => c.follow(&script.command_line(), line, stop).await,
+        }
+    }
+
+    /// Reaches the host over a new connection within `connect_timeout`
+    /// (`wait_for_connection`); the control machine is always reached.
+    pub async fn reach_anew(&self, connect_timeout: Duration) -> Result<(), TransportError> {
+        match self {
+            Connection::Ssh(c) => c.reach_anew(connect_timeout).await,
+            Connection::Local(_) => Ok(()),
         }
     }
 

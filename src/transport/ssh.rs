@@ -244,6 +244,33 @@ impl SshConnection {
     pub(super) async fn close(self) {
         Arc::clone(&self.member).close().await;
     }
+
+    /// Reaches the host over a new connection, not through the master (as
+    /// ansible-core's `wait_for_connection` resets its connection before
+    /// each try): a master that outlived the host's sshd proves nothing.
+    pub(super) async fn reach_anew(&self, connect_timeout: Duration) -> Result<(), TransportError> {
+        let target = SshTarget {
+            connect_timeout,
+            ..self.target.clone()
+        };
+        let probe = super::ShellScript::new().code("true");
+        let out = target
+            .fresh_command(&probe)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .await
+            .map_err(|e| TransportError::Spawn {
+                program: "ssh".into(),
+                reason: e.to_string(),
+            })?;
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(TransportError::Connect {
+            reason: super::ssh_error::summarize(&String::from_utf8_lossy(&out.stderr)),
+        })
+    }
 }
 
 /// ssh's own words for a failure ("Connection refused", "Host key

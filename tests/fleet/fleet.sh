@@ -4,8 +4,10 @@
 # Each host is a network namespace (own address on a per-fleet bridge) plus a
 # private mount namespace (own /srv, /etc/app, /root, /home, /tmp, /var/www,
 # /etc/nginx, /etc/hosts, /etc/hostname) and UTS namespace (hostname h<i>),
-# running its own sshd. Everything else (/usr, /etc/passwd, sudo, ...) is the
-# machine's own, so hosts are cheap: starting 20 takes a few seconds.
+# running its own sshd. /etc is an overlay over the machine's: a host reads the
+# machine's files until it writes one (useradd, groupadd: /etc/passwd, group,
+# shadow, gshadow), which then stays the host's. Everything else (/usr, sudo,
+# ...) is the machine's own, so hosts are cheap: starting 20 takes a few seconds.
 #
 # Usage (as root):
 #   fleet.sh up DIR N              create a fleet of N hosts, state under DIR
@@ -27,6 +29,7 @@
 #   id_ed25519     the client key (authorized for root and for user `convoy` on every host)
 #   known_hosts    each host's key, by address
 #   h<i>/fs/...    the directories bind-mounted into host i (srv, etc-app, root, home, tmp, var-www, etc-nginx)
+#                  and etc-upper, what host i wrote to its /etc (an overlay; etc-work is overlayfs' own)
 #   h<i>/sshd.log  sshd's log (symlink into the run dir)
 #
 # Why a run dir (/run/convoy-fleets/K) besides DIR: DIR is usually under /tmp,
@@ -338,7 +341,7 @@ create_host() {
     # The host's private directories.
     local m dirs=()
     for m in "${MOUNTS[@]}"; do dirs+=("$fs/${m%%:*}"); done
-    mkdir -p "${dirs[@]}" "$fs/tmp" "$fs/root/.ssh" "$fs/home/convoy"
+    mkdir -p "${dirs[@]}" "$fs/tmp" "$fs/root/.ssh" "$fs/home/convoy" "$fs/etc-upper" "$fs/etc-work"
     chmod 1777 "$fs/tmp"
     chmod 0700 "$fs/root" "$fs/root/.ssh"
     chown convoy: "$fs/home/convoy"
@@ -375,8 +378,20 @@ create_host() {
     # Inside: first expose the host's fs tree at a path no host mount hides
     # ($R is under /run), then bind each directory over its place; /etc/hosts
     # and /etc/hostname are files. The mounts are private to this namespace.
+    #
+    # /etc: useradd, usermod, groupadd and userdel (shadow's commonio) write
+    # /etc/passwd+ beside /etc/passwd and rename it over; a rename onto a
+    # bind-mounted file fails with EBUSY, and the temporary and lock files
+    # (/etc/passwd+, /etc/.pwd.lock, /etc/passwd-) would be shared by every
+    # host. An overlay gives each host all of /etc: reads fall through to the
+    # machine's /etc (sshd's host config is in the run dir anyway), writes go
+    # to h<i>/fs/etc-upper. It is mounted after the machine's useradd of
+    # `convoy` (machine_setup), so that user exists inside. Mounts under the
+    # machine's /etc (a container's /etc/resolv.conf) do not show through
+    # it; /etc/hosts and /etc/hostname are bound over it below.
     local script="set -e
 mount --bind '$fs' '$hr/fs'
+mount -t overlay convoy-etc -o 'lowerdir=/etc,upperdir=$hr/fs/etc-upper,workdir=$hr/fs/etc-work' /etc
 echo h$i >/proc/sys/kernel/hostname"
     for m in "${MOUNTS[@]}"; do
         script+="

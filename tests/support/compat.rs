@@ -37,6 +37,8 @@ pub const TARGET: &str = "/srv/compat";
 /// Where the cases' `www/` trees are served from on h1, and the port.
 const WWW: &str = "/var/www/compat";
 const WWW_PORT: u16 = 8088;
+/// The files of a host's local users and groups, reset between turns.
+const ACCOUNT_FILES: [&str; 4] = ["passwd", "group", "shadow", "gshadow"];
 
 /// What `case.yml` says about a case.
 #[derive(Debug, Deserialize)]
@@ -223,10 +225,28 @@ impl Oracle {
             .to_owned()
     }
 
-    /// Removes [`TARGET`] on every host.
+    /// Removes [`TARGET`] on every host, and gives each host the machine's
+    /// users and groups again (the `user` and `group` cases create some:
+    /// the other tool must start from the same accounts). The host's
+    /// /etc is its own overlay (fleet.sh), so the files are written there
+    /// in place, through a copy in the host's /tmp.
     pub fn reset(&self) {
         for i in self.fleet.hosts() {
-            self.fleet.exec_ok(i, &format!("rm -rf {TARGET}"));
+            let mut restore = format!("rm -rf {TARGET}");
+            for file in ACCOUNT_FILES {
+                let Ok(content) = std::fs::read(format!("/etc/{file}")) else {
+                    continue;
+                };
+                std::fs::write(
+                    self.fleet.host_path(i, &format!("/tmp/compat-{file}")),
+                    content,
+                )
+                .unwrap();
+                restore.push_str(&format!(
+                    " && cat /tmp/compat-{file} > /etc/{file} && rm /tmp/compat-{file}"
+                ));
+            }
+            self.fleet.exec_ok(i, &restore);
         }
     }
 
