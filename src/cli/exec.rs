@@ -144,6 +144,7 @@ async fn execute_with(
         control: control.clone(),
         control_dir: control_dir.path().to_owned(),
         artifacts,
+        delegates: Default::default(),
     };
     let summary = runner.run().await;
     drop(runner);

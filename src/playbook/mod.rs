@@ -8,6 +8,7 @@ mod distribution;
 mod error;
 mod gather;
 mod include;
+mod kv_args;
 mod load;
 mod magic;
 mod migration;

@@ -32,6 +32,11 @@ pub struct Task {
     pub retries: Option<u32>,
     pub delay: std::time::Duration,
     pub run_once: bool,
+    /// `delegate_to` (a template, rendered per host and item); `local_action`
+    /// sets it to `localhost`.
+    pub delegate_to: Option<String>,
+    /// `delegate_facts`: facts the task sets go to the delegated host.
+    pub delegate_facts: bool,
     /// `check_mode:` / `diff:` as written (unset: the command line's `--check` / `--diff`).
     pub check_mode: Option<bool>,
     pub diff: Option<bool>,
@@ -117,6 +122,8 @@ impl Task {
             retries: None,
             delay: std::time::Duration::from_secs(5),
             run_once: false,
+            delegate_to: None,
+            delegate_facts: false,
             check_mode: None,
             diff: None,
             include: None,

@@ -10,6 +10,7 @@ pub(crate) mod context;
 pub mod control;
 pub mod control_client;
 pub mod control_socket;
+mod delegation;
 pub mod escalation;
 mod fan_out;
 mod health_gate;
@@ -175,6 +176,8 @@ pub struct Runner<'a> {
     pub control_dir: PathBuf,
     /// Local artifacts, hashed once per run.
     pub artifacts: Arc<ArtifactCache>,
+    /// Connections of delegated tasks (`delegate_to`), one per host.
+    pub delegates: delegation::Delegates,
 }
 
 impl Runner<'_> {
@@ -236,6 +239,7 @@ impl Runner<'_> {
             ..RunSummary::default()
         };
         // Every master connection is closed at once: one round trip each.
+        self.delegates.close().await;
         let mut hosts: Vec<(String, HostState)> = hosts.into_iter().collect();
         self.forks()
             .each(hosts.iter_mut(), |(_, host)| host.close())

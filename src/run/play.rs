@@ -46,6 +46,9 @@ pub async fn run_play(
         hosts
             .entry(name.clone())
             .or_insert_with(|| HostState::new(name.clone(), inventory.host_vars(name)));
+        if let Some(host) = hosts.get_mut(name) {
+            runner.delegates.settle_facts(host);
+        }
     }
     runner.reporter.send(Event::PlayStart {
         play: play.name.clone(),

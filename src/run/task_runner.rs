@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use super::context::{PlayScope, as_value};
+use super::delegation::Delegated;
 use super::escalation::{self, BecomeKeywords};
 use super::loop_items::{item_label, loop_vars};
 use super::{HostState, Runner, connect};
@@ -287,6 +288,14 @@ async fn run_module_task(
     task: &Task,
     hosts: &mut [&mut HostState],
 ) {
+    if task.delegate_to.is_some() {
+        // A play host delegated to uses the connection it already has.
+        for h in hosts.iter() {
+            if let Some(conn) = &h.conn {
+                runner.delegates.offer(&h.name, conn).await;
+            }
+        }
+    }
     let active: Vec<&mut HostState> = hosts
         .iter_mut()
         .filter(|h| h.active())
@@ -312,7 +321,6 @@ async fn run_module_task(
             ),
         });
     }
-    let mut first_registered: Option<(String, Value)> = None;
     let results = runner
         .forks()
         .all(
@@ -324,24 +332,65 @@ async fn run_module_task(
                 .collect::<Vec<_>>(),
         )
         .await;
-    if task.run_once {
-        first_registered = results.into_iter().flatten().next();
+    // run_once: as ansible-core's strategy (`get_task_hosts`), the one
+    // host's registered result and facts go to every host of the batch
+    // that is not unreachable.
+    if task.run_once
+        && let Some(shared) = results.into_iter().next()
+    {
+        for h in hosts.iter_mut().filter(|h| h.unreachable.is_none()) {
+            shared.give(h);
+        }
     }
-    // run_once: every host of the play sees the one result, as in Ansible.
-    if let Some((name, value)) = first_registered {
-        for h in hosts.iter_mut() {
-            h.facts.insert(name.clone(), value.clone());
+    for h in hosts.iter_mut() {
+        runner.delegates.settle_facts(h);
+    }
+}
+
+/// What a task's run on one host leaves that a `run_once` task gives
+/// every host of the batch: its registered result and the facts it set.
+#[derive(Default)]
+struct Shared {
+    registered: Option<(String, Value)>,
+    facts: VarMap,
+    gathered: VarMap,
+}
+
+impl Shared {
+    fn of(task: &Task, registered: Option<(String, Value)>, outcome: &Outcome) -> Shared {
+        // `delegate_facts`: the facts went to the delegated host alone.
+        if task.delegate_facts && task.delegate_to.is_some() {
+            return Shared {
+                registered,
+                ..Shared::default()
+            };
+        }
+        Shared {
+            registered,
+            facts: outcome.facts.clone(),
+            gathered: outcome.gathered.clone(),
+        }
+    }
+
+    fn give(&self, host: &mut HostState) {
+        if let Some((name, value)) = &self.registered {
+            host.facts.insert(name.clone(), value.clone());
+        }
+        merge(&mut host.facts, &self.facts);
+        if !self.gathered.is_empty() {
+            let injected = crate::facts::injected(&host.gathered, &self.gathered);
+            merge(&mut host.gathered, &injected);
         }
     }
 }
 
-/// Runs the task on one host; returns the registered variable, if any.
+/// Runs the task on one host; returns what a `run_once` task shares.
 async fn run_on_host(
     runner: &Runner<'_>,
     scope: &Scope<'_>,
     task: &Task,
     host: &mut HostState,
-) -> Option<(String, Value)> {
+) -> Shared {
     let started = Instant::now();
     runner.reporter.send(Event::HostStart {
         host: host.name.clone(),
@@ -373,27 +422,27 @@ async fn run_on_host(
                 let outcome = skipped(&condition);
                 let registered = outcome.to_registered();
                 finish(host, outcome, None);
-                return register(task, host, registered);
+                return Shared {
+                    registered: register(task, host, registered),
+                    ..Shared::default()
+                };
             }
             Err(e) => {
                 finish(host, Outcome::failed(e), None);
-                return None;
+                return Shared::default();
             }
         }
     }
 
     let conn_vars = escalation::connection_vars(&runner.templates, &ctx_map, &origin);
-    let sudo = match escalation::resolve(
-        &BecomeKeywords::of_play(scope.play)
-            .under_keywords(&scope.blocks.become_kw)
-            .under(task),
-        &conn_vars,
-        &host.name,
-    ) {
+    let become_kw = BecomeKeywords::of_play(scope.play)
+        .under_keywords(&scope.blocks.become_kw)
+        .under(task);
+    let sudo = match escalation::resolve(&become_kw, &conn_vars, &host.name) {
         Ok(sudo) => sudo,
         Err(e) => {
             finish(host, Outcome::failed(e.to_string()), None);
-            return None;
+            return Shared::default();
         }
     };
 
@@ -406,11 +455,17 @@ async fn run_on_host(
             .diff
             .or(scope.blocks.diff)
             .unwrap_or(runner.options.diff),
+        scope: scope.scope,
+        task_vars: &task_vars,
+        become_kw: &become_kw,
     };
 
-    // Connect on first use, inside the fork slot.
-    if !ensure_connected(runner, host, &ctx_map, &task.display_name(), started).await {
-        return None;
+    // Connect on first use, inside the fork slot; a delegated task needs
+    // only the delegated host's connection (opened by `call_module`).
+    if task.delegate_to.is_none()
+        && !ensure_connected(runner, host, &ctx_map, &task.display_name(), started).await
+    {
+        return Shared::default();
     }
 
     let TaskKind::Module { module, args, .. } = &task.kind else {
@@ -421,8 +476,10 @@ async fn run_on_host(
     let Some(loop_spec) = &task.loop_spec else {
         let outcome = run_once(runner, task, host, spec, args, &ctx_map, &origin, &how).await;
         let registered = outcome.to_registered();
+        let registered = register(task, host, registered);
+        let shared = Shared::of(task, registered, &outcome);
         finish(host, outcome, None);
-        return register(task, host, registered);
+        return shared;
     };
 
     let items = match runner
@@ -436,11 +493,11 @@ async fn run_on_host(
                 Outcome::failed(format!("`loop` must be a list, got {other}")),
                 None,
             );
-            return None;
+            return Shared::default();
         }
         Err(e) => {
             finish(host, Outcome::failed(e.to_string()), None);
-            return None;
+            return Shared::default();
         }
     };
     let mut total = Outcome::ok();
@@ -515,8 +572,10 @@ async fn run_on_host(
         total.result.insert("msg".into(), Value::String(msg.into()));
     }
     let registered = total.to_registered();
+    let registered = register(task, host, registered);
+    let shared = Shared::of(task, registered, &total);
     finish(host, total, None);
-    register(task, host, registered)
+    shared
 }
 
 /// The first `when` condition that is false (the task or item is skipped),
@@ -559,6 +618,11 @@ pub(super) async fn ensure_connected(
     if host.conn.is_some() {
         return true;
     }
+    // A delegation reached this host first: one connection per host.
+    if let Some(conn) = runner.delegates.shared(&host.name).await {
+        host.conn = Some(conn);
+        return true;
+    }
     let conn_vars = render_map(runner, ctx_map, task_name);
     match connect::open(&host.name, &conn_vars, runner.options, &runner.control_dir).await {
         Ok(conn) => {
@@ -593,6 +657,11 @@ struct How<'a> {
     sudo: Option<&'a Become>,
     check: bool,
     diff: bool,
+    /// What a delegated host's context is built from (the play's scope
+    /// and the task's vars), and the become keywords its variables meet.
+    scope: &'a PlayScope,
+    task_vars: &'a VarMap,
+    become_kw: &'a BecomeKeywords,
 }
 
 /// One module call (with retries), then `changed_when` / `failed_when`.
@@ -615,8 +684,10 @@ async fn run_once(
     let retrying = attempts > 1;
     let mut outcome = Outcome::ok();
     let mut done = !retrying;
+    let mut delegated_to = None;
     for attempt in 1..=attempts {
-        outcome = call_module(runner, host, spec, args, &ctx, origin, how).await;
+        (outcome, delegated_to) =
+            call_module(runner, task, host, spec, args, &ctx, origin, how).await;
         if host.unreachable.is_some() {
             return outcome;
         }
@@ -675,6 +746,14 @@ async fn run_once(
             ));
         }
     }
+    // `delegate_facts`: the facts are the delegated host's (handed over
+    // once the task is done on every host: that host may be one of them).
+    if let Some(to) = delegated_to.filter(|to| task.delegate_facts && *to != host.name) {
+        runner
+            .delegates
+            .defer_facts(&to, &outcome.facts, &outcome.gathered);
+        return outcome;
+    }
     if !outcome.facts.is_empty() {
         merge(&mut host.facts, &outcome.facts);
     }
@@ -685,43 +764,105 @@ async fn run_once(
     outcome
 }
 
+/// One module call; for a delegated task, also the host it ran on.
+#[allow(clippy::too_many_arguments)]
 async fn call_module(
     runner: &Runner<'_>,
+    task: &Task,
     host: &mut HostState,
     spec: &tasks::ModuleSpec,
     args: &Value,
     ctx: &Value,
     origin: &str,
     how: &How<'_>,
-) -> Outcome {
+) -> (Outcome, Option<String>) {
     let rendered = match render_deep(runner, args, ctx, origin) {
         Ok(v) => v,
-        Err(msg) => return Outcome::failed(msg),
+        Err(msg) => return (Outcome::failed(msg), None),
     };
     let action = match (spec.build)(rendered) {
         Ok(a) => a,
-        Err(msg) => return Outcome::failed(format!("module `{}`: {msg}", spec.name)),
+        Err(msg) => {
+            return (
+                Outcome::failed(format!("module `{}`: {msg}", spec.name)),
+                None,
+            );
+        }
     };
-    let conn = host
-        .conn
-        .as_ref()
-        .expect("connected before the first module call");
+    // Rendered per call, as ansible-core does: a loop may delegate each
+    // item elsewhere.
+    let delegated = match &task.delegate_to {
+        None => None,
+        Some(template) => match delegate(runner, host, template, ctx, origin, how).await {
+            Ok(d) => Some(d),
+            Err(outcome) => return (outcome, None),
+        },
+    };
+    let (conn, sudo) = match &delegated {
+        Some((d, sudo)) => (&d.conn, sudo.as_ref()),
+        None => (
+            host.conn
+                .as_ref()
+                .expect("connected before the first module call"),
+            how.sudo,
+        ),
+    };
     let action_ctx = ActionContext {
         conn,
         templates: &runner.templates,
         vars: ctx,
         check: how.check,
         diff: how.diff,
-        sudo: how.sudo,
+        sudo,
         base_dir: &runner.playbook.base_dir,
     };
-    match action.run(&action_ctx).await {
+    let outcome = match action.run(&action_ctx).await {
         Ok(outcome) => outcome,
         Err(e) => {
             host.unreachable = Some(e.to_string());
             Outcome::failed(e.to_string())
         }
+    };
+    (outcome, delegated.map(|(d, _)| d.name))
+}
+
+/// The delegated host of one call and whom the task runs as there (its
+/// `ansible_become*` variables, as ansible-core takes connection variables
+/// from the delegated host). A host that cannot be reached makes the
+/// task's own host unreachable, as in Ansible.
+async fn delegate(
+    runner: &Runner<'_>,
+    host: &mut HostState,
+    template: &str,
+    ctx: &Value,
+    origin: &str,
+    how: &How<'_>,
+) -> Result<(Delegated, Option<Become>), Outcome> {
+    let name = runner
+        .templates
+        .render_str(template, ctx, origin)
+        .map_err(|e| Outcome::failed(format!("delegate_to: {e}")))?;
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(Outcome::failed(format!(
+            "delegate_to: {template:?} renders to no host name"
+        )));
     }
+    let delegated = match runner
+        .delegates
+        .connect(runner, how.scope, how.task_vars, name, origin)
+        .await
+    {
+        Ok(d) => d,
+        Err(e) => {
+            host.unreachable = Some(e.to_string());
+            return Err(Outcome::failed(e.to_string()));
+        }
+    };
+    let conn_vars = escalation::connection_vars(&runner.templates, &delegated.ctx, origin);
+    let sudo = escalation::resolve(how.become_kw, &conn_vars, &delegated.name)
+        .map_err(|e| Outcome::failed(e.to_string()))?;
+    Ok((delegated, sudo))
 }
 
 fn render_deep(
