@@ -259,3 +259,43 @@ fn unknown_meta_direction_is_refused() {
     ));
     insta::assert_snapshot!(case.fails(&[]));
 }
+
+#[test]
+fn local_action_naming_no_module_suggests_the_nearest() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: typo\n      local_action: comand echo hi\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn local_action_mapping_without_module_is_refused() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: no module\n      local_action:\n        cmd: echo hi\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn local_action_unknown_argument_is_located() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: typo\n      local_action:\n        module: copy\n        content: x\n        dset: /tmp/x\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn delegate_to_on_a_block_is_refused() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: elsewhere\n      delegate_to: localhost\n      block:\n        - command: echo hi\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn delegate_facts_must_be_a_boolean() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: facts\n      set_fact: {{ a: 1 }}\n      delegate_to: localhost\n      delegate_facts: web1\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}
