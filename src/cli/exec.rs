@@ -145,6 +145,7 @@ async fn execute_with(
         control_dir: control_dir.path().to_owned(),
         artifacts,
         delegates: Default::default(),
+        fatal: Default::default(),
     };
     let summary = runner.run().await;
     drop(runner);

@@ -55,6 +55,7 @@ pub const TASK_KEYWORDS: &[&str] = &[
     "run_once",
     "delegate_to",
     "delegate_facts",
+    "any_errors_fatal",
     "local_action",
     "check_mode",
     "diff",
@@ -90,6 +91,8 @@ struct RawPlay {
     become_: Option<bool>,
     become_user: Option<String>,
     become_method: Option<Spanned<String>>,
+    #[serde(default)]
+    any_errors_fatal: bool,
     /// Default true, as in Ansible: see `gather.rs`.
     gather_facts: Option<Spanned<Value>>,
     gather_subset: Option<Spanned<Value>>,
@@ -468,6 +471,7 @@ fn convert_play(
         role_vars: roles.vars,
         sudo: raw.become_,
         become_user: raw.become_user,
+        any_errors_fatal: raw.any_errors_fatal,
         tags: raw.tags.map(|t| string_list(&t)).unwrap_or_default(),
         rollout: match serial {
             Some(spec) => Some(spec),
@@ -732,6 +736,12 @@ pub(super) fn convert_task(file: &Path, raw: RawTask, depth: usize) -> Result<Ta
             "delegate_facts" => {
                 task.delegate_facts = boolean(&v)
                     .ok_or_else(|| invalid("`delegate_facts` must be true or false".into()))?
+            }
+            "any_errors_fatal" => {
+                task.any_errors_fatal =
+                    Some(boolean(&v).ok_or_else(|| {
+                        invalid("`any_errors_fatal` must be true or false".into())
+                    })?)
             }
             "check_mode" => {
                 task.check_mode = Some(

@@ -65,6 +65,8 @@ pub struct Play {
     pub sudo: Option<bool>,
     pub become_user: Option<String>,
     pub tags: Vec<String>,
+    /// `any_errors_fatal`: a failure on one host ends the play for all.
+    pub any_errors_fatal: bool,
     /// A versioned release cycle (prepare, switch, confirm) after the tasks.
     pub distribution: Option<DistributionSpec>,
     pub hooks: Hooks,
@@ -138,6 +140,7 @@ impl Playbook {
                 sudo: Some(sudo),
                 become_user: None,
                 tags: vec![],
+                any_errors_fatal: false,
                 distribution: None,
                 hooks: Hooks::default(),
                 rollout: None,

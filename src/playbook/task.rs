@@ -37,6 +37,8 @@ pub struct Task {
     pub delegate_to: Option<String>,
     /// `delegate_facts`: facts the task sets go to the delegated host.
     pub delegate_facts: bool,
+    /// `any_errors_fatal` as written (unset: the enclosing block's, then the play's).
+    pub any_errors_fatal: Option<bool>,
     /// `check_mode:` / `diff:` as written (unset: the command line's `--check` / `--diff`).
     pub check_mode: Option<bool>,
     pub diff: Option<bool>,
@@ -124,6 +126,7 @@ impl Task {
             run_once: false,
             delegate_to: None,
             delegate_facts: false,
+            any_errors_fatal: None,
             check_mode: None,
             diff: None,
             include: None,

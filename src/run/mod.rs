@@ -178,6 +178,8 @@ pub struct Runner<'a> {
     pub artifacts: Arc<ArtifactCache>,
     /// Connections of delegated tasks (`delegate_to`), one per host.
     pub delegates: delegation::Delegates,
+    /// A task under `any_errors_fatal` failed: no later play runs.
+    pub fatal: std::sync::atomic::AtomicBool,
 }
 
 impl Runner<'_> {
@@ -204,7 +206,10 @@ impl Runner<'_> {
             if refused.is_some() || skipped {
                 break;
             }
-            if self.interrupt.is_set() || self.control.halted() {
+            if self.interrupt.is_set()
+                || self.control.halted()
+                || self.fatal.load(std::sync::atomic::Ordering::Relaxed)
+            {
                 break;
             }
             match play::run_play(self, play, &mut hosts).await {
@@ -246,7 +251,9 @@ impl Runner<'_> {
             .await;
         summary.hosts = hosts.len();
         for (name, host) in hosts {
-            summary.failed_hosts += usize::from(host.stats.failed > 0);
+            // A host failed by another's `any_errors_fatal` fails the run, as
+            // in ansible-core, though its recap counts no failure.
+            summary.failed_hosts += usize::from(host.stats.failed > 0 || host.failed_by_fatal);
             summary.unreachable_hosts += usize::from(host.stats.unreachable > 0);
             recap.hosts.insert(name, host.stats);
         }

@@ -87,7 +87,7 @@ async fn run_body(
     };
     let mut play_hosts: Vec<&mut HostState> = hosts
         .values_mut()
-        .filter(|h| selected.contains(&h.name) && h.active())
+        .filter(|h| selected.contains(&h.name) && h.active() && !h.failed_by_fatal)
         .collect();
     for h in play_hosts.iter_mut() {
         h.notified.clear();

@@ -63,6 +63,7 @@ pub async fn run_task_list(
         control_dir: place.control_dir.to_owned(),
         artifacts: Default::default(),
         delegates: Default::default(),
+        fatal: Default::default(),
     };
     let mut magic = VarMap::new();
     magic.insert("ansible_check_mode".into(), place.options.check.into());

@@ -43,6 +43,8 @@ pub struct BlockKeywords {
     /// innermost block or task that says wins, as in Ansible).
     pub check_mode: Option<bool>,
     pub diff: Option<bool>,
+    /// A block's `any_errors_fatal`, over the play's.
+    pub any_errors_fatal: Option<bool>,
 }
 
 impl BlockKeywords {
@@ -55,6 +57,7 @@ impl BlockKeywords {
             notify,
             check_mode: block.check_mode.or(self.check_mode),
             diff: block.diff.or(self.diff),
+            any_errors_fatal: block.any_errors_fatal.or(self.any_errors_fatal),
         }
     }
 }
@@ -261,8 +264,16 @@ async fn run_block(
             .map(|(h, _)| &mut **h)
             .collect();
         for h in rescued.iter_mut() {
-            // Rescued: the failure is forgiven, as in Ansible's recap.
+            // Rescued: the failure is forgiven, as in Ansible's recap (a
+            // host failed by another's `any_errors_fatal` counted neither).
             h.failed = false;
+            if h.failed_by_fatal {
+                // The fatal stop is rescued: the run goes on past this play.
+                runner
+                    .fatal
+                    .store(false, std::sync::atomic::Ordering::Relaxed);
+                continue;
+            }
             h.stats.failed = h.stats.failed.saturating_sub(1);
             h.stats.rescued += 1;
         }
@@ -296,6 +307,7 @@ async fn run_module_task(
             }
         }
     }
+    let before: Vec<bool> = hosts.iter().map(|h| h.active()).collect();
     let active: Vec<&mut HostState> = hosts
         .iter_mut()
         .filter(|h| h.active())
@@ -321,6 +333,12 @@ async fn run_module_task(
             ),
         });
     }
+    let fatal = !task.ignore_errors
+        && (task.run_once
+            || task
+                .any_errors_fatal
+                .or(scope.blocks.any_errors_fatal)
+                .unwrap_or(scope.play.any_errors_fatal));
     let results = runner
         .forks()
         .all(
@@ -345,6 +363,29 @@ async fn run_module_task(
     for h in hosts.iter_mut() {
         runner.delegates.settle_facts(h);
     }
+    if fatal
+        && hosts
+            .iter()
+            .zip(&before)
+            .any(|(h, was)| *was && !h.active())
+    {
+        end_for_all(runner, hosts);
+    }
+}
+
+/// `any_errors_fatal` (and a failed `run_once` task, which ansible-core's
+/// linear strategy treats alike): a host failed or unreachable at this
+/// task fails every other host still running, without counting a failure
+/// for them, and no later play runs (ansible-core breaks its plays loop once
+/// a whole batch has failed).
+fn end_for_all(runner: &Runner<'_>, hosts: &mut [&mut HostState]) {
+    for h in hosts.iter_mut().filter(|h| h.active()) {
+        h.failed = true;
+        h.failed_by_fatal = true;
+    }
+    runner
+        .fatal
+        .store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// What a task's run on one host leaves that a `run_once` task gives
@@ -983,6 +1024,10 @@ fn report(
     let status = emit(runner, task, blocks.no_log, host, &outcome, item, elapsed);
     let ignored = status == Status::Failed && task.ignore_errors;
     host.stats.count(status, ignored);
+    if ignored && outcome.changed {
+        // As ansible-core's strategy counts an ignored failure that changed.
+        host.stats.changed += 1;
+    }
     if status == Status::Failed && !ignored {
         host.failed = true;
     }
