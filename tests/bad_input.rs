@@ -299,3 +299,25 @@ fn delegate_facts_must_be_a_boolean() {
     ));
     insta::assert_snapshot!(case.fails(&[]));
 }
+
+#[test]
+fn throttle_must_be_a_whole_number() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: slow\n      command: echo hi\n      throttle: some\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn ignore_unreachable_must_be_a_boolean() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: maybe\n      command: echo hi\n      ignore_unreachable: sometimes\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn any_errors_fatal_on_a_play_must_be_a_boolean() {
+    let case = Case::new(&format!("{FIRST}  any_errors_fatal: often\n"));
+    insta::assert_snapshot!(case.fails(&[]));
+}

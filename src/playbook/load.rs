@@ -56,6 +56,8 @@ pub const TASK_KEYWORDS: &[&str] = &[
     "delegate_to",
     "delegate_facts",
     "any_errors_fatal",
+    "ignore_unreachable",
+    "throttle",
     "local_action",
     "check_mode",
     "diff",
@@ -93,6 +95,8 @@ struct RawPlay {
     become_method: Option<Spanned<String>>,
     #[serde(default)]
     any_errors_fatal: bool,
+    #[serde(default)]
+    ignore_unreachable: bool,
     /// Default true, as in Ansible: see `gather.rs`.
     gather_facts: Option<Spanned<Value>>,
     gather_subset: Option<Spanned<Value>>,
@@ -472,6 +476,7 @@ fn convert_play(
         sudo: raw.become_,
         become_user: raw.become_user,
         any_errors_fatal: raw.any_errors_fatal,
+        ignore_unreachable: raw.ignore_unreachable,
         tags: raw.tags.map(|t| string_list(&t)).unwrap_or_default(),
         rollout: match serial {
             Some(spec) => Some(spec),
@@ -742,6 +747,23 @@ pub(super) fn convert_task(file: &Path, raw: RawTask, depth: usize) -> Result<Ta
                     Some(boolean(&v).ok_or_else(|| {
                         invalid("`any_errors_fatal` must be true or false".into())
                     })?)
+            }
+            "ignore_unreachable" => {
+                task.ignore_unreachable =
+                    Some(boolean(&v).ok_or_else(|| {
+                        invalid("`ignore_unreachable` must be true or false".into())
+                    })?)
+            }
+            "throttle" => {
+                task.throttle = Some(
+                    v.as_u64()
+                        .and_then(|n| usize::try_from(n).ok())
+                        .ok_or_else(|| {
+                            invalid(
+                                "`throttle` must be a whole number of hosts (0: no limit)".into(),
+                            )
+                        })?,
+                )
             }
             "check_mode" => {
                 task.check_mode = Some(

@@ -67,6 +67,8 @@ pub struct Play {
     pub tags: Vec<String>,
     /// `any_errors_fatal`: a failure on one host ends the play for all.
     pub any_errors_fatal: bool,
+    /// `ignore_unreachable`: an unreachable host is counted and goes on.
+    pub ignore_unreachable: bool,
     /// A versioned release cycle (prepare, switch, confirm) after the tasks.
     pub distribution: Option<DistributionSpec>,
     pub hooks: Hooks,
@@ -141,6 +143,7 @@ impl Playbook {
                 become_user: None,
                 tags: vec![],
                 any_errors_fatal: false,
+                ignore_unreachable: false,
                 distribution: None,
                 hooks: Hooks::default(),
                 rollout: None,

@@ -39,6 +39,11 @@ pub struct Task {
     pub delegate_facts: bool,
     /// `any_errors_fatal` as written (unset: the enclosing block's, then the play's).
     pub any_errors_fatal: Option<bool>,
+    /// `ignore_unreachable` as written (unset: the enclosing block's, then the play's).
+    pub ignore_unreachable: Option<bool>,
+    /// `throttle`: at most this many hosts run the task at once (0: no
+    /// limit beyond `--forks`); unset, the enclosing block's.
+    pub throttle: Option<usize>,
     /// `check_mode:` / `diff:` as written (unset: the command line's `--check` / `--diff`).
     pub check_mode: Option<bool>,
     pub diff: Option<bool>,
@@ -127,6 +132,8 @@ impl Task {
             delegate_to: None,
             delegate_facts: false,
             any_errors_fatal: None,
+            ignore_unreachable: None,
+            throttle: None,
             check_mode: None,
             diff: None,
             include: None,

@@ -45,6 +45,10 @@ pub struct BlockKeywords {
     pub diff: Option<bool>,
     /// A block's `any_errors_fatal`, over the play's.
     pub any_errors_fatal: Option<bool>,
+    /// A block's `ignore_unreachable`, over the play's.
+    pub ignore_unreachable: Option<bool>,
+    /// A block's `throttle` (the innermost one written wins).
+    pub throttle: Option<usize>,
 }
 
 impl BlockKeywords {
@@ -58,6 +62,8 @@ impl BlockKeywords {
             check_mode: block.check_mode.or(self.check_mode),
             diff: block.diff.or(self.diff),
             any_errors_fatal: block.any_errors_fatal.or(self.any_errors_fatal),
+            ignore_unreachable: block.ignore_unreachable.or(self.ignore_unreachable),
+            throttle: block.throttle.or(self.throttle),
         }
     }
 }
@@ -339,8 +345,12 @@ async fn run_module_task(
                 .any_errors_fatal
                 .or(scope.blocks.any_errors_fatal)
                 .unwrap_or(scope.play.any_errors_fatal));
-    let results = runner
-        .forks()
+    // `throttle` narrows `--forks` for this task, never widens it.
+    let forks = match task.throttle.or(scope.blocks.throttle) {
+        Some(n) if n > 0 => super::fan_out::Forks::new(n.min(runner.options.forks)),
+        _ => runner.forks(),
+    };
+    let results = forks
         .all(
             // Collected first: a closure held inside the boxed future trips
             // rustc's `Send` check over higher-ranked lifetimes.
@@ -427,6 +437,19 @@ impl Shared {
 
 /// Runs the task on one host; returns what a `run_once` task shares.
 async fn run_on_host(
+    runner: &Runner<'_>,
+    scope: &Scope<'_>,
+    task: &Task,
+    host: &mut HostState,
+) -> Shared {
+    let shared = run_on_reached_host(runner, scope, task, host).await;
+    if host.unreachable.is_some() && ignores_unreachable(scope, task) {
+        forgive_unreachable(host);
+    }
+    shared
+}
+
+async fn run_on_reached_host(
     runner: &Runner<'_>,
     scope: &Scope<'_>,
     task: &Task,
@@ -1008,6 +1031,24 @@ pub(super) fn report_ran(
     elapsed: Duration,
 ) {
     report(runner, task, &scope.blocks, host, outcome, None, elapsed);
+}
+
+/// `ignore_unreachable` of the task, else its blocks', else the play's.
+fn ignores_unreachable(scope: &Scope<'_>, task: &Task) -> bool {
+    task.ignore_unreachable
+        .or(scope.blocks.ignore_unreachable)
+        .unwrap_or(scope.play.ignore_unreachable)
+}
+
+/// `ignore_unreachable`: the host, reported unreachable at this task, is
+/// counted `ok` and `ignored` instead (ansible-core's strategy) and goes on;
+/// its next task tries to connect again.
+fn forgive_unreachable(host: &mut HostState) {
+    host.unreachable = None;
+    host.conn = None;
+    host.stats.unreachable = host.stats.unreachable.saturating_sub(1);
+    host.stats.ok += 1;
+    host.stats.ignored += 1;
 }
 
 /// Records the final outcome on the host and reports it.
