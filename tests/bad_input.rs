@@ -321,3 +321,11 @@ fn any_errors_fatal_on_a_play_must_be_a_boolean() {
     let case = Case::new(&format!("{FIRST}  any_errors_fatal: often\n"));
     insta::assert_snapshot!(case.fails(&[]));
 }
+
+#[test]
+fn timeout_must_be_whole_seconds() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: slow\n      command: echo hi\n      timeout: 1m\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}

@@ -58,6 +58,7 @@ pub const TASK_KEYWORDS: &[&str] = &[
     "any_errors_fatal",
     "ignore_unreachable",
     "throttle",
+    "timeout",
     "local_action",
     "check_mode",
     "diff",
@@ -764,6 +765,11 @@ pub(super) fn convert_task(file: &Path, raw: RawTask, depth: usize) -> Result<Ta
                             )
                         })?,
                 )
+            }
+            "timeout" => {
+                task.timeout = Some(v.as_u64().ok_or_else(|| {
+                    invalid("`timeout` must be a whole number of seconds (0: none)".into())
+                })?)
             }
             "check_mode" => {
                 task.check_mode = Some(

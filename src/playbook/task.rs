@@ -44,6 +44,9 @@ pub struct Task {
     /// `throttle`: at most this many hosts run the task at once (0: no
     /// limit beyond `--forks`); unset, the enclosing block's.
     pub throttle: Option<usize>,
+    /// `timeout`: seconds each attempt of the task may take (0: no limit);
+    /// unset, the enclosing block's.
+    pub timeout: Option<u64>,
     /// `check_mode:` / `diff:` as written (unset: the command line's `--check` / `--diff`).
     pub check_mode: Option<bool>,
     pub diff: Option<bool>,
@@ -134,6 +137,7 @@ impl Task {
             any_errors_fatal: None,
             ignore_unreachable: None,
             throttle: None,
+            timeout: None,
             check_mode: None,
             diff: None,
             include: None,

@@ -49,6 +49,8 @@ pub struct BlockKeywords {
     pub ignore_unreachable: Option<bool>,
     /// A block's `throttle` (the innermost one written wins).
     pub throttle: Option<usize>,
+    /// A block's `timeout` (the innermost one written wins).
+    pub timeout: Option<u64>,
 }
 
 impl BlockKeywords {
@@ -64,6 +66,7 @@ impl BlockKeywords {
             any_errors_fatal: block.any_errors_fatal.or(self.any_errors_fatal),
             ignore_unreachable: block.ignore_unreachable.or(self.ignore_unreachable),
             throttle: block.throttle.or(self.throttle),
+            timeout: block.timeout.or(self.timeout),
         }
     }
 }
@@ -522,6 +525,10 @@ async fn run_on_reached_host(
         scope: scope.scope,
         task_vars: &task_vars,
         become_kw: &become_kw,
+        timeout: task
+            .timeout
+            .or(scope.blocks.timeout)
+            .filter(|secs| *secs > 0),
     };
 
     // Connect on first use, inside the fork slot; a delegated task needs
@@ -726,6 +733,8 @@ struct How<'a> {
     scope: &'a PlayScope,
     task_vars: &'a VarMap,
     become_kw: &'a BecomeKeywords,
+    /// `timeout`: seconds one attempt may take.
+    timeout: Option<u64>,
 }
 
 /// One module call (with retries), then `changed_when` / `failed_when`.
@@ -880,7 +889,23 @@ async fn call_module(
         sudo,
         base_dir: &runner.playbook.base_dir,
     };
-    let outcome = match action.run(&action_ctx).await {
+    let run = action.run(&action_ctx);
+    let done = match how.timeout {
+        // Each attempt has the whole time, as ansible-core's alarm is set
+        // per attempt; the command's process is ended with the future.
+        Some(secs) => match tokio::time::timeout(Duration::from_secs(secs), run).await {
+            Ok(done) => done,
+            Err(_) => {
+                let msg = format!(
+                    "The {} action failed to execute in the expected time frame ({secs}) and was terminated",
+                    spec.name
+                );
+                return (Outcome::failed(msg), delegated.map(|(d, _)| d.name));
+            }
+        },
+        None => run.await,
+    };
+    let outcome = match done {
         Ok(outcome) => outcome,
         Err(e) => {
             host.unreachable = Some(e.to_string());
