@@ -343,3 +343,73 @@ fn user_unknown_argument_is_named() {
     ));
     insta::assert_snapshot!(case.fails(&[]));
 }
+
+#[test]
+fn local_action_naming_no_module_suggests_the_nearest() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: typo\n      local_action: comand echo hi\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn local_action_mapping_without_module_is_refused() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: no module\n      local_action:\n        cmd: echo hi\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn local_action_unknown_argument_is_located() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: typo\n      local_action:\n        module: copy\n        content: x\n        dset: /tmp/x\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn delegate_to_on_a_block_is_refused() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: elsewhere\n      delegate_to: localhost\n      block:\n        - command: echo hi\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn delegate_facts_must_be_a_boolean() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: facts\n      set_fact: {{ a: 1 }}\n      delegate_to: localhost\n      delegate_facts: web1\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn throttle_must_be_a_whole_number() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: slow\n      command: echo hi\n      throttle: some\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn ignore_unreachable_must_be_a_boolean() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: maybe\n      command: echo hi\n      ignore_unreachable: sometimes\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn any_errors_fatal_on_a_play_must_be_a_boolean() {
+    let case = Case::new(&format!("{FIRST}  any_errors_fatal: often\n"));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn timeout_must_be_whole_seconds() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: slow\n      command: echo hi\n      timeout: 1m\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}

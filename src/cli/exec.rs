@@ -144,6 +144,8 @@ async fn execute_with(
         control: control.clone(),
         control_dir: control_dir.path().to_owned(),
         artifacts,
+        delegates: Default::default(),
+        fatal: Default::default(),
     };
     let summary = runner.run().await;
     drop(runner);

@@ -60,6 +60,13 @@ pub const TASK_KEYWORDS: &[&str] = &[
     "retries",
     "delay",
     "run_once",
+    "delegate_to",
+    "delegate_facts",
+    "any_errors_fatal",
+    "ignore_unreachable",
+    "throttle",
+    "timeout",
+    "local_action",
     "check_mode",
     "diff",
     "block",
@@ -96,6 +103,10 @@ struct RawPlay {
     become_: Option<bool>,
     become_user: Option<String>,
     become_method: Option<Spanned<String>>,
+    #[serde(default)]
+    any_errors_fatal: bool,
+    #[serde(default)]
+    ignore_unreachable: bool,
     /// Default true, as in Ansible: see `gather.rs`.
     gather_facts: Option<Spanned<Value>>,
     gather_subset: Option<Spanned<Value>>,
@@ -194,7 +205,9 @@ impl<'de> Deserialize<'de> for RawTask {
                 while let Some(key) = map.next_key::<Spanned<String>>()? {
                     let value = match key.value.as_str() {
                         "block" | "rescue" | "always" => RawValue::Tasks(map.next_value()?),
-                        k if tasks::find(k).is_some() => RawValue::Args(map.next_value()?),
+                        k if tasks::find(k).is_some() || k == LOCAL_ACTION => {
+                            RawValue::Args(map.next_value()?)
+                        }
                         _ => RawValue::Value(map.next_value()?),
                     };
                     entries.push((key, value));
@@ -489,6 +502,8 @@ fn convert_play(
         role_vars: roles.vars,
         sudo: raw.become_,
         become_user: raw.become_user,
+        any_errors_fatal: raw.any_errors_fatal,
+        ignore_unreachable: raw.ignore_unreachable,
         tags: raw.tags.map(|t| string_list(&t)).unwrap_or_default(),
         rollout: match serial {
             Some(spec) => Some(spec),
@@ -622,6 +637,7 @@ pub(super) fn convert_task(file: &Path, raw: RawTask, depth: usize) -> Result<Ta
     let (mut block, mut rescue, mut always) = (vec![], vec![], vec![]);
     let mut inclusion: Option<(Inclusion, String, SourceSpan)> = None;
     let mut role_ref: Option<(Inclusion, Value, SourceSpan)> = None;
+    let mut local_delegate = false;
 
     for (key, value) in raw.entries {
         let key_span = span(file, &key.referenced);
@@ -642,7 +658,15 @@ pub(super) fn convert_task(file: &Path, raw: RawTask, depth: usize) -> Result<Ta
                 continue;
             }
             RawValue::Args(args) => {
-                let spec = tasks::find(&key.value).expect("visitor checked the module");
+                let (spec, args) = if key.value == LOCAL_ACTION {
+                    // Ansible's mod_args: `local_action` implies
+                    // `delegate_to: localhost`, over one written beside it.
+                    local_delegate = true;
+                    local_action(file, args, &key_span)?
+                } else {
+                    let spec = tasks::find(&key.value).expect("visitor checked the module");
+                    (spec, args)
+                };
                 if let Some((other, _, _)) = &module {
                     return Err(PlaybookError::Invalid {
                         message: format!(
@@ -743,6 +767,45 @@ pub(super) fn convert_task(file: &Path, raw: RawTask, depth: usize) -> Result<Ta
                 task.run_once =
                     boolean(&v).ok_or_else(|| invalid("`run_once` must be true or false".into()))?
             }
+            "delegate_to" => {
+                task.delegate_to = Some(
+                    scalar_string(&v)
+                        .filter(|s| !s.trim().is_empty())
+                        .ok_or_else(|| invalid("`delegate_to` must be a host name".into()))?,
+                )
+            }
+            "delegate_facts" => {
+                task.delegate_facts = boolean(&v)
+                    .ok_or_else(|| invalid("`delegate_facts` must be true or false".into()))?
+            }
+            "any_errors_fatal" => {
+                task.any_errors_fatal =
+                    Some(boolean(&v).ok_or_else(|| {
+                        invalid("`any_errors_fatal` must be true or false".into())
+                    })?)
+            }
+            "ignore_unreachable" => {
+                task.ignore_unreachable =
+                    Some(boolean(&v).ok_or_else(|| {
+                        invalid("`ignore_unreachable` must be true or false".into())
+                    })?)
+            }
+            "throttle" => {
+                task.throttle = Some(
+                    v.as_u64()
+                        .and_then(|n| usize::try_from(n).ok())
+                        .ok_or_else(|| {
+                            invalid(
+                                "`throttle` must be a whole number of hosts (0: no limit)".into(),
+                            )
+                        })?,
+                )
+            }
+            "timeout" => {
+                task.timeout = Some(v.as_u64().ok_or_else(|| {
+                    invalid("`timeout` must be a whole number of seconds (0: none)".into())
+                })?)
+            }
             "check_mode" => {
                 task.check_mode = Some(
                     boolean(&v)
@@ -768,6 +831,17 @@ pub(super) fn convert_task(file: &Path, raw: RawTask, depth: usize) -> Result<Ta
 
     if let Some((lookup, items)) = loop_items {
         task.loop_spec = Some(loop_spec(lookup, items, loop_control)?);
+    }
+    if local_delegate {
+        task.delegate_to = Some("localhost".into());
+    }
+    if (task.delegate_to.is_some() || task.delegate_facts) && module.is_none() {
+        return Err(PlaybookError::Invalid {
+            message: "`delegate_to`/`delegate_facts` apply to a module task, not to a block, \
+                      an include or a role"
+                .into(),
+            span: start,
+        });
     }
     if let Some((kind, spec, at)) = role_ref {
         if module.is_some() || has_block || task.loop_spec.is_some() {
@@ -866,6 +940,68 @@ pub(super) fn convert_task(file: &Path, raw: RawTask, depth: usize) -> Result<Ta
         }
     };
     Ok(task)
+}
+
+const LOCAL_ACTION: &str = "local_action";
+
+/// `local_action: MODULE ARGS` or `local_action: {module: MODULE, ARG: ...}`:
+/// the module and its arguments.
+fn local_action(
+    file: &Path,
+    args: Spanned<RawArgs>,
+    key_span: &SourceSpan,
+) -> Result<(&'static ModuleSpec, Spanned<RawArgs>), PlaybookError> {
+    let at = span(file, &args.referenced);
+    let unknown = |name: &str, at: SourceSpan| PlaybookError::UnknownKey {
+        key: name.to_owned(),
+        context: "`local_action`: not a module".into(),
+        suggestion: nearest(name, tasks::names()).map(str::to_owned),
+        span: at,
+    };
+    let named = |name: &str| tasks::find(name).filter(|s| s.name != "meta");
+    let (spec, rest) = match args.value {
+        RawArgs::Free(text) => {
+            let text = text.trim_start();
+            let (name, rest) = text
+                .split_once(char::is_whitespace)
+                .map(|(n, r)| (n, r.trim_start()))
+                .unwrap_or((text, ""));
+            let spec = named(name).ok_or_else(|| unknown(name, at.clone()))?;
+            let rest = if rest.is_empty() {
+                RawArgs::Null
+            } else {
+                RawArgs::Free(rest.to_owned())
+            };
+            (spec, rest)
+        }
+        RawArgs::Map(mut map) => {
+            let Some(module_key) = map.keys().find(|k| k.value == "module").cloned() else {
+                return Err(PlaybookError::Invalid {
+                    message: "`local_action` as a mapping names its module under `module:`".into(),
+                    span: key_span.clone(),
+                });
+            };
+            let name = map.shift_remove(&module_key).unwrap_or_default();
+            let name = name.as_str().unwrap_or_default().to_owned();
+            let spec =
+                named(&name).ok_or_else(|| unknown(&name, span(file, &module_key.referenced)))?;
+            (spec, RawArgs::Map(map))
+        }
+        RawArgs::Null => {
+            return Err(PlaybookError::Invalid {
+                message: "`local_action` names a module and its arguments".into(),
+                span: key_span.clone(),
+            });
+        }
+    };
+    Ok((
+        spec,
+        Spanned {
+            value: rest,
+            referenced: args.referenced,
+            defined: args.defined,
+        },
+    ))
 }
 
 /// `import_role` / `include_role` (also `ansible.builtin.`).
@@ -1044,7 +1180,7 @@ fn module_args(
             args.insert("_raw_params".into(), Value::String(text));
         }
         RawArgs::Free(text) => {
-            for word in shlex::split(&text).unwrap_or_default() {
+            for word in super::kv_args::split(&text) {
                 let Some((k, v)) = word.split_once('=') else {
                     return Err(PlaybookError::Invalid {
                         message: format!(

@@ -8,6 +8,7 @@ mod distribution;
 mod error;
 mod gather;
 mod include;
+mod kv_args;
 mod load;
 mod magic;
 mod migration;
@@ -68,6 +69,10 @@ pub struct Play {
     pub sudo: Option<bool>,
     pub become_user: Option<String>,
     pub tags: Vec<String>,
+    /// `any_errors_fatal`: a failure on one host ends the play for all.
+    pub any_errors_fatal: bool,
+    /// `ignore_unreachable`: an unreachable host is counted and goes on.
+    pub ignore_unreachable: bool,
     /// A versioned release cycle (prepare, switch, confirm) after the tasks.
     pub distribution: Option<DistributionSpec>,
     pub hooks: Hooks,
@@ -142,6 +147,8 @@ impl Playbook {
                 sudo: Some(sudo),
                 become_user: None,
                 tags: vec![],
+                any_errors_fatal: false,
+                ignore_unreachable: false,
                 distribution: None,
                 hooks: Hooks::default(),
                 rollout: None,

@@ -32,6 +32,21 @@ pub struct Task {
     pub retries: Option<u32>,
     pub delay: std::time::Duration,
     pub run_once: bool,
+    /// `delegate_to` (a template, rendered per host and item); `local_action`
+    /// sets it to `localhost`.
+    pub delegate_to: Option<String>,
+    /// `delegate_facts`: facts the task sets go to the delegated host.
+    pub delegate_facts: bool,
+    /// `any_errors_fatal` as written (unset: the enclosing block's, then the play's).
+    pub any_errors_fatal: Option<bool>,
+    /// `ignore_unreachable` as written (unset: the enclosing block's, then the play's).
+    pub ignore_unreachable: Option<bool>,
+    /// `throttle`: at most this many hosts run the task at once (0: no
+    /// limit beyond `--forks`); unset, the enclosing block's.
+    pub throttle: Option<usize>,
+    /// `timeout`: seconds each attempt of the task may take (0: no limit);
+    /// unset, the enclosing block's.
+    pub timeout: Option<u64>,
     /// `check_mode:` / `diff:` as written (unset: the command line's `--check` / `--diff`).
     pub check_mode: Option<bool>,
     pub diff: Option<bool>,
@@ -168,6 +183,12 @@ impl Task {
             retries: None,
             delay: std::time::Duration::from_secs(5),
             run_once: false,
+            delegate_to: None,
+            delegate_facts: false,
+            any_errors_fatal: None,
+            ignore_unreachable: None,
+            throttle: None,
+            timeout: None,
             check_mode: None,
             diff: None,
             include: None,

@@ -23,6 +23,12 @@ pub struct HostState {
     pub unreachable: Option<String>,
     /// A task failed (not ignored): the host takes no further part.
     pub failed: bool,
+    /// Failed by another host's failure under `any_errors_fatal`, not by a
+    /// task of its own: a `rescue` it enters counts it neither failed nor
+    /// rescued, as in ansible-core (`mark_host_failed`); rescued or not, it
+    /// takes no part in later plays (ansible-core keeps it among the run's
+    /// failed hosts).
+    pub failed_by_fatal: bool,
     pub stats: HostStats,
     /// Its part in the current play's release cycle (kept until the next
     /// cycle: later plays' proxy tiers read the version it runs).
@@ -52,6 +58,7 @@ impl HostState {
             conn: None,
             unreachable: None,
             failed: false,
+            failed_by_fatal: false,
             stats: HostStats::default(),
             cycle: None,
             notified: IndexSet::new(),

@@ -10,6 +10,7 @@ pub(crate) mod context;
 pub mod control;
 pub mod control_client;
 pub mod control_socket;
+mod delegation;
 pub mod escalation;
 mod fan_out;
 mod health_gate;
@@ -177,6 +178,10 @@ pub struct Runner<'a> {
     pub control_dir: PathBuf,
     /// Local artifacts, hashed once per run.
     pub artifacts: Arc<ArtifactCache>,
+    /// Connections of delegated tasks (`delegate_to`), one per host.
+    pub delegates: delegation::Delegates,
+    /// A task under `any_errors_fatal` failed: no later play runs.
+    pub fatal: std::sync::atomic::AtomicBool,
 }
 
 impl Runner<'_> {
@@ -203,7 +208,10 @@ impl Runner<'_> {
             if refused.is_some() || skipped {
                 break;
             }
-            if self.interrupt.is_set() || self.control.halted() {
+            if self.interrupt.is_set()
+                || self.control.halted()
+                || self.fatal.load(std::sync::atomic::Ordering::Relaxed)
+            {
                 break;
             }
             match play::run_play(self, play, &mut hosts).await {
@@ -238,13 +246,16 @@ impl Runner<'_> {
             ..RunSummary::default()
         };
         // Every master connection is closed at once: one round trip each.
+        self.delegates.close().await;
         let mut hosts: Vec<(String, HostState)> = hosts.into_iter().collect();
         self.forks()
             .each(hosts.iter_mut(), |(_, host)| host.close())
             .await;
         summary.hosts = hosts.len();
         for (name, host) in hosts {
-            summary.failed_hosts += usize::from(host.stats.failed > 0);
+            // A host failed by another's `any_errors_fatal` fails the run, as
+            // in ansible-core, though its recap counts no failure.
+            summary.failed_hosts += usize::from(host.stats.failed > 0 || host.failed_by_fatal);
             summary.unreachable_hosts += usize::from(host.stats.unreachable > 0);
             recap.hosts.insert(name, host.stats);
         }

@@ -46,6 +46,9 @@ pub async fn run_play(
         hosts
             .entry(name.clone())
             .or_insert_with(|| HostState::new(name.clone(), inventory.host_vars(name)));
+        if let Some(host) = hosts.get_mut(name) {
+            runner.delegates.settle_facts(host);
+        }
     }
     runner.reporter.send(Event::PlayStart {
         play: play.name.clone(),
@@ -88,7 +91,7 @@ async fn run_body(
     }
     let mut play_hosts: Vec<&mut HostState> = hosts
         .values_mut()
-        .filter(|h| selected.contains(&h.name) && h.active())
+        .filter(|h| selected.contains(&h.name) && h.active() && !h.failed_by_fatal)
         .collect();
     for h in play_hosts.iter_mut() {
         h.notified.clear();

@@ -197,6 +197,7 @@ fn plain(task: &Task) -> bool {
         && task.until.is_none()
         && task.retries.is_none()
         && !task.run_once
+        && task.delegate_to.is_none()
         && task.check_mode.is_none()
         && task.diff.is_none()
         && task.include.is_none()

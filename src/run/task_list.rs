@@ -62,6 +62,8 @@ pub async fn run_task_list(
         control: RunControl::default(),
         control_dir: place.control_dir.to_owned(),
         artifacts: Default::default(),
+        delegates: Default::default(),
+        fatal: Default::default(),
     };
     let mut magic = VarMap::new();
     magic.insert("ansible_check_mode".into(), place.options.check.into());
@@ -102,6 +104,7 @@ pub async fn run_task_list(
         let mut hosts = vec![&mut state];
         run_tasks(&runner, &task_scope, tasks, &mut hosts).await;
     }
+    runner.delegates.close().await;
     drop(runner);
     let mut ran = 0;
     let mut changed = 0;

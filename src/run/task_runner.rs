@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use super::context::{PlayScope, as_value};
+use super::delegation::Delegated;
 use super::escalation::{self, BecomeKeywords};
 use super::loop_items::{item_label, loop_vars};
 use super::{HostState, Runner, connect};
@@ -42,6 +43,14 @@ pub struct BlockKeywords {
     /// innermost block or task that says wins, as in Ansible).
     pub check_mode: Option<bool>,
     pub diff: Option<bool>,
+    /// A block's `any_errors_fatal`, over the play's.
+    pub any_errors_fatal: Option<bool>,
+    /// A block's `ignore_unreachable`, over the play's.
+    pub ignore_unreachable: Option<bool>,
+    /// A block's `throttle` (the innermost one written wins).
+    pub throttle: Option<usize>,
+    /// A block's `timeout` (the innermost one written wins).
+    pub timeout: Option<u64>,
 }
 
 impl BlockKeywords {
@@ -54,6 +63,10 @@ impl BlockKeywords {
             notify,
             check_mode: block.check_mode.or(self.check_mode),
             diff: block.diff.or(self.diff),
+            any_errors_fatal: block.any_errors_fatal.or(self.any_errors_fatal),
+            ignore_unreachable: block.ignore_unreachable.or(self.ignore_unreachable),
+            throttle: block.throttle.or(self.throttle),
+            timeout: block.timeout.or(self.timeout),
         }
     }
 }
@@ -255,8 +268,16 @@ async fn run_block(
             .map(|(h, _)| &mut **h)
             .collect();
         for h in rescued.iter_mut() {
-            // Rescued: the failure is forgiven, as in Ansible's recap.
+            // Rescued: the failure is forgiven, as in Ansible's recap (a
+            // host failed by another's `any_errors_fatal` counted neither).
             h.failed = false;
+            if h.failed_by_fatal {
+                // The fatal stop is rescued: the run goes on past this play.
+                runner
+                    .fatal
+                    .store(false, std::sync::atomic::Ordering::Relaxed);
+                continue;
+            }
             h.stats.failed = h.stats.failed.saturating_sub(1);
             h.stats.rescued += 1;
         }
@@ -282,6 +303,15 @@ async fn run_module_task(
     task: &Task,
     hosts: &mut [&mut HostState],
 ) {
+    if task.delegate_to.is_some() {
+        // A play host delegated to uses the connection it already has.
+        for h in hosts.iter() {
+            if let Some(conn) = &h.conn {
+                runner.delegates.offer(&h.name, conn).await;
+            }
+        }
+    }
+    let before: Vec<bool> = hosts.iter().map(|h| h.active()).collect();
     let active: Vec<&mut HostState> = hosts
         .iter_mut()
         .filter(|h| h.in_play())
@@ -307,9 +337,18 @@ async fn run_module_task(
             ),
         });
     }
-    let mut first_registered: Option<(String, Value)> = None;
-    let results = runner
-        .forks()
+    let fatal = !task.ignore_errors
+        && (task.run_once
+            || task
+                .any_errors_fatal
+                .or(scope.blocks.any_errors_fatal)
+                .unwrap_or(scope.play.any_errors_fatal));
+    // `throttle` narrows `--forks` for this task, never widens it.
+    let forks = match task.throttle.or(scope.blocks.throttle) {
+        Some(n) if n > 0 => super::fan_out::Forks::new(n.min(runner.options.forks)),
+        _ => runner.forks(),
+    };
+    let results = forks
         .all(
             // Collected first: a closure held inside the boxed future trips
             // rustc's `Send` check over higher-ranked lifetimes.
@@ -319,24 +358,101 @@ async fn run_module_task(
                 .collect::<Vec<_>>(),
         )
         .await;
-    if task.run_once {
-        first_registered = results.into_iter().flatten().next();
+    // run_once: as ansible-core's strategy (`get_task_hosts`), the one
+    // host's registered result and facts go to every host of the batch
+    // that is not unreachable.
+    if task.run_once
+        && let Some(shared) = results.into_iter().next()
+    {
+        for h in hosts.iter_mut().filter(|h| h.unreachable.is_none()) {
+            shared.give(h);
+        }
     }
-    // run_once: every host of the play sees the one result, as in Ansible.
-    if let Some((name, value)) = first_registered {
-        for h in hosts.iter_mut() {
-            h.facts.insert(name.clone(), value.clone());
+    for h in hosts.iter_mut() {
+        runner.delegates.settle_facts(h);
+    }
+    if fatal
+        && hosts
+            .iter()
+            .zip(&before)
+            .any(|(h, was)| *was && !h.active())
+    {
+        end_for_all(runner, hosts);
+    }
+}
+
+/// `any_errors_fatal` (and a failed `run_once` task, which ansible-core's
+/// linear strategy treats alike): a host failed or unreachable at this
+/// task fails every other host still running, without counting a failure
+/// for them, and no later play runs (ansible-core breaks its plays loop once
+/// a whole batch has failed).
+fn end_for_all(runner: &Runner<'_>, hosts: &mut [&mut HostState]) {
+    for h in hosts.iter_mut().filter(|h| h.active()) {
+        h.failed = true;
+        h.failed_by_fatal = true;
+    }
+    runner
+        .fatal
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// What a task's run on one host leaves that a `run_once` task gives
+/// every host of the batch: its registered result and the facts it set.
+#[derive(Default)]
+struct Shared {
+    registered: Option<(String, Value)>,
+    facts: VarMap,
+    gathered: VarMap,
+}
+
+impl Shared {
+    fn of(task: &Task, registered: Option<(String, Value)>, outcome: &Outcome) -> Shared {
+        // `delegate_facts`: the facts went to the delegated host alone.
+        if task.delegate_facts && task.delegate_to.is_some() {
+            return Shared {
+                registered,
+                ..Shared::default()
+            };
+        }
+        Shared {
+            registered,
+            facts: outcome.facts.clone(),
+            gathered: outcome.gathered.clone(),
+        }
+    }
+
+    fn give(&self, host: &mut HostState) {
+        if let Some((name, value)) = &self.registered {
+            host.facts.insert(name.clone(), value.clone());
+        }
+        merge(&mut host.facts, &self.facts);
+        if !self.gathered.is_empty() {
+            let injected = crate::facts::injected(&host.gathered, &self.gathered);
+            merge(&mut host.gathered, &injected);
         }
     }
 }
 
-/// Runs the task on one host; returns the registered variable, if any.
+/// Runs the task on one host; returns what a `run_once` task shares.
 async fn run_on_host(
     runner: &Runner<'_>,
     scope: &Scope<'_>,
     task: &Task,
     host: &mut HostState,
-) -> Option<(String, Value)> {
+) -> Shared {
+    let shared = run_on_reached_host(runner, scope, task, host).await;
+    if host.unreachable.is_some() && ignores_unreachable(scope, task) {
+        forgive_unreachable(host);
+    }
+    shared
+}
+
+async fn run_on_reached_host(
+    runner: &Runner<'_>,
+    scope: &Scope<'_>,
+    task: &Task,
+    host: &mut HostState,
+) -> Shared {
     let started = Instant::now();
     runner.reporter.send(Event::HostStart {
         host: host.name.clone(),
@@ -368,27 +484,27 @@ async fn run_on_host(
                 let outcome = skipped(&condition);
                 let registered = outcome.to_registered();
                 finish(host, outcome, None);
-                return register(task, host, registered);
+                return Shared {
+                    registered: register(task, host, registered),
+                    ..Shared::default()
+                };
             }
             Err(e) => {
                 finish(host, Outcome::failed(e), None);
-                return None;
+                return Shared::default();
             }
         }
     }
 
     let conn_vars = escalation::connection_vars(&runner.templates, &ctx_map, &origin);
-    let sudo = match escalation::resolve(
-        &BecomeKeywords::of_play(scope.play)
-            .under_keywords(&scope.blocks.become_kw)
-            .under(task),
-        &conn_vars,
-        &host.name,
-    ) {
+    let become_kw = BecomeKeywords::of_play(scope.play)
+        .under_keywords(&scope.blocks.become_kw)
+        .under(task);
+    let sudo = match escalation::resolve(&become_kw, &conn_vars, &host.name) {
         Ok(sudo) => sudo,
         Err(e) => {
             finish(host, Outcome::failed(e.to_string()), None);
-            return None;
+            return Shared::default();
         }
     };
 
@@ -401,11 +517,21 @@ async fn run_on_host(
             .diff
             .or(scope.blocks.diff)
             .unwrap_or(runner.options.diff),
+        scope: scope.scope,
+        task_vars: &task_vars,
+        become_kw: &become_kw,
+        timeout: task
+            .timeout
+            .or(scope.blocks.timeout)
+            .filter(|secs| *secs > 0),
     };
 
-    // Connect on first use, inside the fork slot.
-    if !ensure_connected(runner, host, &ctx_map, &task.display_name(), started).await {
-        return None;
+    // Connect on first use, inside the fork slot; a delegated task needs
+    // only the delegated host's connection (opened by `call_module`).
+    if task.delegate_to.is_none()
+        && !ensure_connected(runner, host, &ctx_map, &task.display_name(), started).await
+    {
+        return Shared::default();
     }
 
     let TaskKind::Module { module, args, .. } = &task.kind else {
@@ -416,8 +542,10 @@ async fn run_on_host(
     let Some(loop_spec) = &task.loop_spec else {
         let outcome = run_once(runner, task, host, spec, args, &ctx_map, &origin, &how).await;
         let registered = outcome.to_registered();
+        let registered = register(task, host, registered);
+        let shared = Shared::of(task, registered, &outcome);
         finish(host, outcome, None);
-        return register(task, host, registered);
+        return shared;
     };
 
     let items = match runner
@@ -430,7 +558,7 @@ async fn run_on_host(
         Ok(items) => items,
         Err(e) => {
             finish(host, Outcome::failed(e), None);
-            return None;
+            return Shared::default();
         }
     };
     let mut total = Outcome::ok();
@@ -505,8 +633,10 @@ async fn run_on_host(
         total.result.insert("msg".into(), Value::String(msg.into()));
     }
     let registered = total.to_registered();
+    let registered = register(task, host, registered);
+    let shared = Shared::of(task, registered, &total);
     finish(host, total, None);
-    register(task, host, registered)
+    shared
 }
 
 /// The first `when` condition that is false (the task or item is skipped),
@@ -549,6 +679,11 @@ pub(super) async fn ensure_connected(
     if host.conn.is_some() {
         return true;
     }
+    // A delegation reached this host first: one connection per host.
+    if let Some(conn) = runner.delegates.shared(&host.name).await {
+        host.conn = Some(conn);
+        return true;
+    }
     let conn_vars = render_map(runner, ctx_map, task_name);
     match connect::open(&host.name, &conn_vars, runner.options, &runner.control_dir).await {
         Ok(conn) => {
@@ -583,6 +718,13 @@ struct How<'a> {
     sudo: Option<&'a Become>,
     check: bool,
     diff: bool,
+    /// What a delegated host's context is built from (the play's scope
+    /// and the task's vars), and the become keywords its variables meet.
+    scope: &'a PlayScope,
+    task_vars: &'a VarMap,
+    become_kw: &'a BecomeKeywords,
+    /// `timeout`: seconds one attempt may take.
+    timeout: Option<u64>,
 }
 
 /// One module call (with retries), then `changed_when` / `failed_when`.
@@ -605,8 +747,10 @@ async fn run_once(
     let retrying = attempts > 1;
     let mut outcome = Outcome::ok();
     let mut done = !retrying;
+    let mut delegated_to = None;
     for attempt in 1..=attempts {
-        outcome = call_module(runner, host, spec, args, &ctx, origin, how).await;
+        (outcome, delegated_to) =
+            call_module(runner, task, host, spec, args, &ctx, origin, how).await;
         if host.unreachable.is_some() {
             return outcome;
         }
@@ -665,6 +809,14 @@ async fn run_once(
             ));
         }
     }
+    // `delegate_facts`: the facts are the delegated host's (handed over
+    // once the task is done on every host: that host may be one of them).
+    if let Some(to) = delegated_to.filter(|to| task.delegate_facts && *to != host.name) {
+        runner
+            .delegates
+            .defer_facts(&to, &outcome.facts, &outcome.gathered);
+        return outcome;
+    }
     if !outcome.facts.is_empty() {
         merge(&mut host.facts, &outcome.facts);
     }
@@ -675,43 +827,121 @@ async fn run_once(
     outcome
 }
 
+/// One module call; for a delegated task, also the host it ran on.
+#[allow(clippy::too_many_arguments)]
 async fn call_module(
     runner: &Runner<'_>,
+    task: &Task,
     host: &mut HostState,
     spec: &tasks::ModuleSpec,
     args: &Value,
     ctx: &Value,
     origin: &str,
     how: &How<'_>,
-) -> Outcome {
+) -> (Outcome, Option<String>) {
     let rendered = match render_deep(runner, args, ctx, origin) {
         Ok(v) => v,
-        Err(msg) => return Outcome::failed(msg),
+        Err(msg) => return (Outcome::failed(msg), None),
     };
     let action = match (spec.build)(rendered) {
         Ok(a) => a,
-        Err(msg) => return Outcome::failed(format!("module `{}`: {msg}", spec.name)),
+        Err(msg) => {
+            return (
+                Outcome::failed(format!("module `{}`: {msg}", spec.name)),
+                None,
+            );
+        }
     };
-    let conn = host
-        .conn
-        .as_ref()
-        .expect("connected before the first module call");
+    // Rendered per call, as ansible-core does: a loop may delegate each
+    // item elsewhere.
+    let delegated = match &task.delegate_to {
+        None => None,
+        Some(template) => match delegate(runner, host, template, ctx, origin, how).await {
+            Ok(d) => Some(d),
+            Err(outcome) => return (outcome, None),
+        },
+    };
+    let (conn, sudo) = match &delegated {
+        Some((d, sudo)) => (&d.conn, sudo.as_ref()),
+        None => (
+            host.conn
+                .as_ref()
+                .expect("connected before the first module call"),
+            how.sudo,
+        ),
+    };
     let action_ctx = ActionContext {
         conn,
         templates: &runner.templates,
         vars: ctx,
         check: how.check,
         diff: how.diff,
-        sudo: how.sudo,
+        sudo,
         base_dir: &runner.playbook.base_dir,
     };
-    match action.run(&action_ctx).await {
+    let run = action.run(&action_ctx);
+    let done = match how.timeout {
+        // Each attempt has the whole time, as ansible-core's alarm is set
+        // per attempt; the command's process is ended with the future.
+        Some(secs) => match tokio::time::timeout(Duration::from_secs(secs), run).await {
+            Ok(done) => done,
+            Err(_) => {
+                let msg = format!(
+                    "The {} action failed to execute in the expected time frame ({secs}) and was terminated",
+                    spec.name
+                );
+                return (Outcome::failed(msg), delegated.map(|(d, _)| d.name));
+            }
+        },
+        None => run.await,
+    };
+    let outcome = match done {
         Ok(outcome) => outcome,
         Err(e) => {
             host.unreachable = Some(e.to_string());
             Outcome::failed(e.to_string())
         }
+    };
+    (outcome, delegated.map(|(d, _)| d.name))
+}
+
+/// The delegated host of one call and whom the task runs as there (its
+/// `ansible_become*` variables, as ansible-core takes connection variables
+/// from the delegated host). A host that cannot be reached makes the
+/// task's own host unreachable, as in Ansible.
+async fn delegate(
+    runner: &Runner<'_>,
+    host: &mut HostState,
+    template: &str,
+    ctx: &Value,
+    origin: &str,
+    how: &How<'_>,
+) -> Result<(Delegated, Option<Become>), Outcome> {
+    let name = runner
+        .templates
+        .render_str(template, ctx, origin)
+        .map_err(|e| Outcome::failed(format!("delegate_to: {e}")))?;
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(Outcome::failed(format!(
+            "delegate_to: {template:?} renders to no host name"
+        )));
     }
+    let delegated = match runner
+        .delegates
+        .connect(runner, how.scope, how.task_vars, name, origin)
+        .await
+    {
+        Ok(d) => d,
+        Err(e) => {
+            host.unreachable = Some(e.to_string());
+            return Err(Outcome::failed(e.to_string()));
+        }
+    };
+    let conn_vars = escalation::connection_vars(&runner.templates, &delegated.ctx, origin);
+    let sudo = escalation::resolve(how.become_kw, &conn_vars, &delegated.name)
+        .map_err(|e| Outcome::failed(e.to_string()))?;
+    Ok((delegated, sudo))
 }
 
 fn render_deep(
@@ -818,6 +1048,24 @@ pub(super) fn report_ran(
     report(runner, task, &scope.blocks, host, outcome, None, elapsed);
 }
 
+/// `ignore_unreachable` of the task, else its blocks', else the play's.
+fn ignores_unreachable(scope: &Scope<'_>, task: &Task) -> bool {
+    task.ignore_unreachable
+        .or(scope.blocks.ignore_unreachable)
+        .unwrap_or(scope.play.ignore_unreachable)
+}
+
+/// `ignore_unreachable`: the host, reported unreachable at this task, is
+/// counted `ok` and `ignored` instead (ansible-core's strategy) and goes on;
+/// its next task tries to connect again.
+fn forgive_unreachable(host: &mut HostState) {
+    host.unreachable = None;
+    host.conn = None;
+    host.stats.unreachable = host.stats.unreachable.saturating_sub(1);
+    host.stats.ok += 1;
+    host.stats.ignored += 1;
+}
+
 /// Records the final outcome on the host and reports it.
 pub(super) fn report(
     runner: &Runner<'_>,
@@ -832,6 +1080,10 @@ pub(super) fn report(
     let status = emit(runner, task, blocks.no_log, host, &outcome, item, elapsed);
     let ignored = status == Status::Failed && task.ignore_errors;
     host.stats.count(status, ignored);
+    if ignored && outcome.changed {
+        // As ansible-core's strategy counts an ignored failure that changed.
+        host.stats.changed += 1;
+    }
     if status == Status::Failed && !ignored {
         host.failed = true;
         record_failure(task, host, &outcome);
