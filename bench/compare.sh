@@ -5,6 +5,7 @@
 #   bench/compare.sh [-n HOSTS] [-s MB] [-r RUNS] [--rtt MS] [--forks F] [--busy-ok]
 #   bench/compare.sh --scale "50 100 200" [-s MB] [--forks F] [--busy-ok]
 #   bench/compare.sh --pull [-n HOSTS] [-s MB] [-r RUNS] [--forks F] [--busy-ok]
+#   bench/compare.sh --against BIN [-n HOSTS] [-s MB] [-r RUNS] [--rtt MS] [--forks F] [--busy-ok]
 #
 #   -n HOSTS    fleet hosts (default 20, at most 200)
 #   -s MB       artifact size, incompressible (default 20; 1 with --scale)
@@ -13,6 +14,10 @@
 #               on each host's path delays each chunk by MS/2 each way
 #   --forks F   convoy's --forks (default 10, convoy's default)
 #   --busy-ok   run on a busy machine anyway; the figures are labelled unreliable
+#   --against BIN  A/B: another convoy binary (a build of the base branch) in
+#               the floor's place, same chains, same figures; its column is
+#               `base`. CPU figures (cgroups) stay meaningful on a shared
+#               machine when the two alternate like this; wall time does not
 #   --scale L   convoy alone on fleets of each size in L (small artifact): wall
 #               time, controller CPU and peak RSS per host, ssh processes and
 #               masters (each one control socket) alive at once, convoy's open
@@ -52,6 +57,7 @@ FORKS=10
 BUSY_OK=0
 SCALE=
 PULL=0
+AGAINST=
 HOSTS_GIVEN=0
 BUSY_MAX=25 # % of all CPUs used by other processes that makes the figures meaningless
 
@@ -73,6 +79,7 @@ while (($#)); do
     --busy-ok) BUSY_OK=1 ;;
     --scale) SCALE=$2; shift ;;
     --pull) PULL=1 ;;
+    --against) AGAINST=$2; shift ;;
     -h | --help) usage ;;
     *) echo "bench/compare.sh: unknown argument $1" >&2; usage ;;
     esac
@@ -83,6 +90,9 @@ done
 [[ $HOSTS =~ ^[0-9]+$ && $RUNS =~ ^[1-9][0-9]*$ && $RTT =~ ^[0-9]+$ && $FORKS =~ ^[1-9][0-9]*$ ]] || usage
 SIZE=${SIZE:-$([[ -n $SCALE ]] && echo 1 || echo 20)}
 [[ $SIZE =~ ^[1-9][0-9]*$ ]] || usage
+if [[ -n $AGAINST ]] && { [[ -n $SCALE ]] || ((PULL)); }; then die "--against compares two convoy binaries on the four scenarios: not with --scale or --pull"; fi
+[[ -z $AGAINST || -x $AGAINST ]] || die "--against $AGAINST: not an executable"
+[[ -z $AGAINST ]] || AGAINST=$(realpath "$AGAINST")
 
 [[ $EUID -eq 0 ]] || die "must run as root: the fleet is network namespaces with an sshd each (tests/fleet/fleet.sh)"
 command -v python3 >/dev/null || die "needs python3 (the +RTT relay, and the figures' medians)"
@@ -345,7 +355,7 @@ measure() {
         exit 1
     fi
     local rt
-    if [[ $tool == convoy ]]; then
+    if [[ $tool == convoy || -n $AGAINST ]]; then
         rt=$(grep '"event":"recap"' "$WORK/out" | grep -o '"round_trips":[0-9]*' | cut -d: -f2 | awk '{ s += $1 } END { print s + 0 }')
     else
         rt=$(cat "$WORK"/counts/* 2>/dev/null | wc -l)
@@ -357,7 +367,8 @@ measure() {
     echo "$tool $scenario $((t1 - t0)) $ctl $host $rt $((w1 - w0)) $others $(cat "$WORK/rss") $n" >>"$RESULTS"
 }
 
-convoy_cmd() { echo "$BIN" "$@" "$PROJECT/deploy.yml" -i "$WORK/inventory.yml" -f "$FORKS" --output json; }
+convoy_cmd() { convoy_bin_cmd "$BIN" "$@"; }
+convoy_bin_cmd() { local bin=$1; shift; echo "$bin" "$@" "$PROJECT/deploy.yml" -i "$WORK/inventory.yml" -f "$FORKS" --output json; }
 HOSTNAMES=()
 
 # One chain of the four scenarios with TOOL, each run verified.
@@ -368,11 +379,13 @@ chain() {
     for step in "first 1 -" "noop 1 -" "upgrade 2 1" "rollback 1 2"; do
         read -r scenario v prev <<<"$step"
         [[ $prev == - ]] && prev=
-        if [[ $tool == convoy ]]; then
+        if [[ $tool == convoy || -n $AGAINST ]]; then
+            local bin=$BIN
+            [[ $tool == convoy ]] || bin=$AGAINST
             if [[ $scenario == rollback ]]; then
-                measure convoy "$scenario" "$n" $(convoy_cmd rollback)
+                measure "$tool" "$scenario" "$n" $(convoy_bin_cmd "$bin" rollback)
             else
-                measure convoy "$scenario" "$n" $(convoy_cmd run) -e "version=$v"
+                measure "$tool" "$scenario" "$n" $(convoy_bin_cmd "$bin" run) -e "version=$v"
             fi
         else
             if [[ $scenario == rollback ]]; then
@@ -392,6 +405,7 @@ report() {
 import sys, statistics
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 mode = sys.argv[2]
+against = len(sys.argv) > 3 and sys.argv[3] == "against"
 def med(tool, scen, col, n=None):
     vals = [float(r[col]) for r in rows if r[0] == tool and r[1] == scen and (n is None or r[9] == n)]
     return statistics.median(vals) if vals else float("nan")
@@ -406,7 +420,8 @@ if mode == "compare":
                          med(tool, scen, 5) / n, med(tool, scen, 6) / n / 1000, med(tool, scen, 7) / 1e9]
         for i, tool in enumerate(["convoy", "floor"]):
             w, c, h, rt, kb, o = per[tool]
-            print(f"{names[scen] if i == 0 else '':<14} {tool:<7} {w:>8.2f} {c:>10.2f} {h:>11.2f} {rt:>8.1f} {kb:>9.0f} {o:>9.2f}")
+            label = "base" if tool == "floor" and against else tool
+            print(f"{names[scen] if i == 0 else '':<14} {label:<7} {w:>8.2f} {c:>10.2f} {h:>11.2f} {rt:>8.1f} {kb:>9.0f} {o:>9.2f}")
         ratio = [a / b if b else float("nan") for a, b in zip(per["convoy"], per["floor"])]
         print(f"{'':<14} {'ratio':<7} {ratio[0]:>8.2f} {ratio[1]:>10.2f} {ratio[2]:>11.2f} {ratio[3]:>8.2f} {ratio[4]:>9.2f}")
 else:
@@ -437,8 +452,10 @@ if [[ -z $SCALE ]] && ((!PULL)); then
             chain convoy "$HOSTS"
         fi
     done
-    header "convoy vs the OpenSSH floor: $HOSTS hosts, ${SIZE} MB artifact, $( ((RTT)) && echo "+${RTT} ms RTT (relay)" || echo "direct"), batches of 5, convoy --forks $FORKS, median of $RUNS runs each (every end state verified)"
-    report compare
+    what="the OpenSSH floor"
+    [[ -z $AGAINST ]] || what="base $AGAINST"
+    header "convoy vs $what: $HOSTS hosts, ${SIZE} MB artifact, $( ((RTT)) && echo "+${RTT} ms RTT (relay)" || echo "direct"), batches of 5, convoy --forks $FORKS, median of $RUNS runs each (every end state verified)"
+    report compare $([[ -z $AGAINST ]] || echo against)
     exit 0
 fi
 

@@ -1764,8 +1764,8 @@ fn plain_switch_hooks_run_in_the_switchs_round_trip_and_report_as_tasks() {
     assert_eq!(recap["hosts"][&h2]["failed"], 1, "{}", up.dump());
     assert_eq!(recap["hosts"][&h1]["failed"], 0, "{}", up.dump());
 
-    // A rollback: the lock with the releases' status, the switch with its
-    // hooks, the unlock.
+    // A rollback: the lock with the releases' status, then the switch with
+    // its hooks and the unlock in one script.
     std::fs::remove_file(p.fleet.host_path(2, "/srv/refuse-2.0.0")).unwrap();
     let back = p.convoy("rollback", &json);
     assert_eq!(back.code, 0, "{}", back.dump());
@@ -1774,7 +1774,7 @@ fn plain_switch_hooks_run_in_the_switchs_round_trip_and_report_as_tasks() {
         let name = p.fleet.name(i);
         assert_eq!(
             recap["hosts"][&name]["round_trips"],
-            3,
+            2,
             "{name}: {}",
             back.dump()
         );
@@ -1795,6 +1795,59 @@ fn plain_switch_hooks_run_in_the_switchs_round_trip_and_report_as_tasks() {
                 .unwrap_or_default()
                 .starts_with("restarted 1.0.0 from 2.0.0, current releases/1.0.0, in /"),
             "{name}: {restart}"
+        );
+        // Released by the switch's script: no lock left, one audit line.
+        assert!(
+            !p.path(i, ".convoy/lock").exists(),
+            "{name}: the lock is still there"
+        );
+        let audit = std::fs::read_to_string(p.path(i, ".convoy/audit.log")).unwrap();
+        let rollbacks: Vec<&str> = audit
+            .lines()
+            .filter(|l| l.contains("action=rollback"))
+            .collect();
+        assert_eq!(rollbacks.len(), 1, "{name}: {audit}");
+        assert!(
+            rollbacks[0].ends_with("outcome=completed"),
+            "{name}: {audit}"
+        );
+    }
+
+    // A hook that fails in a rollback: that host keeps its lock through the
+    // switch, and the run's end releases it with the run's outcome; the
+    // other host is released by its switch.
+    p.deploy_ok("2.0.0", &json);
+    std::fs::write(p.fleet.host_path(2, "/srv/refuse-1.0.0"), "").unwrap();
+    let back = p.convoy("rollback", &json);
+    assert_eq!(back.code, 2, "{}", back.dump());
+    let recap = back.json_recap();
+    // h2's line is the run's own, written at its end (its outcome is the run's).
+    for (i, trips, outcome) in [(1, 2, "outcome=completed"), (2, 3, "outcome=")] {
+        let name = p.fleet.name(i);
+        assert_eq!(
+            recap["hosts"][&name]["round_trips"],
+            trips,
+            "{name}: {}",
+            back.dump()
+        );
+        p.assert_current(i, "1.0.0");
+        assert!(
+            !p.path(i, ".convoy/lock").exists(),
+            "{name}: the lock is still there"
+        );
+        let audit = std::fs::read_to_string(p.path(i, ".convoy/audit.log")).unwrap();
+        let last = audit.lines().last().unwrap_or_default();
+        assert!(
+            last.contains("action=rollback") && last.contains(outcome),
+            "{name}: {audit}"
+        );
+        assert_eq!(
+            audit
+                .lines()
+                .filter(|l| l.contains("action=rollback"))
+                .count(),
+            2,
+            "{name}: one line per rollback: {audit}"
         );
     }
 }

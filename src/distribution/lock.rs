@@ -285,6 +285,18 @@ if [ "$h" = "$H" ]; then rm -rf "$L"; fi
 true
 "#;
 
+/// [`release`] as a script of its own, so that it can ride at the end of
+/// a host's last step in the run (a rollback's switch) instead of costing
+/// a round trip of its own.
+pub fn release_script(root: &str, holder: &Holder, audit: &str) -> ShellScript {
+    ShellScript::new()
+        .var("R", root)
+        .var("H", holder.line())
+        .var("A", audit)
+        .code(PRELUDE)
+        .code(RELEASE)
+}
+
 /// Releases our lock (only if it is still ours) and appends the run's
 /// audit line to `<root>/.convoy/audit.log`, in one round trip.
 pub async fn release(
@@ -294,12 +306,7 @@ pub async fn release(
     audit: &str,
     sudo: Option<&Become>,
 ) -> Result<(), TransportError> {
-    let script = ShellScript::new()
-        .var("R", root)
-        .var("H", holder.line())
-        .var("A", audit)
-        .code(PRELUDE)
-        .code(RELEASE);
+    let script = release_script(root, holder, audit);
     conn.exec(Script::new(&script).sudo(sudo)).await.map(drop)
 }
 

@@ -305,6 +305,8 @@ pub struct Switched {
     /// The switch hooks run in the same round trip ([`Along::hooks`]), in
     /// order, up to the first that failed.
     pub hooks: Vec<HookRan>,
+    /// [`Along::after`] ran and exited 0.
+    pub released: bool,
 }
 
 /// One switch hook run by the switch's script.
@@ -330,6 +332,10 @@ pub struct Along<'a> {
     /// A line the hooks' output cannot hold by chance: it separates their
     /// stdout and stderr from the switch's own lines and from each other.
     pub marker: &'a str,
+    /// Run last, in a subshell, only when `current` moved and every hook
+    /// exited 0: the release of the lock when the switch is the host's last
+    /// step in the run ([`Switched::released`] says it ran and succeeded).
+    pub after: Option<&'a ShellScript>,
 }
 
 /// Runs each positional parameter as a hook; `B` is the marker, `W` the
@@ -513,11 +519,19 @@ pub async fn switch(
     if hooks {
         script = script.code(SWITCH_HOOKS);
     }
+    if let Some(after) = along.after {
+        script = script
+            .code(r#"if [ "${convoy_rc:-0}" -eq 0 ]; then ("#)
+            .then(after)
+            .code(") && echo convoy_released=1; fi");
+    }
     let out = conn.exec(Script::new(&script).sudo(sudo)).await?;
     if !out.success() {
         return Ok(Err(last_line(&out.stderr_str())));
     }
     let text = out.stdout_str();
+    // Its own last line: hooks' output is always followed by a marker line.
+    let released = along.after.is_some() && text.lines().last() == Some("convoy_released=1");
     let errors = out.stderr_str();
     let (text, outs) = if hooks {
         hook_parts(&text, along.marker, true)
@@ -532,6 +546,7 @@ pub async fn switch(
     let mut switched = Switched {
         previous: None,
         changed: true,
+        released,
         hooks: outs
             .iter()
             .enumerate()

@@ -35,6 +35,12 @@ pub struct HostCycle {
     /// run sends the host once every lock is taken carries it (see
     /// `lock_renewal::FirstRenewal::Later`), then it is spent.
     pub lock_mark: Option<crate::transport::ShellScript>,
+    /// This run released its deploy lock here already, in the host's last
+    /// step (a rollback's switch): the release at the end skips it.
+    pub unlocked: bool,
+    /// Set before a script that may release the lock is sent: the lock's
+    /// renewal then takes a lock found gone as released, not as lost.
+    pub releasing: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A forward switch made by this run.
@@ -57,6 +63,8 @@ impl HostCycle {
             sudo,
             hooks: Vec::new(),
             lock_mark: None,
+            unlocked: false,
+            releasing: Default::default(),
         }
     }
 

@@ -139,6 +139,7 @@ pub async fn lock_all(
                     conn: Arc::clone(h.conn.as_ref()?),
                     root: h.plan()?.root.clone(),
                     sudo: h.release_sudo(),
+                    releasing: Arc::clone(&h.cycle.as_ref()?.releasing),
                 })
             })
             .collect();
@@ -343,7 +344,9 @@ pub async fn unlock_all(
     let results = runner
         .forks()
         .each(
-            hosts.iter_mut().filter(|h| locked.contains(&h.name)),
+            hosts.iter_mut().filter(|h| {
+                locked.contains(&h.name) && !h.cycle.as_ref().is_some_and(|c| c.unlocked)
+            }),
             |host| async move {
                 let (Some(plan), Some(conn)) = (host.plan().cloned(), host.conn.clone()) else {
                     return Some(host.name.clone());

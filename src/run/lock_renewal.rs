@@ -72,6 +72,9 @@ pub struct RenewalTarget {
     pub root: String,
     /// The host's release escalation.
     pub sudo: Option<Become>,
+    /// Set when the run may have released this lock itself (see
+    /// `HostCycle::releasing`): a lock found gone then ends the renewal quietly.
+    pub releasing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The running renewal of one run's locks; [`LockRenewal::stop`] ends it
@@ -124,6 +127,11 @@ impl LockRenewal {
                     let answer = lock::renew(&target.conn, &target.root, &line, target.sudo.as_ref()).await;
                     drop(slot);
                     if let Ok(Ok(Renewed::Lost { holder })) = answer {
+                        if holder.is_empty()
+                            && target.releasing.load(std::sync::atomic::Ordering::SeqCst)
+                        {
+                            return;
+                        }
                         let now = if holder.is_empty() {
                             "it was removed".to_owned()
                         } else {

@@ -159,6 +159,7 @@ pub async fn take(
                     conn: Arc::clone(&conn),
                     root: root.clone(),
                     sudo: None,
+                    releasing: Default::default(),
                 }],
                 holder.line(),
                 renew_every(spec.stale_after),

@@ -68,7 +68,34 @@ pub async fn run(
         Mode::Patch { .. } => super::lock::Probe::Nothing,
     };
     let locked = super::lock::lock_all(runner, hosts, &holder, probe).await?;
-    let mut prune_at_unlock = None;
+    let action = match &runner.options.mode {
+        Mode::Deploy { .. } => "deploy",
+        Mode::Rollback { .. } => "rollback",
+        Mode::Patch { .. } => "patch",
+    };
+    let target = match &runner.options.mode {
+        Mode::Rollback { to } => to.clone().unwrap_or_else(|| "previous".into()),
+        _ => version.clone(),
+    };
+    let audit_line = |ended: &str| {
+        format!(
+            "{} run={} by={} playbook={} action={action} version={target} outcome={ended}",
+            holder.since, holder.run_id, holder.by, runner.options.playbook_name
+        )
+    };
+    // A rollback's switch is each host's last step unless a health gate or
+    // a proxy tier follows it: the lock's release rides in the switch.
+    let unlock = (matches!(runner.options.mode, Mode::Rollback { .. })
+        && proxy.is_none()
+        && play.rollout.as_ref().is_none_or(|r| r.health.is_none()))
+    .then(|| super::rollout_switch::UnlockWithSwitch {
+        holder: holder.clone(),
+        audit: audit_line(CycleEnd::Completed.as_str()),
+    });
+    let mut unlocking = Unlocking {
+        with_switch: unlock.as_ref(),
+        prune: None,
+    };
     let outcome = cycle(
         runner,
         scope,
@@ -76,18 +103,9 @@ pub async fn run(
         hosts,
         &format!("{name} {version}"),
         proxy,
-        &mut prune_at_unlock,
+        &mut unlocking,
     )
     .await;
-    let action = match &runner.options.mode {
-        Mode::Deploy { .. } => "deploy",
-        Mode::Rollback { .. } => "rollback",
-        Mode::Patch { .. } => "patch",
-    };
-    let version = match &runner.options.mode {
-        Mode::Rollback { to } => to.clone().unwrap_or_else(|| "previous".into()),
-        _ => version,
-    };
     let ended = match &outcome {
         Ok(_) if runner.interrupt.is_set() => "interrupted",
         Ok(_) if !hosts.is_empty() && hosts.iter().all(|h| h.unreachable.is_some()) => {
@@ -96,17 +114,14 @@ pub async fn run(
         Ok(end) => end.as_str(),
         Err(_) => "refused",
     };
-    let audit = format!(
-        "{} run={} by={} playbook={} action={action} version={version} outcome={ended}",
-        holder.since, holder.run_id, holder.by, runner.options.playbook_name
-    );
+    let audit = audit_line(ended);
     super::lock::unlock_all(
         runner,
         hosts,
         locked,
         &holder,
         &audit,
-        prune_at_unlock.as_deref(),
+        unlocking.prune.as_deref(),
     )
     .await;
     runner.reporter.send(Event::Note {
@@ -151,10 +166,18 @@ impl From<Outcome> for CycleEnd {
     }
 }
 
+/// How the locks are released: with each host's switch (a rollback's),
+/// and whether the run's end prunes in the same round trip (`prune`: that
+/// step's title).
+struct Unlocking<'u> {
+    with_switch: Option<&'u super::rollout_switch::UnlockWithSwitch>,
+    prune: Option<String>,
+}
+
 /// The cycle proper, under the lock. `name` is "NAME VERSION" for the step
 /// titles. A completed deploy whose play has no confirm hooks leaves its
 /// confirm step (the prune) to the release of the locks, in the same round
-/// trip: `prune_at_unlock` is then that step's title.
+/// trip: `unlocking.prune` is then that step's title.
 async fn cycle(
     runner: &Runner<'_>,
     scope: &Scope<'_>,
@@ -162,7 +185,7 @@ async fn cycle(
     hosts: &mut Vec<&mut HostState>,
     name: &str,
     proxy: Option<&tokio::sync::Mutex<super::proxy_step::ProxyRun>>,
-    prune_at_unlock: &mut Option<String>,
+    unlocking: &mut Unlocking<'_>,
 ) -> Result<CycleEnd, String> {
     let switch = |label: String, may_roll_back: bool| SwitchRun {
         runner,
@@ -171,6 +194,7 @@ async fn cycle(
         label,
         may_roll_back,
         proxy,
+        unlock: None,
     };
     match &runner.options.mode {
         Mode::Deploy { phase } => {
@@ -191,7 +215,7 @@ async fn cycle(
                 return Ok(outcome.into());
             }
             if play.hooks.confirm.is_empty() {
-                *prune_at_unlock = Some(format!("confirm {name}"));
+                unlocking.prune = Some(format!("confirm {name}"));
                 return Ok(CycleEnd::Completed);
             }
             step(runner, &format!("confirm {name}"), hosts, |host, plan| {
@@ -203,7 +227,11 @@ async fn cycle(
         }
         Mode::Rollback { to } => {
             rollback_targets(runner, hosts, to.as_deref()).await?;
-            Ok(switch("rollback".into(), false).run(hosts).await.into())
+            let rollback = SwitchRun {
+                unlock: unlocking.with_switch,
+                ..switch("rollback".into(), false)
+            };
+            Ok(rollback.run(hosts).await.into())
         }
         Mode::Patch { files } => {
             step(runner, "patch", hosts, |host, plan| async move {

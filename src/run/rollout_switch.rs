@@ -50,6 +50,21 @@ pub struct SwitchRun<'a, 'r> {
     pub may_roll_back: bool,
     /// The play's proxy tier, kept in step with the fleet.
     pub proxy: Option<&'a tokio::sync::Mutex<ProxyRun>>,
+    /// When the switch is each host's last step in the run (see
+    /// [`UnlockWithSwitch`]): the deploy lock's release rides along.
+    pub unlock: Option<&'a UnlockWithSwitch>,
+}
+
+/// The release of a host's deploy lock, sent in the same round trip as its
+/// switch (and its hooks) instead of one of its own at the run's end. Only
+/// for a switch after which the run does nothing more on the host (a
+/// `convoy rollback` without a health gate or a proxy tier), and run on the
+/// host only when `current` moved and every hook exited 0; otherwise the
+/// host keeps the lock until the run's end releases it as usual.
+pub struct UnlockWithSwitch {
+    pub holder: crate::distribution::lock::Holder,
+    /// The host's audit line: its part of the run completed.
+    pub audit: String,
 }
 
 impl SwitchRun<'_, '_> {
@@ -281,10 +296,19 @@ impl SwitchRun<'_, '_> {
                 hooks.render(self.runner, self.scope, host)
             });
             let mark = host.cycle.as_mut().and_then(|c| c.lock_mark.take());
+            let unlock = self.unlock.filter(|_| batch.is_some()).map(|u| {
+                if let Some(cycle) = host.cycle.as_ref() {
+                    cycle
+                        .releasing
+                        .store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                crate::distribution::lock::release_script(&plan.root, &u.holder, &u.audit)
+            });
             let along = remote::Along {
                 before: mark.as_ref(),
                 hooks: hook_lines.as_ref().map_or(&[][..], |h| &h.lines),
                 marker: inline.map_or("", |h| h.marker.as_str()),
+                after: unlock.as_ref(),
             };
             let sudo = host.release_sudo();
             let conn = host.conn.as_ref().expect("connected by step");
@@ -315,6 +339,9 @@ impl SwitchRun<'_, '_> {
                 Ok(Err(msg)) => StepResult::failed(msg),
                 Ok(Ok(s)) if !s.changed => StepResult::ok(format!("current is {}", plan.version)),
                 Ok(Ok(s)) => {
+                    if let Some(cycle) = host.cycle.as_mut() {
+                        cycle.unlocked = s.released;
+                    }
                     host.publish_release(s.previous.as_deref());
                     if let (Some(cycle), Some(lines)) = (host.cycle.as_mut(), &hook_lines) {
                         cycle.hooks = lines.outcomes(&s.hooks);
@@ -592,6 +619,7 @@ impl SwitchRun<'_, '_> {
             let rollback = SwitchRun {
                 label: "rollback".into(),
                 may_roll_back: false,
+                unlock: None,
                 ..self.clone_ref()
             };
             let results = rollback.switch_batch(&mut going, None).await;
@@ -691,6 +719,7 @@ impl SwitchRun<'_, '_> {
             label: self.label.clone(),
             may_roll_back: self.may_roll_back,
             proxy: self.proxy,
+            unlock: self.unlock,
         }
     }
 }

@@ -6,11 +6,13 @@
 //! from `sh` reliably. The set of transports is closed (ssh, local), so a
 //! plain enum dispatches them without boxing.
 
+mod cipher_preference;
 mod error;
 mod follow;
 #[cfg(test)]
 pub mod hostile;
 mod local;
+mod master_launch;
 mod master_pool;
 pub mod remote_fs;
 pub mod shell;

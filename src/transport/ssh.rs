@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
+use openssh::{Session, Stdio};
 
 use super::master_pool::{self, Claim, Lease, Live, MasterPool, Member};
 use super::{ByteCounter, ExecOutput, TransportError};
@@ -89,38 +89,7 @@ impl SshConnection {
         target: &SshTarget,
         control_dir: &Path,
     ) -> Result<Session, TransportError> {
-        let mut builder = SessionBuilder::default();
-        builder
-            .known_hosts_check(if target.accept_new_host_keys {
-                KnownHosts::Add
-            } else {
-                KnownHosts::Strict
-            })
-            .control_directory(control_dir)
-            // Bounded: if convoy is killed hard, the master still goes away soon.
-            .control_persist(ControlPersist::IdleFor(
-                std::num::NonZeroUsize::new(60).expect("non-zero"),
-            ))
-            .connect_timeout(target.connect_timeout)
-            .server_alive_interval(Duration::from_secs(15));
-        if let Some(port) = target.port {
-            builder.port(port);
-        }
-        if let Some(user) = &target.user {
-            builder.user(user.clone());
-        }
-        if let Some(key) = &target.key_file {
-            builder.keyfile(key);
-        }
-        if let Some(config) = &target.config_file {
-            builder.config_file(config);
-        }
-        builder
-            .connect_mux(&target.address)
-            .await
-            .map_err(|e| TransportError::Connect {
-                reason: ssh_reason(&e),
-            })
+        super::master_launch::open(target, control_dir).await
     }
 
     pub(super) async fn exec(
