@@ -533,7 +533,7 @@ sampler() {
             ssh)
                 s=$((s + 1))
                 # A master (-M) owns one control socket.
-                tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- ' -M ' && m=$((m + 1))
+                tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -q -- ' -M ' && m=$((m + 1))
                 ;;
             convoy) f=$(ls "/proc/$pid/fd" 2>/dev/null | wc -l) ;;
             esac

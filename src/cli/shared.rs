@@ -134,7 +134,7 @@ pub struct HostOpts {
     /// SSH connection timeout, e.g. 10s.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub timeout: Duration,
-    /// SSH master connections open at once (default: five times --forks); the
+    /// SSH master connections open at once (default: five times --forks, at least 256); the
     /// least recently used idle one is closed for a host that needs one.
     #[arg(long, value_name = "N")]
     pub max_connections: Option<usize>,

@@ -23,6 +23,9 @@ use std::time::Duration;
 use openssh::Session;
 use tokio::sync::Notify;
 
+/// The least `--max-connections` defaults to, whatever `--forks`.
+pub const MIN_DEFAULT_BOUND: usize = 256;
+
 /// The masters of one process; shared by every connection it opens.
 pub struct MasterPool {
     bound: usize,
@@ -70,17 +73,21 @@ impl MasterPool {
         })
     }
 
-    /// The default bound for `--forks F`: five times F. A release cycle
-    /// goes over every host in each of its phases (lock, prepare, each
-    /// batch's switch, unlock), so a fleet larger than the bound reconnects
-    /// nearly every host in each phase (the least recently used master is
-    /// always the one the next host of the pass needs): at twice F, 50
-    /// hosts at the default 10 forks paid five SSH handshakes each and ran
-    /// at twice the hand-written floor's time. Five times F keeps a fleet of
-    /// that size on one connection per host, and still bounds a fleet of
-    /// thousands to a small multiple of the work in flight.
+    /// The default bound for `--forks F`: five times F, and never fewer
+    /// than [`MIN_DEFAULT_BOUND`]. A release cycle goes over every host in
+    /// each of its phases (lock, prepare, each batch's switch, unlock), so a
+    /// fleet larger than the bound reconnects nearly every host in each
+    /// phase (the least recently used master is always the one the next
+    /// host of the pass needs): at twice F, 50 hosts at the default 10
+    /// forks paid five SSH handshakes each and ran at twice the
+    /// hand-written floor's time; at five times F, 100 and 200 hosts cost
+    /// 3 to 3.5 times the controller CPU per host of 50 (296 and 343 ms
+    /// against 81). A floor of 256 keeps fleets of hundreds on one
+    /// connection per host at any `--forks`, and still bounds a fleet of
+    /// thousands (an idle master is one small ssh process and no file
+    /// descriptor of convoy's).
     pub fn default_bound(forks: usize) -> usize {
-        forks.max(1).saturating_mul(5)
+        forks.max(1).saturating_mul(5).max(MIN_DEFAULT_BOUND)
     }
 
     /// The most masters alive at once.
@@ -431,6 +438,13 @@ mod tests {
         // a's own master is live: a second command of a runs on it.
         assert!(matches!(a.claim().await, Claim::Live(..)));
         drop(a_busy);
+    }
+
+    #[test]
+    fn the_default_bound_is_five_times_forks_and_at_least_the_floor() {
+        assert_eq!(MasterPool::default_bound(10), MIN_DEFAULT_BOUND);
+        assert_eq!(MasterPool::default_bound(0), MIN_DEFAULT_BOUND);
+        assert_eq!(MasterPool::default_bound(100), 500);
     }
 
     #[tokio::test]
