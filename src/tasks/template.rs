@@ -53,7 +53,10 @@ pub fn template_vars(templates: &Templates, host_vars: &Value, src: &str, dest: 
         .and_then(|p| std::fs::metadata(p).ok())
         .map(|m| user_name(m.uid()))
         .unwrap_or_default();
-    let host = whoami::hostname().unwrap_or_default();
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let host = HOST
+        .get_or_init(|| whoami::hostname().unwrap_or_default())
+        .clone();
     let managed = crate::ansible_cfg::AnsibleCfg::current()
         .ansible_managed
         .as_deref()
@@ -78,9 +81,15 @@ pub fn template_vars(templates: &Templates, host_vars: &Value, src: &str, dest: 
 }
 
 /// The user name owning the template (its uid as text when it has none),
-/// as `template_uid` is in ansible-core.
+/// as `template_uid` is in ansible-core. Looked up once per uid: every
+/// host's render of every template asks.
 fn user_name(uid: u32) -> String {
-    std::fs::read_to_string("/etc/passwd")
+    static NAMES: std::sync::Mutex<Vec<(u32, String)>> = std::sync::Mutex::new(Vec::new());
+    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, name)) = names.iter().find(|(u, _)| *u == uid) {
+        return name.clone();
+    }
+    let name = std::fs::read_to_string("/etc/passwd")
         .ok()
         .and_then(|passwd| {
             passwd.lines().find_map(|line| {
@@ -89,7 +98,9 @@ fn user_name(uid: u32) -> String {
                 (fields.nth(1)? == uid.to_string()).then(|| name.to_owned())
             })
         })
-        .unwrap_or_else(|| uid.to_string())
+        .unwrap_or_else(|| uid.to_string());
+    names.push((uid, name.clone()));
+    name
 }
 
 impl Action for Args {

@@ -163,13 +163,7 @@ impl User {
     async fn run(&self, ctx: &ActionContext<'_>) -> Result<Outcome, TransportError> {
         let script = self.script(ctx.check);
         let out = ctx.conn.exec(Script::new(&script).sudo(ctx.sudo)).await?;
-        let stdout = out.stdout_str();
-        let field = |key: &str| {
-            stdout
-                .lines()
-                .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
-                .map(str::to_owned)
-        };
+        let field = |key: &str| out.field(key);
         let Some(had) = field("had").map(|h| h == "1") else {
             return Ok(Outcome::failed(format!(
                 "cannot look the user up: {}",

@@ -47,6 +47,14 @@ impl ExecOutput {
     pub fn stderr_str(&self) -> String {
         String::from_utf8_lossy(&self.stderr).into_owned()
     }
+    /// The value of the first `KEY=value` line of stdout: how scripts that
+    /// report several facts (`had=1`, `rc=0`) hand them back.
+    pub fn field(&self, key: &str) -> Option<String> {
+        self.stdout_str()
+            .lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+            .map(str::to_owned)
+    }
 }
 
 /// Privilege escalation for one script (Ansible's `become`).
