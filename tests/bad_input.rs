@@ -369,10 +369,26 @@ fn local_action_unknown_argument_is_located() {
 }
 
 #[test]
-fn delegate_to_on_a_block_is_refused() {
+fn delegate_to_on_include_tasks_is_refused_as_ansible_core_refuses_it() {
     let case = Case::new(&format!(
-        "{FIRST}    - name: elsewhere\n      delegate_to: localhost\n      block:\n        - command: echo hi\n"
-    ));
+        "{FIRST}    - name: elsewhere\n      include_tasks: more.yml\n      delegate_to: localhost\n"
+    ))
+    .file("more.yml", "- command: echo hi\n");
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn become_on_include_role_is_refused_as_ansible_core_refuses_it() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: as root\n      include_role: {{ name: r }}\n      become: true\n"
+    ))
+    .file("roles/r/tasks/main.yml", "- command: echo hi\n");
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn a_play_throttle_must_be_a_whole_number() {
+    let case = Case::new(&format!("{FIRST}  throttle: two\n"));
     insta::assert_snapshot!(case.fails(&[]));
 }
 

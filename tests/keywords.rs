@@ -156,3 +156,28 @@ fn a_delegated_host_that_cannot_be_reached_makes_the_task_host_unreachable() {
         "the unreachable host went on"
     );
 }
+
+/// ansible-core's result line for a delegated task names both hosts,
+/// `[h1 -> h2(ADDRESS)]` when the delegated host's `ansible_host` is not its
+/// name; a task delegated to its own host reads `[h2]`. Until this was
+/// added convoy printed `[h1]` alone, hiding where the task ran.
+#[test]
+fn a_delegated_result_names_the_host_it_ran_on() {
+    let fleet = Fleet::start(2);
+    let work = workdir();
+    let r = run_playbook(
+        &fleet,
+        work.path(),
+        false,
+        "- hosts: app\n  gather_facts: false\n  tasks:\n    - name: on h2\n      copy: {dest: '/srv/from-{{ inventory_hostname }}', content: x}\n      delegate_to: h2\n",
+    );
+    assert_eq!(r.code, 0, "{}", r.dump());
+    let label = format!("changed: [h1 -> h2({})]", fleet.addr(2));
+    assert!(r.stdout.contains(&label), "no {label:?}: {}", r.dump());
+    assert!(r.stdout.contains("changed: [h2] "), "{}", r.dump());
+    assert!(!r.stdout.contains("[h2 -> h2"), "{}", r.dump());
+    for name in ["from-h1", "from-h2"] {
+        assert!(fleet.host_path(2, &format!("/srv/{name}")).exists());
+        assert!(!fleet.host_path(1, &format!("/srv/{name}")).exists());
+    }
+}

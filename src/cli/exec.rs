@@ -146,6 +146,7 @@ async fn execute_with(
         artifacts,
         delegates: Default::default(),
         fatal: Default::default(),
+        batch_failed_whole: Default::default(),
     };
     let summary = runner.run().await;
     drop(runner);

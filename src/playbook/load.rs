@@ -107,6 +107,9 @@ struct RawPlay {
     any_errors_fatal: bool,
     #[serde(default)]
     ignore_unreachable: bool,
+    /// Over every task of the play that does not set its own.
+    throttle: Option<Spanned<Value>>,
+    timeout: Option<Spanned<Value>>,
     /// Default true, as in Ansible: see `gather.rs`.
     gather_facts: Option<Spanned<Value>>,
     gather_subset: Option<Spanned<Value>>,
@@ -393,6 +396,20 @@ fn convert_play(
             });
         }
     }
+    let whole = |key: &str, v: &Option<Spanned<Value>>, unit: &str| match v {
+        None => Ok(None),
+        Some(v) => v
+            .value
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| PlaybookError::Invalid {
+                message: format!("`{key}` must be a whole number of {unit} (0: no limit)"),
+                span: span(file, &v.referenced),
+            }),
+    };
+    let play_throttle = whole("throttle", &raw.throttle, "hosts")?
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+    let play_timeout = whole("timeout", &raw.timeout, "seconds")?;
     if let Some(m) = &raw.max_fail_percentage {
         return Err(PlaybookError::Invalid {
             message: "`max_fail_percentage` is not supported: Ansible applies it within each batch, after every task; convoy's `rollout: {max_fail: N%}` counts failed hosts over the whole play, between batches (use it if that is what you mean)".into(),
@@ -504,6 +521,8 @@ fn convert_play(
         become_user: raw.become_user,
         any_errors_fatal: raw.any_errors_fatal,
         ignore_unreachable: raw.ignore_unreachable,
+        throttle: play_throttle,
+        timeout: play_timeout,
         tags: raw.tags.map(|t| string_list(&t)).unwrap_or_default(),
         rollout: match serial {
             Some(spec) => Some(spec),
@@ -638,6 +657,8 @@ pub(super) fn convert_task(file: &Path, raw: RawTask, depth: usize) -> Result<Ta
     let mut inclusion: Option<(Inclusion, String, SourceSpan)> = None;
     let mut role_ref: Option<(Inclusion, Value, SourceSpan)> = None;
     let mut local_delegate = false;
+    // The task keywords written, for those an `include_*` task refuses.
+    let mut keywords: Vec<(String, SourceSpan)> = Vec::new();
 
     for (key, value) in raw.entries {
         let key_span = span(file, &key.referenced);
@@ -695,6 +716,7 @@ pub(super) fn convert_task(file: &Path, raw: RawTask, depth: usize) -> Result<Ta
             role_ref = Some((kind, v, key_span));
             continue;
         }
+        keywords.push((key.value.clone(), key_span.clone()));
         match key.value.as_str() {
             "name" => {
                 task.name = Some(
@@ -775,8 +797,10 @@ pub(super) fn convert_task(file: &Path, raw: RawTask, depth: usize) -> Result<Ta
                 )
             }
             "delegate_facts" => {
-                task.delegate_facts = boolean(&v)
-                    .ok_or_else(|| invalid("`delegate_facts` must be true or false".into()))?
+                task.delegate_facts = Some(
+                    boolean(&v)
+                        .ok_or_else(|| invalid("`delegate_facts` must be true or false".into()))?,
+                )
             }
             "any_errors_fatal" => {
                 task.any_errors_fatal =
@@ -835,12 +859,23 @@ pub(super) fn convert_task(file: &Path, raw: RawTask, depth: usize) -> Result<Ta
     if local_delegate {
         task.delegate_to = Some("localhost".into());
     }
-    if (task.delegate_to.is_some() || task.delegate_facts) && module.is_none() {
+    let dynamic = match (&inclusion, &role_ref) {
+        (Some((Inclusion::Include, _, _)), _) => Some("include_tasks"),
+        (_, Some((Inclusion::Include, _, _))) => Some("include_role"),
+        _ => None,
+    };
+    if let Some(action) = dynamic
+        && let Some((key, at)) = keywords.iter().find(|(k, _)| !include_keyword(k))
+    {
         return Err(PlaybookError::Invalid {
-            message: "`delegate_to`/`delegate_facts` apply to a module task, not to a block, \
-                      an include or a role"
-                .into(),
-            span: start,
+            message: format!(
+                "`{key}` is not a keyword of `{action}` (ansible-core refuses it too: an \
+                 include takes only {}); put it on the tasks it includes, or use the \
+                 static `{}`",
+                INCLUDE_KEYWORDS.join(", "),
+                action.replace("include", "import")
+            ),
+            span: at.clone(),
         });
     }
     if let Some((kind, spec, at)) = role_ref {
@@ -890,7 +925,20 @@ pub(super) fn convert_task(file: &Path, raw: RawTask, depth: usize) -> Result<Ta
                 span: at,
             });
         }
-        return include::resolve(kind, file, &name, task, &at, depth);
+        let mut task = include::resolve(kind, file, &name, task, &at, depth)?;
+        let mut kind = std::mem::replace(
+            &mut task.kind,
+            TaskKind::Block {
+                block: vec![],
+                rescue: vec![],
+                always: vec![],
+            },
+        );
+        if let TaskKind::Block { block, .. } = &mut kind {
+            pass_delegation_down(&task, block.iter_mut());
+        }
+        task.kind = kind;
+        return Ok(task);
     }
 
     task.kind = match (module, has_block) {
@@ -913,6 +961,10 @@ pub(super) fn convert_task(file: &Path, raw: RawTask, depth: usize) -> Result<Ta
             for child in block.iter_mut().chain(&mut rescue).chain(&mut always) {
                 inherit_when(child, &when);
             }
+            pass_delegation_down(
+                &task,
+                block.iter_mut().chain(&mut rescue).chain(&mut always),
+            );
             TaskKind::Block {
                 block,
                 rescue,
@@ -943,6 +995,28 @@ pub(super) fn convert_task(file: &Path, raw: RawTask, depth: usize) -> Result<Ta
 }
 
 const LOCAL_ACTION: &str = "local_action";
+
+/// The keywords ansible-core's `include_tasks` and `include_role` take
+/// (TaskInclude.VALID_INCLUDE_KEYWORDS, `with_*` for its `loop_with`);
+/// any other is an error there, not something the included tasks inherit.
+const INCLUDE_KEYWORDS: &[&str] = &[
+    "name",
+    "when",
+    "loop",
+    "loop_control",
+    "vars",
+    "args",
+    "tags",
+    "register",
+    "ignore_errors",
+    "no_log",
+    "run_once",
+    "timeout",
+];
+
+fn include_keyword(key: &str) -> bool {
+    INCLUDE_KEYWORDS.contains(&key) || LoopLookup::from_keyword(key).is_some()
+}
 
 /// `local_action: MODULE ARGS` or `local_action: {module: MODULE, ARG: ...}`:
 /// the module and its arguments.
@@ -1030,7 +1104,12 @@ fn place_roles(
             continue;
         };
         if let Some(spec) = task.role.take() {
-            *block = super::role::import(file, &spec, &task.span, roles)?;
+            let mut tasks = super::role::import(file, &spec, &task.span, roles)?;
+            pass_delegation_down(task, tasks.iter_mut());
+            let TaskKind::Block { block, .. } = &mut task.kind else {
+                unreachable!("matched above")
+            };
+            *block = tasks;
             if task.include.is_none() {
                 // import_role is static: its `when` holds for each task.
                 let when = std::mem::take(&mut task.when);
@@ -1045,6 +1124,37 @@ fn place_roles(
         place_roles(file, always, roles)?;
     }
     Ok(())
+}
+
+/// `delegate_to` and `delegate_facts` on a block, an include or a role
+/// task (`parent`): every task in `children` that does not say otherwise
+/// takes them, down every block, as ansible-core's tasks inherit them from
+/// their parents.
+fn pass_delegation_down<'a>(parent: &Task, children: impl Iterator<Item = &'a mut Task>) {
+    fn inherit(task: &mut Task, to: &Option<String>, facts: Option<bool>) {
+        if task.delegate_to.is_none() {
+            task.delegate_to = to.clone();
+        }
+        if task.delegate_facts.is_none() {
+            task.delegate_facts = facts;
+        }
+        if let TaskKind::Block {
+            block,
+            rescue,
+            always,
+        } = &mut task.kind
+        {
+            for child in block.iter_mut().chain(rescue).chain(always) {
+                inherit(child, to, facts);
+            }
+        }
+    }
+    if parent.delegate_to.is_none() && parent.delegate_facts.is_none() {
+        return;
+    }
+    for child in children {
+        inherit(child, &parent.delegate_to, parent.delegate_facts);
+    }
 }
 
 /// Adds `when` (an enclosing block's) in front of the conditions of `task`,

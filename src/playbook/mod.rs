@@ -73,6 +73,9 @@ pub struct Play {
     pub any_errors_fatal: bool,
     /// `ignore_unreachable`: an unreachable host is counted and goes on.
     pub ignore_unreachable: bool,
+    /// `throttle` and `timeout` for every task that (with its blocks) sets none.
+    pub throttle: Option<usize>,
+    pub timeout: Option<u64>,
     /// A versioned release cycle (prepare, switch, confirm) after the tasks.
     pub distribution: Option<DistributionSpec>,
     pub hooks: Hooks,
@@ -149,6 +152,8 @@ impl Playbook {
                 tags: vec![],
                 any_errors_fatal: false,
                 ignore_unreachable: false,
+                throttle: None,
+                timeout: None,
                 distribution: None,
                 hooks: Hooks::default(),
                 rollout: None,

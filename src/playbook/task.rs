@@ -36,7 +36,7 @@ pub struct Task {
     /// sets it to `localhost`.
     pub delegate_to: Option<String>,
     /// `delegate_facts`: facts the task sets go to the delegated host.
-    pub delegate_facts: bool,
+    pub delegate_facts: Option<bool>,
     /// `any_errors_fatal` as written (unset: the enclosing block's, then the play's).
     pub any_errors_fatal: Option<bool>,
     /// `ignore_unreachable` as written (unset: the enclosing block's, then the play's).
@@ -184,7 +184,7 @@ impl Task {
             delay: std::time::Duration::from_secs(5),
             run_once: false,
             delegate_to: None,
-            delegate_facts: false,
+            delegate_facts: None,
             any_errors_fatal: None,
             ignore_unreachable: None,
             throttle: None,

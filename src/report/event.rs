@@ -74,6 +74,9 @@ pub enum Event {
 #[derive(Debug, Clone)]
 pub struct HostResult {
     pub host: String,
+    /// The host a delegated task ran on (`delegate_to`), as labelled in
+    /// the output: `[h1 -> h2]`.
+    pub delegated_to: Option<String>,
     pub task: String,
     pub status: Status,
     pub msg: Option<String>,
@@ -113,7 +116,10 @@ impl Status {
 impl HostResult {
     /// The one-line text shown for a result, the same in every text renderer.
     pub fn line(&self) -> String {
-        let mut line = format!("{}: [{}]", self.status.as_str(), self.host);
+        let mut line = match &self.delegated_to {
+            Some(to) => format!("{}: [{} -> {to}]", self.status.as_str(), self.host),
+            None => format!("{}: [{}]", self.status.as_str(), self.host),
+        };
         if let Some(item) = &self.item {
             line.push_str(&format!(" => (item={item})"));
         }

@@ -94,6 +94,7 @@ pub fn to_json(event: &Event) -> Option<serde_json::Value> {
         Event::HostResult(r) => json!({
             "event": "host_result",
             "host": r.host,
+            "delegated_to": r.delegated_to,
             "task": r.task,
             "status": r.status,
             "changed": r.status == super::Status::Changed,

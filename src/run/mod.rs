@@ -182,6 +182,9 @@ pub struct Runner<'a> {
     pub delegates: delegation::Delegates,
     /// A task under `any_errors_fatal` failed: no later play runs.
     pub fatal: std::sync::atomic::AtomicBool,
+    /// Every host of a play's batch failed: no later play runs, as
+    /// ansible-core's playbook executor breaks its plays loop then.
+    pub batch_failed_whole: std::sync::atomic::AtomicBool,
 }
 
 impl Runner<'_> {
@@ -211,6 +214,9 @@ impl Runner<'_> {
             if self.interrupt.is_set()
                 || self.control.halted()
                 || self.fatal.load(std::sync::atomic::Ordering::Relaxed)
+                || self
+                    .batch_failed_whole
+                    .load(std::sync::atomic::Ordering::Relaxed)
             {
                 break;
             }

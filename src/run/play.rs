@@ -193,7 +193,28 @@ async fn run_body(
         run_tasks(runner, &task_scope, &play.post_tasks, &mut play_hosts).await;
         run_handlers(runner, &task_scope, &mut play_hosts).await;
     }
+    // ansible-core's playbook executor: when the hosts that failed (or
+    // became unreachable) in this play are as many as the play's hosts,
+    // hosts failed in earlier plays included, no later play runs.
+    let failed_here = play_hosts.iter().filter(|h| !h.active()).count();
+    if !serial && !selected.is_empty() && failed_here == selected.len() {
+        stop_after_whole_batch(runner, &play.name);
+    }
     Ok(end)
+}
+
+/// Every host of a batch of `play` failed: the run ends after it.
+pub(super) fn stop_after_whole_batch(runner: &Runner<'_>, play: &str) {
+    if runner.fatal.load(std::sync::atomic::Ordering::Relaxed) {
+        // `any_errors_fatal` already ended the run, and said so.
+        return;
+    }
+    runner
+        .batch_failed_whole
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    runner.reporter.send(Event::Note {
+        message: format!("{play}: every host of the batch failed: no later play runs"),
+    });
 }
 
 /// `vars_files`, read once per play (their names were checked before the run).

@@ -131,6 +131,7 @@ impl ProxyRun {
         let send_diffs = |host: &str, status: Status, msg: String, diffs| {
             runner.reporter.send(Event::HostResult(Box::new(HostResult {
                 host: host.to_owned(),
+                delegated_to: None,
                 task: label.to_owned(),
                 status,
                 msg: Some(msg),

@@ -298,6 +298,7 @@ fn would_migrate(
                 .reporter
                 .send(Event::HostResult(Box::new(crate::report::HostResult {
                     host: host.name.clone(),
+                    delegated_to: None,
                     task: title.clone(),
                     status: crate::report::Status::Changed,
                     msg: Some(format!("would run for {version}")),

@@ -161,6 +161,10 @@ pub async fn run(
             index: index + 1,
             failed: failed.clone(),
         });
+        if all_failed {
+            // As ansible-core: the play stops, and no later play runs.
+            super::play::stop_after_whole_batch(runner, &play.name);
+        }
         let rest = total - index - 1;
         if rest == 0 {
             break;

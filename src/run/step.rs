@@ -112,6 +112,7 @@ pub fn record(
     }
     runner.reporter.send(Event::HostResult(Box::new(HostResult {
         host: host.name.clone(),
+        delegated_to: None,
         task: task.to_owned(),
         status,
         msg: Some(result.msg),

@@ -64,6 +64,7 @@ pub async fn run_task_list(
         artifacts: Default::default(),
         delegates: Default::default(),
         fatal: Default::default(),
+        batch_failed_whole: Default::default(),
     };
     let mut magic = VarMap::new();
     magic.insert("ansible_check_mode".into(), place.options.check.into());

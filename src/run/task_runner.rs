@@ -344,7 +344,11 @@ async fn run_module_task(
                 .or(scope.blocks.any_errors_fatal)
                 .unwrap_or(scope.play.any_errors_fatal));
     // `throttle` narrows `--forks` for this task, never widens it.
-    let forks = match task.throttle.or(scope.blocks.throttle) {
+    let forks = match task
+        .throttle
+        .or(scope.blocks.throttle)
+        .or(scope.play.throttle)
+    {
         Some(n) if n > 0 => super::fan_out::Forks::new(n.min(runner.options.forks)),
         _ => runner.forks(),
     };
@@ -358,6 +362,7 @@ async fn run_module_task(
                 .collect::<Vec<_>>(),
         )
         .await;
+    let forgiven_unreachable = results.iter().any(|r| r.forgiven_unreachable);
     // run_once: as ansible-core's strategy (`get_task_hosts`), the one
     // host's registered result and facts go to every host of the batch
     // that is not unreachable.
@@ -372,10 +377,11 @@ async fn run_module_task(
         runner.delegates.settle_facts(h);
     }
     if fatal
-        && hosts
-            .iter()
-            .zip(&before)
-            .any(|(h, was)| *was && !h.active())
+        && (forgiven_unreachable
+            || hosts
+                .iter()
+                .zip(&before)
+                .any(|(h, was)| *was && !h.active()))
     {
         end_for_all(runner, hosts);
     }
@@ -403,12 +409,16 @@ struct Shared {
     registered: Option<(String, Value)>,
     facts: VarMap,
     gathered: VarMap,
+    /// The host was unreachable at this task and `ignore_unreachable` let
+    /// it go on: still a reason for `any_errors_fatal` to stop every host,
+    /// as ansible-core's linear strategy counts every unreachable result.
+    forgiven_unreachable: bool,
 }
 
 impl Shared {
     fn of(task: &Task, registered: Option<(String, Value)>, outcome: &Outcome) -> Shared {
         // `delegate_facts`: the facts went to the delegated host alone.
-        if task.delegate_facts && task.delegate_to.is_some() {
+        if task.delegate_facts == Some(true) && task.delegate_to.is_some() {
             return Shared {
                 registered,
                 ..Shared::default()
@@ -418,6 +428,7 @@ impl Shared {
             registered,
             facts: outcome.facts.clone(),
             gathered: outcome.gathered.clone(),
+            ..Shared::default()
         }
     }
 
@@ -440,9 +451,10 @@ async fn run_on_host(
     task: &Task,
     host: &mut HostState,
 ) -> Shared {
-    let shared = run_on_reached_host(runner, scope, task, host).await;
+    let mut shared = run_on_reached_host(runner, scope, task, host).await;
     if host.unreachable.is_some() && ignores_unreachable(scope, task) {
         forgive_unreachable(host);
+        shared.forgiven_unreachable = true;
     }
     shared
 }
@@ -523,6 +535,7 @@ async fn run_on_reached_host(
         timeout: task
             .timeout
             .or(scope.blocks.timeout)
+            .or(scope.play.timeout)
             .filter(|secs| *secs > 0),
     };
 
@@ -694,6 +707,7 @@ pub(super) async fn ensure_connected(
             host.unreachable = Some(e.to_string());
             let result = HostResult {
                 host: host.name.clone(),
+                delegated_to: None,
                 task: task_name.to_owned(),
                 status: Status::Unreachable,
                 msg: Some(e.to_string()),
@@ -811,7 +825,9 @@ async fn run_once(
     }
     // `delegate_facts`: the facts are the delegated host's (handed over
     // once the task is done on every host: that host may be one of them).
-    if let Some(to) = delegated_to.filter(|to| task.delegate_facts && *to != host.name) {
+    if let Some(to) =
+        delegated_to.filter(|to| task.delegate_facts == Some(true) && *to != host.name)
+    {
         runner
             .delegates
             .defer_facts(&to, &outcome.facts, &outcome.gathered);
@@ -902,7 +918,22 @@ async fn call_module(
             Outcome::failed(e.to_string())
         }
     };
+    let mut outcome = outcome;
+    if let Some((d, _)) = &delegated
+        && d.name != host.name
+    {
+        outcome.delegated_to = Some(delegation_label(&d.name, &d.ctx));
+    }
     (outcome, delegated.map(|(d, _)| d.name))
+}
+
+/// How ansible-core's output names the host a task was delegated to: its
+/// name, and its `ansible_host` in brackets when that differs.
+fn delegation_label(name: &str, ctx: &VarMap) -> String {
+    match ctx.get("ansible_host").and_then(Value::as_str) {
+        Some(address) if address != name => format!("{name}({address})"),
+        _ => name.to_owned(),
+    }
 }
 
 /// The delegated host of one call and whom the task runs as there (its
@@ -1144,6 +1175,7 @@ fn emit(
         .join("\n");
     let mut result = HostResult {
         host: host.name.clone(),
+        delegated_to: outcome.delegated_to.clone(),
         task: task.display_name(),
         status,
         msg: outcome.msg.clone(),

@@ -16,6 +16,10 @@ pub struct Outcome {
     /// Facts gathered (`setup`): they rank below play variables, as in
     /// Ansible, where `facts` rank above them.
     pub gathered: VarMap,
+    /// Where a delegated task ran, as ansible-core's output labels it
+    /// (`h2`, or `h2(ADDRESS)` when the host's `ansible_host` differs):
+    /// the result line reads `[h1 -> h2]`.
+    pub delegated_to: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -235,7 +235,7 @@ fn render(root: &Arc<LazyVars>, source: &str, key: &str) -> Result<Value, Error>
         None => root
             .env
             .render_named_str(&name, source, &ctx)
-            .map(|text| Value::from_serialize(native::concat_value(text))),
+            .map(|text| Value::from_serialize(native::concat_rendered(source, text))),
     };
     DEPTH.with(|d| d.set(depth));
     result

@@ -233,7 +233,7 @@ impl Templates {
                     }
                     None => self
                         .render_inline(s, ctx, vars, origin)
-                        .map(native::concat_value),
+                        .map(|text| native::concat_rendered(s, text)),
                 }
             }
             // An argument or item that renders to `omit` is left out, as

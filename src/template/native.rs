@@ -60,6 +60,29 @@ pub(crate) fn concat_value(text: String) -> Value {
     Value::String(text)
 }
 
+/// What ansible-core makes of a whole template's output, `rendered` with
+/// the source's trailing newlines kept: its Jinja drops the source's last
+/// newline before rendering, reads the text as a literal if it looks like
+/// one (so `"{{ flag }}\n"` giving `True` is the boolean, newline lost),
+/// and gives a string back the newlines the source ends with and the text
+/// lacks (so a value that ends with a newline is not given a second one).
+pub(crate) fn concat_rendered(source: &str, mut rendered: String) -> Value {
+    let wanted = trailing_newlines(source);
+    if wanted > 0 && rendered.ends_with('\n') {
+        rendered.pop();
+    }
+    let mut value = concat_value(rendered);
+    if let Value::String(text) = &mut value {
+        let have = trailing_newlines(text);
+        text.extend(std::iter::repeat_n('\n', wanted.saturating_sub(have)));
+    }
+    value
+}
+
+fn trailing_newlines(s: &str) -> usize {
+    s.len() - s.trim_end_matches('\n').len()
+}
+
 /// What ansible-core appends to a lone expression's value: the newline
 /// Jinja dropped from the source, when the value is a string.
 pub(crate) fn trailing_newline(source: &str, value: &mut Value) {
@@ -103,6 +126,33 @@ mod tests {
         assert_eq!(single_expression("{{ a }}{{ b }}"), None);
         assert_eq!(single_expression("{{ a }} {% if b %}{% endif %}"), None);
         assert_eq!(single_expression("{{ }}"), None);
+    }
+
+    #[test]
+    fn a_template_giving_true_before_a_newline_was_text_where_ansible_gives_the_boolean() {
+        assert_eq!(
+            concat_rendered("{{ a | default(1) }}\n", "True\n".into()),
+            json!(true)
+        );
+        assert_eq!(
+            concat_rendered("{{ a }}{{ b }}\n", "[1]\n".into()),
+            json!([1])
+        );
+        assert_eq!(
+            concat_rendered("{{ a }}-x\n", "1-x\n".into()),
+            json!("1-x\n")
+        );
+        // A value ending with a newline is not given a second one; a
+        // source ending with two keeps both.
+        assert_eq!(
+            concat_rendered("{{ a | upper }}\n", "A\n\n".into()),
+            json!("A\n")
+        );
+        assert_eq!(
+            concat_rendered("{{ a }}!\n\n", "x!\n\n".into()),
+            json!("x!\n\n")
+        );
+        assert_eq!(concat_rendered("{{ a }}!", "True".into()), json!(true));
     }
 
     #[test]

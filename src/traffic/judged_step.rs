@@ -97,6 +97,7 @@ pub async fn judge(
         }
         runner.reporter.send(Event::HostResult(Box::new(HostResult {
             host: host.clone(),
+            delegated_to: None,
             task: task.clone(),
             status: if verdict.passed() {
                 Status::Ok
