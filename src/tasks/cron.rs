@@ -10,7 +10,8 @@
 //! registered result has ansible-core's keys (`jobs`, `envs`,
 //! `cron_file`, `backup_file`).
 //!
-//! Platforms other than Linux's cron (Solaris, AIX, HP-UX) are not handled.
+//! ansible-core's warnings (a cron file's name with dots, a job with
+//! line breaks) are not given. Platforms other than Linux's cron (Solaris, AIX, HP-UX) are not handled.
 
 use regex::Regex;
 use serde::Deserialize;
@@ -111,7 +112,6 @@ struct Cron {
     present: bool,
     backup: bool,
     entry: Entry,
-    warnings: Vec<String>,
 }
 
 impl Cron {
@@ -139,7 +139,6 @@ impl Cron {
         if a.insertafter.is_some() && a.insertbefore.is_some() {
             return Err("parameters are mutually exclusive: insertafter|insertbefore".into());
         }
-        let mut warnings = Vec::new();
         let cron_file = match a.cron_file {
             None => None,
             Some(f) if f == "/etc/crontab" => {
@@ -148,14 +147,6 @@ impl Cron {
                 );
             }
             Some(f) => {
-                let base = f.rsplit('/').next().unwrap_or_default();
-                let plain = Regex::new(r"(?i)^[A-Z0-9_-]+$").expect("valid pattern");
-                if !plain.is_match(base) {
-                    warnings.push(format!(
-                        "Filename portion of cron_file (\"{base}\") should consist solely of \
-                         upper- and lower-case letters, digits, underscores, and hyphens"
-                    ));
-                }
                 let path = if f.starts_with('/') {
                     f.clone()
                 } else {
@@ -205,9 +196,6 @@ impl Cron {
         } else {
             let line = a.job.filter(|_| present).map(|job| {
                 let job = job.trim_matches(['\r', '\n']);
-                if job.contains(['\r', '\n']) {
-                    warnings.push("Job should not contain line breaks".into());
-                }
                 let prefix = if a.disabled { "#" } else { "" };
                 let user = match (&cron_file, &a.user) {
                     (Some(_), Some(u)) => format!("{u} "),
@@ -227,7 +215,6 @@ impl Cron {
             present,
             backup: a.backup,
             entry,
-            warnings,
         })
     }
 
@@ -355,9 +342,16 @@ impl Cron {
             let mut outcome = Outcome::changed(true)
                 .with("cron_file", given.clone())
                 .with("state", "absent");
+            // ansible-core registers its `diff` here, empty without --diff.
+            let mut registered = serde_json::Map::new();
             if ctx.diff {
+                registered.insert("before".into(), before.clone().into());
+                registered.insert("before_header".into(), self.header().into());
+                registered.insert("after".into(), "".into());
+                registered.insert("after_header".into(), "/dev/null".into());
                 outcome.diffs.push(diff(String::new(), "/dev/null".into()));
             }
+            outcome = outcome.with("diff", serde_json::Value::Object(registered));
             if !ctx.check {
                 let script = ShellScript::new().var("CF", path).code("rm -- \"$CF\"");
                 let out = ctx.conn.exec(Script::new(&script).sudo(ctx.sudo)).await?;
@@ -367,8 +361,7 @@ impl Cron {
         }
         let mut outcome = Outcome::changed(changed)
             .with("jobs", tab.job_names())
-            .with("envs", tab.env_names())
-            .with("warnings", self.warnings.clone());
+            .with("envs", tab.env_names());
         if changed && ctx.diff {
             outcome.diffs.push(diff(tab.render(), self.header()));
         }
