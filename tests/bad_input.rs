@@ -345,6 +345,22 @@ fn user_unknown_argument_is_named() {
 }
 
 #[test]
+fn cron_unknown_argument_is_named() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: nightly\n      cron:\n        name: nightly\n        job: /bin/true\n        minutes: \"5\"\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn cron_special_time_with_a_time_is_refused() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: nightly\n      cron: {{ name: nightly, job: /bin/true, special_time: daily, hour: \"2\" }}\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
 fn local_action_naming_no_module_suggests_the_nearest() {
     let case = Case::new(&format!(
         "{FIRST}    - name: typo\n      local_action: comand echo hi\n"

@@ -96,6 +96,7 @@ fn hosts_have_private_directories() {
         "/tmp",
         "/var/www",
         "/etc/nginx",
+        "/var/spool/cron",
     ] {
         assert!(fleet.host_path(2, dir).is_dir(), "{dir}");
         fleet.exec_ok(2, &format!("test -d {dir}"));
@@ -135,6 +136,39 @@ fn a_user_created_on_one_host_exists_on_no_other_nor_on_the_machine() {
     fleet.exec_ok(1, &format!("userdel {user} && ! id {user} 2>/dev/null"));
     fleet.exec_ok(2, &format!("useradd -M {user} && id {user}"));
     assert!(!fleet.exec(1, &format!("id {user}")).status.success());
+}
+
+#[test]
+fn a_crontab_set_on_one_host_is_on_no_other_nor_on_the_machine() {
+    let fleet = Fleet::start(2);
+    let job = format!("17 3 * * * echo cron-smoke-{}", fleet.id());
+    // As root and as `convoy` (crontab(1) is setgid crontab: the spool's
+    // crontabs directory must be root:crontab 1730 for a user's to be written).
+    fleet.exec_ok(1, &format!("echo '{job}' | crontab -"));
+    assert_eq!(
+        stdout(fleet.ssh_as(
+            1,
+            "convoy",
+            &format!("echo '{job}' | crontab - && crontab -l")
+        )),
+        job
+    );
+    assert_eq!(fleet.exec_ok(1, "crontab -l"), format!("{job}\n"));
+    assert_eq!(
+        fleet.exec_ok(1, "stat -c '%a %U:%G' /var/spool/cron/crontabs"),
+        "1730 root:crontab\n"
+    );
+    for user in ["root", "convoy"] {
+        let on_h2 = fleet.exec(2, &format!("crontab -u {user} -l"));
+        assert!(!on_h2.status.success(), "h2 has h1's crontab for {user}");
+        let machine = Path::new("/var/spool/cron/crontabs").join(user);
+        let text = std::fs::read_to_string(&machine).unwrap_or_default();
+        assert!(
+            !text.contains(&job),
+            "the machine's crontab for {user} has h1's job"
+        );
+        assert!(fleet.host_path(1, machine.to_str().unwrap()).is_file());
+    }
 }
 
 #[test]

@@ -12,6 +12,8 @@ mod blockinfile;
 mod command;
 mod context;
 mod copy;
+mod cron;
+mod crontab;
 mod debug;
 mod download_dest;
 mod fail;
@@ -106,6 +108,7 @@ static MODULES: &[&ModuleSpec] = &[
     &get_url::SPEC,
     &uri::SPEC,
     &unarchive::SPEC,
+    &cron::SPEC,
 ];
 
 /// Finds a module by name; `ansible.builtin.copy` works as well as `copy`.

@@ -28,7 +28,8 @@
 #   ssh_config     for `ssh -F`: user root, the fleet's key and known_hosts, strict host key checking
 #   id_ed25519     the client key (authorized for root and for user `convoy` on every host)
 #   known_hosts    each host's key, by address
-#   h<i>/fs/...    the directories bind-mounted into host i (srv, etc-app, root, home, tmp, var-www, etc-nginx)
+#   h<i>/fs/...    the directories bind-mounted into host i (srv, etc-app, root, home, tmp, var-www, etc-nginx,
+#                  var-spool-cron)
 #                  and etc-upper, what host i wrote to its /etc (an overlay; etc-work is overlayfs' own)
 #   h<i>/sshd.log  sshd's log (symlink into the run dir)
 #
@@ -60,6 +61,9 @@ MAX_FLEETS=250
 MAX_HOSTS=200 # .(10+i) must stay below .255
 # Directories each host gets privately: "name under DIR/h<i>/fs" -> "path inside the host".
 MOUNTS=(srv:/srv etc-app:/etc/app root:/root home:/home var-www:/var/www etc-nginx:/etc/nginx)
+# Users' crontabs (the `cron` module): each host has its own /var/spool/cron,
+# else a crontab set on one host would be every host's and the machine's.
+MOUNTS+=(var-spool-cron:/var/spool/cron)
 
 die() {
     echo "fleet.sh: $*" >&2
@@ -196,6 +200,7 @@ machine_setup() {
     fi
 
     mkdir -p /etc/app /var/www /srv /home /etc/nginx /run/sshd
+    mkdir -p /var/spool/cron # the mount point of each host's own (cron may not be installed)
     chmod 0755 /run/sshd
 
     # Let iproute2 create its shared /run/netns mount once, not concurrently.
@@ -348,6 +353,11 @@ create_host() {
     if [[ -d /etc/nginx ]]; then
         cp -a /etc/nginx/. "$fs/etc-nginx/"
     fi
+    # crontab(1) is setgid crontab and writes into crontabs/ through that
+    # group only: the directory must be root:crontab 1730, as Debian's cron makes it.
+    mkdir -p "$fs/var-spool-cron/crontabs"
+    chmod 1730 "$fs/var-spool-cron/crontabs"
+    if getent group crontab >/dev/null; then chgrp crontab "$fs/var-spool-cron/crontabs"; fi
     echo "h$i" >"$fs/etc-hostname"
     # /etc/hosts: its own name (sudo complains if it can't resolve it) and the other hosts.
     printf '127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n127.0.1.1 h%s\n%s\n' \

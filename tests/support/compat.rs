@@ -39,6 +39,9 @@ const WWW: &str = "/var/www/compat";
 const WWW_PORT: u16 = 8088;
 /// The files of a host's local users and groups, reset between turns.
 const ACCOUNT_FILES: [&str; 4] = ["passwd", "group", "shadow", "gshadow"];
+/// What the `cron` cases write, removed between turns: the host's users'
+/// crontabs (its own spool, fleet.sh) and cron.d files named `compat-*`.
+const CRON_FILES: &str = "/var/spool/cron/crontabs/* /etc/cron.d/compat-*";
 
 /// What `case.yml` says about a case.
 #[derive(Debug, Deserialize)]
@@ -225,14 +228,14 @@ impl Oracle {
             .to_owned()
     }
 
-    /// Removes [`TARGET`] on every host, and gives each host the machine's
+    /// Removes [`TARGET`] and [`CRON_FILES`] on every host, and gives each host the machine's
     /// users and groups again (the `user` and `group` cases create some:
     /// the other tool must start from the same accounts). The host's
     /// /etc is its own overlay (fleet.sh), so the files are written there
     /// in place, through a copy in the host's /tmp.
     pub fn reset(&self) {
         for i in self.fleet.hosts() {
-            let mut restore = format!("rm -rf {TARGET}");
+            let mut restore = format!("rm -rf {TARGET} {CRON_FILES}");
             for file in ACCOUNT_FILES {
                 let Ok(content) = std::fs::read(format!("/etc/{file}")) else {
                     continue;

@@ -29,6 +29,7 @@ const MOUNTS: &[(&str, &str)] = &[
     ("/tmp", "tmp"),
     ("/var/www", "var-www"),
     ("/etc/nginx", "etc-nginx"),
+    ("/var/spool/cron", "var-spool-cron"),
 ];
 
 pub struct Fleet {
