@@ -413,3 +413,17 @@ fn timeout_must_be_whole_seconds() {
     ));
     insta::assert_snapshot!(case.fails(&[]));
 }
+
+#[test]
+fn environment_must_be_a_mapping() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: env\n      command: env\n      environment: 5\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn environment_on_a_play_must_be_a_mapping() {
+    let case = Case::new(&format!("{FIRST}  environment: [1, 2]\n"));
+    insta::assert_snapshot!(case.fails(&[]));
+}

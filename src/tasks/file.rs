@@ -813,6 +813,7 @@ pub(super) mod testing {
             diff: true,
             sudo: None,
             base_dir: Path::new("."),
+            environment: &Default::default(),
         };
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
