@@ -24,6 +24,7 @@ mod group;
 mod hostile_values;
 mod http_request;
 mod include_vars;
+mod init_script;
 mod lineinfile;
 mod meta;
 mod outcome;
@@ -32,9 +33,11 @@ mod python_re;
 mod raw;
 mod replace;
 mod script;
+mod service;
 mod set_fact;
 mod setup;
 mod stat;
+mod systemd;
 pub mod template;
 mod unarchive;
 mod uri;
@@ -108,6 +111,9 @@ static MODULES: &[&ModuleSpec] = &[
     &get_url::SPEC,
     &uri::SPEC,
     &unarchive::SPEC,
+    &service::SPEC,
+    &systemd::SPEC,
+    &systemd::SERVICE_SPEC,
 ];
 
 /// Finds a module by name; `ansible.builtin.copy` works as well as `copy`.
