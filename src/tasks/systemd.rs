@@ -289,6 +289,8 @@ impl Systemd {
                     return Ok(Outcome::failed(bare.err.trim_end().to_owned())
                         .with("cmd", base.join(" "))
                         .with("rc", bare.rc)
+                        .with("stdout_lines", bare.out.lines().collect::<Vec<_>>())
+                        .with("stderr_lines", bare.err.lines().collect::<Vec<_>>())
                         .with("stdout", bare.out.clone())
                         .with("stderr", bare.err.clone()));
                 }
