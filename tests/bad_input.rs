@@ -445,3 +445,33 @@ fn timeout_must_be_whole_seconds() {
     ));
     insta::assert_snapshot!(case.fails(&[]));
 }
+
+#[test]
+fn environment_must_be_a_mapping() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: env\n      command: env\n      environment: 5\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn environment_on_a_play_must_be_a_mapping() {
+    let case = Case::new(&format!("{FIRST}  environment: [1, 2]\n"));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn unknown_service_argument_is_named() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: svc\n      service: {{ name: web, state: started, enable: true }}\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn unknown_systemd_argument_is_named() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: unit\n      systemd: {{ name: web, daemon_reload: true, user: true }}\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}

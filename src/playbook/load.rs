@@ -69,6 +69,7 @@ pub const TASK_KEYWORDS: &[&str] = &[
     "local_action",
     "check_mode",
     "diff",
+    "environment",
     "block",
     "rescue",
     "always",
@@ -127,6 +128,7 @@ struct RawPlay {
     proxy: Option<Spanned<RawProxy>>,
     once: Option<Spanned<Value>>,
     job: Option<Spanned<crate::job::RawJob>>,
+    environment: Option<Spanned<Value>>,
 }
 
 #[derive(Deserialize)]
@@ -519,6 +521,13 @@ fn convert_play(
         role_vars: roles.vars,
         sudo: raw.become_,
         become_user: raw.become_user,
+        environment: match raw.environment {
+            None => vec![],
+            Some(env) => environment(env.value).ok_or_else(|| PlaybookError::Invalid {
+                message: ENVIRONMENT_SHAPE.into(),
+                span: span(file, &env.referenced),
+            })?,
+        },
         any_errors_fatal: raw.any_errors_fatal,
         ignore_unreachable: raw.ignore_unreachable,
         throttle: play_throttle,
@@ -835,6 +844,10 @@ pub(super) fn convert_task(file: &Path, raw: RawTask, depth: usize) -> Result<Ta
                     boolean(&v)
                         .ok_or_else(|| invalid("`check_mode` must be true or false".into()))?,
                 )
+            }
+            "environment" => {
+                task.environment =
+                    environment(v).ok_or_else(|| invalid(ENVIRONMENT_SHAPE.into()))?
             }
             "diff" => {
                 task.diff = Some(
@@ -1343,6 +1356,21 @@ fn module_args(
 }
 
 /// Whether any string in `v` is template text (rendered per host).
+/// What `environment:` may be, said where it is not.
+pub(super) const ENVIRONMENT_SHAPE: &str = "`environment` must be a mapping of variable names to values, a template that renders to one, or a list of those";
+
+/// `environment:` as Ansible's list-valued keyword takes it: a mapping or a
+/// template is a list of one; the entries render per host at run time.
+pub(super) fn environment(v: Value) -> Option<Vec<Value>> {
+    let entry = |v: &Value| matches!(v, Value::Object(_) | Value::String(_));
+    match v {
+        Value::Null => Some(vec![]),
+        Value::Array(items) if items.iter().all(entry) => Some(items),
+        v if entry(&v) => Some(vec![v]),
+        _ => None,
+    }
+}
+
 fn holds_template(v: &Value) -> bool {
     match v {
         Value::String(s) => s.contains("{{") || s.contains("{%") || s.contains("{#"),

@@ -34,7 +34,7 @@ pub use rollout::{HealthSpec, OnFailure, Order, Pause, RolloutSpec, Size, durati
 pub use task::{LoopLookup, LoopSpec, Task, TaskKind};
 
 use crate::source::SourceSpan;
-use crate::vars::VarMap;
+use crate::vars::{Value, VarMap};
 
 /// A loaded playbook: its plays in order and the directory that relative
 /// paths (templates, `src:` files, vars_files) are resolved against.
@@ -68,6 +68,8 @@ pub struct Play {
     pub role_vars: VarMap,
     pub sudo: Option<bool>,
     pub become_user: Option<String>,
+    /// `environment:` (see [`Task::environment`]), under every task of the play.
+    pub environment: Vec<Value>,
     pub tags: Vec<String>,
     /// `any_errors_fatal`: a failure on one host ends the play for all.
     pub any_errors_fatal: bool,
@@ -118,14 +120,11 @@ impl Playbook {
     pub fn ad_hoc(pattern: &str, command: &str, sudo: bool) -> Playbook {
         let span = SourceSpan::new("<command line>", 1, 1);
         let mut args = VarMap::new();
-        args.insert(
-            "_raw_params".into(),
-            crate::vars::Value::String(command.to_owned()),
-        );
+        args.insert("_raw_params".into(), Value::String(command.to_owned()));
         let task = Task::ad_hoc(
             TaskKind::Module {
                 module: "shell",
-                args: crate::vars::Value::Object(args),
+                args: Value::Object(args),
                 args_span: span.clone(),
             },
             span.clone(),
@@ -149,6 +148,7 @@ impl Playbook {
                 role_vars: VarMap::new(),
                 sudo: Some(sudo),
                 become_user: None,
+                environment: vec![],
                 tags: vec![],
                 any_errors_fatal: false,
                 ignore_unreachable: false,

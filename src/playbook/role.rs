@@ -34,6 +34,7 @@ const ENTRY_KEYWORDS: &[&str] = &[
     "vars",
     "become",
     "become_user",
+    "environment",
     "tasks_from",
 ];
 
@@ -171,6 +172,13 @@ fn load_entry(
         .get("become_user")
         .and_then(Value::as_str)
         .map(str::to_owned);
+    if let Some(env) = keys.get("environment") {
+        block.environment =
+            super::load::environment(env.clone()).ok_or_else(|| PlaybookError::Invalid {
+                message: super::load::ENVIRONMENT_SHAPE.into(),
+                span: at.clone(),
+            })?;
+    }
     roles.tasks.push(block);
     // A handler runs outside the role's block but with the role's
     // parameters, as the role's tasks do (`vhost` of `- role: web` with

@@ -56,6 +56,10 @@ pub struct Task {
     /// `import_role`/`include_role`: the role (`{role, tasks_from}`), put in
     /// place once the play is loaded (its handlers and vars join the play's).
     pub role: Option<Value>,
+    /// `environment:` as written, each entry a mapping or a template that
+    /// renders to one (Ansible's list, the enclosing levels' first): the
+    /// variables the module's remote process gets.
+    pub environment: Vec<Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -193,6 +197,7 @@ impl Task {
             diff: None,
             include: None,
             role: None,
+            environment: vec![],
         }
     }
 }

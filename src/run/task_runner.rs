@@ -51,6 +51,8 @@ pub struct BlockKeywords {
     pub throttle: Option<usize>,
     /// A block's `timeout` (the innermost one written wins).
     pub timeout: Option<u64>,
+    /// The enclosing blocks' `environment:` entries, outermost first.
+    pub environment: Vec<Value>,
 }
 
 impl BlockKeywords {
@@ -67,6 +69,12 @@ impl BlockKeywords {
             ignore_unreachable: block.ignore_unreachable.or(self.ignore_unreachable),
             throttle: block.throttle.or(self.throttle),
             timeout: block.timeout.or(self.timeout),
+            environment: self
+                .environment
+                .iter()
+                .chain(&block.environment)
+                .cloned()
+                .collect(),
         }
     }
 }
@@ -537,6 +545,8 @@ async fn run_on_reached_host(
             .or(scope.blocks.timeout)
             .or(scope.play.timeout)
             .filter(|secs| *secs > 0),
+        play_environment: &scope.play.environment,
+        block_environment: &scope.blocks.environment,
     };
 
     // Connect on first use, inside the fork slot; a delegated task needs
@@ -739,6 +749,9 @@ struct How<'a> {
     become_kw: &'a BecomeKeywords,
     /// `timeout`: seconds one attempt may take.
     timeout: Option<u64>,
+    /// `environment:` entries of the play and of the enclosing blocks.
+    play_environment: &'a [Value],
+    block_environment: &'a [Value],
 }
 
 /// One module call (with retries), then `changed_when` / `failed_when`.
@@ -886,6 +899,17 @@ async fn call_module(
             how.sudo,
         ),
     };
+    // Rendered per call, as ansible-core renders it per item.
+    let entries = how
+        .play_environment
+        .iter()
+        .chain(how.block_environment)
+        .chain(&task.environment);
+    let environment =
+        match tasks::Environment::resolve(entries, |v| render_deep(runner, v, ctx, origin)) {
+            Ok(env) => env,
+            Err(msg) => return (Outcome::failed(msg), delegated.map(|(d, _)| d.name)),
+        };
     let action_ctx = ActionContext {
         conn,
         templates: &runner.templates,
@@ -894,6 +918,7 @@ async fn call_module(
         diff: how.diff,
         sudo,
         base_dir: &runner.playbook.base_dir,
+        environment: &environment,
     };
     let run = action.run(&action_ctx);
     let done = match how.timeout {

@@ -186,7 +186,7 @@ impl Action for Command {
                     .with_msg(format!("would run: {}", self.display))
                     .with("cmd", self.display.clone()));
             }
-            let line = self.script();
+            let line = ctx.environment.around(self.script());
             let stdin = self.stdin.as_ref().map(|s| format!("{s}\n"));
             let mut script = Script::new(&line).sudo(ctx.sudo);
             if let Some(data) = &stdin {

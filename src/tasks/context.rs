@@ -15,4 +15,7 @@ pub struct ActionContext<'a> {
     pub sudo: Option<&'a Become>,
     /// The directory `src:` paths resolve against.
     pub base_dir: &'a Path,
+    /// `environment:`, for the modules whose remote process Ansible gives
+    /// it to (command, shell, script).
+    pub environment: &'a super::Environment,
 }

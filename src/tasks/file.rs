@@ -758,6 +758,17 @@ pub(super) mod lenient {
         as_bool(&v).ok_or_else(|| D::Error::custom(format!("expected a boolean, got {v}")))
     }
 
+    /// A boolean that may be left unset (`enabled` of `service`: unset
+    /// leaves the boot state alone).
+    pub fn opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+        match Value::deserialize(d)? {
+            Value::Null => Ok(None),
+            v => as_bool(&v)
+                .map(Some)
+                .ok_or_else(|| D::Error::custom(format!("expected a boolean, got {v}"))),
+        }
+    }
+
     /// A string argument; another value is converted as Ansible's `str`
     /// type converts it, with Python's `str()` (`True`, `['a', 'b']`).
     pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -813,6 +824,7 @@ pub(super) mod testing {
             diff: true,
             sudo: None,
             base_dir: Path::new("."),
+            environment: &Default::default(),
         };
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()

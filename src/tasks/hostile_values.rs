@@ -151,3 +151,36 @@ fn module_scripts_take_hostile_values_as_data() {
     }
     markers.assert_untouched();
 }
+
+/// `service` and `systemd` with a hostile name, arguments and pattern on
+/// this machine, where no such service exists: each is looked for as
+/// data (the module's own message names it back) and nothing runs.
+#[test]
+fn service_names_are_data() {
+    let markers = Markers::new();
+    for v in markers.values() {
+        let name = format!("cvnone {v}");
+        let o = run_local(
+            &super::service::SPEC,
+            json!({"name": name, "state": "started", "use": "service", "args": "a b", "pattern": v}),
+            false,
+        );
+        assert!(o.failed, "service {v:?}: {o:?}");
+        let msg = o.msg.clone().unwrap_or_default();
+        assert_eq!(
+            msg,
+            format!("Could not find the requested service {name}: host")
+        );
+
+        if ["*", "?", "["].iter().any(|g| name.contains(g)) {
+            continue;
+        }
+        let o = run_local(
+            &super::systemd::SPEC,
+            json!({"name": name, "enabled": true}),
+            true,
+        );
+        assert!(o.failed, "systemd {v:?}: {o:?}");
+    }
+    markers.assert_untouched();
+}

@@ -16,6 +16,7 @@ mod cron;
 mod crontab;
 mod debug;
 mod download_dest;
+mod environment;
 mod fail;
 mod file;
 mod file_edit;
@@ -25,6 +26,7 @@ mod group;
 mod hostile_values;
 mod http_request;
 mod include_vars;
+mod init_script;
 mod lineinfile;
 mod meta;
 mod outcome;
@@ -33,9 +35,11 @@ mod python_re;
 mod raw;
 mod replace;
 mod script;
+mod service;
 mod set_fact;
 mod setup;
 mod stat;
+mod systemd;
 pub mod template;
 mod unarchive;
 mod uri;
@@ -49,6 +53,7 @@ use std::pin::Pin;
 pub use attributes::normalize_mode;
 pub use command::{host_command, host_line, ran as command_ran};
 pub use context::ActionContext;
+pub use environment::Environment;
 pub use include_vars::included_names;
 pub use meta::Meta;
 pub use outcome::{FileDiff, Outcome};
@@ -109,6 +114,9 @@ static MODULES: &[&ModuleSpec] = &[
     &uri::SPEC,
     &unarchive::SPEC,
     &cron::SPEC,
+    &service::SPEC,
+    &systemd::SPEC,
+    &systemd::SERVICE_SPEC,
 ];
 
 /// Finds a module by name; `ansible.builtin.copy` works as well as `copy`.

@@ -222,7 +222,7 @@ impl Action for ScriptRun {
                     )));
                 }
             };
-            let script = self.host_script();
+            let script = ctx.environment.around(self.host_script());
             let out = ctx
                 .conn
                 .exec(Script::new(&script).stdin(&body).sudo(ctx.sudo))
