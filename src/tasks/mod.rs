@@ -6,6 +6,7 @@
 //! [`Action`] from arguments already rendered for one host. An action may
 //! only *query* in check mode, and apply otherwise.
 
+mod apt;
 mod assert;
 mod attributes;
 mod blockinfile;
@@ -26,6 +27,7 @@ mod include_vars;
 mod lineinfile;
 mod meta;
 mod outcome;
+mod package;
 mod pause;
 mod python_re;
 mod raw;
@@ -106,6 +108,8 @@ static MODULES: &[&ModuleSpec] = &[
     &get_url::SPEC,
     &uri::SPEC,
     &unarchive::SPEC,
+    &apt::SPEC,
+    &package::SPEC,
 ];
 
 /// Finds a module by name; `ansible.builtin.copy` works as well as `copy`.
