@@ -88,7 +88,11 @@ pub(super) struct Args {
     purge: bool,
     #[serde(default, deserialize_with = "lenient::opt_string")]
     deb: Option<String>,
-    #[serde(default, alias = "default-release", deserialize_with = "lenient::opt_string")]
+    #[serde(
+        default,
+        alias = "default-release",
+        deserialize_with = "lenient::opt_string"
+    )]
     default_release: Option<String>,
     #[serde(default, alias = "install-recommends", deserialize_with = "opt_bool")]
     install_recommends: Option<bool>,
@@ -256,7 +260,10 @@ impl Apt {
             .var("MAX_DELAY", a.update_cache_retry_max_delay.to_string())
             .var("PURGE", flag(a.purge))
             .var("DEB", a.deb.clone().unwrap_or_default())
-            .var("DEFAULT_RELEASE", a.default_release.clone().unwrap_or_default())
+            .var(
+                "DEFAULT_RELEASE",
+                a.default_release.clone().unwrap_or_default(),
+            )
             .var(
                 "INSTALL_RECOMMENDS",
                 match a.install_recommends {

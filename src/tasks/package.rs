@@ -65,7 +65,10 @@ impl Package {
     }
 
     /// The package manager this host's task goes to, as ansible-core finds it.
-    async fn backend(&self, ctx: &ActionContext<'_>) -> Result<Result<String, String>, TransportError> {
+    async fn backend(
+        &self,
+        ctx: &ActionContext<'_>,
+    ) -> Result<Result<String, String>, TransportError> {
         if let Some(b) = &self.backend {
             return Ok(Ok(b.clone()));
         }
@@ -97,17 +100,16 @@ impl Package {
             )));
         }
         let subset = Subset::parse(&["!all".to_owned()]).expect("`!all` is a subset");
-        let facts = crate::facts::from_output(
-            &out.stdout_str(),
-            &subset,
-            &["ansible_pkg_mgr".to_owned()],
-        );
+        let facts =
+            crate::facts::from_output(&out.stdout_str(), &subset, &["ansible_pkg_mgr".to_owned()]);
         Ok(facts
             .get("pkg_mgr")
             .and_then(Value::as_str)
             .filter(|b| !b.is_empty() && *b != "unknown")
             .map(str::to_owned)
-            .ok_or_else(|| "Could not detect a package manager. Try using the \"use\" option.".to_owned()))
+            .ok_or_else(|| {
+                "Could not detect a package manager. Try using the \"use\" option.".to_owned()
+            }))
     }
 
     async fn run(&self, ctx: &ActionContext<'_>) -> Result<Outcome, TransportError> {
@@ -138,7 +140,10 @@ mod tests {
     fn arguments() {
         let build = |v| Package::new(v).map(|p| p.backend);
         assert_eq!(build(serde_json::json!({"name": "a"})), Ok(None));
-        assert_eq!(build(serde_json::json!({"name": "a", "use": "auto"})), Ok(None));
+        assert_eq!(
+            build(serde_json::json!({"name": "a", "use": "auto"})),
+            Ok(None)
+        );
         assert_eq!(
             build(serde_json::json!({"name": "a", "use": "dnf"})),
             Ok(Some("dnf".to_owned()))
