@@ -7,7 +7,7 @@
 //! installed, for the next one to start from the machine's packages.
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::Fleet;
@@ -77,7 +77,48 @@ pub fn restore_packages(fleet: &Fleet, i: usize, machine: &BTreeSet<String>) {
     );
 }
 
-/// Whether `path` exists on this machine (outside every host).
-pub fn on_machine(path: &str) -> bool {
-    Path::new(path).exists()
+/// Builds `NAME_VERSION_all.deb` in `dir` on this machine (dpkg-deb): it
+/// ships `/usr/share/convoy-demo/NAME`, holding "NAME VERSION".
+pub fn build_deb(dir: &Path, name: &str, version: &str, depends: Option<&str>) -> PathBuf {
+    let tree = dir.join(format!("src-{name}-{version}"));
+    let control = format!(
+        "Package: {name}\nVersion: {version}\nArchitecture: all\n\
+         Maintainer: convoy tests <tests@convoy.invalid>\n{}\
+         Description: convoy's apt test package {name}\n",
+        depends
+            .map(|d| format!("Depends: {d}\n"))
+            .unwrap_or_default()
+    );
+    super::write_file(&tree, "DEBIAN/control", &control);
+    super::write_file(
+        &tree,
+        &format!("usr/share/convoy-demo/{name}"),
+        &format!("{name} {version}\n"),
+    );
+    let deb = dir.join(format!("{name}_{version}_all.deb"));
+    let out = Command::new("dpkg-deb")
+        .args(["--root-owner-group", "--build"])
+        .arg(&tree)
+        .arg(&deb)
+        .output()
+        .expect("run dpkg-deb (package dpkg)");
+    super::ok_stdout("dpkg-deb --build", out);
+    deb
+}
+
+/// Puts `debs` into host i's repository `repo` (a host-private path, e.g.
+/// under /srv) and indexes it (dpkg-scanpackages, run on this machine).
+pub fn publish(fleet: &Fleet, i: usize, repo: &str, debs: &[PathBuf]) {
+    let dir = fleet.host_path(i, repo);
+    std::fs::create_dir_all(&dir).unwrap();
+    for deb in debs {
+        std::fs::copy(deb, dir.join(deb.file_name().unwrap())).unwrap();
+    }
+    let out = Command::new("dpkg-scanpackages")
+        .args(["-m", ".", "/dev/null"])
+        .current_dir(&dir)
+        .output()
+        .expect("run dpkg-scanpackages (package dpkg-dev)");
+    assert!(out.status.success(), "dpkg-scanpackages failed");
+    std::fs::write(dir.join("Packages"), out.stdout).unwrap();
 }
