@@ -410,6 +410,8 @@ fn outcome(r: &Report, diff_mode: bool) -> Outcome {
         "install" if !changed => cache(Outcome::changed(false)),
         "install" => cache(output(Outcome::changed(true)).with("diff", diff())),
         "remove" if !changed => Outcome::changed(false),
+        // ansible-core's install_deb with nothing to install: a `diff` of "".
+        "deb" if !changed => output(Outcome::changed(false)).with("diff", ""),
         "upgrade" if !changed => output(Outcome::changed(false)).with("msg", r.stdout.clone()),
         "upgrade" => output(Outcome::changed(true))
             .with("msg", r.stdout.clone())

@@ -288,6 +288,7 @@ if [ -n "$DEB" ]; then
     [ "$ALLOW_HELD" = 1 ] && set -- "$@" --allow-change-held-packages
     convoy_run "$@" || { echo "rc=$rc"; convoy_fail "'apt-get install' failed: $(cat "$T/err")"; }
     changed=1
+    if [ "$CHECK" = 0 ]; then apt-mark manual $deps >/dev/null 2>>"$T/err"; fi
   fi
   if [ -n "$debs" ]; then
     set -- dpkg
