@@ -475,3 +475,43 @@ fn unknown_systemd_argument_is_named() {
     ));
     insta::assert_snapshot!(case.fails(&[]));
 }
+
+#[test]
+fn apt_unknown_argument_is_named() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: packages\n      apt:\n        name: nginx\n        install_suggests: true\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn apt_unsupported_state_is_refused() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: build deps\n      ansible.builtin.apt:\n        name: nginx\n        state: build-dep\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn apt_deb_and_name_together_are_refused() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: both\n      apt: name=nginx deb=/tmp/nginx.deb\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn apt_deb_url_is_refused() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: from the web\n      apt:\n        deb: https://example.invalid/x.deb\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn package_unknown_argument_is_named() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: packages\n      package:\n        name: nginx\n        stat: present\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}

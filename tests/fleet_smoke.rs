@@ -374,3 +374,70 @@ fn helpers_make_fresh_homes_and_files() {
     assert_eq!(p, dir.path().join("playbooks/site.yml"));
     assert_eq!(std::fs::read_to_string(p).unwrap(), "- hosts: all\n");
 }
+
+#[test]
+fn a_package_installed_on_one_host_is_installed_on_no_other_nor_on_the_machine() {
+    let fleet = Fleet::start(2);
+    let name = format!("convoy-demo-smoke{}", fleet.id());
+    let build = support::workdir();
+    let deb = support::apt::build_deb(build.path(), &name, "1.0", None);
+    for i in fleet.hosts() {
+        support::apt::offline(&fleet, i, "/srv/apt-repo");
+    }
+    support::apt::publish(&fleet, 1, "/srv/apt-repo", &[deb]);
+    // As the apt module does it: the cache updated (from the file
+    // repository only), then apt-get install, with dpkg writing /usr,
+    // /var/lib/dpkg, /var/cache/apt and /var/log.
+    let out = fleet.exec_ok(
+        1,
+        &format!(
+            "DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+             DEBIAN_FRONTEND=noninteractive apt-get -y install {name}"
+        ),
+    );
+    assert!(out.contains(&format!("Setting up {name} (1.0)")), "{out}");
+    let shipped = format!("/usr/share/convoy-demo/{name}");
+    assert_eq!(
+        fleet.exec_ok(
+            1,
+            &format!("dpkg-query -W -f '${{Status}} ${{Version}}' {name} && cat {shipped}")
+        ),
+        format!("install ok installed 1.0{name} 1.0\n")
+    );
+    assert!(
+        fleet
+            .exec_ok(1, "cat /var/log/apt/history.log /var/log/dpkg.log")
+            .contains(&name),
+        "h1's apt and dpkg logs name the package"
+    );
+    // Nowhere else: not in h2's dpkg database nor its /usr, not on the machine.
+    assert!(!fleet.exec(2, &format!("dpkg -s {name}")).status.success());
+    assert!(
+        !fleet
+            .exec(2, &format!("test -e {shipped}"))
+            .status
+            .success()
+    );
+    assert!(
+        !fleet
+            .exec(
+                2,
+                &format!("grep -qs {name} /var/log/apt/history.log /var/log/dpkg.log")
+            )
+            .status
+            .success()
+    );
+    let machine = Command::new("dpkg").args(["-s", &name]).output().unwrap();
+    assert!(!machine.status.success(), "the machine's dpkg knows {name}");
+    assert!(!Path::new(&shipped).exists(), "{shipped} is on the machine");
+    for log in ["/var/log/apt/history.log", "/var/log/dpkg.log"] {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        assert!(!text.contains(&name), "the machine's {log} names {name}");
+    }
+    // With /usr overlaid, sshd still takes new logins, sudo still works.
+    assert_eq!(
+        stdout(fleet.ssh_as(1, "convoy", "sudo -n cat /usr/share/convoy-demo/*")),
+        format!("{name} 1.0")
+    );
+    assert_eq!(stdout(fleet.ssh(2, "hostname")), "h2");
+}

@@ -6,6 +6,7 @@
 //! [`Action`] from arguments already rendered for one host. An action may
 //! only *query* in check mode, and apply otherwise.
 
+mod apt;
 mod assert;
 mod attributes;
 mod blockinfile;
@@ -30,6 +31,7 @@ mod init_script;
 mod lineinfile;
 mod meta;
 mod outcome;
+mod package;
 mod pause;
 mod python_re;
 mod raw;
@@ -117,6 +119,8 @@ static MODULES: &[&ModuleSpec] = &[
     &service::SPEC,
     &systemd::SPEC,
     &systemd::SERVICE_SPEC,
+    &apt::SPEC,
+    &package::SPEC,
 ];
 
 /// Finds a module by name; `ansible.builtin.copy` works as well as `copy`.

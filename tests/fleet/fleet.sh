@@ -6,7 +6,9 @@
 # /etc/nginx, /etc/hosts, /etc/hostname) and UTS namespace (hostname h<i>),
 # running its own sshd. /etc is an overlay over the machine's: a host reads the
 # machine's files until it writes one (useradd, groupadd: /etc/passwd, group,
-# shadow, gshadow), which then stays the host's. Everything else (/usr, sudo,
+# shadow, gshadow), which then stays the host's. /usr, /var/lib/dpkg,
+# /var/lib/apt, /var/cache and /var/log are overlays the same way, so that a
+# package installed on a host stays there. Everything else (/var/lib, /run,
 # ...) is the machine's own, so hosts are cheap: starting 20 takes a few seconds.
 #
 # Usage (as root):
@@ -30,7 +32,9 @@
 #   known_hosts    each host's key, by address
 #   h<i>/fs/...    the directories bind-mounted into host i (srv, etc-app, root, home, tmp, var-www, etc-nginx,
 #                  var-spool-cron)
-#                  and etc-upper, what host i wrote to its /etc (an overlay; etc-work is overlayfs' own)
+#                  and etc-upper, what host i wrote to its /etc (an overlay; etc-work is overlayfs' own);
+#                  likewise usr-upper, var-lib-dpkg-upper, var-lib-apt-upper, var-cache-upper,
+#                  var-log-upper: what its package installs wrote (PACKAGE_OVERLAYS)
 #   h<i>/sshd.log  sshd's log (symlink into the run dir)
 #
 # Why a run dir (/run/convoy-fleets/K) besides DIR: DIR is usually under /tmp,
@@ -64,6 +68,13 @@ MOUNTS=(srv:/srv etc-app:/etc/app root:/root home:/home var-www:/var/www etc-ngi
 # Users' crontabs (the `cron` module): each host has its own /var/spool/cron,
 # else a crontab set on one host would be every host's and the machine's.
 MOUNTS+=(var-spool-cron:/var/spool/cron)
+# What dpkg and apt write, overlaid like /etc (see create_host): a host
+# installs packages for real (the apt/package modules' tests) without
+# touching the machine or the other hosts. "name under DIR/h<i>/fs" ->
+# "path inside the host"; the upper dir is <name>-upper, the work dir
+# <name>-work. /var/cache holds apt's and debconf's caches, /var/log apt's
+# and dpkg's logs; /usr is where packages put their files.
+PACKAGE_OVERLAYS=(usr:/usr var-lib-dpkg:/var/lib/dpkg var-lib-apt:/var/lib/apt var-cache:/var/cache var-log:/var/log)
 
 die() {
     echo "fleet.sh: $*" >&2
@@ -346,6 +357,7 @@ create_host() {
     # The host's private directories.
     local m dirs=()
     for m in "${MOUNTS[@]}"; do dirs+=("$fs/${m%%:*}"); done
+    for m in "${PACKAGE_OVERLAYS[@]}"; do dirs+=("$fs/${m%%:*}-upper" "$fs/${m%%:*}-work"); done
     mkdir -p "${dirs[@]}" "$fs/tmp" "$fs/root/.ssh" "$fs/home/convoy" "$fs/etc-upper" "$fs/etc-work"
     chmod 1777 "$fs/tmp"
     chmod 0700 "$fs/root" "$fs/root/.ssh"
@@ -406,6 +418,13 @@ echo h$i >/proc/sys/kernel/hostname"
     for m in "${MOUNTS[@]}"; do
         script+="
 mount --bind '$hr/fs/${m%%:*}' '${m#*:}'"
+    done
+    # Package state: mounted before sshd starts, so every process of the
+    # host (sshd included) sees the host's /usr from the start; until a
+    # package writes there it is the machine's.
+    for m in "${PACKAGE_OVERLAYS[@]}"; do
+        script+="
+mount -t overlay convoy-pkg -o 'lowerdir=${m#*:},upperdir=$hr/fs/${m%%:*}-upper,workdir=$hr/fs/${m%%:*}-work' '${m#*:}'"
     done
     script+="
 mount --bind '$hr/fs/etc-hosts' /etc/hosts

@@ -37,6 +37,10 @@ pub const TARGET: &str = "/srv/compat";
 /// Where the cases' `www/` trees are served from on h1, and the port.
 const WWW: &str = "/var/www/compat";
 const WWW_PORT: u16 = 8088;
+/// The apt cases' local repository on each host (its only apt source,
+/// see `apt.rs`), removed between turns. Outside [`TARGET`]: the packages
+/// each tool builds there differ in their time stamps.
+pub const APT_REPO: &str = "/srv/compat-apt";
 /// The files of a host's local users and groups, reset between turns.
 const ACCOUNT_FILES: [&str; 4] = ["passwd", "group", "shadow", "gshadow"];
 /// What the `cron` cases write, removed between turns: the host's users'
@@ -180,6 +184,8 @@ pub struct Oracle {
     ssh_config: PathBuf,
     /// Started by the first case that asks for one ([`CaseSpec::http`]).
     www: std::sync::OnceLock<HttpServer>,
+    /// The machine's installed packages: what a host is restored to.
+    packages: std::collections::BTreeSet<String>,
 }
 
 impl Oracle {
@@ -206,11 +212,15 @@ impl Oracle {
         }
         let ssh_config = fleet.dir().join("compat_ssh_config");
         std::fs::write(&ssh_config, config).unwrap();
+        for i in fleet.hosts() {
+            super::apt::offline(&fleet, i, APT_REPO);
+        }
         Oracle {
             fleet,
             venv,
             ssh_config,
             www: std::sync::OnceLock::new(),
+            packages: super::apt::machine_packages(),
         }
     }
 
@@ -232,10 +242,12 @@ impl Oracle {
     /// users and groups again (the `user` and `group` cases create some:
     /// the other tool must start from the same accounts). The host's
     /// /etc is its own overlay (fleet.sh), so the files are written there
-    /// in place, through a copy in the host's /tmp.
+    /// in place, through a copy in the host's /tmp. Packages a case
+    /// installed are purged, its apt repository removed (the apt cases).
     pub fn reset(&self) {
         for i in self.fleet.hosts() {
-            let mut restore = format!("rm -rf {TARGET} {CRON_FILES}");
+            super::apt::restore_packages(&self.fleet, i, &self.packages);
+            let mut restore = format!("rm -rf {TARGET} {CRON_FILES} {APT_REPO}");
             for file in ACCOUNT_FILES {
                 let Ok(content) = std::fs::read(format!("/etc/{file}")) else {
                     continue;

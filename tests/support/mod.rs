@@ -11,6 +11,7 @@
 //! - `nginx.rs`: nginx on a proxy host, app servers behind it, HTTP GETs.
 //! - `haproxy.rs`: haproxy on a proxy host (master-worker, reloads).
 //! - `postgres.rs`: a real PostgreSQL server inside a host (unix socket in /srv/pg).
+//! - `apt.rs`: apt on hosts offline (a local repository), packages restored.
 //! - `spawned.rs`: convoy in the background, its output collected (to
 //!   interrupt, pause, kill it; `client.rs` has one stamped on a test clock).
 //! - `client.rs`: a client through a proxy while convoy runs in the background.
@@ -20,6 +21,7 @@
 // Each test file uses a different subset of these helpers.
 #![allow(dead_code, unused_imports)]
 
+pub mod apt;
 pub mod client;
 pub mod compat;
 pub mod fleet;
