@@ -55,22 +55,7 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned>(file: &Path, text: &str) -> Re
     // serde-saphyr ignores tags it does not know: any `!vault` left (one
     // the event pass could not see) must not be read as a plain string.
     options.reject_unsupported_tags = text.contains("!vault");
-    let typed = crate::yaml_scalars::as_ansible_reads(text).map_err(|at| YamlError {
-        file: file.to_owned(),
-        message: "`!unsafe` is not supported yet: convoy would template the value; keep the \
-                  text out of templates another way (`{% raw %}...{% endraw %}`)"
-            .into(),
-        // Point at the tag itself when it is on the value's line.
-        span: Some(SourceSpan::new(
-            file,
-            at.line,
-            text.lines()
-                .nth(at.line.saturating_sub(1))
-                .and_then(|l| l.get(..at.column.saturating_sub(1).min(l.len())))
-                .and_then(|head| head.rfind("!unsafe"))
-                .map_or(at.column, |i| i + 1),
-        )),
-    })?;
+    let typed = crate::yaml_scalars::as_ansible_reads(text);
     serde_saphyr::from_str_with_options(&typed, options).map_err(|e| yaml_error(file, &typed, &e))
 }
 
@@ -221,17 +206,26 @@ mod tests {
         assert_eq!((&v["a"], &v["b"]), (&"1".into(), &"x".into()));
     }
 
-    /// `!unsafe` was accepted and its value templated all the same, the
-    /// opposite of what the tag asks; until it is honoured it is refused.
+    /// `!unsafe` was refused at its tag until it was honoured: its value
+    /// is now read as the marked text (`crate::template::unsafe_text`), its
+    /// lines where they were.
     #[test]
-    fn an_unsafe_value_is_refused_at_its_tag() {
-        let e = error("a: 1\nb: !unsafe '{{ x }}'\n");
-        assert!(
-            e.message.starts_with("`!unsafe` is not supported yet"),
-            "{}",
-            e.message
+    fn an_unsafe_value_is_read_marked() {
+        let v: serde_json::Value = parse_yaml(
+            Path::new("f.yml"),
+            "a: 1\nb: !unsafe '{{ x }}'\nc: !unsafe |\n  {{ y }}\nd: 2\n",
+        )
+        .unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"a": 1, "b": {"__ansible_unsafe": "{{ x }}"},
+                "c": {"__ansible_unsafe": "{{ y }}\n"}, "d": 2})
         );
-        assert_eq!(e.span.map(|s| (s.line, s.column)), Some((2, 4)));
+        // An error below it is on the line it is without the tag.
+        let tagged = error("a: !unsafe |\n  x\n  y\nb: [1, }\n");
+        let untagged = error("a: |\n  x\n  y\nb: [1, }\n");
+        assert_eq!(tagged.span.map(|s| s.line), Some(4));
+        assert_eq!(untagged.span.map(|s| s.line), Some(4));
     }
 
     #[test]

@@ -156,40 +156,82 @@ fn respelled(s: &str) -> Option<String> {
     (spelled != s).then_some(spelled)
 }
 
-/// Where the parser stands: inside a mapping (next node a key or a value) or a sequence.
+/// Where the parser stands: inside a mapping (next node a key or a value)
+/// or a sequence, and whether under a collection tagged `!unsafe`.
 enum Frame {
-    Map { key_next: bool },
-    Seq,
+    Map { key_next: bool, unsafe_: bool },
+    Seq { unsafe_: bool },
 }
 
-/// A value tagged `!unsafe`, which convoy cannot honour yet: where it is.
+impl Frame {
+    fn is_unsafe(&self) -> bool {
+        match self {
+            Frame::Map { unsafe_, .. } | Frame::Seq { unsafe_ } => *unsafe_,
+        }
+    }
+}
+
+/// A value tagged `!unsafe`: where it is.
 #[derive(Debug, PartialEq)]
 pub struct UnsafeTag {
     pub line: usize,
     pub column: usize,
 }
 
+const UNSAFE_TAG: &str = "!unsafe";
+
+fn is_unsafe_tag(event: &Event) -> bool {
+    event
+        .tag()
+        .is_some_and(|t| t.handle() == "!" && t.suffix() == "unsafe")
+}
+
+/// The first `!unsafe` tag in `text`, if any (for readers that, like
+/// PyYAML's `safe_load`, know no such tag).
+pub fn unsafe_tag(text: &str) -> Option<UnsafeTag> {
+    if !text.contains(UNSAFE_TAG) {
+        return None;
+    }
+    Parser::new_from_str(text)
+        .map_while(Result::ok)
+        .find(|(event, _)| is_unsafe_tag(event))
+        .map(|(_, span)| UnsafeTag {
+            line: span.start.line(),
+            column: span.start.col() + 1,
+        })
+}
+
+/// The marked form of an `!unsafe` string (see
+/// `crate::template::unsafe_text`), in flow style, followed by the line
+/// breaks of the source it replaces so that no line moves, and by the
+/// indentation the next line had.
+fn unsafe_spelling(value: &str, replaced: &str) -> String {
+    let quoted = serde_json::to_string(value).expect("a string serializes");
+    let mut out = format!("{{{}: {quoted}}}", crate::template::unsafe_text::KEY);
+    let breaks = replaced.matches('\n').count();
+    out.extend(std::iter::repeat_n('\n', breaks));
+    if breaks > 0 {
+        let tail = &replaced[replaced.rfind('\n').map_or(0, |i| i + 1)..];
+        if tail.chars().all(char::is_whitespace) {
+            out.push_str(tail);
+        }
+    }
+    out
+}
+
 /// `text` with every plain value scalar spelled so that serde-saphyr types
-/// it as PyYAML does. Text the event parser refuses is returned unchanged
-/// (serde-saphyr then reports the error with its location). A `!unsafe`
-/// value is refused: read as plain text it would be templated, which is
-/// what the tag is there to prevent.
-pub fn as_ansible_reads(text: &str) -> Result<Cow<'_, str>, UnsafeTag> {
+/// it as PyYAML does, and every value tagged `!unsafe` written as the
+/// marked map convoy carries such text in (strings inside a tagged list or
+/// map each marked, as ansible-core's `wrap_var` does). Text the event
+/// parser refuses is returned unchanged (serde-saphyr then reports the
+/// error with its location).
+pub fn as_ansible_reads(text: &str) -> Cow<'_, str> {
     let mut edits: Vec<(usize, usize, String)> = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
     for next in Parser::new_from_str(text) {
         let Ok((event, span)) = next else {
-            return Ok(Cow::Borrowed(text));
+            return Cow::Borrowed(text);
         };
-        if event
-            .tag()
-            .is_some_and(|t| t.handle() == "!" && t.suffix() == "unsafe")
-        {
-            return Err(UnsafeTag {
-                line: span.start.line(),
-                column: span.start.col() + 1,
-            });
-        }
         let is_node = matches!(
             event,
             Event::Scalar(..)
@@ -199,28 +241,65 @@ pub fn as_ansible_reads(text: &str) -> Result<Cow<'_, str>, UnsafeTag> {
         );
         // Is this node a mapping key? (Keys keep their text: they are names.)
         let mut is_key = false;
-        if is_node && let Some(Frame::Map { key_next }) = stack.last_mut() {
+        if is_node && let Some(Frame::Map { key_next, .. }) = stack.last_mut() {
             is_key = *key_next;
             *key_next = !*key_next;
         }
+        let tagged = is_unsafe_tag(&event);
+        let under_unsafe = stack.last().is_some_and(Frame::is_unsafe);
+        let (Some(start), Some(end)) = (span.start.byte_offset(), span.end.byte_offset()) else {
+            continue;
+        };
+        // The tag comes before its node, on its line or an earlier one
+        // (a block scalar's or collection's content starts below it).
+        let tag_at = || text[..start].rfind(UNSAFE_TAG);
         match event {
-            Event::Scalar(value, ScalarStyle::Plain, _, None) if !is_key => {
-                let (Some(start), Some(end)) = (span.start.byte_offset(), span.end.byte_offset())
-                else {
+            Event::Scalar(ref value, style, _, ref tag) if !is_key => {
+                let string = tagged
+                    || (under_unsafe
+                        && tag.is_none()
+                        && (style != ScalarStyle::Plain || resolve(value) == Resolved::Str));
+                if string {
+                    let from = if tagged {
+                        tag_at().unwrap_or(start)
+                    } else {
+                        start
+                    };
+                    edits.push((from, end, unsafe_spelling(value, &text[from..end])));
                     continue;
-                };
+                }
                 let raw = &text[start..end];
                 // Only one-line scalars whose source is their value: a
                 // rewrite must not move lines.
-                if span.start.line() == span.end.line()
+                if style == ScalarStyle::Plain
+                    && tag.is_none()
+                    && span.start.line() == span.end.line()
                     && raw == value
                     && let Some(spelled) = respelled(raw)
                 {
                     edits.push((start, end, spelled));
                 }
             }
-            Event::SequenceStart(..) => stack.push(Frame::Seq),
-            Event::MappingStart(..) => stack.push(Frame::Map { key_next: true }),
+            Event::Scalar(..) if tagged => {
+                // A key keeps its text; the tag is dropped.
+                if let Some(at) = tag_at() {
+                    edits.push((at, at + UNSAFE_TAG.len(), " ".repeat(UNSAFE_TAG.len())));
+                }
+            }
+            Event::SequenceStart(..) | Event::MappingStart(..) => {
+                if tagged && let Some(at) = tag_at() {
+                    edits.push((at, at + UNSAFE_TAG.len(), " ".repeat(UNSAFE_TAG.len())));
+                }
+                let unsafe_ = (tagged || under_unsafe) && !is_key;
+                stack.push(if matches!(event, Event::SequenceStart(..)) {
+                    Frame::Seq { unsafe_ }
+                } else {
+                    Frame::Map {
+                        key_next: true,
+                        unsafe_,
+                    }
+                });
+            }
             Event::SequenceEnd | Event::MappingEnd => {
                 stack.pop();
             }
@@ -228,7 +307,7 @@ pub fn as_ansible_reads(text: &str) -> Result<Cow<'_, str>, UnsafeTag> {
         }
     }
     if edits.is_empty() {
-        return Ok(Cow::Borrowed(text));
+        return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + edits.len() * 2);
     let mut at = 0;
@@ -238,7 +317,7 @@ pub fn as_ansible_reads(text: &str) -> Result<Cow<'_, str>, UnsafeTag> {
         at = end;
     }
     out.push_str(&text[at..]);
-    Ok(Cow::Owned(out))
+    Cow::Owned(out)
 }
 
 #[cfg(test)]
@@ -284,19 +363,31 @@ mod tests {
         let text =
             "a: y\nb: [n, yes, 1:30]\ny: keep\nc: 'y'\nd: hello\ne: 1e3\nf: |\n  y\ng: !!str y\n";
         assert_eq!(
-            as_ansible_reads(text).unwrap(),
+            as_ansible_reads(text),
             "a: 'y'\nb: ['n', true, 90]\ny: keep\nc: 'y'\nd: hello\ne: '1e3'\nf: |\n  y\ng: !!str y\n"
         );
         let clean = "a: 1\nb: true\nc: [x, 2.5]\n";
-        assert!(matches!(as_ansible_reads(clean), Ok(Cow::Borrowed(_))));
+        assert!(matches!(as_ansible_reads(clean), Cow::Borrowed(_)));
         let broken = "a: [y\n";
-        assert_eq!(as_ansible_reads(broken).unwrap(), broken);
+        assert_eq!(as_ansible_reads(broken), broken);
         assert_eq!(
-            as_ansible_reads("a: 1\nraw: !unsafe '{{ x }}'\n"),
-            Err(UnsafeTag {
+            unsafe_tag("a: 1\nraw: !unsafe '{{ x }}'\n"),
+            Some(UnsafeTag {
                 line: 2,
                 column: 14
             })
+        );
+    }
+
+    /// Every `!unsafe` string becomes the marked map, on the lines it was
+    /// on: a block scalar, a flow list (its number stays a number), a
+    /// block map, a plain scalar that would otherwise be a number.
+    #[test]
+    fn unsafe_values_are_marked_where_they_stand() {
+        let text = "a: !unsafe |\n  x {{ y }}\n  z\nb: !unsafe [p, 1, '{{q}}']\nc: !unsafe\n  k: v\nd: !unsafe 010\ne: 1\n";
+        assert_eq!(
+            as_ansible_reads(text),
+            "a: {__ansible_unsafe: \"x {{ y }}\\nz\\n\"}\n\n\nb:         [{__ansible_unsafe: \"p\"}, 1, {__ansible_unsafe: \"{{q}}\"}]\nc:        \n  k: {__ansible_unsafe: \"v\"}\nd: {__ansible_unsafe: \"010\"}\ne: 1\n"
         );
     }
 }

@@ -573,7 +573,8 @@ async fn run_on_reached_host(
 
     let items = match runner
         .templates
-        .render_value(&loop_spec.items, &ctx, &origin)
+        // Items stay marked: as `item` they are variables again.
+        .render_value_marked(&loop_spec.items, &ctx, &origin)
         .map_err(|e| e.to_string())
         .and_then(|terms| {
             super::loop_lookups::expand(loop_spec.lookup, terms, &runner.templates, &origin)
@@ -868,9 +869,9 @@ async fn call_module(
     origin: &str,
     how: &How<'_>,
 ) -> (Outcome, Option<String>) {
-    let rendered = match render_deep(runner, args, ctx, origin) {
-        Ok(v) => v,
-        Err(msg) => return (Outcome::failed(msg), None),
+    let rendered = match runner.templates.render_deep_marked(args, ctx, origin) {
+        Ok(v) => tasks::unmarked_args(spec, v),
+        Err(e) => return (Outcome::failed(e.to_string()), None),
     };
     let action = match (spec.build)(rendered) {
         Ok(a) => a,

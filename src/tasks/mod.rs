@@ -88,6 +88,19 @@ pub struct ModuleSpec {
     pub build: fn(Value) -> Result<Box<dyn Action>, String>,
 }
 
+/// A module's rendered arguments as it takes them: the text of `!unsafe`
+/// values plain (`crate::template::unsafe_text`), but for `set_fact`,
+/// whose values are variables again and must stay untemplated, as
+/// ansible-core keeps them.
+pub fn unmarked_args(spec: &ModuleSpec, args: Value) -> Value {
+    use crate::template::unsafe_text;
+    if spec.name == set_fact::SPEC.name || !unsafe_text::holds_mark(&args) {
+        args
+    } else {
+        unsafe_text::plain(args)
+    }
+}
+
 static MODULES: &[&ModuleSpec] = &[
     &command::COMMAND,
     &command::SHELL,

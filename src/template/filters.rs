@@ -195,8 +195,14 @@ fn from_json(value: &Value) -> Result<Value, Error> {
 
 fn from_yaml(value: &Value) -> Result<Value, Error> {
     let source = text(value)?;
-    let typed = crate::yaml_scalars::as_ansible_reads(&source)
-        .map_err(|_| invalid("from_yaml: `!unsafe` is not supported"))?;
+    // PyYAML's safe_load, which from_yaml is, knows no `!unsafe`.
+    if let Some(at) = crate::yaml_scalars::unsafe_tag(&source) {
+        return Err(invalid(format!(
+            "from_yaml: could not determine a constructor for the tag '!unsafe' (line {}, column {})",
+            at.line, at.column
+        )));
+    }
+    let typed = crate::yaml_scalars::as_ansible_reads(&source);
     let data: serde_json::Value = serde_saphyr::from_str(&typed)
         .map_err(|e| invalid(format!("from_yaml: invalid YAML: {e}")))?;
     Ok(Value::from_serialize(&data))

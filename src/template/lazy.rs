@@ -168,6 +168,10 @@ impl Object for LazyNested {
 /// used), a container wrapped, anything else as is.
 fn resolve(root: &Arc<LazyVars>, raw: Value, key: &str) -> Value {
     use minijinja::value::ValueKind;
+    if let Some(text) = unsafe_text(&raw) {
+        super::unsafe_text::note_read();
+        return text;
+    }
     match raw.kind() {
         ValueKind::String => match raw.as_str() {
             Some(s) if native::has_markers(s) => render(root, s, key).unwrap_or_else(Value::from),
@@ -187,6 +191,16 @@ fn resolve(root: &Arc<LazyVars>, raw: Value, key: &str) -> Value {
         }
         _ => raw,
     }
+}
+
+/// The text of a value marked `!unsafe` (see `super::unsafe_text`): a map
+/// of that one key. (Checked on every lookup: a length first, cheaply.)
+fn unsafe_text(raw: &Value) -> Option<Value> {
+    if raw.kind() != minijinja::value::ValueKind::Map || raw.len() != Some(1) {
+        return None;
+    }
+    let text = raw.get_attr(super::unsafe_text::KEY).ok()?;
+    text.as_str().is_some().then_some(text)
 }
 
 /// Plain data (from the variables), not an object of the engine's that

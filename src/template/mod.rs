@@ -24,6 +24,7 @@ mod predicates;
 mod pyyaml;
 mod sequences;
 mod undefined;
+pub mod unsafe_text;
 mod version;
 
 use std::borrow::Cow;
@@ -168,12 +169,24 @@ impl Templates {
         vars: &Value,
         origin: &str,
     ) -> Result<Value, TemplateError> {
-        let mut current = self.render_value(value, vars, origin)?;
+        self.render_deep_marked(value, vars, origin).map(plain)
+    }
+
+    /// [`render_deep`](Self::render_deep), text read from `!unsafe` values
+    /// left marked ([`unsafe_text`]): for values that become variables
+    /// again (loop items, `set_fact`), which must not be templated later.
+    pub fn render_deep_marked(
+        &self,
+        value: &Value,
+        vars: &Value,
+        origin: &str,
+    ) -> Result<Value, TemplateError> {
+        let mut current = self.render_value_marked(value, vars, origin)?;
         for _ in 0..8 {
             if !contains_template(&current) {
                 break;
             }
-            let next = self.render_value(&current, vars, origin)?;
+            let next = self.render_value_marked(&current, vars, origin)?;
             if next == current {
                 break;
             }
@@ -208,6 +221,17 @@ impl Templates {
         vars: &Value,
         origin: &str,
     ) -> Result<Value, TemplateError> {
+        self.render_value_marked(value, vars, origin).map(plain)
+    }
+
+    /// [`render_value`](Self::render_value), `!unsafe` text left marked
+    /// (see [`render_deep_marked`](Self::render_deep_marked)).
+    pub fn render_value_marked(
+        &self,
+        value: &Value,
+        vars: &Value,
+        origin: &str,
+    ) -> Result<Value, TemplateError> {
         // The variables are converted for the engine once, and only if some string needs it.
         let mut ctx = None;
         self.render_value_with(value, vars, &mut ctx, origin)
@@ -223,19 +247,29 @@ impl Templates {
         match value {
             Value::String(s) if native::has_markers(s) => {
                 let ctx = &*ctx.get_or_insert_with(|| self.context(vars));
-                match native::single_expression(s) {
-                    Some(expr) => {
-                        let expr = backslashes::escape_literals(expr);
-                        let result = self.eval_in(&expr, ctx, vars, origin)?;
-                        let mut value = to_vars_value(&result, origin)?;
-                        native::trailing_newline(s, &mut value);
-                        Ok(value)
-                    }
-                    None => self
-                        .render_inline(s, ctx, vars, origin)
-                        .map(|text| native::concat_rendered(s, text)),
+                let (rendered, read_unsafe) =
+                    unsafe_text::tracking(|| match native::single_expression(s) {
+                        Some(expr) => {
+                            let expr = backslashes::escape_literals(expr);
+                            let result = self.eval_in(&expr, ctx, vars, origin)?;
+                            let mut value = to_vars_value(&result, origin)?;
+                            native::trailing_newline(s, &mut value);
+                            Ok(value)
+                        }
+                        None => self
+                            .render_inline(s, ctx, vars, origin)
+                            .map(|text| native::concat_rendered(s, text)),
+                    });
+                // What was made of unsafe text is unsafe too, as in
+                // ansible-core: it is never templated again.
+                if read_unsafe {
+                    rendered.map(unsafe_text::mark_strings)
+                } else {
+                    rendered
                 }
             }
+            // Never templated; kept marked for whoever reads it next.
+            Value::Object(_) if unsafe_text::text(value).is_some() => Ok(value.clone()),
             // An argument or item that renders to `omit` is left out, as
             // Ansible's remove_omit does.
             Value::Array(items) => {
@@ -428,6 +462,15 @@ fn load(base_dir: &Path, name: &str) -> Result<Option<String>, minijinja::Error>
     })
 }
 
+/// `value` without marks (most values hold none and are not copied).
+fn plain(value: Value) -> Value {
+    if unsafe_text::holds_mark(&value) {
+        unsafe_text::plain(value)
+    } else {
+        value
+    }
+}
+
 fn to_vars_value(value: &minijinja::Value, origin: &str) -> Result<Value, TemplateError> {
     serde_json::to_value(value).map_err(|err| TemplateError::Render {
         location: origin.to_string(),
@@ -442,6 +485,7 @@ fn contains_template(v: &Value) -> bool {
     match v {
         Value::String(s) => s.contains("{{") || s.contains("{%"),
         Value::Array(a) => a.iter().any(contains_template),
+        Value::Object(_) if unsafe_text::text(v).is_some() => false,
         Value::Object(m) => m.values().any(contains_template),
         _ => false,
     }

@@ -835,3 +835,46 @@ fn an_expression_before_a_newline_was_kept_native_where_ansible_gives_text() {
     assert_eq!(value("{{ one + 1 }}\n"), json!("2\n"));
     assert_eq!(value("{{ tags | list }}\n"), json!(["a", "b"]));
 }
+
+/// `!unsafe` text (marked, as the YAML reader gives it) is never
+/// templated: not as a variable, not through another variable's template,
+/// not when the result is rendered again (render_deep), and what is made
+/// of it stays marked for set_fact and loop items.
+#[test]
+fn unsafe_text_is_never_templated() {
+    let t = templates();
+    let vars = json!({
+        "raw": {"__ansible_unsafe": "{{ x }}"},
+        "via": "{{ raw }}/y",
+        "list": [{"__ansible_unsafe": "{{ a }}"}, 3],
+        "x": "never read",
+    });
+    let deep = |v: Value| t.render_deep(&v, &vars, "t").unwrap();
+    assert_eq!(deep(json!("{{ raw }}")), json!("{{ x }}"));
+    assert_eq!(deep(json!("{{ via }}")), json!("{{ x }}/y"));
+    assert_eq!(deep(json!("<{{ list[0] }}>")), json!("<{{ a }}>"));
+    assert_eq!(
+        deep(json!({"content": {"__ansible_unsafe": "{{ x }}"}})),
+        json!({"content": "{{ x }}"})
+    );
+    assert_eq!(
+        t.render_deep_marked(&json!("{{ via }}"), &vars, "t")
+            .unwrap(),
+        json!({"__ansible_unsafe": "{{ x }}/y"})
+    );
+    assert_eq!(
+        t.render_value_marked(&json!("{{ list }}"), &vars, "t")
+            .unwrap(),
+        json!([{"__ansible_unsafe": "{{ a }}"}, 3])
+    );
+    // Text that read nothing unsafe is still templated again.
+    let plain = json!({"base": "{{ x }}", "x": "done"});
+    assert_eq!(
+        t.render_deep(&json!("{{ base }}"), &plain, "t").unwrap(),
+        json!("done")
+    );
+    assert!(
+        t.eval_bool("raw == '{' ~ '{ x }' ~ '}'", &vars, "t")
+            .unwrap()
+    );
+}
