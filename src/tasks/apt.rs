@@ -21,7 +21,7 @@ use serde::Deserialize;
 
 use super::file::lenient;
 use super::{Action, ActionContext, BoxFuture, ModuleSpec, Outcome, boxed, parse_args};
-use crate::transport::{ExecOutput, Script, ShellScript, TransportError};
+use crate::transport::{ExecOutput, ShellScript, TransportError};
 use crate::vars::{Value, VarMap};
 
 pub static SPEC: ModuleSpec = ModuleSpec {
@@ -298,7 +298,7 @@ impl Apt {
 
     pub(super) async fn run(&self, ctx: &ActionContext<'_>) -> Result<Outcome, TransportError> {
         let script = self.script(ctx.check);
-        let out = ctx.conn.exec(Script::new(&script).sudo(ctx.sudo)).await?;
+        let out = ctx.conn.exec(ctx.script(&script)).await?;
         Ok(outcome(&Report::parse(&out), ctx.diff))
     }
 }

@@ -155,7 +155,7 @@ impl GetUrl {
             return_body: false,
             keep_body: true,
         };
-        let response = match http_request::send(ctx.conn, ctx.sudo, &request).await? {
+        let response = match http_request::send(ctx, &request).await? {
             Ok(r) => r,
             Err(msg) => return Ok(base(Outcome::failed(msg), &dest)),
         };

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::file::lenient;
 use super::{Action, ActionContext, BoxFuture, ModuleSpec, Outcome, boxed, parse_args};
-use crate::transport::{Script, ShellScript, TransportError};
+use crate::transport::{ShellScript, TransportError};
 
 pub static SPEC: ModuleSpec = ModuleSpec {
     name: "group",
@@ -94,7 +94,7 @@ impl Group {
 
     async fn run(&self, ctx: &ActionContext<'_>) -> Result<Outcome, TransportError> {
         let script = self.script(ctx.check);
-        let out = ctx.conn.exec(Script::new(&script).sudo(ctx.sudo)).await?;
+        let out = ctx.conn.exec(ctx.script(&script)).await?;
         let field = |key: &str| out.field(key);
         let (had, ran) = (field("had"), field("ran"));
         if had.is_none() {

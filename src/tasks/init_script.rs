@@ -26,7 +26,7 @@
 
 use super::service::State;
 use super::{ActionContext, Outcome};
-use crate::transport::{Script, ShellScript, TransportError};
+use crate::transport::{ShellScript, TransportError};
 
 pub(super) struct InitScript {
     pub name: String,
@@ -54,7 +54,7 @@ impl InitScript {
             .args(&self.arguments)
             .code(DETACHED_FUNCTION)
             .code(PROBE_SCRIPT);
-        let out = ctx.conn.exec(Script::new(&probe).sudo(ctx.sudo)).await?;
+        let out = ctx.conn.exec(ctx.script(&probe)).await?;
         let field = |key: &str| out.field(key).unwrap_or_default();
         let name = &self.name;
         match field("tool").as_str() {
@@ -102,7 +102,7 @@ impl InitScript {
                         .var("ENABLE", flag(want))
                         .var("DEFAULTS", flag(want && field("klinks") != "1"))
                         .code(ENABLE_SCRIPT);
-                    let ran = ctx.conn.exec(Script::new(&script).sudo(ctx.sudo)).await?;
+                    let ran = ctx.conn.exec(ctx.script(&script)).await?;
                     if !ran.success() {
                         return Ok(Outcome::failed(or_stdout(
                             ran.stderr_str(),
@@ -158,7 +158,7 @@ impl InitScript {
                 .args(&self.arguments)
                 .code(DETACHED_FUNCTION)
                 .code(CONTROL_SCRIPT);
-            let ran = ctx.conn.exec(Script::new(&script).sudo(ctx.sudo)).await?;
+            let ran = ctx.conn.exec(ctx.script(&script)).await?;
             let stdout = ran.stdout_str();
             let (rc, out) = match stdout.split_once('\n') {
                 Some((first, rest)) => (first.strip_prefix("rc=").map(str::to_owned), rest),

@@ -19,7 +19,7 @@ use serde::Deserialize;
 
 use super::file::lenient;
 use super::{Action, ActionContext, BoxFuture, ModuleSpec, Outcome, boxed, parse_args};
-use crate::transport::{Script, ShellScript, TransportError};
+use crate::transport::{ShellScript, TransportError};
 use crate::vars::Value;
 
 pub static SPEC: ModuleSpec = ModuleSpec {
@@ -162,7 +162,7 @@ impl User {
 
     async fn run(&self, ctx: &ActionContext<'_>) -> Result<Outcome, TransportError> {
         let script = self.script(ctx.check);
-        let out = ctx.conn.exec(Script::new(&script).sudo(ctx.sudo)).await?;
+        let out = ctx.conn.exec(ctx.script(&script)).await?;
         let field = |key: &str| out.field(key);
         let Some(had) = field("had").map(|h| h == "1") else {
             return Ok(Outcome::failed(format!(

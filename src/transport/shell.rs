@@ -104,20 +104,8 @@ impl ShellScript {
         self
     }
 
-    /// Exports `value`, quoted, as the variable `name`, a name known only
-    /// at run time (a task's `environment:`): callers check it with
-    /// [`ShellScript::is_variable_name`] first.
-    pub fn export(mut self, name: &str, value: impl AsRef<str>) -> Self {
-        assert!(is_name(name), "not a shell variable name: {name:?}");
-        self.text.push_str("export ");
-        self.text.push_str(name);
-        self.text.push('=');
-        self.text.push_str(&quote(value.as_ref()));
-        self.text.push('\n');
-        self
-    }
-
-    /// Whether `name` can name a shell variable.
+    /// Whether `name` can name a shell variable (one a task's
+    /// `environment:` may set, see `Script::env`).
     pub fn is_variable_name(name: &str) -> bool {
         is_name(name)
     }
