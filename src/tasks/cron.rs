@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use super::crontab::{Crontab, Found};
 use super::file::lenient;
-use super::{Action, ActionContext, BoxFuture, FileDiff, ModuleSpec, Outcome, boxed, parse_args};
+use super::{ActionContext, FileDiff, ModuleSpec, Outcome, parse_args};
 use crate::transport::{ExecOutput, ShellScript, TransportError};
 
 pub static SPEC: ModuleSpec = ModuleSpec {
@@ -470,14 +470,7 @@ rm -f -- "$t"
 echo "convoy_rc=$rc" >&2
 "#;
 
-impl Action for Cron {
-    fn run<'a>(
-        &'a self,
-        ctx: &'a ActionContext<'a>,
-    ) -> BoxFuture<'a, Result<Outcome, TransportError>> {
-        boxed(Cron::run(self, ctx))
-    }
-}
+super::action_by_async_run!(Cron);
 
 #[cfg(test)]
 mod tests {

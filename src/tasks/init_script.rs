@@ -43,14 +43,10 @@ const MARK: &str = "--convoy-output--";
 
 impl InitScript {
     pub(super) async fn run(&self, ctx: &ActionContext<'_>) -> Result<Outcome, TransportError> {
-        let flag = |b: bool| if b { "1" } else { "0" };
         let probe = ShellScript::new()
             .var("N", &self.name)
-            .var(
-                "STATUS",
-                flag(self.state.is_some() && self.pattern.is_none()),
-            )
-            .var("PS", flag(self.state.is_some() && self.pattern.is_some()))
+            .flag("STATUS", self.state.is_some() && self.pattern.is_none())
+            .flag("PS", self.state.is_some() && self.pattern.is_some())
             .args(&self.arguments)
             .code(DETACHED_FUNCTION)
             .code(PROBE_SCRIPT);
@@ -99,8 +95,8 @@ impl InitScript {
                 if !ctx.check {
                     let script = ShellScript::new()
                         .var("N", name)
-                        .var("ENABLE", flag(want))
-                        .var("DEFAULTS", flag(want && field("klinks") != "1"))
+                        .flag("ENABLE", want)
+                        .flag("DEFAULTS", want && field("klinks") != "1")
                         .code(ENABLE_SCRIPT);
                     let ran = ctx.conn.exec(ctx.script(&script)).await?;
                     if !ran.success() {

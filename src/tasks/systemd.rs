@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use super::file::lenient;
 use super::service::State;
-use super::{Action, ActionContext, BoxFuture, ModuleSpec, Outcome, boxed, parse_args};
+use super::{ActionContext, ModuleSpec, Outcome, parse_args};
 use crate::transport::{ShellScript, TransportError};
 use crate::vars::{Value, VarMap};
 
@@ -486,14 +486,7 @@ pub(super) fn parse_show(out: &str) -> VarMap {
     parsed
 }
 
-impl Action for Systemd {
-    fn run<'a>(
-        &'a self,
-        ctx: &'a ActionContext<'a>,
-    ) -> BoxFuture<'a, Result<Outcome, TransportError>> {
-        boxed(Systemd::run(self, ctx))
-    }
-}
+super::action_by_async_run!(Systemd);
 
 #[cfg(test)]
 mod tests {

@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::attributes::{Attributes, Current};
 use super::file::{last_line, lenient};
-use super::{Action, ActionContext, BoxFuture, ModuleSpec, Outcome, boxed, parse_args};
+use super::{ActionContext, ModuleSpec, Outcome, parse_args};
 use crate::transport::{ShellScript, TransportError};
 use crate::vars::Value;
 
@@ -343,14 +343,7 @@ for p in "$@"; do LC_ALL=C stat -c '%a|%U|%G|%u|%g|%F' -- "$p" || echo missing; 
     }
 }
 
-impl Action for Unarchive {
-    fn run<'a>(
-        &'a self,
-        ctx: &'a ActionContext<'a>,
-    ) -> BoxFuture<'a, Result<Outcome, TransportError>> {
-        boxed(Unarchive::run(self, ctx))
-    }
-}
+super::action_by_async_run!(Unarchive);
 
 /// The archive as the host sees it.
 struct Archive {

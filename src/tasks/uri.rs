@@ -21,7 +21,7 @@ use super::download_dest::{Kind, drop_body, install, probe, set_attributes};
 use super::file::lenient;
 use super::get_url::header_list;
 use super::http_request::{self, HttpRequest, HttpResponse};
-use super::{Action, ActionContext, BoxFuture, ModuleSpec, Outcome, boxed, parse_args};
+use super::{ActionContext, ModuleSpec, Outcome, parse_args};
 use crate::python_text;
 use crate::transport::{ShellScript, TransportError};
 use crate::vars::{Value, VarMap};
@@ -372,14 +372,7 @@ impl Uri {
     }
 }
 
-impl Action for Uri {
-    fn run<'a>(
-        &'a self,
-        ctx: &'a ActionContext<'a>,
-    ) -> BoxFuture<'a, Result<Outcome, TransportError>> {
-        boxed(Uri::run(self, ctx))
-    }
-}
+super::action_by_async_run!(Uri);
 
 /// `status_code` as Ansible's `list` of `int`: one code, a list, or a
 /// comma-separated string.

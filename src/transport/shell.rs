@@ -94,6 +94,12 @@ impl ShellScript {
         self
     }
 
+    /// Assigns `1` or `0` to the shell variable `name`: a yes/no the
+    /// script tests with `[ "$NAME" = 1 ]`.
+    pub fn flag(self, name: &'static str, yes: bool) -> Self {
+        self.var(name, if yes { "1" } else { "0" })
+    }
+
     /// Assigns `value`, quoted, to the shell variable `name` (in place).
     pub fn set(&mut self, name: &'static str, value: impl AsRef<str>) -> &mut Self {
         assert!(is_name(name), "not a shell variable name: {name:?}");
@@ -243,6 +249,15 @@ mod tests {
             .output()
             .expect("sh runs");
         String::from_utf8(out.stdout).expect("utf-8")
+    }
+
+    #[test]
+    fn a_flag_is_one_or_zero() {
+        let s = ShellScript::new()
+            .flag("A", true)
+            .flag("B", false)
+            .code("printf '%s%s' \"$A\" \"$B\"");
+        assert_eq!(run(&s), "10");
     }
 
     const HOSTILE: &[&str] = &[
