@@ -824,3 +824,35 @@ fn check_mode_keyword_on_a_task_was_refused() {
         r.dump()
     );
 }
+
+/// `environment:` is set in front of the module's shell, under sudo (as
+/// ansible-core sets it in front of the module's interpreter): the task's
+/// program gets the values as data, and an `IFS` is what a fresh shell
+/// makes of it, not an assignment in the middle of convoy's script.
+#[test]
+fn environment_under_become_reaches_the_program_and_an_ifs_leaves_the_shell_whole() {
+    let fleet = Fleet::start(1);
+    let work = workdir();
+    let r = run_play(
+        &fleet,
+        work.path(),
+        "ansible_user: convoy",
+        r#"- hosts: app
+  gather_facts: false
+  tasks:
+    - shell: 'printf "%s|%s|[%s]\n" "$CV" "$(id -un)" "$IFS" > /tmp/env-become'
+      become: true
+      environment:
+        CV: "a b '$(touch /tmp/env-pwned)' `x`"
+        IFS: x
+"#,
+    );
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert_eq!(
+        fleet.exec_ok(
+            1,
+            "cat /tmp/env-become; if [ -e /tmp/env-pwned ]; then echo ran; else echo data; fi"
+        ),
+        "a b '$(touch /tmp/env-pwned)' `x`|root|[ \t\n]\ndata\n"
+    );
+}

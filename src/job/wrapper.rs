@@ -322,9 +322,7 @@ impl HostPaths {
 
     /// The survey; `create` makes the state directory (a run), a status does not.
     pub fn survey(&self, create: bool) -> ShellScript {
-        self.base()
-            .var("CREATE", if create { "1" } else { "0" })
-            .code(SURVEY)
+        self.base().flag("CREATE", create).code(SURVEY)
     }
 
     /// The start-and-wait script of one target.
@@ -355,7 +353,7 @@ impl HostPaths {
                 "CONTAINS",
                 t.success.output_contains.clone().unwrap_or_default(),
             )
-            .var("RETRY", if t.retry_failed { "1" } else { "0" })
+            .flag("RETRY", t.retry_failed)
             .args(args)
             .code(WRAPPER)
             .code(RETRY_ASIDE)
@@ -366,7 +364,7 @@ impl HostPaths {
     pub fn claim_tasks(&self, target: &str, retry_failed: bool) -> ShellScript {
         self.base()
             .var("E", super::targets::file_name(target))
-            .var("RETRY", if retry_failed { "1" } else { "0" })
+            .flag("RETRY", retry_failed)
             .code(RETRY_ASIDE)
             .code(CLAIM_TASKS)
     }

@@ -155,7 +155,7 @@ pub fn logs_script(
         .var("P", program)
         .var("S", since.unwrap_or(""))
         .var("N", lines.to_string())
-        .var("F", if follow { "1" } else { "0" })
+        .flag("F", follow)
         .code(LOGFILE_PY)
         .code(DETECT)
         .code(LOGS)

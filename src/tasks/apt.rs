@@ -20,8 +20,8 @@
 use serde::Deserialize;
 
 use super::file::lenient;
-use super::{Action, ActionContext, BoxFuture, ModuleSpec, Outcome, boxed, parse_args};
-use crate::transport::{ExecOutput, Script, ShellScript, TransportError};
+use super::{ActionContext, ModuleSpec, Outcome, parse_args};
+use crate::transport::{ExecOutput, ShellScript, TransportError};
 use crate::vars::{Value, VarMap};
 
 pub static SPEC: ModuleSpec = ModuleSpec {
@@ -242,7 +242,6 @@ impl Apt {
     }
 
     fn script(&self, check: bool) -> ShellScript {
-        let flag = |b: bool| if b { "1" } else { "0" };
         let a = &self.a;
         // `name: "*"` with `latest` is an upgrade (apt-get's, `yes`).
         let upgrade = match a.upgrade.as_deref() {
@@ -251,14 +250,14 @@ impl Apt {
             Some(u) => u,
         };
         ShellScript::new()
-            .var("CHECK", flag(check))
+            .flag("CHECK", check)
             .var("STATE", self.state)
             .var("SPECS", self.specs.join("\n"))
-            .var("UPDATE", flag(a.update_cache == Some(true)))
+            .flag("UPDATE", a.update_cache == Some(true))
             .var("VALID", a.cache_valid_time.to_string())
             .var("RETRIES", a.update_cache_retries.max(1).to_string())
             .var("MAX_DELAY", a.update_cache_retry_max_delay.to_string())
-            .var("PURGE", flag(a.purge))
+            .flag("PURGE", a.purge)
             .var("DEB", a.deb.clone().unwrap_or_default())
             .var(
                 "DEFAULT_RELEASE",
@@ -272,7 +271,7 @@ impl Apt {
                     Some(false) => "no",
                 },
             )
-            .var("FORCE", flag(a.force))
+            .flag("FORCE", a.force)
             .var("UPGRADE", upgrade)
             .var(
                 "DPKG_OPTIONS",
@@ -280,25 +279,25 @@ impl Apt {
                     .as_deref()
                     .unwrap_or("force-confdef,force-confold"),
             )
-            .var("AUTOREMOVE", flag(a.autoremove))
-            .var("AUTOCLEAN", flag(a.autoclean))
-            .var("FAIL_ON_AUTOREMOVE", flag(a.fail_on_autoremove))
+            .flag("AUTOREMOVE", a.autoremove)
+            .flag("AUTOCLEAN", a.autoclean)
+            .flag("FAIL_ON_AUTOREMOVE", a.fail_on_autoremove)
             .var(
                 "POLICY_RC_D",
                 a.policy_rc_d.map(|p| p.to_string()).unwrap_or_default(),
             )
-            .var("ONLY_UPGRADE", flag(a.only_upgrade))
-            .var("CLEAN", flag(a.clean))
-            .var("ALLOW_UNAUTH", flag(a.allow_unauthenticated || a.force))
-            .var("ALLOW_DOWNGRADE", flag(a.allow_downgrade || a.force))
-            .var("ALLOW_HELD", flag(a.allow_change_held_packages))
+            .flag("ONLY_UPGRADE", a.only_upgrade)
+            .flag("CLEAN", a.clean)
+            .flag("ALLOW_UNAUTH", a.allow_unauthenticated || a.force)
+            .flag("ALLOW_DOWNGRADE", a.allow_downgrade || a.force)
+            .flag("ALLOW_HELD", a.allow_change_held_packages)
             .var("LOCK_TIMEOUT", a.lock_timeout.to_string())
             .code(APT_SCRIPT)
     }
 
     pub(super) async fn run(&self, ctx: &ActionContext<'_>) -> Result<Outcome, TransportError> {
         let script = self.script(ctx.check);
-        let out = ctx.conn.exec(Script::new(&script).sudo(ctx.sudo)).await?;
+        let out = ctx.conn.exec(ctx.script(&script)).await?;
         Ok(outcome(&Report::parse(&out), ctx.diff))
     }
 }
@@ -473,14 +472,7 @@ fn prepared(stdout: &str) -> String {
 /// See `apt.sh`.
 const APT_SCRIPT: &str = include_str!("apt.sh");
 
-impl Action for Apt {
-    fn run<'a>(
-        &'a self,
-        ctx: &'a ActionContext<'a>,
-    ) -> BoxFuture<'a, Result<Outcome, TransportError>> {
-        boxed(Apt::run(self, ctx))
-    }
-}
+super::action_by_async_run!(Apt);
 
 #[cfg(test)]
 mod tests {

@@ -13,7 +13,7 @@ use super::attributes::Attributes;
 use super::file::lenient;
 use super::file_edit::{self, NewContent, RemoteKind};
 use super::python_re::compile;
-use super::{Action, ActionContext, BoxFuture, ModuleSpec, Outcome, boxed, parse_args};
+use super::{ActionContext, ModuleSpec, Outcome, parse_args};
 use crate::transport::TransportError;
 use crate::vars::Value;
 
@@ -272,14 +272,7 @@ impl BlockInFile {
     }
 }
 
-impl Action for BlockInFile {
-    fn run<'a>(
-        &'a self,
-        ctx: &'a ActionContext<'a>,
-    ) -> BoxFuture<'a, Result<Outcome, TransportError>> {
-        boxed(BlockInFile::run(self, ctx))
-    }
-}
+super::action_by_async_run!(BlockInFile);
 
 /// Whether a pattern sets Python's `re.MULTILINE` inline (`(?m)`, `(?im)`).
 fn multi_line_flag(pattern: &str) -> bool {

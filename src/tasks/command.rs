@@ -7,7 +7,7 @@
 use serde::Deserialize;
 
 use super::{Action, ActionContext, ModuleSpec, Outcome, boxed, parse_args};
-use crate::transport::{Script, ShellScript, TransportError};
+use crate::transport::{ShellScript, TransportError};
 
 const ARGS: &[&str] = &[
     "_raw_params",
@@ -186,9 +186,9 @@ impl Action for Command {
                     .with_msg(format!("would run: {}", self.display))
                     .with("cmd", self.display.clone()));
             }
-            let line = ctx.environment.around(self.script());
+            let line = self.script();
             let stdin = self.stdin.as_ref().map(|s| format!("{s}\n"));
-            let mut script = Script::new(&line).sudo(ctx.sudo);
+            let mut script = ctx.script(&line);
             if let Some(data) = &stdin {
                 script = script.stdin(data.as_bytes());
             }
@@ -219,7 +219,7 @@ impl Command {
                 .var("R", r)
                 .code("[ -e \"$C\" ] || [ ! -e \"$R\" ]"),
         };
-        let out = ctx.conn.exec(Script::new(&test).sudo(ctx.sudo)).await?;
+        let out = ctx.conn.exec(ctx.script(&test)).await?;
         Ok(out.success().then(|| match &self.creates {
             Some(c) => format!("skipped, since {c} exists"),
             None => format!(

@@ -1,7 +1,7 @@
 use std::path::Path;
 
 use crate::template::Templates;
-use crate::transport::{Become, Connection};
+use crate::transport::{Become, Connection, Script, ShellScript};
 use crate::vars::Value;
 
 /// Everything an action may use on one host.
@@ -15,7 +15,20 @@ pub struct ActionContext<'a> {
     pub sudo: Option<&'a Become>,
     /// The directory `src:` paths resolve against.
     pub base_dir: &'a Path,
-    /// `environment:`, for the modules whose remote process Ansible gives
-    /// it to (command, shell, script).
+    /// `environment:`, for the modules that run programs on the host
+    /// (through [`ActionContext::script`]).
     pub environment: &'a super::Environment,
+}
+
+impl ActionContext<'_> {
+    /// `script` as a module that runs programs on the host runs it: with
+    /// `become` and the task's `environment:`, which every program it
+    /// starts inherits, as in ansible-core. A script that parses what a
+    /// program prints sets the C locale for that program itself (the
+    /// user's `LANG` must not change what it reads).
+    pub fn script<'s>(&'s self, script: &'s ShellScript) -> Script<'s> {
+        Script::new(script)
+            .sudo(self.sudo)
+            .env(self.environment.vars())
+    }
 }

@@ -18,8 +18,8 @@ use serde::Deserialize;
 
 use super::crontab::{Crontab, Found};
 use super::file::lenient;
-use super::{Action, ActionContext, BoxFuture, FileDiff, ModuleSpec, Outcome, boxed, parse_args};
-use crate::transport::{ExecOutput, Script, ShellScript, TransportError};
+use super::{ActionContext, FileDiff, ModuleSpec, Outcome, parse_args};
+use crate::transport::{ExecOutput, ShellScript, TransportError};
 
 pub static SPEC: ModuleSpec = ModuleSpec {
     name: "cron",
@@ -243,10 +243,7 @@ impl Cron {
         &self,
         ctx: &ActionContext<'_>,
     ) -> Result<Result<Crontab, Outcome>, TransportError> {
-        let out = ctx
-            .conn
-            .exec(Script::new(&self.read_script()).sudo(ctx.sudo))
-            .await?;
+        let out = ctx.conn.exec(ctx.script(&self.read_script())).await?;
         let rc = last_status(&out);
         let text = out.stdout_str();
         Ok(match rc.as_deref() {
@@ -354,7 +351,7 @@ impl Cron {
             outcome = outcome.with("diff", serde_json::Value::Object(registered));
             if !ctx.check {
                 let script = ShellScript::new().var("CF", path).code("rm -- \"$CF\"");
-                let out = ctx.conn.exec(Script::new(&script).sudo(ctx.sudo)).await?;
+                let out = ctx.conn.exec(ctx.script(&script)).await?;
                 outcome.changed = out.success();
             }
             return Ok(outcome);
@@ -410,10 +407,7 @@ impl Cron {
                 },
             )
             .code(WRITE_SCRIPT);
-        let out = ctx
-            .conn
-            .exec(Script::new(&script).stdin(&input).sudo(ctx.sudo))
-            .await?;
+        let out = ctx.conn.exec(ctx.script(&script).stdin(&input)).await?;
         if last_status(&out).as_deref() != Some("0") {
             let err = out.stderr_str();
             let err: Vec<&str> = err
@@ -476,14 +470,7 @@ rm -f -- "$t"
 echo "convoy_rc=$rc" >&2
 "#;
 
-impl Action for Cron {
-    fn run<'a>(
-        &'a self,
-        ctx: &'a ActionContext<'a>,
-    ) -> BoxFuture<'a, Result<Outcome, TransportError>> {
-        boxed(Cron::run(self, ctx))
-    }
-}
+super::action_by_async_run!(Cron);
 
 #[cfg(test)]
 mod tests {

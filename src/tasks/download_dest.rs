@@ -7,7 +7,7 @@ use super::ActionContext;
 use super::attributes::{Attributes, Current};
 use super::file::last_line;
 use super::http_request::HttpResponse;
-use crate::transport::{Script, ShellScript, TransportError};
+use crate::transport::{ShellScript, TransportError};
 
 /// Moves the downloaded body over `dest` as Ansible's `atomic_move`
 /// does: a copy beside it, the replaced file's mode and owner (or a new
@@ -41,7 +41,7 @@ cp -- "$B" "$T" || exit 1"#,
     script = attrs
         .apply_to_t(script)
         .code(r#"mv -f -- "$T" "$D" || exit 1"#);
-    let out = ctx.conn.exec(Script::new(&script).sudo(ctx.sudo)).await?;
+    let out = ctx.conn.exec(ctx.script(&script)).await?;
     Ok(if out.success() {
         Ok(())
     } else {
@@ -70,7 +70,7 @@ pub(super) async fn set_attributes(
     let script = ShellScript::new()
         .var("p", dest)
         .then(&wanted.commands("\"$p\"", false, false));
-    let out = ctx.conn.exec(Script::new(&script).sudo(ctx.sudo)).await?;
+    let out = ctx.conn.exec(ctx.script(&script)).await?;
     if !out.success() {
         return Ok(Err(format!(
             "cannot set attributes of {dest}: {}",
@@ -88,7 +88,7 @@ pub(super) async fn drop_body(
     let script = ShellScript::new()
         .var("B", &response.body_file)
         .code(r#"rm -f -- "$B""#);
-    ctx.conn.exec(Script::new(&script).sudo(ctx.sudo)).await?;
+    ctx.conn.exec(ctx.script(&script)).await?;
     Ok(())
 }
 
@@ -149,7 +149,7 @@ if [ -e "$D" ]; then
 fi
 if [ -d "$(dirname -- "$D")" ]; then echo absent1; else echo absent0; fi"#,
         );
-    let out = ctx.conn.exec(Script::new(&script).sudo(ctx.sudo)).await?;
+    let out = ctx.conn.exec(ctx.script(&script)).await?;
     if !out.success() {
         return Ok(Err(format!(
             "cannot check {dest}: {}",

@@ -4,6 +4,11 @@
 //! then the task's, each rendered for the host and item, a later name over
 //! an earlier one. Values are Python's `str()` of what they render to, and
 //! reach the host as quoted shell words: a value is never code.
+//!
+//! A module gets them through [`super::ActionContext::script`], which sets
+//! them for the shell its script starts (see `Script::env`): every program
+//! the module runs on the host inherits them, as every process an
+//! ansible-core module starts inherits its own environment.
 
 use crate::transport::ShellScript;
 use crate::vars::Value;
@@ -53,13 +58,9 @@ impl Environment {
         Ok(env)
     }
 
-    /// `script`, run with these variables exported.
-    pub fn around(&self, script: ShellScript) -> ShellScript {
-        let mut exports = ShellScript::new();
-        for (name, value) in &self.vars {
-            exports = exports.export(name, value);
-        }
-        exports.then(&script)
+    /// The variables, in the order first given; each name one a shell can set.
+    pub fn vars(&self) -> &[(String, String)] {
+        &self.vars
     }
 }
 
@@ -96,17 +97,41 @@ mod tests {
         );
     }
 
+    /// Runs `code` on this machine as a module's script runs, with `env`.
+    fn run_with(env: &Environment, code: &'static str) -> String {
+        use crate::transport::{Connection, LocalConnection, Script};
+        let conn = Connection::Local(LocalConnection::default());
+        let script = ShellScript::new().code(code);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let out = rt
+            .block_on(conn.exec(Script::new(&script).env(env.vars())))
+            .unwrap();
+        out.stdout_str()
+    }
+
     #[test]
     fn a_value_is_data_in_the_shell() {
         let hostile = "$(touch /tmp/convoy-env-pwned) `x` 'q' \"d\" ; $HOME";
         let env = resolve(&[json!({"X": hostile})]).unwrap();
-        let script = env.around(ShellScript::new().code("printf '%s' \"$X\""));
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(script.text())
-            .output()
-            .unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout), hostile);
+        assert_eq!(run_with(&env, "printf '%s' \"$X\""), hostile);
+    }
+
+    /// A `PATH` without the shell's directory, or an `IFS`, is the
+    /// environment of the script's shell from its start, not assignments
+    /// in the middle of convoy's own script.
+    #[test]
+    fn path_and_ifs_do_not_break_the_script() {
+        let env = resolve(&[json!({"PATH": "/nonexistent", "IFS": "x"})]).unwrap();
+        assert_eq!(
+            run_with(
+                &env,
+                "set -- a b; printf '%s|%s|%s' \"$#\" \"$PATH\" \"$1\""
+            ),
+            "2|/nonexistent|a"
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@
 use serde::Deserialize;
 
 use super::attributes::{Attributes, Current, Delta};
-use super::{Action, ActionContext, BoxFuture, FileDiff, ModuleSpec, Outcome, boxed, parse_args};
+use super::{ActionContext, FileDiff, ModuleSpec, Outcome, parse_args};
 use crate::transport::{Script, ShellScript, TransportError};
 use crate::vars::Value;
 
@@ -475,14 +475,7 @@ fi
     }
 }
 
-impl Action for FileAction {
-    fn run<'a>(
-        &'a self,
-        ctx: &'a ActionContext<'a>,
-    ) -> BoxFuture<'a, Result<Outcome, TransportError>> {
-        boxed(FileAction::run(self, ctx))
-    }
-}
+super::action_by_async_run!(FileAction);
 
 /// What the query script's `stat` prints: raw mode (hex), owner, group, uid, gid, size.
 const FMT: &str = "%f|%U|%G|%u|%g|%s";

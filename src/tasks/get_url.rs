@@ -24,7 +24,7 @@ use super::attributes::Attributes;
 use super::download_dest::{Kind, drop_body, install, probe, set_attributes};
 use super::file::lenient;
 use super::http_request::{self, ALGORITHMS, HttpRequest};
-use super::{Action, ActionContext, BoxFuture, ModuleSpec, Outcome, boxed, parse_args};
+use super::{ActionContext, ModuleSpec, Outcome, parse_args};
 use crate::transport::TransportError;
 use crate::vars::Value;
 
@@ -155,7 +155,7 @@ impl GetUrl {
             return_body: false,
             keep_body: true,
         };
-        let response = match http_request::send(ctx.conn, ctx.sudo, &request).await? {
+        let response = match http_request::send(ctx, &request).await? {
             Ok(r) => r,
             Err(msg) => return Ok(base(Outcome::failed(msg), &dest)),
         };
@@ -271,14 +271,7 @@ impl GetUrl {
     }
 }
 
-impl Action for GetUrl {
-    fn run<'a>(
-        &'a self,
-        ctx: &'a ActionContext<'a>,
-    ) -> BoxFuture<'a, Result<Outcome, TransportError>> {
-        boxed(GetUrl::run(self, ctx))
-    }
-}
+super::action_by_async_run!(GetUrl);
 
 /// `algorithm:hex`, cleaned as Ansible cleans it (non-word characters
 /// dropped, lower case) and checked to be hex.

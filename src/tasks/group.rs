@@ -11,8 +11,8 @@
 use serde::Deserialize;
 
 use super::file::lenient;
-use super::{Action, ActionContext, BoxFuture, ModuleSpec, Outcome, boxed, parse_args};
-use crate::transport::{Script, ShellScript, TransportError};
+use super::{ActionContext, ModuleSpec, Outcome, parse_args};
+use crate::transport::{ShellScript, TransportError};
 
 pub static SPEC: ModuleSpec = ModuleSpec {
     name: "group",
@@ -80,21 +80,20 @@ impl Group {
     /// `gid=N` when the group exists afterwards; a command's error on stderr
     /// with `rc=N`.
     fn script(&self, check: bool) -> ShellScript {
-        let flag = |b: bool| if b { "1" } else { "0" };
         ShellScript::new()
             .var("N", &self.name)
             .var("G", self.gid.map(|g| g.to_string()).unwrap_or_default())
-            .var("PRESENT", flag(self.present))
-            .var("CHECK", flag(check))
-            .var("SYS", flag(self.system))
-            .var("FORCE", flag(self.force))
-            .var("NONU", flag(self.non_unique))
+            .flag("PRESENT", self.present)
+            .flag("CHECK", check)
+            .flag("SYS", self.system)
+            .flag("FORCE", self.force)
+            .flag("NONU", self.non_unique)
             .code(GROUP_SCRIPT)
     }
 
     async fn run(&self, ctx: &ActionContext<'_>) -> Result<Outcome, TransportError> {
         let script = self.script(ctx.check);
-        let out = ctx.conn.exec(Script::new(&script).sudo(ctx.sudo)).await?;
+        let out = ctx.conn.exec(ctx.script(&script)).await?;
         let field = |key: &str| out.field(key);
         let (had, ran) = (field("had"), field("ran"));
         if had.is_none() {
@@ -103,10 +102,8 @@ impl Group {
                 out.stderr_str().trim()
             )));
         }
-        if let Some(rc) = field("rc").filter(|rc| rc != "0") {
-            return Ok(Outcome::failed(out.stderr_str())
-                .with("name", self.name.clone())
-                .with("rc", rc.parse::<i64>().unwrap_or(1)));
+        if let Some(failed) = super::user::command_failed(&out, &self.name) {
+            return Ok(failed);
         }
         let changed = ran.as_deref() == Some("1");
         // ansible-core's check mode ends early, with `changed` alone, when
@@ -158,14 +155,7 @@ fi
 if getent group "$N" >/dev/null 2>&1; then echo "gid=$(convoy_gid)"; fi
 "#;
 
-impl Action for Group {
-    fn run<'a>(
-        &'a self,
-        ctx: &'a ActionContext<'a>,
-    ) -> BoxFuture<'a, Result<Outcome, TransportError>> {
-        boxed(Group::run(self, ctx))
-    }
-}
+super::action_by_async_run!(Group);
 
 #[cfg(test)]
 mod tests {

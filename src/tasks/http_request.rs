@@ -10,8 +10,9 @@
 //! status line, the headers and, when asked, the body come back framed by
 //! NULs in one round trip.
 
+use super::ActionContext;
 use super::file::last_line;
-use crate::transport::{Become, Connection, Script, ShellScript, TransportError};
+use crate::transport::{ShellScript, TransportError};
 
 /// The hash tools a checksum may name (`sha256:…`), as Ansible's
 /// `digest_from_file` accepts them; each is `<name>sum` on the host.
@@ -88,8 +89,7 @@ impl HttpResponse {
 /// Makes the request from the host; a transport failure is the only error
 /// (an HTTP failure is a response, with its status).
 pub(super) async fn send(
-    conn: &Connection,
-    sudo: Option<&Become>,
+    ctx: &ActionContext<'_>,
     req: &HttpRequest<'_>,
 ) -> Result<Result<HttpResponse, String>, TransportError> {
     let mut args: Vec<String> = Vec::new();
@@ -131,11 +131,12 @@ pub(super) async fn send(
         .var("KEEP", if req.keep_body { "1" } else { "" })
         .args(&args)
         .code(REQUEST);
-    let mut run = Script::new(&script).sudo(sudo);
+    // With the task's `environment:`: its proxy variables reach curl.
+    let mut run = ctx.script(&script);
     if let Some(body) = req.body {
         run = run.stdin(body);
     }
-    let out = conn.exec(run).await?;
+    let out = ctx.conn.exec(run).await?;
     if !out.success() {
         return Ok(Err(last_line(&out.stderr_str())));
     }
@@ -143,8 +144,18 @@ pub(super) async fn send(
 }
 
 /// The request on the host. Without a body, curl's stdin is closed so it
-/// never waits on the connection's.
+/// never waits on the connection's. The proxy is chosen as Python's
+/// urllib chooses it (ansible-core's `fetch_url`), not as curl would:
+/// `HTTP_PROXY` counts when `http_proxy` is unset (curl reads only the
+/// lower-case one), unless `REQUEST_METHOD` is set (urllib's CGI guard);
+/// `all_proxy` does not (urllib has no such variable); `https_proxy`/
+/// `HTTPS_PROXY` and `no_proxy`/`NO_PROXY` are read alike, the lower case
+/// first.
 const REQUEST: &str = r#"command -v curl >/dev/null 2>&1 || { echo "curl is not installed on this host" >&2; exit 127; }
+if [ -z "${http_proxy+set}" ] && [ -n "${HTTP_PROXY+set}" ] && [ -z "${REQUEST_METHOD+set}" ]; then
+  http_proxy=$HTTP_PROXY; export http_proxy
+fi
+unset all_proxy ALL_PROXY
 d=${TMPDIR:-/tmp}
 T=$(mktemp "$d/convoy-http.XXXXXXXX") || exit 1
 H=$(mktemp "$d/convoy-http.XXXXXXXX") || { rm -f -- "$T"; exit 1; }

@@ -26,7 +26,7 @@
 
 use super::service::State;
 use super::{ActionContext, Outcome};
-use crate::transport::{Script, ShellScript, TransportError};
+use crate::transport::{ShellScript, TransportError};
 
 pub(super) struct InitScript {
     pub name: String,
@@ -43,18 +43,14 @@ const MARK: &str = "--convoy-output--";
 
 impl InitScript {
     pub(super) async fn run(&self, ctx: &ActionContext<'_>) -> Result<Outcome, TransportError> {
-        let flag = |b: bool| if b { "1" } else { "0" };
         let probe = ShellScript::new()
             .var("N", &self.name)
-            .var(
-                "STATUS",
-                flag(self.state.is_some() && self.pattern.is_none()),
-            )
-            .var("PS", flag(self.state.is_some() && self.pattern.is_some()))
+            .flag("STATUS", self.state.is_some() && self.pattern.is_none())
+            .flag("PS", self.state.is_some() && self.pattern.is_some())
             .args(&self.arguments)
             .code(DETACHED_FUNCTION)
             .code(PROBE_SCRIPT);
-        let out = ctx.conn.exec(Script::new(&probe).sudo(ctx.sudo)).await?;
+        let out = ctx.conn.exec(ctx.script(&probe)).await?;
         let field = |key: &str| out.field(key).unwrap_or_default();
         let name = &self.name;
         match field("tool").as_str() {
@@ -99,10 +95,10 @@ impl InitScript {
                 if !ctx.check {
                     let script = ShellScript::new()
                         .var("N", name)
-                        .var("ENABLE", flag(want))
-                        .var("DEFAULTS", flag(want && field("klinks") != "1"))
+                        .flag("ENABLE", want)
+                        .flag("DEFAULTS", want && field("klinks") != "1")
                         .code(ENABLE_SCRIPT);
-                    let ran = ctx.conn.exec(Script::new(&script).sudo(ctx.sudo)).await?;
+                    let ran = ctx.conn.exec(ctx.script(&script)).await?;
                     if !ran.success() {
                         return Ok(Outcome::failed(or_stdout(
                             ran.stderr_str(),
@@ -158,7 +154,7 @@ impl InitScript {
                 .args(&self.arguments)
                 .code(DETACHED_FUNCTION)
                 .code(CONTROL_SCRIPT);
-            let ran = ctx.conn.exec(Script::new(&script).sudo(ctx.sudo)).await?;
+            let ran = ctx.conn.exec(ctx.script(&script)).await?;
             let stdout = ran.stdout_str();
             let (rc, out) = match stdout.split_once('\n') {
                 Some((first, rest)) => (first.strip_prefix("rc=").map(str::to_owned), rest),

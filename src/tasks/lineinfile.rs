@@ -17,7 +17,7 @@ use super::attributes::Attributes;
 use super::file::lenient;
 use super::file_edit::{self, NewContent, RemoteKind};
 use super::python_re::{compile, expand};
-use super::{Action, ActionContext, BoxFuture, ModuleSpec, Outcome, boxed, parse_args};
+use super::{ActionContext, ModuleSpec, Outcome, parse_args};
 use crate::transport::TransportError;
 use crate::vars::Value;
 
@@ -243,14 +243,7 @@ impl LineInFile {
     }
 }
 
-impl Action for LineInFile {
-    fn run<'a>(
-        &'a self,
-        ctx: &'a ActionContext<'a>,
-    ) -> BoxFuture<'a, Result<Outcome, TransportError>> {
-        boxed(LineInFile::run(self, ctx))
-    }
-}
+super::action_by_async_run!(LineInFile);
 
 /// Fills `\1`, `\g<name>` in `template` from `re` matched against `line`.
 fn expand_line(re: &Regex, line: &[u8], template: &[u8]) -> Vec<u8> {

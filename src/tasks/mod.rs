@@ -74,6 +74,27 @@ pub trait Action: Send + Sync {
     ) -> BoxFuture<'a, Result<Outcome, TransportError>>;
 }
 
+/// `impl Action for $module` through the module's own `async fn
+/// run(&self, &ActionContext)`, the shape most modules have: the trait
+/// method only boxes that future (an [`Action`] is called as `dyn`, which
+/// an `async fn` in a trait cannot be).
+macro_rules! action_by_async_run {
+    ($module:ty) => {
+        impl $crate::tasks::Action for $module {
+            fn run<'a>(
+                &'a self,
+                ctx: &'a $crate::tasks::ActionContext<'a>,
+            ) -> $crate::tasks::BoxFuture<
+                'a,
+                Result<$crate::tasks::Outcome, $crate::transport::TransportError>,
+            > {
+                Box::pin(<$module>::run(self, ctx))
+            }
+        }
+    };
+}
+pub(crate) use action_by_async_run;
+
 /// What convoy knows of a module before running it.
 pub struct ModuleSpec {
     pub name: &'static str,

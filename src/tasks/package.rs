@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::apt::{ARGS as APT_ARGS, Apt};
 use super::file::lenient;
-use super::{Action, ActionContext, BoxFuture, ModuleSpec, Outcome, boxed, parse_args};
+use super::{ActionContext, ModuleSpec, Outcome, parse_args};
 use crate::facts::Subset;
 use crate::transport::{Script, TransportError};
 use crate::vars::Value;
@@ -123,14 +123,7 @@ impl Package {
     }
 }
 
-impl Action for Package {
-    fn run<'a>(
-        &'a self,
-        ctx: &'a ActionContext<'a>,
-    ) -> BoxFuture<'a, Result<Outcome, TransportError>> {
-        boxed(Package::run(self, ctx))
-    }
-}
+super::action_by_async_run!(Package);
 
 #[cfg(test)]
 mod tests {

@@ -13,7 +13,7 @@ use super::attributes::Attributes;
 use super::file::lenient;
 use super::file_edit::{self, NewContent, RemoteKind};
 use super::python_re::{compile, compile_with, expand};
-use super::{Action, ActionContext, BoxFuture, ModuleSpec, Outcome, boxed, parse_args};
+use super::{ActionContext, ModuleSpec, Outcome, parse_args};
 use crate::transport::TransportError;
 use crate::vars::Value;
 
@@ -150,14 +150,7 @@ impl Replace {
     }
 }
 
-impl Action for Replace {
-    fn run<'a>(
-        &'a self,
-        ctx: &'a ActionContext<'a>,
-    ) -> BoxFuture<'a, Result<Outcome, TransportError>> {
-        boxed(Replace::run(self, ctx))
-    }
-}
+super::action_by_async_run!(Replace);
 
 /// Python's `re.subn(re, template, text)`: every non-overlapping match
 /// replaced by the expanded template, and how many there were.

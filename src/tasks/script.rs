@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::{Action, ActionContext, ModuleSpec, Outcome, boxed, parse_args};
-use crate::transport::{Script, ShellScript, TransportError};
+use crate::transport::{ShellScript, TransportError};
 use crate::vars::Value;
 
 pub static SPEC: ModuleSpec = ModuleSpec {
@@ -222,11 +222,8 @@ impl Action for ScriptRun {
                     )));
                 }
             };
-            let script = ctx.environment.around(self.host_script());
-            let out = ctx
-                .conn
-                .exec(Script::new(&script).stdin(&body).sudo(ctx.sudo))
-                .await?;
+            let script = self.host_script();
+            let out = ctx.conn.exec(ctx.script(&script).stdin(&body)).await?;
             let stdout = out.stdout_str();
             let stderr = out.stderr_str();
             let mut outcome = Outcome::changed(true)
@@ -253,23 +250,13 @@ impl ScriptRun {
     ) -> Result<Option<String>, TransportError> {
         if let Some(c) = &self.creates {
             let test = ShellScript::new().var("C", c).code(r#"[ -e "$C" ]"#);
-            if ctx
-                .conn
-                .exec(Script::new(&test).sudo(ctx.sudo))
-                .await?
-                .success()
-            {
+            if ctx.conn.exec(ctx.script(&test)).await?.success() {
                 return Ok(Some(format!("{c} exists, matching creates option")));
             }
         }
         if let Some(r) = &self.removes {
             let test = ShellScript::new().var("R", r).code(r#"[ -e "$R" ]"#);
-            if !ctx
-                .conn
-                .exec(Script::new(&test).sudo(ctx.sudo))
-                .await?
-                .success()
-            {
+            if !ctx.conn.exec(ctx.script(&test)).await?.success() {
                 return Ok(Some(format!("{r} does not exist, matching removes option")));
             }
         }

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::file::lenient;
 use super::init_script::InitScript;
 use super::systemd::Systemd;
-use super::{Action, ActionContext, BoxFuture, ModuleSpec, Outcome, boxed, parse_args};
+use super::{ActionContext, ModuleSpec, Outcome, parse_args};
 use crate::transport::{Script, TransportError};
 use crate::vars::Value;
 
@@ -186,14 +186,7 @@ impl Service {
     }
 }
 
-impl Action for Service {
-    fn run<'a>(
-        &'a self,
-        ctx: &'a ActionContext<'a>,
-    ) -> BoxFuture<'a, Result<Outcome, TransportError>> {
-        boxed(Service::run(self, ctx))
-    }
-}
+super::action_by_async_run!(Service);
 
 #[cfg(test)]
 mod tests {

@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use super::{Action, ActionContext, BoxFuture, ModuleSpec, Outcome, boxed, parse_args};
 use crate::facts::Subset;
-use crate::transport::{Script, TransportError};
+use crate::transport::TransportError;
 use crate::vars::Value;
 
 pub static SPEC: ModuleSpec = ModuleSpec {
@@ -80,7 +80,9 @@ impl Action for Setup {
     ) -> BoxFuture<'a, Result<Outcome, TransportError>> {
         boxed(async move {
             let script = crate::facts::script();
-            let out = ctx.conn.exec(Script::new(&script).sudo(ctx.sudo)).await?;
+            // With `environment:`, as ansible-core's setup runs with it:
+            // `ansible_env` holds it, a `TZ` sets `ansible_date_time`'s zone.
+            let out = ctx.conn.exec(ctx.script(&script)).await?;
             let facts = crate::facts::from_output(&out.stdout_str(), &self.subset, &self.filter);
             let mut outcome = Outcome::ok().with(
                 "ansible_facts",

@@ -17,8 +17,8 @@ use serde::Deserialize;
 
 use super::file::lenient;
 use super::service::State;
-use super::{Action, ActionContext, BoxFuture, ModuleSpec, Outcome, boxed, parse_args};
-use crate::transport::{Script, ShellScript, TransportError};
+use super::{ActionContext, ModuleSpec, Outcome, parse_args};
+use crate::transport::{ShellScript, TransportError};
 use crate::vars::{Value, VarMap};
 
 const ARGS: &[&str] = &[
@@ -192,8 +192,7 @@ impl Systemd {
         let probe = ShellScript::new()
             .var("N", self.unit.clone().unwrap_or_default())
             .code(PROBE_SCRIPT);
-        let probe = ctx.environment.around(probe);
-        let found = ctx.conn.exec(Script::new(&probe).sudo(ctx.sudo)).await?;
+        let found = ctx.conn.exec(ctx.script(&probe)).await?;
         let Some(systemctl) = found.field("systemctl").filter(|s| !s.is_empty()) else {
             return Ok(Outcome::failed(format!(
                 "Failed to find required executable \"systemctl\" in paths: {}",
@@ -406,10 +405,8 @@ impl Systemd {
         ctx: &ActionContext<'_>,
         argv: Vec<String>,
     ) -> Result<Ran, TransportError> {
-        let script = ctx
-            .environment
-            .around(ShellScript::new().args(argv).code(CALL_SCRIPT));
-        let out = ctx.conn.exec(Script::new(&script).sudo(ctx.sudo)).await?;
+        let script = ShellScript::new().args(argv).code(CALL_SCRIPT);
+        let out = ctx.conn.exec(ctx.script(&script)).await?;
         Ok(Ran {
             rc: out.status,
             out: out.stdout_str(),
@@ -489,14 +486,7 @@ pub(super) fn parse_show(out: &str) -> VarMap {
     parsed
 }
 
-impl Action for Systemd {
-    fn run<'a>(
-        &'a self,
-        ctx: &'a ActionContext<'a>,
-    ) -> BoxFuture<'a, Result<Outcome, TransportError>> {
-        boxed(Systemd::run(self, ctx))
-    }
-}
+super::action_by_async_run!(Systemd);
 
 #[cfg(test)]
 mod tests {

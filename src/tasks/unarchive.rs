@@ -15,8 +15,8 @@ use serde::Deserialize;
 
 use super::attributes::{Attributes, Current};
 use super::file::{last_line, lenient};
-use super::{Action, ActionContext, BoxFuture, ModuleSpec, Outcome, boxed, parse_args};
-use crate::transport::{Script, ShellScript, TransportError};
+use super::{ActionContext, ModuleSpec, Outcome, parse_args};
+use crate::transport::{ShellScript, TransportError};
 use crate::vars::Value;
 
 pub static SPEC: ModuleSpec = ModuleSpec {
@@ -100,7 +100,7 @@ impl Unarchive {
                 r#"if [ -n "$C" ] && [ -e "$C" ]; then echo creates; exit 0; fi
 if [ -d "$D" ]; then echo dir; else echo nodir; fi"#,
             );
-        let out = ctx.conn.exec(Script::new(&probe).sudo(ctx.sudo)).await?;
+        let out = ctx.conn.exec(ctx.script(&probe)).await?;
         match out.stdout_str().trim() {
             "creates" => {
                 let mut o = Outcome::ok().with_msg(format!(
@@ -153,7 +153,7 @@ if [ -d "$D" ]; then echo dir; else echo nodir; fi"#,
             let script = ShellScript::new()
                 .var("S", &archive.path)
                 .code(r#"rm -f -- "$S""#);
-            ctx.conn.exec(Script::new(&script).sudo(ctx.sudo)).await?;
+            ctx.conn.exec(ctx.script(&script)).await?;
         }
         Ok(result?
             .with("dest", self.dest.clone())
@@ -193,7 +193,7 @@ if [ -d "$D" ]; then echo dir; else echo nodir; fi"#,
             None => script.path_var("S", &self.src).var("SENT", ""),
         };
         let script = script.args(self.tar_args("")).code(INSPECT);
-        let mut run = Script::new(&script).sudo(ctx.sudo);
+        let mut run = ctx.script(&script);
         if let Some((file, size)) = local {
             run = run.stdin_file(file, *size);
         }
@@ -266,7 +266,7 @@ if [ -d "$D" ]; then echo dir; else echo nodir; fi"#,
                 .var("S", &archive.path)
                 .args(self.tar_args(&archive.flag))
                 .code(r#"cd -- "$D" && tar --extract -C "$D" "$@" -f "$S""#);
-            let out = ctx.conn.exec(Script::new(&script).sudo(ctx.sudo)).await?;
+            let out = ctx.conn.exec(ctx.script(&script)).await?;
             if !out.success() {
                 return Ok(Outcome::failed(format!(
                     "failed to unpack {} to {dest}: {}",
@@ -301,7 +301,7 @@ if [ -d "$D" ]; then echo dir; else echo nodir; fi"#,
             r#"printf '%s\n' "$(umask)"
 for p in "$@"; do LC_ALL=C stat -c '%a|%U|%G|%u|%g|%F' -- "$p" || echo missing; done"#,
         );
-        let out = ctx.conn.exec(Script::new(&script).sudo(ctx.sudo)).await?;
+        let out = ctx.conn.exec(ctx.script(&script)).await?;
         let text = out.stdout_str();
         let mut lines = text.lines();
         let umask = lines
@@ -332,7 +332,7 @@ for p in "$@"; do LC_ALL=C stat -c '%a|%U|%G|%u|%g|%F' -- "$p" || echo missing; 
         let mut script = ShellScript::new().args(&fix).code(r#"for p in "$@"; do"#);
         script = script.then(&self.attrs.commands("\"$p\"", false, false));
         script = script.code("done");
-        let out = ctx.conn.exec(Script::new(&script).sudo(ctx.sudo)).await?;
+        let out = ctx.conn.exec(ctx.script(&script)).await?;
         if !out.success() {
             return Ok(Err(format!(
                 "cannot set attributes under {dest}: {}",
@@ -343,14 +343,7 @@ for p in "$@"; do LC_ALL=C stat -c '%a|%U|%G|%u|%g|%F' -- "$p" || echo missing; 
     }
 }
 
-impl Action for Unarchive {
-    fn run<'a>(
-        &'a self,
-        ctx: &'a ActionContext<'a>,
-    ) -> BoxFuture<'a, Result<Outcome, TransportError>> {
-        boxed(Unarchive::run(self, ctx))
-    }
-}
+super::action_by_async_run!(Unarchive);
 
 /// The archive as the host sees it.
 struct Archive {

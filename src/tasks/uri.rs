@@ -21,9 +21,9 @@ use super::download_dest::{Kind, drop_body, install, probe, set_attributes};
 use super::file::lenient;
 use super::get_url::header_list;
 use super::http_request::{self, HttpRequest, HttpResponse};
-use super::{Action, ActionContext, BoxFuture, ModuleSpec, Outcome, boxed, parse_args};
+use super::{ActionContext, ModuleSpec, Outcome, parse_args};
 use crate::python_text;
-use crate::transport::{Script, ShellScript, TransportError};
+use crate::transport::{ShellScript, TransportError};
 use crate::vars::{Value, VarMap};
 
 pub static SPEC: ModuleSpec = ModuleSpec {
@@ -216,7 +216,7 @@ impl Uri {
             return_body: dest.is_none(),
             keep_body: dest.is_some(),
         };
-        let response = match http_request::send(ctx.conn, ctx.sudo, &request).await? {
+        let response = match http_request::send(ctx, &request).await? {
             Ok(r) => r,
             Err(msg) => return Ok(Outcome::failed(msg)),
         };
@@ -272,7 +272,7 @@ impl Uri {
             let script = ShellScript::new()
                 .path_var("p", path)
                 .code(r#"if [ -e "$p" ]; then echo yes; else echo no; fi"#);
-            let out = ctx.conn.exec(Script::new(&script).sudo(ctx.sudo)).await?;
+            let out = ctx.conn.exec(ctx.script(&script)).await?;
             let exists = out.stdout_str().trim() == "yes";
             if exists != wants {
                 return Ok(Some(if wants {
@@ -372,14 +372,7 @@ impl Uri {
     }
 }
 
-impl Action for Uri {
-    fn run<'a>(
-        &'a self,
-        ctx: &'a ActionContext<'a>,
-    ) -> BoxFuture<'a, Result<Outcome, TransportError>> {
-        boxed(Uri::run(self, ctx))
-    }
-}
+super::action_by_async_run!(Uri);
 
 /// `status_code` as Ansible's `list` of `int`: one code, a list, or a
 /// comma-separated string.

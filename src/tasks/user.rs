@@ -18,8 +18,8 @@
 use serde::Deserialize;
 
 use super::file::lenient;
-use super::{Action, ActionContext, BoxFuture, ModuleSpec, Outcome, boxed, parse_args};
-use crate::transport::{Script, ShellScript, TransportError};
+use super::{ActionContext, ModuleSpec, Outcome, parse_args};
+use crate::transport::{ExecOutput, ShellScript, TransportError};
 use crate::vars::Value;
 
 pub static SPEC: ModuleSpec = ModuleSpec {
@@ -130,39 +130,37 @@ impl User {
     }
 
     fn script(&self, check: bool) -> ShellScript {
-        let flag = |b: bool| if b { "1" } else { "0" };
         let opt = |v: &Option<String>| v.clone().unwrap_or_default();
-        let has = |v: &Option<String>| flag(v.is_some());
         let a = &self.a;
         ShellScript::new()
             .var("N", &self.name)
-            .var("PRESENT", flag(self.present))
-            .var("CHECK", flag(check))
+            .flag("PRESENT", self.present)
+            .flag("CHECK", check)
             .var("U", a.uid.map(|u| u.to_string()).unwrap_or_default())
             .var("GRP", opt(&a.group))
-            .var("HAS_GS", has(&self.groups))
+            .flag("HAS_GS", self.groups.is_some())
             .var("GS", opt(&self.groups))
-            .var("APPEND", flag(a.append))
-            .var("HAS_SH", has(&a.shell))
+            .flag("APPEND", a.append)
+            .flag("HAS_SH", a.shell.is_some())
             .var("SH", opt(&a.shell))
-            .var("HAS_HOME", has(&a.home))
+            .flag("HAS_HOME", a.home.is_some())
             .var("HOMEDIR", opt(&a.home))
-            .var("MKHOME", flag(a.create_home))
-            .var("SYS", flag(a.system))
-            .var("HAS_C", has(&a.comment))
+            .flag("MKHOME", a.create_home)
+            .flag("SYS", a.system)
+            .flag("HAS_C", a.comment.is_some())
             .var("C", opt(&a.comment))
-            .var("HAS_PW", has(&a.password))
+            .flag("HAS_PW", a.password.is_some())
             .var("PW", opt(&a.password))
-            .var("REMOVE", flag(a.remove))
-            .var("FORCE", flag(a.force))
-            .var("NONU", flag(a.non_unique))
-            .var("MOVE", flag(a.move_home))
+            .flag("REMOVE", a.remove)
+            .flag("FORCE", a.force)
+            .flag("NONU", a.non_unique)
+            .flag("MOVE", a.move_home)
             .code(USER_SCRIPT)
     }
 
     async fn run(&self, ctx: &ActionContext<'_>) -> Result<Outcome, TransportError> {
         let script = self.script(ctx.check);
-        let out = ctx.conn.exec(Script::new(&script).sudo(ctx.sudo)).await?;
+        let out = ctx.conn.exec(ctx.script(&script)).await?;
         let field = |key: &str| out.field(key);
         let Some(had) = field("had").map(|h| h == "1") else {
             return Ok(Outcome::failed(format!(
@@ -173,10 +171,8 @@ impl User {
         if let Some(msg) = field("fail") {
             return Ok(Outcome::failed(msg));
         }
-        if let Some(rc) = field("rc").filter(|rc| rc != "0") {
-            return Ok(Outcome::failed(out.stderr_str())
-                .with("name", self.name.clone())
-                .with("rc", rc.parse::<i64>().unwrap_or(1)));
+        if let Some(failed) = command_failed(&out, &self.name) {
+            return Ok(failed);
         }
         let ran = field("ran").is_some();
         // ansible-core's check mode ends early, with `changed` alone, when
@@ -345,6 +341,18 @@ if [ "$PRESENT" = 1 ] && getent passwd "$N" >/dev/null 2>&1; then
 fi
 "#;
 
+/// The account command (useradd, groupmod, …) that the script reported
+/// with a non-zero `rc=N`, as ansible-core fails it: its stderr the
+/// message, `name` and `rc` registered.
+pub(super) fn command_failed(out: &ExecOutput, name: &str) -> Option<Outcome> {
+    let rc = out.field("rc").filter(|rc| rc != "0")?;
+    Some(
+        Outcome::failed(out.stderr_str())
+            .with("name", name.to_owned())
+            .with("rc", rc.parse::<i64>().unwrap_or(1)),
+    )
+}
+
 /// A command's warnings, as ansible-core registers them (`stderr` and
 /// `stderr_lines` when there are any).
 pub(super) fn with_stderr(outcome: Outcome, stderr: &str) -> Outcome {
@@ -357,14 +365,7 @@ pub(super) fn with_stderr(outcome: Outcome, stderr: &str) -> Outcome {
         .with("stderr_lines", Value::Array(lines))
 }
 
-impl Action for User {
-    fn run<'a>(
-        &'a self,
-        ctx: &'a ActionContext<'a>,
-    ) -> BoxFuture<'a, Result<Outcome, TransportError>> {
-        boxed(User::run(self, ctx))
-    }
-}
+super::action_by_async_run!(User);
 
 #[cfg(test)]
 mod tests {

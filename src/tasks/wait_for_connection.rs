@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 
 use super::file::lenient;
-use super::{Action, ActionContext, BoxFuture, ModuleSpec, Outcome, boxed, parse_args};
+use super::{ActionContext, ModuleSpec, Outcome, parse_args};
 use crate::transport::{Script, ShellScript, TransportError};
 
 pub static SPEC: ModuleSpec = ModuleSpec {
@@ -111,14 +111,7 @@ impl WaitForConnection {
     }
 }
 
-impl Action for WaitForConnection {
-    fn run<'a>(
-        &'a self,
-        ctx: &'a ActionContext<'a>,
-    ) -> BoxFuture<'a, Result<Outcome, TransportError>> {
-        boxed(WaitForConnection::run(self, ctx))
-    }
-}
+super::action_by_async_run!(WaitForConnection);
 
 #[cfg(test)]
 mod tests {

@@ -70,6 +70,7 @@ pub struct Script<'a> {
     script: &'a ShellScript,
     stdin: Option<Input<'a>>,
     sudo: Option<&'a Become>,
+    env: &'a [(String, String)],
 }
 
 impl<'a> Script<'a> {
@@ -78,6 +79,7 @@ impl<'a> Script<'a> {
             script,
             stdin: None,
             sudo: None,
+            env: &[],
         }
     }
 
@@ -97,10 +99,49 @@ impl<'a> Script<'a> {
         self.sudo = sudo;
         self
     }
+    /// Variables the shell starts with (a task's `environment:`), set by
+    /// `env` in front of it, under sudo, as ansible-core puts them in front
+    /// of the module's interpreter: the shell sees them from its start
+    /// (so a `PATH` or an `IFS` is what a fresh shell makes of it), and
+    /// every program the script runs inherits them. Each name must be one
+    /// a shell can hold ([`ShellScript::is_variable_name`]).
+    pub fn env(mut self, vars: &'a [(String, String)]) -> Self {
+        for (name, _) in vars {
+            assert!(
+                ShellScript::is_variable_name(name),
+                "not a shell variable name: {name:?}"
+            );
+        }
+        self.env = vars;
+        self
+    }
 
-    /// The `sh` command line that runs this script, with sudo in front when asked.
+    /// The bytes this script hands the transport besides its stdin.
+    fn len(&self) -> usize {
+        self.text().len()
+            + self
+                .env
+                .iter()
+                .map(|(n, v)| n.len() + v.len() + 2)
+                .sum::<usize>()
+    }
+
+    /// The `sh` command line that runs this script, with its variables
+    /// and sudo in front when asked.
     fn command_line(&self) -> String {
-        let sh = format!("sh -c {}", quote(self.text()));
+        let sh = if self.env.is_empty() {
+            format!("sh -c {}", quote(self.text()))
+        } else {
+            // /bin/sh by its path: `env` looks `sh` up in the new PATH.
+            let mut line = String::from("env");
+            for (name, value) in self.env {
+                line.push(' ');
+                line.push_str(&quote(&format!("{name}={value}")));
+            }
+            line.push_str(" /bin/sh -c ");
+            line.push_str(&quote(self.text()));
+            line
+        };
         match self.sudo {
             // -n: never prompt (a prompt would hang a fleet run); -H: the target user's HOME.
             Some(b) => format!("sudo -n -H -u {} -- {sh}", quote(&b.user)),
@@ -123,7 +164,7 @@ impl Connection {
     /// to reach the host is an error.
     pub async fn exec(&self, script: Script<'_>) -> Result<ExecOutput, TransportError> {
         self.counter()
-            .add(script.stdin.as_ref().map_or(0, Input::len) as usize + script.text().len());
+            .add(script.stdin.as_ref().map_or(0, Input::len) as usize + script.len());
         match self {
             Connection::Ssh(c) => {
                 c.exec(&script.command_line(), script.stdin.map(Input::owned))
@@ -146,7 +187,7 @@ impl Connection {
         line: &mut (dyn FnMut(String) + Send),
         stop: impl std::future::Future<Output = ()>,
     ) -> Result<(i32, String), TransportError> {
-        self.counter().add(script.text().len());
+        self.counter().add(script.len());
         match self {
             Connection::Ssh(c) => c.follow(&script.command_line(), line, stop).await,
             Connection::Local(c) => c.follow(&script.command_line(), line, stop).await,

@@ -94,6 +94,12 @@ impl ShellScript {
         self
     }
 
+    /// Assigns `1` or `0` to the shell variable `name`: a yes/no the
+    /// script tests with `[ "$NAME" = 1 ]`.
+    pub fn flag(self, name: &'static str, yes: bool) -> Self {
+        self.var(name, if yes { "1" } else { "0" })
+    }
+
     /// Assigns `value`, quoted, to the shell variable `name` (in place).
     pub fn set(&mut self, name: &'static str, value: impl AsRef<str>) -> &mut Self {
         assert!(is_name(name), "not a shell variable name: {name:?}");
@@ -104,20 +110,8 @@ impl ShellScript {
         self
     }
 
-    /// Exports `value`, quoted, as the variable `name`, a name known only
-    /// at run time (a task's `environment:`): callers check it with
-    /// [`ShellScript::is_variable_name`] first.
-    pub fn export(mut self, name: &str, value: impl AsRef<str>) -> Self {
-        assert!(is_name(name), "not a shell variable name: {name:?}");
-        self.text.push_str("export ");
-        self.text.push_str(name);
-        self.text.push('=');
-        self.text.push_str(&quote(value.as_ref()));
-        self.text.push('\n');
-        self
-    }
-
-    /// Whether `name` can name a shell variable.
+    /// Whether `name` can name a shell variable (one a task's
+    /// `environment:` may set, see `Script::env`).
     pub fn is_variable_name(name: &str) -> bool {
         is_name(name)
     }
@@ -255,6 +249,15 @@ mod tests {
             .output()
             .expect("sh runs");
         String::from_utf8(out.stdout).expect("utf-8")
+    }
+
+    #[test]
+    fn a_flag_is_one_or_zero() {
+        let s = ShellScript::new()
+            .flag("A", true)
+            .flag("B", false)
+            .code("printf '%s%s' \"$A\" \"$B\"");
+        assert_eq!(run(&s), "10");
     }
 
     const HOSTILE: &[&str] = &[

@@ -10,6 +10,11 @@ does: Last-Modified, If-Modified-Since, HEAD), and a few endpoints the
   any POST/PUT/PATCH/DELETE: a JSON echo of the method, path, content
                      type and body, status 201 for POST and 200 otherwise
 
+It is a proxy too, of a kind: a request that names a whole URL (`GET
+http://example.invalid/CASE/x`, as a client sends it to its proxy) is
+answered as its path, so a case can fetch a host that does not exist
+and get the file only if its client went through this server.
+
 Usage: http_server.py ROOT ADDRESS PORT
 """
 
@@ -49,15 +54,22 @@ class Handler(http.server.SimpleHTTPRequestHandler):
             return True
         return False
 
+    def _unproxy(self):
+        if self.path.startswith("http://"):
+            self.path = "/" + self.path[len("http://"):].partition("/")[2]
+
     def do_GET(self):
+        self._unproxy()
         if not self._special():
             super().do_GET()
 
     def do_HEAD(self):
+        self._unproxy()
         if not self._special():
             super().do_HEAD()
 
     def _echo(self):
+        self._unproxy()
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length).decode("utf-8", "replace")
         answer = {
