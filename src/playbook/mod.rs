@@ -4,6 +4,7 @@
 //! module stops the run before any host is contacted, with the file, line and
 //! column of the mistake.
 
+mod apply;
 mod distribution;
 mod error;
 mod gather;

@@ -36,6 +36,12 @@ const ENTRY_KEYWORDS: &[&str] = &[
     "become_user",
     "environment",
     "tasks_from",
+    "vars_from",
+    "defaults_from",
+    "handlers_from",
+    "allow_duplicates",
+    "rolespec_validate",
+    "public",
 ];
 
 /// What a play's roles contribute.
@@ -131,22 +137,20 @@ fn load_entry(
     }
     crate::vars::merge(
         &mut roles.defaults,
-        &read_map(&dir.join("defaults/main.yml"))?,
+        &read_map(&dir.join(part_file(&keys, "defaults")))?,
     );
-    crate::vars::merge(&mut roles.vars, &read_map(&dir.join("vars/main.yml"))?);
+    crate::vars::merge(
+        &mut roles.vars,
+        &read_map(&dir.join(part_file(&keys, "vars")))?,
+    );
 
     let when: Vec<String> = match keys.get("when") {
         Some(Value::Array(items)) => items.iter().map(value_text).collect(),
         Some(v) => vec![value_text(v)],
         None => vec![],
     };
-    let tasks_file = match keys.get("tasks_from").and_then(Value::as_str) {
-        Some(file) if file.ends_with(".yml") || file.ends_with(".yaml") => format!("tasks/{file}"),
-        Some(file) => format!("tasks/{file}.yml"),
-        None => "tasks/main.yml".to_owned(),
-    };
-    let mut tasks = read_tasks(&dir, &tasks_file)?;
-    let mut handlers = read_tasks(&dir, "handlers/main.yml")?;
+    let mut tasks = read_tasks(&dir, &part_file(&keys, "tasks"))?;
+    let mut handlers = read_tasks(&dir, &part_file(&keys, "handlers"))?;
     // The role's `when` holds for each of its tasks and handlers, as inherited in Ansible.
     for task in tasks.iter_mut().chain(handlers.iter_mut()) {
         super::load::inherit_when(task, &when);
@@ -191,6 +195,17 @@ fn load_entry(
     }
     roles.handlers.extend(handlers);
     Ok(())
+}
+
+/// The file of a role's `part` (tasks, handlers, vars, defaults): the one
+/// `<part>_from` names (`.yml` added when it has no extension), else
+/// `main.yml`, as ansible-core's `_from` arguments choose them.
+fn part_file(keys: &VarMap, part: &str) -> String {
+    match keys.get(&format!("{part}_from")).and_then(Value::as_str) {
+        Some(file) if file.ends_with(".yml") || file.ends_with(".yaml") => format!("{part}/{file}"),
+        Some(file) => format!("{part}/{file}.yml"),
+        None => format!("{part}/main.yml"),
+    }
 }
 
 fn value_text(v: &Value) -> String {

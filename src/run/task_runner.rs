@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::context::{PlayScope, as_value};
 use super::delegation::Delegated;
 use super::escalation::{self, BecomeKeywords};
-use super::loop_items::{item_label, loop_vars};
+use super::loop_items::{item_label, loop_vars, render_items};
 use super::{HostState, Runner, connect};
 use crate::playbook::{Play, Task, TaskKind};
 use crate::report::{Event, HostResult, Status};
@@ -99,6 +99,15 @@ pub fn run_tasks<'a>(
                     rescue,
                     always,
                 } => {
+                    if task.include.is_some() {
+                        // An include's tags select the include itself and
+                        // are not passed to what it includes, as in
+                        // ansible-core (`apply` would pass them).
+                        if !runner.options.tags.runs(&tags) {
+                            continue;
+                        }
+                        tags = scope.tags.clone();
+                    }
                     let mut vars = scope.vars.clone();
                     merge(&mut vars, &task.vars);
                     let inner = Scope {
@@ -107,6 +116,10 @@ pub fn run_tasks<'a>(
                         blocks: scope.blocks.under(task),
                         ..scope.clone()
                     };
+                    if super::dynamic_include::is_dynamic(task) {
+                        super::dynamic_include::run(runner, &inner, task, hosts).await;
+                        continue;
+                    }
                     run_block(runner, &inner, task, block, rescue, always, hosts).await;
                 }
                 TaskKind::Module { module, args, .. } => {
@@ -571,14 +584,7 @@ async fn run_on_reached_host(
         return shared;
     };
 
-    let items = match runner
-        .templates
-        // Items stay marked: as `item` they are variables again.
-        .render_value_marked(&loop_spec.items, &ctx, &origin)
-        .map_err(|e| e.to_string())
-        .and_then(|terms| {
-            super::loop_lookups::expand(loop_spec.lookup, terms, &runner.templates, &origin)
-        }) {
+    let items = match render_items(runner, loop_spec, &ctx, &origin) {
         Ok(items) => items,
         Err(e) => {
             finish(host, Outcome::failed(e), None);
@@ -682,7 +688,7 @@ pub(super) fn false_condition(
 }
 
 /// A skip as Ansible registers it.
-fn skipped(condition: &str) -> Outcome {
+pub(super) fn skipped(condition: &str) -> Outcome {
     Outcome {
         skipped: true,
         ..Outcome::ok()
