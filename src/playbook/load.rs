@@ -1142,12 +1142,9 @@ fn role_arguments(
             "role" | "tasks_from" | "vars_from" | "defaults_from" | "handlers_from"
             | "allow_duplicates" | "rolespec_validate" => {}
             "public" => {
-                // convoy's roles always share their vars and defaults with
-                // the play (see the README); saying otherwise would lie.
-                if boolean(v) != Some(true) {
+                if boolean(v).is_none() {
                     return Err(invalid(format!(
-                        "`{action}` with `public: {v}` is not supported: a role's defaults and \
-                         vars are always visible to the whole play in convoy (`public: true`)"
+                        "`{action}`: `public` must be true or false"
                     )));
                 }
             }
@@ -1197,7 +1194,19 @@ fn place_roles(
             continue;
         };
         if let Some(spec) = task.role.take() {
-            let mut tasks = super::role::import(file, &spec, &task.span, roles)?;
+            // An include_role's defaults and vars are its own unless
+            // `public: true`; an import_role's join the play's.
+            let public =
+                task.include.is_none() || spec.get("public").and_then(boolean) == Some(true);
+            let handlers_before = roles.handlers.len();
+            let mut tasks = super::role::import(file, &spec, &task.span, roles, public)?;
+            // The role's handlers run with the including task's vars, as
+            // their parent in ansible-core is that task.
+            for handler in &mut roles.handlers[handlers_before..] {
+                let mut vars = task.vars.clone();
+                crate::vars::merge(&mut vars, &handler.vars);
+                handler.vars = vars;
+            }
             if let Some(apply) = task.apply.take() {
                 tasks = super::apply::wrap(&apply, tasks);
             }

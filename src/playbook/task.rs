@@ -58,6 +58,9 @@ pub struct Task {
     pub dynamic_file: Option<super::include::DynamicFile>,
     /// An include's `apply:`: the block its included tasks run in.
     pub apply: Option<Box<Task>>,
+    /// The role this block (or handler) is, whose defaults and vars rank
+    /// above every other role's in its own tasks, as in ansible-core.
+    pub own_role: Option<std::sync::Arc<super::role::RoleVars>>,
     /// `import_role`/`include_role`: the role (`{role, tasks_from}`), put in
     /// place once the play is loaded (its handlers and vars join the play's).
     pub role: Option<Value>,
@@ -224,6 +227,7 @@ impl Task {
             include: None,
             dynamic_file: None,
             apply: None,
+            own_role: None,
             role: None,
             environment: vec![],
         }

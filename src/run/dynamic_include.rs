@@ -175,7 +175,7 @@ fn inclusions(
     task: &Task,
     host: &HostState,
 ) -> Result<Found, String> {
-    let ctx_map = scope.scope.context(host, &scope.vars);
+    let ctx_map = scope.context_of(task, host, &scope.vars);
     let origin = task.span.to_string();
     let file_for = |ctx: &Value| -> Result<String, String> {
         match &task.dynamic_file {

@@ -28,6 +28,17 @@ pub struct Scope<'a> {
     pub handler: bool,
     /// Keywords of the enclosing blocks, which their tasks inherit.
     pub blocks: BlockKeywords,
+    /// The role whose tasks these are (the innermost), if any.
+    pub role: Option<std::sync::Arc<crate::playbook::RoleVars>>,
+}
+
+impl Scope<'_> {
+    /// The variables `task` sees on `host`, with `task_vars` (the block's
+    /// and the task's `vars`) over the play's, in its role if it has one.
+    pub fn context_of(&self, task: &Task, host: &HostState, task_vars: &VarMap) -> VarMap {
+        let role = task.own_role.as_deref().or(self.role.as_deref());
+        self.scope.context_in_role(host, task_vars, role)
+    }
 }
 
 /// What a block passes on to its tasks (rescue and always included).
@@ -114,6 +125,7 @@ pub fn run_tasks<'a>(
                         tags,
                         vars,
                         blocks: scope.blocks.under(task),
+                        role: task.own_role.clone().or_else(|| scope.role.clone()),
                         ..scope.clone()
                     };
                     if super::dynamic_include::is_dynamic(task) {
@@ -213,7 +225,7 @@ async fn run_block(
         announced = true;
     }
     for host in hosts.iter_mut().filter(|h| h.in_play()) {
-        let ctx = as_value(scope.scope.context(host, &scope.vars));
+        let ctx = as_value(scope.context_of(task, host, &scope.vars));
         let mut verdict = Ok(true);
         for cond in &task.when {
             verdict = runner.templates.eval_bool(cond, &ctx, &origin);
@@ -492,7 +504,7 @@ async fn run_on_reached_host(
     });
     let mut task_vars = scope.vars.clone();
     merge(&mut task_vars, &task.vars);
-    let ctx_map = scope.scope.context(host, &task_vars);
+    let ctx_map = scope.context_of(task, host, &task_vars);
     let origin = task.span.to_string();
     let ctx = as_value(ctx_map.clone());
 
