@@ -515,3 +515,46 @@ fn package_unknown_argument_is_named() {
     ));
     insta::assert_snapshot!(case.fails(&[]));
 }
+
+#[test]
+fn an_unknown_argument_of_include_tasks_is_refused_where_it_was_ignored() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: more\n      include_tasks: {{ file: more.yml, aply: {{ tags: [x] }} }}\n"
+    ))
+    .file("more.yml", "- command: echo hi\n");
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn an_unknown_argument_of_include_role_is_refused_where_it_became_a_role_variable() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: role\n      include_role: {{ name: r, task_from: other }}\n"
+    ))
+    .file("roles/r/tasks/main.yml", "- command: echo hi\n");
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn a_role_name_that_is_a_template_is_refused() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: role\n      include_role:\n        name: \"{{{{ which }}}}\"\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn an_import_cannot_name_its_file_with_a_template() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: more\n      import_tasks: \"{{{{ which }}}}.yml\"\n"
+    ));
+    insta::assert_snapshot!(case.fails(&[]));
+}
+
+#[test]
+fn apply_takes_block_keywords_only() {
+    let case = Case::new(&format!(
+        "{FIRST}    - name: more\n      include_tasks:\n        file: more.yml\n        apply: {{ register: out }}\n"
+    ))
+    .file("more.yml", "- command: echo hi\n");
+    insta::assert_snapshot!(case.fails(&[]));
+}

@@ -181,3 +181,41 @@ fn a_delegated_result_names_the_host_it_ran_on() {
         assert!(!fleet.host_path(1, &format!("/srv/{name}")).exists());
     }
 }
+
+/// A tasks file named by a template is loaded when the run reaches it:
+/// a mistake in it fails the hosts that include it, naming its place,
+/// and the hosts that include a sound file go on.
+#[test]
+fn a_bad_tasks_file_named_by_a_template_fails_the_hosts_that_include_it() {
+    let fleet = Fleet::start(2);
+    let work = workdir();
+    write_file(
+        work.path(),
+        "good.yml",
+        "- copy: {dest: /srv/good, content: x}\n",
+    );
+    write_file(
+        work.path(),
+        "bad.yml",
+        "- name: fine\n  debug: {msg: x}\n- name: typo\n  copyy: {dest: /srv/bad, content: x}\n",
+    );
+    let r = run_playbook(
+        &fleet,
+        work.path(),
+        false,
+        "- hosts: app\n  gather_facts: false\n  tasks:\n    - include_tasks: \"{{ 'good' if inventory_hostname == 'h1' else 'bad' }}.yml\"\n    - copy: {dest: /srv/after, content: x}\n",
+    );
+    assert_eq!(r.code, 2, "{}", r.dump());
+    let out = format!("{}{}", r.stdout, r.stderr);
+    assert!(out.contains("bad.yml:4:3"), "no location: {}", r.dump());
+    assert!(out.contains("copyy"), "no key: {}", r.dump());
+    assert!(fleet.host_path(1, "/srv/good").exists());
+    assert!(fleet.host_path(1, "/srv/after").exists());
+    assert!(!fleet.host_path(2, "/srv/bad").exists());
+    assert!(!fleet.host_path(2, "/srv/after").exists());
+    assert!(
+        r.stdout.contains("h2 : ok=0") && r.stdout.contains("failed=1"),
+        "{}",
+        r.dump()
+    );
+}

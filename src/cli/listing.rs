@@ -71,13 +71,19 @@ impl Listing {
     }
 }
 
-/// Every module task under `tasks` with its tags (inherited ones included).
+/// Every module task under `tasks` with its tags (inherited ones
+/// included); an `include_tasks`/`include_role` is listed itself, not
+/// what it includes, as ansible-playbook lists it (that is known only
+/// when the run reaches it).
 fn flatten(tasks: &[Task], inherited: &[String], out: &mut Vec<(String, Vec<String>)>) {
     for task in tasks {
         let mut tags = inherited.to_vec();
         tags.extend(task.tags.iter().cloned());
         match &task.kind {
             TaskKind::Module { .. } => out.push((task.display_name(), tags)),
+            TaskKind::Block { .. } if task.include.is_some() => {
+                out.push((task.display_name(), tags))
+            }
             TaskKind::Block {
                 block,
                 rescue,

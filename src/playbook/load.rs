@@ -718,7 +718,9 @@ pub(super) fn convert_task(file: &Path, raw: RawTask, depth: usize) -> Result<Ta
             span: at.clone(),
         };
         if let Some(kind) = Inclusion::from_key(&key.value) {
-            inclusion = Some((kind, include::file_name(kind, &v, &at)?, key_span));
+            let (name, apply) = include::arguments(kind, &v, &at)?;
+            task.apply = apply.map(Box::new);
+            inclusion = Some((kind, name, key_span));
             continue;
         }
         if let Some(kind) = role_inclusion(&key.value) {
@@ -892,11 +894,16 @@ pub(super) fn convert_task(file: &Path, raw: RawTask, depth: usize) -> Result<Ta
         });
     }
     if let Some((kind, spec, at)) = role_ref {
-        if module.is_some() || has_block || task.loop_spec.is_some() {
+        if module.is_some() || has_block {
             return Err(PlaybookError::Invalid {
-                message: "a task with `import_role`/`include_role` runs no module, no block \
-                          and no loop"
+                message: "a task with `import_role`/`include_role` runs no module and no block"
                     .into(),
+                span: at,
+            });
+        }
+        if kind == Inclusion::Import && task.loop_spec.is_some() {
+            return Err(PlaybookError::Invalid {
+                message: "`import_role` cannot loop (as in Ansible): use `include_role`".into(),
                 span: at,
             });
         }
@@ -906,6 +913,10 @@ pub(super) fn convert_task(file: &Path, raw: RawTask, depth: usize) -> Result<Ta
                 if let Some(name) = map.remove("name") {
                     map.insert("role".into(), name);
                 }
+                if let Some(apply) = role_arguments(kind, &map, &at)? {
+                    task.apply = Some(Box::new(apply));
+                }
+                map.remove("apply");
                 Value::Object(map)
             }
             _ => {
@@ -916,11 +927,29 @@ pub(super) fn convert_task(file: &Path, raw: RawTask, depth: usize) -> Result<Ta
                 });
             }
         };
+        if let Some(name) = spec.get("role").and_then(Value::as_str)
+            && include::is_template(name)
+        {
+            return Err(PlaybookError::Invalid {
+                message: format!(
+                    "`{}` with a role name that is a template (`{name}`) is not supported: \
+                     convoy puts a role's handlers, defaults and vars in the play when it \
+                     loads it; name the role (and choose with `when`), or include a tasks \
+                     file named by a template",
+                    if kind == Inclusion::Include {
+                        "include_role"
+                    } else {
+                        "import_role"
+                    }
+                ),
+                span: at,
+            });
+        }
         if kind == Inclusion::Include {
             task.include = spec
                 .get("role")
                 .and_then(Value::as_str)
-                .map(|n| format!("role {n}"));
+                .map(|n| super::task::Include::Role(n.to_owned()));
         }
         task.role = Some(spec);
         task.kind = TaskKind::Block {
@@ -1091,6 +1120,54 @@ fn local_action(
     ))
 }
 
+/// The arguments of `import_role`/`include_role` other than the role's
+/// name, checked as ansible-core checks them (IncludeRole.VALID_ARGS):
+/// an unknown one is refused, naming it. Returns the `apply` block.
+fn role_arguments(
+    kind: Inclusion,
+    map: &crate::vars::VarMap,
+    at: &SourceSpan,
+) -> Result<Option<Task>, PlaybookError> {
+    let action = match kind {
+        Inclusion::Include => "include_role",
+        Inclusion::Import => "import_role",
+    };
+    let invalid = |message: String| PlaybookError::Invalid {
+        message,
+        span: at.clone(),
+    };
+    let mut apply = None;
+    for (key, v) in map {
+        match key.as_str() {
+            "role" | "tasks_from" | "vars_from" | "defaults_from" | "handlers_from"
+            | "allow_duplicates" | "rolespec_validate" => {}
+            "public" => {
+                if boolean(v).is_none() {
+                    return Err(invalid(format!(
+                        "`{action}`: `public` must be true or false"
+                    )));
+                }
+            }
+            "apply" if kind == Inclusion::Include => {
+                apply = Some(super::apply::parse(v, at)?);
+            }
+            other => {
+                return Err(invalid(format!(
+                    "`{other}` is not an option of `{action}` (ansible-core refuses it too): it \
+                     takes name, tasks_from, vars_from, defaults_from, handlers_from, public, \
+                     allow_duplicates, rolespec_validate{}",
+                    if kind == Inclusion::Include {
+                        " and apply"
+                    } else {
+                        ""
+                    }
+                )));
+            }
+        }
+    }
+    Ok(apply)
+}
+
 /// `import_role` / `include_role` (also `ansible.builtin.`).
 fn role_inclusion(key: &str) -> Option<Inclusion> {
     match key.strip_prefix("ansible.builtin.").unwrap_or(key) {
@@ -1117,7 +1194,22 @@ fn place_roles(
             continue;
         };
         if let Some(spec) = task.role.take() {
-            let mut tasks = super::role::import(file, &spec, &task.span, roles)?;
+            // An include_role's defaults and vars are its own unless
+            // `public: true`; an import_role's join the play's.
+            let public =
+                task.include.is_none() || spec.get("public").and_then(boolean) == Some(true);
+            let handlers_before = roles.handlers.len();
+            let mut tasks = super::role::import(file, &spec, &task.span, roles, public)?;
+            // The role's handlers run with the including task's vars, as
+            // their parent in ansible-core is that task.
+            for handler in &mut roles.handlers[handlers_before..] {
+                let mut vars = task.vars.clone();
+                crate::vars::merge(&mut vars, &handler.vars);
+                handler.vars = vars;
+            }
+            if let Some(apply) = task.apply.take() {
+                tasks = super::apply::wrap(&apply, tasks);
+            }
             pass_delegation_down(task, tasks.iter_mut());
             let TaskKind::Block { block, .. } = &mut task.kind else {
                 unreachable!("matched above")
@@ -1380,7 +1472,7 @@ fn holds_template(v: &Value) -> bool {
     }
 }
 
-fn scalar_string(v: &Value) -> Option<String> {
+pub(super) fn scalar_string(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -1396,7 +1488,7 @@ fn identifier(v: &Value) -> Option<String> {
 }
 
 /// `when:`-style conditions: a string, a bool, or a list of them.
-fn conditions(v: &Value) -> Vec<String> {
+pub(super) fn conditions(v: &Value) -> Vec<String> {
     match v {
         Value::Array(items) => items.iter().flat_map(conditions).collect(),
         Value::Null => vec![],
@@ -1405,7 +1497,7 @@ fn conditions(v: &Value) -> Vec<String> {
 }
 
 /// A string or a list of strings (tags, notify); comma-separated strings split like Ansible's tags.
-fn string_list(v: &Value) -> Vec<String> {
+pub(super) fn string_list(v: &Value) -> Vec<String> {
     match v {
         Value::Array(items) => items.iter().filter_map(scalar_string).collect(),
         Value::Null => vec![],

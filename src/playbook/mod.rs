@@ -4,6 +4,7 @@
 //! module stops the run before any host is contacted, with the file, line and
 //! column of the mistake.
 
+mod apply;
 mod distribution;
 mod error;
 mod gather;
@@ -30,6 +31,7 @@ pub use migration::{Migration, MigrationTarget};
 pub use once::{IfHeld, OnceSpec};
 pub use prompt::answer_all as answer_prompts;
 pub use proxy::{ProxyFile, ProxySpec};
+pub use role::RoleVars;
 pub use rollout::{HealthSpec, OnFailure, Order, Pause, RolloutSpec, Size, duration};
 pub use task::{LoopLookup, LoopSpec, Task, TaskKind};
 

@@ -10,12 +10,7 @@ use crate::source::nearest;
 
 /// The first `notify:` topic of `play` that no handler answers to.
 pub fn check(play: &Play) -> Result<(), PlaybookError> {
-    let topics: Vec<&str> = play
-        .handlers
-        .iter()
-        .flat_map(|h| h.name.iter().chain(&h.listen))
-        .map(String::as_str)
-        .collect();
+    let topics = topics(play);
     let not_handlers = [
         &play.pre_tasks,
         &play.tasks,
@@ -31,6 +26,22 @@ pub fn check(play: &Play) -> Result<(), PlaybookError> {
         .into_iter()
         .chain([&play.handlers])
         .try_for_each(|tasks| check_tasks(tasks, &topics))
+}
+
+/// The same checks for tasks loaded while `play` runs (a tasks file whose
+/// name is a template), which are tasks, not handlers.
+pub fn check_loaded(play: &Play, tasks: &[Task]) -> Result<(), PlaybookError> {
+    no_listen(tasks)?;
+    check_tasks(tasks, &topics(play))
+}
+
+/// What the play's handlers answer to.
+fn topics(play: &Play) -> Vec<&str> {
+    play.handlers
+        .iter()
+        .flat_map(|h| h.name.iter().chain(&h.listen))
+        .map(String::as_str)
+        .collect()
 }
 
 /// `listen` outside `handlers:` would do nothing (Ansible refuses it too:

@@ -36,7 +36,23 @@ const ENTRY_KEYWORDS: &[&str] = &[
     "become_user",
     "environment",
     "tasks_from",
+    "vars_from",
+    "defaults_from",
+    "handlers_from",
+    "allow_duplicates",
+    "rolespec_validate",
+    "public",
 ];
+
+/// One role's own `defaults/` and `vars/` files. Every role's join the
+/// play's (Ansible's default `private_role_vars = false`); in the role's
+/// own tasks and handlers its own rank above the other roles', as
+/// ansible-core's VariableManager puts the task's role last.
+#[derive(Debug, Default, PartialEq)]
+pub struct RoleVars {
+    pub defaults: VarMap,
+    pub vars: VarMap,
+}
 
 /// What a play's roles contribute.
 #[derive(Default)]
@@ -60,18 +76,44 @@ pub fn load(playbook: &Path, entries: &[(Value, SourceSpan)]) -> Result<Roles, P
 
 /// `import_role`/`include_role: {name: NAME, tasks_from: FILE}` in a task
 /// list: the role's tasks (its dependencies' first) for that place; its
-/// handlers, defaults and vars join the play's, in `roles`. Unlike a
-/// `roles:` entry it runs again even when the role already ran.
+/// handlers join the play's, in `roles`. Unlike a `roles:` entry it runs
+/// again even when the role already ran. Its defaults and vars (its
+/// dependencies' too) join the play's when `public` (`import_role`,
+/// `include_role` with `public: true`); else only the role's own tasks
+/// and handlers see them, as ansible-core keeps an `include_role`'s
+/// private.
 pub fn import(
     playbook: &Path,
     spec: &Value,
     at: &SourceSpan,
     roles: &mut Roles,
+    public: bool,
 ) -> Result<Vec<Task>, PlaybookError> {
     let before = std::mem::take(&mut roles.tasks);
+    let handlers_before = roles.handlers.len();
+    let defaults = std::mem::take(&mut roles.defaults);
+    let vars = std::mem::take(&mut roles.vars);
     let result = load_entry(playbook, spec, at, roles, 0, true);
-    let imported = std::mem::replace(&mut roles.tasks, before);
-    result.map(|()| imported)
+    let mut imported = std::mem::replace(&mut roles.tasks, before);
+    // What this role and its dependencies define, over the play's so far.
+    let own = RoleVars {
+        defaults: std::mem::replace(&mut roles.defaults, defaults),
+        vars: std::mem::replace(&mut roles.vars, vars),
+    };
+    result?;
+    if public {
+        crate::vars::merge(&mut roles.defaults, &own.defaults);
+        crate::vars::merge(&mut roles.vars, &own.vars);
+    } else {
+        let own = std::sync::Arc::new(own);
+        if let Some(block) = imported.last_mut() {
+            block.own_role = Some(own.clone());
+        }
+        for handler in &mut roles.handlers[handlers_before..] {
+            handler.own_role = Some(own.clone());
+        }
+    }
+    Ok(imported)
 }
 
 fn load_entry(
@@ -129,24 +171,20 @@ fn load_entry(
             load_entry(playbook, &dep, at, roles, depth + 1, false)?;
         }
     }
-    crate::vars::merge(
-        &mut roles.defaults,
-        &read_map(&dir.join("defaults/main.yml"))?,
-    );
-    crate::vars::merge(&mut roles.vars, &read_map(&dir.join("vars/main.yml"))?);
+    let own = std::sync::Arc::new(RoleVars {
+        defaults: read_map(&dir.join(part_file(&keys, "defaults")))?,
+        vars: read_map(&dir.join(part_file(&keys, "vars")))?,
+    });
+    crate::vars::merge(&mut roles.defaults, &own.defaults);
+    crate::vars::merge(&mut roles.vars, &own.vars);
 
     let when: Vec<String> = match keys.get("when") {
         Some(Value::Array(items)) => items.iter().map(value_text).collect(),
         Some(v) => vec![value_text(v)],
         None => vec![],
     };
-    let tasks_file = match keys.get("tasks_from").and_then(Value::as_str) {
-        Some(file) if file.ends_with(".yml") || file.ends_with(".yaml") => format!("tasks/{file}"),
-        Some(file) => format!("tasks/{file}.yml"),
-        None => "tasks/main.yml".to_owned(),
-    };
-    let mut tasks = read_tasks(&dir, &tasks_file)?;
-    let mut handlers = read_tasks(&dir, "handlers/main.yml")?;
+    let mut tasks = read_tasks(&dir, &part_file(&keys, "tasks"))?;
+    let mut handlers = read_tasks(&dir, &part_file(&keys, "handlers"))?;
     // The role's `when` holds for each of its tasks and handlers, as inherited in Ansible.
     for task in tasks.iter_mut().chain(handlers.iter_mut()) {
         super::load::inherit_when(task, &when);
@@ -160,6 +198,7 @@ fn load_entry(
         at.clone(),
     );
     block.name = Some(format!("role {name}"));
+    block.own_role = Some(own.clone());
     let block_params = params.clone();
     block.vars = params;
     block.tags = match keys.get("tags") {
@@ -185,12 +224,24 @@ fn load_entry(
     // `vhost: www` is `www` in its handlers too); its own vars still win,
     // as a task's win over its block's.
     for handler in &mut handlers {
+        handler.own_role = Some(own.clone());
         let mut vars = block_params.clone();
         crate::vars::merge(&mut vars, &handler.vars);
         handler.vars = vars;
     }
     roles.handlers.extend(handlers);
     Ok(())
+}
+
+/// The file of a role's `part` (tasks, handlers, vars, defaults): the one
+/// `<part>_from` names (`.yml` added when it has no extension), else
+/// `main.yml`, as ansible-core's `_from` arguments choose them.
+fn part_file(keys: &VarMap, part: &str) -> String {
+    match keys.get(&format!("{part}_from")).and_then(Value::as_str) {
+        Some(file) if file.ends_with(".yml") || file.ends_with(".yaml") => format!("{part}/{file}"),
+        Some(file) => format!("{part}/{file}.yml"),
+        None => format!("{part}/main.yml"),
+    }
 }
 
 fn value_text(v: &Value) -> String {

@@ -52,7 +52,15 @@ pub struct Task {
     pub diff: Option<bool>,
     /// `include_tasks: FILE`: the block holds FILE's tasks, and the include
     /// itself reports ok (or skipped) per host, as Ansible's does.
-    pub include: Option<String>,
+    pub include: Option<Include>,
+    /// `include_tasks` naming its file with a template: loaded when the run
+    /// reaches it (the block is empty until then).
+    pub dynamic_file: Option<super::include::DynamicFile>,
+    /// An include's `apply:`: the block its included tasks run in.
+    pub apply: Option<Box<Task>>,
+    /// The role this block (or handler) is, whose defaults and vars rank
+    /// above every other role's in its own tasks, as in ansible-core.
+    pub own_role: Option<std::sync::Arc<super::role::RoleVars>>,
     /// `import_role`/`include_role`: the role (`{role, tasks_from}`), put in
     /// place once the play is loaded (its handlers and vars join the play's).
     pub role: Option<Value>,
@@ -60,6 +68,23 @@ pub struct Task {
     /// renders to one (Ansible's list, the enclosing levels' first): the
     /// variables the module's remote process gets.
     pub environment: Vec<Value>,
+}
+
+/// What an `include_tasks` / `include_role` names (as written: a file
+/// name may be a template).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Include {
+    Tasks(String),
+    Role(String),
+}
+
+impl std::fmt::Display for Include {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Include::Tasks(file) => f.write_str(file),
+            Include::Role(name) => write!(f, "role {name}"),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -151,8 +176,12 @@ impl Task {
         match (&self.name, &self.kind) {
             (Some(n), _) => n.clone(),
             (None, TaskKind::Module { module, .. }) => (*module).to_owned(),
-            (None, TaskKind::Block { .. }) if self.include.is_some() => "include_tasks".to_owned(),
-            (None, TaskKind::Block { .. }) => "block".to_owned(),
+            // ansible-core's IncludeRole.get_name: `include_role : NAME`.
+            (None, TaskKind::Block { .. }) => match &self.include {
+                Some(Include::Tasks(_)) => "include_tasks".to_owned(),
+                Some(Include::Role(role)) => format!("include_role : {role}"),
+                None => "block".to_owned(),
+            },
         }
     }
 
@@ -196,6 +225,9 @@ impl Task {
             check_mode: None,
             diff: None,
             include: None,
+            dynamic_file: None,
+            apply: None,
+            own_role: None,
             role: None,
             environment: vec![],
         }

@@ -5,6 +5,7 @@
 use serde_json::json;
 
 use super::HostState;
+use crate::playbook::RoleVars;
 use crate::vars::{Value, VarMap, merge};
 
 /// What every host of a play shares.
@@ -26,10 +27,25 @@ pub struct PlayScope {
 impl PlayScope {
     /// The context of `host` with `task_vars` (block and task `vars`) on top of the play's.
     pub fn context(&self, host: &HostState, task_vars: &VarMap) -> VarMap {
-        let mut ctx = if self.role_defaults.is_empty() {
+        self.context_in_role(host, task_vars, None)
+    }
+
+    /// The same in a task of `role`, whose own defaults and vars rank
+    /// above the other roles' (ansible-core merges the task's role last).
+    pub fn context_in_role(
+        &self,
+        host: &HostState,
+        task_vars: &VarMap,
+        role: Option<&RoleVars>,
+    ) -> VarMap {
+        let own_defaults = role.map(|r| &r.defaults).filter(|d| !d.is_empty());
+        let mut ctx = if self.role_defaults.is_empty() && own_defaults.is_none() {
             host.inventory_vars.clone()
         } else {
             let mut ctx = self.role_defaults.clone();
+            if let Some(own) = own_defaults {
+                merge(&mut ctx, own);
+            }
             merge(&mut ctx, &host.inventory_vars);
             ctx
         };
@@ -37,6 +53,9 @@ impl PlayScope {
         merge(&mut ctx, &self.play_vars);
         merge(&mut ctx, &self.vars_files);
         merge(&mut ctx, &self.role_vars);
+        if let Some(own) = role {
+            merge(&mut ctx, &own.vars);
+        }
         merge(&mut ctx, task_vars);
         merge(&mut ctx, &host.facts);
         merge(&mut ctx, &self.extra_vars);

@@ -42,6 +42,22 @@ pub fn loop_vars(spec: &LoopSpec, items: &[Value], index: usize) -> VarMap {
     vars
 }
 
+/// The items of a loop for one host: its terms rendered (items stay
+/// marked: as `item` they are variables again), then turned into items as
+/// its lookup does.
+pub fn render_items(
+    runner: &Runner<'_>,
+    spec: &LoopSpec,
+    ctx: &Value,
+    origin: &str,
+) -> Result<Vec<Value>, String> {
+    let terms = runner
+        .templates
+        .render_value_marked(&spec.items, ctx, origin)
+        .map_err(|e| e.to_string())?;
+    super::loop_lookups::expand(spec.lookup, terms, &runner.templates, origin)
+}
+
 /// `loop_control.label` rendered for the item, or the item itself.
 pub fn item_label(
     runner: &Runner<'_>,

@@ -49,7 +49,7 @@ pub(super) async fn direct(
 fn applies(runner: &Runner<'_>, scope: &Scope<'_>, task: &Task, host: &mut HostState) -> bool {
     let mut vars = scope.vars.clone();
     merge(&mut vars, &task.vars);
-    let ctx = as_value(scope.scope.context(host, &vars));
+    let ctx = as_value(scope.context_of(task, host, &vars));
     match false_condition(runner, task, &ctx, &task.span.to_string()) {
         Ok(None) => true,
         Ok(Some(_)) => false,

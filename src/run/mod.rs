@@ -11,6 +11,7 @@ pub mod control;
 pub mod control_client;
 pub mod control_socket;
 mod delegation;
+mod dynamic_include;
 pub mod escalation;
 mod fan_out;
 mod health_gate;

@@ -103,6 +103,7 @@ async fn run_body(
         vars: VarMap::new(),
         handler: false,
         blocks: Default::default(),
+        role: None,
     };
     let deploying = matches!(runner.options.mode, Mode::Deploy { .. });
     // Rollback and patch only act on releases: the play's own tasks are for deploys.

@@ -15,7 +15,7 @@ use super::host_state::HostState;
 use crate::distribution::ArtifactCache;
 use crate::error::Error;
 use crate::inventory::Inventory;
-use crate::playbook::{Playbook, Task, TaskKind};
+use crate::playbook::{Playbook, RoleVars, Task, TaskKind};
 use crate::template::{TemplateError, Templates};
 use crate::vars::{Value, VarMap};
 
@@ -209,6 +209,10 @@ pub fn check_all(
         }
         for host in hosts {
             let ctx = host_context(&scope, inventory, playbook, options, &host.name);
+            // A role's tasks see its own defaults and vars over the other roles'.
+            let in_role = |role: &RoleVars| {
+                host_context_in_role(&scope, inventory, playbook, options, &host.name, Some(role))
+            };
             // A become method convoy cannot honour is refused before any host is touched.
             let become_vars =
                 super::escalation::connection_vars(templates, &ctx, &play.hosts_span.to_string());
@@ -239,6 +243,8 @@ pub fn check_all(
                         templates,
                         hook,
                         &ctx,
+                        &in_role,
+                        &VarMap::new(),
                         &host.name,
                         &runtime,
                         &mut problems,
@@ -256,6 +262,8 @@ pub fn check_all(
                     templates,
                     tasks,
                     &ctx,
+                    &in_role,
+                    &VarMap::new(),
                     &host.name,
                     &runtime,
                     &mut problems,
@@ -288,18 +296,34 @@ impl Problems {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn check_tasks(
     playbook: &Playbook,
     templates: &Templates,
     tasks: &[Task],
     ctx: &VarMap,
+    in_role: &dyn Fn(&RoleVars) -> VarMap,
+    // The enclosing blocks' vars, which a role's context is rebuilt under.
+    block_vars: &VarMap,
     host: &str,
     runtime: &HashSet<String>,
     problems: &mut Problems,
 ) {
     for task in tasks {
-        let mut ctx = ctx.clone();
-        crate::vars::merge(&mut ctx, &task.vars);
+        let mut block_vars = block_vars.clone();
+        crate::vars::merge(&mut block_vars, &task.vars);
+        let ctx = match &task.own_role {
+            Some(role) => {
+                let mut ctx = in_role(role);
+                crate::vars::merge(&mut ctx, &block_vars);
+                ctx
+            }
+            None => {
+                let mut ctx = ctx.clone();
+                crate::vars::merge(&mut ctx, &task.vars);
+                ctx
+            }
+        };
         match &task.kind {
             TaskKind::Block {
                 block,
@@ -307,7 +331,17 @@ fn check_tasks(
                 always,
             } => {
                 for list in [block, rescue, always] {
-                    check_tasks(playbook, templates, list, &ctx, host, runtime, problems);
+                    check_tasks(
+                        playbook,
+                        templates,
+                        list,
+                        &ctx,
+                        in_role,
+                        &block_vars,
+                        host,
+                        runtime,
+                        problems,
+                    );
                 }
             }
             TaskKind::Module {
@@ -537,8 +571,20 @@ pub fn host_context(
     options: &RunOptions,
     host: &str,
 ) -> VarMap {
+    host_context_in_role(scope, inventory, playbook, options, host, None)
+}
+
+/// The same in the tasks of `role`.
+fn host_context_in_role(
+    scope: &PlayScope,
+    inventory: &Inventory,
+    playbook: &Playbook,
+    options: &RunOptions,
+    host: &str,
+    role: Option<&RoleVars>,
+) -> VarMap {
     let state = HostState::new(host.to_owned(), inventory.host_vars(host));
-    let mut ctx = scope.context(&state, &VarMap::new());
+    let mut ctx = scope.context_in_role(&state, &VarMap::new(), role);
     ctx.insert("ansible_check_mode".into(), options.check.into());
     ctx.insert(
         "playbook_dir".into(),

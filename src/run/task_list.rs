@@ -98,6 +98,7 @@ pub async fn run_task_list(
         vars,
         handler: false,
         blocks: Default::default(),
+        role: None,
     };
     let mut state = HostState::new(host.to_owned(), place.inventory.host_vars(host));
     state.conn = Some(conn);

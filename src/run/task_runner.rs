@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::context::{PlayScope, as_value};
 use super::delegation::Delegated;
 use super::escalation::{self, BecomeKeywords};
-use super::loop_items::{item_label, loop_vars};
+use super::loop_items::{item_label, loop_vars, render_items};
 use super::{HostState, Runner, connect};
 use crate::playbook::{Play, Task, TaskKind};
 use crate::report::{Event, HostResult, Status};
@@ -28,6 +28,17 @@ pub struct Scope<'a> {
     pub handler: bool,
     /// Keywords of the enclosing blocks, which their tasks inherit.
     pub blocks: BlockKeywords,
+    /// The role whose tasks these are (the innermost), if any.
+    pub role: Option<std::sync::Arc<crate::playbook::RoleVars>>,
+}
+
+impl Scope<'_> {
+    /// The variables `task` sees on `host`, with `task_vars` (the block's
+    /// and the task's `vars`) over the play's, in its role if it has one.
+    pub fn context_of(&self, task: &Task, host: &HostState, task_vars: &VarMap) -> VarMap {
+        let role = task.own_role.as_deref().or(self.role.as_deref());
+        self.scope.context_in_role(host, task_vars, role)
+    }
 }
 
 /// What a block passes on to its tasks (rescue and always included).
@@ -99,14 +110,28 @@ pub fn run_tasks<'a>(
                     rescue,
                     always,
                 } => {
+                    if task.include.is_some() {
+                        // An include's tags select the include itself and
+                        // are not passed to what it includes, as in
+                        // ansible-core (`apply` would pass them).
+                        if !runner.options.tags.runs(&tags) {
+                            continue;
+                        }
+                        tags = scope.tags.clone();
+                    }
                     let mut vars = scope.vars.clone();
                     merge(&mut vars, &task.vars);
                     let inner = Scope {
                         tags,
                         vars,
                         blocks: scope.blocks.under(task),
+                        role: task.own_role.clone().or_else(|| scope.role.clone()),
                         ..scope.clone()
                     };
+                    if super::dynamic_include::is_dynamic(task) {
+                        super::dynamic_include::run(runner, &inner, task, hosts).await;
+                        continue;
+                    }
                     run_block(runner, &inner, task, block, rescue, always, hosts).await;
                 }
                 TaskKind::Module { module, args, .. } => {
@@ -200,7 +225,7 @@ async fn run_block(
         announced = true;
     }
     for host in hosts.iter_mut().filter(|h| h.in_play()) {
-        let ctx = as_value(scope.scope.context(host, &scope.vars));
+        let ctx = as_value(scope.context_of(task, host, &scope.vars));
         let mut verdict = Ok(true);
         for cond in &task.when {
             verdict = runner.templates.eval_bool(cond, &ctx, &origin);
@@ -479,7 +504,7 @@ async fn run_on_reached_host(
     });
     let mut task_vars = scope.vars.clone();
     merge(&mut task_vars, &task.vars);
-    let ctx_map = scope.scope.context(host, &task_vars);
+    let ctx_map = scope.context_of(task, host, &task_vars);
     let origin = task.span.to_string();
     let ctx = as_value(ctx_map.clone());
 
@@ -571,14 +596,7 @@ async fn run_on_reached_host(
         return shared;
     };
 
-    let items = match runner
-        .templates
-        // Items stay marked: as `item` they are variables again.
-        .render_value_marked(&loop_spec.items, &ctx, &origin)
-        .map_err(|e| e.to_string())
-        .and_then(|terms| {
-            super::loop_lookups::expand(loop_spec.lookup, terms, &runner.templates, &origin)
-        }) {
+    let items = match render_items(runner, loop_spec, &ctx, &origin) {
         Ok(items) => items,
         Err(e) => {
             finish(host, Outcome::failed(e), None);
@@ -682,7 +700,7 @@ pub(super) fn false_condition(
 }
 
 /// A skip as Ansible registers it.
-fn skipped(condition: &str) -> Outcome {
+pub(super) fn skipped(condition: &str) -> Outcome {
     Outcome {
         skipped: true,
         ..Outcome::ok()
