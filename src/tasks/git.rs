@@ -118,7 +118,22 @@ impl Git {
             return Err("missing required arguments: repo".into());
         };
         if a.accept_hostkey && a.accept_newhostkey {
-            return Err("parameters are mutually exclusive: accept_hostkey|accept_newhostkey".into());
+            return Err(
+                "parameters are mutually exclusive: accept_hostkey|accept_newhostkey".into(),
+            );
+        }
+        // git would read such a value as one of its options
+        // (`--upload-pack=...`): it is refused rather than passed on.
+        for (key, value) in [
+            ("repo", Some(&repo)),
+            ("version", a.version.as_ref()),
+            ("remote", a.remote.as_ref()),
+        ] {
+            if value.is_some_and(|v| v.starts_with('-')) {
+                return Err(format!(
+                    "`{key}` may not begin with `-` (git would take it for an option)"
+                ));
+            }
         }
         let umask = match a.umask {
             None | Some(Value::Null) => None,
@@ -331,9 +346,15 @@ mod tests {
             build(serde_json::json!({"repo": "/r", "umask": "089"})).unwrap_err(),
             "umask must be an octal integer"
         );
+        assert_eq!(
+            build(serde_json::json!({"repo": "/r", "version": "--upload-pack=x"})).unwrap_err(),
+            "`version` may not begin with `-` (git would take it for an option)"
+        );
         assert!(
-            build(serde_json::json!({"repo": "/r", "accept_hostkey": true, "accept_newhostkey": true}))
-                .is_err()
+            build(
+                serde_json::json!({"repo": "/r", "accept_hostkey": true, "accept_newhostkey": true})
+            )
+            .is_err()
         );
         let g = Git::new(parse_args(serde_json::json!({"name": "/r", "umask": "0o027"})).unwrap())
             .unwrap();
