@@ -5,17 +5,19 @@
 //! `dest` holds no repository, otherwise a fetch and a checkout, refused
 //! over local modifications unless `force` (then `reset --hard`). The task
 //! is changed only when the checked-out commit changes, a clone happens,
-//! local modifications were discarded or the remote's URL was changed.
+//! local modifications were discarded, a submodule was brought up to
+//! date or the remote's URL was changed.
 //! Check mode asks the remote for its head (`ls-remote`) and changes
 //! nothing. The registered result has ansible-core's keys: `before`,
-//! `after`, `remote_url_changed`, `warnings`, `msg`.
+//! `after`, `remote_url_changed`, `submodules_changed`, `warnings`, `msg`.
 //!
 //! The task's `environment:` reaches git, as it reaches `command`.
 //!
 //! Not supported (refused by name at load time): `refspec`, `reference`,
 //! `verify_commit`, `gpg_allowlist`, `archive`, `archive_prefix`,
-//! `separate_git_dir`, `track_submodules`; a checkout with submodules
-//! fails unless `recursive: false`. `--diff` shows nothing for it.
+//! `separate_git_dir`, `track_submodules` (submodules are brought to the
+//! commits the superproject names, as `recursive` does by default).
+//! `--diff` shows nothing for it.
 
 use serde::Deserialize;
 
@@ -221,6 +223,7 @@ struct Answer {
     changed: bool,
     /// `true`, `false`, or Python's falsy `None`/`''` (check mode).
     remote_url_changed: Option<String>,
+    submodules_changed: bool,
     warnings: Vec<String>,
     msg: Option<String>,
     failed: Option<String>,
@@ -241,6 +244,7 @@ impl Answer {
                 "before" => a.before = Some(value),
                 "after" => a.after = Some(value),
                 "changed" => a.changed = true,
+                "submodules_changed" => a.submodules_changed = true,
                 "remote_url_changed" => a.remote_url_changed = Some(value),
                 "warning" => a.warnings.push(value),
                 "msg" => a.msg = Some(value),
@@ -273,6 +277,9 @@ impl Answer {
                 _ => Value::Null,
             };
             o = o.with("remote_url_changed", v);
+        }
+        if self.submodules_changed {
+            o = o.with("submodules_changed", true);
         }
         if !self.warnings.is_empty() {
             let list = self.warnings.into_iter().map(Value::String).collect();

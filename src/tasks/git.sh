@@ -318,11 +318,68 @@ switch_version() {
     fi
     [ "$RC" = 0 ] || fail "Failed to checkout $V"
 }
-# Submodules are not handled: refused rather than left out of date.
-no_submodules() {
-    if [ -n "$RECURSIVE" ] && [ -z "$BARE" ] && [ -e "$D/.gitmodules" ]; then
-        fail "convoy's git module does not handle submodules ($D/.gitmodules); set recursive: false to leave them alone"
+# get_submodule_versions: only its failures matter (track_submodules,
+# which compares them, is not supported).
+submodule_versions() {
+    run dest "$G" submodule foreach "$G" rev-parse HEAD
+    [ "$RC" = 0 ] || fail "Unable to determine hashes of submodules"
+    name=
+    [ -n "$OUT" ] || return 0
+    while IFS= read -r line; do
+        case $line in
+            "Entering '"*) name=${line#"Entering '"}; name=${name%?} ;;
+            *)
+                h=$(printf '%s' "$line" | tr -d '[:space:]')
+                if [ ${#h} -eq 40 ]; then
+                    [ -n "$name" ] || fail ""
+                    name=
+                else
+                    fail "Unable to parse submodule hash line: $h"
+                fi
+                ;;
+        esac
+    done <<EOF_VERSIONS
+${OUT%"$NL"}
+EOF_VERSIONS
+    [ -z "$name" ] || fail "Unable to find hash for submodule: $name"
+}
+# submodules_fetch: SUBS=1 when a submodule is new or not where the
+# superproject wants it.
+submodules_fetch() {
+    SUBS=
+    [ -e "$D/.gitmodules" ] || return 0
+    while IFS= read -r line || [ -n "$line" ]; do
+        line=${line#"${line%%[![:space:]]*}"}
+        case $line in
+            path*)
+                case $line in *=*) ;; *) continue ;; esac
+                p=${line#*=}
+                p=${p#"${p%%[![:space:]]*}"}
+                p=${p%"${p##*[![:space:]]}"}
+                [ -e "$D/$p/.git" ] || { SUBS=1; break; }
+                ;;
+        esac
+    done <"$D/.gitmodules"
+    [ -z "$SUBS" ] || return 0
+    submodule_versions
+    run_ok dest "$G" submodule foreach "$G" fetch
+    run_ok dest "$G" submodule status
+    [ -n "$OUT" ] || return 0
+    while IFS= read -r line; do
+        case $line in " "*) ;; *) SUBS=1; break ;; esac
+    done <<EOF_STATUS
+${OUT%"$NL"}
+EOF_STATUS
+}
+submodule_update() {
+    [ -e "$D/.gitmodules" ] || return 0
+    run_ok dest "$G" submodule sync
+    if [ -n "$FORCE" ]; then
+        run dest "$G" submodule update --init --recursive --force
+    else
+        run dest "$G" submodule update --init --recursive
     fi
+    [ "$RC" = 0 ] || fail "Failed to init/update submodules: $OUT$ERR"
 }
 
 # main()
@@ -375,9 +432,16 @@ else
     fetch
 fi
 [ -n "$BARE" ] || switch_version
-no_submodules
+SUBS=
+if [ -n "$RECURSIVE" ] && [ -z "$BARE" ]; then
+    submodules_fetch
+    if [ -n "$SUBS" ]; then
+        emit submodules_changed 1
+        submodule_update
+    fi
+fi
 get_version
 emit after "$SHA"
-if [ "${BEFORE-}" != "$SHA" ] || [ -z "${BEFORE+x}" ] || [ -n "${MODS-}" ] || [ "${RUC-}" = true ]; then
+if [ "${BEFORE-}" != "$SHA" ] || [ -z "${BEFORE+x}" ] || [ -n "${MODS-}" ] || [ -n "$SUBS" ] || [ "${RUC-}" = true ]; then
     emit changed 1
 fi
