@@ -20,8 +20,9 @@ fail() { emit failed "$1"; exit 0; }
 fail_with_result() { emit keep 1; fail "$1"; }
 
 W=$PWD
-T=$(mktemp "${TMPDIR:-/tmp}/convoy-git.XXXXXXXX") || { emit failed "cannot create a temporary file"; exit 0; }
-trap 'rm -f -- "$T" "$T.rc"' EXIT
+# A private directory for each command's stderr and status.
+T=$(mktemp -d "${TMPDIR:-/tmp}/convoy-git.XXXXXXXX") || { emit failed "cannot create a temporary directory"; exit 0; }
+trap 'rm -rf -- "$T"' EXIT
 
 # run_command: `run CWD CMD...` sets OUT, ERR and RC; CWD is `dest` (the
 # module's cwd=dest, ignored when dest is not a directory) or `here`.
@@ -30,13 +31,13 @@ run() {
     shift
     OUT=$(
         if [ "$where" = dest ] && [ -d "$D" ]; then cd -- "$D" || exit 1; fi
-        "$@" 2>"$T"
-        echo "$?" >"$T.rc"
+        "$@" 2>"$T/err"
+        echo "$?" >"$T/rc"
         printf x
     )
     OUT=${OUT%x}
-    RC=$(cat "$T.rc")
-    ERR=$(cat "$T"; printf x)
+    RC=$(cat "$T/rc")
+    ERR=$(cat "$T/err"; printf x)
     ERR=${ERR%x}
 }
 # run_command(check_rc=True): the message is stderr, trailing space removed.
