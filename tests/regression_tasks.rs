@@ -856,3 +856,58 @@ fn environment_under_become_reaches_the_program_and_an_ifs_leaves_the_shell_whol
         "a b '$(touch /tmp/env-pwned)' `x`|root|[ \t\n]\ndata\n"
     );
 }
+
+#[test]
+fn git_arguments_it_does_not_handle_are_refused_by_name() {
+    let stderr = refused(
+        "- hosts: all\n  tasks:\n    - git: { repo: /srv/r.git, dest: /srv/r, refspec: refs/pull/1/head }\n",
+    );
+    assert_eq!(
+        stderr,
+        "error: unknown key `refspec` in arguments of module `git`\n  --> play.yml:6:46\n   |\n 6 |     - git: { repo: /srv/r.git, dest: /srv/r, refspec: refs/pull/1/head }\n   |                                              ^\n"
+    );
+    let stderr = refused(
+        "- hosts: all\n  tasks:\n    - git: { repo: /srv/r.git, dest: /srv/r, version: --upload-pack=touch }\n",
+    );
+    assert!(
+        stderr.contains("`version` may not begin with `-` (git would take it for an option)"),
+        "{stderr}"
+    );
+}
+
+/// The repository, `dest` and `version` reach git as data: quotes, `$(…)`
+/// and backticks in them run nothing and name the paths they spell.
+#[test]
+fn git_values_reach_git_as_data_never_as_code() {
+    let fleet = Fleet::start(1);
+    let work = workdir();
+    let hostile = "/srv/it's a \"repo\" $(touch /srv/pwned) `touch /srv/pwned2`";
+    std::fs::write(fleet.host_path(1, "/srv/name"), hostile).unwrap();
+    fleet.exec_ok(
+        1,
+        "export GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@x GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@x; \
+         N=$(cat /srv/name) && git init -q --bare -b main \"$N.git\" && git clone -q \"$N.git\" /srv/work 2>/dev/null \
+         && cd /srv/work && echo data > README && git add README && git commit -qm one \
+         && git tag 'v1;touch$IFS/srv/pwned3' && git push -q origin main --tags",
+    );
+    let yaml_hostile = hostile.replace('"', "\\\"");
+    let r = run_play(
+        &fleet,
+        work.path(),
+        "",
+        &format!(
+            "- hosts: app\n  tasks:\n    - git:\n        repo: \"{yaml_hostile}.git\"\n        dest: \"{yaml_hostile} clone\"\n        version: \"v1;touch$IFS/srv/pwned3\"\n      register: cloned\n    - copy: {{ dest: /srv/registered, content: \"{{{{ cloned.changed }}}} {{{{ cloned.before }}}}\" }}\n"
+        ),
+    );
+    assert_eq!(r.code, 0, "{}", r.dump());
+    let clone = fleet.host_path(1, &format!("{hostile} clone/README"));
+    assert_eq!(std::fs::read_to_string(&clone).unwrap(), "data\n");
+    assert_eq!(
+        std::fs::read_to_string(fleet.host_path(1, "/srv/registered")).unwrap(),
+        // `before` is None (a clone), which renders as nothing, as in Ansible.
+        "True "
+    );
+    for marker in ["/srv/pwned", "/srv/pwned2", "/srv/pwned3"] {
+        assert!(!fleet.host_path(1, marker).exists(), "{marker} was created");
+    }
+}

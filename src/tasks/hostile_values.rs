@@ -1,5 +1,5 @@
 //! The modules that send scripts (file, copy, lineinfile, stat, command,
-//! wait_for, script), run on this machine with hostile values in each path and
+//! wait_for, script, git), run on this machine with hostile values in each path and
 //! argument: each value lands exactly where it was meant to, as data, and
 //! no marker file exists afterwards.
 
@@ -181,6 +181,72 @@ fn service_names_are_data() {
             true,
         );
         assert!(o.failed, "systemd {v:?}: {o:?}");
+    }
+    markers.assert_untouched();
+}
+
+/// `git` with a hostile repository path, `dest` and `version`, from a
+/// repository made here: the clone lands at the path spelled, check mode
+/// makes nothing, and a version that names nothing fails naming it back.
+#[test]
+fn git_values_are_data() {
+    let markers = Markers::new();
+    let work = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.org")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.org")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+    };
+    let source = work.path().join("source");
+    let source = source.to_str().unwrap();
+    git(&["init", "-q", "-b", "main", source]);
+    std::fs::write(work.path().join("source/README"), "data\n").unwrap();
+    git(&["-C", source, "add", "README"]);
+    git(&["-C", source, "commit", "-qm", "one"]);
+    for (i, v) in markers.values().iter().enumerate() {
+        let base = work.path().join(i.to_string());
+        let repo = base.join(format!("repo {v}.git"));
+        let dest = base.join(format!("clone {v}"));
+        std::fs::create_dir_all(repo.parent().unwrap()).unwrap();
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        let (repo, dest) = (repo.display().to_string(), dest.display().to_string());
+        git(&["init", "-q", "--bare", "-b", "main", &repo]);
+        git(&["-C", source, "push", "-q", &repo, "main"]);
+
+        let o = run_local(&super::git::SPEC, json!({"repo": repo, "dest": dest}), true);
+        assert!(o.changed && !o.failed, "git check mode with {v:?}: {o:?}");
+        assert!(!Path::new(&dest).exists(), "check mode cloned {dest:?}");
+
+        let o = run_local(
+            &super::git::SPEC,
+            json!({"repo": repo, "dest": dest}),
+            false,
+        );
+        assert!(o.changed && !o.failed, "git with {v:?}: {o:?}");
+        let readme = Path::new(&dest).join("README");
+        assert_eq!(std::fs::read_to_string(readme).unwrap(), "data\n");
+
+        if v.starts_with('-') {
+            continue;
+        }
+        let o = run_local(
+            &super::git::SPEC,
+            json!({"repo": repo, "dest": dest, "version": v}),
+            false,
+        );
+        // A pathspec-like version (`*`) is checked out as git takes it.
+        if o.failed {
+            assert_eq!(
+                o.msg.as_deref(),
+                Some(format!("Failed to checkout {v}").as_str())
+            );
+        }
     }
     markers.assert_untouched();
 }

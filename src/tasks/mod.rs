@@ -22,6 +22,7 @@ mod fail;
 mod file;
 mod file_edit;
 mod get_url;
+mod git;
 mod group;
 #[cfg(test)]
 mod hostile_values;
@@ -150,6 +151,7 @@ static MODULES: &[&ModuleSpec] = &[
     &uri::SPEC,
     &unarchive::SPEC,
     &cron::SPEC,
+    &git::SPEC,
     &service::SPEC,
     &systemd::SPEC,
     &systemd::SERVICE_SPEC,

@@ -41,6 +41,11 @@ const WWW_PORT: u16 = 8088;
 /// see `apt.rs`), removed between turns. Outside [`TARGET`]: the packages
 /// each tool builds there differ in their time stamps.
 pub const APT_REPO: &str = "/srv/compat-apt";
+/// The `git` cases' repositories and clones, removed between turns:
+/// outside [`TARGET`], since two clones' `.git` internals (time stamps,
+/// the index, reflogs) differ; the cases write what the clones hold
+/// under [`TARGET`].
+pub const GIT_WORK: &str = "/srv/compat-git";
 /// The files of a host's local users and groups, reset between turns.
 const ACCOUNT_FILES: [&str; 4] = ["passwd", "group", "shadow", "gshadow"];
 /// What the `cron` cases write, removed between turns: the host's users'
@@ -238,8 +243,9 @@ impl Oracle {
             .to_owned()
     }
 
-    /// Removes [`TARGET`] and [`CRON_FILES`] on every host, and gives each host the machine's
-    /// users and groups again (the `user` and `group` cases create some:
+    /// Removes [`TARGET`], [`CRON_FILES`], [`APT_REPO`] and [`GIT_WORK`]
+    /// on every host, and gives each host the machine's users and groups
+    /// again (the `user` and `group` cases create some:
     /// the other tool must start from the same accounts). The host's
     /// /etc is its own overlay (fleet.sh), so the files are written there
     /// in place, through a copy in the host's /tmp. Packages a case
@@ -247,7 +253,7 @@ impl Oracle {
     pub fn reset(&self) {
         for i in self.fleet.hosts() {
             super::apt::restore_packages(&self.fleet, i, &self.packages);
-            let mut restore = format!("rm -rf {TARGET} {CRON_FILES} {APT_REPO}");
+            let mut restore = format!("rm -rf {TARGET} {CRON_FILES} {APT_REPO} {GIT_WORK}");
             for file in ACCOUNT_FILES {
                 let Ok(content) = std::fs::read(format!("/etc/{file}")) else {
                     continue;
