@@ -101,7 +101,17 @@ pub(crate) fn name_in(
         }
     }
     if local_guess.is_some() {
-        return local_guess;
+        // A local is what it was bound to: when the source reads a context
+        // variable that is missing, that one is behind the local's missing
+        // attribute (`{% for x in [r] %}{{ x.changed }}` with `r` undefined).
+        let behind =
+            paths(source)
+                .into_iter()
+                .find_map(|path| match resolve(&path, vars, undeclared) {
+                    Resolution::Missing(name) => Some(name),
+                    _ => None,
+                });
+        return behind.or(local_guess);
     }
     // No span (expressions), or nothing in it resolved: look through everything.
     paths(source)
@@ -366,6 +376,19 @@ mod tests {
         assert_eq!(
             name_in(src, range, &[&vars], &set(&["items"])).as_deref(),
             Some("i.b")
+        );
+    }
+
+    #[test]
+    fn a_loop_over_a_missing_variable_names_it_not_the_loop_variable() {
+        // The pre-flight check defers a registered result's name; it
+        // refused `{% for x in [r] %}{{ x.changed }}` naming `x.changed`.
+        let vars = json!({});
+        let src = "{% for x in [r] %}{{ x.changed }}{% endfor %}";
+        let range = src.find("x.changed").map(|s| s..s + 9);
+        assert_eq!(
+            name_in(src, range, &[&vars], &set(&["r"])).as_deref(),
+            Some("r")
         );
     }
 }
