@@ -756,13 +756,14 @@ fn listen_on_a_task_that_is_not_a_handler_is_a_load_error() {
 }
 
 #[test]
-fn max_fail_percentage_is_refused_naming_the_key_rather_than_counted_differently() {
+fn max_fail_percentage_that_is_not_a_percentage_is_an_error_naming_the_key() {
+    // Refused as a whole before it was implemented; now a bad value is.
     let stderr = refused(
-        "- hosts: all\n  serial: 1\n  max_fail_percentage: 30\n  tasks:\n    - debug: { msg: hi }\n",
+        "- hosts: all\n  serial: 1\n  max_fail_percentage: 130\n  tasks:\n    - debug: { msg: hi }\n",
     );
     assert!(
         stderr.starts_with(
-            "error: `max_fail_percentage` is not supported: Ansible applies it within each batch"
+            "error: `max_fail_percentage` is a percentage from 0 to 100 (`30` or `\"30%\"`)"
         ) && stderr.contains("--> play.yml:6:24\n"),
         "{stderr}"
     );

@@ -147,6 +147,7 @@ async fn execute_with(
         delegates: Default::default(),
         fatal: Default::default(),
         batch_failed_whole: Default::default(),
+        batch_failures: Default::default(),
     };
     let summary = runner.run().await;
     drop(runner);

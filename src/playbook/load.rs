@@ -412,10 +412,36 @@ fn convert_play(
     let play_throttle = whole("throttle", &raw.throttle, "hosts")?
         .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
     let play_timeout = whole("timeout", &raw.timeout, "seconds")?;
-    if let Some(m) = &raw.max_fail_percentage {
+    let max_fail_percentage = match &raw.max_fail_percentage {
+        None => None,
+        Some(m) => {
+            // ansible-core's `percent` field: a number, or one with `%`.
+            let percent = match &m.value {
+                Value::Number(n) => n.as_f64(),
+                Value::String(s) => s.trim().trim_end_matches('%').trim().parse::<f64>().ok(),
+                _ => None,
+            };
+            Some(
+                percent
+                    .filter(|p| (0.0..=100.0).contains(p))
+                    .ok_or_else(|| PlaybookError::Invalid {
+                        message: "`max_fail_percentage` is a percentage from 0 to 100 (`30` or \
+                                  `\"30%\"`)"
+                            .into(),
+                        span: span(file, &m.referenced),
+                    })?,
+            )
+        }
+    };
+    if max_fail_percentage.is_some() && raw.distribution.is_some() {
         return Err(PlaybookError::Invalid {
-            message: "`max_fail_percentage` is not supported: Ansible applies it within each batch, after every task; convoy's `rollout: {max_fail: N%}` counts failed hosts over the whole play, between batches (use it if that is what you mean)".into(),
-            span: span(file, &m.referenced),
+            message: "`max_fail_percentage` is for plays of tasks; a `distribution:`'s rollout \
+                      counts failures with `rollout: {max_fail: N%}`"
+                .into(),
+            span: span(
+                file,
+                &raw.max_fail_percentage.as_ref().expect("some").referenced,
+            ),
         });
     }
     if let Some(s) = &raw.serial {
@@ -531,6 +557,7 @@ fn convert_play(
         any_errors_fatal: raw.any_errors_fatal,
         ignore_unreachable: raw.ignore_unreachable,
         throttle: play_throttle,
+        max_fail_percentage,
         timeout: play_timeout,
         tags: raw.tags.map(|t| string_list(&t)).unwrap_or_default(),
         rollout: match serial {

@@ -79,6 +79,9 @@ pub struct Play {
     pub ignore_unreachable: bool,
     /// `throttle` and `timeout` for every task that (with its blocks) sets none.
     pub throttle: Option<usize>,
+    /// `max_fail_percentage`: more failed hosts than this share of a batch
+    /// (after any task) fail the batch's other hosts and end the run.
+    pub max_fail_percentage: Option<f64>,
     pub timeout: Option<u64>,
     /// A versioned release cycle (prepare, switch, confirm) after the tasks.
     pub distribution: Option<DistributionSpec>,
@@ -155,6 +158,7 @@ impl Playbook {
                 any_errors_fatal: false,
                 ignore_unreachable: false,
                 throttle: None,
+                max_fail_percentage: None,
                 timeout: None,
                 distribution: None,
                 hooks: Hooks::default(),

@@ -4,10 +4,9 @@
 //! repeating. As in Ansible, a failed host does not stop the next batch;
 //! only a batch whose hosts all failed does.
 //!
-//! `max_fail_percentage` is refused: Ansible checks it within each batch,
-//! after every task, and ends the batch's other hosts at once; convoy's
-//! failure budget (`rollout: {max_fail: N%}`) counts over the whole play,
-//! between batches. Accepting it would do something else than it says.
+//! `max_fail_percentage` is checked within each batch, after every task,
+//! as in Ansible (`run/fail_percentage.rs`); convoy's own failure budget
+//! (`rollout: {max_fail: N%}`) counts over the whole play, between batches.
 
 use serde_saphyr::Spanned;
 

@@ -13,6 +13,7 @@ pub mod control_socket;
 mod delegation;
 mod dynamic_include;
 pub mod escalation;
+mod fail_percentage;
 mod fan_out;
 mod health_gate;
 mod host_cycle;
@@ -186,6 +187,8 @@ pub struct Runner<'a> {
     /// Every host of a play's batch failed: no later play runs, as
     /// ansible-core's playbook executor breaks its plays loop then.
     pub batch_failed_whole: std::sync::atomic::AtomicBool,
+    /// The current batch's failures, for `max_fail_percentage`.
+    pub batch_failures: fail_percentage::BatchFailures,
 }
 
 impl Runner<'_> {

@@ -111,6 +111,10 @@ async fn run_body(
         // Ansible's `serial`: tasks and handlers batch by batch.
         super::serial::run(runner, &task_scope, play, spec, &mut play_hosts).await;
     } else if deploying || play.distribution.is_none() {
+        // The play is one batch (`max_fail_percentage`).
+        runner
+            .batch_failures
+            .start(play_hosts.iter().map(|h| h.name.clone()));
         if let Some(gather) = &play.gather {
             run_tasks(
                 runner,

@@ -127,6 +127,9 @@ pub async fn run(
             .filter(|h| batch.hosts.contains(&h.name))
             .map(|h| &mut **h)
             .collect();
+        runner
+            .batch_failures
+            .start(members.iter().map(|h| h.name.clone()));
         // Facts per batch, then pre_tasks, tasks and post_tasks, each
         // followed by its handlers, as Ansible.
         if let Some(gather) = &play.gather {

@@ -65,6 +65,7 @@ pub async fn run_task_list(
         delegates: Default::default(),
         fatal: Default::default(),
         batch_failed_whole: Default::default(),
+        batch_failures: Default::default(),
     };
     let mut magic = VarMap::new();
     magic.insert("ansible_check_mode".into(), place.options.check.into());

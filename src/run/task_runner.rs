@@ -64,6 +64,11 @@ pub struct BlockKeywords {
     pub timeout: Option<u64>,
     /// The enclosing blocks' `environment:` entries, outermost first.
     pub environment: Vec<Value>,
+    /// A `rescue` of an enclosing block may still catch a failure here
+    /// (it does not count for `max_fail_percentage` yet).
+    pub rescuable: bool,
+    /// The same, outside the innermost block (for its rescue and always).
+    pub rescuable_outside: bool,
 }
 
 impl BlockKeywords {
@@ -86,6 +91,9 @@ impl BlockKeywords {
                 .chain(&block.environment)
                 .cloned()
                 .collect(),
+            rescuable: self.rescuable
+                || matches!(&block.kind, TaskKind::Block { rescue, .. } if !rescue.is_empty()),
+            rescuable_outside: self.rescuable,
         }
     }
 }
@@ -99,6 +107,13 @@ pub fn run_tasks<'a>(
 ) -> futures::future::BoxFuture<'a, ()> {
     Box::pin(async move {
         for task in tasks {
+            // `max_fail_percentage` broken at a task these hosts did not run.
+            for h in hosts.iter_mut() {
+                if runner.batch_failures.take_doomed(&h.name) && h.active() {
+                    h.failed = true;
+                    h.failed_by_fatal = true;
+                }
+            }
             if runner.interrupt.is_set() || !hosts.iter().any(|h| h.in_play()) {
                 break;
             }
@@ -291,6 +306,14 @@ async fn run_block(
     }
     let was_failed: Vec<bool> = entering.iter().map(|h| h.failed).collect();
     run_tasks(runner, scope, block, &mut entering).await;
+    // A failure in the rescue or always is this block's rescue no more.
+    let settled = Scope {
+        blocks: BlockKeywords {
+            rescuable: scope.blocks.rescuable_outside,
+            ..scope.blocks.clone()
+        },
+        ..scope.clone()
+    };
     let failed_now: Vec<bool> = entering.iter().map(|h| h.failed).collect();
 
     if !rescue.is_empty() {
@@ -314,7 +337,7 @@ async fn run_block(
             h.stats.failed = h.stats.failed.saturating_sub(1);
             h.stats.rescued += 1;
         }
-        run_tasks(runner, scope, rescue, &mut rescued).await;
+        run_tasks(runner, &settled, rescue, &mut rescued).await;
     }
     if !always.is_empty() {
         // `always` runs even on hosts the block failed; their failure stands afterwards.
@@ -322,7 +345,7 @@ async fn run_block(
         for h in entering.iter_mut() {
             h.failed = false;
         }
-        run_tasks(runner, scope, always, &mut entering).await;
+        run_tasks(runner, &settled, always, &mut entering).await;
         for (h, failed) in entering.iter_mut().zip(still_failed) {
             h.failed |= failed;
         }
@@ -418,6 +441,26 @@ async fn run_module_task(
     {
         end_for_all(runner, hosts);
     }
+    if let Some(percent) = scope.play.max_fail_percentage
+        && runner.batch_failures.exceed(percent)
+    {
+        let marked: Vec<String> = hosts
+            .iter()
+            .filter(|h| h.active())
+            .map(|h| h.name.clone())
+            .collect();
+        runner.batch_failures.doom_the_rest(&marked);
+        if !runner.fatal.load(std::sync::atomic::Ordering::Relaxed) {
+            runner.reporter.send(Event::Note {
+                message: format!(
+                    "{}: more than {percent}% of the batch's hosts failed \
+                     (max_fail_percentage): the others stop, and no later play runs",
+                    scope.play.name
+                ),
+            });
+        }
+        end_for_all(runner, hosts);
+    }
 }
 
 /// `any_errors_fatal` (and a failed `run_once` task, which ansible-core's
@@ -429,6 +472,7 @@ fn end_for_all(runner: &Runner<'_>, hosts: &mut [&mut HostState]) {
     for h in hosts.iter_mut().filter(|h| h.active()) {
         h.failed = true;
         h.failed_by_fatal = true;
+        runner.batch_failures.failed(&h.name);
     }
     runner
         .fatal
@@ -1162,6 +1206,9 @@ pub(super) fn report(
     if status == Status::Failed && !ignored {
         host.failed = true;
         record_failure(task, host, &outcome);
+        if !blocks.rescuable {
+            runner.batch_failures.failed(&host.name);
+        }
     }
     if status == Status::Changed {
         host.notified.extend(task.notify.iter().cloned());
