@@ -93,6 +93,8 @@ impl JobFlags {
             force_unlock: false,
             timeout: self.timeout,
             max_connections: None,
+            // A job's flags take none (ansible.cfg may still ask for one).
+            become_pass: Default::default(),
         }
     }
 }
