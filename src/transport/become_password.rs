@@ -54,10 +54,9 @@ pub enum BecomeFailure {
     #[error("Incorrect sudo password")]
     Incorrect,
     /// sudo needs a password and none was given (`-K`, `--become-password-file`,
-    /// `ansible_become_password`).
-    #[error(
-        "Missing sudo password (give it with -K, --become-password-file or ansible_become_password)"
-    )]
+    /// `ansible_become_password`). ansible-core's words exactly: a task
+    /// registering the failure sees the same `msg`.
+    #[error("Missing sudo password")]
     Missing,
     /// Neither sudo's prompt nor the command's start came in time.
     #[error("Timeout ({}s) waiting for privilege escalation prompt", .0.as_secs())]
