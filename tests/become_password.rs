@@ -219,6 +219,30 @@ fn become_password_from_a_file_a_vaulted_variable_or_the_terminal_reaches_sudo_a
         assert_never_shown(what, out);
     }
 
+    // An ad hoc command through sudo (`exec -b`) takes it too.
+    let exec = run_in(
+        dir,
+        &[
+            "exec",
+            "app",
+            "-i",
+            "inventory.yml",
+            "-u",
+            "deployer",
+            "-b",
+            "--become-password-file",
+            "become-pw",
+            "--",
+            "id -un > /srv/exec.who",
+        ],
+    );
+    assert_eq!(exec.code, 0, "{}", exec.dump());
+    assert_eq!(
+        fleet.exec_ok(1, "stat -c %U /srv/exec.who; cat /srv/exec.who"),
+        "root\nroot\n"
+    );
+    assert_never_shown("exec's output", &exec.dump());
+
     // ansible_become_password as a vaulted inventory variable.
     inventory(
         &fleet,
@@ -382,4 +406,36 @@ fn a_user_whose_sudo_does_not_ask_still_works_with_a_password_and_the_script_nev
     assert_eq!(written(&fleet, "nopasswd-k"), WRITTEN);
     assert_never_shown("a run with -K", &shown);
     assert_never_shown("the run's output", &r.dump());
+
+    // The control machine itself (`ansible_connection: local`, run as
+    // root: sudo does not ask) goes through the same handshake.
+    write_file(
+        dir,
+        "local.yml",
+        "all:\n  hosts:\n    control:\n      ansible_connection: local\n",
+    );
+    write_file(
+        dir,
+        "local-play.yml",
+        "- hosts: all\n  gather_facts: false\n  become: true\n  tasks:\n    - copy: {content: \"hello from sudo\\n\", dest: \"{{ out }}/local.txt\"}\n",
+    );
+    let out = format!("out={}", dir.display());
+    let local = run_in(
+        dir,
+        &[
+            "run",
+            "local-play.yml",
+            "-i",
+            "local.yml",
+            "--become-password-file",
+            "become-pw",
+            "-e",
+            &out,
+        ],
+    );
+    assert_eq!(local.code, 0, "{}", local.dump());
+    assert_eq!(
+        std::fs::read_to_string(dir.join("local.txt")).unwrap(),
+        "hello from sudo\n"
+    );
 }
