@@ -290,4 +290,23 @@ mod tests {
             [dir.path().join("roles"), PathBuf::from("/usr/share/roles")]
         );
     }
+
+    #[test]
+    fn reads_where_the_become_password_comes_from() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ansible.cfg");
+        std::fs::write(
+            &path,
+            "[defaults]\nbecome_password_file = secrets/sudo\n\
+             [privilege_escalation]\nbecome_ask_pass = True\n",
+        )
+        .unwrap();
+        let cfg = AnsibleCfg::read(&path);
+        assert_eq!(
+            cfg.become_password_file,
+            Some(dir.path().join("secrets/sudo"))
+        );
+        assert_eq!(cfg.become_ask_pass, Some(true));
+        assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
+    }
 }

@@ -31,6 +31,10 @@ pub struct BecomePassOpts {
         value_name = "FILE"
     )]
     pub become_password_file: Option<PathBuf>,
+    /// Set for what never becomes (jobs, listings): nothing is asked or
+    /// read, whatever the environment or ansible.cfg say.
+    #[arg(skip)]
+    unused: bool,
 }
 
 /// Why no password could be had.
@@ -59,7 +63,18 @@ impl From<BecomePassError> for Error {
 impl BecomePassOpts {
     /// The password these flags give (asked or read now), else the
     /// environment's or ansible.cfg's; `None` when nothing asks for one.
+    /// For a command that never becomes: no password is asked or read.
+    pub fn unused() -> BecomePassOpts {
+        BecomePassOpts {
+            unused: true,
+            ..BecomePassOpts::default()
+        }
+    }
+
     pub fn password(&self) -> Result<Option<BecomePassword>, BecomePassError> {
+        if self.unused {
+            return Ok(None);
+        }
         let cfg = crate::ansible_cfg::AnsibleCfg::current();
         // ansible-playbook's order: asking (the flag, or ansible.cfg's
         // become_ask_pass) before any file.

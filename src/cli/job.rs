@@ -93,8 +93,8 @@ impl JobFlags {
             force_unlock: false,
             timeout: self.timeout,
             max_connections: None,
-            // A job's flags take none (ansible.cfg may still ask for one).
-            become_pass: Default::default(),
+            // Jobs run as the ssh user (become is refused on their plays).
+            become_pass: super::become_password::BecomePassOpts::unused(),
         }
     }
 }

@@ -61,7 +61,7 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
     if opts.list_hosts || opts.list_tasks || opts.list_tags {
         // Listing contacts no host: no password is asked (as ansible-playbook).
         let mut flags = opts.hosts.clone();
-        flags.become_pass = Default::default();
+        flags.become_pass = super::become_password::BecomePassOpts::unused();
         let options = flags.run_options(
             TagFilter {
                 only: opts.tags.clone(),
