@@ -42,6 +42,8 @@ const PLAY: &str = "- hosts: app
     - file: {path: \"/srv/{{ tag }}.d\", state: directory}
     - unarchive: {src: site.tar.gz, dest: \"/srv/{{ tag }}.d\"}
     - shell: \"id -un > /srv/{{ tag }}.who; ps -eo args | grep -e BECOME-SUCCESS -e sudo > /srv/{{ tag }}.ps || true\"
+    - debug: {msg: \"the password is {{ ansible_become_password | default('none') }}\"}
+      when: tag == 'vault'
 ";
 
 /// The play and the archive it unpacks.
@@ -261,6 +263,11 @@ fn become_password_from_a_file_a_vaulted_variable_or_the_terminal_reaches_sudo_a
     assert_eq!(vaulted.code, 0, "{}", vaulted.dump());
     assert_eq!(written(&fleet, "vault"), WRITTEN);
     assert_never_shown("a run with a vaulted password", &vaulted.dump());
+    assert!(
+        vaulted.stdout.contains("the password is ********"),
+        "{}",
+        vaulted.dump()
+    );
 
     // The variable wins over the command line's password (as ansible-core).
     write_file(dir, "wrong-pw", "not the password\n");
