@@ -11,7 +11,9 @@
 //! `host_key_checking` (the lowest-ranked connection settings, as in
 //! Ansible: inventory variables beat them), `forks` (below `--forks`); and
 //! from `[privilege_escalation]` `become`, `become_user`, `become_method`
-//! (defaults for plays that set none).
+//! (defaults for plays that set none), `become_ask_pass` and
+//! `become_password_file` (where sudo's password comes from when no flag
+//! says).
 //!
 //! `become_method` other than `sudo` is an error naming `file:line` (convoy
 //! escalates with sudo only). Any other key of those two sections is named
@@ -40,6 +42,10 @@ pub struct AnsibleCfg {
     pub ansible_managed: Option<String>,
     /// `vault_password_file = FILE`, used when no vault flag is given.
     pub vault_password_file: Option<PathBuf>,
+    /// `become_password_file = FILE`, used when no become password flag is given.
+    pub become_password_file: Option<PathBuf>,
+    /// `become_ask_pass = True`: `-K` without saying it.
+    pub become_ask_pass: Option<bool>,
     /// A setting convoy refuses: the file, the line, the message.
     pub error: Option<(PathBuf, usize, String)>,
     /// Keys convoy does not act on: `file:line: message`.
@@ -72,7 +78,6 @@ const HARMLESS: &[&str] = &[
     "local_tmp",
     "remote_tmp",
     "log_path",
-    "become_ask_pass",
 ];
 
 impl AnsibleCfg {
@@ -197,6 +202,17 @@ impl AnsibleCfg {
                 }
                 "ansible_managed" => cfg.ansible_managed = Some(value.to_owned()),
                 "vault_password_file" => cfg.vault_password_file = Some(resolve(value)),
+                "become_password_file" => cfg.become_password_file = Some(resolve(value)),
+                "become_ask_pass" => match boolean(value) {
+                    Some(b) => cfg.become_ask_pass = Some(b),
+                    None => {
+                        cfg.error.get_or_insert((
+                            path.to_path_buf(),
+                            number + 1,
+                            format!("`become_ask_pass = {value}` is not a boolean"),
+                        ));
+                    }
+                },
                 "become_method" => {
                     if value != "sudo" {
                         cfg.error.get_or_insert((
@@ -273,5 +289,24 @@ mod tests {
             cfg.roles_path,
             [dir.path().join("roles"), PathBuf::from("/usr/share/roles")]
         );
+    }
+
+    #[test]
+    fn reads_where_the_become_password_comes_from() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ansible.cfg");
+        std::fs::write(
+            &path,
+            "[defaults]\nbecome_password_file = secrets/sudo\n\
+             [privilege_escalation]\nbecome_ask_pass = True\n",
+        )
+        .unwrap();
+        let cfg = AnsibleCfg::read(&path);
+        assert_eq!(
+            cfg.become_password_file,
+            Some(dir.path().join("secrets/sudo"))
+        );
+        assert_eq!(cfg.become_ask_pass, Some(true));
+        assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
     }
 }

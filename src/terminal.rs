@@ -5,7 +5,8 @@
 use std::io::{BufRead, Write};
 
 /// One line from stdin after `question` on stderr; with `hidden`, typed
-/// without echo (`stty -echo` on our own stdin, restored after).
+/// without echo (`stty -echo` on our own stdin, from before the question
+/// until the answer, restored after).
 pub fn ask(question: &str, hidden: bool) -> std::io::Result<String> {
     let stty = |arg: &str| {
         std::process::Command::new("stty")
@@ -15,10 +16,12 @@ pub fn ask(question: &str, hidden: bool) -> std::io::Result<String> {
             .status()
             .is_ok_and(|s| s.success())
     };
+    // Echo goes off before the question shows: an answer typed (or
+    // pasted) the moment it appears is never echoed.
+    let quiet = hidden && stty("-echo");
     let mut stderr = std::io::stderr();
     write!(stderr, "{question}")?;
     stderr.flush()?;
-    let quiet = hidden && stty("-echo");
     let mut line = String::new();
     let read = std::io::stdin().lock().read_line(&mut line);
     if quiet {

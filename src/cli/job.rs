@@ -93,6 +93,8 @@ impl JobFlags {
             force_unlock: false,
             timeout: self.timeout,
             max_connections: None,
+            // Jobs run as the ssh user (become is refused on their plays).
+            become_pass: super::become_password::BecomePassOpts::unused(),
         }
     }
 }

@@ -31,7 +31,10 @@ pub struct Opts {
 pub fn run(opts: Opts) -> Result<i32, Error> {
     let inventory = opts.hosts.inventory.load_for(&opts.playbook)?;
     let playbook = Playbook::load(&opts.playbook)?;
-    let mut options = opts.hosts.run_options(
+    // No host is contacted: no sudo password is asked or read.
+    let mut flags = opts.hosts.clone();
+    flags.become_pass = super::become_password::BecomePassOpts::unused();
+    let mut options = flags.run_options(
         TagFilter::default(),
         Mode::Deploy { phase: Phase::All },
         &opts.playbook,

@@ -53,6 +53,8 @@ pub struct Opts {
     /// Read the logs as root, through sudo.
     #[arg(short = 'b', long = "become")]
     pub sudo: bool,
+    #[command(flatten)]
+    pub become_pass: super::become_password::BecomePassOpts,
 }
 
 impl Opts {
@@ -77,6 +79,7 @@ impl Opts {
             // Following keeps every host's master busy at once: a bound
             // below the number of hosts would leave some never followed.
             max_connections: self.follow.then_some(usize::MAX),
+            become_pass: self.become_pass.clone(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The command line: clap structs hold raw flags; each subcommand file turns
 //! them into checked options and runs.
 
+mod become_password;
 mod ctl;
 mod exec;
 mod extra_vars;

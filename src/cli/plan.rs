@@ -64,7 +64,13 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
                 span: spec.span.clone(),
                 host: name.clone(),
             })?;
-            let sudo = crate::run::escalation::for_release(play, &templates, &ctx, name)?;
+            let sudo = crate::run::escalation::for_release(
+                play,
+                &templates,
+                &ctx,
+                name,
+                options.become_password.as_ref(),
+            )?;
             hosts.push((name.clone(), ctx, plan, sudo));
         }
         // Each host's current release (`None`: none, or offline) and why it

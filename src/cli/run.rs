@@ -24,7 +24,7 @@ pub struct Opts {
     /// How far the release cycle goes: `prepare` ships and unpacks everywhere, switching nothing.
     #[arg(long, value_enum, default_value_t = Phase::All)]
     pub phase: Phase,
-    /// Become (sudo) in plays that do not say, as ansible-playbook's -b.
+    /// Become (sudo) in plays that do not say, as ansible-playbook's -b (sudo's password: -K).
     #[arg(short = 'b', long = "become")]
     pub become_: bool,
     /// The user to become in plays that do not say (default root).
@@ -59,7 +59,10 @@ pub async fn run(opts: Opts) -> Result<i32, Error> {
         return Ok(0);
     }
     if opts.list_hosts || opts.list_tasks || opts.list_tags {
-        let options = opts.hosts.run_options(
+        // Listing contacts no host: no password is asked (as ansible-playbook).
+        let mut flags = opts.hosts.clone();
+        flags.become_pass = super::become_password::BecomePassOpts::unused();
+        let options = flags.run_options(
             TagFilter {
                 only: opts.tags.clone(),
                 skip: opts.skip_tags.clone(),

@@ -138,6 +138,8 @@ pub struct HostOpts {
     /// least recently used idle one is closed for a host that needs one.
     #[arg(long, value_name = "N")]
     pub max_connections: Option<usize>,
+    #[command(flatten)]
+    pub become_pass: super::become_password::BecomePassOpts,
 }
 
 impl HostOpts {
@@ -188,6 +190,8 @@ impl HostOpts {
                 self.max_connections
                     .unwrap_or_else(|| crate::transport::MasterPool::default_bound(forks)),
             ),
+            // Asked last, once everything else is known to be right.
+            become_password: self.become_pass.password()?,
         })
     }
 }
@@ -384,7 +388,13 @@ impl Distributions {
                         span: spec.span.clone(),
                         host: host.clone(),
                     })?;
-                let sudo = crate::run::escalation::for_release(play, templates, &vars, &host)?;
+                let sudo = crate::run::escalation::for_release(
+                    play,
+                    templates,
+                    &vars,
+                    &host,
+                    options.become_password.as_ref(),
+                )?;
                 Ok(ReleaseTarget {
                     host,
                     vars,

@@ -152,7 +152,12 @@ impl ProxyTier {
                 .map(|host| {
                     let vars = vars_for(&host);
                     let keywords = crate::run::escalation::BecomeKeywords::default();
-                    let sudo = crate::run::escalation::resolve(&keywords, &vars, &host)?;
+                    let sudo = crate::run::escalation::resolve(
+                        &keywords,
+                        &vars,
+                        &host,
+                        options.become_password.as_ref(),
+                    )?;
                     Ok((host, vars, sudo))
                 })
                 .collect::<Result<Vec<_>, ProxyError>>()

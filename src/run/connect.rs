@@ -100,7 +100,11 @@ pub async fn open(
     control_dir: &std::path::Path,
 ) -> Result<Connection, TransportError> {
     let target = match route(host, vars, options)? {
-        Route::Local => return Ok(Connection::Local(LocalConnection::default())),
+        Route::Local => {
+            return Ok(Connection::Local(LocalConnection::new(
+                options.connect_timeout,
+            )));
+        }
         Route::Ssh(target) => target,
     };
     SshConnection::connect(&target, control_dir, &options.masters)

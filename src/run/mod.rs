@@ -96,6 +96,9 @@ pub struct RunOptions {
     /// The SSH masters alive at once (`--max-connections`), shared by
     /// every connection the command opens.
     pub masters: std::sync::Arc<crate::transport::MasterPool>,
+    /// sudo's password from the command line (`-K`, `--become-password-file`);
+    /// a host's `ansible_become_password` overrides it.
+    pub become_password: Option<crate::transport::BecomePassword>,
 }
 
 /// What a run does with plays that have a `distribution`.

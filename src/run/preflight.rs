@@ -217,7 +217,12 @@ pub fn check_all(
             let become_vars =
                 super::escalation::connection_vars(templates, &ctx, &play.hosts_span.to_string());
             let keywords = super::escalation::BecomeKeywords::of_play(play);
-            if let Err(e) = super::escalation::resolve(&keywords, &become_vars, &host.name) {
+            if let Err(e) = super::escalation::resolve(
+                &keywords,
+                &become_vars,
+                &host.name,
+                options.become_password.as_ref(),
+            ) {
                 problems.push(e.into());
             }
             if let Some(spec) = &play.distribution {

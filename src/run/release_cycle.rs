@@ -33,7 +33,13 @@ pub async fn run(
         // Both were checked for every host before the run (a method other
         // than sudo is refused there); a failure here means the inventory
         // changed meanwhile: that host takes no part.
-        let sudo = super::escalation::for_release(play, &runner.templates, &vars, &host.name);
+        let sudo = super::escalation::for_release(
+            play,
+            &runner.templates,
+            &vars,
+            &host.name,
+            runner.options.become_password.as_ref(),
+        );
         let ctx = as_value(vars);
         host.cycle = distribution::render(
             spec,

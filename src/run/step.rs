@@ -131,6 +131,14 @@ pub fn record(
 }
 
 pub fn transport_failure(host: &mut HostState, e: crate::transport::TransportError) -> StepResult {
+    // A wrong sudo password fails the step; the host still answers.
+    if !e.is_unreachable() {
+        return StepResult {
+            status: Status::Failed,
+            msg: e.to_string(),
+            diffs: vec![],
+        };
+    }
     host.unreachable = Some(e.to_string());
     StepResult {
         status: Status::Unreachable,

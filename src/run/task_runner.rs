@@ -589,7 +589,12 @@ async fn run_on_reached_host(
     let become_kw = BecomeKeywords::of_play(scope.play)
         .under_keywords(&scope.blocks.become_kw)
         .under(task);
-    let sudo = match escalation::resolve(&become_kw, &conn_vars, &host.name) {
+    let sudo = match escalation::resolve(
+        &become_kw,
+        &conn_vars,
+        &host.name,
+        runner.options.become_password.as_ref(),
+    ) {
         Ok(sudo) => sudo,
         Err(e) => {
             finish(host, Outcome::failed(e.to_string()), None);
@@ -1002,7 +1007,10 @@ async fn call_module(
     let outcome = match done {
         Ok(outcome) => outcome,
         Err(e) => {
-            host.unreachable = Some(e.to_string());
+            // A wrong sudo password fails the task; the host still answers.
+            if e.is_unreachable() {
+                host.unreachable = Some(e.to_string());
+            }
             Outcome::failed(e.to_string())
         }
     };
@@ -1058,8 +1066,13 @@ async fn delegate(
         }
     };
     let conn_vars = escalation::connection_vars(&runner.templates, &delegated.ctx, origin);
-    let sudo = escalation::resolve(how.become_kw, &conn_vars, &delegated.name)
-        .map_err(|e| Outcome::failed(e.to_string()))?;
+    let sudo = escalation::resolve(
+        how.become_kw,
+        &conn_vars,
+        &delegated.name,
+        runner.options.become_password.as_ref(),
+    )
+    .map_err(|e| Outcome::failed(e.to_string()))?;
     Ok((delegated, sudo))
 }
 

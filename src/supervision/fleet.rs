@@ -83,6 +83,7 @@ impl Supervised {
                     conn,
                     sudo: sudo.then(|| Become {
                         user: "root".into(),
+                        password: options.become_password.clone(),
                     }),
                 }),
                 Err(e) => unreachable.push((name, e.to_string())),

@@ -59,3 +59,28 @@ where
         .and_then(Result::ok)
         .unwrap_or_default()
 }
+
+/// [`pump`] for a script run through sudo with a password: sudo's
+/// handshake first (`become_password`), then the script's lines,
+/// starting with those read during the handshake.
+pub(super) async fn pump_escalated<R, E, W>(
+    challenge: &super::become_password::Challenge,
+    mut stdout: R,
+    mut stderr: E,
+    mut stdin: W,
+    line: &mut (dyn FnMut(String) + Send),
+    stop: impl Future<Output = ()>,
+    within: std::time::Duration,
+) -> Result<String, super::TransportError>
+where
+    R: AsyncRead + Unpin,
+    E: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin,
+{
+    let opened = challenge
+        .start(&mut stdout, &mut stderr, &mut stdin, within)
+        .await?;
+    let stdout = std::io::Cursor::new(opened.out).chain(stdout);
+    let stderr = std::io::Cursor::new(opened.err).chain(stderr);
+    Ok(pump(stdout, stderr, stdin, line, stop).await)
+}

@@ -6,6 +6,7 @@
 //! from `sh` reliably. The set of transports is closed (ssh, local), so a
 //! plain enum dispatches them without boxing.
 
+mod become_password;
 mod cipher_preference;
 mod error;
 mod follow;
@@ -23,6 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+pub use become_password::{BecomeFailure, BecomePassword};
 pub use error::TransportError;
 pub use local::LocalConnection;
 pub use master_pool::MasterPool;
@@ -61,6 +63,20 @@ impl ExecOutput {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Become {
     pub user: String,
+    /// sudo's password, when one is known: it goes to sudo on stdin
+    /// (see [`become_password`]); without one, sudo must not ask.
+    pub password: Option<BecomePassword>,
+}
+
+#[cfg(test)]
+impl Become {
+    /// Becoming `user` with no password (`sudo -n`).
+    pub fn user(user: impl Into<String>) -> Become {
+        Become {
+            user: user.into(),
+            password: None,
+        }
+    }
 }
 
 /// A script to run on a host. Its text can only come from a
@@ -126,26 +142,44 @@ impl<'a> Script<'a> {
                 .sum::<usize>()
     }
 
-    /// The `sh` command line that runs this script, with its variables
-    /// and sudo in front when asked.
-    fn command_line(&self) -> String {
-        let sh = if self.env.is_empty() {
-            format!("sh -c {}", quote(self.text()))
-        } else {
-            // /bin/sh by its path: `env` looks `sh` up in the new PATH.
-            let mut line = String::from("env");
-            for (name, value) in self.env {
-                line.push(' ');
-                line.push_str(&quote(&format!("{name}={value}")));
-            }
-            line.push_str(" /bin/sh -c ");
-            line.push_str(&quote(self.text()));
-            line
-        };
+    /// The shell that runs `text`, its variables in front.
+    fn shell(&self, text: &str) -> String {
+        if self.env.is_empty() {
+            return format!("sh -c {}", quote(text));
+        }
+        // /bin/sh by its path: `env` looks `sh` up in the new PATH.
+        let mut line = String::from("env");
+        for (name, value) in self.env {
+            line.push(' ');
+            line.push_str(&quote(&format!("{name}={value}")));
+        }
+        line.push_str(" /bin/sh -c ");
+        line.push_str(&quote(text));
+        line
+    }
+
+    /// The command line that runs this script, with its variables and sudo
+    /// in front when asked, and the password handshake sudo then expects.
+    fn command_line(&self) -> (String, Option<become_password::Challenge>) {
         match self.sudo {
+            Some(Become {
+                user,
+                password: Some(password),
+            }) => {
+                let challenge = become_password::Challenge::new(password);
+                let line = challenge.command_line(user, self.text(), &|t| self.shell(t));
+                (line, Some(challenge))
+            }
             // -n: never prompt (a prompt would hang a fleet run); -H: the target user's HOME.
-            Some(b) => format!("sudo -n -H -u {} -- {sh}", quote(&b.user)),
-            None => sh,
+            Some(b) => (
+                format!(
+                    "sudo -n -H -u {} -- {}",
+                    quote(&b.user),
+                    self.shell(self.text())
+                ),
+                None,
+            ),
+            None => (self.shell(self.text()), None),
         }
     }
 }
@@ -165,16 +199,17 @@ impl Connection {
     pub async fn exec(&self, script: Script<'_>) -> Result<ExecOutput, TransportError> {
         self.counter()
             .add(script.stdin.as_ref().map_or(0, Input::len) as usize + script.len());
-        match self {
-            Connection::Ssh(c) => {
-                c.exec(&script.command_line(), script.stdin.map(Input::owned))
-                    .await
-            }
-            Connection::Local(c) => {
-                c.exec(&script.command_line(), script.stdin.map(Input::owned))
-                    .await
-            }
+        let (line, challenge) = script.command_line();
+        let (stdin, challenge) = (script.stdin.map(Input::owned), challenge.as_ref());
+        let out = match self {
+            Connection::Ssh(c) => c.exec(&line, stdin, challenge).await?,
+            Connection::Local(c) => c.exec(&line, stdin, challenge).await?,
+        };
+        if script.sudo.is_some() && challenge.is_none() && become_password::wanted_a_password(&out)
+        {
+            return Err(TransportError::Become(BecomeFailure::Missing));
         }
+        Ok(out)
     }
 
     /// Runs a script that goes on until told to stop (`convoy logs -f`):
@@ -188,9 +223,11 @@ impl Connection {
         stop: impl std::future::Future<Output = ()>,
     ) -> Result<(i32, String), TransportError> {
         self.counter().add(script.len());
+        let (command, challenge) = script.command_line();
+        let challenge = challenge.as_ref();
         match self {
-            Connection::Ssh(c) => c.follow(&script.command_line(), line, stop).await,
-            Connection::Local(c) => c.follow(&script.command_line(), line, stop).await,
+            Connection::Ssh(c) => c.follow(&command, challenge, line, stop).await,
+            Connection::Local(c) => c.follow(&command, challenge, line, stop).await,
         }
     }
 

@@ -13,8 +13,17 @@ use std::time::Duration;
 
 use openssh::{Session, Stdio};
 
+use super::become_password::Challenge;
 use super::master_pool::{self, Claim, Lease, Live, MasterPool, Member};
 use super::{ByteCounter, ExecOutput, TransportError};
+
+/// Beyond the connection timeout, how long sudo may take to ask or to
+/// start the command (ansible-core's ssh connection allows the same 2 s).
+pub(super) const BECOME_GRACE: Duration = Duration::from_secs(2);
+
+/// How long a command whose escalation failed may take to end once its
+/// stdin is closed (sudo then gives up by itself).
+const BECOME_SETTLE: Duration = Duration::from_secs(5);
 
 /// Where and how to connect, from the host's connection variables.
 #[derive(Debug, Clone, Default)]
@@ -96,6 +105,7 @@ impl SshConnection {
         &self,
         command_line: &str,
         stdin: Option<super::Payload>,
+        challenge: Option<&Challenge>,
     ) -> Result<ExecOutput, TransportError> {
         let lost = |e: openssh::Error| TransportError::Lost {
             reason: ssh_reason(&e),
@@ -103,11 +113,16 @@ impl SshConnection {
         // Declared first, dropped last: the master goes idle only after
         // the command's last use of it.
         let (lease, mut live) = self.master().await?;
+        // sudo reads the password on the same stdin: it is always a pipe then.
+        let input = || match challenge {
+            Some(_) => Ok(Stdio::piped()),
+            None => Self::input(&stdin),
+        };
         // The master exits after ControlPersist's idle bound (so a convoy
         // killed hard leaves nothing for long); a long pause can outlast it.
         // A command that could not even start is safe to retry once on a
         // new master; one that started is never run twice.
-        let mut child = match Self::spawn(&live, command_line, Self::input(&stdin)?).await {
+        let mut child = match Self::spawn(&live, command_line, input()?).await {
             Ok(child) => child,
             Err(_) => {
                 drop(live);
@@ -124,11 +139,18 @@ impl SshConnection {
                 let pid = master_pool::master_pid(session.control_socket()).await;
                 live = Live::new(session, pid);
                 lease.put(live.clone());
-                Self::spawn(&live, command_line, Self::input(&stdin)?)
+                Self::spawn(&live, command_line, input()?)
                     .await
                     .map_err(lost)?
             }
         };
+        if let Some(challenge) = challenge {
+            let within = self.target.connect_timeout + BECOME_GRACE;
+            let out = escalated(child, challenge, stdin, within).await;
+            drop(live);
+            drop(lease);
+            return out;
+        }
         // A file went to the master as it is; only bytes are fed through a pipe.
         let stdin = stdin.filter(|p| matches!(p, super::Payload::Bytes(_)));
         let writer = match (stdin, child.stdin().take()) {
@@ -156,6 +178,7 @@ impl SshConnection {
     pub(super) async fn follow(
         &self,
         command_line: &str,
+        challenge: Option<&Challenge>,
         line: &mut (dyn FnMut(String) + Send),
         stop: impl std::future::Future<Output = ()>,
     ) -> Result<(i32, String), TransportError> {
@@ -175,7 +198,14 @@ impl SshConnection {
                 reason: "ssh gave no pipes".into(),
             });
         };
-        let errors = super::follow::pump(stdout, stderr, stdin, line, stop).await;
+        let errors = match challenge {
+            None => super::follow::pump(stdout, stderr, stdin, line, stop).await,
+            Some(challenge) => {
+                let within = self.target.connect_timeout + BECOME_GRACE;
+                super::follow::pump_escalated(challenge, stdout, stderr, stdin, line, stop, within)
+                    .await?
+            }
+        };
         let status = child.wait().await.map_err(lost)?;
         drop(live);
         drop(lease);
@@ -239,6 +269,45 @@ impl SshConnection {
         Err(TransportError::Connect {
             reason: super::ssh_error::summarize(&String::from_utf8_lossy(&out.stderr)),
         })
+    }
+}
+
+/// Runs a spawned command through sudo's password handshake
+/// ([`Challenge::converse`]), then waits for it to end.
+async fn escalated(
+    mut child: openssh::Child<Arc<Session>>,
+    challenge: &Challenge,
+    payload: Option<super::Payload>,
+    within: Duration,
+) -> Result<ExecOutput, TransportError> {
+    let (Some(stdin), Some(stdout), Some(stderr)) = (
+        child.stdin().take(),
+        child.stdout().take(),
+        child.stderr().take(),
+    ) else {
+        return Err(TransportError::Lost {
+            reason: "ssh gave no pipes".into(),
+        });
+    };
+    match challenge
+        .converse(stdout, stderr, stdin, payload, within)
+        .await
+    {
+        Ok((stdout, stderr)) => {
+            let status = child.wait().await.map_err(|e| TransportError::Lost {
+                reason: ssh_reason(&e),
+            })?;
+            Ok(ExecOutput {
+                status: status.code().unwrap_or(-1),
+                stdout,
+                stderr,
+            })
+        }
+        Err(failure) => {
+            // Its stdin is closed: sudo stops asking and exits.
+            let _ = tokio::time::timeout(BECOME_SETTLE, child.wait()).await;
+            Err(failure.into())
+        }
     }
 }
 

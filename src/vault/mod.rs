@@ -109,6 +109,17 @@ fn reveal(plain: &str) {
     revealed.sort_by_key(|s| std::cmp::Reverse(s.len()));
 }
 
+/// Marks `secret` (a password given on the command line, not decrypted
+/// here) as one that output replaces by `********`, as a decrypted one.
+pub fn conceal(secret: &str) {
+    let mut revealed = REVEALED.lock().unwrap_or_else(|e| e.into_inner());
+    let secret = secret.trim();
+    if secret.len() >= 4 && !revealed.iter().any(|r| r == secret) {
+        revealed.push(secret.to_owned());
+        revealed.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    }
+}
+
 /// `text` with every decrypted secret replaced by `********`.
 pub fn redact(text: &str) -> Cow<'_, str> {
     let revealed = REVEALED.lock().unwrap_or_else(|e| e.into_inner());

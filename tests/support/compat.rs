@@ -51,6 +51,9 @@ const ACCOUNT_FILES: [&str; 4] = ["passwd", "group", "shadow", "gshadow"];
 /// What the `cron` cases write, removed between turns: the host's users'
 /// crontabs (its own spool, fleet.sh) and cron.d files named `compat-*`.
 const CRON_FILES: &str = "/var/spool/cron/crontabs/* /etc/cron.d/compat-*";
+/// What the become cases write, removed between turns: their users'
+/// sudo rules (in each host's own /etc, fleet.sh).
+const SUDO_RULES: &str = "/etc/sudoers.d/compat-*";
 
 /// What `case.yml` says about a case.
 #[derive(Debug, Deserialize)]
@@ -243,9 +246,9 @@ impl Oracle {
             .to_owned()
     }
 
-    /// Removes [`TARGET`], [`CRON_FILES`], [`APT_REPO`] and [`GIT_WORK`]
-    /// on every host, and gives each host the machine's users and groups
-    /// again (the `user` and `group` cases create some:
+    /// Removes [`TARGET`], [`CRON_FILES`], [`SUDO_RULES`], [`APT_REPO`] and
+    /// [`GIT_WORK`] on every host, and gives each host the machine's users
+    /// and groups again (the `user` and `group` cases create some:
     /// the other tool must start from the same accounts). The host's
     /// /etc is its own overlay (fleet.sh), so the files are written there
     /// in place, through a copy in the host's /tmp. Packages a case
@@ -253,7 +256,8 @@ impl Oracle {
     pub fn reset(&self) {
         for i in self.fleet.hosts() {
             super::apt::restore_packages(&self.fleet, i, &self.packages);
-            let mut restore = format!("rm -rf {TARGET} {CRON_FILES} {APT_REPO} {GIT_WORK}");
+            let mut restore =
+                format!("rm -rf {TARGET} {CRON_FILES} {SUDO_RULES} {APT_REPO} {GIT_WORK}");
             for file in ACCOUNT_FILES {
                 let Ok(content) = std::fs::read(format!("/etc/{file}")) else {
                     continue;
