@@ -13,6 +13,7 @@ use minijinja::{Environment, Error, ErrorKind, Value};
 use super::error::MANDATORY_DETAIL;
 
 pub(crate) fn register(env: &mut Environment<'static>) {
+    env.add_filter("format", super::percent_format::format);
     env.add_filter("to_json", to_json);
     env.add_filter("to_nice_json", to_nice_json);
     env.add_filter("to_yaml", to_yaml);

@@ -226,7 +226,9 @@ fn render(root: &Arc<LazyVars>, source: &str, key: &str) -> Result<Value, Error>
     let name = format!("the value of `{key}`");
     // Backslashes in literals as Ansible keeps them (see `backslashes`).
     let escaped = super::backslashes::escape_in_expressions(source);
-    let source = escaped.as_ref();
+    // Python's `'...' % x`, which minijinja lacks (see `percent_format`).
+    let formatted = super::percent_format::in_template(&escaped);
+    let source = formatted.as_ref();
     let result = match native::single_expression(source) {
         // A whole-string expression keeps its type (a list stays a list).
         Some(expr) => match root.env.compile_expression(expr).and_then(|e| e.eval(&ctx)) {

@@ -20,6 +20,7 @@ mod methods;
 mod native;
 mod numbers;
 mod patterns;
+mod percent_format;
 mod predicates;
 mod pyyaml;
 mod sequences;
@@ -402,9 +403,10 @@ impl Templates {
             shared: shared.as_deref(),
         };
         let escaped = backslashes::escape_in_expressions(source);
+        let formatted = percent_format::in_template(&escaped);
         let template = self
             .env
-            .template_from_named_str(origin, &escaped)
+            .template_from_named_str(origin, &formatted)
             .map_err(|err| failure.translate(&err))?;
         template.render(ctx).map_err(|err| failure.translate(&err))
     }
@@ -427,9 +429,10 @@ impl Templates {
             vars,
             shared: shared.as_deref(),
         };
+        let formatted = percent_format::in_expression(source);
         let expression = self
             .env
-            .compile_expression(source)
+            .compile_expression(&formatted)
             .map_err(|err| failure.translate(&err))?;
         let result = expression
             .eval(ctx)
@@ -453,7 +456,10 @@ fn load(base_dir: &Path, name: &str) -> Result<Option<String>, minijinja::Error>
     let Some(path) = resolve_in(base_dir, name) else {
         return Ok(None);
     };
-    std::fs::read_to_string(&path).map(Some).map_err(|err| {
+    // Python's `'...' % x` in template files too (see `percent_format`).
+    let text =
+        std::fs::read_to_string(&path).map(|text| percent_format::in_template(&text).into_owned());
+    text.map(Some).map_err(|err| {
         minijinja::Error::new(
             ErrorKind::InvalidOperation,
             format!("cannot read template {}", path.display()),
