@@ -242,7 +242,7 @@ fn operand_end(toks: &[Token], at: usize) -> Option<usize> {
 }
 
 /// Whether the tokens strictly inside a group hold a comma at its own level.
-fn has_top_level_comma(toks: &[Token], expr: &str) -> bool {
+fn has_top_level_comma(toks: &[Token]) -> bool {
     let mut depth = 0usize;
     toks.iter().any(|t| match t.kind {
         Kind::Open(_) => {
@@ -253,7 +253,7 @@ fn has_top_level_comma(toks: &[Token], expr: &str) -> bool {
             depth = depth.saturating_sub(1);
             false
         }
-        Kind::Punct(b',') => depth == 0 && !expr.is_empty(),
+        Kind::Punct(b',') => depth == 0,
         _ => false,
     })
 }
@@ -285,7 +285,7 @@ pub(crate) fn in_expression(expr: &str) -> Cow<'_, str> {
             {
                 let inner = &expr[first.end..last.start];
                 let inner_toks = &toks[i + 2..end - 1];
-                if has_top_level_comma(inner_toks, inner) {
+                if has_top_level_comma(inner_toks) {
                     inner.trim().trim_end_matches(',').to_owned()
                 } else {
                     inner.trim().to_owned()
